@@ -1,0 +1,149 @@
+"""Ports: what the use cases need from the outside world, as Protocols.
+
+Adapters (store, content, nodes, chain, broker) implement these; ``services.bootstrap`` wires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from services.core.types import (
+    Answer,
+    Epoch,
+    EpochId,
+    Judgment,
+    NewNode,
+    NewTask,
+    Node,
+    NodeId,
+    NodeStatus,
+    OutboxEntry,
+    Outcome,
+    PairAssignment,
+    RankEntry,
+    Round,
+    Task,
+    TaskId,
+    TaskStatus,
+    Wei,
+)
+
+
+# ---------------------------------------------------------------- store
+class NodeRepository(Protocol):
+    def add(self, node: NewNode) -> Node: ...
+    def get(self, node_id: NodeId) -> Node: ...  # NotFound
+    def get_by_name(self, name: str) -> Node: ...  # NotFound
+    def list(self, *, status: NodeStatus | None = None) -> list[Node]: ...
+    def set_status(self, node_id: NodeId, status: NodeStatus) -> None: ...
+
+
+class TaskRepository(Protocol):
+    def add(self, task: NewTask) -> Task: ...
+    def get(self, task_id: TaskId) -> Task: ...  # NotFound
+    def list(self, *, limit: int = 50) -> list[Task]: ...
+    def set_status(self, task_id: TaskId, status: TaskStatus, error: str | None = None) -> None: ...
+    def delete(self, task_id: TaskId) -> None: ...
+
+
+class AnswerRepository(Protocol):
+    def put(self, answer: Answer) -> bool: ...  # False when (task, node) was already stored
+    def list_for_task(self, task_id: TaskId) -> list[Answer]: ...
+
+
+class JudgmentRepository(Protocol):
+    def put(self, judgment: Judgment) -> bool: ...  # False when already stored
+    def list_for_task(self, task_id: TaskId) -> list[Judgment]: ...
+
+
+class RoundRepository(Protocol):
+    def start(
+        self, task_id: TaskId, node_ids: Sequence[NodeId], pairs: Sequence[PairAssignment]
+    ) -> Round: ...  # idempotent: returns the stored round when one exists
+    def get(self, task_id: TaskId) -> Round | None: ...
+    def finish(
+        self,
+        task_id: TaskId,
+        winner_id: NodeId | None,
+        ranking: Sequence[RankEntry],
+        method: str,
+    ) -> Round: ...
+
+
+class EpochRepository(Protocol):
+    def current(self) -> Epoch: ...  # the open epoch, created on first use
+    def get(self, epoch_id: EpochId) -> Epoch: ...  # NotFound
+    def list(self, *, limit: int = 50) -> list[Epoch]: ...
+    def close(self, epoch_id: EpochId, pool_wei: Wei, audit_cid: str | None) -> Epoch: ...
+
+
+class OutboxRepository(Protocol):
+    def enqueue(
+        self,
+        intent_key: str,
+        *,
+        chain_id: int,
+        sender: str,
+        to_address: str | None,
+        data: str,
+        value_wei: Wei = Wei(0),
+    ) -> OutboxEntry: ...  # idempotent by intent_key
+    def get(self, entry_id: int) -> OutboxEntry: ...
+    def get_by_intent(self, intent_key: str) -> OutboxEntry | None: ...
+    def mark_sent(self, entry_id: int, *, nonce: int, tx_hash: str) -> None: ...
+    def mark_mined(self, entry_id: int, *, receipt: dict[str, Any], ok: bool) -> None: ...
+    def pending(self, *, sender: str | None = None) -> list[OutboxEntry]: ...
+
+
+class Store(Protocol):
+    nodes: NodeRepository
+    tasks: TaskRepository
+    answers: AnswerRepository
+    judgments: JudgmentRepository
+    rounds: RoundRepository
+    epochs: EpochRepository
+    outbox: OutboxRepository
+
+    def transaction(self) -> AbstractContextManager[Store]: ...
+    def ping(self) -> None: ...  # StoreUnavailable
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- content
+class ContentStore(Protocol):
+    def put(self, data: bytes) -> str: ...  # returns the CIDv1 (base32) of the raw block
+    def get(self, cid: str) -> bytes: ...  # NotFound
+    def has(self, cid: str) -> bool: ...
+
+
+# ---------------------------------------------------------------- nodes
+@dataclass(frozen=True)
+class NodeReply:
+    content: str
+    latency_ms: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodeVerdict:
+    outcome: Outcome
+    latency_ms: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class NodeGateway(Protocol):
+    """Reaches a node only through its OpenAI-compatible chat API."""
+
+    def answer(self, node: Node, prompt: str) -> NodeReply: ...  # NodeUnreachable on no-show
+    def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict: ...
+
+
+# ---------------------------------------------------------------- broker
+class RoundQueue(Protocol):
+    def enqueue_round(self, task_id: TaskId) -> None: ...  # BrokerUnavailable
+    def ping(self) -> None: ...
+
+

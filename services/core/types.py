@@ -1,0 +1,190 @@
+"""Domain types: ids, money and the records a round and an epoch produce.
+
+Money is ``Wei`` (an int) everywhere; scores from the fit are floats and stay scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NewType
+
+TaskId = NewType("TaskId", str)
+NodeId = NewType("NodeId", int)
+EpochId = NewType("EpochId", int)
+Wei = NewType("Wei", int)
+
+
+class NodeKind(StrEnum):
+    """What serves a node's OpenAI-compatible endpoint."""
+
+    TEST = "test"  # deterministic test node, for development and tests only
+    OPENAI = "openai"  # any OpenAI-compatible server: vLLM, llama.cpp, Ollama, merit node serve
+
+
+class NodeStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    ANSWERING = "answering"
+    JUDGING = "judging"
+    RANKING = "ranking"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.DONE, TaskStatus.FAILED)
+
+
+class AnswerStatus(StrEnum):
+    OK = "ok"
+    NO_SHOW = "no_show"
+
+
+class Outcome(StrEnum):
+    """A judge's verdict on one ordered pair (left shown first)."""
+
+    LEFT = "left"
+    RIGHT = "right"
+    TIE = "tie"
+
+
+class EpochStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    SETTLED = "settled"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    MINED = "mined"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NewNode:
+    name: str
+    endpoint_url: str
+    model: str
+    kind: NodeKind = NodeKind.OPENAI
+    address: str | None = None
+    stake_wei: Wei = Wei(0)
+
+
+@dataclass(frozen=True)
+class Node:
+    id: NodeId
+    name: str
+    endpoint_url: str
+    model: str
+    kind: NodeKind
+    status: NodeStatus
+    reputation_bp: int  # 0..10_000 basis points
+    stake_wei: Wei
+    address: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewTask:
+    prompt: str
+    requester: str
+    fee_wei: Wei
+    swarm_size: int
+
+
+@dataclass(frozen=True)
+class Task:
+    id: TaskId
+    prompt: str
+    requester: str
+    fee_wei: Wei
+    swarm_size: int
+    status: TaskStatus
+    error: str | None
+    epoch_id: EpochId | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Answer:
+    task_id: TaskId
+    node_id: NodeId
+    status: AnswerStatus
+    content: str | None
+    latency_ms: int
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the exchange, kept for audit
+
+
+@dataclass(frozen=True)
+class PairAssignment:
+    """Judge ``judge_id`` compares the answers of ``left_id`` (shown first) and ``right_id``."""
+
+    judge_id: NodeId
+    left_id: NodeId
+    right_id: NodeId
+
+
+@dataclass(frozen=True)
+class Judgment:
+    task_id: TaskId
+    judge_id: NodeId
+    left_id: NodeId
+    right_id: NodeId
+    outcome: Outcome
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RankEntry:
+    node_id: NodeId
+    score: float  # log-strength from the fit
+    rank: int  # 1 = best
+
+
+@dataclass(frozen=True)
+class Round:
+    task_id: TaskId
+    node_ids: tuple[NodeId, ...]
+    pairs: tuple[PairAssignment, ...]
+    winner_id: NodeId | None
+    ranking: tuple[RankEntry, ...]
+    method: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Epoch:
+    id: EpochId
+    status: EpochStatus
+    pool_wei: Wei
+    audit_cid: str | None
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One chain write: stored as an intent before it is signed, so a retry finds it."""
+
+    id: int
+    intent_key: str
+    chain_id: int
+    sender: str
+    to_address: str | None
+    data: str  # 0x-hex calldata (or init code for a deployment)
+    value_wei: Wei
+    nonce: int | None
+    tx_hash: str | None
+    status: OutboxStatus
+    receipt: Mapping[str, Any] | None
+    created_at: datetime
