@@ -1,0 +1,117 @@
+"""PostgresStore: the ``services.app.ports.Store`` adapter over a psycopg 3 connection pool.
+
+Outside ``transaction()`` every repository call is its own transaction on a pooled connection.
+Inside, all repositories share one connection and one transaction (commit on exit, rollback on an
+exception); each call runs in a savepoint, so a NotFound or Conflict the caller catches does not
+poison the rest of the transaction. Foreign errors become ours here: connection trouble and pool
+timeouts are StoreUnavailable, constraint violations Conflict / NotFound / Invalid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from services.core.errors import StoreUnavailable
+from services.store.epochs import PostgresEpochs
+from services.store.nodes import PostgresNodes
+from services.store.outbox import PostgresOutbox
+from services.store.rounds import PostgresAnswers, PostgresJudgments, PostgresRounds
+from services.store.session import (
+    UNAVAILABLE_HINT,
+    PoolSession,
+    TransactionSession,
+    describe_url,
+    translate_errors,
+)
+from services.store.tasks import PostgresTasks
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+
+
+class PostgresStore:
+    """``Store`` over PostgreSQL. Build with ``PostgresStore.connect(url)``; ``close()`` when done."""
+
+    def __init__(
+        self,
+        session: PoolSession | TransactionSession,
+        pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] | None,
+    ) -> None:
+        self._session = session
+        self._pool = pool
+        self.nodes = PostgresNodes(session)
+        self.tasks = PostgresTasks(session)
+        self.answers = PostgresAnswers(session)
+        self.judgments = PostgresJudgments(session)
+        self.rounds = PostgresRounds(session)
+        self.epochs = PostgresEpochs(session)
+        self.outbox = PostgresOutbox(session)
+
+    @classmethod
+    def connect(
+        cls,
+        database_url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 10.0,
+        name: str = "meritswarm",
+    ) -> PostgresStore:
+        """Open a pool on ``database_url``; StoreUnavailable if no connection within ``timeout``."""
+        pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
+            database_url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            name=name,
+            kwargs={"connect_timeout": max(1, int(timeout)), "application_name": name},
+            configure=_configure,
+            check=psycopg_pool.ConnectionPool.check_connection,  # survive a server restart
+            reconnect_timeout=max(timeout, 30.0),
+        )
+        try:
+            pool.open(wait=True, timeout=timeout)
+        except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as exc:
+            pool.close(timeout=0)
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {describe_url(database_url)} within {timeout:g}s",
+                hint=UNAVAILABLE_HINT,
+            ) from exc
+        return cls(PoolSession(pool), pool)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresStore]:
+        """A Store whose repositories share one connection and one transaction."""
+        if isinstance(self._session, TransactionSession):
+            conn = self._session.conn
+            with translate_errors(), conn.transaction():  # nested: a savepoint
+                yield self
+            return
+        assert self._pool is not None
+        with translate_errors():
+            with self._pool.connection() as conn:
+                with conn.transaction():
+                    yield PostgresStore(TransactionSession(conn), None)
+
+    def ping(self) -> None:
+        with self._session.cursor() as cur:
+            cur.execute("SELECT 1")
+
+    def close(self) -> None:
+        """Close the pool (a no-op on the Store handed out by ``transaction()``)."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

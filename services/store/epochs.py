@@ -1,0 +1,104 @@
+"""Epochs: the periods whose tasks are rewarded together. At most one is open at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.core.errors import Conflict, NotFound
+from services.core.types import Epoch, EpochId, EpochStatus, Wei
+from services.store.session import Session
+
+_COLUMNS = "id, status, pool_wei, audit_cid, opened_at, closed_at"
+
+
+def epoch_from_row(row: dict[str, Any]) -> Epoch:
+    return Epoch(
+        id=EpochId(row["id"]),
+        status=EpochStatus(row["status"]),
+        pool_wei=Wei(int(row["pool_wei"])),
+        audit_cid=row["audit_cid"],
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+def _not_found(epoch_id: EpochId) -> NotFound:
+    return NotFound(f"epoch {epoch_id} not found", hint="list epochs with `merit epoch list`")
+
+
+class PostgresEpochs:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def current(self) -> Epoch:
+        """The open epoch, opened now if there is none.
+
+        Safe under concurrency: the partial unique index ``epochs_one_open`` admits one open row;
+        a racing opener's INSERT waits for ours, does nothing, and then reads the winner's row.
+        """
+        with self._s.cursor() as cur:
+            for _ in range(10):
+                cur.execute(f"SELECT {_COLUMNS} FROM epochs WHERE status = 'open'")
+                row = cur.fetchone()
+                if row is not None:
+                    return epoch_from_row(row)
+                cur.execute(
+                    f"""
+                    INSERT INTO epochs (status) VALUES ('open')
+                    ON CONFLICT ((true)) WHERE status = 'open' DO NOTHING
+                    RETURNING {_COLUMNS}
+                    """
+                )
+                row = cur.fetchone()
+                if row is not None:
+                    return epoch_from_row(row)
+        raise Conflict(
+            "could not open an epoch: it was opened and closed again repeatedly meanwhile",
+            hint="retry",
+        )
+
+    def get(self, epoch_id: EpochId) -> Epoch:
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM epochs WHERE id = %s", (int(epoch_id),))
+            row = cur.fetchone()
+        if row is None:
+            raise _not_found(epoch_id)
+        return epoch_from_row(row)
+
+    def list(self, *, limit: int = 50) -> list[Epoch]:
+        """The newest ``limit`` epochs, newest first."""
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM epochs ORDER BY id DESC LIMIT %s", (max(0, limit),))
+            return [epoch_from_row(r) for r in cur.fetchall()]
+
+    def close(self, epoch_id: EpochId, pool_wei: Wei, audit_cid: str | None) -> Epoch:
+        """Close the open epoch with its reward pool and audit bundle CID.
+
+        Idempotent: closing a closed epoch again with the same pool and CID returns it unchanged;
+        with different values it is a Conflict. The next ``current()`` opens a new epoch.
+        """
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                UPDATE epochs
+                SET status = 'closed', pool_wei = %s, audit_cid = %s, closed_at = now()
+                WHERE id = %s AND status = 'open'
+                RETURNING {_COLUMNS}
+                """,
+                (int(pool_wei), audit_cid, int(epoch_id)),
+            )
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(f"SELECT {_COLUMNS} FROM epochs WHERE id = %s", (int(epoch_id),))
+                row = cur.fetchone()
+                if row is None:
+                    raise _not_found(epoch_id)
+                stored = epoch_from_row(row)
+                if stored.pool_wei != int(pool_wei) or stored.audit_cid != audit_cid:
+                    raise Conflict(
+                        f"epoch {epoch_id} is already {stored.status} with pool "
+                        f"{stored.pool_wei} wei and audit CID {stored.audit_cid}",
+                        hint="an epoch is closed once; its pool and bundle cannot change",
+                    )
+                return stored
+        return epoch_from_row(row)

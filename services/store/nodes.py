@@ -1,0 +1,106 @@
+"""Nodes: the inference servers of the swarm, as the marketplace knows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import errors as pg_errors
+
+from services.core.errors import Conflict, NotFound
+from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus, Wei
+from services.store.session import Session
+
+_COLUMNS = (
+    "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at"
+)
+
+
+def node_from_row(row: dict[str, Any]) -> Node:
+    return Node(
+        id=NodeId(row["id"]),
+        name=row["name"],
+        endpoint_url=row["endpoint_url"],
+        model=row["model"],
+        kind=NodeKind(row["kind"]),
+        status=NodeStatus(row["status"]),
+        reputation_bp=row["reputation_bp"],
+        stake_wei=Wei(int(row["stake_wei"])),
+        address=row["address"],
+        created_at=row["created_at"],
+    )
+
+
+class PostgresNodes:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, node: NewNode) -> Node:
+        """Store a new node; Conflict when its name or address is already registered."""
+        with self._s.cursor() as cur:
+            try:
+                cur.execute(
+                    f"""
+                    INSERT INTO nodes (name, endpoint_url, model, kind, address, stake_wei)
+                    VALUES (%s, %s, %s, %s, %s, %s)
+                    RETURNING {_COLUMNS}
+                    """,
+                    (
+                        node.name,
+                        node.endpoint_url,
+                        node.model,
+                        NodeKind(node.kind).value,
+                        node.address,
+                        int(node.stake_wei),
+                    ),
+                )
+            except pg_errors.UniqueViolation as exc:
+                if exc.diag.constraint_name == "nodes_address_key":
+                    raise Conflict(
+                        f"address {node.address} is already registered to another node",
+                        hint="each node needs its own address",
+                        constraint=exc.diag.constraint_name,
+                    ) from exc
+                raise Conflict(
+                    f"a node named {node.name!r} already exists",
+                    hint="choose another name, or look it up with `merit node list`",
+                    constraint=exc.diag.constraint_name,
+                ) from exc
+            row = cur.fetchone()
+        assert row is not None
+        return node_from_row(row)
+
+    def get(self, node_id: NodeId) -> Node:
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM nodes WHERE id = %s", (int(node_id),))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
+        return node_from_row(row)
+
+    def get_by_name(self, name: str) -> Node:
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM nodes WHERE name = %s", (name,))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"node {name!r} not found", hint="list nodes with `merit node list`")
+        return node_from_row(row)
+
+    def list(self, *, status: NodeStatus | None = None) -> list[Node]:
+        with self._s.cursor() as cur:
+            if status is None:
+                cur.execute(f"SELECT {_COLUMNS} FROM nodes ORDER BY id")
+            else:
+                cur.execute(
+                    f"SELECT {_COLUMNS} FROM nodes WHERE status = %s ORDER BY id",
+                    (NodeStatus(status).value,),
+                )
+            return [node_from_row(r) for r in cur.fetchall()]
+
+    def set_status(self, node_id: NodeId, status: NodeStatus) -> None:
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE nodes SET status = %s WHERE id = %s",
+                (NodeStatus(status).value, int(node_id)),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")

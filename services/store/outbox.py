@@ -1,0 +1,179 @@
+"""The chain outbox: every chain write is stored as an intent before it is signed.
+
+A retry of the same intent (same ``intent_key``) finds the stored row — with its nonce and tx hash
+once sent — instead of paying twice. ``(chain_id, sender, nonce)`` is unique, so two rows can never
+claim the same nonce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import errors as pg_errors
+
+from services.core.errors import Conflict, NotFound
+from services.core.types import OutboxEntry, OutboxStatus, Wei
+from services.store.session import Session, to_jsonb
+
+_COLUMNS = (
+    "id, intent_key, chain_id, sender, to_address, data, value_wei, nonce, tx_hash, status, "
+    "receipt, created_at"
+)
+
+
+def entry_from_row(row: dict[str, Any]) -> OutboxEntry:
+    return OutboxEntry(
+        id=row["id"],
+        intent_key=row["intent_key"],
+        chain_id=row["chain_id"],
+        sender=row["sender"],
+        to_address=row["to_address"],
+        data=row["data"],
+        value_wei=Wei(int(row["value_wei"])),
+        nonce=row["nonce"],
+        tx_hash=row["tx_hash"],
+        status=OutboxStatus(row["status"]),
+        receipt=row["receipt"],
+        created_at=row["created_at"],
+    )
+
+
+def _same_address(a: str | None, b: str | None) -> bool:
+    return (a or "").lower() == (b or "").lower()
+
+
+def _not_found(entry_id: int) -> NotFound:
+    return NotFound(f"outbox entry {entry_id} not found")
+
+
+class PostgresOutbox:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def enqueue(
+        self,
+        intent_key: str,
+        *,
+        chain_id: int,
+        sender: str,
+        to_address: str | None,
+        data: str,
+        value_wei: Wei = Wei(0),
+    ) -> OutboxEntry:
+        """Store the intent, or return the one stored under ``intent_key``.
+
+        Conflict when the stored intent is a different transaction (chain, sender, target,
+        calldata or value differ): one key names one write.
+        """
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                INSERT INTO chain_outbox (intent_key, chain_id, sender, to_address, data, value_wei)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (intent_key) DO NOTHING
+                RETURNING {_COLUMNS}
+                """,
+                (intent_key, chain_id, sender, to_address, data, int(value_wei)),
+            )
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(f"SELECT {_COLUMNS} FROM chain_outbox WHERE intent_key = %s", (intent_key,))
+                row = cur.fetchone()
+        assert row is not None
+        entry = entry_from_row(row)
+        if not (
+            entry.chain_id == chain_id
+            and _same_address(entry.sender, sender)
+            and _same_address(entry.to_address, to_address)
+            and entry.data.lower() == data.lower()
+            and entry.value_wei == int(value_wei)
+        ):
+            raise Conflict(
+                f"outbox intent {intent_key!r} is already stored for a different transaction",
+                hint="use a new intent key for a different chain write",
+                intent_key=intent_key,
+            )
+        return entry
+
+    def get(self, entry_id: int) -> OutboxEntry:
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM chain_outbox WHERE id = %s", (entry_id,))
+            row = cur.fetchone()
+        if row is None:
+            raise _not_found(entry_id)
+        return entry_from_row(row)
+
+    def get_by_intent(self, intent_key: str) -> OutboxEntry | None:
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM chain_outbox WHERE intent_key = %s", (intent_key,))
+            row = cur.fetchone()
+        return entry_from_row(row) if row is not None else None
+
+    def mark_sent(self, entry_id: int, *, nonce: int, tx_hash: str) -> None:
+        """Record the signed transaction's nonce and hash (again, when re-sent with a new fee).
+
+        Conflict when another entry of the same sender already holds the nonce, or when the entry
+        is already mined.
+        """
+        with self._s.cursor() as cur:
+            try:
+                cur.execute(
+                    """
+                    UPDATE chain_outbox
+                    SET nonce = %s, tx_hash = %s, status = 'sent', updated_at = now()
+                    WHERE id = %s AND status IN ('pending', 'sent')
+                    RETURNING id
+                    """,
+                    (nonce, tx_hash, entry_id),
+                )
+            except pg_errors.UniqueViolation as exc:
+                raise Conflict(
+                    f"nonce {nonce} is already used by another outbox entry of this sender",
+                    hint="take the next nonce from the chain and the outbox",
+                    entry_id=entry_id,
+                    nonce=nonce,
+                ) from exc
+            if cur.fetchone() is None:
+                cur.execute("SELECT status FROM chain_outbox WHERE id = %s", (entry_id,))
+                row = cur.fetchone()
+                if row is None:
+                    raise _not_found(entry_id)
+                raise Conflict(f"outbox entry {entry_id} is already {row['status']}")
+
+    def mark_mined(self, entry_id: int, *, receipt: dict[str, Any], ok: bool) -> None:
+        """Store the receipt; status ``mined`` when the transaction succeeded, else ``failed``."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                UPDATE chain_outbox
+                SET receipt = %s, status = %s, updated_at = now()
+                WHERE id = %s
+                """,
+                (
+                    to_jsonb(receipt),
+                    (OutboxStatus.MINED if ok else OutboxStatus.FAILED).value,
+                    entry_id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise _not_found(entry_id)
+
+    def pending(self, *, sender: str | None = None) -> list[OutboxEntry]:
+        """Entries not yet mined (pending or sent), oldest first; optionally for one sender."""
+        with self._s.cursor() as cur:
+            if sender is None:
+                cur.execute(
+                    f"""
+                    SELECT {_COLUMNS} FROM chain_outbox
+                    WHERE status IN ('pending', 'sent') ORDER BY id
+                    """
+                )
+            else:
+                cur.execute(
+                    f"""
+                    SELECT {_COLUMNS} FROM chain_outbox
+                    WHERE status IN ('pending', 'sent') AND lower(sender) = lower(%s) ORDER BY id
+                    """,
+                    (sender,),
+                )
+            return [entry_from_row(r) for r in cur.fetchall()]

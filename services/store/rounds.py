@@ -1,0 +1,240 @@
+"""What one round records: the nodes' answers, their pairwise judgments, and the round itself
+(who took part, the pair schedule, the ranking and the winner).
+
+Writes are idempotent so that a retried Celery task does no harm: storing an answer or a judgment
+a second time returns False and changes nothing; starting a round that exists returns it as stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+from services.core.errors import Invalid, NotFound
+from services.core.types import (
+    Answer,
+    AnswerStatus,
+    Judgment,
+    NodeId,
+    Outcome,
+    PairAssignment,
+    RankEntry,
+    Round,
+    TaskId,
+)
+from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
+
+
+def _task_key_or_none(task_id: TaskId) -> Any:
+    try:
+        return parse_task_id(task_id)
+    except NotFound:
+        return None
+
+
+# ---------------------------------------------------------------- answers
+def answer_from_row(row: dict[str, Any]) -> Answer:
+    return Answer(
+        task_id=task_id_of(row["task_id"]),
+        node_id=NodeId(row["node_id"]),
+        status=AnswerStatus(row["status"]),
+        content=row["content"],
+        latency_ms=row["latency_ms"],
+        raw=row["raw"],
+    )
+
+
+class PostgresAnswers:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def put(self, answer: Answer) -> bool:
+        """Store the answer; False when this node's answer to this task was already stored."""
+        key = parse_task_id(answer.task_id)
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                INSERT INTO answers (task_id, node_id, status, content, latency_ms, raw)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (task_id, node_id) DO NOTHING
+                """,
+                (
+                    key,
+                    int(answer.node_id),
+                    AnswerStatus(answer.status).value,
+                    answer.content,
+                    answer.latency_ms,
+                    to_jsonb(dict(answer.raw)),
+                ),
+            )
+            return cur.rowcount == 1
+
+    def list_for_task(self, task_id: TaskId) -> list[Answer]:
+        """The task's answers by node id (empty for an unknown task)."""
+        key = _task_key_or_none(task_id)
+        if key is None:
+            return []
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                SELECT task_id, node_id, status, content, latency_ms, raw
+                FROM answers WHERE task_id = %s ORDER BY node_id
+                """,
+                (key,),
+            )
+            return [answer_from_row(r) for r in cur.fetchall()]
+
+
+# ---------------------------------------------------------------- judgments
+def judgment_from_row(row: dict[str, Any]) -> Judgment:
+    return Judgment(
+        task_id=task_id_of(row["task_id"]),
+        judge_id=NodeId(row["judge_id"]),
+        left_id=NodeId(row["left_id"]),
+        right_id=NodeId(row["right_id"]),
+        outcome=Outcome(row["outcome"]),
+        raw=row["raw"],
+    )
+
+
+class PostgresJudgments:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def put(self, judgment: Judgment) -> bool:
+        """Store the verdict; False when this judge already judged this ordered pair of this task.
+
+        A judge judging its own answer is refused (Invalid).
+        """
+        key = parse_task_id(judgment.task_id)
+        if judgment.judge_id in (judgment.left_id, judgment.right_id):
+            raise Invalid(
+                f"node {judgment.judge_id} cannot judge a pair that holds its own answer",
+                hint="judges are assigned pairs of other nodes' answers",
+            )
+        if judgment.left_id == judgment.right_id:
+            raise Invalid(f"a pair needs two different nodes, got {judgment.left_id} twice")
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                INSERT INTO judgments (task_id, judge_id, left_id, right_id, outcome, raw)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (task_id, judge_id, left_id, right_id) DO NOTHING
+                """,
+                (
+                    key,
+                    int(judgment.judge_id),
+                    int(judgment.left_id),
+                    int(judgment.right_id),
+                    Outcome(judgment.outcome).value,
+                    to_jsonb(dict(judgment.raw)),
+                ),
+            )
+            return cur.rowcount == 1
+
+    def list_for_task(self, task_id: TaskId) -> list[Judgment]:
+        key = _task_key_or_none(task_id)
+        if key is None:
+            return []
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                SELECT task_id, judge_id, left_id, right_id, outcome, raw
+                FROM judgments WHERE task_id = %s
+                ORDER BY judge_id, left_id, right_id
+                """,
+                (key,),
+            )
+            return [judgment_from_row(r) for r in cur.fetchall()]
+
+
+# ---------------------------------------------------------------- rounds
+_ROUND_COLUMNS = "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at"
+
+
+def round_from_row(row: dict[str, Any]) -> Round:
+    return Round(
+        task_id=task_id_of(row["task_id"]),
+        node_ids=tuple(NodeId(n) for n in row["node_ids"]),
+        pairs=tuple(
+            PairAssignment(NodeId(p["judge_id"]), NodeId(p["left_id"]), NodeId(p["right_id"]))
+            for p in row["pairs"]
+        ),
+        winner_id=NodeId(row["winner_id"]) if row["winner_id"] is not None else None,
+        ranking=tuple(
+            RankEntry(NodeId(e["node_id"]), float(e["score"]), int(e["rank"]))
+            for e in row["ranking"]
+        ),
+        method=row["method"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class PostgresRounds:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def start(
+        self, task_id: TaskId, node_ids: Sequence[NodeId], pairs: Sequence[PairAssignment]
+    ) -> Round:
+        """Record the round's swarm and pair schedule; returns the stored round if one exists."""
+        key = parse_task_id(task_id)
+        pairs_json = [
+            {"judge_id": int(p.judge_id), "left_id": int(p.left_id), "right_id": int(p.right_id)}
+            for p in pairs
+        ]
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                INSERT INTO rounds (task_id, node_ids, pairs)
+                VALUES (%s, %s::bigint[], %s)
+                ON CONFLICT (task_id) DO NOTHING
+                RETURNING {_ROUND_COLUMNS}
+                """,
+                (key, [int(n) for n in node_ids], to_jsonb(pairs_json)),
+            )
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE task_id = %s", (key,))
+                row = cur.fetchone()
+        assert row is not None
+        return round_from_row(row)
+
+    def get(self, task_id: TaskId) -> Round | None:
+        key = _task_key_or_none(task_id)
+        if key is None:
+            return None
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE task_id = %s", (key,))
+            row = cur.fetchone()
+        return round_from_row(row) if row is not None else None
+
+    def finish(
+        self,
+        task_id: TaskId,
+        winner_id: NodeId | None,
+        ranking: Sequence[RankEntry],
+        method: str,
+    ) -> Round:
+        """Store the outcome (winner, ranking, method); NotFound when the round was not started."""
+        key = parse_task_id(task_id)
+        ranking_json = [
+            {"node_id": int(e.node_id), "score": float(e.score), "rank": int(e.rank)}
+            for e in ranking
+        ]
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                UPDATE rounds
+                SET winner_id = %s, ranking = %s, method = %s, finished_at = clock_timestamp()
+                WHERE task_id = %s
+                RETURNING {_ROUND_COLUMNS}
+                """,
+                (None if winner_id is None else int(winner_id), to_jsonb(ranking_json), method, key),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no round started for task {task_id}", hint="start the round first")
+        return round_from_row(row)

@@ -1,0 +1,88 @@
+"""Tasks: a requester's prompt, its escrowed fee and where its round stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.core.errors import NotFound
+from services.core.types import EpochId, NewTask, Task, TaskId, TaskStatus, Wei
+from services.store.session import Session, parse_task_id, task_id_of
+
+_COLUMNS = (
+    "id, prompt, requester, fee_wei, swarm_size, status, error, epoch_id, created_at, updated_at"
+)
+
+
+def task_from_row(row: dict[str, Any]) -> Task:
+    return Task(
+        id=task_id_of(row["id"]),
+        prompt=row["prompt"],
+        requester=row["requester"],
+        fee_wei=Wei(int(row["fee_wei"])),
+        swarm_size=row["swarm_size"],
+        status=TaskStatus(row["status"]),
+        error=row["error"],
+        epoch_id=EpochId(row["epoch_id"]) if row["epoch_id"] is not None else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _not_found(task_id: TaskId) -> NotFound:
+    return NotFound(f"task {task_id} not found", hint="check the id returned by POST /v1/tasks")
+
+
+class PostgresTasks:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, task: NewTask) -> Task:
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                INSERT INTO tasks (prompt, requester, fee_wei, swarm_size)
+                VALUES (%s, %s, %s, %s)
+                RETURNING {_COLUMNS}
+                """,
+                (task.prompt, task.requester, int(task.fee_wei), task.swarm_size),
+            )
+            row = cur.fetchone()
+        assert row is not None
+        return task_from_row(row)
+
+    def get(self, task_id: TaskId) -> Task:
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s", (key,))
+            row = cur.fetchone()
+        if row is None:
+            raise _not_found(task_id)
+        return task_from_row(row)
+
+    def list(self, *, limit: int = 50) -> list[Task]:
+        """The newest ``limit`` tasks, newest first."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM tasks ORDER BY created_at DESC, id LIMIT %s",
+                (max(0, limit),),
+            )
+            return [task_from_row(r) for r in cur.fetchall()]
+
+    def set_status(self, task_id: TaskId, status: TaskStatus, error: str | None = None) -> None:
+        """Move the task to ``status``; ``error`` is stored as given (None clears it)."""
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE tasks SET status = %s, error = %s, updated_at = clock_timestamp() WHERE id = %s",
+                (TaskStatus(status).value, error, key),
+            )
+            if cur.rowcount == 0:
+                raise _not_found(task_id)
+
+    def delete(self, task_id: TaskId) -> None:
+        """Remove the task with its answers, judgments and round."""
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            cur.execute("DELETE FROM tasks WHERE id = %s", (key,))
+            if cur.rowcount == 0:
+                raise _not_found(task_id)
