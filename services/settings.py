@@ -43,9 +43,10 @@ class Settings(BaseSettings):
     deployer_key: SecretStr = SecretStr(ANVIL_DEV_KEY)
     api_keys: list[str] = [DEV_API_KEY]
     api_url: str | None = None  # where the CLI finds the API; None: http://api_host:api_port
+    client_api_key: SecretStr | None = None  # the CLI's key; None: the first of api_keys
 
-    swarm_size: int = Field(4, ge=2, le=64)
-    min_answers: int = Field(2, ge=2)
+    swarm_size: int = Field(4, ge=3, le=64)
+    min_answers: int = Field(3, ge=3)  # a pair needs a third node to judge it
     node_timeout_s: float = Field(30.0, gt=0)
     default_fee_wei: int = Field(10**16, ge=0)
 
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
     @property
     def effective_api_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def effective_client_api_key(self) -> str:
+        if self.client_api_key is not None:
+            return self.client_api_key.get_secret_value()
+        return self.api_keys[0] if self.api_keys else ""
 
     @property
     def effective_database_url(self) -> str:

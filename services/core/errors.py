@@ -104,3 +104,10 @@ class StoreUnavailable(Unavailable):
 class ContentUnavailable(Unavailable):
     code = "content-unavailable"
     title = "Content store unavailable"
+
+
+class NodeUnreachable(Unavailable):
+    """A model node did not answer in time or answered garbage: a no-show, not a crash."""
+
+    code = "node-unreachable"
+    title = "Node unreachable"

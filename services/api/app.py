@@ -1,0 +1,39 @@
+"""The FastAPI application, built around an injected container."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.api import explorer, problems
+from services.api.routes import router
+from services.bootstrap import Container, bootstrap
+from services.settings import get_settings
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="meritswarm",
+        version="0.1.0",
+        description="Swarm inference with peer-ranked consensus, settled on an EVM chain.",
+    )
+    app.state.container = container
+    problems.install(app)
+    app.include_router(router)
+    app.include_router(explorer.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        container.store.ping()
+        container.queue.ping()
+        return {"status": "ok"}
+
+    @app.on_event("shutdown")
+    def _close() -> None:
+        container.close()
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """``uvicorn --factory services.api.app:create_app_from_env``."""
+    return create_app(bootstrap(get_settings()))

@@ -1,0 +1,54 @@
+"""REST routes: each fetches its dependencies and calls one use case."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from services.api.deps import get_container, requester
+from services.api.schemas import NodeOut, TaskAccepted, TaskIn, TaskOut
+from services.app import tasks
+from services.bootstrap import Container
+from services.core.types import TaskId
+
+router = APIRouter(prefix="/v1")
+Dep = Annotated[Container, Depends(get_container)]
+PROBLEM = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "/tasks",
+    status_code=202,
+    response_model=TaskAccepted,
+    responses={401: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+def submit_task(
+    body: TaskIn, request: Request, response: Response, c: Dep, who: Annotated[str, Depends(requester)]
+) -> TaskAccepted:
+    task = tasks.submit_task(
+        c.store,
+        c.queue,
+        prompt=body.prompt,
+        requester=who,
+        fee_wei=c.settings.default_fee_wei if body.fee_wei is None else body.fee_wei,
+        swarm_size=body.swarm_size or c.settings.swarm_size,
+    )
+    url = str(request.url_for("get_task", task_id=task.id))
+    response.headers["Location"] = url
+    return TaskAccepted(id=task.id, status=task.status.value, status_url=url)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses={404: PROBLEM})
+def get_task(task_id: str, c: Dep) -> TaskOut:
+    return TaskOut.from_view(tasks.view_task(c.store, TaskId(task_id)))
+
+
+@router.get("/nodes", response_model=list[NodeOut])
+def list_nodes(c: Dep) -> list[NodeOut]:
+    return [
+        NodeOut(id=n.id, name=n.name, kind=n.kind.value, model=n.model, endpoint_url=n.endpoint_url,
+                status=n.status.value, reputation_bp=n.reputation_bp, stake_wei=str(n.stake_wei),
+                address=n.address)
+        for n in c.store.nodes.list()
+    ]

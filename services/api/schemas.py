@@ -1,0 +1,121 @@
+"""HTTP request and response bodies (pydantic lives at the edge only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.app.tasks import MAX_PROMPT_CHARS, TaskView
+
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The question to answer")
+    swarm_size: int | None = Field(None, ge=3, le=64, description="How many nodes answer (default from settings)")
+    fee_wei: int | None = Field(None, ge=0, description="Fee in wei, escrowed for the task")
+
+
+class TaskAccepted(BaseModel):
+    id: str
+    status: str
+    status_url: str
+
+
+class AnswerOut(BaseModel):
+    node_id: int
+    node_name: str | None
+    node_kind: str | None
+    status: str
+    content: str | None
+    latency_ms: int
+
+
+class RankOut(BaseModel):
+    rank: int
+    node_id: int
+    node_name: str | None
+    score: float
+    wins: float
+    judged: int
+
+
+class JudgmentOut(BaseModel):
+    judge_id: int
+    left_id: int
+    right_id: int
+    outcome: str
+
+
+class TaskOut(BaseModel):
+    id: str
+    status: str
+    error: str | None
+    prompt: str
+    fee_wei: str = Field(description="decimal string: wei do not fit a JSON number")
+    swarm_size: int
+    created_at: datetime
+    updated_at: datetime
+    answer: str | None
+    winner_node_id: int | None
+    method: str | None
+    ranking: list[RankOut]
+    answers: list[AnswerOut]
+    judgments: list[JudgmentOut]
+
+    @classmethod
+    def from_view(cls, v: TaskView) -> TaskOut:
+        wins: dict[int, float] = {}
+        judged: dict[int, int] = {}
+        for j in v.judgments:
+            for nid in (j.left_id, j.right_id):
+                judged[nid] = judged.get(nid, 0) + 1
+            share = {"left": (1.0, 0.0), "right": (0.0, 1.0), "tie": (0.5, 0.5)}[j.outcome.value]
+            wins[j.left_id] = wins.get(j.left_id, 0.0) + share[0]
+            wins[j.right_id] = wins.get(j.right_id, 0.0) + share[1]
+
+        def name(nid: int) -> str | None:
+            return v.nodes[nid].name if nid in v.nodes else None
+
+        winner = v.winner_answer
+        return cls(
+            id=v.task.id,
+            status=v.task.status.value,
+            error=v.task.error,
+            prompt=v.task.prompt,
+            fee_wei=str(v.task.fee_wei),
+            swarm_size=v.task.swarm_size,
+            created_at=v.task.created_at,
+            updated_at=v.task.updated_at,
+            answer=winner.content if winner else None,
+            winner_node_id=v.round.winner_id if v.round else None,
+            method=v.round.method if v.round else None,
+            ranking=[
+                RankOut(rank=r.rank, node_id=r.node_id, node_name=name(r.node_id), score=r.score,
+                        wins=wins.get(r.node_id, 0.0), judged=judged.get(r.node_id, 0))
+                for r in (v.round.ranking if v.round else ())
+            ],
+            answers=[
+                AnswerOut(node_id=a.node_id, node_name=name(a.node_id),
+                          node_kind=v.nodes[a.node_id].kind.value if a.node_id in v.nodes else None,
+                          status=a.status.value, content=a.content, latency_ms=a.latency_ms)
+                for a in v.answers
+            ],
+            judgments=[
+                JudgmentOut(judge_id=j.judge_id, left_id=j.left_id, right_id=j.right_id, outcome=j.outcome.value)
+                for j in v.judgments
+            ],
+        )
+
+
+class NodeOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    model: str
+    endpoint_url: str
+    status: str
+    reputation_bp: int
+    stake_wei: str
+    address: str | None

@@ -1,0 +1,36 @@
+"""Round queue adapter: publishes round work to the Celery broker (redis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from services.core.errors import BrokerUnavailable
+from services.core.types import TaskId
+
+DISPATCH = "merit.round.dispatch"
+_HINT = "check that redis is running at MERIT_BROKER_URL and retry"
+
+
+class CeleryRoundQueue:
+    def __init__(self, app: Celery, *, connect_timeout_s: float = 2.0) -> None:
+        self._app = app
+        self._timeout = connect_timeout_s
+
+    def ping(self) -> None:
+        try:
+            with self._app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=self._timeout)
+        except (OperationalError, OSError) as exc:
+            raise BrokerUnavailable("the task broker is unreachable", hint=_HINT) from exc
+
+    def enqueue_round(self, task_id: TaskId) -> None:
+        self._send(DISPATCH, [task_id])
+
+    def _send(self, name: str, args: list[Any]) -> None:
+        try:
+            self._app.send_task(name, args=args, retry=False)
+        except (OperationalError, OSError) as exc:
+            raise BrokerUnavailable("the task broker is unreachable", hint=_HINT) from exc

@@ -1,0 +1,60 @@
+"""The CLI's client for the REST API; problem+json answers become MeritErrors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.core import errors
+from services.settings import Settings
+
+_BY_CODE: dict[str, type[errors.MeritError]] = {
+    cls.code: cls
+    for cls in (
+        errors.NotFound, errors.Conflict, errors.Invalid, errors.Unauthorized, errors.Unavailable,
+        errors.BrokerUnavailable, errors.StoreUnavailable, errors.ChainUnavailable,
+    )
+}
+
+
+class ApiClient:
+    def __init__(self, settings: Settings, base_url: str | None = None) -> None:
+        self.base_url = (base_url or settings.effective_api_url).rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=10.0,
+            headers={"Authorization": f"Bearer {settings.effective_client_api_key}"},
+        )
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise errors.Unavailable(
+                f"the API at {self.base_url} is unreachable", hint="start the stack with `merit up`"
+            ) from exc
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {"detail": resp.text[:200]}
+            code = str(body.get("type", "")).rsplit("/", 1)[-1]
+            cls = _BY_CODE.get(code, errors.MeritError)
+            raise cls(body.get("detail") or resp.reason_phrase, hint=body.get("hint"))
+        return resp.json()
+
+    def submit_task(self, prompt: str, swarm_size: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"prompt": prompt}
+        if swarm_size is not None:
+            body["swarm_size"] = swarm_size
+        result: dict[str, Any] = self._call("POST", "/v1/tasks", json=body)
+        return result
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/tasks/{task_id}")
+        return result
+
+    def nodes(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/nodes")
+        return result

@@ -1,0 +1,54 @@
+"""The `merit` command: one group per noun."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from services.cli import node_cmd, stack_cmd, task_cmd
+
+app = typer.Typer(
+    name="merit",
+    help="meritswarm: swarm inference with peer-ranked consensus, settled on an EVM chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("up")(stack_cmd.up)
+app.command("status")(stack_cmd.status)
+app.command("down")(stack_cmd.down)
+app.add_typer(task_cmd.app, name="task")
+app.add_typer(node_cmd.app, name="node")
+
+api_app = typer.Typer(help="The REST API.", no_args_is_help=True)
+
+
+@api_app.command("serve")
+def api_serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    port: int = typer.Option(8000, help="Port to listen on"),
+) -> None:
+    """Serve the REST API and explorer (settings from MERIT_* variables)."""
+    import uvicorn
+
+    uvicorn.run("services.api.app:create_app_from_env", factory=True, host=host, port=port)
+
+
+app.add_typer(api_app, name="api")
+
+
+def _mount_optional() -> None:
+    for module, name in (("services.cli.contracts_cmd", "contracts"), ("services.cli.db_cmd", "db")):
+        try:
+            mod = __import__(module, fromlist=["app"])
+        except ModuleNotFoundError:
+            continue
+        app.add_typer(mod.app, name=name)
+
+
+_mount_optional()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

@@ -1,0 +1,48 @@
+"""`merit node ...`: nodes of the swarm."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from services.cli.api_client import ApiClient
+from services.cli.output import console, errors_as_one_line, print_json
+from services.settings import get_settings
+
+app = typer.Typer(help="Nodes of the swarm.", no_args_is_help=True)
+
+
+@app.command("serve-test")
+def serve_test(
+    name: str = typer.Option(..., help="Node name"),
+    port: int = typer.Option(8101, help="Port to listen on"),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    offset: int = typer.Option(0, help="Added to every arithmetic result: 0 answers correctly"),
+) -> None:
+    """Serve a TEST NODE: a deterministic arithmetic program behind the OpenAI chat API (no model)."""
+    import uvicorn
+
+    from services.nodes.testnode import TestNode, create_app
+
+    uvicorn.run(create_app(TestNode(name, offset)), host=host, port=port, log_level="warning")
+
+
+@app.command("list")
+@errors_as_one_line
+def list_nodes(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    api_url: str | None = typer.Option(None, help="API base URL [default: MERIT_API_URL]"),
+) -> None:
+    """List registered nodes."""
+    nodes = ApiClient(get_settings(), api_url).nodes()
+    if as_json:
+        print_json(nodes)
+        return
+    table = Table()
+    for col in ("id", "name", "kind", "model", "status", "reputation", "endpoint"):
+        table.add_column(col)
+    for n in nodes:
+        kind = "[yellow]test node[/yellow]" if n["kind"] == "test" else n["kind"]
+        table.add_row(str(n["id"]), n["name"], kind, n["model"], n["status"],
+                      f"{n['reputation_bp'] / 100:.2f}%", n["endpoint_url"])
+    console.print(table)

@@ -1,0 +1,96 @@
+"""`merit task ...`: submit a task to the swarm and read its result."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from services.cli.api_client import ApiClient
+from services.cli.output import console, errors_as_one_line, fail, print_json
+from services.settings import get_settings
+
+app = typer.Typer(help="Submit tasks and read their answers.", no_args_is_help=True)
+FINISHED = {"done", "failed"}
+
+
+@app.command()
+@errors_as_one_line
+def submit(
+    prompt: str = typer.Argument(..., help="The question for the swarm"),
+    wait: bool = typer.Option(False, "--wait", "-w", help="Wait for the ranked answer"),
+    swarm_size: int | None = typer.Option(None, min=3, max=64, help="Nodes that answer"),
+    timeout: float = typer.Option(300.0, help="Seconds to wait with --wait"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    api_url: str | None = typer.Option(None, help="API base URL [default: MERIT_API_URL]"),
+) -> None:
+    """Submit PROMPT; with --wait, follow the round and print the ranked answer."""
+    client = ApiClient(get_settings(), api_url)
+    accepted = client.submit_task(prompt, swarm_size)
+    if not wait:
+        print_json(accepted) if as_json else console.print(f"task [bold]{accepted['id']}[/bold] queued")
+        return
+    task = follow(client, accepted["id"], timeout, quiet=as_json)
+    if as_json:
+        print_json(task)
+    else:
+        render(task)
+    if task["status"] != "done":
+        raise typer.Exit(1)
+
+
+@app.command()
+@errors_as_one_line
+def show(
+    task_id: str,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    api_url: str | None = typer.Option(None, help="API base URL [default: MERIT_API_URL]"),
+) -> None:
+    """Show a task: status, answer, ranking and every answer."""
+    task = ApiClient(get_settings(), api_url).get_task(task_id)
+    print_json(task) if as_json else render(task)
+
+
+def follow(client: ApiClient, task_id: str, timeout: float, *, quiet: bool) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    task = client.get_task(task_id)
+    with console.status(f"task {task_id[:8]}: {task['status']}", spinner="dots") as status:
+        while task["status"] not in FINISHED:
+            if time.monotonic() > deadline:
+                raise fail(f"task {task_id} is still {task['status']} after {timeout:.0f}s; "
+                           f"check later with `merit task show {task_id}`", 75)
+            time.sleep(0.2)
+            task = client.get_task(task_id)
+            if not quiet:
+                n_ans = sum(a["status"] == "ok" for a in task["answers"])
+                status.update(f"task {task_id[:8]}: {task['status']} "
+                              f"({n_ans} answers, {len(task['judgments'])} judgments)")
+    return task
+
+
+def render(task: dict[str, Any]) -> None:
+    console.print(f"task [bold]{task['id']}[/bold]  status [bold]{task['status']}[/bold]")
+    if task.get("error"):
+        console.print(f"[red]{task['error']}[/red]")
+    console.print(f"[dim]prompt:[/dim] {task['prompt']}")
+    if task.get("answer") is not None:
+        winner = next((r for r in task["ranking"] if r["node_id"] == task["winner_node_id"]), None)
+        console.print(f"[green bold]answer:[/green bold] {task['answer']}")
+        if winner:
+            console.print(f"[dim]by {winner['node_name']} ({task['method']})[/dim]")
+    kinds = {a["node_id"]: a["node_kind"] for a in task["answers"]}
+    answers = {a["node_id"]: a for a in task["answers"]}
+    table = Table(title="ranking", show_lines=False)
+    for col in ("rank", "node", "score", "wins / judged", "answer"):
+        table.add_column(col)
+    for r in task["ranking"]:
+        label = r["node_name"] + (" [yellow](test node)[/yellow]" if kinds.get(r["node_id"]) == "test" else "")
+        table.add_row(str(r["rank"]), label, f"{r['score']:+.3f}", f"{r['wins']:g} / {r['judged']}",
+                      answers[r["node_id"]]["content"] or "")
+    for a in task["answers"]:
+        if a["status"] != "ok":
+            table.add_row("-", a["node_name"] or str(a["node_id"]), "", "", f"[red]{a['status']}[/red]")
+    if task["ranking"] or task["answers"]:
+        console.print(table)

@@ -1,0 +1,331 @@
+"""The embedded stack behind ``merit up``: real chain, database, broker, workers, API, test nodes.
+
+Every part is a real server started as a child process. State lives in the data directory, so a
+restarted stack resumes its chain, database and broker. ``stack.json`` there records the pids and
+URLs, which is how ``merit status`` and ``merit down`` work from another shell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from services.core.errors import Conflict, NotFound
+from services.core.types import NewNode, NodeKind, NodeStatus
+from services.ports_free import ensure_free
+from services.processes import Child, http_ok, pid_alive, python_module, spawn, stop_pid, wait_ready
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+STATE_FILE = "stack.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# queue -> (pool, concurrency); the chain queue has one process: the single chain writer
+WORKERS = {
+    "inference": ("threads", 8),
+    "consensus": ("threads", 4),
+    "zk": ("solo", 1),
+    "chain": ("solo", 1),
+}
+
+
+class Stoppable(Protocol):
+    @property
+    def pid(self) -> int: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Part:
+    name: str
+    url: str
+    handle: Stoppable
+    log: Path | None = None
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    parts: list[Part] = field(default_factory=list)
+    deployment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.resolved_data_dir
+
+    def add(self, part: Part) -> None:
+        self.parts.append(part)
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            try:
+                part.handle.stop()
+            except Exception:  # keep stopping the others
+                log.exception("stopping %s failed", part.name)
+        self.parts.clear()
+
+    def child_env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "MERIT_DATA_DIR": str(self.data_dir),
+            "MERIT_DATABASE_URL": s.effective_database_url,
+            "MERIT_BROKER_URL": s.effective_broker_url,
+            "MERIT_CHAIN_RPC_URL": s.effective_chain_rpc_url,
+            "MERIT_ENV": s.env,
+        }
+
+
+def test_node_offsets(n: int) -> list[int]:
+    """Half the test nodes answer arithmetic correctly; the others are off by 1, 2, ..."""
+    correct = (n + 1) // 2
+    return [0 if i < correct else i - correct + 1 for i in range(n)]
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.resolved_data_dir / STATE_FILE
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(state_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    return state
+
+
+def check_ports(settings: Settings) -> None:
+    s = settings
+    ensure_free(s.api_port, "MERIT_API_PORT")
+    if s.chain_rpc_url is None:
+        ensure_free(s.anvil_port, "MERIT_ANVIL_PORT")
+    if s.database_url is None:
+        ensure_free(s.postgres_port, "MERIT_POSTGRES_PORT")
+    if s.broker_url is None:
+        ensure_free(s.redis_port, "MERIT_REDIS_PORT")
+    for i in range(s.test_nodes):
+        ensure_free(s.test_node_base_port + i, "MERIT_TEST_NODE_BASE_PORT")
+
+
+# ------------------------------------------------------------------------------ parts
+def start_postgres_part(stack: Stack) -> None:
+    from services.store.embedded import start_postgres
+
+    pg = start_postgres(stack.data_dir / "postgres", stack.settings.postgres_port, stack.data_dir / "logs" / "postgres.log")
+    stack.add(Part("postgres", pg.url, pg, stack.data_dir / "logs" / "postgres.log"))
+
+
+def start_redis_part(stack: Stack) -> None:
+    from services.broker.embedded import start_redis
+
+    r = start_redis(stack.settings.redis_port, stack.data_dir / "redis", stack.data_dir / "logs" / "redis.log")
+    stack.add(Part("redis", r.url, r, stack.data_dir / "logs" / "redis.log"))
+
+
+def start_anvil_part(stack: Stack) -> None:
+    from services.chain.anvil import start_anvil
+
+    a = start_anvil(stack.settings.anvil_port, stack.data_dir / "anvil" / "state.json", stack.data_dir / "logs" / "anvil.log")
+    stack.add(Part("anvil", a.rpc_url, a, stack.data_dir / "logs" / "anvil.log"))
+
+
+def migrate_db(stack: Stack) -> None:
+    from services.store.migrate import migrate
+
+    migrate(stack.settings.effective_database_url)
+
+
+def deploy_contracts(stack: Stack) -> None:
+    from services.chain.client import connect, ensure_deployed
+
+    w3 = connect(stack.settings.effective_chain_rpc_url)
+    dep = ensure_deployed(
+        w3,
+        stack.settings.deployer_key.get_secret_value(),
+        REPO_ROOT,
+        stack.data_dir / "deployments",
+    )
+    stack.deployment = dep.as_dict() if hasattr(dep, "as_dict") else dict(vars(dep))
+
+
+def start_test_node(name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None) -> Child:
+    args = python_module("services.cli", "node", "serve-test", "--name", name, "--port", str(port), "--offset", str(offset))
+    child = spawn(name, args, url=f"http://127.0.0.1:{port}/v1", log=log_file, env=env)
+    wait_ready(child, http_ok(f"http://127.0.0.1:{port}/health"), timeout=30)
+    return child
+
+
+def start_test_nodes(stack: Stack) -> None:
+    from services.store.db import PostgresStore
+
+    s = stack.settings
+    store = PostgresStore.connect(s.effective_database_url)
+    try:
+        for i, offset in enumerate(test_node_offsets(s.test_nodes)):
+            name, port = f"test-node-{i + 1}", s.test_node_base_port + i
+            child = start_test_node(name, port, offset, stack.data_dir / "logs" / f"{name}.log")
+            stack.add(Part(name, child.url, child, child.log))
+            register_test_node(store, name, child.url)
+    finally:
+        store.close()
+
+
+def register_test_node(store: Any, name: str, url: str) -> None:
+    from services.nodes.testnode import TEST_MODEL
+
+    try:
+        node = store.nodes.get_by_name(name)
+    except NotFound:
+        node = store.nodes.add(NewNode(name=name, endpoint_url=url, model=TEST_MODEL, kind=NodeKind.TEST))
+    if node.endpoint_url != url:
+        raise Conflict(
+            f"{name} is registered at {node.endpoint_url}, not {url}",
+            hint="start with the same MERIT_TEST_NODE_BASE_PORT, or use a fresh MERIT_DATA_DIR",
+        )
+    if node.status is not NodeStatus.ACTIVE:
+        store.nodes.set_status(node.id, NodeStatus.ACTIVE)
+
+
+def start_worker(queue: str, pool: str, concurrency: int, log_file: Path, env: dict[str, str]) -> Child:
+    args = python_module(
+        "celery", "-A", "workers.main", "worker", "-Q", queue, "-n", f"{queue}@%h",
+        "--pool", pool, "-c", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+    )
+    return spawn(f"worker-{queue}", args, url=queue, log=log_file, env=env)
+
+
+def wait_workers(children: list[Child], timeout: float = 60) -> None:
+    """Each worker log says 'ready.' once it consumes from its queue."""
+    for child in children:
+        wait_ready(child, lambda c=child: "ready." in c.log.read_text(errors="replace"), timeout)
+
+
+def start_workers(stack: Stack) -> None:
+    env = stack.child_env()
+    children = []
+    for queue, (pool, conc) in WORKERS.items():
+        log_file = stack.data_dir / "logs" / f"worker-{queue}.log"
+        log_file.unlink(missing_ok=True)
+        child = start_worker(queue, pool, conc, log_file, env)
+        children.append(child)
+        stack.add(Part(child.name, f"queue {queue} ({pool} x{conc})", child, log_file))
+    wait_workers(children)
+
+
+def start_api(host: str, port: int, log_file: Path, env: dict[str, str]) -> Child:
+    args = python_module(
+        "uvicorn", "--factory", "services.api.app:create_app_from_env", "--host", host, "--port", str(port)
+    )
+    child = spawn("api", args, url=f"http://{host}:{port}", log=log_file, env=env)
+    wait_ready(child, http_ok(f"http://{host}:{port}/healthz"), timeout=60)
+    return child
+
+
+def start_api_part(stack: Stack) -> None:
+    s = stack.settings
+    child = start_api(s.api_host, s.api_port, stack.data_dir / "logs" / "api.log", stack.child_env())
+    stack.add(Part("api", child.url, child, child.log))
+
+
+# ------------------------------------------------------------------------------ up / status / down
+def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
+    out: list[tuple[str, Callable[[Stack], None]]] = []
+    if settings.database_url is None:
+        out.append(("PostgreSQL", start_postgres_part))
+    if settings.broker_url is None:
+        out.append(("redis", start_redis_part))
+    if settings.chain_rpc_url is None:
+        out.append(("anvil", start_anvil_part))
+    out += [
+        ("migrations", migrate_db),
+        ("contracts", deploy_contracts),
+        ("test nodes", start_test_nodes),
+        ("workers", start_workers),
+        ("API", start_api_part),
+    ]
+    return out
+
+
+@contextmanager
+def running(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -> Iterator[Stack]:
+    """Start the stack, record it in stack.json, yield it, stop it (in reverse order) on exit."""
+    previous = read_state(settings)
+    if previous and pid_alive(int(previous["pid"])):
+        raise Conflict(
+            f"a stack is already running from {settings.resolved_data_dir} (pid {previous['pid']})",
+            hint="run `merit down` first, or set MERIT_DATA_DIR to another directory",
+        )
+    check_ports(settings)
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(settings)
+    try:
+        for label, step in steps(settings):
+            on_step(label)
+            step(stack)
+        write_state(stack)
+        yield stack
+    finally:
+        stack.stop()
+        state_path(settings).unlink(missing_ok=True)
+
+
+def write_state(stack: Stack) -> None:
+    s = stack.settings
+    state = {
+        "pid": os.getpid(),
+        "started_at": time.time(),
+        "data_dir": str(stack.data_dir),
+        "api_url": s.effective_api_url,
+        "docs_url": s.effective_api_url + "/docs",
+        "explorer_url": s.effective_api_url + "/explorer",
+        "chain_rpc_url": s.effective_chain_rpc_url,
+        "database_url": s.effective_database_url,
+        "broker_url": s.effective_broker_url,
+        "deployment": stack.deployment,
+        "parts": [
+            {"name": p.name, "pid": p.handle.pid, "url": p.url, "log": str(p.log) if p.log else None}
+            for p in stack.parts
+        ],
+    }
+    path = state_path(s)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str))
+    tmp.replace(path)
+
+
+def wait_for_signal(stack: Stack, on_exit: Callable[[str], None]) -> int:
+    """Block until SIGINT/SIGTERM (exit 0) or until a part dies (exit 1)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        dead = [p.name for p in stack.parts if not pid_alive(p.handle.pid)]
+        if dead:
+            on_exit(f"{', '.join(dead)} stopped unexpectedly; stopping the stack")
+            return 1
+    return 0
+
+
+def down(settings: Settings, timeout: float = 60) -> list[str]:
+    """Stop a stack started by ``merit up`` (from any shell); returns what was stopped."""
+    state = read_state(settings)
+    if state is None:
+        raise NotFound(f"no stack is running from {settings.resolved_data_dir}", hint="start one with `merit up`")
+    stopped = []
+    if pid_alive(int(state["pid"])):
+        stop_pid(int(state["pid"]), timeout)  # merit up stops its parts in order
+        stopped.append(f"merit up (pid {state['pid']})")
+    for part in reversed(state["parts"]):  # whatever a crashed `merit up` left behind
+        if pid_alive(int(part["pid"])):
+            stop_pid(int(part["pid"]))
+            stopped.append(f"{part['name']} (pid {part['pid']})")
+    state_path(settings).unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,129 @@
+"""TEST NODE: a deterministic program that speaks the OpenAI-compatible chat API.
+
+It is not a model. It evaluates the arithmetic in a question (``What is 2+2?``) and adds its own
+fixed ``offset`` to the result, so a swarm of test nodes with different offsets gives answers that
+are right or wrong in a known way; as a judge it prefers the answer whose number is correct. It
+exists so the marketplace's plumbing (dispatch, answers, judgments, ranking) can run and be tested
+without model weights. Real nodes are any OpenAI-compatible server (``merit node serve``, vLLM,
+llama.cpp, Ollama).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+import time
+import uuid
+from fractions import Fraction
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from services.nodes import prompts
+
+TEST_MODEL = "merit-test-node"
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_EXPR = re.compile(r"[-+*/()\d\s.]*\d[-+*/()\d\s.]*")
+
+
+def evaluate(question: str) -> Fraction | None:
+    """The value of the longest arithmetic expression in ``question``, exactly, or None."""
+    candidates = sorted((m.group().strip() for m in _EXPR.finditer(question)), key=len, reverse=True)
+    for text in candidates:
+        if not re.search(r"[-+*/]", text):
+            continue
+        try:
+            return _eval(ast.parse(text, mode="eval").body)
+        except (SyntaxError, ValueError, ZeroDivisionError):
+            continue
+    return None
+
+
+def _eval(node: ast.AST) -> Fraction:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return Fraction(str(node.value))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_eval(node.operand)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return Fraction(_OPS[type(node.op)](_eval(node.left), _eval(node.right)))
+    raise ValueError("not arithmetic")
+
+
+def _fmt(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{float(x):.6g}"
+
+
+def _numbers(text: str) -> list[Fraction]:
+    return [Fraction(m) for m in re.findall(r"-?\d+(?:\.\d+)?", text)]
+
+
+def _close(value: Fraction | None, found: list[Fraction]) -> bool:
+    return value is not None and any(abs(x - value) <= Fraction(1, 10**6) * max(1, abs(value)) for x in found)
+
+
+class TestNode:
+    __test__ = False  # a test node, not a pytest class
+
+    def __init__(self, name: str, offset: int = 0) -> None:
+        self.name = name
+        self.offset = offset
+
+    def answer(self, question: str) -> str:
+        value = evaluate(question)
+        if value is None:
+            return f"Test node {self.name} only evaluates arithmetic; it cannot answer this."
+        return f"The answer is {_fmt(value + self.offset)}."
+
+    def judge(self, question: str, first: str, second: str) -> str:
+        value = evaluate(question)
+        good = [_close(value, _numbers(a)[-1:]) for a in (first, second)]
+        if good[0] == good[1]:
+            return "1" if len(first) <= len(second) else "2"  # no preference: shorter answer
+        return "1" if good[0] else "2"
+
+    def reply(self, messages: list[dict[str, Any]]) -> str:
+        user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        request = prompts.parse_judge_request(str(user))
+        return self.judge(*request) if request else self.answer(str(user))
+
+
+class ChatRequest(BaseModel):
+    model: str | None = None
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+def create_app(node: TestNode) -> FastAPI:
+    app = FastAPI(title=f"meritswarm test node {node.name}", docs_url=None, redoc_url=None)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "kind": "test", "name": node.name}
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": TEST_MODEL, "object": "model", "owned_by": "test"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat(req: ChatRequest) -> dict[str, Any]:
+        text = node.reply(req.messages)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": TEST_MODEL,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+
+    return app

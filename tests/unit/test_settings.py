@@ -1,0 +1,28 @@
+import pytest
+
+from services.core.errors import ConfigInvalid
+from services.settings import ANVIL_DEV_KEY, Settings
+
+
+def test_production_refuses_dev_secrets(monkeypatch):
+    monkeypatch.setenv("MERIT_ENV", "production")
+    monkeypatch.setenv("MERIT_API_KEYS", '["a-real-key"]')
+    with pytest.raises(ConfigInvalid, match="MERIT_DEPLOYER_KEY"):
+        Settings()
+    monkeypatch.setenv("MERIT_DEPLOYER_KEY", "0x" + "11" * 32)
+    monkeypatch.setenv("MERIT_API_KEYS", '["dev-requester-key"]')
+    with pytest.raises(ConfigInvalid, match="MERIT_API_KEYS"):
+        Settings()
+    monkeypatch.setenv("MERIT_API_KEYS", '["a-real-key"]')
+    assert Settings().env == "production"
+
+
+def test_dev_defaults_and_derived_urls(monkeypatch):
+    for var in ("MERIT_ENV", "MERIT_DATABASE_URL", "MERIT_BROKER_URL", "MERIT_CHAIN_RPC_URL"):
+        monkeypatch.delenv(var, raising=False)
+    s = Settings(postgres_port=6000, redis_port=6001, anvil_port=6002)
+    assert s.deployer_key.get_secret_value() == ANVIL_DEV_KEY
+    assert s.effective_database_url.endswith(":6000/merit")
+    assert s.effective_broker_url == "redis://127.0.0.1:6001/0"
+    assert s.effective_chain_rpc_url == "http://127.0.0.1:6002"
+    assert ANVIL_DEV_KEY not in repr(s)

@@ -1,0 +1,33 @@
+from fractions import Fraction
+
+from services.core.types import Outcome
+from services.nodes import prompts
+from services.nodes.testnode import TestNode, evaluate
+
+
+def test_evaluates_arithmetic_exactly():
+    assert evaluate("What is 2+2?") == 4
+    assert evaluate("Compute (3 + 4) * 5 - 1, please") == 34
+    assert evaluate("what is 1/3") == Fraction(1, 3)
+    assert evaluate("Who wrote Hamlet?") is None
+    assert evaluate("What is 1/0?") is None
+
+
+def test_offset_nodes_answer_wrong_in_a_known_way():
+    assert TestNode("a").answer("What is 2+2?") == "The answer is 4."
+    assert TestNode("b", offset=2).answer("What is 2+2?") == "The answer is 6."
+    assert "cannot answer" in TestNode("c").answer("Who wrote Hamlet?")
+
+
+def test_judging_goes_through_the_chat_format():
+    node = TestNode("j")
+    right, wrong = "The answer is 4.", "The answer is 5."
+    for left, rt, want in ((right, wrong, Outcome.LEFT), (wrong, right, Outcome.RIGHT)):
+        msgs = prompts.judge_messages("What is 2+2?", left, rt)
+        assert prompts.parse_verdict(node.reply(msgs)) is want
+
+
+def test_verdict_parsing():
+    assert prompts.parse_verdict(" 2") is Outcome.RIGHT
+    assert prompts.parse_verdict("Answer 1 is better") is Outcome.LEFT
+    assert prompts.parse_verdict("neither") is Outcome.TIE

@@ -1,0 +1,44 @@
+"""The Celery application: broker, queues, routing and reliability settings in one place."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from services.settings import Settings
+
+QUEUES = ("inference", "consensus", "zk", "chain")
+ROUTES = {
+    "merit.round.dispatch": {"queue": "consensus"},
+    "merit.round.infer": {"queue": "inference"},
+    "merit.round.plan_judging": {"queue": "consensus"},
+    "merit.round.judge": {"queue": "inference"},
+    "merit.round.rank": {"queue": "consensus"},
+    "merit.round.fail": {"queue": "consensus"},
+    "merit.zk.*": {"queue": "zk"},
+    "merit.chain.*": {"queue": "chain"},  # one worker, one process: the single chain writer
+}
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("meritswarm")
+    url = settings.effective_broker_url
+    app.conf.update(
+        broker_url=url,
+        result_backend=url,
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="consensus",
+        task_routes=ROUTES,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,  # every task is idempotent: a redelivery finds its work stored
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        result_expires=24 * 3600,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        worker_hijack_root_logger=False,
+        task_track_started=True,
+    )
+    return app
