@@ -1,7 +1,7 @@
 """Compile contracts/src into committed artifacts, and tell whether those artifacts are stale.
 
-One compile covers every source under ``contracts/src`` (OpenZeppelin comes from node_modules through
-a remapping). Each deployable contract ``contracts/src/<Name>.sol`` gets
+One compile covers every source under ``contracts/src`` (OpenZeppelin comes from node_modules
+through a remapping). Each deployable contract ``contracts/src/<Name>.sol`` gets
 ``contracts/artifacts/<Name>.json`` holding its ABI, bytecode, the compiler version, the exact
 standard-json settings and a ``sourceHash`` over every source file the compile read. The compiler
 is a native ``solc`` on PATH when it is the pinned version, otherwise the npm ``solc`` (wasm)
@@ -51,6 +51,15 @@ class Staleness:
 
     def __str__(self) -> str:
         return f"{self.artifact}: {self.reason}"
+
+
+def repo_root() -> Path:
+    """The repository root: the nearest directory above this module holding pyproject.toml."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").exists():
+            return parent
+    return here.parents[2]
 
 
 # --- compiler selection -----------------------------------------------------------------------
@@ -110,11 +119,13 @@ def source_hash(repo_root: Path, paths: Iterable[str]) -> str:
 
 
 def _own_sources(repo_root: Path) -> list[str]:
-    return sorted(p.relative_to(repo_root).as_posix() for p in (repo_root / SOURCES_DIR).rglob("*.sol"))
+    return sorted(
+        p.relative_to(repo_root).as_posix() for p in (repo_root / SOURCES_DIR).rglob("*.sol")
+    )
 
 
 def _expected_contracts(repo_root: Path) -> list[str]:
-    """One deployable contract per top-level file: contracts/src/<Name>.sol (interfaces/ excluded)."""
+    """One deployable contract per top-level file contracts/src/<Name>.sol (not interfaces/)."""
     return sorted(p.stem for p in (repo_root / SOURCES_DIR).glob("*.sol"))
 
 
@@ -225,7 +236,9 @@ def check(repo_root: Path) -> list[Staleness]:
 
     for name in expected:
         if name not in artifacts:
-            problems.append(Staleness(f"{SOURCES_DIR}/{name}.sol", "no artifact; run `merit contracts build`"))
+            problems.append(
+                Staleness(f"{SOURCES_DIR}/{name}.sol", "no artifact; run `merit contracts build`")
+            )
     for name, path in artifacts.items():
         if name not in expected:
             problems.append(Staleness(path.name, f"no source {SOURCES_DIR}/{name}.sol"))
@@ -240,7 +253,9 @@ def check(repo_root: Path) -> list[Staleness]:
             problems.append(Staleness(path.name, "unreadable artifact"))
             continue
         if version.split("+")[0] != SOLC_VERSION:
-            problems.append(Staleness(path.name, f"compiled by solc {version}, pin is {SOLC_VERSION}"))
+            problems.append(
+                Staleness(path.name, f"compiled by solc {version}, pin is {SOLC_VERSION}")
+            )
         if settings != SETTINGS:
             problems.append(Staleness(path.name, "compiled with other settings"))
         unlisted = sorted(own - set(listed))

@@ -1,0 +1,206 @@
+"""A real anvil process for `merit up` and the test session.
+
+The chain state lives in one file (``--state``: loaded at start, dumped every few seconds and at
+exit), so a restarted stack resumes the same chain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.chain.compiler import repo_root
+from services.core.errors import ChainUnavailable, ConfigInvalid, PortInUse
+
+log = logging.getLogger(__name__)
+
+DEV_CHAIN_ID = 31337
+NPM_ANVIL = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+STATE_INTERVAL_S = 5
+
+
+def find_anvil(root: Path | None = None) -> Path:
+    """MERIT_ANVIL_BIN, else `anvil` on PATH, else the npm binary under the repository root."""
+    from_env = os.environ.get("MERIT_ANVIL_BIN")
+    if from_env:
+        path = Path(from_env).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ConfigInvalid(
+                f"MERIT_ANVIL_BIN={from_env} is not an executable file",
+                hint="point MERIT_ANVIL_BIN at an anvil binary, or unset it",
+            )
+        return path
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    npm = (root or repo_root()) / NPM_ANVIL
+    if npm.is_file() and os.access(npm, os.X_OK):
+        return npm
+    raise ConfigInvalid(
+        f"no anvil binary: MERIT_ANVIL_BIN unset, none on PATH, none at {npm}",
+        hint="run `npm ci` in the repository root",
+    )
+
+
+def _port_is_free(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_in_use(port: int) -> PortInUse:
+    return PortInUse(
+        f"anvil cannot listen on 127.0.0.1:{port}: port {port} is already in use",
+        hint="set MERIT_ANVIL_PORT to a free port",
+    )
+
+
+def rpc_call(
+    rpc_url: str, method: str, params: list[object] | None = None, timeout: float = 2.0
+) -> object:
+    """One JSON-RPC call over plain HTTP (no web3 needed to probe a chain)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    request = urllib.request.Request(
+        rpc_url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        reply = json.loads(response.read())
+    if "error" in reply:
+        raise ChainUnavailable(f"{method} at {rpc_url} failed: {reply['error']}")
+    return reply.get("result")
+
+
+@dataclass
+class AnvilProcess:
+    """A running anvil. ``stop()`` terminates it, waits, and leaves the state dumped to disk."""
+
+    rpc_url: str
+    port: int
+    state_file: Path | None
+    log_file: Path
+    _proc: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (anvil dumps its state and exits), then SIGKILL if it does not exit in time."""
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("anvil pid %s ignored SIGTERM; killing it", self.pid)
+                self._proc.kill()
+                self._proc.wait(timeout=timeout)
+        log.info("anvil stopped", extra={"pid": self.pid, "rc": self._proc.returncode})
+
+    def __enter__(self) -> AnvilProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_anvil(
+    port: int,
+    state_file: Path | None,
+    log_file: Path,
+    *,
+    chain_id: int = DEV_CHAIN_ID,
+    timeout: float = 30.0,
+    binary: Path | None = None,
+) -> AnvilProcess:
+    """Start anvil on 127.0.0.1:``port`` and wait until it answers ``eth_chainId``.
+
+    With ``state_file`` the chain is loaded from it (when it exists) and dumped to it every
+    ``STATE_INTERVAL_S`` seconds and at exit. Output goes to ``log_file``.
+    Raises PortInUse when the port is taken, ChainUnavailable when anvil does not come up.
+    """
+    host = "127.0.0.1"
+    if not _port_is_free(port, host):
+        raise _port_in_use(port)
+    anvil = binary or find_anvil()
+    command = [
+        str(anvil),
+        "--host", host,
+        "--port", str(port),
+        "--chain-id", str(chain_id),
+        "--quiet",
+    ]  # fmt: skip
+    if state_file is not None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        command += ["--state", str(state_file), "--state-interval", str(STATE_INTERVAL_S)]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log_stream:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches us, not anvil
+        )
+    rpc_url = f"http://{host}:{port}"
+    handle = AnvilProcess(rpc_url, port, state_file, log_file, proc)
+    try:
+        _wait_ready(handle, chain_id, timeout)
+    except BaseException:
+        handle.stop()
+        raise
+    log.info("anvil started", extra={"pid": handle.pid, "rpc_url": rpc_url})
+    return handle
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _wait_ready(handle: AnvilProcess, chain_id: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not handle.running:
+            tail = _log_tail(handle.log_file)
+            if "Address already in use" in tail:
+                raise _port_in_use(handle.port)
+            raise ChainUnavailable(
+                f"anvil exited with code {handle._proc.returncode} before answering: {tail}",
+                hint=f"see {handle.log_file}",
+            )
+        try:
+            answer = rpc_call(handle.rpc_url, "eth_chainId", timeout=1.0)
+        except (OSError, urllib.error.URLError, ValueError):
+            answer = None
+        if answer is not None:
+            if int(str(answer), 16) != chain_id:
+                raise ChainUnavailable(
+                    f"anvil at {handle.rpc_url} reports chain id {answer}, expected {chain_id}"
+                )
+            return
+        if time.monotonic() > deadline:
+            raise ChainUnavailable(
+                f"anvil at {handle.rpc_url} did not answer eth_chainId within {timeout:.0f}s",
+                hint=f"see {handle.log_file}",
+            )
+        time.sleep(0.05)
