@@ -1,0 +1,96 @@
+"""`merit contracts build | check | deploy`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.chain import compiler
+from services.chain.client import connect
+from services.chain.compiler import repo_root
+from services.chain.deploy import RECORDS_DIR, ensure_deployed, load_deployment
+from services.core.errors import MeritError
+from services.settings import get_settings
+
+app = typer.Typer(help="Compile, check and deploy the Solidity contracts.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: MeritError) -> typer.Exit:
+    err.print(f"[red]{exc.one_line()}[/red]", highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+@app.command()
+def build() -> None:
+    """Compile contracts/src into contracts/artifacts (one JSON per contract)."""
+    root = repo_root()
+    try:
+        with err.status("compiling contracts/src ..."):
+            paths = compiler.build(root)
+    except MeritError as exc:
+        raise _fail(exc) from exc
+    table = Table(title=f"solc {compiler.SOLC_VERSION} artifacts")
+    table.add_column("contract")
+    table.add_column("runtime bytes", justify="right")
+    table.add_column("artifact")
+    for path in paths:
+        artifact = json.loads(path.read_text(encoding="utf-8"))
+        size = (len(artifact["deployedBytecode"]) - 2) // 2
+        table.add_row(artifact["contractName"], f"{size:,}", str(path.relative_to(root)))
+    out.print(table)
+
+
+@app.command()
+def check() -> None:
+    """Exit 1 when a committed artifact is missing or older than its sources (no compile)."""
+    try:
+        problems = compiler.check(repo_root())
+    except MeritError as exc:
+        raise _fail(exc) from exc
+    if problems:
+        for problem in problems:
+            err.print(f"[red]stale[/red] {problem}", highlight=False)
+        err.print("run `merit contracts build` and commit contracts/artifacts", highlight=False)
+        raise typer.Exit(1)
+    out.print("artifacts are up to date")
+
+
+@app.command()
+def deploy(
+    rpc_url: Annotated[
+        str | None, typer.Option(help="chain RPC (default: MERIT_CHAIN_RPC_URL or embedded anvil)")
+    ] = None,
+    records_dir: Annotated[
+        Path | None, typer.Option(help=f"where deployment records go (default: {RECORDS_DIR})")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the record as JSON")] = False,
+) -> None:
+    """Deploy the contract set unless this chain already has a current deployment."""
+    settings = get_settings()
+    root = repo_root()
+    try:
+        w3 = connect(rpc_url or settings.effective_chain_rpc_url)
+        existing = load_deployment(w3, root, records_dir)
+        deployment = existing or ensure_deployed(
+            w3, settings.deployer_key.get_secret_value(), root, records_dir
+        )
+    except MeritError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(deployment.to_record(), indent=2, sort_keys=True))
+        return
+    state = "already deployed" if existing else "deployed"
+    table = Table(title=f"chain {deployment.chain_id}: {state}")
+    table.add_column("contract")
+    table.add_column("address")
+    table.add_column("block", justify="right")
+    for name, contract in sorted(deployment.contracts.items()):
+        table.add_row(name, contract.address, str(contract.block_number))
+    out.print(table)
