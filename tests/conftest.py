@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fixtures.chain", "tests.fixtures.postgres", "tests.fixtures.stack"]

@@ -1,0 +1,310 @@
+"""The foundation contracts on a real anvil: deployment, stake, faucet, escrow, settlement guard."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+from web3.logs import DISCARD
+
+from services.chain.anvil import AnvilProcess, start_anvil
+from services.chain.client import ChainReverted, call_view, connect, send
+from services.chain.deploy import (
+    CONTRACTS,
+    Deployment,
+    artifacts_source_hash,
+    ensure_deployed,
+    load_deployment,
+    record_path,
+)
+from services.core.errors import ChainUnavailable, PortInUse
+from services.settings import ANVIL_DEV_KEY
+from tests.fixtures.chain import DEV_KEYS, REPO_ROOT, free_port
+
+MRT = 10**18
+OPERATOR = Account.from_key(DEV_KEYS[0])
+DEPLOYER = Account.from_key(ANVIL_DEV_KEY)
+MODEL_HASH = Web3.keccak(text="tinyllama-1.1b-chat-q4")
+CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+
+def _contract(w3: Web3, deployment: Deployment, name: str):  # noqa: ANN202
+    return deployment.contract(w3, REPO_ROOT, name)
+
+
+def _fund_and_approve(w3: Web3, deployment: Deployment, account, amount: int, spender: str) -> None:  # noqa: ANN001
+    token = _contract(w3, deployment, "MeritToken")
+    send(w3, account, token.functions.faucet(account.address, amount), REPO_ROOT, what="faucet")
+    send(w3, account, token.functions.approve(spender, amount), REPO_ROOT, what="approve")
+
+
+# --- deployment -------------------------------------------------------------------------------
+
+
+def test_every_contract_is_deployed_and_recorded(
+    chain: Web3, deployment: Deployment, deployment_records: Path
+) -> None:
+    assert set(deployment.contracts) == set(CONTRACTS)
+    for name in CONTRACTS:
+        assert len(chain.eth.get_code(deployment.address(name))) > 0, name
+
+    record = json.loads(record_path(deployment_records, 31337).read_text())
+    assert record["chainId"] == 31337
+    assert record["deployer"] == DEPLOYER.address
+    assert record["sourceHash"] == artifacts_source_hash(REPO_ROOT)
+    for name in CONTRACTS:
+        entry = record["contracts"][name]
+        assert entry["address"] == deployment.address(name)
+        receipt = chain.eth.get_transaction_receipt(entry["txHash"])
+        assert receipt["contractAddress"] == entry["address"]
+        assert receipt["blockNumber"] == entry["blockNumber"]
+
+
+def test_roles_are_wired(chain: Web3, deployment: Deployment) -> None:
+    token = _contract(chain, deployment, "MeritToken")
+    settlement = _contract(chain, deployment, "EpochSettlement")
+    escrow = _contract(chain, deployment, "TaskEscrow")
+    minter = token.functions.MINTER_ROLE().call()
+    assert token.functions.hasRole(minter, deployment.address("EpochSettlement")).call()
+    assert not token.functions.hasRole(minter, DEPLOYER.address).call()
+    settler = settlement.functions.SETTLER_ROLE().call()
+    assert settlement.functions.hasRole(settler, DEPLOYER.address).call()
+    assert escrow.functions.hasRole(
+        escrow.functions.OPERATOR_ROLE().call(), DEPLOYER.address
+    ).call()
+    assert settlement.functions.verifier().call() == deployment.address("UnsetVerifier")
+
+
+def test_ensure_deployed_twice_deploys_nothing(
+    chain: Web3, deployment: Deployment, deployment_records: Path
+) -> None:
+    block = chain.eth.block_number
+    nonce = chain.eth.get_transaction_count(DEPLOYER.address)
+
+    again = ensure_deployed(chain, ANVIL_DEV_KEY, REPO_ROOT, deployment_records)
+
+    assert again == deployment
+    assert chain.eth.block_number == block
+    assert chain.eth.get_transaction_count(DEPLOYER.address) == nonce
+
+
+def test_ensure_deployed_redeploys_when_record_is_from_other_sources(
+    chain: Web3, deployment: Deployment, deployment_records: Path, tmp_path: Path
+) -> None:
+    record = json.loads(record_path(deployment_records, 31337).read_text())
+    record["sourceHash"] = "0" * 64
+    record_path(tmp_path, 31337).write_text(json.dumps(record))
+
+    assert load_deployment(chain, REPO_ROOT, tmp_path) is None
+    fresh = ensure_deployed(chain, ANVIL_DEV_KEY, REPO_ROOT, tmp_path)
+
+    assert fresh.address("MeritToken") != deployment.address("MeritToken")
+    assert json.loads(record_path(tmp_path, 31337).read_text())["sourceHash"] == fresh.source_hash
+
+
+def test_connect_to_nothing_is_chain_unavailable() -> None:
+    with pytest.raises(ChainUnavailable) as caught:
+        connect(f"http://127.0.0.1:{free_port()}", timeout=2)
+    assert "merit up" in caught.value.one_line()
+
+
+# --- NodeRegistry -----------------------------------------------------------------------------
+
+
+def test_register_takes_min_stake_and_assigns_node_ids(chain: Web3, deployment: Deployment) -> None:
+    registry = _contract(chain, deployment, "NodeRegistry")
+    token = _contract(chain, deployment, "MeritToken")
+    min_stake = registry.functions.minStake().call()
+    assert min_stake == deployment.min_stake_wei
+    _fund_and_approve(chain, deployment, OPERATOR, 2 * min_stake, registry.address)
+
+    receipt = send(
+        chain, OPERATOR, registry.functions.register(MODEL_HASH, CID), REPO_ROOT, what="register"
+    )
+
+    (registered,) = registry.events.NodeRegistered().process_receipt(receipt, errors=DISCARD)
+    assert registered["args"]["nodeId"] == 1
+    assert registered["args"]["operator"] == OPERATOR.address
+    assert registry.functions.nodeIdOf(OPERATOR.address).call() == 1
+    assert registry.functions.nodeCount().call() == 1
+    node = registry.functions.getNode(1).call()
+    assert node[0] == OPERATOR.address and node[1] == MODEL_HASH and node[2] == CID
+    assert registry.functions.stakeOf(1).call() == min_stake
+    assert token.functions.balanceOf(registry.address).call() == min_stake
+    assert token.functions.balanceOf(OPERATOR.address).call() == min_stake
+
+    send(chain, OPERATOR, registry.functions.stake(min_stake), REPO_ROOT, what="stake")
+    assert registry.functions.stakeOf(1).call() == 2 * min_stake
+
+
+def test_register_without_enough_stake_names_the_shortfall(
+    chain: Web3, deployment: Deployment
+) -> None:
+    registry = _contract(chain, deployment, "NodeRegistry")
+    need = registry.functions.minStake().call()
+    _fund_and_approve(chain, deployment, OPERATOR, need - 1, registry.address)
+
+    with pytest.raises(ChainReverted) as caught:
+        send(
+            chain,
+            OPERATOR,
+            registry.functions.register(MODEL_HASH, CID),
+            REPO_ROOT,
+            what="register",
+        )
+
+    assert caught.value.error_name == "NodeRegistryInsufficientStake"
+    assert caught.value.error_args == (OPERATOR.address, need - 1, need)
+    assert registry.functions.nodeCount().call() == 0
+
+
+def test_register_twice_is_refused(chain: Web3, deployment: Deployment) -> None:
+    registry = _contract(chain, deployment, "NodeRegistry")
+    need = registry.functions.minStake().call()
+    _fund_and_approve(chain, deployment, OPERATOR, 2 * need, registry.address)
+    send(chain, OPERATOR, registry.functions.register(MODEL_HASH, CID), REPO_ROOT, what="register")
+
+    with pytest.raises(ChainReverted) as caught:
+        send(
+            chain,
+            OPERATOR,
+            registry.functions.register(MODEL_HASH, CID),
+            REPO_ROOT,
+            what="register",
+        )
+    assert caught.value.error_name == "NodeRegistryAlreadyRegistered"
+    assert caught.value.error_args == (OPERATOR.address, 1)
+
+
+def test_unknown_node_id_view_reverts_by_name(chain: Web3, deployment: Deployment) -> None:
+    registry = _contract(chain, deployment, "NodeRegistry")
+    with pytest.raises(ChainReverted) as caught:
+        call_view(REPO_ROOT, registry.functions.getNode(7), what="getNode")
+    assert caught.value.error_name == "NodeRegistryUnknownNode"
+    assert caught.value.error_args == (7,)
+
+
+# --- MeritToken -------------------------------------------------------------------------------
+
+
+def test_faucet_mints_on_the_dev_chain_up_to_its_limit(chain: Web3, deployment: Deployment) -> None:
+    token = _contract(chain, deployment, "MeritToken")
+    assert (token.functions.name().call(), token.functions.symbol().call()) == ("Merit", "MRT")
+    send(
+        chain, OPERATOR, token.functions.faucet(OPERATOR.address, 5 * MRT), REPO_ROOT, what="faucet"
+    )
+    assert token.functions.balanceOf(OPERATOR.address).call() == 5 * MRT
+
+    limit = token.functions.faucetLimit().call()
+    with pytest.raises(ChainReverted) as caught:
+        send(
+            chain,
+            OPERATOR,
+            token.functions.faucet(OPERATOR.address, limit + 1),
+            REPO_ROOT,
+            what="faucet",
+        )
+    assert caught.value.error_name == "MeritTokenFaucetLimitExceeded"
+
+
+def test_only_minters_mint(chain: Web3, deployment: Deployment) -> None:
+    token = _contract(chain, deployment, "MeritToken")
+    with pytest.raises(ChainReverted) as caught:
+        send(chain, DEPLOYER, token.functions.mint(OPERATOR.address, MRT), REPO_ROOT, what="mint")
+    assert caught.value.error_name == "AccessControlUnauthorizedAccount"
+
+
+def test_faucet_is_disabled_off_the_dev_chain(tmp_path: Path) -> None:
+    with start_anvil(free_port(), None, tmp_path / "anvil.log", chain_id=1337) as other:
+        w3 = connect(other.rpc_url)
+        deployment = ensure_deployed(w3, ANVIL_DEV_KEY, REPO_ROOT, tmp_path)
+        assert record_path(tmp_path, 1337).exists()
+        token = deployment.contract(w3, REPO_ROOT, "MeritToken")
+        with pytest.raises(ChainReverted) as caught:
+            send(
+                w3,
+                OPERATOR,
+                token.functions.faucet(OPERATOR.address, MRT),
+                REPO_ROOT,
+                what="faucet",
+            )
+    assert caught.value.error_name == "MeritTokenFaucetDisabled"
+    assert caught.value.error_args == (1337,)
+
+
+# --- TaskEscrow -------------------------------------------------------------------------------
+
+
+def test_escrow_holds_a_fee_and_refunds_it_once(chain: Web3, deployment: Deployment) -> None:
+    escrow = _contract(chain, deployment, "TaskEscrow")
+    token = _contract(chain, deployment, "MeritToken")
+    task = Web3.keccak(text="task-1")
+    _fund_and_approve(chain, deployment, OPERATOR, 3 * MRT, escrow.address)
+
+    send(chain, OPERATOR, escrow.functions.fund(task, 3 * MRT), REPO_ROOT, what="fund")
+    assert escrow.functions.escrowOf(task).call() == (OPERATOR.address, 3 * MRT, 1)
+    with pytest.raises(ChainReverted) as caught:
+        send(chain, OPERATOR, escrow.functions.refund(task), REPO_ROOT, what="refund")
+    assert caught.value.error_name == "AccessControlUnauthorizedAccount"
+
+    send(chain, DEPLOYER, escrow.functions.refund(task), REPO_ROOT, what="refund")
+    assert token.functions.balanceOf(OPERATOR.address).call() == 3 * MRT
+    assert escrow.functions.escrowOf(task).call()[2] == 2
+    with pytest.raises(ChainReverted) as caught:
+        send(chain, DEPLOYER, escrow.functions.refund(task), REPO_ROOT, what="refund")
+    assert caught.value.error_name == "TaskEscrowNotFunded"
+
+
+# --- EpochSettlement --------------------------------------------------------------------------
+
+
+def test_nothing_settles_without_a_verifier(chain: Web3, deployment: Deployment) -> None:
+    settlement = _contract(chain, deployment, "EpochSettlement")
+    root = Web3.keccak(text="rewards")
+    propose = settlement.functions.propose(1, root, 10 * MRT, CID, b"\x01" * 256)
+
+    with pytest.raises(ChainReverted) as caught:
+        send(chain, DEPLOYER, propose, REPO_ROOT, what="propose epoch 1")
+
+    assert caught.value.error_name == "UnsetVerifierNoVerifierConfigured"
+    assert settlement.functions.proposalOf(1).call()[4] == 0  # proposedAt: nothing stored
+
+
+def test_only_the_settler_may_propose(chain: Web3, deployment: Deployment) -> None:
+    settlement = _contract(chain, deployment, "EpochSettlement")
+    propose = settlement.functions.propose(1, Web3.keccak(text="r"), MRT, CID, b"")
+    with pytest.raises(ChainReverted) as caught:
+        send(chain, OPERATOR, propose, REPO_ROOT, what="propose")
+    assert caught.value.error_name == "AccessControlUnauthorizedAccount"
+
+
+# --- anvil process ----------------------------------------------------------------------------
+
+
+def test_restarted_anvil_resumes_the_chain_from_its_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "state" / "anvil.json"
+    port = free_port()
+    with start_anvil(port, state, tmp_path / "anvil.log") as first:
+        deployed = ensure_deployed(connect(first.rpc_url), ANVIL_DEV_KEY, REPO_ROOT, tmp_path)
+    assert not first.running
+    assert state.exists()
+
+    with start_anvil(port, state, tmp_path / "anvil.log") as second:
+        w3 = connect(second.rpc_url)
+        assert load_deployment(w3, REPO_ROOT, tmp_path) == deployed
+        assert w3.eth.block_number >= deployed.contracts["EpochSettlement"].block_number
+
+
+def test_anvil_on_a_taken_port_says_which_port(tmp_path: Path, anvil: AnvilProcess) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUse) as caught:
+            start_anvil(port, None, tmp_path / "anvil.log")
+    assert str(port) in caught.value.detail
+    assert caught.value.hint == "set MERIT_ANVIL_PORT to a free port"
