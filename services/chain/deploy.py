@@ -19,7 +19,8 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from services.chain.client import (
+from services.chain.compiler import load_artifact
+from services.chain.rpc import (
     ChainReverted,
     account_from_key,
     chain_id_of,
@@ -27,7 +28,6 @@ from services.chain.client import (
     has_code,
     send,
 )
-from services.chain.compiler import load_artifact
 from services.core.errors import ConfigInvalid
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,10 @@ class Deployment:
     @property
     def addresses(self) -> dict[str, str]:
         return {name: c.address for name, c in sorted(self.contracts.items())}
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the same shape as the deployment record."""
+        return self.to_record()
 
     def to_record(self) -> dict[str, Any]:
         return {

@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from services.chain import compiler
-from services.chain.client import connect
+from services.chain.anvil import DEV_CHAIN_ID
+from services.chain.client import chain_id_of, connect
 from services.chain.compiler import repo_root
-from services.chain.deploy import RECORDS_DIR, ensure_deployed, load_deployment
+from services.chain.deploy import CONTRACTS, RECORDS_DIR, deploy_all, load_deployment
 from services.core.errors import MeritError
 from services.settings import get_settings
 
@@ -68,19 +69,27 @@ def deploy(
         str | None, typer.Option(help="chain RPC (default: MERIT_CHAIN_RPC_URL or embedded anvil)")
     ] = None,
     records_dir: Annotated[
-        Path | None, typer.Option(help=f"where deployment records go (default: {RECORDS_DIR})")
+        Path | None,
+        typer.Option(
+            help=f"where deployment records go (default: {RECORDS_DIR}; for the dev chain "
+            "31337, the data directory of `merit up`)"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the record as JSON")] = False,
 ) -> None:
     """Deploy the contract set unless this chain already has a current deployment."""
-    settings = get_settings()
     root = repo_root()
     try:
+        settings = get_settings()
         w3 = connect(rpc_url or settings.effective_chain_rpc_url)
+        if records_dir is None and chain_id_of(w3) == DEV_CHAIN_ID:
+            records_dir = settings.resolved_data_dir / "deployments"
         existing = load_deployment(w3, root, records_dir)
-        deployment = existing or ensure_deployed(
-            w3, settings.deployer_key.get_secret_value(), root, records_dir
-        )
+        deployment = existing
+        if deployment is None:
+            with err.status(f"deploying {len(CONTRACTS)} contracts ..."):
+                key = settings.deployer_key.get_secret_value()
+                deployment = deploy_all(w3, key, root, records_dir)
     except MeritError as exc:
         raise _fail(exc) from exc
     if as_json:
