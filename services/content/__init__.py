@@ -27,7 +27,7 @@ __all__ = [
 
 
 def build_content_store(settings: Settings) -> ContentStore:
-    """The store ``settings`` ask for: kubo at ``ipfs_api_url``, or files under ``data_dir/content``."""
+    """The configured store: kubo at ``ipfs_api_url``, or files in ``data_dir/content``."""
     if settings.content_backend == "ipfs":
         return IpfsContentStore(settings.ipfs_api_url)
     return LocalContentStore(settings.resolved_data_dir / "content")

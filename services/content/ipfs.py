@@ -42,7 +42,7 @@ def to_multiaddr(api_addr: str) -> str:
 
 
 class IpfsContentStore:
-    """``ContentStore`` over kubo's RPC API at ``api_addr`` (multiaddr, e.g. ``/dns/ipfs/tcp/5001/http``).
+    """``ContentStore`` over kubo's RPC API at ``api_addr`` (``/dns/ipfs/tcp/5001/http``).
 
     ``timeout_s`` bounds each HTTP call; ``fetch_timeout_s`` is how long kubo may search its peers
     for a CID it does not hold before ``get`` answers ``NotFound``.

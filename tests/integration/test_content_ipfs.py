@@ -138,7 +138,9 @@ def _handler(kubo: FakeKubo) -> type[BaseHTTPRequestHandler]:
             if url.path == "/api/v0/block/stat":
                 if arg not in kubo.blocks:
                     assert params.get("offline") == ["true"]
-                    return self._error(f"block was not found locally (offline): ipld: could not find {arg}")
+                    return self._error(
+                        f"block was not found locally (offline): ipld: could not find {arg}"
+                    )
                 size = len(kubo.blocks[arg])
                 return self._reply(200, json.dumps({"Key": arg, "Size": size}).encode())
             return self._reply(404, b"404 page not found", "text/plain")
@@ -175,9 +177,7 @@ def test_put_asks_kubo_for_a_cidv1_raw_leaf_in_one_chunk(
     assert b"hello world" in call.body
 
 
-def test_ipfs_and_local_stores_give_the_same_cid(
-    store: IpfsContentStore, tmp_path: Path
-) -> None:
+def test_ipfs_and_local_stores_give_the_same_cid(store: IpfsContentStore, tmp_path: Path) -> None:
     blob = bytes(range(256)) * 1000  # 256000 bytes: one chunk for kubo's default chunker too
     assert store.put(blob) == LocalContentStore(tmp_path).put(blob) == cid_of(blob)
 
@@ -226,7 +226,11 @@ def test_a_cid_other_than_the_raw_leaf_is_refused(kubo: FakeKubo, store: IpfsCon
 
 def test_daemon_errors_are_content_unavailable(kubo: FakeKubo, store: IpfsContentStore) -> None:
     kubo.mode = "repo-error"
-    for call in (lambda: store.put(b"x"), lambda: store.get(HELLO_CID), lambda: store.has(HELLO_CID)):
+    for call in (
+        lambda: store.put(b"x"),
+        lambda: store.get(HELLO_CID),
+        lambda: store.has(HELLO_CID),
+    ):
         with pytest.raises(ContentUnavailable) as err:
             call()
         assert "no space left" in err.value.detail
@@ -234,7 +238,11 @@ def test_daemon_errors_are_content_unavailable(kubo: FakeKubo, store: IpfsConten
 
 def test_connection_refused_is_content_unavailable(kubo: FakeKubo) -> None:
     store = IpfsContentStore("/ip4/127.0.0.1/tcp/1/http", timeout_s=2)
-    for call in (lambda: store.put(b"x"), lambda: store.get(HELLO_CID), lambda: store.has(HELLO_CID)):
+    for call in (
+        lambda: store.put(b"x"),
+        lambda: store.get(HELLO_CID),
+        lambda: store.has(HELLO_CID),
+    ):
         with pytest.raises(ContentUnavailable) as err:
             call()
         assert isinstance(err.value.__cause__, ipfshttpclient.exceptions.ConnectionError)

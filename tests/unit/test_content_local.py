@@ -114,7 +114,9 @@ def test_unwritable_root_is_content_unavailable(tmp_path: Path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=4096))
-def test_round_trip_and_deterministic_cid(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+def test_round_trip_and_deterministic_cid(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     root = tmp_path_factory.mktemp("content")
     store = LocalContentStore(root)
     cid = store.put(data)
