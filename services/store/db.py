@@ -16,6 +16,15 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
+from services.app.ports import (
+    AnswerRepository,
+    EpochRepository,
+    JudgmentRepository,
+    NodeRepository,
+    OutboxRepository,
+    RoundRepository,
+    TaskRepository,
+)
 from services.core.errors import StoreUnavailable
 from services.store.epochs import PostgresEpochs
 from services.store.nodes import PostgresNodes
@@ -30,6 +39,8 @@ from services.store.session import (
 )
 from services.store.tasks import PostgresTasks
 
+PING_TIMEOUT_S = 3.0
+
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
@@ -37,7 +48,7 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 class PostgresStore:
-    """``Store`` over PostgreSQL. Build with ``PostgresStore.connect(url)``; ``close()`` when done."""
+    """``Store`` over PostgreSQL: ``PostgresStore.connect(url)``, then ``close()`` when done."""
 
     def __init__(
         self,
@@ -46,13 +57,14 @@ class PostgresStore:
     ) -> None:
         self._session = session
         self._pool = pool
-        self.nodes = PostgresNodes(session)
-        self.tasks = PostgresTasks(session)
-        self.answers = PostgresAnswers(session)
-        self.judgments = PostgresJudgments(session)
-        self.rounds = PostgresRounds(session)
-        self.epochs = PostgresEpochs(session)
-        self.outbox = PostgresOutbox(session)
+        # typed as the ports so that PostgresStore satisfies the Store protocol (mutable members)
+        self.nodes: NodeRepository = PostgresNodes(session)
+        self.tasks: TaskRepository = PostgresTasks(session)
+        self.answers: AnswerRepository = PostgresAnswers(session)
+        self.judgments: JudgmentRepository = PostgresJudgments(session)
+        self.rounds: RoundRepository = PostgresRounds(session)
+        self.epochs: EpochRepository = PostgresEpochs(session)
+        self.outbox: OutboxRepository = PostgresOutbox(session)
 
     @classmethod
     def connect(
@@ -101,8 +113,9 @@ class PostgresStore:
                 with conn.transaction():
                     yield PostgresStore(TransactionSession(conn), None)
 
-    def ping(self) -> None:
-        with self._session.cursor() as cur:
+    def ping(self, timeout: float = PING_TIMEOUT_S) -> None:
+        """One round trip; StoreUnavailable within ``timeout`` seconds when the server is down."""
+        with self._session.cursor(timeout) as cur:
             cur.execute("SELECT 1")
 
     def close(self) -> None:

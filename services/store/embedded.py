@@ -1,4 +1,4 @@
-"""An embedded PostgreSQL server: the real binaries shipped in the ``pgserver`` wheel, run by pg_ctl.
+"""An embedded PostgreSQL server: the real binaries of the ``pgserver`` wheel, run by pg_ctl.
 
 ``start_postgres(data_dir, port, log_file)`` initialises a cluster in ``data_dir`` on first use
 (superuser ``merit``, database ``merit``, trust authentication on 127.0.0.1 only), starts it
@@ -133,7 +133,9 @@ def _ensure_binaries_usable_by_others(bin_dir: Path) -> None:
     install.chmod(install.stat().st_mode | 0o055)
 
 
-def _run(cmd: list[str], who: _RunAs, *, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    cmd: list[str], who: _RunAs, *, cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": f"{pg_bin_dir()}:/usr/bin:/bin",
         "HOME": who.home,
@@ -184,28 +186,30 @@ def _read_postmaster_pid(data_dir: Path) -> tuple[int, int] | None:
         pid, port = int(lines[0]), int(lines[3])
     except (OSError, IndexError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _pid_alive(pid):
         return None
-    except PermissionError:
-        pass  # alive, owned by someone else
+    try:  # a stale pid file may name a pid that now belongs to another program
+        if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+    except OSError:
+        pass
     return pid, port
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped by init) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    # a zombie child of ours counts as gone
+        pass
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: trust kill(0)
+    state = stat_line.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X")
 
 
 @dataclass
@@ -278,8 +282,10 @@ def _initdb(data_dir: Path, who: _RunAs) -> None:
     done = _run(
         [
             str(pg_bin_dir() / "initdb"),
-            "-D", str(data_dir),
-            "-U", SUPERUSER,
+            "-D",
+            str(data_dir),
+            "-U",
+            SUPERUSER,
             "--auth=trust",
             "--encoding=UTF8",
             "--locale=C",
@@ -303,7 +309,9 @@ def _initdb(data_dir: Path, who: _RunAs) -> None:
 def _ensure_database(port: int) -> None:
     url = f"postgresql://{SUPERUSER}@{HOST}:{port}/postgres"
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone()
         if not exists:
             try:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
@@ -382,11 +390,15 @@ def start_postgres(
         [
             str(bin_dir / "pg_ctl"),
             "start",
-            "-D", str(data_dir),
-            "-l", str(log_file),
-            "-o", opt_string,
+            "-D",
+            str(data_dir),
+            "-l",
+            str(log_file),
+            "-o",
+            opt_string,
             "-w",
-            "-t", str(int(timeout)),
+            "-t",
+            str(int(timeout)),
         ],
         who,
         cwd=data_dir,
@@ -409,6 +421,10 @@ def start_postgres(
     pid = info[0]
     _ensure_database(port)
     log.info(
-        "embedded PostgreSQL up on %s:%s (pid %s, %.2fs)", HOST, port, pid, time.monotonic() - started
+        "embedded PostgreSQL up on %s:%s (pid %s, %.2fs)",
+        HOST,
+        port,
+        pid,
+        time.monotonic() - started,
     )
     return PostgresProcess(data_dir, port, pid, log_file, sock, who)

@@ -68,7 +68,9 @@ class PostgresEpochs:
     def list(self, *, limit: int = 50) -> list[Epoch]:
         """The newest ``limit`` epochs, newest first."""
         with self._s.cursor() as cur:
-            cur.execute(f"SELECT {_COLUMNS} FROM epochs ORDER BY id DESC LIMIT %s", (max(0, limit),))
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM epochs ORDER BY id DESC LIMIT %s", (max(0, limit),)
+            )
             return [epoch_from_row(r) for r in cur.fetchall()]
 
     def close(self, epoch_id: EpochId, pool_wei: Wei, audit_cid: str | None) -> Epoch:

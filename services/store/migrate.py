@@ -58,7 +58,8 @@ class MigrationState:
 
     version: int
     name: str
-    state: str  # "applied" | "pending" | "changed" (applied, file edited since) | "unknown" (not in files)
+    # "applied" | "pending" | "changed" (file edited since applied) | "unknown" (not in the files)
+    state: str
     applied_at: datetime | None
 
 
@@ -133,10 +134,12 @@ def _applied(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, tuple[st
     rows = conn.execute(
         "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
     ).fetchall()
-    return {int(v): (str(n), str(c), a) for v, n, c, a in rows}  # type: ignore[misc]
+    return {int(str(v)): (str(n), str(c), a) for v, n, c, a in rows}  # type: ignore[misc]
 
 
-def _refuse_changed(migrations: list[Migration], applied: dict[int, tuple[str, str, datetime]]) -> None:
+def _refuse_changed(
+    migrations: list[Migration], applied: dict[int, tuple[str, str, datetime]]
+) -> None:
     known = {m.version for m in migrations}
     for m in migrations:
         if m.version in applied and applied[m.version][1] != m.checksum:
@@ -173,7 +176,8 @@ def migrate(
                 with conn.transaction():
                     conn.execute(m.sql)  # no parameters: sent as one multi-statement query
                     conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                        "INSERT INTO schema_migrations (version, name, checksum)"
+                        " VALUES (%s, %s, %s)",
                         (m.version, m.name, m.checksum),
                     )
                 log.info("applied migration %s in %.3fs", m.filename, time.monotonic() - started)
@@ -207,7 +211,9 @@ def status(database_url: str, *, directory: Path | None = None) -> list[Migratio
         else:
             _, recorded, at = applied[m.version]
             states.append(
-                MigrationState(m.version, m.name, "applied" if recorded == m.checksum else "changed", at)
+                MigrationState(
+                    m.version, m.name, "applied" if recorded == m.checksum else "changed", at
+                )
             )
     known = {m.version for m in migrations}
     for version, (name, _, at) in applied.items():

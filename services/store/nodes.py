@@ -103,4 +103,6 @@ class PostgresNodes:
                 (NodeStatus(status).value, int(node_id)),
             )
             if cur.rowcount == 0:
-                raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
+                raise NotFound(
+                    f"node {node_id} not found", hint="list nodes with `merit node list`"
+                )

@@ -1,8 +1,8 @@
 """The chain outbox: every chain write is stored as an intent before it is signed.
 
 A retry of the same intent (same ``intent_key``) finds the stored row — with its nonce and tx hash
-once sent — instead of paying twice. ``(chain_id, sender, nonce)`` is unique, so two rows can never
-claim the same nonce.
+once sent — instead of paying twice. ``(chain_id, sender, nonce)`` is unique, so two rows can
+never claim the same nonce.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ class PostgresOutbox:
             )
             row = cur.fetchone()
             if row is None:
-                cur.execute(f"SELECT {_COLUMNS} FROM chain_outbox WHERE intent_key = %s", (intent_key,))
+                cur.execute(
+                    f"SELECT {_COLUMNS} FROM chain_outbox WHERE intent_key = %s", (intent_key,)
+                )
                 row = cur.fetchone()
         assert row is not None
         entry = entry_from_row(row)

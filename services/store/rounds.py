@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-
 from services.core.errors import Invalid, NotFound
 from services.core.types import (
     Answer,
@@ -232,7 +231,12 @@ class PostgresRounds:
                 WHERE task_id = %s
                 RETURNING {_ROUND_COLUMNS}
                 """,
-                (None if winner_id is None else int(winner_id), to_jsonb(ranking_json), method, key),
+                (
+                    None if winner_id is None else int(winner_id),
+                    to_jsonb(ranking_json),
+                    method,
+                    key,
+                ),
             )
             row = cur.fetchone()
         if row is None:

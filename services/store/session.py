@@ -102,7 +102,7 @@ def _violation(exc: psycopg.Error) -> str:
 class Session(Protocol):
     """Where a repository gets a cursor: a pooled connection per call, or the transaction's."""
 
-    def cursor(self) -> AbstractContextManager[Cursor]: ...
+    def cursor(self, timeout: float | None = None) -> AbstractContextManager[Cursor]: ...
 
 
 class PoolSession:
@@ -110,9 +110,9 @@ class PoolSession:
         self._pool = pool
 
     @contextmanager
-    def cursor(self) -> Iterator[Cursor]:
+    def cursor(self, timeout: float | None = None) -> Iterator[Cursor]:
         with translate_errors():
-            with self._pool.connection() as conn:  # commits on success, rolls back on error
+            with self._pool.connection(timeout) as conn:  # commit on success, else rollback
                 with conn.cursor(row_factory=dict_row) as cur:
                     yield cur
 
@@ -122,7 +122,7 @@ class TransactionSession:
         self.conn = conn
 
     @contextmanager
-    def cursor(self) -> Iterator[Cursor]:
+    def cursor(self, timeout: float | None = None) -> Iterator[Cursor]:
         with translate_errors():
             with self.conn.transaction():  # a savepoint inside the outer transaction
                 with self.conn.cursor(row_factory=dict_row) as cur:

@@ -73,7 +73,10 @@ class PostgresTasks:
         key = parse_task_id(task_id)
         with self._s.cursor() as cur:
             cur.execute(
-                "UPDATE tasks SET status = %s, error = %s, updated_at = clock_timestamp() WHERE id = %s",
+                """
+                UPDATE tasks SET status = %s, error = %s, updated_at = clock_timestamp()
+                WHERE id = %s
+                """,
                 (TaskStatus(status).value, error, key),
             )
             if cur.rowcount == 0:
