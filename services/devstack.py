@@ -153,7 +153,7 @@ def deploy_contracts(stack: Stack) -> None:
         REPO_ROOT,
         stack.data_dir / "deployments",
     )
-    stack.deployment = dep.as_dict() if hasattr(dep, "as_dict") else dict(vars(dep))
+    stack.deployment = {"chain_id": dep.chain_id, "addresses": dep.addresses}
 
 
 def start_test_node(name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None) -> Child:

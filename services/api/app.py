@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from services.api import explorer, problems
@@ -11,7 +14,13 @@ from services.settings import get_settings
 
 
 def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        container.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="meritswarm",
         version="0.1.0",
         description="Swarm inference with peer-ranked consensus, settled on an EVM chain.",
@@ -26,10 +35,6 @@ def create_app(container: Container) -> FastAPI:
         container.store.ping()
         container.queue.ping()
         return {"status": "ok"}
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        container.close()
 
     return app
 

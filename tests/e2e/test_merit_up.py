@@ -1,0 +1,117 @@
+"""`merit up` as a user runs it: a whole stack from one command, driven from another shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from services.ports_free import free_port, is_free
+from services.processes import pid_alive
+
+MERIT = [sys.executable, "-m", "services.cli"]
+
+
+def free_run(n: int) -> int:
+    """A port p with p .. p+n-1 all free."""
+    for _ in range(100):
+        p = free_port()
+        if p + n < 65535 and all(is_free(p + i) for i in range(n)):
+            return p
+    raise RuntimeError("no run of free ports")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MERIT_")}
+    env.update(
+        MERIT_DATA_DIR=str(tmp_path / "data"),
+        MERIT_API_PORT=str(free_port()),
+        MERIT_ANVIL_PORT=str(free_port()),
+        MERIT_POSTGRES_PORT=str(free_port()),
+        MERIT_REDIS_PORT=str(free_port()),
+        MERIT_TEST_NODE_BASE_PORT=str(free_run(3)),
+        MERIT_TEST_NODES="3",
+    )
+    return env
+
+
+def merit(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MERIT, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def start(env: dict[str, str], timeout: float = 180) -> tuple[subprocess.Popen[str], dict]:
+    proc = subprocess.Popen([*MERIT, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    state_file = Path(env["MERIT_DATA_DIR"]) / "stack.json"
+    deadline = time.monotonic() + timeout
+    while not state_file.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"merit up exited {proc.returncode}: {proc.stdout.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"merit up not ready after {timeout}s")
+        time.sleep(0.2)
+    return proc, json.loads(state_file.read_text())
+
+
+def stop(env: dict[str, str], proc: subprocess.Popen[str], state: dict) -> str:
+    down = merit(env, "down")
+    assert down.returncode == 0, down.stderr
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert not any(pid_alive(p["pid"]) for p in state["parts"]), "a part outlived merit down"
+    return out
+
+
+def test_up_answers_a_task_then_down_and_up_resume(env):
+    proc, state = start(env)
+    try:
+        names = {p["name"] for p in state["parts"]}
+        assert {"postgres", "redis", "anvil", "api", "worker-chain", "test-node-1"} <= names
+        status = merit(env, "status", "--json")
+        assert status.returncode == 0 and json.loads(status.stdout)["api_healthy"] is True
+
+        submitted = merit(env, "task", "submit", "What is 2+2?", "--wait", "--json")
+        assert submitted.returncode == 0, submitted.stderr
+        task = json.loads(submitted.stdout)
+        assert task["status"] == "done" and task["answer"] == "The answer is 4."
+        assert len(task["ranking"]) == 3
+        human = merit(env, "task", "show", task["id"])
+        assert "The answer is 4." in human.stdout and "test node" in human.stdout
+    finally:
+        out = stop(env, proc, state)
+    assert "meritswarm is up" in out and "/explorer" in out and "/docs" in out
+
+    # a second `merit up` resumes: same contracts, same database
+    proc, again = start(env)
+    try:
+        assert again["deployment"]["addresses"] == state["deployment"]["addresses"]
+        shown = merit(env, "task", "show", task["id"], "--json")
+        assert json.loads(shown.stdout)["answer"] == "The answer is 4."
+    finally:
+        stop(env, proc, again)
+    assert merit(env, "status").returncode == 3
+
+
+def test_up_names_a_taken_port_and_the_setting(env):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", int(env["MERIT_API_PORT"])))
+        s.listen()
+        result = merit(env, "up", timeout=60)
+    assert result.returncode == 78
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert env["MERIT_API_PORT"] in line and "MERIT_API_PORT" in line
+    assert not (Path(env["MERIT_DATA_DIR"]) / "stack.json").exists()
+
+
+def test_task_submit_without_a_stack_says_how_to_start_one(env):
+    result = merit(env, "task", "submit", "What is 2+2?")
+    assert result.returncode != 0
+    assert "merit up" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,89 @@
+"""The round use cases against the real store and real test nodes over HTTP (no broker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.app import rounds
+from services.core.types import AnswerStatus, NewNode, NewTask, NodeKind, TaskStatus, Wei
+from services.nodes.client import HttpNodeGateway
+from services.ports_free import free_port
+
+
+@pytest.fixture
+def gateway():
+    g = HttpNodeGateway(timeout_s=5)
+    yield g
+    g.close()
+
+
+def new_task(store, prompt="What is 2+2?", swarm_size=4):
+    return store.tasks.add(NewTask(prompt=prompt, requester="key:test", fee_wei=Wei(10**18), swarm_size=swarm_size))
+
+
+def run_round(store, gateway, task_id):
+    node_ids = rounds.choose_swarm(store, task_id, min_answers=3)
+    for n in node_ids:
+        rounds.collect_answer(store, gateway, task_id, n)
+    judges = rounds.plan_judging(store, task_id, node_ids, min_answers=3)
+    for j in judges:
+        rounds.collect_judgments(store, gateway, task_id, j)
+    return rounds.rank(store, task_id)
+
+
+def test_round_picks_a_correct_answer(store, registered_nodes, gateway):
+    task = new_task(store)
+    rnd = run_round(store, gateway, task.id)
+    by_name = {n.id: n.name for n in registered_nodes}
+    answers = {a.node_id: a.content for a in store.answers.list_for_task(task.id)}
+    assert store.tasks.get(task.id).status is TaskStatus.DONE
+    assert answers[rnd.winner_id] == "The answer is 4."
+    top_two = {by_name[r.node_id] for r in rnd.ranking[:2]}
+    assert top_two == {"test-node-1", "test-node-2"}  # the two nodes with offset 0
+    assert by_name[rnd.ranking[-1].node_id] == "test-node-4"  # off by 2 loses most
+    judgments = store.judgments.list_for_task(task.id)
+    assert len(judgments) == 4 * 3  # every pair in both orders
+    assert all(j.judge_id not in (j.left_id, j.right_id) for j in judgments)
+
+
+def test_steps_are_idempotent(store, registered_nodes, gateway):
+    task = new_task(store)
+    first = run_round(store, gateway, task.id)
+    n_answers = len(store.answers.list_for_task(task.id))
+    n_judgments = len(store.judgments.list_for_task(task.id))
+    for n in first.node_ids:  # a redelivered message finds its work stored
+        rounds.collect_answer(store, gateway, task.id, n)
+    for j in {p.judge_id for p in first.pairs}:
+        assert rounds.collect_judgments(store, gateway, task.id, j) == []
+    again = rounds.rank(store, task.id)
+    assert len(store.answers.list_for_task(task.id)) == n_answers
+    assert len(store.judgments.list_for_task(task.id)) == n_judgments
+    assert again.winner_id == first.winner_id
+
+
+def test_a_no_show_is_recorded_and_the_round_completes(store, registered_nodes, gateway):
+    dead = store.nodes.add(NewNode(name="silent", endpoint_url=f"http://127.0.0.1:{free_port()}/v1",
+                                   model="x", kind=NodeKind.OPENAI))
+    task = new_task(store, swarm_size=5)
+    rnd = run_round(store, gateway, task.id)
+    answers = {a.node_id: a for a in store.answers.list_for_task(task.id)}
+    assert answers[dead.id].status is AnswerStatus.NO_SHOW
+    assert "silent" in answers[dead.id].raw["error"]
+    assert store.tasks.get(task.id).status is TaskStatus.DONE
+    assert dead.id not in {r.node_id for r in rnd.ranking}
+
+
+def test_too_few_nodes_fails_the_task_with_a_reason(store, gateway):
+    store.nodes.add(NewNode(name="lonely", endpoint_url="http://127.0.0.1:9/v1", model="x"))
+    task = new_task(store)
+    assert rounds.choose_swarm(store, task.id, min_answers=3) == []
+    failed = store.tasks.get(task.id)
+    assert failed.status is TaskStatus.FAILED
+    assert "1 active nodes" in failed.error
+
+
+def test_swarm_size_bounds_the_swarm(store, registered_nodes, gateway):
+    task = new_task(store, swarm_size=3)
+    chosen = rounds.choose_swarm(store, task.id, min_answers=3)
+    assert len(chosen) == 3
+    assert rounds.choose_swarm(store, task.id, min_answers=3) == chosen  # retried dispatch: same swarm
