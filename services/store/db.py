@@ -34,6 +34,7 @@ from services.store.session import (
     UNAVAILABLE_HINT,
     PoolSession,
     TransactionSession,
+    connect_reason,
     describe_url,
     translate_errors,
 )
@@ -77,6 +78,14 @@ class PostgresStore:
         name: str = "meritswarm",
     ) -> PostgresStore:
         """Open a pool on ``database_url``; StoreUnavailable if no connection within ``timeout``."""
+        try:  # one direct attempt first: it says why ("Connection refused") and logs nothing
+            psycopg.connect(database_url, connect_timeout=max(1, int(timeout))).close()
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {describe_url(database_url)} "
+                f"({connect_reason(exc)})",
+                hint=UNAVAILABLE_HINT,
+            ) from exc
         pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
             database_url,
             min_size=min_size,

@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from services.core.errors import ConfigInvalid, StoreUnavailable
-from services.store.session import describe_url
+from services.store.session import connect_reason, describe_url
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,7 @@ def _connect(database_url: str) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(database_url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(
-            f"cannot connect to PostgreSQL at {describe_url(database_url)}: "
-            f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}",
+            f"cannot connect to PostgreSQL at {describe_url(database_url)} ({connect_reason(exc)})",
             hint="start the stack with `merit up`, or set MERIT_DATABASE_URL",
         ) from exc
 

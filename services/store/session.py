@@ -88,6 +88,12 @@ def translate_errors(what: str = "database") -> Iterator[None]:
         raise Invalid(_violation(exc), constraint=exc.diag.constraint_name) from exc
 
 
+def connect_reason(exc: BaseException) -> str:
+    """The gist of a connection failure: "Connection refused", not libpq's paragraph."""
+    line = _first_line(exc)
+    return line.rsplit(" failed: ", 1)[-1].strip() or type(exc).__name__
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
