@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from services.chain.compiler import repo_root
 from services.core.errors import ChainUnavailable, ConfigInvalid, PortInUse
+from services.ports_free import is_free
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +50,6 @@ def find_anvil(root: Path | None = None) -> Path:
         f"no anvil binary: MERIT_ANVIL_BIN unset, none on PATH, none at {npm}",
         hint="run `npm ci` in the repository root",
     )
-
-
-def _port_is_free(port: int, host: str) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _port_in_use(port: int) -> PortInUse:
@@ -137,7 +127,7 @@ def start_anvil(
     Raises PortInUse when the port is taken, ChainUnavailable when anvil does not come up.
     """
     host = "127.0.0.1"
-    if not _port_is_free(port, host):
+    if not is_free(port, host):
         raise _port_in_use(port)
     anvil = binary or find_anvil()
     command = [

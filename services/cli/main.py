@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from services.cli import node_cmd, stack_cmd, task_cmd
+from services.cli import contracts_cmd, db_cmd, node_cmd, stack_cmd, task_cmd
 
 app = typer.Typer(
     name="merit",
@@ -35,18 +35,8 @@ def api_serve(
 
 
 app.add_typer(api_app, name="api")
-
-
-def _mount_optional() -> None:
-    for module, name in (("services.cli.contracts_cmd", "contracts"), ("services.cli.db_cmd", "db")):
-        try:
-            mod = __import__(module, fromlist=["app"])
-        except ModuleNotFoundError:
-            continue
-        app.add_typer(mod.app, name=name)
-
-
-_mount_optional()
+app.add_typer(contracts_cmd.app, name="contracts")
+app.add_typer(db_cmd.app, name="db")
 
 
 def main() -> None:

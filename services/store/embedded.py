@@ -12,13 +12,11 @@ directory, registers atexit hooks that stop the server, and locks a per-user run
 
 from __future__ import annotations
 
-import errno
 import importlib.util
 import logging
 import os
 import pwd
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -30,6 +28,8 @@ from pathlib import Path
 import psycopg
 
 from services.core.errors import ConfigInvalid, PortInUse, StoreUnavailable
+from services.ports_free import is_free
+from services.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +159,6 @@ def _run(
     )
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the postmaster does
-        try:
-            s.bind((HOST, port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
-
-
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -186,7 +174,7 @@ def _read_postmaster_pid(data_dir: Path) -> tuple[int, int] | None:
         pid, port = int(lines[0]), int(lines[3])
     except (OSError, IndexError, ValueError):
         return None
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return None
     try:  # a stale pid file may name a pid that now belongs to another program
         if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
@@ -194,22 +182,6 @@ def _read_postmaster_pid(data_dir: Path) -> tuple[int, int] | None:
     except OSError:
         pass
     return pid, port
-
-
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped by init) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust kill(0)
-    state = stat_line.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
 
 
 @dataclass
@@ -228,7 +200,7 @@ class PostgresProcess:
         return f"postgresql://{SUPERUSER}@{HOST}:{self.port}/{DATABASE}"
 
     def running(self) -> bool:
-        return _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         if not self.running():
@@ -355,7 +327,7 @@ def start_postgres(
         _ensure_database(port)
         return PostgresProcess(data_dir, port, pid, log_file, _socket_dir(data_dir, port, who), who)
 
-    if not _port_free(port):
+    if not is_free(port, HOST):
         raise PortInUse(
             f"port {port} on {HOST} is already in use, so PostgreSQL cannot listen there",
             hint="set MERIT_POSTGRES_PORT to a free port",

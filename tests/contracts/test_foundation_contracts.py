@@ -22,8 +22,9 @@ from services.chain.deploy import (
     record_path,
 )
 from services.core.errors import ChainUnavailable, PortInUse
+from services.ports_free import free_port
 from services.settings import ANVIL_DEV_KEY
-from tests.fixtures.chain import DEV_KEYS, REPO_ROOT, free_port
+from tests.fixtures.chain import DEV_KEYS, REPO_ROOT
 
 MRT = 10**18
 OPERATOR = Account.from_key(DEV_KEYS[0])

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 
 from services.core.errors import PortInUse, StoreUnavailable
+from services.ports_free import free_port
 from services.store.db import PostgresStore
 from services.store.embedded import PostgresProcess, start_postgres
-from tests.fixtures.postgres import TEST_SERVER_SETTINGS, free_port, start_test_postgres
+from tests.fixtures.postgres import TEST_SERVER_SETTINGS, start_test_postgres
 
 
 @pytest.fixture
