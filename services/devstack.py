@@ -153,7 +153,7 @@ def deploy_contracts(stack: Stack) -> None:
         REPO_ROOT,
         stack.data_dir / "deployments",
     )
-    stack.deployment = {"chain_id": dep.chain_id, "addresses": dep.addresses}
+    stack.deployment = {"chain_id": dep.chain_id, "deployer": dep.deployer, "addresses": dep.addresses}
 
 
 def start_test_node(name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None) -> Child:
@@ -262,6 +262,12 @@ def running(settings: Settings, on_step: Callable[[str], None] = lambda _: None)
         raise Conflict(
             f"a stack is already running from {settings.resolved_data_dir} (pid {previous['pid']})",
             hint="run `merit down` first, or set MERIT_DATA_DIR to another directory",
+        )
+    leftovers = [f"{p['name']} (pid {p['pid']})" for p in (previous or {}).get("parts", []) if pid_alive(int(p["pid"]))]
+    if leftovers:
+        raise Conflict(
+            f"an earlier `merit up` stopped without its parts: {', '.join(leftovers)} still run",
+            hint="run `merit down` to stop them",
         )
     check_ports(settings)
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)

@@ -118,6 +118,15 @@ def collect_judgments(
     return made
 
 
+def competition_ranks(scored: list[tuple[NodeId, float]], tol: float = 1e-9) -> list[RankEntry]:
+    """Ranks 1, 1, 3, ...: answers whose scores are equal share a rank (input is best first)."""
+    out: list[RankEntry] = []
+    for i, (node_id, score) in enumerate(scored):
+        tied = out and abs(out[-1].score - score) <= tol
+        out.append(RankEntry(node_id=node_id, score=score, rank=out[-1].rank if tied else i + 1))
+    return out
+
+
 def rank(store: Store, task_id: TaskId) -> Round | None:
     """Fit Bradley-Terry over the round's judgments and store ranking and winner."""
     task = store.tasks.get(task_id)
@@ -137,7 +146,7 @@ def rank(store: Store, task_id: TaskId) -> Round | None:
         [bradley_terry.Comparison(j.left_id, j.right_id, _SCORE[j.outcome]) for j in judgments],
     )
     order = result.ranking()
-    ranking = [RankEntry(node_id=n, score=result.scores[n], rank=i + 1) for i, n in enumerate(order)]
+    ranking = competition_ranks([(n, result.scores[n]) for n in order])
     done = store.rounds.finish(task_id, order[0], ranking, FIT_METHOD)
     store.tasks.set_status(task_id, TaskStatus.DONE)
     log.info("task ranked", extra={"task_id": task_id, "winner": order[0]})

@@ -90,6 +90,6 @@ def print_status(state: dict[str, Any]) -> None:
         alive = pid_alive(int(p["pid"]))
         parts.add_row(p["name"], str(p["pid"]), "[green]running[/green]" if alive else "[red]stopped[/red]", p["url"])
     console.print(parts)
-    if state.get("chain_rpc_url", "").startswith("http://127.0.0.1"):
-        console.print("[dim]dev accounts: anvil's test mnemonic 'test test test test test test test test "
-                      "test test test junk'; account 0 deploys and settles[/dim]")
+    if deployer := (state.get("deployment") or {}).get("deployer"):
+        console.print(f"[dim]deployer and settler: {deployer}. On the dev chain, anvil's accounts come from the "
+                      "mnemonic 'test test test test test test test test test test test junk'.[/dim]")

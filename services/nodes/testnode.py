@@ -64,8 +64,16 @@ def _numbers(text: str) -> list[Fraction]:
     return [Fraction(m) for m in re.findall(r"-?\d+(?:\.\d+)?", text)]
 
 
-def _close(value: Fraction | None, found: list[Fraction]) -> bool:
-    return value is not None and any(abs(x - value) <= Fraction(1, 10**6) * max(1, abs(value)) for x in found)
+def _distance(value: Fraction | None, answer: str) -> Fraction | None:
+    """How far the answer's last number is from ``value``; None when there is nothing to compare."""
+    found = _numbers(answer)[-1:]
+    if value is None or not found:
+        return None
+    return abs(found[0] - value)
+
+
+def _rank_key(d: Fraction | None) -> tuple[int, Fraction]:
+    return (1, Fraction(0)) if d is None else (0, d)
 
 
 class TestNode:
@@ -82,11 +90,12 @@ class TestNode:
         return f"The answer is {_fmt(value + self.offset)}."
 
     def judge(self, question: str, first: str, second: str) -> str:
+        """Prefer the answer whose last number is closer to the true value; else the shorter one."""
         value = evaluate(question)
-        good = [_close(value, _numbers(a)[-1:]) for a in (first, second)]
-        if good[0] == good[1]:
-            return "1" if len(first) <= len(second) else "2"  # no preference: shorter answer
-        return "1" if good[0] else "2"
+        d1, d2 = _rank_key(_distance(value, first)), _rank_key(_distance(value, second))
+        if d1 != d2:
+            return "1" if d1 < d2 else "2"
+        return "1" if len(first) <= len(second) else "2"
 
     def reply(self, messages: list[dict[str, Any]]) -> str:
         user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")

@@ -115,3 +115,24 @@ def test_task_submit_without_a_stack_says_how_to_start_one(env):
     result = merit(env, "task", "submit", "What is 2+2?")
     assert result.returncode != 0
     assert "merit up" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_up_refuses_while_parts_of_a_crashed_stack_still_run(env, tmp_path):
+    import subprocess as sp
+
+    orphan = sp.Popen(["sleep", "60"])
+    try:
+        data = Path(env["MERIT_DATA_DIR"])
+        data.mkdir(parents=True)
+        dead = sp.Popen(["true"])
+        dead.wait()
+        (data / "stack.json").write_text(json.dumps(
+            {"pid": dead.pid, "parts": [{"name": "postgres", "pid": orphan.pid, "url": "", "log": None}]}))
+        result = merit(env, "up", timeout=60)
+        assert result.returncode == 5
+        assert f"postgres (pid {orphan.pid})" in result.stderr and "merit down" in result.stderr
+        down = merit(env, "down")
+        assert down.returncode == 0 and f"postgres (pid {orphan.pid})" in down.stdout
+        orphan.wait(timeout=10)
+    finally:
+        orphan.kill()

@@ -40,7 +40,8 @@ def test_round_picks_a_correct_answer(store, registered_nodes, gateway):
     assert answers[rnd.winner_id] == "The answer is 4."
     top_two = {by_name[r.node_id] for r in rnd.ranking[:2]}
     assert top_two == {"test-node-1", "test-node-2"}  # the two nodes with offset 0
-    assert by_name[rnd.ranking[-1].node_id] == "test-node-4"  # off by 2 loses most
+    assert [by_name[r.node_id] for r in rnd.ranking[2:]] == ["test-node-3", "test-node-4"]  # off by 1, by 2
+    assert [r.rank for r in rnd.ranking] == [1, 1, 3, 4]
     judgments = store.judgments.list_for_task(task.id)
     assert len(judgments) == 4 * 3  # every pair in both orders
     assert all(j.judge_id not in (j.left_id, j.right_id) for j in judgments)

@@ -32,3 +32,10 @@ def test_work_is_spread_evenly_and_orders_go_to_different_judges():
 
 def test_two_answers_have_no_eligible_judge():
     assert round_robin([NodeId(1), NodeId(2)], [NodeId(1), NodeId(2)]) == []
+
+
+def test_equal_scores_share_a_rank():
+    from services.app.rounds import competition_ranks
+
+    ranks = competition_ranks([(NodeId(1), 2.0), (NodeId(2), 2.0), (NodeId(3), 0.5), (NodeId(4), -1.0)])
+    assert [r.rank for r in ranks] == [1, 1, 3, 4]

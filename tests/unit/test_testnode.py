@@ -31,3 +31,9 @@ def test_verdict_parsing():
     assert prompts.parse_verdict(" 2") is Outcome.RIGHT
     assert prompts.parse_verdict("Answer 1 is better") is Outcome.LEFT
     assert prompts.parse_verdict("neither") is Outcome.TIE
+
+
+def test_a_closer_wrong_answer_beats_a_farther_one():
+    node = TestNode("j")
+    msgs = prompts.judge_messages("What is 2+2?", "The answer is 6.", "The answer is 5.")
+    assert prompts.parse_verdict(node.reply(msgs)) is Outcome.RIGHT
