@@ -1,7 +1,16 @@
 """Entry point for ``celery -A workers.main worker -Q <queue>``."""
 
+from celery.signals import setup_logging
+
+from services import logs
 from services.settings import get_settings
 from workers.app import create_celery
+
+
+@setup_logging.connect
+def _logging(loglevel: str | int | None = None, **_: object) -> None:
+    logs.configure(loglevel or "INFO")
+
 
 app = create_celery(get_settings())
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)

@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from services import logs
 from services.cli import contracts_cmd, db_cmd, node_cmd, stack_cmd, task_cmd
 
 app = typer.Typer(
@@ -40,5 +41,5 @@ app.add_typer(db_cmd.app, name="db")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.WARNING)
     app()

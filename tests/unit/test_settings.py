@@ -26,3 +26,14 @@ def test_dev_defaults_and_derived_urls(monkeypatch):
     assert s.effective_broker_url == "redis://127.0.0.1:6001/0"
     assert s.effective_chain_rpc_url == "http://127.0.0.1:6002"
     assert ANVIL_DEV_KEY not in repr(s)
+
+
+def test_log_lines_carry_their_fields():
+    import logging
+
+    from services.logs import KeyValueFormatter
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "task ranked", None, None)
+    record.task_id = "abc"
+    record.winner = 3
+    assert KeyValueFormatter("%(message)s").format(record) == "task ranked task_id=abc winner=3"
