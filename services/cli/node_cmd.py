@@ -12,6 +12,26 @@ from services.settings import get_settings
 app = typer.Typer(help="Nodes of the swarm.", no_args_is_help=True)
 
 
+@app.command("serve")
+@errors_as_one_line
+def serve(
+    model: str = typer.Option(..., help="A shipped model: smollm2-135m or gemma3-270m"),
+    port: int = typer.Option(8201, help="Port to listen on"),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    threads: int = typer.Option(2, min=1, help="CPU threads for llama.cpp"),
+) -> None:
+    """Serve a small GGUF model on CPU behind the OpenAI-compatible chat API (llama.cpp)."""
+    import uvicorn
+
+    from services.nodes.server import build
+    from services.ports_free import ensure_free
+
+    ensure_free(port, "--port", host)
+    app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads)
+    console.print(f"serving {model} on http://{host}:{port}/v1")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 @app.command("serve-test")
 def serve_test(
     name: str = typer.Option(..., help="Node name"),

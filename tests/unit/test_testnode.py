@@ -37,3 +37,29 @@ def test_a_closer_wrong_answer_beats_a_farther_one():
     node = TestNode("j")
     msgs = prompts.judge_messages("What is 2+2?", "The answer is 6.", "The answer is 5.")
     assert prompts.parse_verdict(node.reply(msgs)) is Outcome.RIGHT
+
+
+def test_shipped_models_are_pinned_and_unknown_names_are_refused(tmp_path):
+    import pytest
+
+    from services.core.errors import NotFound
+    from services.nodes.models import MODELS, model_path
+
+    assert all(len(m.sha256) == 64 for m in MODELS.values())
+    with pytest.raises(NotFound) as refused:
+        model_path("gpt-5", tmp_path)
+    assert "smollm2-135m" in (refused.value.hint or "")
+
+
+def test_a_model_file_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
+    import pytest
+
+    from services.core.errors import ConfigInvalid
+    from services.nodes import models
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / models.MODELS["smollm2-135m"].filename).write_bytes(b"not a model")
+    monkeypatch.setattr(models, "_package_dir", lambda _: pkg)
+    with pytest.raises(ConfigInvalid, match="expected"):
+        models.model_path("smollm2-135m", tmp_path / "cache")
