@@ -2,56 +2,224 @@
 pragma solidity 0.8.37;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IEpochSettlement} from "./interfaces/IEpochSettlement.sol";
 import {IEpochVerifier} from "./interfaces/IEpochVerifier.sol";
+import {IMeritToken} from "./interfaces/IMeritToken.sol";
+import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 
 /// @title EpochSettlement
-/// @notice Accepts each epoch's reward proposal only with a proof its verifier accepts.
-/// @dev Minimal foundation version: the challenge window, finalize and Merkle claims come later.
-/// The verifier is fixed at construction. The foundation deployment passes an `UnsetVerifier`,
-/// which rejects everything, so nothing can be settled until the real verifier is supplied.
-contract EpochSettlement is IEpochSettlement, AccessControl {
+/// @notice Proposes, challenges, finalizes and pays out the marketplace's epochs.
+/// @dev Per-epoch gas does not depend on the number of nodes except for the reputation words
+/// (one storage word per 16 nodes): the reward vector is one Merkle root, and each node pulls its
+/// rewards with one claim that covers every epoch since its last claim. Proposals live in a ring
+/// of two slots (the latest finalized epoch and the pending one), so steady-state settlement
+/// rewrites warm-able storage instead of allocating new slots each epoch.
+contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     /// @notice Role allowed to propose (the marketplace's single chain writer).
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+    /// @notice Role allowed to challenge a pending epoch (auditors).
+    bytes32 public constant CHALLENGER_ROLE = keccak256("CHALLENGER_ROLE");
 
+    /// @dev Gas kept back for the call itself on top of the verifier's allowance and the 1/64
+    /// the EVM withholds from a callee (EIP-150).
+    uint256 private constant _CALL_RESERVE = 10_000;
+
+    IMeritToken private immutable _token;
+    INodeRegistry private immutable _registry;
     IEpochVerifier private immutable _verifier;
-    mapping(uint256 epoch => Proposal) private _proposals;
+    uint64 private immutable _challengeWindow;
+    uint256 private immutable _maxEmission;
+    uint256 private immutable _verifierGas;
 
+    Proposal[2] private _slots; // epoch e lives in _slots[e & 1]
+    uint64 private _lastProposed;
+    uint64 private _lastFinalized;
+    uint128 private _carry;
+    uint128 private _totalSettled;
+    uint128 private _totalClaimed;
+    mapping(uint64 epoch => uint256 fees) private _pools;
+    mapping(uint64 nodeId => uint256 claimed) private _claimed;
+
+    /// @param token_ The MeritToken paid out (this contract needs its MINTER_ROLE for emission).
+    /// @param registry_ The NodeRegistry (this contract needs its REPUTATION_WRITER_ROLE); its
+    /// unbonding period must be at least `challengeWindow_`.
     /// @param verifier_ The proof verifier (must be a contract).
-    /// @param admin Receives DEFAULT_ADMIN_ROLE (may grant SETTLER_ROLE).
-    constructor(IEpochVerifier verifier_, address admin) {
+    /// @param admin Receives DEFAULT_ADMIN_ROLE (may grant SETTLER_ROLE and CHALLENGER_ROLE).
+    /// @param challengeWindow_ Seconds between a proposal and its earliest finalize (non-zero).
+    /// @param maxEmissionPerEpoch_ The most one epoch may mint beyond its pool, in wei.
+    /// @param verifierGas_ Gas given to each verifier call (non-zero).
+    constructor(
+        IMeritToken token_,
+        INodeRegistry registry_,
+        IEpochVerifier verifier_,
+        address admin,
+        uint64 challengeWindow_,
+        uint256 maxEmissionPerEpoch_,
+        uint256 verifierGas_
+    ) {
+        if (
+            address(token_) == address(0) || address(registry_) == address(0)
+                || admin == address(0) || challengeWindow_ == 0 || verifierGas_ == 0
+        ) revert EpochSettlementInvalidConfig();
         if (address(verifier_).code.length == 0) {
             revert EpochSettlementVerifierNotContract(address(verifier_));
         }
+        if (registry_.token() != address(token_)) revert EpochSettlementInvalidConfig();
+        uint64 unbonding = registry_.unbondingPeriod();
+        if (unbonding < challengeWindow_) {
+            revert EpochSettlementUnbondingShorterThanWindow(unbonding, challengeWindow_);
+        }
+        _token = token_;
+        _registry = registry_;
         _verifier = verifier_;
+        _challengeWindow = challengeWindow_;
+        _maxEmission = maxEmissionPerEpoch_;
+        _verifierGas = verifierGas_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
+    // --- settlement -------------------------------------------------------------------------
+
     /// @inheritdoc IEpochSettlement
     function propose(
-        uint256 epoch,
+        uint64 epoch,
         bytes32 rewardsRoot,
         uint256 total,
         string calldata auditCid,
+        uint256 reputationFirstWord,
+        uint256[] calldata reputationWords,
         bytes calldata proof
     ) external onlyRole(SETTLER_ROLE) {
         if (rewardsRoot == bytes32(0) || bytes(auditCid).length == 0) {
             revert EpochSettlementInvalidInput();
         }
-        if (_proposals[epoch].proposedAt != 0) revert EpochSettlementAlreadyProposed(epoch);
-        if (!_verifier.verifyEpoch(epoch, rewardsRoot, total, proof)) {
-            revert EpochSettlementProofRejected(epoch);
-        }
+        _requireNext(epoch, total);
+        _verify(epoch, rewardsRoot, total, proof);
 
-        _proposals[epoch] = Proposal({
+        bytes32 reputationHash = _reputationHash(reputationFirstWord, reputationWords);
+        _slots[epoch & 1] = Proposal({
             rewardsRoot: rewardsRoot,
-            total: total,
-            auditCid: auditCid,
-            proposer: msg.sender,
+            reputationHash: reputationHash,
+            total: SafeCast.toUint128(total),
+            epoch: epoch,
             proposedAt: uint64(block.timestamp)
         });
-        emit EpochProposed(epoch, rewardsRoot, total, auditCid, msg.sender);
+        _lastProposed = epoch;
+        emit EpochProposed(epoch, rewardsRoot, total, auditCid, reputationHash, msg.sender);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function challenge(uint64 epoch, string calldata evidenceCid)
+        external
+        onlyRole(CHALLENGER_ROLE)
+    {
+        if (bytes(evidenceCid).length == 0) revert EpochSettlementInvalidInput();
+        _requirePending(epoch);
+        uint64 endsAt = _slots[epoch & 1].proposedAt + _challengeWindow;
+        if (block.timestamp >= endsAt) revert EpochSettlementChallengeWindowClosed(epoch, endsAt);
+
+        _lastProposed = epoch - 1;
+        emit EpochChallenged(epoch, msg.sender, evidenceCid);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function finalize(uint64 epoch, uint256 reputationFirstWord, uint256[] calldata reputationWords)
+        external
+        nonReentrant
+    {
+        _requirePending(epoch);
+        Proposal storage proposal = _slots[epoch & 1];
+        uint64 endsAt = proposal.proposedAt + _challengeWindow;
+        if (block.timestamp < endsAt) revert EpochSettlementChallengeWindowOpen(epoch, endsAt);
+        if (_reputationHash(reputationFirstWord, reputationWords) != proposal.reputationHash) {
+            revert EpochSettlementReputationMismatch(epoch);
+        }
+
+        uint256 total = proposal.total;
+        uint256 pool = _pools[epoch] + _carry;
+        uint256 emission;
+        uint256 left;
+        if (total > pool) {
+            emission = total - pool;
+            if (emission > _maxEmission) {
+                revert EpochSettlementTotalExceedsPool(total, pool + _maxEmission);
+            }
+        } else {
+            left = pool - total;
+        }
+        _lastFinalized = epoch;
+        _carry = SafeCast.toUint128(left);
+        _totalSettled += SafeCast.toUint128(total);
+        emit EpochFinalized(epoch, total, emission, left);
+
+        _registry.writeReputations(epoch, reputationFirstWord, reputationWords);
+        if (emission != 0) _token.mint(address(this), emission);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function fund(uint64 epoch, uint256 amount) external nonReentrant {
+        if (amount == 0) revert EpochSettlementInvalidInput();
+        if (epoch <= _lastFinalized) revert EpochSettlementEpochClosed(epoch);
+
+        uint256 pool = _pools[epoch] + amount;
+        _pools[epoch] = pool;
+        emit PoolFunded(epoch, msg.sender, amount, pool);
+
+        IERC20(address(_token)).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function claim(
+        uint64 epoch,
+        uint64 nodeId,
+        address account,
+        uint256 cumulativeAmount,
+        bytes32[] calldata proof
+    ) external nonReentrant returns (uint256 paid) {
+        Proposal storage proposal = _slots[epoch & 1];
+        if (epoch == 0 || epoch > _lastFinalized || proposal.epoch != epoch) {
+            revert EpochSettlementEpochNotClaimable(epoch);
+        }
+        bytes32 leaf = _leaf(epoch, nodeId, account, cumulativeAmount);
+        if (!MerkleProof.verifyCalldata(proof, proposal.rewardsRoot, leaf)) {
+            revert EpochSettlementInvalidProof(epoch, nodeId);
+        }
+        uint256 already = _claimed[nodeId];
+        if (cumulativeAmount <= already) {
+            revert EpochSettlementNothingToClaim(nodeId, cumulativeAmount, already);
+        }
+        paid = cumulativeAmount - already;
+        uint256 settled = _totalSettled;
+        uint256 claimedTotal = _totalClaimed + paid;
+        if (claimedTotal > settled) {
+            revert EpochSettlementPoolExceeded(paid, settled - _totalClaimed);
+        }
+
+        _claimed[nodeId] = cumulativeAmount;
+        _totalClaimed = uint128(claimedTotal); // <= _totalSettled, a uint128
+        emit RewardClaimed(epoch, nodeId, account, paid, cumulativeAmount);
+
+        IERC20(address(_token)).safeTransfer(account, paid);
+    }
+
+    // --- views ------------------------------------------------------------------------------
+
+    /// @inheritdoc IEpochSettlement
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function registry() external view returns (address) {
+        return address(_registry);
     }
 
     /// @inheritdoc IEpochSettlement
@@ -60,7 +228,130 @@ contract EpochSettlement is IEpochSettlement, AccessControl {
     }
 
     /// @inheritdoc IEpochSettlement
-    function proposalOf(uint256 epoch) external view returns (Proposal memory) {
-        return _proposals[epoch];
+    function verifierGas() external view returns (uint256) {
+        return _verifierGas;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function challengeWindow() external view returns (uint64) {
+        return _challengeWindow;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function maxEmissionPerEpoch() external view returns (uint256) {
+        return _maxEmission;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function lastProposedEpoch() external view returns (uint64) {
+        return _lastProposed;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function lastFinalizedEpoch() external view returns (uint64) {
+        return _lastFinalized;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function statusOf(uint64 epoch) external view returns (EpochStatus) {
+        if (epoch == 0) return EpochStatus.None;
+        if (epoch <= _lastFinalized) return EpochStatus.Finalized;
+        if (epoch <= _lastProposed) return EpochStatus.Proposed;
+        return EpochStatus.None;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function proposalOf(uint64 epoch) external view returns (Proposal memory proposal) {
+        Proposal storage held = _slots[epoch & 1];
+        if (epoch != 0 && epoch <= _lastProposed && held.epoch == epoch) proposal = held;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function challengeEndsAt(uint64 epoch) external view returns (uint64) {
+        if (epoch == 0 || epoch != _lastProposed || epoch == _lastFinalized) return 0;
+        return _slots[epoch & 1].proposedAt + _challengeWindow;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function poolOf(uint64 epoch) external view returns (uint256) {
+        return _pools[epoch];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function carry() external view returns (uint256) {
+        return _carry;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function totalSettled() external view returns (uint256) {
+        return _totalSettled;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function totalClaimed() external view returns (uint256) {
+        return _totalClaimed;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function claimedOf(uint64 nodeId) external view returns (uint256) {
+        return _claimed[nodeId];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function leafOf(uint64 epoch, uint64 nodeId, address account, uint256 cumulativeAmount)
+        external
+        pure
+        returns (bytes32)
+    {
+        return _leaf(epoch, nodeId, account, cumulativeAmount);
+    }
+
+    // --- internals --------------------------------------------------------------------------
+
+    /// @dev `epoch` is the next one (none pending) and `total` fits its pool plus emission.
+    function _requireNext(uint64 epoch, uint256 total) private view {
+        uint64 lastFinalized = _lastFinalized;
+        uint64 lastProposed = _lastProposed;
+        if (lastProposed != lastFinalized) {
+            if (epoch == lastProposed) revert EpochSettlementAlreadyProposed(epoch);
+            revert EpochSettlementEpochPending(lastProposed);
+        }
+        if (epoch != lastFinalized + 1) revert EpochSettlementOutOfOrder(epoch, lastFinalized + 1);
+        uint256 available = _pools[epoch] + _carry + _maxEmission;
+        if (total > available) revert EpochSettlementTotalExceedsPool(total, available);
+    }
+
+    function _requirePending(uint64 epoch) private view {
+        if (epoch == 0 || epoch != _lastProposed || epoch == _lastFinalized) {
+            revert EpochSettlementNotPending(epoch);
+        }
+    }
+
+    /// @dev Calls the verifier with exactly `_verifierGas` gas; a `false` reverts.
+    function _verify(uint64 epoch, bytes32 rewardsRoot, uint256 total, bytes calldata proof)
+        private
+        view
+    {
+        uint256 needed = _verifierGas + _verifierGas / 63 + _CALL_RESERVE;
+        uint256 left = gasleft();
+        if (left < needed) revert EpochSettlementVerifierGasTooLow(left, needed);
+        bool ok = _verifier.verifyEpoch{gas: _verifierGas}(epoch, rewardsRoot, total, proof);
+        if (!ok) revert EpochSettlementProofRejected(epoch);
+    }
+
+    function _reputationHash(uint256 firstWord, uint256[] calldata words)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked(firstWord, words));
+    }
+
+    function _leaf(uint64 epoch, uint64 nodeId, address account, uint256 cumulativeAmount)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(bytes.concat(keccak256(abi.encode(epoch, nodeId, account, cumulativeAmount))));
     }
 }

@@ -3,7 +3,13 @@
 One compile covers every source under ``contracts/src`` (OpenZeppelin comes from node_modules
 through a remapping). Each deployable contract ``contracts/src/<Name>.sol`` gets
 ``contracts/artifacts/<Name>.json`` holding its ABI, bytecode, the compiler version, the exact
-standard-json settings and a ``sourceHash`` over every source file the compile read. The compiler
+standard-json settings and a ``sourceHash`` over every source file the compile read.
+
+Test-only contracts (``contracts/test/<Name>.sol``: a verifier for tests, gas-bench peers) are a
+second, separate compile into ``contracts/test/artifacts/``: they never change the production
+artifacts' ``sourceHash`` (so they never force a redeploy), ``deploy_all`` never deploys them, and
+the same staleness check covers them (their hash includes the ``contracts/src`` files they
+import). A tree without ``contracts/test`` simply has no test target. The compiler
 is a native ``solc`` on PATH when it is the pinned version, otherwise the npm ``solc`` (wasm)
 through the ``solc-npm`` wrapper next to this module; both produce identical artifacts.
 
@@ -30,6 +36,8 @@ from services.core.errors import ConfigInvalid, Invalid
 SOLC_VERSION = "0.8.37"
 SOURCES_DIR = Path("contracts/src")
 ARTIFACTS_DIR = Path("contracts/artifacts")
+TEST_SOURCES_DIR = Path("contracts/test")
+TEST_ARTIFACTS_DIR = Path("contracts/test/artifacts")
 WRAPPER = Path(__file__).with_name("solc-npm")
 
 SETTINGS: dict[str, Any] = {
@@ -40,6 +48,26 @@ SETTINGS: dict[str, Any] = {
         "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]},
     },
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One compile: every ``*.sol`` under ``sources_dir`` into ``artifacts_dir``."""
+
+    sources_dir: Path
+    artifacts_dir: Path
+    required: bool  # the production target must exist; the test target may be absent
+
+    def label(self, artifact: Path) -> str:
+        """How a staleness report names an artifact of this target."""
+        if self.artifacts_dir == ARTIFACTS_DIR:
+            return artifact.name
+        return (self.artifacts_dir / artifact.name).as_posix()
+
+
+PRODUCTION = Target(SOURCES_DIR, ARTIFACTS_DIR, required=True)
+TEST = Target(TEST_SOURCES_DIR, TEST_ARTIFACTS_DIR, required=False)
+TARGETS = (PRODUCTION, TEST)
 
 
 @dataclass(frozen=True)
@@ -118,15 +146,19 @@ def source_hash(repo_root: Path, paths: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def _own_sources(repo_root: Path) -> list[str]:
+def _own_sources(repo_root: Path, target: Target = PRODUCTION) -> list[str]:
     return sorted(
-        p.relative_to(repo_root).as_posix() for p in (repo_root / SOURCES_DIR).rglob("*.sol")
+        p.relative_to(repo_root).as_posix() for p in (repo_root / target.sources_dir).rglob("*.sol")
     )
 
 
-def _expected_contracts(repo_root: Path) -> list[str]:
-    """One deployable contract per top-level file contracts/src/<Name>.sol (not interfaces/)."""
-    return sorted(p.stem for p in (repo_root / SOURCES_DIR).glob("*.sol"))
+def _expected_contracts(repo_root: Path, target: Target = PRODUCTION) -> list[str]:
+    """One deployable contract per top-level file <sources_dir>/<Name>.sol (not interfaces/)."""
+    return sorted(p.stem for p in (repo_root / target.sources_dir).glob("*.sol"))
+
+
+def _present(repo_root: Path, target: Target) -> bool:
+    return target.required or (repo_root / target.sources_dir).is_dir()
 
 
 # --- build ------------------------------------------------------------------------------------
@@ -136,15 +168,15 @@ def _render(artifact: dict[str, Any]) -> str:
     return json.dumps(artifact, indent=2, sort_keys=True) + "\n"
 
 
-def compile_sources(repo_root: Path) -> tuple[dict[str, Any], str]:
-    """Run one standard-json compile of contracts/src; returns (solc output, compiler version)."""
+def compile_sources(repo_root: Path, target: Target = PRODUCTION) -> tuple[dict[str, Any], str]:
+    """Run one standard-json compile of a target; returns (solc output, compiler version)."""
     repo_root = repo_root.resolve()
     sources = {
         rel: {"content": (repo_root / rel).read_text(encoding="utf-8")}
-        for rel in _own_sources(repo_root)
+        for rel in _own_sources(repo_root, target)
     }
     if not sources:
-        raise Invalid(f"no Solidity sources under {repo_root / SOURCES_DIR}")
+        raise Invalid(f"no Solidity sources under {repo_root / target.sources_dir}")
     binary, version = find_compiler()
     try:
         output = solcx.compile_standard(
@@ -163,22 +195,31 @@ def compile_sources(repo_root: Path) -> tuple[dict[str, Any], str]:
 
 
 def build(repo_root: Path) -> list[Path]:
-    """Compile contracts/src and write contracts/artifacts/<Name>.json; returns the written paths.
+    """Compile contracts/src into contracts/artifacts, and contracts/test (when present) into
+    contracts/test/artifacts; returns the written paths (production first).
 
     Files are rewritten only when their content changed, and artifacts of contracts that no longer
-    exist are removed, so the directory always mirrors the sources.
+    exist are removed, so each artifacts directory always mirrors its sources.
     """
     repo_root = repo_root.resolve()
-    output, version = compile_sources(repo_root)
+    written: list[Path] = []
+    for target in TARGETS:
+        if _present(repo_root, target):
+            written += _build_target(repo_root, target)
+    return written
+
+
+def _build_target(repo_root: Path, target: Target) -> list[Path]:
+    output, version = compile_sources(repo_root, target)
     used = sorted(output.get("sources", {}))
     digest = source_hash(repo_root, used)
-    out_dir = repo_root / ARTIFACTS_DIR
+    out_dir = repo_root / target.artifacts_dir
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    expected = set(_expected_contracts(repo_root))
+    expected = set(_expected_contracts(repo_root, target))
     written: list[Path] = []
     for unit, contracts in sorted(output.get("contracts", {}).items()):
-        if not unit.startswith(SOURCES_DIR.as_posix() + "/"):
+        if not unit.startswith(target.sources_dir.as_posix() + "/"):
             continue
         for name, compiled in sorted(contracts.items()):
             bytecode = compiled["evm"]["bytecode"]["object"]
@@ -187,7 +228,7 @@ def build(repo_root: Path) -> list[Path]:
             if name not in expected or Path(unit).stem != name:
                 raise Invalid(
                     f"contract {name} in {unit} breaks the one-contract-per-file rule",
-                    hint=f"move it to {SOURCES_DIR}/{name}.sol",
+                    hint=f"move it to {target.sources_dir}/{name}.sol",
                 )
             artifact = {
                 "contractName": name,
@@ -214,7 +255,7 @@ def build(repo_root: Path) -> list[Path]:
     if missing:
         raise Invalid(
             f"no deployable contract compiled from {', '.join(sorted(missing))}",
-            hint="each contracts/src/<Name>.sol must define a non-abstract contract <Name>",
+            hint=f"each {target.sources_dir}/<Name>.sol must define a non-abstract contract <Name>",
         )
     return sorted(written)
 
@@ -223,25 +264,37 @@ def build(repo_root: Path) -> list[Path]:
 
 
 def check(repo_root: Path) -> list[Staleness]:
-    """Why the committed artifacts do not match the sources; empty when they are current.
+    """Why the committed artifacts (production and test) do not match the sources; empty when
+    they are current.
 
     Cheap: reads files and hashes them, never compiles.
     """
     repo_root = repo_root.resolve()
-    out_dir = repo_root / ARTIFACTS_DIR
     problems: list[Staleness] = []
-    expected = _expected_contracts(repo_root)
-    own = set(_own_sources(repo_root))
+    for target in TARGETS:
+        if _present(repo_root, target):
+            problems += _check_target(repo_root, target)
+    return problems
+
+
+def _check_target(repo_root: Path, target: Target) -> list[Staleness]:
+    out_dir = repo_root / target.artifacts_dir
+    problems: list[Staleness] = []
+    expected = _expected_contracts(repo_root, target)
+    own = set(_own_sources(repo_root, target))
     artifacts = {p.stem: p for p in sorted(out_dir.glob("*.json"))}
 
     for name in expected:
         if name not in artifacts:
             problems.append(
-                Staleness(f"{SOURCES_DIR}/{name}.sol", "no artifact; run `merit contracts build`")
+                Staleness(
+                    f"{target.sources_dir}/{name}.sol", "no artifact; run `merit contracts build`"
+                )
             )
     for name, path in artifacts.items():
+        label = target.label(path)
         if name not in expected:
-            problems.append(Staleness(path.name, f"no source {SOURCES_DIR}/{name}.sol"))
+            problems.append(Staleness(label, f"no source {target.sources_dir}/{name}.sol"))
             continue
         try:
             artifact = json.loads(path.read_text(encoding="utf-8"))
@@ -250,31 +303,32 @@ def check(repo_root: Path) -> list[Staleness]:
             settings = artifact["settings"]
             version = str(artifact["compiler"]["version"])
         except (ValueError, KeyError, TypeError):
-            problems.append(Staleness(path.name, "unreadable artifact"))
+            problems.append(Staleness(label, "unreadable artifact"))
             continue
         if version.split("+")[0] != SOLC_VERSION:
-            problems.append(
-                Staleness(path.name, f"compiled by solc {version}, pin is {SOLC_VERSION}")
-            )
+            problems.append(Staleness(label, f"compiled by solc {version}, pin is {SOLC_VERSION}"))
         if settings != SETTINGS:
-            problems.append(Staleness(path.name, "compiled with other settings"))
+            problems.append(Staleness(label, "compiled with other settings"))
         unlisted = sorted(own - set(listed))
         if unlisted:
-            problems.append(Staleness(path.name, f"sources not compiled: {', '.join(unlisted)}"))
+            problems.append(Staleness(label, f"sources not compiled: {', '.join(unlisted)}"))
             continue
         try:
             current = source_hash(repo_root, listed)
         except ConfigInvalid as exc:
-            problems.append(Staleness(path.name, exc.detail))
+            problems.append(Staleness(label, exc.detail))
             continue
         if current != recorded:
-            problems.append(Staleness(path.name, "sources changed since the last build"))
+            problems.append(Staleness(label, "sources changed since the last build"))
     return problems
 
 
-def load_artifact(repo_root: Path, name: str) -> dict[str, Any]:
-    """The committed artifact of contract ``name``."""
-    path = repo_root / ARTIFACTS_DIR / f"{name}.json"
+def load_artifact(
+    repo_root: Path, name: str, artifacts_dir: Path = ARTIFACTS_DIR
+) -> dict[str, Any]:
+    """The committed artifact of contract ``name`` (a test-only contract with
+    ``artifacts_dir=TEST_ARTIFACTS_DIR``)."""
+    path = repo_root / artifacts_dir / f"{name}.json"
     try:
         artifact: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from services.chain.compiler import load_artifact
+from services.chain.compiler import ARTIFACTS_DIR, TEST_ARTIFACTS_DIR, load_artifact
 from services.chain.rpc import (
     ChainReverted,
     account_from_key,
@@ -33,11 +33,66 @@ from services.core.errors import ConfigInvalid
 log = logging.getLogger(__name__)
 
 RECORDS_DIR = Path("deploy/deployments")
-DEFAULT_MIN_STAKE_WEI = 100 * 10**18  # 100 MRT
-RECORD_VERSION = 1
+MRT = 10**18
+DEFAULT_MIN_STAKE_WEI = 100 * MRT  # 100 MRT
+DEV_CHAIN_ID = 31337
+RECORD_VERSION = 2
 
 # deployment order; later contracts take earlier addresses in their constructors
-CONTRACTS = ("MeritToken", "NodeRegistry", "TaskEscrow", "UnsetVerifier", "EpochSettlement")
+CONTRACTS = ("UnsetVerifier", "MeritToken", "NodeRegistry", "EpochSettlement", "TaskEscrow")
+
+
+@dataclass(frozen=True)
+class DeployParams:
+    """The contracts' constructor parameters.
+
+    ``unbonding_period_s`` must be at least ``challenge_window_s`` (EpochSettlement's constructor
+    refuses otherwise), so a node cannot leave before its epoch can be challenged and slashed.
+    """
+
+    min_stake_wei: int = DEFAULT_MIN_STAKE_WEI
+    unbonding_period_s: int = 7 * 24 * 3600  # 7 days
+    challenge_window_s: int = 24 * 3600  # 1 day
+    max_emission_per_epoch_wei: int = 10_000 * MRT
+    verifier_gas: int = 500_000  # a Groth16 check (4 pairings + MSM) needs ~250-350k
+
+    def __post_init__(self) -> None:
+        if self.min_stake_wei <= 0 or self.challenge_window_s <= 0 or self.verifier_gas <= 0:
+            raise ConfigInvalid("min stake, challenge window and verifier gas must be positive")
+        if self.unbonding_period_s < self.challenge_window_s:
+            raise ConfigInvalid(
+                f"unbonding period {self.unbonding_period_s}s is shorter than the challenge "
+                f"window {self.challenge_window_s}s",
+                hint="a node must stay slashable until its epochs can no longer be challenged",
+            )
+
+    def to_record(self) -> dict[str, str]:
+        return {
+            "minStakeWei": str(self.min_stake_wei),
+            "unbondingPeriodS": str(self.unbonding_period_s),
+            "challengeWindowS": str(self.challenge_window_s),
+            "maxEmissionPerEpochWei": str(self.max_emission_per_epoch_wei),
+            "verifierGas": str(self.verifier_gas),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> DeployParams:
+        return cls(
+            min_stake_wei=int(record["minStakeWei"]),
+            unbonding_period_s=int(record["unbondingPeriodS"]),
+            challenge_window_s=int(record["challengeWindowS"]),
+            max_emission_per_epoch_wei=int(record["maxEmissionPerEpochWei"]),
+            verifier_gas=int(record["verifierGas"]),
+        )
+
+
+# the dev chain: windows short enough for tests and `merit up` (time travel still works)
+DEV_PARAMS = DeployParams(unbonding_period_s=120, challenge_window_s=60)
+
+
+def default_params(chain_id: int) -> DeployParams:
+    """Dev parameters on the dev chain (31337), production defaults elsewhere."""
+    return DEV_PARAMS if chain_id == DEV_CHAIN_ID else DeployParams()
 
 
 @dataclass(frozen=True)
@@ -55,8 +110,12 @@ class Deployment:
     chain_id: int
     deployer: str
     source_hash: str
-    min_stake_wei: int
+    params: DeployParams
     contracts: dict[str, DeployedContract]
+
+    @property
+    def min_stake_wei(self) -> int:
+        return self.params.min_stake_wei
 
     def address(self, name: str) -> str:
         try:
@@ -85,7 +144,7 @@ class Deployment:
             "chainId": self.chain_id,
             "deployer": self.deployer,
             "sourceHash": self.source_hash,
-            "parameters": {"minStakeWei": str(self.min_stake_wei)},
+            "parameters": self.params.to_record(),
             "contracts": {
                 name: {"address": c.address, "txHash": c.tx_hash, "blockNumber": c.block_number}
                 for name, c in sorted(self.contracts.items())
@@ -98,7 +157,7 @@ class Deployment:
             chain_id=int(record["chainId"]),
             deployer=str(record["deployer"]),
             source_hash=str(record["sourceHash"]),
-            min_stake_wei=int(record["parameters"]["minStakeWei"]),
+            params=DeployParams.from_record(record["parameters"]),
             contracts={
                 name: DeployedContract(
                     name=name,
@@ -125,7 +184,7 @@ def read_record(records_dir: Path, chain_id: int) -> Deployment | None:
         return Deployment.from_record(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, ConfigInvalid) as exc:
         log.warning("ignoring unreadable deployment record %s: %s", path, exc)
         return None
 
@@ -154,9 +213,14 @@ def artifacts_source_hash(repo_root: Path) -> str:
 
 
 def _deploy_one(
-    w3: Web3, account: LocalAccount, repo_root: Path, name: str, *args: Any
+    w3: Web3,
+    account: LocalAccount,
+    repo_root: Path,
+    name: str,
+    *args: Any,
+    artifacts_dir: Path = ARTIFACTS_DIR,
 ) -> DeployedContract:
-    artifact = load_artifact(repo_root, name)
+    artifact = load_artifact(repo_root, name, artifacts_dir)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     receipt = send(w3, account, factory.constructor(*args), repo_root, what=f"deploy {name}")
     address = receipt["contractAddress"]
@@ -169,6 +233,14 @@ def _deploy_one(
         tx_hash=receipt["transactionHash"].to_0x_hex(),
         block_number=int(receipt["blockNumber"]),
     )
+
+
+def deploy_test_contract(
+    w3: Web3, deployer_key: str, repo_root: Path, name: str, *args: Any
+) -> DeployedContract:
+    """Deploy a test-only contract from contracts/test/artifacts (tests and benches only)."""
+    account = account_from_key(deployer_key)
+    return _deploy_one(w3, account, repo_root, name, *args, artifacts_dir=TEST_ARTIFACTS_DIR)
 
 
 def _grant(
@@ -184,47 +256,105 @@ def _grant(
     )
 
 
+# (contract, role, grantee): "settlement" is the EpochSettlement contract, "writer" the deployer,
+# the marketplace's single chain writer
+ROLE_GRANTS = (
+    ("MeritToken", "MINTER_ROLE", "settlement"),
+    ("NodeRegistry", "REPUTATION_WRITER_ROLE", "settlement"),
+    ("NodeRegistry", "SETTLER_ROLE", "writer"),
+    ("NodeRegistry", "ATTESTER_ROLE", "writer"),
+    ("EpochSettlement", "SETTLER_ROLE", "writer"),
+    ("EpochSettlement", "CHALLENGER_ROLE", "writer"),
+    ("TaskEscrow", "OPERATOR_ROLE", "writer"),
+)
+
+
+def deploy_set(
+    w3: Web3,
+    deployer_key: str,
+    repo_root: Path,
+    verifier: str,
+    params: DeployParams,
+) -> dict[str, DeployedContract]:
+    """Deploy MeritToken, NodeRegistry, EpochSettlement (on ``verifier``) and TaskEscrow, and
+    grant the roles in ROLE_GRANTS. The deployer is every contract's admin and the treasury.
+
+    ``deploy_all`` calls this with an UnsetVerifier; tests and benches call it with a test-only
+    verifier they deployed themselves (nothing is recorded).
+    """
+    account = account_from_key(deployer_key)
+    me = account.address
+    token = _deploy_one(w3, account, repo_root, "MeritToken", me)
+    registry = _deploy_one(
+        w3,
+        account,
+        repo_root,
+        "NodeRegistry",
+        token.address,
+        params.min_stake_wei,
+        params.unbonding_period_s,
+        me,  # treasury
+        me,
+    )
+    settlement = _deploy_one(
+        w3,
+        account,
+        repo_root,
+        "EpochSettlement",
+        token.address,
+        registry.address,
+        verifier,
+        me,
+        params.challenge_window_s,
+        params.max_emission_per_epoch_wei,
+        params.verifier_gas,
+    )
+    escrow = _deploy_one(
+        w3, account, repo_root, "TaskEscrow", token.address, settlement.address, me
+    )
+    deployed = {c.name: c for c in (token, registry, settlement, escrow)}
+    grantees = {"settlement": settlement.address, "writer": me}
+    for name, role, grantee in ROLE_GRANTS:
+        target = contract_at(w3, repo_root, name, deployed[name].address)
+        _grant(w3, account, repo_root, target, role, grantees[grantee])
+    return deployed
+
+
 def deploy_all(
     w3: Web3,
     deployer_key: str,
     repo_root: Path,
     records_dir: Path | None = None,
     *,
-    min_stake_wei: int = DEFAULT_MIN_STAKE_WEI,
+    min_stake_wei: int | None = None,
+    params: DeployParams | None = None,
 ) -> Deployment:
-    """Deploy MeritToken, NodeRegistry, TaskEscrow, UnsetVerifier and EpochSettlement, wire roles,
+    """Deploy UnsetVerifier, MeritToken, NodeRegistry, EpochSettlement and TaskEscrow, wire roles,
     and write the deployment record.
 
-    Roles: EpochSettlement may mint MeritToken (epoch emission); the deployer holds TaskEscrow's
-    OPERATOR_ROLE and EpochSettlement's SETTLER_ROLE (it is the single chain writer) and every
-    contract's admin role. EpochSettlement is built on UnsetVerifier, which rejects every proof:
-    nothing settles until the real verifier replaces it.
+    ``params`` defaults to ``default_params(chain_id)`` (short windows on the dev chain);
+    ``min_stake_wei`` overrides its minimum stake. Roles (ROLE_GRANTS): EpochSettlement may mint
+    MeritToken (epoch emission) and write NodeRegistry reputations; the deployer (the single chain
+    writer) proposes and challenges epochs, slashes, attests, settles and refunds task fees, is
+    the treasury and every contract's admin. EpochSettlement is built on UnsetVerifier, which
+    rejects every proof: nothing settles until the real verifier replaces it.
     """
     account = account_from_key(deployer_key)
     chain_id = chain_id_of(w3)
     source_hash = artifacts_source_hash(repo_root)
-    me = account.address
+    params = params or default_params(chain_id)
+    if min_stake_wei is not None:
+        params = replace(params, min_stake_wei=min_stake_wei)
 
-    token = _deploy_one(w3, account, repo_root, "MeritToken", me)
-    registry = _deploy_one(w3, account, repo_root, "NodeRegistry", token.address, min_stake_wei)
-    escrow = _deploy_one(w3, account, repo_root, "TaskEscrow", token.address, me)
     verifier = _deploy_one(w3, account, repo_root, "UnsetVerifier")
-    settlement = _deploy_one(w3, account, repo_root, "EpochSettlement", verifier.address, me)
-
+    deployed = deploy_set(w3, deployer_key, repo_root, verifier.address, params)
     deployment = Deployment(
         chain_id=chain_id,
-        deployer=me,
+        deployer=account.address,
         source_hash=source_hash,
-        min_stake_wei=min_stake_wei,
-        contracts={c.name: c for c in (token, registry, escrow, verifier, settlement)},
+        params=params,
+        contracts={verifier.name: verifier, **deployed},
     )
-    for name, role, grantee in (
-        ("MeritToken", "MINTER_ROLE", settlement.address),
-        ("TaskEscrow", "OPERATOR_ROLE", me),
-        ("EpochSettlement", "SETTLER_ROLE", me),
-    ):
-        _grant(w3, account, repo_root, deployment.contract(w3, repo_root, name), role, grantee)
-
     path = write_record(records_dir or repo_root / RECORDS_DIR, deployment)
     log.info("deployment recorded", extra={"chain_id": chain_id, "record": str(path)})
     return deployment
@@ -256,13 +386,17 @@ def ensure_deployed(
     repo_root: Path,
     records_dir: Path | None = None,
     *,
-    min_stake_wei: int = DEFAULT_MIN_STAKE_WEI,
+    min_stake_wei: int | None = None,
+    params: DeployParams | None = None,
 ) -> Deployment:
     """The valid recorded deployment of this chain, or a fresh one (recorded) when there is none.
 
-    ``records_dir`` defaults to ``<repo_root>/deploy/deployments``.
+    ``records_dir`` defaults to ``<repo_root>/deploy/deployments``. A recorded deployment is
+    reused whatever parameters it was made with (the record says which).
     """
     existing = load_deployment(w3, repo_root, records_dir)
     if existing is not None:
         return existing
-    return deploy_all(w3, deployer_key, repo_root, records_dir, min_stake_wei=min_stake_wei)
+    return deploy_all(
+        w3, deployer_key, repo_root, records_dir, min_stake_wei=min_stake_wei, params=params
+    )

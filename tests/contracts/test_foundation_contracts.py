@@ -33,11 +33,11 @@ MODEL_HASH = Web3.keccak(text="tinyllama-1.1b-chat-q4")
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 
-def _contract(w3: Web3, deployment: Deployment, name: str):  # noqa: ANN202
+def _contract(w3: Web3, deployment: Deployment, name: str):
     return deployment.contract(w3, REPO_ROOT, name)
 
 
-def _fund_and_approve(w3: Web3, deployment: Deployment, account, amount: int, spender: str) -> None:  # noqa: ANN001
+def _fund_and_approve(w3: Web3, deployment: Deployment, account, amount: int, spender: str) -> None:
     token = _contract(w3, deployment, "MeritToken")
     send(w3, account, token.functions.faucet(account.address, amount), REPO_ROOT, what="faucet")
     send(w3, account, token.functions.approve(spender, amount), REPO_ROOT, what="approve")
@@ -78,6 +78,16 @@ def test_roles_are_wired(chain: Web3, deployment: Deployment) -> None:
         escrow.functions.OPERATOR_ROLE().call(), DEPLOYER.address
     ).call()
     assert settlement.functions.verifier().call() == deployment.address("UnsetVerifier")
+    registry = _contract(chain, deployment, "NodeRegistry")
+    writer = registry.functions.REPUTATION_WRITER_ROLE().call()
+    assert registry.functions.hasRole(writer, deployment.address("EpochSettlement")).call()
+    assert not registry.functions.hasRole(writer, DEPLOYER.address).call()
+    for role in ("SETTLER_ROLE", "ATTESTER_ROLE"):
+        role_id = getattr(registry.functions, role)().call()
+        assert registry.functions.hasRole(role_id, DEPLOYER.address).call(), role
+    challenger = settlement.functions.CHALLENGER_ROLE().call()
+    assert settlement.functions.hasRole(challenger, DEPLOYER.address).call()
+    assert escrow.functions.settlement().call() == deployment.address("EpochSettlement")
 
 
 def test_ensure_deployed_twice_deploys_nothing(
@@ -124,7 +134,11 @@ def test_register_takes_min_stake_and_assigns_node_ids(chain: Web3, deployment: 
     _fund_and_approve(chain, deployment, OPERATOR, 2 * min_stake, registry.address)
 
     receipt = send(
-        chain, OPERATOR, registry.functions.register(MODEL_HASH, CID), REPO_ROOT, what="register"
+        chain,
+        OPERATOR,
+        registry.functions.register(MODEL_HASH, CID, min_stake),
+        REPO_ROOT,
+        what="register",
     )
 
     (registered,) = registry.events.NodeRegistered().process_receipt(receipt, errors=DISCARD)
@@ -133,7 +147,7 @@ def test_register_takes_min_stake_and_assigns_node_ids(chain: Web3, deployment: 
     assert registry.functions.nodeIdOf(OPERATOR.address).call() == 1
     assert registry.functions.nodeCount().call() == 1
     node = registry.functions.getNode(1).call()
-    assert node[0] == OPERATOR.address and node[1] == MODEL_HASH and node[2] == CID
+    assert node[0] == OPERATOR.address and node[2] == MODEL_HASH and node[3] == CID
     assert registry.functions.stakeOf(1).call() == min_stake
     assert token.functions.balanceOf(registry.address).call() == min_stake
     assert token.functions.balanceOf(OPERATOR.address).call() == min_stake
@@ -153,7 +167,7 @@ def test_register_without_enough_stake_names_the_shortfall(
         send(
             chain,
             OPERATOR,
-            registry.functions.register(MODEL_HASH, CID),
+            registry.functions.register(MODEL_HASH, CID, need),
             REPO_ROOT,
             what="register",
         )
@@ -167,13 +181,19 @@ def test_register_twice_is_refused(chain: Web3, deployment: Deployment) -> None:
     registry = _contract(chain, deployment, "NodeRegistry")
     need = registry.functions.minStake().call()
     _fund_and_approve(chain, deployment, OPERATOR, 2 * need, registry.address)
-    send(chain, OPERATOR, registry.functions.register(MODEL_HASH, CID), REPO_ROOT, what="register")
+    send(
+        chain,
+        OPERATOR,
+        registry.functions.register(MODEL_HASH, CID, need),
+        REPO_ROOT,
+        what="register",
+    )
 
     with pytest.raises(ChainReverted) as caught:
         send(
             chain,
             OPERATOR,
-            registry.functions.register(MODEL_HASH, CID),
+            registry.functions.register(MODEL_HASH, CID, need),
             REPO_ROOT,
             what="register",
         )
@@ -266,18 +286,19 @@ def test_escrow_holds_a_fee_and_refunds_it_once(chain: Web3, deployment: Deploym
 def test_nothing_settles_without_a_verifier(chain: Web3, deployment: Deployment) -> None:
     settlement = _contract(chain, deployment, "EpochSettlement")
     root = Web3.keccak(text="rewards")
-    propose = settlement.functions.propose(1, root, 10 * MRT, CID, b"\x01" * 256)
+    propose = settlement.functions.propose(1, root, 10 * MRT, CID, 0, [], b"\x01" * 256)
 
     with pytest.raises(ChainReverted) as caught:
         send(chain, DEPLOYER, propose, REPO_ROOT, what="propose epoch 1")
 
     assert caught.value.error_name == "UnsetVerifierNoVerifierConfigured"
-    assert settlement.functions.proposalOf(1).call()[4] == 0  # proposedAt: nothing stored
+    assert settlement.functions.proposalOf(1).call()[3] == 0  # epoch: nothing stored
+    assert settlement.functions.lastProposedEpoch().call() == 0
 
 
 def test_only_the_settler_may_propose(chain: Web3, deployment: Deployment) -> None:
     settlement = _contract(chain, deployment, "EpochSettlement")
-    propose = settlement.functions.propose(1, Web3.keccak(text="r"), MRT, CID, b"")
+    propose = settlement.functions.propose(1, Web3.keccak(text="r"), MRT, CID, 0, [], b"")
     with pytest.raises(ChainReverted) as caught:
         send(chain, OPERATOR, propose, REPO_ROOT, what="propose")
     assert caught.value.error_name == "AccessControlUnauthorizedAccount"

@@ -2,62 +2,243 @@
 pragma solidity 0.8.37;
 
 /// @title IEpochSettlement
-/// @notice Accepts one reward proposal per epoch, each carrying a proof the verifier must accept.
+/// @notice Settles the marketplace's epochs: a proposal carries the epoch's cumulative rewards
+/// root, total, audit CID, reputation words and a proof its verifier must accept; a challenge
+/// window follows; `finalize` writes the reputations and makes the rewards claimable by Merkle
+/// proof (pull payments, no loop over payees).
+/// @dev Epochs are numbered 1, 2, 3 ... and proposed strictly in order, one pending at a time:
+/// the epoch number is the proposal's nonce, so a proposal cannot be replayed or reordered.
+///
+/// Claims are CUMULATIVE: the leaf of epoch `e` for node `id` carries everything node `id` has
+/// earned in epochs 1..e, and `claim` pays the difference to what the node already claimed, so
+/// one claim covers any number of epochs. Leaf (OpenZeppelin MerkleProof, sorted pairs):
+/// `keccak256(bytes.concat(keccak256(abi.encode(uint64 epoch, uint64 nodeId, address account,
+/// uint256 cumulativeAmount))))`. Claims may use the latest finalized epoch, or the one before it
+/// while no newer epoch is proposed. The sum of all claims never exceeds the sum of finalized
+/// totals (`totalSettled()`).
+///
+/// Reputation words: word `w` packs nodes `16w .. 16w+15` as uint16 basis points, node `id` in
+/// bits `16 * (id % 16)` upwards (see INodeRegistry). A proposal commits to
+/// `keccak256(abi.encodePacked(firstWord, words))`; `finalize` must be given the same words.
 interface IEpochSettlement {
-    /// @notice One epoch's accepted proposal.
-    /// @param rewardsRoot Root committing to the reward vector.
-    /// @param total Sum of the reward vector, in wei.
-    /// @param auditCid CID of the epoch's audit bundle.
-    /// @param proposer The account that proposed it.
-    /// @param proposedAt Block timestamp of the proposal (0: none).
+    /// @notice One epoch's proposal, as long as the contract still holds it.
+    /// @param rewardsRoot Merkle root of the cumulative reward leaves.
+    /// @param reputationHash keccak256(abi.encodePacked(firstWord, words)) of its reputation words.
+    /// @param total What this epoch adds to the claimable rewards, in wei.
+    /// @param epoch The epoch number (0: no proposal held for the epoch asked about).
+    /// @param proposedAt Block timestamp of the proposal.
     struct Proposal {
         bytes32 rewardsRoot;
-        uint256 total;
-        string auditCid;
-        address proposer;
+        bytes32 reputationHash;
+        uint128 total;
+        uint64 epoch;
         uint64 proposedAt;
     }
 
-    /// @notice The epoch already has a proposal.
-    error EpochSettlementAlreadyProposed(uint256 epoch);
+    /// @notice Where an epoch stands.
+    enum EpochStatus {
+        None,
+        Proposed,
+        Finalized
+    }
+
+    /// @notice The epoch is already proposed and waiting in its challenge window.
+    error EpochSettlementAlreadyProposed(uint64 epoch);
+
+    /// @notice Another epoch is pending; it must be finalized (or challenged) first.
+    error EpochSettlementEpochPending(uint64 pending);
+
+    /// @notice Epochs are proposed in order: `expected` is the only one that may come next.
+    error EpochSettlementOutOfOrder(uint64 epoch, uint64 expected);
 
     /// @notice The verifier returned false for the proof.
-    error EpochSettlementProofRejected(uint256 epoch);
+    error EpochSettlementProofRejected(uint64 epoch);
 
-    /// @notice A zero root or an empty audit CID was given.
+    /// @notice Too little gas is left to give the verifier its fixed gas allowance.
+    error EpochSettlementVerifierGasTooLow(uint256 gasLeft, uint256 needed);
+
+    /// @notice A zero root, an empty CID or a zero amount was given.
     error EpochSettlementInvalidInput();
+
+    /// @notice A constructor argument is unusable (zero address, window of zero, ...).
+    error EpochSettlementInvalidConfig();
 
     /// @notice The verifier address given to the constructor holds no code.
     error EpochSettlementVerifierNotContract(address verifier);
 
-    /// @notice Emitted after an epoch's proposal was accepted.
+    /// @notice The registry's unbonding period is shorter than the challenge window, so a node
+    /// could leave before its misconduct in an epoch can be challenged and slashed.
+    error EpochSettlementUnbondingShorterThanWindow(uint64 unbondingPeriod, uint64 challengeWindow);
+
+    /// @notice The total is more than the epoch's pool plus the emission cap.
+    /// @param total The proposed total.
+    /// @param available Pool (fees and carry) plus `maxEmissionPerEpoch()`.
+    error EpochSettlementTotalExceedsPool(uint256 total, uint256 available);
+
+    /// @notice The epoch is not the pending one.
+    error EpochSettlementNotPending(uint64 epoch);
+
+    /// @notice The challenge window of the epoch is still open.
+    error EpochSettlementChallengeWindowOpen(uint64 epoch, uint64 endsAt);
+
+    /// @notice The challenge window of the epoch is over.
+    error EpochSettlementChallengeWindowClosed(uint64 epoch, uint64 endedAt);
+
+    /// @notice The reputation words differ from those the proposal committed to.
+    error EpochSettlementReputationMismatch(uint64 epoch);
+
+    /// @notice Fees for an epoch that is already finalized.
+    error EpochSettlementEpochClosed(uint64 epoch);
+
+    /// @notice Claims use the latest finalized epoch (or the one before it while nothing newer
+    /// is proposed); this epoch is none of those.
+    error EpochSettlementEpochNotClaimable(uint64 epoch);
+
+    /// @notice The Merkle proof does not lead from the leaf to the epoch's root.
+    error EpochSettlementInvalidProof(uint64 epoch, uint64 nodeId);
+
+    /// @notice The node already claimed at least this cumulative amount.
+    error EpochSettlementNothingToClaim(uint64 nodeId, uint256 cumulativeAmount, uint256 claimed);
+
+    /// @notice The claim would take the sum claimed above the sum settled.
+    error EpochSettlementPoolExceeded(uint256 amount, uint256 unclaimed);
+
+    /// @notice Emitted after an epoch's proposal passed its proof check.
     event EpochProposed(
-        uint256 indexed epoch,
+        uint64 indexed epoch,
         bytes32 rewardsRoot,
         uint256 total,
         string auditCid,
+        bytes32 reputationHash,
         address indexed proposer
     );
 
-    /// @notice Proposes the rewards of `epoch`. Only accounts holding SETTLER_ROLE.
-    /// @dev Reverts unless `verifier().verifyEpoch(...)` returns true; a verifier that reverts
-    /// makes this revert with the verifier's error.
-    /// @param epoch The epoch number.
-    /// @param rewardsRoot Root committing to the reward vector (non-zero).
-    /// @param total Sum of the reward vector, in wei.
-    /// @param auditCid CID of the epoch's audit bundle (non-empty).
+    /// @notice Emitted after a pending epoch was challenged and dropped; the same epoch number
+    /// may be proposed again.
+    event EpochChallenged(uint64 indexed epoch, address indexed challenger, string evidenceCid);
+
+    /// @notice Emitted after an epoch was finalized: its rewards are claimable.
+    /// @param emission Tokens minted to cover the total beyond the pool.
+    /// @param carry Pool left over, carried into the next epoch's pool.
+    event EpochFinalized(uint64 indexed epoch, uint256 total, uint256 emission, uint256 carry);
+
+    /// @notice Emitted after fees were added to an epoch's pool.
+    /// @param pool The epoch's pool afterwards (carry not included).
+    event PoolFunded(uint64 indexed epoch, address indexed from, uint256 amount, uint256 pool);
+
+    /// @notice Emitted after a reward was paid out.
+    /// @param amount Paid now.
+    /// @param cumulativeAmount The node's claimed total afterwards.
+    event RewardClaimed(
+        uint64 indexed epoch,
+        uint64 indexed nodeId,
+        address indexed account,
+        uint256 amount,
+        uint256 cumulativeAmount
+    );
+
+    /// @notice Proposes epoch `epoch`. Only SETTLER_ROLE.
+    /// @dev Calls `verifier().verifyEpoch(epoch, rewardsRoot, total, proof)` with exactly
+    /// `verifierGas()` gas and reverts unless it returns true; a verifier that reverts makes
+    /// this revert with the verifier's error.
+    /// @param epoch Must be `lastFinalizedEpoch() + 1`, with no epoch pending.
+    /// @param rewardsRoot Root of the cumulative reward leaves (non-zero).
+    /// @param total What this epoch adds to the rewards, in wei (<= pool + emission cap).
+    /// @param auditCid CID of the epoch's audit bundle (non-empty; kept in the event only).
+    /// @param reputationFirstWord Index of the first reputation word.
+    /// @param reputationWords The reputation words written at finalize.
     /// @param proof The proof passed on to the verifier.
     function propose(
-        uint256 epoch,
+        uint64 epoch,
         bytes32 rewardsRoot,
         uint256 total,
         string calldata auditCid,
+        uint256 reputationFirstWord,
+        uint256[] calldata reputationWords,
         bytes calldata proof
     ) external;
+
+    /// @notice Drops the pending epoch `epoch` during its challenge window. Only CHALLENGER_ROLE.
+    /// @param evidenceCid CID of the evidence (non-empty).
+    function challenge(uint64 epoch, string calldata evidenceCid) external;
+
+    /// @notice Finalizes the pending epoch once its challenge window is over: writes its
+    /// reputations, mints any emission and makes its rewards claimable. Anyone may call.
+    /// @param epoch The pending epoch.
+    /// @param reputationFirstWord The first word index given to `propose`.
+    /// @param reputationWords The words given to `propose`.
+    function finalize(uint64 epoch, uint256 reputationFirstWord, uint256[] calldata reputationWords)
+        external;
+
+    /// @notice Pulls `amount` from the caller into the pool of `epoch` (not yet finalized).
+    function fund(uint64 epoch, uint256 amount) external;
+
+    /// @notice Pays node `nodeId`'s unclaimed rewards to `account` (anyone may submit).
+    /// @param epoch A claimable epoch (see `EpochSettlementEpochNotClaimable`).
+    /// @param cumulativeAmount The node's earnings in epochs 1..epoch, as in the leaf.
+    /// @param proof Sibling hashes from the leaf to the epoch's root.
+    /// @return paid `cumulativeAmount` minus what the node had claimed before.
+    function claim(
+        uint64 epoch,
+        uint64 nodeId,
+        address account,
+        uint256 cumulativeAmount,
+        bytes32[] calldata proof
+    ) external returns (uint256 paid);
+
+    /// @notice The token rewards are paid in.
+    function token() external view returns (address);
+
+    /// @notice The registry whose reputations settlement writes.
+    function registry() external view returns (address);
 
     /// @notice The verifier every proposal must satisfy.
     function verifier() external view returns (address);
 
-    /// @notice The proposal of `epoch` (proposedAt 0 when none).
-    function proposalOf(uint256 epoch) external view returns (Proposal memory);
+    /// @notice Gas given to each verifier call.
+    function verifierGas() external view returns (uint256);
+
+    /// @notice Seconds between a proposal and the earliest finalize.
+    function challengeWindow() external view returns (uint64);
+
+    /// @notice The most one epoch may mint beyond its pool, in wei.
+    function maxEmissionPerEpoch() external view returns (uint256);
+
+    /// @notice The last epoch proposed and not dropped (equals the last finalized when none
+    /// is pending).
+    function lastProposedEpoch() external view returns (uint64);
+
+    /// @notice The last finalized epoch (0: none).
+    function lastFinalizedEpoch() external view returns (uint64);
+
+    /// @notice Where epoch `epoch` stands.
+    function statusOf(uint64 epoch) external view returns (EpochStatus);
+
+    /// @notice The proposal of `epoch` while the contract holds it (the pending epoch, the latest
+    /// finalized and, while none is pending, the one before it); all zero otherwise.
+    function proposalOf(uint64 epoch) external view returns (Proposal memory);
+
+    /// @notice When the challenge window of the pending epoch `epoch` ends (0 when not pending).
+    function challengeEndsAt(uint64 epoch) external view returns (uint64);
+
+    /// @notice Fees funded into `epoch`'s pool, in wei (carry not included).
+    function poolOf(uint64 epoch) external view returns (uint256);
+
+    /// @notice Pool left over by finalized epochs, added to the next epoch's pool.
+    function carry() external view returns (uint256);
+
+    /// @notice Sum of the totals of all finalized epochs.
+    function totalSettled() external view returns (uint256);
+
+    /// @notice Sum of all claims paid.
+    function totalClaimed() external view returns (uint256);
+
+    /// @notice What node `nodeId` has claimed so far (its cumulative claimed amount).
+    function claimedOf(uint64 nodeId) external view returns (uint256);
+
+    /// @notice The Merkle leaf of a reward entry (for off-chain builders to check against).
+    function leafOf(uint64 epoch, uint64 nodeId, address account, uint256 cumulativeAmount)
+        external
+        pure
+        returns (bytes32);
 }
