@@ -70,7 +70,7 @@ def create_app(name: str, llama: Any) -> FastAPI:
             return _openai_error(404, f"model {body.model!r} is not served here; this node serves {name!r}", "invalid_request_error")
         with lock:
             if has_template:
-                return dict(
+                out = dict(
                     llama.create_chat_completion(
                         messages=body.messages,
                         max_tokens=body.max_tokens,
@@ -81,6 +81,8 @@ def create_app(name: str, llama: Any) -> FastAPI:
                         stop=body.stop,
                     )
                 )
+                out["model"] = name  # llama.cpp reports the file path
+                return _jsonable(out)
             out = llama.create_completion(
                 _plain_prompt(body.messages),
                 max_tokens=body.max_tokens,
@@ -89,9 +91,19 @@ def create_app(name: str, llama: Any) -> FastAPI:
                 seed=body.seed,
                 stop=body.stop,
             )
-        return _as_chat(out, name, body.logprobs)
+        return _jsonable(_as_chat(out, name, body.logprobs))
 
     return app
+
+
+def _jsonable(value: Any) -> Any:
+    """llama.cpp reports logprobs as numpy scalars; the API speaks plain JSON numbers."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
 
 
 def _as_chat(out: dict[str, Any], name: str, with_logprobs: bool) -> dict[str, Any]:
