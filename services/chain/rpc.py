@@ -55,11 +55,13 @@ class ChainReverted(Conflict):
         *,
         error_name: str | None = None,
         error_args: tuple[Any, ...] = (),
+        error_fields: Mapping[str, Any] | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(detail, hint=hint, error_name=error_name, error_args=error_args)
         self.error_name = error_name
         self.error_args = error_args
+        self.error_fields: dict[str, Any] = dict(error_fields or {})  # the args by ABI name
 
 
 # --- connection -------------------------------------------------------------------------------
@@ -104,6 +106,7 @@ def contract_at(w3: Web3, repo_root: Path, name: str, address: str) -> Contract:
 class _ErrorAbi:
     name: str
     types: tuple[str, ...]
+    names: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=8)
@@ -115,10 +118,17 @@ def _error_table(artifacts_dir: Path) -> Mapping[bytes, _ErrorAbi]:
                 continue
             types = tuple(_abi_type(i) for i in item["inputs"])
             signature = f"{item['name']}({','.join(types)})"
-            table[function_signature_to_4byte_selector(signature)] = _ErrorAbi(item["name"], types)
+            names = tuple(str(i.get("name") or f"arg{n}") for n, i in enumerate(item["inputs"]))
+            table[function_signature_to_4byte_selector(signature)] = _ErrorAbi(
+                item["name"], types, names
+            )
     # Solidity's built-ins, for require(...) strings and panics
-    table[function_signature_to_4byte_selector("Error(string)")] = _ErrorAbi("Error", ("string",))
-    table[function_signature_to_4byte_selector("Panic(uint256)")] = _ErrorAbi("Panic", ("uint256",))
+    table[function_signature_to_4byte_selector("Error(string)")] = _ErrorAbi(
+        "Error", ("string",), ("message",)
+    )
+    table[function_signature_to_4byte_selector("Panic(uint256)")] = _ErrorAbi(
+        "Panic", ("uint256",), ("code",)
+    )
     return table
 
 
@@ -131,23 +141,40 @@ def _abi_type(item: Mapping[str, Any]) -> str:
 
 def decode_revert(repo_root: Path, data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]]:
     """The custom error name and arguments in revert ``data``; (None, ()) when unknown."""
+    name, args, _ = decode_revert_fields(repo_root, data)
+    return name, args
+
+
+def decode_revert_fields(
+    repo_root: Path, data: str | bytes | None
+) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
+    """Like ``decode_revert``, plus the arguments by their ABI parameter names."""
     if data is None:
-        return None, ()
-    raw = (
-        bytes.fromhex(data[2:] if data.startswith("0x") else data)
-        if isinstance(data, str)
-        else data
-    )
+        return None, (), {}
+    try:
+        raw = (
+            bytes.fromhex(data.removeprefix("0x"))
+            if isinstance(data, str)
+            else data
+        )
+    except ValueError:
+        return None, (), {}
     if len(raw) < 4:
-        return None, ()
+        return None, (), {}
     entry = _error_table((repo_root / ARTIFACTS_DIR).resolve()).get(raw[:4])
     if entry is None:
-        return None, ()
+        return None, (), {}
     try:
         values = abi_decode(list(entry.types), raw[4:])
     except Exception:  # malformed payload: name only  # noqa: BLE001
-        return entry.name, ()
-    return entry.name, tuple(_checksummed(t, v) for t, v in zip(entry.types, values, strict=True))
+        return entry.name, (), {}
+    args = tuple(_checksummed(t, v) for t, v in zip(entry.types, values, strict=True))
+    return entry.name, args, dict(zip(entry.names, args, strict=True))
+
+
+def revert_data(exc: Exception) -> str | None:
+    """The raw revert payload a web3 exception carries, if any."""
+    return _revert_data(exc)
 
 
 def _checksummed(abi_type: str, value: Any) -> Any:

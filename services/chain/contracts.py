@@ -1,0 +1,398 @@
+"""Typed clients of the deployed contracts over the committed artifacts.
+
+Views return domain values (ints for wei as ``Wei``, ``NodeId`` for node ids, frozen dataclasses
+for structs, read by the ABI's field names so a struct that gains fields keeps decoding). Writes
+return a ``ContractCall`` (nothing is sent): a sender estimates it, and sends it directly
+(``tx.DirectSender``) or through the outbox (``outbox.OutboxSender``). A function the deployed ABI
+lacks is reported by ``supports(name)``, so commands for new contract functions are thin additions.
+
+``ChainSession.open(rpc_url, repo_root, records_dir)`` connects, loads the recorded deployment and
+builds every client plus the event decoder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import requests
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+
+from services.chain.anvil import DEV_CHAIN_ID
+from services.chain.deploy import Deployment, load_deployment
+from services.chain.events import EventDecoder, snake
+from services.chain.reverts import revert_error
+from services.chain.rpc import CHAIN_HINT, connect, revert_data
+from services.chain.tx import ContractCall, contract_call
+from services.core.errors import ChainUnavailable, ConfigInvalid, Invalid
+from services.core.types import EpochId, NodeId, Wei
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def bytes32(value: str | bytes, *, what: str) -> bytes:
+    """A 32-byte value from bytes or 0x-hex; Invalid otherwise."""
+    if isinstance(value, str):
+        try:
+            value = bytes.fromhex(value.removeprefix("0x"))
+        except ValueError:
+            value = b""
+    if len(value) != 32:
+        raise Invalid(f"{what} must be 32 bytes (0x + 64 hex digits)")
+    return bytes(value)
+
+
+def model_hash(model: str) -> bytes:
+    """The registry's modelHash of a model: 0x+64 hex as given, else keccak256 of its name."""
+    text = model.strip()
+    if text.startswith("0x") and len(text) == 66:
+        return bytes32(text, what="model hash")
+    if not text:
+        raise Invalid("the model name is empty", hint="give the model the node serves")
+    return bytes(Web3.keccak(text=text))
+
+
+def task_key(task_id: str | uuid.UUID) -> bytes:
+    """A task's id in the escrow: its UUID's 16 bytes, left-padded to 32 (reversible)."""
+    try:
+        value = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
+    except ValueError as exc:
+        raise Invalid(f"{task_id!r} is not a task id", hint="task ids are UUIDs") from exc
+    return value.bytes.rjust(32, b"\x00")
+
+
+class _Client:
+    """One deployed contract: views that translate reverts, and call builders."""
+
+    name: ClassVar[str]
+
+    def __init__(self, w3: Web3, repo_root: Path, deployment: Deployment) -> None:
+        self.w3, self.root = w3, repo_root
+        self.contract: Contract = deployment.contract(w3, repo_root, self.name)
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def supports(self, function: str) -> bool:
+        """Whether the deployed ABI has ``function``."""
+        return any(
+            item.get("type") == "function" and item.get("name") == function
+            for item in self.contract.abi
+        )
+
+    def _inputs(self, function: str) -> list[dict[str, Any]]:
+        for item in self.contract.abi:
+            if item.get("type") == "function" and item.get("name") == function:
+                return list(item["inputs"])
+        raise ConfigInvalid(
+            f"the deployed {self.name} has no function {function}",
+            hint="update the contracts (`merit contracts deploy`)",
+        )
+
+    def _view(self, function: str, *args: Any) -> Any:
+        what = f"{self.name}.{function}"
+        try:
+            return getattr(self.contract.functions, function)(*args).call()
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise revert_error(self.root, revert_data(exc), function=function, what=what) from exc
+        except (requests.RequestException, OSError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT
+            ) from exc
+
+    def _struct(self, function: str, *args: Any) -> dict[str, Any]:
+        """A struct-returning view as {snake_case field: value}, by the ABI's component names."""
+        value = self._view(function, *args)
+        outputs = next(
+            i["outputs"]
+            for i in self.contract.abi
+            if i.get("type") == "function" and i.get("name") == function
+        )
+        components = outputs[0]["components"]
+        return {snake(c["name"]): v for c, v in zip(components, value, strict=True)}
+
+    def _call(self, function: str, *args: Any) -> ContractCall:
+        self._inputs(function)  # ConfigInvalid when the ABI lacks it
+        return contract_call(self.contract, self.name, function, *args)
+
+
+# --- MeritToken -------------------------------------------------------------------------------
+
+
+class TokenClient(_Client):
+    name = "MeritToken"
+
+    def symbol(self) -> str:
+        return str(self._view("symbol"))
+
+    def decimals(self) -> int:
+        return int(self._view("decimals"))
+
+    def total_supply(self) -> Wei:
+        return Wei(int(self._view("totalSupply")))
+
+    def balance_of(self, account: str) -> Wei:
+        return Wei(int(self._view("balanceOf", to_checksum_address(account))))
+
+    def allowance(self, owner: str, spender: str) -> Wei:
+        return Wei(
+            int(self._view("allowance", to_checksum_address(owner), to_checksum_address(spender)))
+        )
+
+    def faucet_limit(self) -> Wei:
+        return Wei(int(self._view("faucetLimit")))
+
+    def approve(self, spender: str, amount: int) -> ContractCall:
+        return self._call("approve", to_checksum_address(spender), int(amount))
+
+    def transfer(self, to: str, amount: int) -> ContractCall:
+        return self._call("transfer", to_checksum_address(to), int(amount))
+
+    def faucet(self, to: str, amount: int) -> ContractCall:
+        return self._call("faucet", to_checksum_address(to), int(amount))
+
+
+# --- NodeRegistry -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainNode:
+    """A node as the registry records it."""
+
+    node_id: NodeId
+    operator: str
+    model_hash: str  # 0x-hex bytes32
+    metadata_cid: str
+    stake_wei: Wei
+    registered_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": int(self.node_id),
+            "operator": self.operator,
+            "model_hash": self.model_hash,
+            "metadata_cid": self.metadata_cid,
+            "stake_wei": str(self.stake_wei),
+            "registered_at": self.registered_at.isoformat(),
+        }
+
+
+class RegistryClient(_Client):
+    name = "NodeRegistry"
+
+    def min_stake(self) -> Wei:
+        return Wei(int(self._view("minStake")))
+
+    def node_count(self) -> int:
+        return int(self._view("nodeCount"))
+
+    def node_id_of(self, operator: str) -> NodeId | None:
+        """The node ``operator`` runs; None when it runs none."""
+        node_id = int(self._view("nodeIdOf", to_checksum_address(operator)))
+        return NodeId(node_id) if node_id else None
+
+    def node(self, node_id: int) -> ChainNode:
+        """Node ``node_id``; ChainNotFound (NodeRegistryUnknownNode) when there is none."""
+        f = self._struct("getNode", int(node_id))
+        return ChainNode(
+            node_id=NodeId(int(node_id)),
+            operator=to_checksum_address(f["operator"]),
+            model_hash=_hex(f["model_hash"]),
+            metadata_cid=str(f["metadata_cid"]),
+            stake_wei=Wei(int(f["stake"])),
+            registered_at=datetime.fromtimestamp(int(f["registered_at"]), UTC),
+        )
+
+    def node_of(self, operator: str) -> ChainNode | None:
+        node_id = self.node_id_of(operator)
+        return self.node(node_id) if node_id is not None else None
+
+    def nodes(self) -> list[ChainNode]:
+        """Every registered node, by id."""
+        return [self.node(i) for i in range(1, self.node_count() + 1)]
+
+    def stake_of(self, node_id: int) -> Wei:
+        return Wei(int(self._view("stakeOf", int(node_id))))
+
+    def register(
+        self, model_hash_: bytes, metadata_cid: str, stake_wei: int | None = None
+    ) -> ContractCall:
+        """register(modelHash, metadataCid[, amount]): a registry that takes the initial stake as
+        an argument gets ``stake_wei`` (default: the minimum); the foundation one pulls the minimum."""
+        inputs = self._inputs("register")
+        if len(inputs) >= 3:
+            amount = int(stake_wei) if stake_wei is not None else int(self.min_stake())
+            return self._call("register", model_hash_, metadata_cid, amount)
+        if stake_wei is not None and int(stake_wei) != int(self.min_stake()):
+            raise Invalid(
+                "this registry takes exactly the minimum stake at registration",
+                hint="register, then add stake with `merit stake add`",
+            )
+        return self._call("register", model_hash_, metadata_cid)
+
+    def register_stake(self, stake_wei: int | None = None) -> Wei:
+        """What ``register`` will pull from the operator."""
+        return Wei(int(stake_wei) if stake_wei is not None else int(self.min_stake()))
+
+    def stake(self, amount: int) -> ContractCall:
+        return self._call("stake", int(amount))
+
+    # registries with unbonding and reputation (``supports`` says whether the deployed one has them)
+
+    def request_unstake(self, amount: int) -> ContractCall:
+        return self._call("requestUnstake", int(amount))
+
+    def withdraw(self) -> ContractCall:
+        return self._call("withdraw")
+
+    def unbonding_of(self, node_id: int) -> tuple[Wei, datetime | None]:
+        """(amount unbonding, when it can be withdrawn); (0, None) when nothing unbonds."""
+        amount, ends_at = self._view("unbondingOf", int(node_id))
+        if not int(amount):
+            return Wei(0), None
+        return Wei(int(amount)), datetime.fromtimestamp(int(ends_at), UTC)
+
+    def reputation_bp(self, node_id: int) -> int:
+        """Node ``node_id``'s reputation in basis points, as settlement last wrote it."""
+        return int(self._view("reputationOf", int(node_id)))
+
+    def is_active(self, node_id: int) -> bool:
+        return bool(self._view("isActive", int(node_id)))
+
+    def extras(self, node_id: int) -> dict[str, Any]:
+        """The views this registry has beyond the foundation ones, for display."""
+        out: dict[str, Any] = {}
+        if self.supports("unbondingOf"):
+            amount, ends = self.unbonding_of(node_id)
+            out["unbonding_wei"] = str(amount)
+            out["unbonding_ends"] = ends.isoformat() if ends else None
+        if self.supports("isActive"):
+            out["active"] = self.is_active(node_id)
+        if self.supports("reputationOf"):
+            out["reputation_bp"] = self.reputation_bp(node_id)
+        return out
+
+
+# --- TaskEscrow -------------------------------------------------------------------------------
+
+
+class EscrowStatus(StrEnum):
+    NONE = "none"
+    FUNDED = "funded"
+    REFUNDED = "refunded"
+    SETTLED = "settled"  # moved into an epoch's pool
+
+
+_ESCROW_STATUS = tuple(EscrowStatus)
+
+
+@dataclass(frozen=True)
+class Escrow:
+    task_key: str  # 0x-hex bytes32
+    payer: str
+    amount_wei: Wei
+    status: EscrowStatus | int  # an int when the contract has a status this client does not know
+
+
+class EscrowClient(_Client):
+    name = "TaskEscrow"
+
+    def escrow_of(self, task: str | uuid.UUID | bytes) -> Escrow:
+        key = task if isinstance(task, bytes) else task_key(task)
+        f = self._struct("escrowOf", key)
+        raw = int(f["status"])
+        return Escrow(
+            task_key=_hex(key),
+            payer=to_checksum_address(f["payer"]),
+            amount_wei=Wei(int(f["amount"])),
+            status=_ESCROW_STATUS[raw] if raw < len(_ESCROW_STATUS) else raw,
+        )
+
+    def fund(self, task: str | uuid.UUID | bytes, amount: int) -> ContractCall:
+        key = task if isinstance(task, bytes) else task_key(task)
+        return self._call("fund", key, int(amount))
+
+    def refund(self, task: str | uuid.UUID | bytes) -> ContractCall:
+        key = task if isinstance(task, bytes) else task_key(task)
+        return self._call("refund", key)
+
+
+# --- EpochSettlement --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An epoch's proposal; ``fields`` holds every struct field (snake_case, bytes as 0x-hex)."""
+
+    epoch: EpochId
+    rewards_root: str
+    total_wei: Wei
+    proposed_at: datetime
+    fields: dict[str, Any]
+
+
+class SettlementClient(_Client):
+    name = "EpochSettlement"
+
+    def verifier(self) -> str:
+        return to_checksum_address(self._view("verifier"))
+
+    def proposal_of(self, epoch: int) -> Proposal | None:
+        """The proposal of ``epoch``; None when nothing was proposed for it."""
+        f = self._struct("proposalOf", int(epoch))
+        if not int(f["proposed_at"]):
+            return None
+        return Proposal(
+            epoch=EpochId(int(epoch)),
+            rewards_root=_hex(f["rewards_root"]),
+            total_wei=Wei(int(f["total"])),
+            proposed_at=datetime.fromtimestamp(int(f["proposed_at"]), UTC),
+            fields={k: _hex(v) if isinstance(v, bytes) else v for k, v in f.items()},
+        )
+
+
+# --- the session ------------------------------------------------------------------------------
+
+
+class ChainSession:
+    """A connected chain with the deployment's clients and event decoder."""
+
+    def __init__(self, w3: Web3, repo_root: Path, deployment: Deployment) -> None:
+        self.w3, self.root, self.deployment = w3, repo_root, deployment
+        self.token = TokenClient(w3, repo_root, deployment)
+        self.registry = RegistryClient(w3, repo_root, deployment)
+        self.escrow = EscrowClient(w3, repo_root, deployment)
+        self.settlement = SettlementClient(w3, repo_root, deployment)
+        self.events = EventDecoder(repo_root, deployment.addresses)
+
+    @property
+    def chain_id(self) -> int:
+        return self.deployment.chain_id
+
+    @property
+    def is_dev_chain(self) -> bool:
+        return self.chain_id == DEV_CHAIN_ID
+
+    @classmethod
+    def open(cls, rpc_url: str, repo_root: Path, records_dir: Path | None) -> ChainSession:
+        """Connect to ``rpc_url`` and load its recorded deployment; ConfigInvalid without one."""
+        w3 = connect(rpc_url)
+        deployment = load_deployment(w3, repo_root, records_dir)
+        if deployment is None:
+            raise ConfigInvalid(
+                f"no current deployment of the contracts on chain {w3.eth.chain_id} at {rpc_url}",
+                hint="start the stack with `merit up`, or run `merit contracts deploy`",
+            )
+        return cls(w3, repo_root, deployment)

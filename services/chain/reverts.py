@@ -1,0 +1,279 @@
+"""Reverts as named MeritErrors: the contract's custom error, its arguments, and the fix.
+
+``revert_error`` turns revert data (from an estimate, a call or a replayed failed transaction) into
+a ``ChainReverted`` whose ``error_name``/``error_args``/``error_fields`` carry the decoded custom
+error; the family follows the error (an AccessControl refusal is ``ChainUnauthorized``, an unknown
+id is ``ChainNotFound``, bad input ``ChainInvalid``). Common errors get a one-line message in MRT
+with the command that fixes them; the rest say which error the contract raised, with its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from services.chain.rpc import ChainReverted, decode_revert_fields
+from services.core.errors import Invalid, NotFound, Unauthorized
+
+MRT_DECIMALS = 18
+DEV_CHAIN_ID = 31337
+
+
+class ChainUnauthorized(ChainReverted, Unauthorized):
+    """The sender lacks the role the function needs."""
+
+    code = "chain-unauthorized"
+    status = 403
+    title = "Not allowed by the contract"
+    exit_code = 3
+
+
+class ChainNotFound(ChainReverted, NotFound):
+    code = "chain-not-found"
+    status = 404
+    title = "Not found on chain"
+    exit_code = 4
+
+
+class ChainInvalid(ChainReverted, Invalid):
+    code = "chain-invalid"
+    status = 422
+    title = "Refused by the contract as invalid"
+    exit_code = 2
+
+
+def format_mrt(wei: int) -> str:
+    """``90 MRT``, ``0.5 MRT``: exact, no trailing zeros."""
+    text = format(Decimal(wei).scaleb(-MRT_DECIMALS).normalize(), "f")
+    return f"{text} MRT"
+
+
+def parse_mrt(text: str) -> int:
+    """``"90"`` / ``"0.5"`` / ``"90 MRT"`` as wei; Invalid for anything else (or sub-wei digits)."""
+    cleaned = text.strip().removesuffix("MRT").removesuffix("mrt").strip()
+    try:
+        amount = Decimal(cleaned)
+    except ArithmeticError:
+        amount = Decimal("NaN")
+    wei = amount.scaleb(MRT_DECIMALS) if amount.is_finite() else amount
+    if not wei.is_finite() or wei < 0 or wei != wei.to_integral_value():
+        raise Invalid(
+            f"{text!r} is not an amount of MRT",
+            hint="give a non-negative number of MRT with at most 18 decimals, e.g. 90 or 0.5",
+        )
+    return int(wei)
+
+
+_KNOWN_ROLES = (
+    "MINTER_ROLE",
+    "OPERATOR_ROLE",
+    "SETTLER_ROLE",
+    "SLASHER_ROLE",
+    "ATTESTER_ROLE",
+    "REPUTATION_WRITER_ROLE",
+    "CHALLENGER_ROLE",
+)
+
+
+def role_name(role: bytes | str) -> str:
+    """The name of an AccessControl role id, or its hex when it is not one we know."""
+    raw = bytes.fromhex(role.removeprefix("0x")) if isinstance(role, str) else role
+    if raw == b"\x00" * 32:
+        return "DEFAULT_ADMIN_ROLE"
+    for name in _KNOWN_ROLES:
+        if keccak(text=name) == raw:
+            return name
+    return "0x" + raw.hex()
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+# (detail, hint, family) from the error's fields and the function that reverted
+Explained = tuple[str, str | None, type[ChainReverted]]
+Explainer = Callable[[Mapping[str, Any], str], Explained]
+
+
+def _insufficient_stake(f: Mapping[str, Any], function: str) -> Explained:
+    have, need = int(f["have"]), int(f["need"])
+    if function == "register":
+        return (
+            (
+                f"{format_mrt(have)} available to stake (balance and allowance) is below the "
+                f"minimum stake {format_mrt(need)}"
+            ),
+            f"get {format_mrt(need - have)} more (`merit faucet` on a dev chain), then retry",
+            ChainReverted,
+        )
+    if function == "stake":
+        return (
+            (
+                f"{format_mrt(have)} available to stake (balance and allowance) is below the "
+                f"{format_mrt(need)} asked for"
+            ),
+            "stake less, or get more MRT (`merit faucet` on a dev chain)",
+            ChainReverted,
+        )
+    return (
+        f"stake {format_mrt(have)} is below the minimum {format_mrt(need)}",
+        f"run `merit stake add {format_mrt(need - have).removesuffix(' MRT')}`",
+        ChainReverted,
+    )
+
+
+def _below_minimum(f: Mapping[str, Any], function: str) -> Explained:
+    remaining, minimum = int(f["remaining"]), int(f["minStake"])
+    return (
+        f"the stake left, {format_mrt(remaining)}, would be below the minimum {format_mrt(minimum)}",
+        "unstake less, or unstake everything to leave the swarm",
+        ChainInvalid,
+    )
+
+
+def _unauthorized(f: Mapping[str, Any], function: str) -> Explained:
+    return (
+        f"{f['account']} lacks {role_name(f['neededRole'])} for {function}",
+        "send from an account that holds the role (`--account`), or ask the admin to grant it",
+        ChainUnauthorized,
+    )
+
+
+def _faucet_disabled(f: Mapping[str, Any], function: str) -> Explained:
+    return (
+        f"the faucet exists only on the dev chain {DEV_CHAIN_ID}; this is chain {f['chainId']}",
+        "get MRT from an operator of this chain",
+        ChainInvalid,
+    )
+
+
+_MESSAGES: dict[str, Explainer] = {
+    "NodeRegistryInsufficientStake": _insufficient_stake,
+    "NodeRegistryStakeBelowMinimum": _below_minimum,
+    "NodeRegistryAlreadyRegistered": lambda f, fn: (
+        f"{f['node']} already operates node {f['nodeId']}",
+        f"one address runs one node; see it with `merit stake show {f['nodeId']}`",
+        ChainReverted,
+    ),
+    "NodeRegistryNotRegistered": lambda f, fn: (
+        f"{f['node']} operates no node",
+        "register first: `merit node register --model ...`",
+        ChainNotFound,
+    ),
+    "NodeRegistryUnknownNode": lambda f, fn: (
+        f"no node {f['nodeId']} is registered",
+        "node ids run from 1 to the registry's node count",
+        ChainNotFound,
+    ),
+    "NodeRegistryInvalidInput": lambda f, fn: (
+        f"{fn}: the registry refused the input (zero amount, zero model hash or empty CID)",
+        "give a non-zero amount, a model and a metadata CID",
+        ChainInvalid,
+    ),
+    "NodeRegistryUnstakeExceedsStake": lambda f, fn: (
+        (
+            f"cannot unstake {format_mrt(f['amount'])}: node {f['nodeId']} stakes "
+            f"{format_mrt(f['staked'])}"
+        ),
+        "unstake at most the staked amount (`merit stake show`)",
+        ChainInvalid,
+    ),
+    "NodeRegistryNothingToWithdraw": lambda f, fn: (
+        f"node {f['nodeId']} has nothing unbonding to withdraw",
+        "request an unstake first: `merit stake unstake AMOUNT`",
+        ChainInvalid,
+    ),
+    "NodeRegistryStillUnbonding": lambda f, fn: (
+        f"node {f['nodeId']}'s stake is unbonding until timestamp {f['endsAt']}",
+        "withdraw after the unbonding period ends (`merit stake show`)",
+        ChainReverted,
+    ),
+    "ERC20InsufficientBalance": lambda f, fn: (
+        (
+            f"balance {format_mrt(f['balance'])} of {f['sender']} is below the "
+            f"{format_mrt(f['needed'])} needed"
+        ),
+        "get MRT (`merit faucet` on a dev chain), or use a smaller amount",
+        ChainReverted,
+    ),
+    "ERC20InsufficientAllowance": lambda f, fn: (
+        (
+            f"allowance {format_mrt(f['allowance'])} for {f['spender']} is below the "
+            f"{format_mrt(f['needed'])} needed"
+        ),
+        "approve the spender for the amount first",
+        ChainReverted,
+    ),
+    "AccessControlUnauthorizedAccount": _unauthorized,
+    "MeritTokenFaucetDisabled": _faucet_disabled,
+    "MeritTokenFaucetLimitExceeded": lambda f, fn: (
+        f"the faucet gives at most {format_mrt(f['max'])} a call, not {format_mrt(f['amount'])}",
+        f"ask for at most {format_mrt(f['max']).removesuffix(' MRT')}",
+        ChainInvalid,
+    ),
+    "TaskEscrowAlreadyFunded": lambda f, fn: (
+        f"task 0x{bytes(f['taskId']).hex()} is already funded",
+        "each task is funded once",
+        ChainReverted,
+    ),
+    "TaskEscrowNotFunded": lambda f, fn: (
+        f"task 0x{bytes(f['taskId']).hex()} holds no funded escrow",
+        "only a funded task can be refunded or pooled",
+        ChainNotFound,
+    ),
+    "TaskEscrowZeroAmount": lambda f, fn: (
+        "a task fee must be more than 0",
+        "give a positive fee",
+        ChainInvalid,
+    ),
+    "EpochSettlementAlreadyProposed": lambda f, fn: (
+        f"epoch {f['epoch']} is already proposed",
+        "each epoch is proposed once; see it with `merit epoch show`",
+        ChainReverted,
+    ),
+    "EpochSettlementProofRejected": lambda f, fn: (
+        f"the verifier rejected the proof for epoch {f['epoch']}",
+        "recompute the proof from the epoch's committed scores",
+        ChainInvalid,
+    ),
+    "UnsetVerifierNoVerifierConfigured": lambda f, fn: (
+        "no proof verifier is deployed yet: settlement is disabled",
+        "deploy the contracts with the generated Groth16 verifier",
+        ChainReverted,
+    ),
+}
+
+
+def explain(
+    error_name: str | None, fields: Mapping[str, Any], function: str, what: str
+) -> Explained:
+    """The one-line message, hint and family for a decoded revert of ``function``."""
+    explainer = _MESSAGES.get(error_name or "")
+    if explainer is not None:
+        try:
+            return explainer(fields, function)
+        except (KeyError, TypeError, ValueError):  # the ABI changed shape: fall back
+            pass
+    if error_name == "Error" and fields:
+        return f"{what} reverted: {fields.get('message')}", None, ChainReverted
+    if error_name:
+        args = ", ".join(f"{k}={_show(v)}" for k, v in fields.items())
+        return f"{what} reverted with {error_name}({args})", None, ChainReverted
+    return f"{what} reverted without a reason the ABIs name", None, ChainReverted
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
+def revert_error(
+    repo_root: Path, data: str | bytes | None, *, function: str, what: str
+) -> ChainReverted:
+    """A named ChainReverted (or family subclass) for revert ``data`` of ``function``."""
+    name, args, fields = decode_revert_fields(repo_root, data)
+    detail, hint, family = explain(name, fields, function, what)
+    return family(detail, error_name=name, error_args=args, error_fields=fields, hint=hint)

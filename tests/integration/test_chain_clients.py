@@ -1,0 +1,290 @@
+"""Typed contract clients, domain events and named reverts on the session's real anvil."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from services.chain.contracts import ChainNode, ChainSession, model_hash, task_key
+from services.chain.deploy import Deployment
+from services.chain.events import (
+    Approval,
+    FaucetDripped,
+    NodeRegistered,
+    Staked,
+    TaskFunded,
+    Transfer,
+    of_type,
+)
+from services.chain.keys import DEV_ACCOUNTS, Keystore, dev_account, dev_accounts, resolve_account
+from services.chain.reverts import (
+    ChainInvalid,
+    ChainNotFound,
+    ChainUnauthorized,
+    format_mrt,
+    parse_mrt,
+)
+from services.chain.rpc import ChainReverted
+from services.chain.tx import DirectSender, simulate
+from services.core.errors import Conflict, Invalid, NotFound, Unauthorized
+from services.settings import ANVIL_DEV_KEY
+from tests.fixtures.chain import DEV_KEYS, REPO_ROOT
+
+MRT = 10**18
+OPERATOR = Account.from_key(DEV_KEYS[0])  # dev:1
+OTHER = Account.from_key(DEV_KEYS[1])  # dev:2
+CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+
+@pytest.fixture
+def session(chain: Web3, deployment: Deployment) -> ChainSession:
+    return ChainSession(chain, REPO_ROOT, deployment)
+
+
+def _register(session: ChainSession, account=OPERATOR, *, funds: int = 500 * MRT):
+    sender = DirectSender(session.w3, REPO_ROOT, account, session.events)
+    minimum = session.registry.min_stake()
+    sender.send(session.token.faucet(account.address, funds))
+    sender.send(session.token.approve(session.registry.address, minimum))
+    return sender, sender.send(session.registry.register(model_hash("tiny-model"), CID))
+
+
+# --- views and writes ---------------------------------------------------------------------------
+
+
+def test_register_returns_domain_values_and_events(session: ChainSession) -> None:
+    minimum = session.registry.min_stake()
+    assert minimum == 100 * MRT and isinstance(minimum, int)
+    assert session.registry.node_id_of(OPERATOR.address) is None
+
+    _, result = _register(session)
+
+    node_id = session.registry.node_id_of(OPERATOR.address)
+    assert node_id == session.registry.node_count() >= 1
+    node = session.registry.node(node_id)
+    assert isinstance(node, ChainNode)
+    assert node.operator == OPERATOR.address
+    assert node.model_hash == Web3.keccak(text="tiny-model").to_0x_hex()
+    assert node.metadata_cid == CID
+    assert node.stake_wei == minimum == session.registry.stake_of(node_id)
+    assert session.registry.node_of(OPERATOR.address) == node
+    assert node in session.registry.nodes()
+
+    (registered,) = of_type(result.events, NodeRegistered)
+    assert registered.node_id == node_id
+    assert registered.operator == OPERATOR.address
+    assert registered.metadata_cid == CID
+    assert registered.tx_hash == result.tx_hash
+    (staked,) = of_type(result.events, Staked)
+    assert (staked.node_id, staked.amount, staked.total) == (node_id, minimum, minimum)
+    transfers = of_type(result.events, Transfer)
+    assert [(t.from_, t.to, t.value) for t in transfers] == [
+        (OPERATOR.address, session.registry.address, minimum)
+    ]
+
+
+def test_stake_adds_to_the_node(session: ChainSession) -> None:
+    sender, _ = _register(session)
+    node_id = session.registry.node_id_of(OPERATOR.address)
+    before = session.registry.stake_of(node_id)
+    sender.send(session.token.approve(session.registry.address, 90 * MRT))
+    result = sender.send(session.registry.stake(90 * MRT))
+    assert session.registry.stake_of(node_id) == before + 90 * MRT
+    (staked,) = of_type(result.events, Staked)
+    assert staked.amount == 90 * MRT and staked.total == before + 90 * MRT
+
+
+def test_faucet_and_approve_events(session: ChainSession) -> None:
+    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    start = session.token.balance_of(OTHER.address)
+    result = sender.send(session.token.faucet(OTHER.address, 7 * MRT))
+    assert session.token.balance_of(OTHER.address) == start + 7 * MRT
+    (drip,) = of_type(result.events, FaucetDripped)
+    assert (drip.to, drip.amount) == (OTHER.address, 7 * MRT)
+    approved = sender.send(session.token.approve(session.escrow.address, 3 * MRT))
+    (approval,) = of_type(approved.events, Approval)
+    assert (approval.owner, approval.spender, approval.value) == (
+        OTHER.address, session.escrow.address, 3 * MRT,
+    )  # fmt: skip
+    assert session.token.allowance(OTHER.address, session.escrow.address) == 3 * MRT
+    assert approved.nonce == result.nonce + 1
+
+
+def test_escrow_fund_by_task_id(session: ChainSession) -> None:
+    task = uuid.uuid4()
+    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    sender.send(session.token.faucet(OTHER.address, 5 * MRT))
+    sender.send(session.token.approve(session.escrow.address, 5 * MRT))
+    result = sender.send(session.escrow.fund(task, 2 * MRT))
+    escrow = session.escrow.escrow_of(task)
+    assert escrow.payer == OTHER.address and escrow.amount_wei == 2 * MRT
+    assert escrow.status == "funded"
+    (funded,) = of_type(result.events, TaskFunded)
+    assert funded.task_id == "0x" + task_key(task).hex()
+    assert uuid.UUID(bytes=bytes.fromhex(funded.task_id[2:])[16:]) == task
+
+
+def test_events_fetch_only_the_deployments_logs(session: ChainSession) -> None:
+    _register(session)
+    events = session.events.fetch(session.w3, types=(NodeRegistered,))
+    assert [e.operator for e in events][-1] == OPERATOR.address
+    assert all(isinstance(e, NodeRegistered) for e in events)
+    assert session.events.decode_log({**_any_log(session), "address": OTHER.address}) is None
+
+
+def _any_log(session: ChainSession) -> dict:
+    logs = session.w3.eth.get_logs({"address": session.token.address, "fromBlock": 0})
+    return dict(logs[0])
+
+
+def test_settlement_has_no_proposal_for_an_unproposed_epoch(session: ChainSession) -> None:
+    assert session.settlement.proposal_of(987_654) is None
+    assert Web3.is_address(session.settlement.verifier())
+
+
+# --- named reverts --------------------------------------------------------------------------------
+
+
+def test_register_without_funds_names_the_error_and_its_arguments(session: ChainSession) -> None:
+    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    nonce = session.w3.eth.get_transaction_count(OTHER.address)
+    with pytest.raises(ChainReverted) as caught:
+        sender.send(session.registry.register(model_hash("m"), CID))
+    err = caught.value
+    assert err.error_name in ("NodeRegistryInsufficientStake", "ERC20InsufficientAllowance")
+    if err.error_name == "NodeRegistryInsufficientStake":
+        assert err.error_fields == {"node": OTHER.address, "have": 0, "need": 100 * MRT}
+        assert err.error_args == (OTHER.address, 0, 100 * MRT)
+        assert "below the minimum stake 100 MRT" in err.one_line()
+        assert "merit faucet" in err.one_line()
+    assert session.w3.eth.get_transaction_count(OTHER.address) == nonce  # nothing was sent
+
+
+def test_unauthorized_mint_is_a_named_unauthorized_error(session: ChainSession) -> None:
+    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    call = session.token._call("mint", OTHER.address, 1)
+    with pytest.raises(ChainUnauthorized) as caught:
+        sender.send(call)
+    err = caught.value
+    assert isinstance(err, Unauthorized) and isinstance(err, ChainReverted)
+    assert err.error_name == "AccessControlUnauthorizedAccount"
+    assert err.error_fields["account"] == OTHER.address
+    assert err.error_fields["neededRole"] == Web3.keccak(text="MINTER_ROLE")
+    assert err.one_line().startswith(f"{OTHER.address} lacks MINTER_ROLE for mint")
+    assert err.exit_code == 3
+
+
+def test_unknown_node_view_is_not_found(session: ChainSession) -> None:
+    with pytest.raises(ChainNotFound) as caught:
+        session.registry.node(10_000)
+    assert isinstance(caught.value, NotFound)
+    assert caught.value.error_fields == {"nodeId": 10_000}
+    assert caught.value.one_line().startswith("no node 10000 is registered")
+
+
+def test_second_registration_is_refused_with_the_existing_id(session: ChainSession) -> None:
+    sender, _ = _register(session)
+    node_id = session.registry.node_id_of(OPERATOR.address)
+    sender.send(session.token.approve(session.registry.address, 100 * MRT))
+    with pytest.raises(ChainReverted) as caught:
+        sender.send(session.registry.register(model_hash("again"), CID))
+    assert caught.value.error_name == "NodeRegistryAlreadyRegistered"
+    assert caught.value.error_fields == {"node": OPERATOR.address, "nodeId": node_id}
+    assert f"already operates node {node_id}" in caught.value.one_line()
+
+
+def test_faucet_over_the_limit_is_invalid(session: ChainSession) -> None:
+    sender = DirectSender(session.w3, REPO_ROOT, OTHER)
+    limit = session.token.faucet_limit()
+    with pytest.raises(ChainInvalid) as caught:
+        sender.send(session.token.faucet(OTHER.address, limit + 1))
+    assert caught.value.error_fields == {"amount": limit + 1, "max": limit}
+    assert caught.value.one_line() == (
+        "the faucet gives at most 1000000 MRT a call, not 1000000.000000000000000001 MRT; "
+        "ask for at most 1000000"
+    )
+
+
+def test_simulate_catches_a_revert_at_the_second_step(session: ChainSession) -> None:
+    too_little = 1 * MRT
+    calls = [
+        session.token.faucet(OTHER.address, 500 * MRT),
+        session.token.approve(session.registry.address, too_little),
+        session.registry.register(model_hash("m"), CID),
+    ]
+    nonce = session.w3.eth.get_transaction_count(OTHER.address)
+    with pytest.raises(ChainReverted) as caught:
+        simulate(session.w3, REPO_ROOT, OTHER.address, calls)
+    assert caught.value.error_name in (
+        "NodeRegistryInsufficientStake",
+        "ERC20InsufficientAllowance",
+    )
+    assert session.w3.eth.get_transaction_count(OTHER.address) == nonce
+    good = simulate(session.w3, REPO_ROOT, OTHER.address, calls[:1] + [
+        session.token.approve(session.registry.address, 100 * MRT), calls[2]])  # fmt: skip
+    assert good is not None and all(e.gas > 21_000 for e in good)
+    assert session.w3.eth.get_transaction_count(OTHER.address) == nonce  # simulating sends nothing
+
+
+# --- amounts, keys ---------------------------------------------------------------------------------
+
+
+def test_mrt_amounts_are_exact() -> None:
+    assert parse_mrt("90") == 90 * MRT
+    assert parse_mrt("0.5 MRT") == MRT // 2
+    assert format_mrt(10 * MRT) == "10 MRT"
+    assert format_mrt(MRT // 4) == "0.25 MRT"
+    for bad in ("-1", "abc", "1e-19", "nan", ""):
+        with pytest.raises(Invalid):
+            parse_mrt(bad)
+
+
+def test_dev_accounts_are_anvils() -> None:
+    accounts = dev_accounts()
+    assert len(accounts) == DEV_ACCOUNTS
+    assert accounts[0].private_key == ANVIL_DEV_KEY
+    assert [a.private_key for a in accounts[1:4]] == list(DEV_KEYS)
+    assert dev_account("dev:1").address == OPERATOR.address
+    with pytest.raises(Invalid):
+        dev_account("dev:10")
+
+
+def test_dev_accounts_are_refused_off_the_dev_chain(tmp_path: Path) -> None:
+    store = Keystore(tmp_path)
+    assert resolve_account("dev:1", chain_id=31337, keystore=store, password=str).address == (
+        OPERATOR.address
+    )
+    with pytest.raises(Invalid, match="refused on chain 1"):
+        resolve_account("dev:1", chain_id=1, keystore=store, password=str)
+
+
+def test_keystore_round_trip(tmp_path: Path) -> None:
+    store = Keystore(tmp_path / "keystore")
+    made = store.new("node-a", "pw-1")
+    imported = store.import_key("node-b", DEV_KEYS[2], "pw-2")
+    assert [k.name for k in store.list()] == ["node-a", "node-b"]
+    assert (made.path.stat().st_mode & 0o777) == 0o600
+    assert DEV_KEYS[2][2:] not in imported.path.read_text()  # encrypted at rest
+    asked: list[str] = []
+
+    def password() -> str:
+        asked.append("asked")
+        return "pw-2"
+
+    account = resolve_account("node-b", chain_id=1, keystore=store, password=password)
+    assert account.key.to_0x_hex() == DEV_KEYS[2] and asked == ["asked"]
+    assert store.load(made.address, "pw-1").address == made.address
+    with pytest.raises(Unauthorized):
+        store.load("node-a", "wrong")
+    with pytest.raises(Conflict):
+        store.new("node-a", "x")
+    with pytest.raises(Conflict):
+        store.import_key("node-c", DEV_KEYS[2], "x")  # same address twice
+    with pytest.raises(NotFound):
+        store.load("nobody", "x")
+    with pytest.raises(Invalid):
+        store.new("../escape", "x")
