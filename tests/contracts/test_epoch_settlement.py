@@ -1,0 +1,387 @@
+"""EpochSettlement on a real anvil with the test-only HashVerifier: propose, challenge, finalize,
+cumulative claims, and every way a settlement must refuse."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import ContractCustomError
+
+from services.chain.client import ChainReverted, decode_revert
+from services.chain.deploy import DEV_PARAMS, _deploy_one
+from services.chain.rpc import account_from_key
+from services.settings import ANVIL_DEV_KEY
+from tests.contracts.market import (
+    CID,
+    DEPLOYER,
+    EVIDENCE,
+    MRT,
+    Contracts,
+    events,
+    now,
+    operator,
+    reverts,
+    travel,
+    tree_of,
+    tx,
+)
+from tests.contracts.merkle import leaf, reputation_hash, reputation_words
+from tests.fixtures.chain import REPO_ROOT, Market
+
+NODES: list[LocalAccount] = [operator(20 + i) for i in range(3)]
+
+
+@pytest.fixture
+def c(chain: Web3, market: Market) -> Contracts:
+    return Contracts(chain, market)
+
+
+@pytest.fixture
+def ids(c: Contracts) -> list[int]:
+    """Three registered nodes."""
+    return [c.register(account) for account in NODES]
+
+
+def _epoch1(ids: list[int]):
+    return tree_of(1, {ids[0]: (NODES[0].address, 6 * MRT), ids[1]: (NODES[1].address, 4 * MRT)})
+
+
+def _window(c: Contracts) -> int:
+    return int(c.settlement.functions.challengeWindow().call())
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+def test_an_epoch_settles_and_every_node_pulls_its_reward(c: Contracts, ids: list[int]) -> None:
+    fees, total = 4 * MRT, 10 * MRT
+    c.fund_epoch(1, fees)
+    tree = _epoch1(ids)
+    reps = {ids[0]: 9_000, ids[1]: 5_500, ids[2]: 1_000}
+    first, words = reputation_words(reps)
+
+    receipt = c.propose(1, tree, total, reps)
+
+    assert events(c.settlement, "EpochProposed", receipt) == [
+        {
+            "epoch": 1,
+            "rewardsRoot": tree.root,
+            "total": total,
+            "auditCid": CID,
+            "reputationHash": reputation_hash(first, words),
+            "proposer": DEPLOYER.address,
+        }
+    ]
+    assert c.settlement.functions.statusOf(1).call() == 1  # Proposed
+    ends = now(c.w3) + _window(c)
+    assert c.settlement.functions.challengeEndsAt(1).call() == ends
+    with reverts("EpochSettlementChallengeWindowOpen", 1, ends):
+        c.finalize(1, reps)
+    with reverts("EpochSettlementEpochNotClaimable", 1):
+        c.claim(tree, ids[0])
+
+    travel(c.w3, _window(c))
+    receipt = c.finalize(1, reps)
+
+    assert events(c.settlement, "EpochFinalized", receipt) == [
+        {"epoch": 1, "total": total, "emission": total - fees, "carry": 0}
+    ]
+    assert c.settlement.functions.statusOf(1).call() == 2  # Finalized
+    assert [c.registry.functions.reputationOf(i).call() for i in ids] == [9_000, 5_500, 1_000]
+    assert c.registry.functions.reputationEpoch().call() == 1
+    assert c.balance(c.settlement.address) == total
+    assert c.settlement.functions.totalSettled().call() == total
+
+    receipt = c.claim(tree, ids[0], account=NODES[2])  # anyone may submit; the leaf names the payee
+    assert events(c.settlement, "RewardClaimed", receipt) == [
+        {
+            "epoch": 1,
+            "nodeId": ids[0],
+            "account": NODES[0].address,
+            "amount": 6 * MRT,
+            "cumulativeAmount": 6 * MRT,
+        }
+    ]
+    c.claim(tree, ids[1])
+    assert c.balance(NODES[0].address) == 6 * MRT
+    assert c.balance(NODES[1].address) == 4 * MRT
+    assert c.settlement.functions.totalClaimed().call() == total
+    assert c.balance(c.settlement.address) == 0
+
+
+def test_one_claim_covers_every_epoch_since_the_last(c: Contracts, ids: list[int]) -> None:
+    a, b = ids[0], ids[1]
+    first = _epoch1(ids)
+    c.settle(1, first, 10 * MRT)
+    c.claim(first, a)  # a claims epoch 1; b waits
+    second = tree_of(2, {a: (NODES[0].address, 9 * MRT), b: (NODES[1].address, 11 * MRT)})
+    c.settle(2, second, 10 * MRT)
+
+    receipt = c.claim(second, a)
+    (paid,) = events(c.settlement, "RewardClaimed", receipt)
+    assert (paid["amount"], paid["cumulativeAmount"]) == (3 * MRT, 9 * MRT)
+    receipt = c.claim(second, b)
+    (paid,) = events(c.settlement, "RewardClaimed", receipt)
+    assert (paid["amount"], paid["cumulativeAmount"]) == (11 * MRT, 11 * MRT)
+
+    assert c.balance(NODES[0].address) == 9 * MRT
+    assert c.balance(NODES[1].address) == 11 * MRT
+    assert c.settlement.functions.totalClaimed().call() == 20 * MRT
+    with reverts("EpochSettlementNothingToClaim", a, 6 * MRT, 9 * MRT):
+        c.claim(first, a)  # an older, smaller leaf pays nothing
+
+
+def test_a_pool_larger_than_the_total_carries_into_the_next_epoch(
+    c: Contracts, ids: list[int]
+) -> None:
+    c.fund_epoch(1, 15 * MRT)
+    receipt = c.settle(1, _epoch1(ids), 10 * MRT)
+    assert events(c.settlement, "EpochFinalized", receipt)[0]["carry"] == 5 * MRT
+    assert c.settlement.functions.carry().call() == 5 * MRT
+
+    c.fund_epoch(2, 1 * MRT)
+    second = tree_of(2, {ids[0]: (NODES[0].address, 16 * MRT)})
+    receipt = c.settle(2, second, 6 * MRT)
+
+    assert events(c.settlement, "EpochFinalized", receipt)[0] == {
+        "epoch": 2,
+        "total": 6 * MRT,
+        "emission": 0,
+        "carry": 0,
+    }
+
+
+# --- claims that must fail --------------------------------------------------------------------
+
+
+def test_a_claim_is_paid_once(c: Contracts, ids: list[int]) -> None:
+    tree = _epoch1(ids)
+    c.settle(1, tree, 10 * MRT)
+    c.claim(tree, ids[0])
+    with reverts("EpochSettlementNothingToClaim", ids[0], 6 * MRT, 6 * MRT):
+        c.claim(tree, ids[0])
+    assert c.balance(NODES[0].address) == 6 * MRT
+
+
+def test_a_wrong_proof_or_a_changed_leaf_is_refused(c: Contracts, ids: list[int]) -> None:
+    tree = _epoch1(ids)
+    c.settle(1, tree, 10 * MRT)
+    a, b = ids[0], ids[1]
+    claim = c.settlement.functions.claim
+    with reverts("EpochSettlementInvalidProof", 1, a):
+        tx(c.w3, DEPLOYER, claim(1, a, NODES[0].address, 6 * MRT, tree.proof(b)))
+    with reverts("EpochSettlementInvalidProof", 1, a):
+        tx(c.w3, DEPLOYER, claim(1, a, NODES[0].address, 7 * MRT, tree.proof(a)))
+    with reverts("EpochSettlementInvalidProof", 1, a):
+        tx(c.w3, DEPLOYER, claim(1, a, NODES[2].address, 6 * MRT, tree.proof(a)))
+    with reverts("EpochSettlementInvalidProof", 1, b):
+        tx(c.w3, DEPLOYER, claim(1, b, NODES[0].address, 6 * MRT, tree.proof(a)))
+    assert c.settlement.functions.totalClaimed().call() == 0
+
+
+def test_claims_never_exceed_what_was_settled(c: Contracts, ids: list[int]) -> None:
+    """Even a root whose entries sum above the total (a bad proposal that got through) cannot pay
+    out more than the settled total."""
+    greedy = tree_of(1, {ids[0]: (NODES[0].address, 8 * MRT), ids[1]: (NODES[1].address, 8 * MRT)})
+    c.settle(1, greedy, 10 * MRT)
+    c.claim(greedy, ids[0])
+    with reverts("EpochSettlementPoolExceeded", 8 * MRT, 2 * MRT):
+        c.claim(greedy, ids[1])
+
+
+def test_only_the_latest_finalized_epochs_are_claimable(c: Contracts, ids: list[int]) -> None:
+    first = _epoch1(ids)
+    c.settle(1, first, 10 * MRT)
+    second = tree_of(2, {ids[0]: (NODES[0].address, 7 * MRT), ids[1]: (NODES[1].address, 4 * MRT)})
+    c.settle(2, second, 1 * MRT)
+    c.claim(first, ids[1])  # epoch 1 still held: nothing newer is proposed
+    third = tree_of(3, {ids[0]: (NODES[0].address, 8 * MRT), ids[1]: (NODES[1].address, 4 * MRT)})
+    c.propose(3, third, 1 * MRT)
+
+    with reverts("EpochSettlementEpochNotClaimable", 1):
+        c.claim(first, ids[0])
+    with reverts("EpochSettlementEpochNotClaimable", 3):
+        c.claim(third, ids[0])
+    c.claim(second, ids[0])
+    assert c.balance(NODES[0].address) == 7 * MRT
+
+
+# --- proposals that must fail -----------------------------------------------------------------
+
+
+def test_epochs_are_proposed_once_and_in_order(c: Contracts, ids: list[int]) -> None:
+    tree = _epoch1(ids)
+    with reverts("EpochSettlementOutOfOrder", 2, 1):
+        c.propose(2, tree, MRT)
+    with reverts("EpochSettlementOutOfOrder", 0, 1):
+        c.propose(0, tree, MRT)
+    c.propose(1, tree, 10 * MRT)
+    with reverts("EpochSettlementAlreadyProposed", 1):
+        c.propose(1, tree, 10 * MRT)
+    with reverts("EpochSettlementEpochPending", 1):
+        c.propose(2, tree, MRT)
+    travel(c.w3, _window(c))
+    c.finalize(1)
+    with reverts("EpochSettlementOutOfOrder", 1, 2):
+        c.propose(1, tree, 10 * MRT)  # a replayed proposal
+    with reverts("EpochSettlementNotPending", 1):
+        c.finalize(1)
+
+
+def test_a_proof_the_verifier_rejects_reverts(c: Contracts, ids: list[int]) -> None:
+    tree = _epoch1(ids)
+    wrong_total = c.proof_for(1, tree.root, 11 * MRT)
+    with reverts("EpochSettlementProofRejected", 1):
+        c.propose(1, tree, 10 * MRT, proof=wrong_total)
+    with reverts("EpochSettlementProofRejected", 1):
+        c.propose(1, tree, 10 * MRT, proof=b"")
+    assert c.settlement.functions.lastProposedEpoch().call() == 0
+
+
+def test_the_verifier_gets_its_gas_or_nothing_runs(c: Contracts, ids: list[int]) -> None:
+    tree = _epoch1(ids)
+    call = c.settlement.functions.propose(
+        1, tree.root, 10 * MRT, CID, 0, [], c.proof_for(1, tree.root, 10 * MRT)
+    )
+    with pytest.raises(ContractCustomError) as caught:
+        call.call({"from": DEPLOYER.address, "gas": 300_000})
+    name, args = decode_revert(REPO_ROOT, caught.value.data)  # type: ignore[arg-type]
+    assert name == "EpochSettlementVerifierGasTooLow"
+    assert args[1] == DEV_PARAMS.verifier_gas + DEV_PARAMS.verifier_gas // 63 + 10_000
+
+
+def test_propose_refuses_strangers_and_empty_input(c: Contracts, ids: list[int]) -> None:
+    tree = _epoch1(ids)
+    with reverts("AccessControlUnauthorizedAccount"):
+        c.propose(1, tree, 10 * MRT, account=NODES[0])
+    proof = c.proof_for(1, b"\0" * 32, MRT)
+    with reverts("EpochSettlementInvalidInput"):
+        tx(c.w3, DEPLOYER, c.settlement.functions.propose(1, b"\0" * 32, MRT, CID, 0, [], proof))
+    with reverts("EpochSettlementInvalidInput"):
+        tx(c.w3, DEPLOYER, c.settlement.functions.propose(1, tree.root, MRT, "", 0, [], proof))
+
+
+def test_the_total_is_bounded_by_pool_and_emission_cap(c: Contracts, ids: list[int]) -> None:
+    cap = c.settlement.functions.maxEmissionPerEpoch().call()
+    c.fund_epoch(1, 3 * MRT)
+    with reverts("EpochSettlementTotalExceedsPool", cap + 3 * MRT + 1, cap + 3 * MRT):
+        c.propose(1, _epoch1(ids), cap + 3 * MRT + 1)
+
+
+def test_finalize_needs_the_committed_reputation_words(c: Contracts, ids: list[int]) -> None:
+    reps = {ids[0]: 9_000, ids[1]: 5_000}
+    c.propose(1, _epoch1(ids), 10 * MRT, reps)
+    travel(c.w3, _window(c))
+    with reverts("EpochSettlementReputationMismatch", 1):
+        c.finalize(1, {ids[0]: 9_000, ids[1]: 5_001})
+    with reverts("EpochSettlementNotPending", 2):
+        c.finalize(2, reps)
+    c.finalize(1, reps)
+
+
+def test_finalize_refuses_reputation_of_nodes_that_do_not_exist(
+    c: Contracts, ids: list[int]
+) -> None:
+    reps = {ids[2] + 1: 5_000}
+    c.propose(1, _epoch1(ids), 10 * MRT, reps)
+    travel(c.w3, _window(c))
+    with reverts("NodeRegistryInvalidReputation", ids[2] + 1, 5_000):
+        c.finalize(1, reps)
+
+
+# --- challenges -------------------------------------------------------------------------------
+
+
+def test_a_challenged_epoch_is_dropped_and_proposed_again(c: Contracts, ids: list[int]) -> None:
+    bad = tree_of(1, {ids[0]: (NODES[0].address, 10 * MRT)})
+    c.propose(1, bad, 10 * MRT)
+
+    receipt = tx(c.w3, DEPLOYER, c.settlement.functions.challenge(1, EVIDENCE))
+
+    assert events(c.settlement, "EpochChallenged", receipt) == [
+        {"epoch": 1, "challenger": DEPLOYER.address, "evidenceCid": EVIDENCE}
+    ]
+    assert c.settlement.functions.statusOf(1).call() == 0
+    assert c.settlement.functions.proposalOf(1).call()[3] == 0
+    travel(c.w3, _window(c))
+    with reverts("EpochSettlementNotPending", 1):
+        c.finalize(1)
+    good = _epoch1(ids)
+    c.settle(1, good, 10 * MRT)
+    c.claim(good, ids[1])
+    with reverts("EpochSettlementInvalidProof", 1, ids[0]):
+        c.claim(bad, ids[0])
+
+
+def test_challenges_need_the_role_evidence_and_an_open_window(c: Contracts, ids: list[int]) -> None:
+    c.propose(1, _epoch1(ids), 10 * MRT)
+    with reverts("AccessControlUnauthorizedAccount"):
+        tx(c.w3, NODES[0], c.settlement.functions.challenge(1, EVIDENCE))
+    with reverts("EpochSettlementInvalidInput"):
+        tx(c.w3, DEPLOYER, c.settlement.functions.challenge(1, ""))
+    with reverts("EpochSettlementNotPending", 2):
+        tx(c.w3, DEPLOYER, c.settlement.functions.challenge(2, EVIDENCE))
+    ends = c.settlement.functions.challengeEndsAt(1).call()
+    travel(c.w3, _window(c))
+    with reverts("EpochSettlementChallengeWindowClosed", 1, ends):
+        tx(c.w3, DEPLOYER, c.settlement.functions.challenge(1, EVIDENCE))
+
+
+# --- pools ------------------------------------------------------------------------------------
+
+
+def test_fees_go_only_to_open_epochs(c: Contracts, ids: list[int]) -> None:
+    c.settle(1, _epoch1(ids), 10 * MRT)
+    c.faucet(DEPLOYER, MRT, c.settlement.address)
+    with reverts("EpochSettlementEpochClosed", 1):
+        tx(c.w3, DEPLOYER, c.settlement.functions.fund(1, MRT))
+    with reverts("EpochSettlementInvalidInput"):
+        tx(c.w3, DEPLOYER, c.settlement.functions.fund(2, 0))
+    receipt = tx(c.w3, DEPLOYER, c.settlement.functions.fund(2, MRT))
+    assert events(c.settlement, "PoolFunded", receipt) == [
+        {"epoch": 2, "from": DEPLOYER.address, "amount": MRT, "pool": MRT}
+    ]
+    assert c.settlement.functions.poolOf(2).call() == MRT
+
+
+# --- construction -----------------------------------------------------------------------------
+
+
+def test_the_leaf_layout_matches_the_python_reference(c: Contracts) -> None:
+    account = NODES[0].address
+    assert c.settlement.functions.leafOf(7, 3, account, 5 * MRT).call() == leaf(
+        7, 3, account, 5 * MRT
+    )
+
+
+def test_settlement_refuses_a_registry_that_unbonds_faster_than_the_window(
+    chain: Web3, market: Market
+) -> None:
+    token = market.address("MeritToken")
+    me = account_from_key(ANVIL_DEV_KEY)
+    quick = _deploy_one(
+        chain, me, REPO_ROOT, "NodeRegistry", token, MRT, 59, me.address, me.address
+    )
+    with pytest.raises(ChainReverted) as caught:
+        _deploy_one(
+            chain,
+            me,
+            REPO_ROOT,
+            "EpochSettlement",
+            token,
+            quick.address,
+            market.address("HashVerifier"),
+            me.address,
+            60,
+            0,
+            500_000,
+        )
+    assert caught.value.error_name == "EpochSettlementUnbondingShorterThanWindow"
+    assert caught.value.error_args == (59, 60)
+    with pytest.raises(ChainReverted) as caught:
+        _deploy_one(
+            chain, me, REPO_ROOT, "EpochSettlement", token, quick.address, me.address, me.address,
+            30, 0, 500_000,
+        )  # fmt: skip
+    assert caught.value.error_name == "EpochSettlementVerifierNotContract"
