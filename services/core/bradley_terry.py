@@ -1,24 +1,44 @@
-"""Bradley-Terry over weighted pairwise judgments (minorise-maximise, Hunter 2004).
+"""Bradley-Terry over weighted pairwise judgments, fitted on aggregated counts by Newton's method.
 
-The model: P(i beats j) = p_i / (p_i + p_j). A tie counts as half a win for each side. A weak prior
-(``prior`` virtual ties of every item against a reference item of strength 1) keeps sparse or
-disconnected comparison graphs finite and identifiable. Counts are aggregated per ordered pair first,
-so the cost grows with the number of distinct pairs, not with the number of judgments.
+The model: P(i beats j) = sigmoid(theta_i - theta_j), theta the log-strengths. A judgment of
+``first`` against ``second`` with ``score`` s in [0, 1] and ``weight`` w (the judge's influence)
+credits w*s wins to ``first`` and w*(1-s) to ``second``; a tie (s = 0.5) is half a win each.
 
-This is the simple fit; it returns log-strengths centred on zero.
+The fit maximises the penalised log-likelihood
+
+    L(theta) = sum_{i != j} W_ij * log sigmoid(theta_i - theta_j)
+             + prior * sum_i [ 0.5 * log sigmoid(theta_i) + 0.5 * log sigmoid(-theta_i) ]
+
+where W_ij is the weighted number of wins of i over j. The second line is the weak prior: ``prior``
+virtual ties of every item against a reference item of log-strength 0. It makes L strictly concave,
+so every comparison graph, sparse or disconnected, has one finite maximiser. The reported scores are
+that maximiser centred to mean 0.
+
+Judgments are first aggregated per unordered pair and kind of outcome (``PairCounts``), so one
+Newton iteration costs O(pairs + n^3), independent of the number of judgments. Each iteration solves
+with the exact Hessian (a weighted graph Laplacian plus the prior's diagonal) and backtracks until
+L does not decrease; the fit stops when no log-strength moves by more than ``tol``.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from services.core.errors import Invalid
 
 K = TypeVar("K", bound=Hashable)
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+# The three kinds of outcome kept apart per pair, so a bootstrap can resample judgments by kind.
+LOW_WON, HIGH_WON, SHARED = 0, 1, 2
+# Up to this many (pair, kind) keys, judgments are counted into a dense array instead of sorted.
+DENSE_KEYS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -31,15 +51,137 @@ class Comparison(Generic[K]):
     weight: float = 1.0
 
 
+@dataclass(frozen=True, eq=False)
+class PairCounts(Generic[K]):
+    """Judgments aggregated per unordered pair ``(low, high)`` of item indices, ``low < high``.
+
+    Each pair holds up to three cells, one per kind of outcome (``low`` won outright, ``high`` won
+    outright, shared: a tie or a partial score). A cell keeps the weighted wins it credits to each
+    side and how many judgments it holds. Cells are sorted by pair; ``cell_start[p]`` is the first
+    cell of pair ``p``.
+    """
+
+    items: tuple[K, ...]
+    low: Ints  # (P,)
+    high: Ints  # (P,)
+    cell_start: Ints  # (P,)
+    cell_pair: Ints  # (C,)
+    cell_low: Floats  # (C,) weighted wins credited to the pair's low item
+    cell_high: Floats  # (C,) weighted wins credited to the pair's high item
+    cell_judgments: Ints  # (C,)
+
+    @property
+    def wins_low(self) -> Floats:
+        """Weighted wins of ``low`` over ``high``, per pair."""
+        return _per_pair(self, self.cell_low)
+
+    @property
+    def wins_high(self) -> Floats:
+        """Weighted wins of ``high`` over ``low``, per pair."""
+        return _per_pair(self, self.cell_high)
+
+    @property
+    def judgments(self) -> int:
+        return int(self.cell_judgments.sum())
+
+    def judged(self, a: K, b: K) -> int:
+        """How many judgments compared ``a`` with ``b`` (either order)."""
+        index = {k: i for i, k in enumerate(self.items)}
+        i, j = sorted((index[a], index[b]))
+        n = len(self.items)
+        keys = self.low * n + self.high
+        p = int(np.searchsorted(keys, i * n + j))
+        if p == len(keys) or keys[p] != i * n + j:
+            return 0
+        stop = self.cell_start[p + 1] if p + 1 < len(keys) else len(self.cell_pair)
+        return int(self.cell_judgments[self.cell_start[p] : stop].sum())
+
+
+def _per_pair(counts: PairCounts[K], cells: Floats) -> Floats:
+    if len(counts.low) == 0:
+        return np.zeros(0)
+    return np.add.reduceat(cells, counts.cell_start)
+
+
 @dataclass(frozen=True)
 class Fit(Generic[K]):
     scores: dict[K, float]  # log-strength, centred so the mean is 0
     iterations: int
     converged: bool
+    # the maximiser of L itself (not centred), as an array in item order: a warm start for refits
+    theta: Floats = field(compare=False, repr=False)
 
     def ranking(self) -> list[K]:
         """Items best first; equal scores keep the input order."""
         return sorted(self.scores, key=lambda k: -self.scores[k])
+
+
+def aggregate(items: Sequence[K], comparisons: Iterable[Comparison[K]]) -> PairCounts[K]:
+    """Sum judgments per pair and kind of outcome."""
+    if len(set(items)) != len(items):
+        raise Invalid("items must be distinct")
+    index = {k: i for i, k in enumerate(items)}
+    rows: list[tuple[int, int, float, float]] = []
+    for c in comparisons:
+        if c.first not in index or c.second not in index:
+            raise Invalid("comparison names an item that is not in the fit")
+        rows.append((index[c.first], index[c.second], c.score, c.weight))
+    table = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return aggregate_indices(
+        items, table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2], table[:, 3]
+    )
+
+
+def aggregate_indices(
+    items: Sequence[K],
+    first: npt.ArrayLike,
+    second: npt.ArrayLike,
+    score: npt.ArrayLike,
+    weight: npt.ArrayLike | None = None,
+) -> PairCounts[K]:
+    """``aggregate`` for judgments given as arrays of item indices (one entry per judgment)."""
+    n = len(items)
+    if len(set(items)) != n:
+        raise Invalid("items must be distinct")
+    a = np.asarray(first, dtype=np.int64)
+    b = np.asarray(second, dtype=np.int64)
+    s = np.asarray(score, dtype=np.float64)
+    w = np.ones_like(s) if weight is None else np.asarray(weight, dtype=np.float64)
+    if not a.shape == b.shape == s.shape == w.shape or a.ndim != 1:
+        raise Invalid("first, second, score and weight must be 1-d arrays of one length")
+    if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n):
+        raise Invalid("comparison names an item that is not in the fit")
+    if np.any(a == b):
+        raise Invalid("an item cannot be compared with itself")
+    if not (np.all((s >= 0) & (s <= 1)) and np.all((w >= 0) & np.isfinite(w))):
+        raise Invalid("score must be in [0, 1] and weight finite and non-negative")
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    s_low = np.where(a == low, s, 1.0 - s)
+    kind = np.where(s_low == 1.0, LOW_WON, np.where(s_low == 0.0, HIGH_WON, SHARED))
+    key = (low * n + high) * 3 + kind
+    credit_low, credit_high = w * s_low, w * (1.0 - s_low)
+    if 3 * n * n <= DENSE_KEYS:  # count straight into the key space: O(judgments + n^2)
+        judgments = np.bincount(key, minlength=3 * n * n)
+        cells = np.flatnonzero(judgments)
+        judgments = judgments[cells]
+        cell_low = np.bincount(key, credit_low, 3 * n * n)[cells].astype(np.float64)
+        cell_high = np.bincount(key, credit_high, 3 * n * n)[cells].astype(np.float64)
+    else:  # sort the keys: O(judgments log judgments)
+        cells, where = np.unique(key, return_inverse=True)
+        judgments = np.bincount(where, minlength=len(cells))
+        cell_low = np.bincount(where, credit_low, len(cells)).astype(np.float64)
+        cell_high = np.bincount(where, credit_high, len(cells)).astype(np.float64)
+    pair_keys, cell_start, cell_pair = np.unique(cells // 3, return_index=True, return_inverse=True)
+    return PairCounts(
+        items=tuple(items),
+        low=(pair_keys // max(n, 1)).astype(np.int64),
+        high=(pair_keys % max(n, 1)).astype(np.int64),
+        cell_start=cell_start.astype(np.int64),
+        cell_pair=cell_pair.astype(np.int64),
+        cell_low=cell_low,
+        cell_high=cell_high,
+        cell_judgments=judgments.astype(np.int64),
+    )
 
 
 def fit(
@@ -48,43 +190,116 @@ def fit(
     *,
     prior: float = 0.1,
     tol: float = 1e-10,
-    max_iter: int = 10_000,
+    max_iter: int = 100,
 ) -> Fit[K]:
-    if len(set(items)) != len(items):
-        raise Invalid("items must be distinct")
-    if prior <= 0:
-        raise Invalid("prior must be positive so every graph has a finite fit")
-    index = {k: i for i, k in enumerate(items)}
-    n = len(items)
-    wins = [prior / 2] * n  # half of each virtual tie against the reference item
-    games: dict[tuple[int, int], float] = defaultdict(float)  # unordered pair -> total weight
-    for c in comparisons:
-        if c.first == c.second:
-            raise Invalid("an item cannot be compared with itself")
-        if c.first not in index or c.second not in index:
-            raise Invalid("comparison names an item that is not in the fit")
-        if not 0.0 <= c.score <= 1.0 or c.weight < 0:
-            raise Invalid("score must be in [0, 1] and weight non-negative")
-        i, j = index[c.first], index[c.second]
-        wins[i] += c.weight * c.score
-        wins[j] += c.weight * (1.0 - c.score)
-        games[(min(i, j), max(i, j))] += c.weight
+    """Aggregate the judgments and fit them (see the module docstring for what is maximised)."""
+    return fit_counts(aggregate(items, comparisons), prior=prior, tol=tol, max_iter=max_iter)
 
-    p = [1.0] * n
-    converged = False
-    iterations = 0
-    for iterations in range(1, max_iter + 1):
-        denom = [prior / (p[i] + 1.0) for i in range(n)]
-        for (i, j), w in games.items():
-            s = w / (p[i] + p[j])
-            denom[i] += s
-            denom[j] += s
-        new = [wins[i] / denom[i] for i in range(n)]
-        delta = max((abs(math.log(new[i] / p[i])) for i in range(n)), default=0.0)
-        p = new
-        if delta < tol:
-            converged = True
-            break
-    logs = [math.log(x) for x in p]
-    mean = sum(logs) / n if n else 0.0
-    return Fit({k: logs[index[k]] - mean for k in items}, iterations, converged)
+
+def fit_counts(
+    counts: PairCounts[K], *, prior: float = 0.1, tol: float = 1e-10, max_iter: int = 100
+) -> Fit[K]:
+    """Maximise the penalised log-likelihood over aggregated counts by damped Newton steps."""
+    graph = Graph(len(counts.items), counts.low, counts.high, prior)
+    wins_low, wins_high = counts.wins_low[None, :], counts.wins_high[None, :]
+
+    def newton(theta: Floats, grad: Floats) -> Floats:
+        hessian = graph.hessian(theta[0], wins_low[0], wins_high[0])
+        return np.linalg.solve(hessian, grad[0])[None, :]
+
+    start = np.zeros((1, len(counts.items)))
+    theta, iterations, converged = ascend(graph, start, wins_low, wins_high, newton, tol, max_iter)
+    return make_fit(counts.items, theta[0], iterations, converged)
+
+
+def make_fit(items: Sequence[K], theta: Floats, iterations: int, converged: bool) -> Fit[K]:
+    centred = theta - theta.mean() if len(theta) else theta
+    return Fit(dict(zip(items, centred.tolist())), iterations, converged, theta.copy())
+
+
+class Graph:
+    """The penalised log-likelihood over a fixed set of pairs, for a batch of R win vectors.
+
+    ``theta`` is (R, n); ``wins_low`` and ``wins_high`` are (R, P) or (1, P).
+    """
+
+    def __init__(self, n: int, low: Ints, high: Ints, prior: float) -> None:
+        if not prior > 0:
+            raise Invalid("prior must be positive so every graph has a finite fit")
+        self.n, self.low, self.high, self.prior = n, low, high, prior
+        self._flat: dict[int, tuple[Ints, Ints]] = {}
+
+    def objective(self, theta: Floats, wins_low: Floats, wins_high: Floats) -> Floats:
+        # -log sigmoid(-x) = x - log sigmoid(x): one softplus per pair and per item
+        d = theta[:, self.low] - theta[:, self.high]
+        data = (wins_low + wins_high) * np.logaddexp(0.0, -d) + wins_high * d
+        prior = 2.0 * np.logaddexp(0.0, -theta) + theta
+        value: Floats = -data.sum(axis=1) - 0.5 * self.prior * prior.sum(axis=1)
+        return value
+
+    def gradient(self, theta: Floats, wins_low: Floats, wins_high: Floats) -> Floats:
+        d = theta[:, self.low] - theta[:, self.high]
+        residual = wins_low - (wins_low + wins_high) * sigmoid(d)  # dL/d(theta_low)
+        grad: Floats = self.scatter(residual) + self.prior * (0.5 - sigmoid(theta))
+        return grad
+
+    def scatter(self, per_pair: Floats, *, high_sign: float = -1.0) -> Floats:
+        """(R, P) values per pair -> (R, n): added to the pair's low item, and ``high_sign`` times
+        them to its high item (-1: a gradient or Laplacian product; +1: the degrees)."""
+        rounds = per_pair.shape[0]
+        if rounds not in self._flat:  # the pairs' items in a flattened (R, n) array
+            offset = (np.arange(rounds) * self.n)[:, None]
+            self._flat[rounds] = ((self.low + offset).ravel(), (self.high + offset).ravel())
+        low, high = self._flat[rounds]
+        flat = per_pair.ravel()
+        out = np.bincount(low, flat, rounds * self.n).astype(np.float64)
+        out += high_sign * np.bincount(high, flat, rounds * self.n)
+        return out.reshape(rounds, self.n)
+
+    def hessian(self, theta: Floats, wins_low: Floats, wins_high: Floats) -> Floats:
+        """Minus the Hessian of L at one ``theta`` (n,): a weighted Laplacian plus a diagonal."""
+        p = sigmoid(theta[self.low] - theta[self.high])
+        c = (wins_low + wins_high) * p * (1.0 - p)
+        q = sigmoid(theta)
+        h = np.zeros((self.n, self.n))
+        h[self.low, self.high] = -c
+        h[self.high, self.low] = -c
+        degree = np.bincount(self.low, c, self.n) + np.bincount(self.high, c, self.n)
+        h[np.diag_indices(self.n)] = degree + self.prior * q * (1.0 - q)
+        return h
+
+
+def ascend(
+    graph: Graph,
+    theta: Floats,
+    wins_low: Floats,
+    wins_high: Floats,
+    direction: Callable[[Floats, Floats], Floats],
+    tol: float,
+    max_iter: int,
+) -> tuple[Floats, int, bool]:
+    """Move every row of ``theta`` along ``direction(theta, gradient)`` until the steps are < tol.
+
+    The direction must be an ascent direction (an SPD matrix applied to the gradient); each row's
+    step is halved until L does not decrease, so the iteration cannot diverge.
+    """
+    value = graph.objective(theta, wins_low, wins_high)
+    for iteration in range(1, max_iter + 1):
+        step = direction(theta, graph.gradient(theta, wins_low, wins_high))
+        scale = np.ones((theta.shape[0], 1))
+        for _ in range(60):
+            candidate = theta + scale * step
+            new = graph.objective(candidate, wins_low, wins_high)
+            worse = ~(new >= value - 1e-13 * (1.0 + np.abs(value)))  # NaN is worse
+            if not worse.any():
+                break
+            scale[worse] *= 0.5
+        theta, value = candidate, new
+        if float(np.abs(scale * step).max(initial=0.0)) < tol:
+            return theta, iteration, True
+    return theta, max_iter, False
+
+
+def sigmoid(x: Floats) -> Floats:
+    out: Floats = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return out

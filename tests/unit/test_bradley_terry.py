@@ -1,4 +1,4 @@
-"""The simple Bradley-Terry fit against a direct maximum-likelihood solution (scipy)."""
+"""Bradley-Terry: exact against direct maximum likelihood, hand-computed cases, invariants."""
 
 import math
 import random
@@ -9,46 +9,125 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from services.core.bradley_terry import Comparison, fit
+import services.core.bradley_terry as bt
+from services.core.bradley_terry import Comparison, aggregate, aggregate_indices, fit, fit_counts
 from services.core.errors import Invalid
+
+LN2 = math.log(2)
 
 
 def reference(items, comps, prior):
-    """Maximise the same penalised likelihood directly over log-strengths."""
+    """Maximise the documented penalised likelihood directly, one term per judgment (no counts)."""
     idx = {k: i for i, k in enumerate(items)}
+    a = np.array([idx[c.first] for c in comps], dtype=int)
+    b = np.array([idx[c.second] for c in comps], dtype=int)
+    s = np.array([c.score for c in comps], dtype=float)
+    w = np.array([c.weight for c in comps], dtype=float)
+    n = len(items)
 
-    def nll(theta):
-        total = 0.0
-        for c in comps:
-            a, b = theta[idx[c.first]], theta[idx[c.second]]
-            p = 1 / (1 + math.exp(b - a))
-            total -= c.weight * (c.score * math.log(p) + (1 - c.score) * math.log(1 - p))
-        for t in theta:  # prior: `prior` virtual ties against a reference of log-strength 0
-            p = 1 / (1 + math.exp(-t))
-            total -= prior * 0.5 * (math.log(p) + math.log(1 - p))
-        return total
+    def parts(theta):
+        d = theta[a] - theta[b]
+        p = 1 / (1 + np.exp(-d))
+        q = 1 / (1 + np.exp(-theta))  # prior: `prior` virtual ties against log-strength 0
+        nll = -np.sum(w * (s * np.log(p) + (1 - s) * np.log(1 - p)))
+        nll -= prior * 0.5 * np.sum(np.log(q) + np.log(1 - q))
+        r = w * (s - p)
+        grad = -(np.bincount(a, r, n) - np.bincount(b, r, n)) - prior * (0.5 - q)
+        c = w * p * (1 - p)
+        hess = np.diag(prior * q * (1 - q))
+        np.add.at(hess, (a, a), c)
+        np.add.at(hess, (b, b), c)
+        np.add.at(hess, (a, b), -c)
+        np.add.at(hess, (b, a), -c)
+        return nll, grad, hess
 
-    res = minimize(nll, np.zeros(len(items)), method="BFGS", options={"gtol": 1e-10})
+    res = minimize(
+        lambda t: parts(t)[0],
+        np.zeros(n),
+        jac=lambda t: parts(t)[1],
+        hess=lambda t: parts(t)[2],
+        method="trust-exact",
+        options={"gtol": 1e-11},
+    )
     theta = res.x - res.x.mean()
     return {k: theta[idx[k]] for k in items}
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_agrees_with_maximum_likelihood(seed):
-    rng = random.Random(seed)
-    items = list(range(6))
-    true = {i: rng.gauss(0, 1) for i in items}
+def random_judgments(rng, items, count):
+    true = {i: rng.gauss(0, 1.5) for i in items}
     comps = []
-    for _ in range(60):
-        a, b = rng.sample(items, 2)
-        p = 1 / (1 + math.exp(true[b] - true[a]))
+    for _ in range(count):
+        x, y = rng.sample(items, 2)
+        p = 1 / (1 + math.exp(true[y] - true[x]))
         u = rng.random()
-        score = 0.5 if abs(u - p) < 0.05 else float(u < p)
-        comps.append(Comparison(a, b, score, weight=rng.choice([0.5, 1.0, 2.0])))
-    got = fit(items, comps, prior=0.1).scores
+        score = rng.choice([0.5, 0.25]) if abs(u - p) < 0.08 else float(u < p)
+        comps.append(Comparison(x, y, score, weight=rng.choice([0.3, 1.0, 2.5])))
+    return comps
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_agrees_with_maximum_likelihood_on_random_instances(seed):
+    rng = random.Random(seed)
+    items = list(range(rng.choice([3, 8, 30])))
+    comps = random_judgments(rng, items, rng.choice([5, 60, 400]))
+    prior = rng.choice([0.01, 0.1, 1.0])
+    got = fit(items, comps, prior=prior)
+    want = reference(items, comps, prior)
+    assert got.converged
+    for i in items:
+        assert got.scores[i] == pytest.approx(want[i], abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),
+            st.integers(0, 5),
+            st.sampled_from([0.0, 0.5, 1.0, 0.7]),
+            st.sampled_from([0.0, 0.5, 1.0, 3.0]),
+        ),
+        max_size=40,
+    )
+)
+def test_agrees_with_maximum_likelihood_on_any_graph(raw):
+    comps = [Comparison(a, b, s, w) for a, b, s, w in raw if a != b]
+    items = list(range(6))
+    got = fit(items, comps).scores
     want = reference(items, comps, 0.1)
     for i in items:
-        assert got[i] == pytest.approx(want[i], abs=1e-5)
+        assert got[i] == pytest.approx(want[i], abs=1e-6)
+
+
+def test_hand_computed_two_items_with_a_tie_and_weights():
+    # a: 4 wins + half a tie = 4.5; b: half a tie + a win of weight 0.5 = 1. With prior 0.6 the
+    # optimum is theta = +-ln 2: 4.5 - 5.5 * sigmoid(2 ln 2) + 0.6 * (1/2 - sigmoid(ln 2)) = 0.
+    comps = [Comparison("a", "b", 1.0)] * 4 + [
+        Comparison("a", "b", 0.5),
+        Comparison("b", "a", 1.0, weight=0.5),
+    ]
+    scores = fit(["a", "b"], comps, prior=0.6).scores
+    assert scores["a"] == pytest.approx(LN2, abs=1e-9)
+    assert scores["b"] == pytest.approx(-LN2, abs=1e-9)
+
+
+def test_hand_computed_strengths_four_two_one():
+    # win rates 2:1, 2:1 and 4:1 are exactly those of strengths 4, 2, 1; a vanishing prior
+    # leaves the maximum-likelihood log-strengths ln 4, ln 2, 0, centred to ln 2, 0, -ln 2.
+    def games(x, y, wins, losses):
+        return [Comparison(x, y, 1.0)] * wins + [Comparison(x, y, 0.0)] * losses
+
+    comps = games("a", "b", 2, 1) + games("b", "c", 2, 1) + games("a", "c", 4, 1)
+    result = fit(["a", "b", "c"], comps, prior=1e-9)
+    assert result.scores == pytest.approx({"a": LN2, "b": 0.0, "c": -LN2}, abs=1e-7)
+    assert result.ranking() == ["a", "b", "c"]
+
+
+def test_balanced_records_and_no_judgments_score_zero():
+    cycle = [Comparison(1, 2, 1.0), Comparison(2, 3, 1.0), Comparison(3, 1, 1.0)]
+    assert fit([1, 2, 3], cycle).scores == pytest.approx({1: 0, 2: 0, 3: 0}, abs=1e-12)
+    assert fit([1, 2, 3], []).scores == {1: 0.0, 2: 0.0, 3: 0.0}
+    assert fit([], []).scores == {}
 
 
 def test_clear_winner_ranks_first_and_ties_split():
@@ -58,6 +137,25 @@ def test_clear_winner_ranks_first_and_ties_split():
     assert result.scores["b"] == pytest.approx(result.scores["c"], abs=1e-6)
 
 
+def test_equal_scores_keep_the_input_order():
+    assert fit(["z", "y", "x"], [Comparison("z", "y", 0.5)]).ranking() == ["z", "y", "x"]
+
+
+def test_unbeaten_item_stays_finite_and_far_ahead():
+    result = fit([1, 2], [Comparison(1, 2, 1.0)] * 1000, prior=0.1)
+    assert result.converged
+    assert 4 < result.scores[1] < 10 and result.scores[2] == -result.scores[1]
+    assert result.scores == pytest.approx(reference([1, 2], [Comparison(1, 2, 1.0, 1000.0)], 0.1))
+
+
+def test_lopsided_weights_converge_with_damped_steps():
+    # full Newton steps overshoot on this instance (the likelihood falls); halving them does not
+    comps = [Comparison(0, 1, 0.9), Comparison(0, 2, 0.0, weight=1e4), Comparison(2, 1, 0.0)]
+    result = fit([0, 1, 2], comps, prior=0.1)
+    assert result.converged
+    assert result.scores == pytest.approx(reference([0, 1, 2], comps, 0.1), abs=1e-6)
+
+
 def test_disconnected_graph_stays_finite():
     comps = [Comparison(1, 2, 1.0), Comparison(3, 4, 1.0)]
     scores = fit([1, 2, 3, 4], comps).scores
@@ -65,14 +163,94 @@ def test_disconnected_graph_stays_finite():
     assert scores[1] > scores[2] and scores[3] > scores[4]
 
 
+def test_a_repeated_judgment_counts_as_its_weight():
+    once = fit([1, 2, 3], [Comparison(1, 2, 1.0, weight=3.0), Comparison(2, 3, 0.5)]).scores
+    thrice = fit([1, 2, 3], [Comparison(1, 2, 1.0)] * 3 + [Comparison(2, 3, 0.5)]).scores
+    assert once == pytest.approx(thrice, abs=1e-12)
+
+
+def test_iteration_budget_is_reported():
+    result = fit([1, 2], [Comparison(1, 2, 1.0)] * 50, max_iter=1)
+    assert (result.iterations, result.converged) == (1, False)
+
+
+judgments = st.lists(
+    st.tuples(
+        st.integers(0, 4),
+        st.integers(0, 4),
+        st.sampled_from([0.0, 0.5, 1.0]),
+        st.sampled_from([0.5, 1.0, 2.0]),
+    ),
+    max_size=30,
+)
+
+
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4), st.sampled_from([0.0, 0.5, 1.0])), max_size=30))
-def test_order_of_judgments_does_not_matter(raw):
-    comps = [Comparison(a, b, s) for a, b, s in raw if a != b]
+@given(judgments, st.randoms(use_true_random=False))
+def test_order_of_judgments_does_not_matter(raw, rnd):
+    comps = [Comparison(a, b, s, w) for a, b, s, w in raw if a != b]
+    shuffled = list(comps)
+    rnd.shuffle(shuffled)
     forward = fit(list(range(5)), comps).scores
-    backward = fit(list(range(5)), list(reversed(comps))).scores
-    for k in forward:
-        assert forward[k] == pytest.approx(backward[k], abs=1e-7)
+    for k, v in fit(list(range(5)), shuffled).scores.items():
+        assert forward[k] == pytest.approx(v, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(judgments, st.integers(0, 4), st.integers(0, 4), st.sampled_from([0.1, 1.0, 5.0]))
+def test_more_wins_never_lower_a_score(raw, winner, loser, weight):
+    if winner == loser:
+        loser = (winner + 1) % 5
+    comps = [Comparison(a, b, s, w) for a, b, s, w in raw if a != b]
+    before = fit(list(range(5)), comps)
+    after = fit(list(range(5)), [*comps, Comparison(winner, loser, 1.0, weight)])
+    assert after.scores[winner] >= before.scores[winner] - 1e-9
+    assert after.scores[loser] <= before.scores[loser] + 1e-9
+    assert after.ranking().index(winner) <= before.ranking().index(winner)
+
+
+@settings(max_examples=40, deadline=None)
+@given(judgments.filter(lambda raw: any(a != b for a, b, _, _ in raw)))
+def test_turning_a_loss_into_a_win_never_lowers_a_score(raw):
+    comps = [Comparison(a, b, s, w) for a, b, s, w in raw if a != b]
+    first = comps[0]
+    better = [Comparison(first.first, first.second, 1.0, first.weight), *comps[1:]]
+    before, after = fit(list(range(5)), comps), fit(list(range(5)), better)
+    assert after.scores[first.first] >= before.scores[first.first] - 1e-9
+
+
+def test_counts_per_pair_and_kind_of_outcome():
+    comps = [
+        Comparison("b", "a", 1.0, 2.0),
+        Comparison("a", "b", 1.0),
+        Comparison("a", "b", 0.5),
+        Comparison("c", "a", 0.0),
+    ]
+    counts = aggregate(["a", "b", "c"], comps)
+    assert counts.low.tolist() == [0, 0] and counts.high.tolist() == [1, 2]
+    assert counts.wins_low.tolist() == [1.5, 1.0]  # a over b: a win and half a tie; a over c
+    assert counts.wins_high.tolist() == [2.5, 0.0]  # b over a: a win of weight 2, half a tie
+    assert counts.cell_judgments.tolist() == [1, 1, 1, 1]  # a won, b won, shared; a won vs c
+    assert (counts.judgments, counts.judged("b", "a"), counts.judged("c", "a")) == (4, 3, 1)
+    assert counts.judged("b", "c") == 0
+    assert aggregate(["a", "b", "c"], comps[:1]).judged("b", "c") == 0  # past the last pair
+
+
+def test_dense_and_sorted_counting_agree(monkeypatch):
+    rng = np.random.default_rng(3)
+    n, m = 40, 2000
+    first = rng.integers(0, n, m)
+    second = (first + rng.integers(1, n, m)) % n
+    score = rng.choice([0.0, 0.5, 1.0, 0.3], m)
+    weight = rng.choice([0.5, 1.0, 2.0], m)
+    dense = aggregate_indices(range(n), first, second, score, weight)
+    monkeypatch.setattr(bt, "DENSE_KEYS", 0)
+    sorted_ = aggregate_indices(range(n), first, second, score, weight)
+    for name in ("low", "high", "cell_start", "cell_pair", "cell_judgments"):
+        assert np.array_equal(getattr(dense, name), getattr(sorted_, name))
+    assert np.allclose(dense.cell_low, sorted_.cell_low)
+    assert np.allclose(dense.cell_high, sorted_.cell_high)
+    assert fit_counts(dense).scores == pytest.approx(fit_counts(sorted_).scores, abs=1e-12)
 
 
 def test_bad_input_is_refused():
@@ -82,3 +260,17 @@ def test_bad_input_is_refused():
         fit([1, 2], [Comparison(1, 3, 1.0)])
     with pytest.raises(Invalid):
         fit([1, 2], [Comparison(1, 2, 1.5)])
+    with pytest.raises(Invalid):
+        fit([1, 2], [Comparison(1, 2, 1.0, weight=-1.0)])
+    with pytest.raises(Invalid):
+        fit([1, 2], [Comparison(1, 2, float("nan"))])
+    with pytest.raises(Invalid):
+        fit([1, 2], [Comparison(1, 1, 1.0)])
+    with pytest.raises(Invalid):
+        fit([1, 2], [Comparison(1, 2, 1.0)], prior=0.0)
+    with pytest.raises(Invalid):
+        aggregate_indices([1, 1], [0], [1], [1.0])
+    with pytest.raises(Invalid):
+        aggregate_indices([1, 2], [0, 1], [1], [1.0])
+    with pytest.raises(Invalid):
+        aggregate_indices([1, 2], [-1], [1], [1.0])
