@@ -1,0 +1,182 @@
+"""How sure a Bradley-Terry ranking is: bootstrap intervals, the separation rule, next pairs.
+
+The bootstrap resamples judgments, as Chatbot Arena does, but without touching rows: with N
+judgments aggregated into cells (one per pair and kind of outcome, see ``PairCounts``), drawing N
+rows with replacement is drawing the cells' judgment counts from Multinomial(N, judgments / N).
+Each cell keeps the mean credit of its judgments, so a cell drawn k times credits k times that mean
+(exact when the judgments of a cell carry the same weight; otherwise the spread of weights within a
+cell is not resampled). All rounds are refitted together, warm-started at the point fit, by damped
+Newton steps solved by conjugate gradients, backtracking per round, to ``tol``.
+
+The intervals are percentile intervals of the centred scores. The winner is *separated* when its
+lower bound is above the runner-up's upper bound; until then ``next_pairs`` says which pairs to
+judge next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from services.core.bradley_terry import (
+    Fit,
+    Floats,
+    Graph,
+    PairCounts,
+    ascend,
+    fit_counts,
+    sigmoid,
+)
+from services.core.errors import Invalid
+
+K = TypeVar("K", bound=Hashable)
+
+# Each Newton step of a refit is solved by preconditioned CG to this relative residual.
+CG_TOLERANCE = 1e-3
+CG_MAX_ITER = 50
+_TINY = 1e-300
+
+# Cells x rounds refitted at once; bounds the memory of one batch to a few hundred MB.
+BATCH_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class Intervals(Generic[K]):
+    """Bootstrap percentile intervals of the centred scores, per item."""
+
+    lower: dict[K, float]
+    upper: dict[K, float]
+    level: float
+    rounds: int
+    converged: bool  # every round's refit reached ``tol``
+
+
+def bootstrap(
+    counts: PairCounts[K],
+    *,
+    rounds: int = 100,
+    level: float = 0.95,
+    seed: int = 0,
+    prior: float = 0.1,
+    point: Fit[K] | None = None,
+    tol: float = 1e-8,
+    max_iter: int = 200,
+) -> Intervals[K]:
+    """``level`` intervals from ``rounds`` resamples of the judgments (deterministic per ``seed``).
+
+    ``point`` is the fit of ``counts`` with the same ``prior``, if the caller already has it.
+    """
+    if rounds < 1 or not 0 < level < 1:
+        raise Invalid("rounds must be at least 1 and level strictly between 0 and 1")
+    point = point or fit_counts(counts, prior=prior)
+    graph = Graph(len(counts.items), counts.low, counts.high, prior)
+    judgments = counts.cell_judgments
+    total = int(judgments.sum())
+    if total == 0:  # nothing to resample: every round is the point fit
+        theta = np.repeat(point.theta[None, :], rounds, axis=0)
+        return _percentiles(counts.items, theta, level, rounds, True)
+
+    rng = np.random.default_rng(seed)
+    share = judgments / total
+    mean_low = counts.cell_low / judgments
+    mean_high = counts.cell_high / judgments
+    batch = max(1, BATCH_CELLS // len(judgments))
+    fitted: list[Floats] = []
+    converged = True
+    for done in range(0, rounds, batch):
+        size = min(batch, rounds - done)
+        drawn = rng.multinomial(total, share, size=size)
+        wins_low = np.add.reduceat(drawn * mean_low, counts.cell_start, axis=1)
+        wins_high = np.add.reduceat(drawn * mean_high, counts.cell_start, axis=1)
+        start = np.repeat(point.theta[None, :], size, axis=0)
+        newton = _truncated_newton(graph, wins_low, wins_high)
+        theta, _, ok = ascend(graph, start, wins_low, wins_high, newton, tol, max_iter)
+        fitted.append(theta)
+        converged = converged and ok
+    return _percentiles(counts.items, np.concatenate(fitted), level, rounds, converged)
+
+
+def _truncated_newton(
+    graph: Graph, wins_low: Floats, wins_high: Floats
+) -> Callable[[Floats, Floats], Floats]:
+    """Newton steps for a batch of rounds, each solved by Jacobi-preconditioned conjugate gradients.
+
+    A Hessian-vector product costs O(pairs) per round, so no round's Hessian is ever formed; CG
+    needs a few products where the rounds are close to the warm start, and still converges where a
+    round moves far (a sparse graph, an item that lost every resampled judgment).
+    """
+    games = wins_low + wins_high
+
+    def direction(theta: Floats, grad: Floats) -> Floats:
+        p = sigmoid(theta[:, graph.low] - theta[:, graph.high])
+        curvature = games * p * (1.0 - p)  # (R, P)
+        q = sigmoid(theta)
+        diagonal = graph.prior * q * (1.0 - q)  # (R, n)
+
+        def hessian_times(v: Floats) -> Floats:
+            return graph.scatter(curvature * (v[:, graph.low] - v[:, graph.high])) + diagonal * v
+
+        inverse_diagonal = 1.0 / (graph.scatter(curvature, high_sign=1.0) + diagonal)
+        step = np.zeros_like(grad)
+        residual = grad
+        z = residual * inverse_diagonal
+        search = z
+        rz = (residual * z).sum(axis=1, keepdims=True)
+        goal = (CG_TOLERANCE * np.linalg.norm(grad, axis=1, keepdims=True)) ** 2
+        for _ in range(CG_MAX_ITER):
+            h_search = hessian_times(search)
+            alpha = rz / np.maximum((search * h_search).sum(axis=1, keepdims=True), _TINY)
+            step = step + alpha * search
+            residual = residual - alpha * h_search
+            if np.all((residual * residual).sum(axis=1, keepdims=True) <= goal):
+                break
+            z = residual * inverse_diagonal
+            rz_next = (residual * z).sum(axis=1, keepdims=True)
+            search = z + rz_next / np.maximum(rz, _TINY) * search
+            rz = rz_next
+        return step
+
+    return direction
+
+
+def _percentiles(
+    items: Sequence[K], theta: Floats, level: float, rounds: int, converged: bool
+) -> Intervals[K]:
+    centred = theta - theta.mean(axis=1, keepdims=True)
+    lower, upper = np.quantile(centred, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return Intervals(
+        dict(zip(items, lower.tolist())),
+        dict(zip(items, upper.tolist())),
+        level,
+        rounds,
+        converged,
+    )
+
+
+def separated(intervals: Intervals[K], ranking: Sequence[K]) -> bool:
+    """True when the winner's lower bound is above the runner-up's upper bound (or no runner-up)."""
+    if len(ranking) < 2:
+        return True
+    return intervals.lower[ranking[0]] > intervals.upper[ranking[1]]
+
+
+def next_pairs(
+    counts: PairCounts[K], intervals: Intervals[K], ranking: Sequence[K], *, limit: int = 4
+) -> list[tuple[K, K]]:
+    """Up to ``limit`` pairs to judge next (each in both orders), or none once ``separated``.
+
+    The winner against the runner-up comes first; then the winner and the runner-up each against
+    every other contender (an item whose interval reaches the winner's lower bound), the pairs
+    judged least so far first. Each pair names the better-ranked item first.
+    """
+    if separated(intervals, ranking) or limit < 1:
+        return []
+    top, second = ranking[0], ranking[1]
+    bar = intervals.lower[top]
+    contenders = [k for k in ranking[2:] if intervals.upper[k] >= bar]
+    others = [(a, c) for a in (top, second) for c in contenders]
+    others.sort(key=lambda pair: counts.judged(*pair))  # stable: rank order breaks ties
+    return [(top, second), *others][:limit]
