@@ -1,49 +1,138 @@
 """Who judges which pair of answers.
 
-Every unordered pair of answers is judged in both presentation orders (to cancel position bias),
+Every scheduled pair of answers is judged in both presentation orders (to cancel position bias),
 each order by a different judge where one exists, and never by a node that wrote either answer.
-Judges are assigned least-loaded first, so the work spreads evenly. Deterministic for a given input.
+Judges are assigned least-loaded first, then moved from the busiest to the idlest while allowed,
+so the work spreads evenly. Deterministic for a given input.
+
+Two schedules: the full round robin (every pair; n(n-1) judgments) for small swarms, and
+Fortytwo's sparse schedule for larger ones: a chain through all n answers (n-1 pairs, so the
+comparison graph is connected) plus a matching of floor(n/2) further pairs, each in both orders,
+2(n-1) + 2*floor(n/2) judgments in all.
 """
 
 from __future__ import annotations
 
+import heapq
+import random
+from collections.abc import Sequence
 from itertools import combinations
 
 from services.core.types import NodeId, PairAssignment
 
+# Swarms up to this size get the full round robin from ``schedule``; larger ones the sparse one.
+FULL_UP_TO = 6
 
-def round_robin(answerers: list[NodeId], judges: list[NodeId]) -> list[PairAssignment]:
+
+def schedule(
+    answerers: Sequence[NodeId],
+    judges: Sequence[NodeId],
+    *,
+    full_up_to: int = FULL_UP_TO,
+    seed: int = 0,
+) -> list[PairAssignment]:
+    """The full round robin for up to ``full_up_to`` answers, else the sparse schedule."""
+    if len(set(answerers)) <= full_up_to:
+        return round_robin(answerers, judges)
+    return sparse(answerers, judges, seed=seed)
+
+
+def round_robin(answerers: Sequence[NodeId], judges: Sequence[NodeId]) -> list[PairAssignment]:
     """Full round robin over ``answerers``; judges drawn from ``judges`` (may overlap answerers)."""
-    load = {j: 0 for j in sorted(set(judges))}
+    return assign(list(combinations(sorted(set(answerers)), 2)), judges)
+
+
+def sparse(
+    answerers: Sequence[NodeId], judges: Sequence[NodeId], *, seed: int = 0
+) -> list[PairAssignment]:
+    """Fortytwo's sparse schedule over ``answerers`` placed in an order shuffled by ``seed``."""
+    order = sorted(set(answerers))
+    random.Random(seed).shuffle(order)
+    return assign([(order[i], order[j]) for i, j in sparse_pairs(len(order))], judges)
+
+
+def sparse_pairs(n: int) -> list[tuple[int, int]]:
+    """Positions paired by the sparse schedule: the chain i - i+1, then i - i+ceil(n/2).
+
+    For n >= 3 the matching pairs are distinct from the chain's (they are at least 2 apart) and
+    from each other; for n = 2 the one pair appears twice, so it is still judged four times.
+    """
+    chain = [(i, i + 1) for i in range(n - 1)]
+    half = (n + 1) // 2
+    matching = [(i, i + half) for i in range(n // 2)]
+    return chain + matching
+
+
+def assign(
+    pairs: Sequence[tuple[NodeId, NodeId]], judges: Sequence[NodeId]
+) -> list[PairAssignment]:
+    """Both orders of every pair, each to an eligible judge; a pair with none is left out."""
+    pool = sorted(set(judges))
+    load = dict.fromkeys(pool, 0)
+    heap = [(0, j) for j in pool]  # (load, judge), exactly one entry per judge
     out: list[PairAssignment] = []
-    for a, b in combinations(sorted(set(answerers)), 2):
+    for a, b in pairs:
         used: set[NodeId] = set()
         for left, right in ((a, b), (b, a)):
-            eligible = [j for j in load if j not in (a, b)]
-            if not eligible:
-                continue
-            fresh = [j for j in eligible if j not in used] or eligible
-            judge = min(fresh, key=lambda j: (load[j], j))
+            judge = _least_loaded(heap, exclude=(a, b), avoid=used)
+            if judge is None:
+                break
             load[judge] += 1
+            heapq.heappush(heap, (load[judge], judge))
             used.add(judge)
             out.append(PairAssignment(judge_id=judge, left_id=left, right_id=right))
     return _rebalance(out, load)
 
 
-def _rebalance(pairs: list[PairAssignment], load: dict[NodeId, int]) -> list[PairAssignment]:
-    """Move assignments from the busiest judge to the idlest while that is allowed."""
-    while load:
-        hi = max(load, key=lambda j: (load[j], j))
-        lo = min(load, key=lambda j: (load[j], j))
-        if load[hi] - load[lo] <= 1:
-            break
-        for i, p in enumerate(pairs):
-            other_order = {q.judge_id for q in pairs if {q.left_id, q.right_id} == {p.left_id, p.right_id}}
-            if p.judge_id == hi and lo not in (p.left_id, p.right_id) and lo not in other_order:
-                pairs[i] = PairAssignment(judge_id=lo, left_id=p.left_id, right_id=p.right_id)
-                load[hi] -= 1
-                load[lo] += 1
-                break
+def _least_loaded(
+    heap: list[tuple[int, NodeId]], *, exclude: tuple[NodeId, NodeId], avoid: set[NodeId]
+) -> NodeId | None:
+    """Pop the least-loaded eligible judge, preferring one not in ``avoid``; None if none is."""
+    skipped: list[tuple[int, NodeId]] = []
+    chosen: tuple[int, NodeId] | None = None
+    fallback: tuple[int, NodeId] | None = None
+    while heap:
+        entry = heapq.heappop(heap)
+        if entry[1] in exclude:
+            skipped.append(entry)
+        elif entry[1] in avoid:
+            fallback = fallback or entry
+            skipped.append(entry)
         else:
+            chosen = entry
+            break
+    if chosen is None and fallback is not None:
+        skipped.remove(fallback)
+        chosen = fallback
+    for entry in skipped:
+        heapq.heappush(heap, entry)
+    return None if chosen is None else chosen[1]
+
+
+def _rebalance(pairs: list[PairAssignment], load: dict[NodeId, int]) -> list[PairAssignment]:
+    """Move assignments from the busiest judges to the idlest while that is allowed."""
+    others: dict[frozenset[NodeId], list[int]] = {}  # unordered pair -> indices of its judgments
+    for i, p in enumerate(pairs):
+        others.setdefault(frozenset((p.left_id, p.right_id)), []).append(i)
+    while load:
+        top, bottom = max(load.values()), min(load.values())
+        if top - bottom <= 1:
+            break
+        moved = False
+        for lo in (j for j in sorted(load) if load[j] == bottom):
+            for i, p in enumerate(pairs):
+                if load[p.judge_id] != top or lo in (p.left_id, p.right_id):
+                    continue
+                pair = frozenset((p.left_id, p.right_id))
+                if any(pairs[k].judge_id == lo for k in others[pair]):
+                    continue
+                load[p.judge_id] -= 1
+                load[lo] += 1
+                pairs[i] = PairAssignment(judge_id=lo, left_id=p.left_id, right_id=p.right_id)
+                moved = True
+                break
+            if moved:
+                break
+        if not moved:
             break
     return pairs

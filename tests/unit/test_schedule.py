@@ -1,10 +1,20 @@
 from collections import Counter
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.core.schedule import round_robin
+from services.core.schedule import FULL_UP_TO, assign, round_robin, schedule, sparse, sparse_pairs
 from services.core.types import NodeId
+
+
+def connected(nodes, pairs):
+    seen, todo = set(), [min(nodes)]
+    while todo:
+        x = todo.pop()
+        if x not in seen:
+            seen.add(x)
+            todo += [b for a, b in pairs if a == x] + [a for a, b in pairs if b == x]
+    return seen == set(nodes)
 
 
 @given(st.sets(st.integers(1, 50), min_size=3, max_size=12))
@@ -32,10 +42,85 @@ def test_work_is_spread_evenly_and_orders_go_to_different_judges():
 
 def test_two_answers_have_no_eligible_judge():
     assert round_robin([NodeId(1), NodeId(2)], [NodeId(1), NodeId(2)]) == []
+    assert sparse([NodeId(1), NodeId(2)], [NodeId(1), NodeId(2)]) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.integers(1, 500), min_size=3, max_size=60), st.integers(0, 2**32))
+def test_sparse_schedule_is_fortytwos_count_connected_fair_and_never_self_judged(ids, seed):
+    nodes = [NodeId(i) for i in ids]
+    n = len(nodes)
+    pairs = sparse(nodes, nodes, seed=seed)
+    assert len(pairs) == 2 * (n - 1) + 2 * (n // 2)
+    assert all(p.judge_id not in (p.left_id, p.right_id) for p in pairs)
+    ordered = Counter((p.left_id, p.right_id) for p in pairs)
+    assert set(ordered.values()) == {1}  # no ordered pair twice ...
+    assert all((b, a) in ordered for a, b in ordered)  # ... and each in both orders
+    assert connected(nodes, list(ordered))
+    load = Counter(p.judge_id for p in pairs)
+    assert set(load) == set(nodes) and max(load.values()) - min(load.values()) <= 1
+    if n >= 4:  # two eligible judges or more: the two orders go to different judges
+        by_pair = Counter((frozenset((p.left_id, p.right_id)), p.judge_id) for p in pairs)
+        assert set(by_pair.values()) == {1}
+
+
+def test_sparse_positions_are_a_chain_and_a_matching():
+    assert sparse_pairs(2) == [(0, 1), (0, 1)]
+    assert sparse_pairs(3) == [(0, 1), (1, 2), (0, 2)]
+    assert sparse_pairs(6) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 3), (1, 4), (2, 5)]
+    assert sparse_pairs(7)[6:] == [(0, 4), (1, 5), (2, 6)]
+
+
+def test_two_answers_with_an_outside_judge_are_judged_four_times():
+    pairs = sparse([NodeId(1), NodeId(2)], [NodeId(9)])
+    assert Counter((p.left_id, p.right_id) for p in pairs) == {(1, 2): 2, (2, 1): 2}
+
+
+def test_the_seed_only_changes_which_answers_meet():
+    nodes = [NodeId(i) for i in range(1, 21)]
+    assert sparse(nodes, nodes, seed=1) == sparse(nodes, nodes, seed=1)
+    met = {
+        s: {frozenset((p.left_id, p.right_id)) for p in sparse(nodes, nodes, seed=s)}
+        for s in (1, 2)
+    }
+    assert met[1] != met[2] and len(met[1]) == len(met[2]) == 19 + 10
+
+
+def test_small_swarms_get_the_full_round_robin_larger_ones_the_sparse_schedule():
+    small = [NodeId(i) for i in range(1, FULL_UP_TO + 1)]
+    assert schedule(small, small) == round_robin(small, small)
+    large = [NodeId(i) for i in range(1, FULL_UP_TO + 2)]
+    assert schedule(large, large, seed=3) == sparse(large, large, seed=3)
+    assert schedule(large, large, full_up_to=len(large)) == round_robin(large, large)
+
+
+def test_outside_judges_share_the_work():
+    answers = [NodeId(i) for i in range(1, 11)]
+    judges = [NodeId(100), NodeId(101), NodeId(102)]
+    load = Counter(p.judge_id for p in sparse(answers, judges))
+    assert sum(load.values()) == 28 and max(load.values()) - min(load.values()) <= 1
+
+
+def test_assignments_move_from_the_busiest_judge_where_allowed():
+    # least-loaded-first leaves judge 3 with one judgment here (4, 4, 3, 1 for judges 1, 2, 5,
+    # 3); judge 3 wrote an answer in four of the six pairs and may judge only one order of each
+    # other pair, so 2 is its most and 4, 3, 3, 2 the most even load there is
+    pairs = [(4, 5), (5, 3), (1, 3), (2, 4), (2, 3), (3, 4)]
+    out = assign([(NodeId(a), NodeId(b)) for a, b in pairs], [NodeId(j) for j in (3, 1, 2, 5)])
+    load = Counter(p.judge_id for p in out)
+    assert len(out) == 12 and load == {2: 4, 1: 3, 5: 3, 3: 2}
+    assert all(p.judge_id not in (p.left_id, p.right_id) for p in out)
+
+
+def test_a_pair_whose_writers_are_the_only_judges_is_left_out_and_load_stays():
+    out = assign([(NodeId(1), NodeId(2)), (NodeId(1), NodeId(3))], [NodeId(1), NodeId(2)])
+    assert [(p.judge_id, p.left_id, p.right_id) for p in out] == [(2, 1, 3), (2, 3, 1)]
 
 
 def test_equal_scores_share_a_rank():
     from services.app.rounds import competition_ranks
 
-    ranks = competition_ranks([(NodeId(1), 2.0), (NodeId(2), 2.0), (NodeId(3), 0.5), (NodeId(4), -1.0)])
+    ranks = competition_ranks(
+        [(NodeId(1), 2.0), (NodeId(2), 2.0), (NodeId(3), 0.5), (NodeId(4), -1.0)]
+    )
     assert [r.rank for r in ranks] == [1, 1, 3, 4]
