@@ -9,7 +9,7 @@ without agreement, and pairs the consensus ranks equal say nothing about a judge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from services.core import bradley_terry
@@ -51,14 +51,22 @@ class JudgedPair:
 
 
 def comparisons(
-    judgments: Iterable[Judgment], influence: Mapping[NodeId, int] | None = None
+    judgments: Iterable[Judgment],
+    influence: Mapping[NodeId, int] | None = None,
+    clusters: Iterable[Collection[NodeId]] = (),
 ) -> list[bradley_terry.Comparison[NodeId]]:
     """One comparison per judgment, weighted by the judge's influence relative to the largest.
 
     Without ``influence`` every judgment weighs 1. Judges missing from ``influence`` or with zero
-    influence contribute nothing.
+    influence contribute nothing. A judge in a Sybil cluster does not judge its cluster's answers,
+    as no node judges its own.
     """
-    items = list(judgments)
+    cluster_of = {m: frozenset(c) for c in clusters for m in c}
+    items = [
+        j
+        for j in judgments
+        if not ({j.left_id, j.right_id} & cluster_of.get(j.judge_id, frozenset()))
+    ]
     if influence is None:
         return [bradley_terry.Comparison(j.left_id, j.right_id, SCORE[j.outcome]) for j in items]
     if any(v < 0 for v in influence.values()):
@@ -76,9 +84,10 @@ def fit(
     answerers: Sequence[NodeId],
     judgments: Iterable[Judgment],
     influence: Mapping[NodeId, int] | None = None,
+    clusters: Iterable[Collection[NodeId]] = (),
 ) -> bradley_terry.Fit[NodeId]:
     """The task's consensus: Bradley-Terry over its judgments, weighted by judge influence."""
-    return bradley_terry.fit(list(answerers), comparisons(judgments, influence))
+    return bradley_terry.fit(list(answerers), comparisons(judgments, influence, clusters))
 
 
 def ranking(scores: Mapping[NodeId, float], tol: float = EQUAL_SCORE_TOL) -> tuple[RankEntry, ...]:

@@ -7,14 +7,14 @@ to the smallest node id. Nothing here is ever negative.
 Per task (after Fortytwo): ``answerer_share_bp`` of the task's reward goes to the answers, each
 weighted ``x ** position_exponent`` where ``x = (n - rank) / (n - 1)`` for the task's ``n`` ranked
 answers (the best answer has x = 1, an answer that every other answer beat has x = 0, and equal ranks
-weigh the same); ``judge_share_bp`` goes to the judges, each weighted by the number of its verdicts
-that agreed with the consensus, and only if its agreement rate beats ``min_agreement_bp``. Where one
+share the positions they hold); ``judge_share_bp`` goes to the judges, each weighted by how far its rate of
+agreement with the consensus exceeds ``min_agreement_bp`` (at or below it, nothing). Where one
 side has nobody to pay, the other side gets the whole reward.
 
 Sybil clusters (see ``sybil``) are paid as one identity. The answers of a cluster take one position,
 the worst-ranked member's, in the task's ranking, and share that one position's weight equally;
-its judges are judged on their pooled tally and share the largest member's agreement weight, in
-proportion to their own. A cluster's amount is rounded down (the units rounding leaves go to
+its judges weigh as one judge with their pooled tally and share that weight in proportion to
+their agreed verdicts. A cluster's amount is rounded down (the units rounding leaves go to
 identities outside clusters). So an operator who splits into k identities that answer and judge
 alike earns at most what one identity would.
 
@@ -24,6 +24,8 @@ in proportion to the sums, so the reward vector sums exactly to the pool.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -192,15 +194,24 @@ def answerer_groups(
     config: RewardConfig = RewardConfig(),
     clusters: Iterable[Collection[NodeId]] = (),
 ) -> list[_Group]:
-    """Position weights of a task's answers; a cluster holds one position, its worst member's."""
+    """Position weights of a task's answers; a cluster holds one position, its worst member's.
+
+    Answers of equal rank share the weights of the positions they occupy equally, so the weights
+    of a task always add up to the same total and a better rank never earns less. (Weights are
+    scaled by the least common multiple of the tie sizes to stay exact integers.)
+    """
     rank = {e.node_id: e.rank for e in ranking}
     groups = _grouped(rank, clusters)
     held = [max(rank[m] for m in g) for g in groups]
+    tied = Counter(held)
+    scale = math.lcm(*tied.values()) if tied else 1
+    exponent = Fraction(config.position_exponent)
     out = []
     for g, mine in zip(groups, held, strict=True):
-        position = 1 + sum(1 for other in held if other < mine)
-        weight = position_weight(position, len(groups), Fraction(config.position_exponent))
-        out.append(_Group(dict.fromkeys(g, 1), weight))
+        first = 1 + sum(1 for other in held if other < mine)
+        block = range(first, first + tied[mine])
+        total = sum(position_weight(p, len(groups), exponent) for p in block)
+        out.append(_Group(dict.fromkeys(g, 1), total * (scale // tied[mine])))
     return out
 
 
@@ -209,16 +220,16 @@ def judge_groups(
     config: RewardConfig = RewardConfig(),
     clusters: Iterable[Collection[NodeId]] = (),
 ) -> list[_Group]:
-    """Judges weighted by agreed verdicts, if their agreement rate beats ``min_agreement_bp``.
+    """Judges weighted by how far their agreement rate exceeds ``min_agreement_bp`` (1e18 scale).
 
-    A cluster is judged on its pooled tally and weighs what its largest member agreed on.
+    A cluster weighs as one judge with its members' pooled tally; members split by agreed verdicts.
     """
     out = []
     for g in _grouped(agreement, clusters):
         pooled = sum((agreement[m] for m in g), Tally())
-        beats = pooled.hits * BP > config.min_agreement_bp * pooled.total
-        members = {m: agreement[m].hits for m in g}
-        out.append(_Group(members, max(members.values()) if beats else 0))
+        excess = pooled.hits * BP - config.min_agreement_bp * pooled.total
+        weight = excess * WEIGHT_SCALE // (pooled.total * BP) if excess > 0 else 0
+        out.append(_Group({m: agreement[m].hits for m in g}, weight))
     return out
 
 

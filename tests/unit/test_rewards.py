@@ -57,14 +57,15 @@ def test_position_weights_are_x_to_the_one_and_a_half():
 
 def test_task_split_by_hand():
     # 1000 wei: 700 to answers at x = 1, 1/2, 0 -> weights 1 : 0.35355 : 0 -> 517.16 / 182.84
-    # 300 to judges: node 4 agreed 3/4, node 5 1/4 (not above 50%: nothing), node 6 6/8 -> 1 : 2
+    # 300 to judges by agreement above 50%: node 4 3/4 (+25%), node 5 1/4 (nothing),
+    # node 6 7/8 (+37.5%) -> 2 : 3
     task = TaskOutcome(
         T,
         Wei(1000),
         ranked(1, 2, 3),
-        {N(4): Tally(3, 4), N(5): Tally(1, 4), N(6): Tally(6, 8)},
+        {N(4): Tally(3, 4), N(5): Tally(1, 4), N(6): Tally(7, 8)},
     )
-    assert task_rewards(task) == {1: 517, 2: 183, 4: 100, 6: 200}
+    assert task_rewards(task) == {1: 517, 2: 183, 4: 120, 6: 180}
 
 
 def test_configurable_shares_and_exponent():
@@ -145,14 +146,14 @@ configs = st.builds(
 
 
 @st.composite
-def tasks(draw, reward=st.integers(0, 10**24)):
+def tasks(draw):
     nodes = draw(st.lists(ids, unique=True, max_size=12))
     ranks = sorted(
         draw(st.lists(st.integers(1, max(len(nodes), 1)), min_size=len(nodes), max_size=len(nodes)))
     )
     ranks = [1 + sum(1 for r in ranks if r < x) for x in ranks]  # competition ranks
     judges = draw(st.dictionaries(ids, tallies, max_size=12))
-    return TaskOutcome(T, Wei(draw(reward)), ranked(*nodes, ranks=ranks), judges)
+    return TaskOutcome(T, Wei(draw(st.integers(0, 10**24))), ranked(*nodes, ranks=ranks), judges)
 
 
 @given(tasks(), configs)

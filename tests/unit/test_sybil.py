@@ -119,3 +119,17 @@ def test_config_is_checked():
         SybilConfig(min_shared_deviations=0)
     with pytest.raises(Invalid):
         SybilConfig(reciprocal_z=0)
+
+
+def test_a_cluster_does_not_judge_its_own_answers_in_the_fit():
+    t = TaskId("t")
+    js = [
+        Judgment(t, N(2), N(1), N(3), Outcome.LEFT),  # 2 is clustered with 1: dropped
+        Judgment(t, N(4), N(3), N(1), Outcome.LEFT),
+    ]
+    kept = consensus.comparisons(js, {N(2): 10, N(4): 5}, clusters=[{N(1), N(2)}])
+    assert [(c.first, c.second, c.weight) for c in kept] == [(N(3), N(1), 0.5)]  # 5 of top 10
+    fit = consensus.fit([N(1), N(3)], js, clusters=[{N(1), N(2)}])
+    assert fit.ranking()[0] == N(3)
+    with pytest.raises(Invalid):
+        consensus.comparisons(js, {N(2): -1})
