@@ -268,6 +268,10 @@ class RegistryClient(_Client):
         """Node ``node_id``'s reputation in basis points, as settlement last wrote it."""
         return int(self._view("reputationOf", int(node_id)))
 
+    def reputation_epoch(self) -> int:
+        """The last epoch whose reputations settlement wrote."""
+        return int(self._view("reputationEpoch"))
+
     def is_active(self, node_id: int) -> bool:
         return bool(self._view("isActive", int(node_id)))
 
@@ -332,6 +336,12 @@ class EscrowClient(_Client):
 # --- EpochSettlement --------------------------------------------------------------------------
 
 
+class EpochStatus(StrEnum):
+    NONE = "none"
+    PROPOSED = "proposed"
+    FINALIZED = "finalized"
+
+
 @dataclass(frozen=True)
 class Proposal:
     """An epoch's proposal; ``fields`` holds every struct field (snake_case, bytes as 0x-hex)."""
@@ -348,6 +358,27 @@ class SettlementClient(_Client):
 
     def verifier(self) -> str:
         return to_checksum_address(self._view("verifier"))
+
+    def status_of(self, epoch: int) -> EpochStatus | int:
+        raw = int(self._view("statusOf", int(epoch)))
+        statuses = tuple(EpochStatus)
+        return statuses[raw] if raw < len(statuses) else raw
+
+    def challenge_ends_at(self, epoch: int) -> datetime | None:
+        ends = int(self._view("challengeEndsAt", int(epoch)))
+        return datetime.fromtimestamp(ends, UTC) if ends else None
+
+    def pool_of(self, epoch: int) -> Wei:
+        return Wei(int(self._view("poolOf", int(epoch))))
+
+    def last_proposed_epoch(self) -> int:
+        return int(self._view("lastProposedEpoch"))
+
+    def last_finalized_epoch(self) -> int:
+        return int(self._view("lastFinalizedEpoch"))
+
+    def claimed_of(self, node_id: int) -> Wei:
+        return Wei(int(self._view("claimedOf", int(node_id))))
 
     def proposal_of(self, epoch: int) -> Proposal | None:
         """The proposal of ``epoch``; None when nothing was proposed for it."""

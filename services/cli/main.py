@@ -7,7 +7,19 @@ import logging
 import typer
 
 from services import logs
-from services.cli import contracts_cmd, db_cmd, node_cmd, stack_cmd, task_cmd
+from services.cli import (
+    chain_cmds,
+    contracts_cmd,
+    db_cmd,
+    epoch_cmd,
+    key_cmd,
+    node_cmd,
+    node_register_cmd,
+    reputation_cmd,
+    stack_cmd,
+    stake_cmd,
+    task_cmd,
+)
 
 app = typer.Typer(
     name="merit",
@@ -20,6 +32,13 @@ app.command("status")(stack_cmd.status)
 app.command("down")(stack_cmd.down)
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(node_cmd.app, name="node")
+node_cmd.app.command("register")(node_register_cmd.register)
+app.add_typer(stake_cmd.app, name="stake")
+app.add_typer(key_cmd.app, name="key")
+app.command("faucet")(chain_cmds.faucet)
+app.command("reputation")(reputation_cmd.reputation)
+app.command("leaderboard")(reputation_cmd.leaderboard)
+app.add_typer(epoch_cmd.app, name="epoch")
 
 api_app = typer.Typer(help="The REST API.", no_args_is_help=True)
 
