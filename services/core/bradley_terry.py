@@ -14,10 +14,12 @@ virtual ties of every item against a reference item of log-strength 0. It makes 
 so every comparison graph, sparse or disconnected, has one finite maximiser. The reported scores are
 that maximiser centred to mean 0.
 
-Judgments are first aggregated per unordered pair and kind of outcome (``PairCounts``), so one
-Newton iteration costs O(pairs + n^3), independent of the number of judgments. Each iteration solves
-with the exact Hessian (a weighted graph Laplacian plus the prior's diagonal) and backtracks until
-L does not decrease; the fit stops when no log-strength moves by more than ``tol``.
+Judgments are first aggregated per unordered pair and kind of outcome (``PairCounts``), so the fit
+costs nothing per judgment. It starts at the log win/loss ratios and takes Newton steps on the
+Hessian (a weighted graph Laplacian plus the prior's diagonal): solved exactly up to
+``DENSE_SOLVE_UP_TO`` items (O(n^3)), above that by conjugate gradients (O(pairs) a product).
+Each step is halved until L does not decrease; the fit stops when no log-strength moves by more
+than ``tol``.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ from services.core.errors import Invalid
 K = TypeVar("K", bound=Hashable)
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Direction = Callable[[Floats, Floats], Floats]  # (theta, gradient) -> an ascent step, (R, n)
 
 # The three kinds of outcome kept apart per pair, so a bootstrap can resample judgments by kind.
 LOW_WON, HIGH_WON, SHARED = 0, 1, 2
+# Up to this many items a Newton step is an exact dense solve; above, conjugate gradients.
+DENSE_SOLVE_UP_TO = 256
+# Newton-CG solves each step to this relative residual, in at most this many products.
+CG_TOLERANCE = 1e-3
+CG_MAX_ITER = 50
+_TINY = 1e-300
 # Up to this many (pair, kind) keys, judgments are counted into a dense array instead of sorted.
 DENSE_KEYS = 1 << 24
 
@@ -146,40 +155,47 @@ def aggregate_indices(
     a = np.asarray(first, dtype=np.int64)
     b = np.asarray(second, dtype=np.int64)
     s = np.asarray(score, dtype=np.float64)
-    w = np.ones_like(s) if weight is None else np.asarray(weight, dtype=np.float64)
-    if not a.shape == b.shape == s.shape == w.shape or a.ndim != 1:
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)
+    if a.ndim != 1 or not a.shape == b.shape == s.shape == (a.shape if w is None else w.shape):
         raise Invalid("first, second, score and weight must be 1-d arrays of one length")
     if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n):
         raise Invalid("comparison names an item that is not in the fit")
     if np.any(a == b):
         raise Invalid("an item cannot be compared with itself")
-    if not (np.all((s >= 0) & (s <= 1)) and np.all((w >= 0) & np.isfinite(w))):
+    valid_weight = w is None or not w.size or (w.min() >= 0 and np.isfinite(w.max()))
+    if not (valid_weight and (not s.size or (s.min() >= 0 and s.max() <= 1))):  # NaN fails
         raise Invalid("score must be in [0, 1] and weight finite and non-negative")
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    s_low = np.where(a == low, s, 1.0 - s)
-    kind = np.where(s_low == 1.0, LOW_WON, np.where(s_low == 0.0, HIGH_WON, SHARED))
-    key = (low * n + high) * 3 + kind
-    credit_low, credit_high = w * s_low, w * (1.0 - s_low)
+    swap = a > b
+    low, high = np.where(swap, b, a), np.where(swap, a, b)
+    s_low = np.where(swap, 1.0 - s, s)
+    shared = (s_low > 0.0) & (s_low < 1.0)
+    key = (low * n + high) * 3 + np.where(shared, SHARED, s_low == 0.0)  # LOW_WON = 0, HIGH_WON = 1
+    credit = s_low[shared] if w is None else (w * s_low)[shared]  # to low, by shared judgments
     if 3 * n * n <= DENSE_KEYS:  # count straight into the key space: O(judgments + n^2)
         judgments = np.bincount(key, minlength=3 * n * n)
         cells = np.flatnonzero(judgments)
         judgments = judgments[cells]
-        cell_low = np.bincount(key, credit_low, 3 * n * n)[cells].astype(np.float64)
-        cell_high = np.bincount(key, credit_high, 3 * n * n)[cells].astype(np.float64)
+        mass = judgments if w is None else np.bincount(key, w, 3 * n * n)[cells]
+        shared_low = np.bincount(key[shared], credit, 3 * n * n)[cells]
     else:  # sort the keys: O(judgments log judgments)
         cells, where = np.unique(key, return_inverse=True)
         judgments = np.bincount(where, minlength=len(cells))
-        cell_low = np.bincount(where, credit_low, len(cells)).astype(np.float64)
-        cell_high = np.bincount(where, credit_high, len(cells)).astype(np.float64)
-    pair_keys, cell_start, cell_pair = np.unique(cells // 3, return_index=True, return_inverse=True)
+        mass = judgments if w is None else np.bincount(where, w, len(cells))
+        shared_low = np.bincount(where[shared], credit, len(cells))
+    kind = cells % 3
+    cell_low = np.where(kind == LOW_WON, mass, np.where(kind == SHARED, shared_low, 0.0))
+    pair_keys = cells // 3
+    first_cell = np.ones(len(cells), dtype=bool)
+    first_cell[1:] = pair_keys[1:] != pair_keys[:-1]
+    cell_start = np.flatnonzero(first_cell)
     return PairCounts(
         items=tuple(items),
-        low=(pair_keys // max(n, 1)).astype(np.int64),
-        high=(pair_keys % max(n, 1)).astype(np.int64),
+        low=(pair_keys[cell_start] // max(n, 1)).astype(np.int64),
+        high=(pair_keys[cell_start] % max(n, 1)).astype(np.int64),
         cell_start=cell_start.astype(np.int64),
-        cell_pair=cell_pair.astype(np.int64),
-        cell_low=cell_low,
-        cell_high=cell_high,
+        cell_pair=(np.cumsum(first_cell) - 1).astype(np.int64),
+        cell_low=cell_low.astype(np.float64),
+        cell_high=(mass - cell_low).astype(np.float64),
         cell_judgments=judgments.astype(np.int64),
     )
 
@@ -203,11 +219,17 @@ def fit_counts(
     graph = Graph(len(counts.items), counts.low, counts.high, prior)
     wins_low, wins_high = counts.wins_low[None, :], counts.wins_high[None, :]
 
-    def newton(theta: Floats, grad: Floats) -> Floats:
+    def dense_newton(theta: Floats, grad: Floats) -> Floats:
         hessian = graph.hessian(theta[0], wins_low[0], wins_high[0])
         return np.linalg.solve(hessian, grad[0])[None, :]
 
-    start = np.zeros((1, len(counts.items)))
+    newton: Direction = dense_newton
+    if len(counts.items) > DENSE_SOLVE_UP_TO:
+        newton = newton_cg(graph, wins_low, wins_high)
+    n = len(counts.items)
+    wins = np.bincount(counts.low, wins_low[0], n) + np.bincount(counts.high, wins_high[0], n)
+    losses = np.bincount(counts.low, wins_high[0], n) + np.bincount(counts.high, wins_low[0], n)
+    start = np.log((wins + 0.5) / (losses + 0.5))[None, :]  # a start a few Newton steps nearer
     theta, iterations, converged = ascend(graph, start, wins_low, wins_high, newton, tol, max_iter)
     return make_fit(counts.items, theta[0], iterations, converged)
 
@@ -269,12 +291,53 @@ class Graph:
         return h
 
 
+def newton_cg(graph: Graph, wins_low: Floats, wins_high: Floats) -> Direction:
+    """Newton steps for a batch of R fits, each solved by Jacobi-preconditioned conjugate gradients.
+
+    A Hessian-vector product costs O(pairs) per fit, so no Hessian is ever formed; CG needs a few
+    products on well-connected graphs and still converges where a fit moves far from its start (a
+    sparse graph, an item that lost every resampled judgment).
+    """
+    games = wins_low + wins_high
+
+    def direction(theta: Floats, grad: Floats) -> Floats:
+        p = sigmoid(theta[:, graph.low] - theta[:, graph.high])
+        curvature = games * p * (1.0 - p)  # (R, P)
+        q = sigmoid(theta)
+        diagonal = graph.prior * q * (1.0 - q)  # (R, n)
+
+        def hessian_times(v: Floats) -> Floats:
+            return graph.scatter(curvature * (v[:, graph.low] - v[:, graph.high])) + diagonal * v
+
+        inverse_diagonal = 1.0 / (graph.scatter(curvature, high_sign=1.0) + diagonal)
+        step = np.zeros_like(grad)
+        residual = grad
+        z = residual * inverse_diagonal
+        search = z
+        rz = (residual * z).sum(axis=1, keepdims=True)
+        goal = (CG_TOLERANCE * np.linalg.norm(grad, axis=1, keepdims=True)) ** 2
+        for _ in range(CG_MAX_ITER):
+            h_search = hessian_times(search)
+            alpha = rz / np.maximum((search * h_search).sum(axis=1, keepdims=True), _TINY)
+            step = step + alpha * search
+            residual = residual - alpha * h_search
+            if np.all((residual * residual).sum(axis=1, keepdims=True) <= goal):
+                break
+            z = residual * inverse_diagonal
+            rz_next = (residual * z).sum(axis=1, keepdims=True)
+            search = z + rz_next / np.maximum(rz, _TINY) * search
+            rz = rz_next
+        return step
+
+    return direction
+
+
 def ascend(
     graph: Graph,
     theta: Floats,
     wins_low: Floats,
     wins_high: Floats,
-    direction: Callable[[Floats, Floats], Floats],
+    direction: Direction,
     tol: float,
     max_iter: int,
 ) -> tuple[Floats, int, bool]:

@@ -15,7 +15,7 @@ judge next.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -28,16 +28,11 @@ from services.core.bradley_terry import (
     PairCounts,
     ascend,
     fit_counts,
-    sigmoid,
+    newton_cg,
 )
 from services.core.errors import Invalid
 
 K = TypeVar("K", bound=Hashable)
-
-# Each Newton step of a refit is solved by preconditioned CG to this relative residual.
-CG_TOLERANCE = 1e-3
-CG_MAX_ITER = 50
-_TINY = 1e-300
 
 # Cells x rounds refitted at once; bounds the memory of one batch to a few hundred MB.
 BATCH_CELLS = 4_000_000
@@ -92,54 +87,11 @@ def bootstrap(
         wins_low = np.add.reduceat(drawn * mean_low, counts.cell_start, axis=1)
         wins_high = np.add.reduceat(drawn * mean_high, counts.cell_start, axis=1)
         start = np.repeat(point.theta[None, :], size, axis=0)
-        newton = _truncated_newton(graph, wins_low, wins_high)
+        newton = newton_cg(graph, wins_low, wins_high)
         theta, _, ok = ascend(graph, start, wins_low, wins_high, newton, tol, max_iter)
         fitted.append(theta)
         converged = converged and ok
     return _percentiles(counts.items, np.concatenate(fitted), level, rounds, converged)
-
-
-def _truncated_newton(
-    graph: Graph, wins_low: Floats, wins_high: Floats
-) -> Callable[[Floats, Floats], Floats]:
-    """Newton steps for a batch of rounds, each solved by Jacobi-preconditioned conjugate gradients.
-
-    A Hessian-vector product costs O(pairs) per round, so no round's Hessian is ever formed; CG
-    needs a few products where the rounds are close to the warm start, and still converges where a
-    round moves far (a sparse graph, an item that lost every resampled judgment).
-    """
-    games = wins_low + wins_high
-
-    def direction(theta: Floats, grad: Floats) -> Floats:
-        p = sigmoid(theta[:, graph.low] - theta[:, graph.high])
-        curvature = games * p * (1.0 - p)  # (R, P)
-        q = sigmoid(theta)
-        diagonal = graph.prior * q * (1.0 - q)  # (R, n)
-
-        def hessian_times(v: Floats) -> Floats:
-            return graph.scatter(curvature * (v[:, graph.low] - v[:, graph.high])) + diagonal * v
-
-        inverse_diagonal = 1.0 / (graph.scatter(curvature, high_sign=1.0) + diagonal)
-        step = np.zeros_like(grad)
-        residual = grad
-        z = residual * inverse_diagonal
-        search = z
-        rz = (residual * z).sum(axis=1, keepdims=True)
-        goal = (CG_TOLERANCE * np.linalg.norm(grad, axis=1, keepdims=True)) ** 2
-        for _ in range(CG_MAX_ITER):
-            h_search = hessian_times(search)
-            alpha = rz / np.maximum((search * h_search).sum(axis=1, keepdims=True), _TINY)
-            step = step + alpha * search
-            residual = residual - alpha * h_search
-            if np.all((residual * residual).sum(axis=1, keepdims=True) <= goal):
-                break
-            z = residual * inverse_diagonal
-            rz_next = (residual * z).sum(axis=1, keepdims=True)
-            search = z + rz_next / np.maximum(rz, _TINY) * search
-            rz = rz_next
-        return step
-
-    return direction
 
 
 def _percentiles(

@@ -78,6 +78,19 @@ def test_agrees_with_maximum_likelihood_on_random_instances(seed):
         assert got.scores[i] == pytest.approx(want[i], abs=1e-6)
 
 
+def test_many_items_take_conjugate_gradient_steps_to_the_same_optimum(monkeypatch):
+    rng = random.Random(8)
+    items = list(range(bt.DENSE_SOLVE_UP_TO + 44))
+    comps = random_judgments(rng, items, 3000)
+    got = fit(items, comps)
+    want = reference(items, comps, 0.1)
+    assert got.converged
+    for i in items:
+        assert got.scores[i] == pytest.approx(want[i], abs=1e-6)
+    monkeypatch.setattr(bt, "DENSE_SOLVE_UP_TO", len(items))
+    assert fit(items, comps).scores == pytest.approx(got.scores, abs=1e-9)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
