@@ -40,10 +40,11 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     uint256 private immutable _verifierGas;
 
     Proposal[2] private _slots; // epoch e lives in _slots[e & 1]
-    uint64 private _lastProposed;
-    uint64 private _lastFinalized;
-    uint128 private _carry;
-    uint128 private _totalSettled;
+    // one storage word: everything finalize updates and a claim checks
+    uint32 private _lastProposed;
+    uint32 private _lastFinalized;
+    uint96 private _carry;
+    uint96 private _totalSettled;
     uint128 private _totalClaimed;
     mapping(uint64 epoch => uint256 fees) private _pools;
     mapping(uint64 nodeId => uint256 claimed) private _claimed;
@@ -112,7 +113,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             epoch: epoch,
             proposedAt: uint64(block.timestamp)
         });
-        _lastProposed = epoch;
+        _lastProposed = SafeCast.toUint32(epoch);
         emit EpochProposed(epoch, rewardsRoot, total, auditCid, reputationHash, msg.sender);
     }
 
@@ -126,7 +127,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         uint64 endsAt = _slots[epoch & 1].proposedAt + _challengeWindow;
         if (block.timestamp >= endsAt) revert EpochSettlementChallengeWindowClosed(epoch, endsAt);
 
-        _lastProposed = epoch - 1;
+        _lastProposed = uint32(epoch - 1); // epoch == _lastProposed, a uint32
         emit EpochChallenged(epoch, msg.sender, evidenceCid);
     }
 
@@ -155,9 +156,9 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         } else {
             left = pool - total;
         }
-        _lastFinalized = epoch;
-        _carry = SafeCast.toUint128(left);
-        _totalSettled += SafeCast.toUint128(total);
+        _lastFinalized = uint32(epoch); // epoch == _lastProposed, a uint32
+        _carry = SafeCast.toUint96(left);
+        _totalSettled = SafeCast.toUint96(_totalSettled + total);
         emit EpochFinalized(epoch, total, emission, left);
 
         _registry.writeReputations(epoch, reputationFirstWord, reputationWords);
@@ -185,9 +186,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         bytes32[] calldata proof
     ) external nonReentrant returns (uint256 paid) {
         Proposal storage proposal = _slots[epoch & 1];
-        if (epoch == 0 || epoch > _lastFinalized || proposal.epoch != epoch) {
-            revert EpochSettlementEpochNotClaimable(epoch);
-        }
+        _requireClaimable(epoch, proposal);
         bytes32 leaf = _leaf(epoch, nodeId, account, cumulativeAmount);
         if (!MerkleProof.verifyCalldata(proof, proposal.rewardsRoot, leaf)) {
             revert EpochSettlementInvalidProof(epoch, nodeId);
@@ -319,6 +318,16 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         if (epoch != lastFinalized + 1) revert EpochSettlementOutOfOrder(epoch, lastFinalized + 1);
         uint256 available = _pools[epoch] + _carry + _maxEmission;
         if (total > available) revert EpochSettlementTotalExceedsPool(total, available);
+    }
+
+    /// @dev The latest finalized epoch is always held (a pending proposal uses the other slot);
+    /// the one before it only while its slot was not reused by a newer (possibly challenged)
+    /// proposal, which the slot's epoch number tells.
+    function _requireClaimable(uint64 epoch, Proposal storage proposal) private view {
+        uint64 lastFinalized = _lastFinalized;
+        if (epoch == lastFinalized && epoch != 0) return;
+        if (epoch + 1 == lastFinalized && proposal.epoch == epoch) return;
+        revert EpochSettlementEpochNotClaimable(epoch);
     }
 
     function _requirePending(uint64 epoch) private view {

@@ -23,6 +23,9 @@ contract NodeRegistry is INodeRegistry, AccessControl, ReentrancyGuardTransient 
 
     uint256 private constant _MAX_BPS = 10_000;
     uint256 private constant _LANES = 16;
+    /// @dev 1 in the lowest bit of each of the 16 lanes.
+    uint256 private constant _ALL_LANES =
+        0x0001000100010001000100010001000100010001000100010001000100010001;
 
     IERC20 private immutable _token;
     uint256 private immutable _minStake;
@@ -319,13 +322,26 @@ contract NodeRegistry is INodeRegistry, AccessControl, ReentrancyGuardTransient 
     }
 
     /// @dev Every lane of word `index` is at most 10000 bps, and lanes of node ids that do not
-    /// exist (0 and above `count`) are zero.
+    /// exist (0 and above `count`) are zero. All 16 lanes are checked at once (SWAR): no lane has
+    /// bit 14 or 15 set (so each is below 16384), and adding 22767 (2^15 - 10001) to every lane,
+    /// which cannot carry into the next lane, sets bit 15 exactly in lanes above 10000.
     function _checkWord(uint256 index, uint256 word, uint256 count) private pure {
-        if (word == 0) return;
-        uint256 base = index * _LANES;
+        uint256 top = 0xc000 * _ALL_LANES; // bits 14 and 15 of every lane
+        uint256 bias = 22_767 * _ALL_LANES;
+        uint256 bit15 = 0x8000 * _ALL_LANES;
+        bool bad = word & top != 0 || (word + bias) & bit15 != 0;
+        if (index == 0) bad = bad || word & 0xffff != 0; // node id 0
+        uint256 lastIndex = count / _LANES;
+        if (index > lastIndex) bad = bad || word != 0;
+        else if (index == lastIndex) bad = bad || word >> (16 * (count % _LANES + 1)) != 0;
+        if (bad) _revertBadLane(index, word, count);
+    }
+
+    /// @dev Names the first offending lane of a word `_checkWord` refused.
+    function _revertBadLane(uint256 index, uint256 word, uint256 count) private pure {
         for (uint256 lane; lane < _LANES; ++lane) {
             uint256 value = (word >> (16 * lane)) & 0xffff;
-            uint256 nodeId = base + lane;
+            uint256 nodeId = index * _LANES + lane;
             if (value > _MAX_BPS || (value != 0 && (nodeId == 0 || nodeId > count))) {
                 revert NodeRegistryInvalidReputation(nodeId, value);
             }

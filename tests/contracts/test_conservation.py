@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
@@ -193,3 +193,46 @@ def test_claims_never_exceed_the_settled_pool(
             assert c.balance(st_.address) == (
                 open_pools + st_.functions.carry().call() + settled - claimed
             )
+
+
+# --- reputation words -------------------------------------------------------------------------
+
+lane_values = st.one_of(st.integers(0, 10_000), st.integers(10_001, 0xFFFF), st.just(0))
+
+
+@SETTINGS
+@example(index=0, lanes=[0] + [10_000] * 15, count=15)  # the last lane of the last word
+@example(index=1, lanes=[5] + [0] * 15, count=16)
+@example(index=1, lanes=[0, 7] + [0] * 14, count=16)  # node 17 does not exist
+@example(index=0, lanes=[0, 10_001] + [0] * 14, count=1)
+@given(
+    index=st.integers(0, 2),
+    lanes=st.lists(lane_values, min_size=16, max_size=16),
+    count=st.integers(1, 40),
+)
+def test_reputation_word_check_matches_the_per_lane_rule(
+    c: Contracts, index: int, lanes: list[int], count: int
+) -> None:
+    """The registry checks all 16 lanes at once; it must agree with the plain per-lane rule."""
+    word = sum(v << (16 * lane) for lane, v in enumerate(lanes))
+    bad = [
+        (16 * index + lane, v)
+        for lane, v in enumerate(lanes)
+        if v > 10_000 or (v != 0 and not 1 <= 16 * index + lane <= count)
+    ]
+    with snapshot(c.w3):
+        reg = c.registry
+        writer = reg.functions.REPUTATION_WRITER_ROLE().call()
+        tx(c.w3, DEPLOYER, reg.functions.grantRole(writer, DEPLOYER.address))
+        # node ids 1..count exist: stand them up cheaply through the real register path
+        for i in range(count):
+            c.register(operator(100 + i))
+        call = reg.functions.writeReputations(1, index, [word])
+        if bad:
+            with pytest.raises(ChainReverted) as caught:
+                tx(c.w3, DEPLOYER, call)
+            assert caught.value.error_name == "NodeRegistryInvalidReputation"
+            assert caught.value.error_args == bad[0]
+        else:
+            tx(c.w3, DEPLOYER, call)
+            assert reg.functions.reputationWord(index).call() == word
