@@ -45,6 +45,8 @@ DENSE_SOLVE_UP_TO = 256
 # Newton-CG solves each step to this relative residual, in at most this many products.
 CG_TOLERANCE = 1e-3
 CG_MAX_ITER = 50
+# No log-strength moves further than this in one step.
+MAX_STEP = 10.0
 _TINY = 1e-300
 # Up to this many (pair, kind) keys, judgments are counted into a dense array instead of sorted.
 DENSE_KEYS = 1 << 24
@@ -280,14 +282,12 @@ class Graph:
 
     def hessian(self, theta: Floats, wins_low: Floats, wins_high: Floats) -> Floats:
         """Minus the Hessian of L at one ``theta`` (n,): a weighted Laplacian plus a diagonal."""
-        p = sigmoid(theta[self.low] - theta[self.high])
-        c = (wins_low + wins_high) * p * (1.0 - p)
-        q = sigmoid(theta)
+        c = (wins_low + wins_high) * slope(theta[self.low] - theta[self.high])
         h = np.zeros((self.n, self.n))
         h[self.low, self.high] = -c
         h[self.high, self.low] = -c
         degree = np.bincount(self.low, c, self.n) + np.bincount(self.high, c, self.n)
-        h[np.diag_indices(self.n)] = degree + self.prior * q * (1.0 - q)
+        h[np.diag_indices(self.n)] = degree + self.prior * slope(theta)
         return h
 
 
@@ -301,10 +301,8 @@ def newton_cg(graph: Graph, wins_low: Floats, wins_high: Floats) -> Direction:
     games = wins_low + wins_high
 
     def direction(theta: Floats, grad: Floats) -> Floats:
-        p = sigmoid(theta[:, graph.low] - theta[:, graph.high])
-        curvature = games * p * (1.0 - p)  # (R, P)
-        q = sigmoid(theta)
-        diagonal = graph.prior * q * (1.0 - q)  # (R, n)
+        curvature = games * slope(theta[:, graph.low] - theta[:, graph.high])  # (R, P)
+        diagonal = graph.prior * slope(theta)  # (R, n)
 
         def hessian_times(v: Floats) -> Floats:
             return graph.scatter(curvature * (v[:, graph.low] - v[:, graph.high])) + diagonal * v
@@ -343,13 +341,16 @@ def ascend(
 ) -> tuple[Floats, int, bool]:
     """Move every row of ``theta`` along ``direction(theta, gradient)`` until the steps are < tol.
 
-    The direction must be an ascent direction (an SPD matrix applied to the gradient); each row's
-    step is halved until L does not decrease, so the iteration cannot diverge.
+    The direction must be an ascent direction (an SPD matrix applied to the gradient). Each row's
+    step is first shortened so no log-strength moves by more than ``MAX_STEP`` (a Newton step from
+    the flat side of a sigmoid can be huge while L barely changes), then halved until L does not
+    decrease; a row that finds no such step stays where it is. So the iteration cannot diverge.
     """
     value = graph.objective(theta, wins_low, wins_high)
     for iteration in range(1, max_iter + 1):
         step = direction(theta, graph.gradient(theta, wins_low, wins_high))
-        scale = np.ones((theta.shape[0], 1))
+        longest = np.abs(step).max(axis=1, keepdims=True, initial=0.0)
+        scale = np.minimum(1.0, MAX_STEP / np.maximum(longest, _TINY))
         for _ in range(60):
             candidate = theta + scale * step
             new = graph.objective(candidate, wins_low, wins_high)
@@ -357,10 +358,19 @@ def ascend(
             if not worse.any():
                 break
             scale[worse] *= 0.5
-        theta, value = candidate, new
+        scale[worse] = 0.0
+        theta = np.where(worse[:, None], theta, candidate)
+        value = np.where(worse, value, new)
         if float(np.abs(scale * step).max(initial=0.0)) < tol:
             return theta, iteration, True
     return theta, max_iter, False
+
+
+def slope(x: Floats) -> Floats:
+    """sigmoid(x) * sigmoid(-x), without the cancellation that makes it 0 for |x| > 37."""
+    e = np.exp(-np.abs(x))
+    out: Floats = e / (1.0 + e) ** 2
+    return out
 
 
 def sigmoid(x: Floats) -> Floats:

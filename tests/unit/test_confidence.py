@@ -76,6 +76,23 @@ def test_same_seed_same_intervals_and_batches_do_not_change_them(monkeypatch):
         assert batched.upper[k] == pytest.approx(first.upper[k], abs=1e-7)
 
 
+def test_sparse_graphs_give_finite_converged_intervals():
+    # 60 items, 400 judgments: resamples leave items with no wins, or with none at all; a Newton
+    # step from the flat side of the sigmoid once sent such an item to -450 and the refit to NaN
+    rng = np.random.default_rng(2)
+    strength = rng.normal(size=60)
+    first = rng.integers(0, 60, 400)
+    second = (first + rng.integers(1, 60, 400)) % 60
+    first_won = rng.random(400) < 1 / (1 + np.exp(strength[second] - strength[first]))
+    winners, losers = np.where(first_won, first, second), np.where(first_won, second, first)
+    counts = aggregate_indices(range(60), winners, losers, np.ones(400))
+    point = fit_counts(counts)
+    iv = bootstrap(counts, rounds=50, seed=2, point=point)
+    assert iv.converged
+    for k, s in point.scores.items():
+        assert -20 < iv.lower[k] <= s <= iv.upper[k] < 20
+
+
 def test_no_judgments_give_the_point_fit_as_interval():
     iv = bootstrap(aggregate([1, 2], []), rounds=5)
     assert iv.lower == iv.upper == {1: 0.0, 2: 0.0}
