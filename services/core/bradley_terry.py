@@ -18,8 +18,8 @@ Judgments are first aggregated per unordered pair and kind of outcome (``PairCou
 costs nothing per judgment. It starts at the log win/loss ratios and takes Newton steps on the
 Hessian (a weighted graph Laplacian plus the prior's diagonal): solved exactly up to
 ``DENSE_SOLVE_UP_TO`` items (O(n^3)), above that by conjugate gradients (O(pairs) a product).
-Each step is halved until L does not decrease; the fit stops when no log-strength moves by more
-than ``tol``.
+Each step is capped at ``MAX_STEP`` and halved until L does not decrease; the fit stops when no
+log-strength moves by more than ``tol``.
 """
 
 from __future__ import annotations
