@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from services import devstack
+from services.chain.keys import dev_accounts
 from services.cli.output import console, err_console, errors_as_one_line, fail, print_json
 from services.processes import pid_alive
 from services.settings import get_settings
@@ -90,6 +91,13 @@ def print_status(state: dict[str, Any]) -> None:
         alive = pid_alive(int(p["pid"]))
         parts.add_row(p["name"], str(p["pid"]), "[green]running[/green]" if alive else "[red]stopped[/red]", p["url"])
     console.print(parts)
-    if deployer := (state.get("deployment") or {}).get("deployer"):
-        console.print(f"[dim]deployer and settler: {deployer}. On the dev chain, anvil's accounts come from the "
-                      "mnemonic 'test test test test test test test test test test test junk'.[/dim]")
+    deployment = state.get("deployment") or {}
+    if deployment.get("chain_id") == 31337:
+        accounts = Table(title="dev accounts (use with --account dev:N)", show_header=True)
+        for col in ("account", "address", "role"):
+            accounts.add_column(col)
+        for acct in dev_accounts(4):
+            role = "deployer, settler" if acct.address == deployment.get("deployer") else "operator / requester"
+            accounts.add_row(f"dev:{acct.index}", acct.address, role)
+        console.print(accounts)
+        console.print("[dim]anvil's public test mnemonic 'test test ... junk': never use these keys elsewhere[/dim]")
