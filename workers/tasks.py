@@ -61,10 +61,13 @@ def judge(task_id: str, judge_id: int) -> int:
 
 
 @shared_task(name="merit.round.rank", **_RETRY)
-def rank(task_id: str) -> int | None:
-    c = container()
-    rnd = rounds.rank(c.store, TaskId(task_id))
-    return rnd.winner_id if rnd else None
+def rank(task_id: str) -> list[int]:
+    """Rank the round; when the top two still overlap, judge the recruited pairs and rank again."""
+    judges = rounds.rank(container().store, TaskId(task_id))
+    if judges:
+        body = rank.si(task_id).on_error(_on_error(task_id, "recruited judging"))
+        chord([judge.si(task_id, j) for j in judges])(body)
+    return judges
 
 
 @shared_task(name="merit.round.fail")

@@ -82,10 +82,16 @@ def task_page(task_id: str, c: Dep) -> HTMLResponse:
         body += f"<h2>Answer</h2><pre>{escape(winner.content or '')}</pre><p>by {name(winner.node_id)}</p>"
     if v.round and v.round.ranking:
         body += "<h2>Ranking</h2>" + _table(
-            ["rank", "node", "score"],
-            [[str(r.rank), name(r.node_id), f"{r.score:+.3f}"] for r in v.round.ranking],
+            ["rank", "node", "score", "95% interval"],
+            [
+                [str(r.rank), name(r.node_id), f"{r.score:+.3f}",
+                 f"[{r.lower:+.2f}, {r.upper:+.2f}]" if r.lower is not None and r.upper is not None else ""]
+                for r in v.round.ranking
+            ],
         )
-        body += f"<p>method <code>{escape(v.round.method or '')}</code></p>"
+        verdict = {True: "separated from the runner-up", False: "not separated from the runner-up"}
+        body += f"<p>winner {verdict.get(v.round.separated, '')}; {v.round.recruits} extra judging pass(es); "
+        body += f"method <code>{escape(v.round.method or '')}</code></p>"
     body += "<h2>Answers</h2>" + _table(
         ["node", "status", "answer", "ms"],
         [[name(a.node_id), escape(a.status.value), escape(a.content or ""), str(a.latency_ms)] for a in v.answers],

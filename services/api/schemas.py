@@ -36,7 +36,9 @@ class RankOut(BaseModel):
     rank: int
     node_id: int
     node_name: str | None
-    score: float
+    score: float = Field(description="log-strength from the Bradley-Terry fit (mean 0)")
+    lower: float | None = Field(None, description="95% bootstrap interval of the score")
+    upper: float | None = None
     wins: float
     judged: int
 
@@ -59,6 +61,10 @@ class TaskOut(BaseModel):
     updated_at: datetime
     answer: str | None
     winner_node_id: int | None
+    separated: bool | None = Field(
+        None, description="the winner's interval lies above the runner-up's (or they gave the same answer)"
+    )
+    recruits: int = Field(0, description="extra judging passes run because the top two overlapped")
     method: str | None
     ranking: list[RankOut]
     answers: list[AnswerOut]
@@ -90,10 +96,13 @@ class TaskOut(BaseModel):
             updated_at=v.task.updated_at,
             answer=winner.content if winner else None,
             winner_node_id=v.round.winner_id if v.round else None,
+            separated=v.round.separated if v.round else None,
+            recruits=v.round.recruits if v.round else 0,
             method=v.round.method if v.round else None,
             ranking=[
                 RankOut(rank=r.rank, node_id=r.node_id, node_name=name(r.node_id), score=r.score,
-                        wins=wins.get(r.node_id, 0.0), judged=judged.get(r.node_id, 0))
+                        lower=r.lower, upper=r.upper, wins=wins.get(r.node_id, 0.0),
+                        judged=judged.get(r.node_id, 0))
                 for r in (v.round.ranking if v.round else ())
             ],
             answers=[

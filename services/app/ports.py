@@ -64,12 +64,16 @@ class RoundRepository(Protocol):
         self, task_id: TaskId, node_ids: Sequence[NodeId], pairs: Sequence[PairAssignment]
     ) -> Round: ...  # idempotent: returns the stored round when one exists
     def get(self, task_id: TaskId) -> Round | None: ...
+    def add_pairs(
+        self, task_id: TaskId, pairs: Sequence[PairAssignment], recruit: int
+    ) -> Round: ...  # idempotent per recruit number (1, 2, ...)
     def finish(
         self,
         task_id: TaskId,
         winner_id: NodeId | None,
         ranking: Sequence[RankEntry],
         method: str,
+        separated: bool | None = None,
     ) -> Round: ...
 
 

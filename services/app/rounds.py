@@ -10,25 +10,28 @@ import logging
 import random
 
 from services.app.ports import NodeGateway, Store
-from services.core import bradley_terry, schedule
+from services.core import bradley_terry, confidence, consensus, reputation, schedule
 from services.core.errors import NodeUnreachable
 from services.core.types import (
     Answer,
     AnswerStatus,
     Judgment,
+    Node,
     NodeId,
     NodeStatus,
-    Outcome,
+    PairAssignment,
     RankEntry,
-    Round,
     TaskId,
     TaskStatus,
+    Wei,
 )
 
 log = logging.getLogger(__name__)
 
-FIT_METHOD = "bradley-terry-mm/v0"
-_SCORE = {Outcome.LEFT: 1.0, Outcome.RIGHT: 0.0, Outcome.TIE: 0.5}
+FIT_METHOD = "bradley-terry-newton/v1"
+BOOTSTRAP_ROUNDS = 200
+MAX_RECRUITS = 2  # extra judging passes when the top two answers are not yet separated
+RECRUIT_PAIRS = 3  # pairs per extra pass, each judged in both orders
 
 
 def fail(store: Store, task_id: TaskId, reason: str) -> None:
@@ -86,7 +89,7 @@ def plan_judging(
     if len(answered) < min_answers:
         fail(store, task_id, f"{len(answered)} of {len(node_ids)} nodes answered; need {min_answers}")
         return []
-    pairs = schedule.round_robin(answered, answered)
+    pairs = schedule.schedule(answered, answered, seed=_seed(task_id))
     rnd = store.rounds.start(task_id, node_ids, pairs)
     store.tasks.set_status(task_id, TaskStatus.JUDGING)
     return sorted({p.judge_id for p in rnd.pairs})
@@ -118,36 +121,90 @@ def collect_judgments(
     return made
 
 
-def competition_ranks(scored: list[tuple[NodeId, float]], tol: float = 1e-9) -> list[RankEntry]:
-    """Ranks 1, 1, 3, ...: answers whose scores are equal share a rank (input is best first)."""
-    out: list[RankEntry] = []
-    for i, (node_id, score) in enumerate(scored):
-        tied = out and abs(out[-1].score - score) <= tol
-        out.append(RankEntry(node_id=node_id, score=score, rank=out[-1].rank if tied else i + 1))
-    return out
+def _seed(task_id: TaskId) -> int:
+    return int(str(task_id).replace("-", "")[:15], 16) if task_id else 0
 
 
-def rank(store: Store, task_id: TaskId) -> Round | None:
-    """Fit Bradley-Terry over the round's judgments and store ranking and winner."""
+def influence(nodes: dict[NodeId, Node], judges: set[NodeId]) -> dict[NodeId, int] | None:
+    """Each judge's weight: stake times its reputation factor; None (equal weights) when no judge
+    has any, as on a fresh dev stack where nobody has staked or passed calibration yet."""
+    weights = {
+        j: reputation.influence(
+            Wei(nodes[j].stake_wei), reputation.Reputation(nodes[j].reputation_bp, nodes[j].reputation_bp)
+        )
+        for j in judges
+        if j in nodes
+    }
+    return weights if any(weights.values()) else None
+
+
+def _same_answer(a: Answer | None, b: Answer | None) -> bool:
+    norm = [" ".join((x.content or "").split()).casefold() if x else None for x in (a, b)]
+    return norm[0] is not None and norm[0] == norm[1]
+
+
+def rank(store: Store, task_id: TaskId) -> list[NodeId]:
+    """Fit the round's judgments; recruit more when the top two overlap, else store the result.
+
+    Returns the judges of a recruited pass (run them, then call ``rank`` again), or [] when the
+    round is finished. The fit weighs each judgment by its judge's influence; the bootstrap gives
+    each answer a 95% interval, and the winner is *separated* when its interval lies above the
+    runner-up's (or both gave the same answer). After ``MAX_RECRUITS`` passes the round finishes
+    with ``separated`` false rather than judge forever.
+    """
     task = store.tasks.get(task_id)
     rnd = store.rounds.get(task_id)
     if rnd is None or task.status.finished:
-        return rnd
+        return []
     store.tasks.set_status(task_id, TaskStatus.RANKING)
     judgments = store.judgments.list_for_task(task_id)
     if not judgments:
         fail(store, task_id, "no judge returned a verdict")
-        return rnd
-    answered = sorted(
-        a.node_id for a in store.answers.list_for_task(task_id) if a.status is AnswerStatus.OK
-    )
-    result = bradley_terry.fit(
-        answered,
-        [bradley_terry.Comparison(j.left_id, j.right_id, _SCORE[j.outcome]) for j in judgments],
-    )
-    order = result.ranking()
-    ranking = competition_ranks([(n, result.scores[n]) for n in order])
-    done = store.rounds.finish(task_id, order[0], ranking, FIT_METHOD)
+        return []
+    answers = {a.node_id: a for a in store.answers.list_for_task(task_id) if a.status is AnswerStatus.OK}
+    answered = sorted(answers)
+    nodes = {n.id: n for n in store.nodes.list() if n.id in set(rnd.node_ids)}
+    weights = influence(nodes, {j.judge_id for j in judgments})
+    counts = bradley_terry.aggregate(answered, consensus.comparisons(judgments, weights))
+    point = bradley_terry.fit_counts(counts)
+    intervals = confidence.bootstrap(counts, rounds=BOOTSTRAP_ROUNDS, seed=_seed(task_id), point=point)
+    entries = consensus.ranking(point.scores)
+    order = [e.node_id for e in entries]
+    separated = confidence.separated(intervals, order) or _same_answer(answers[order[0]], answers[order[1]])
+    if not separated and rnd.recruits < MAX_RECRUITS:
+        extra = _recruit(counts, intervals, order, judgments, answered)
+        if extra:
+            store.rounds.add_pairs(task_id, extra, rnd.recruits + 1)
+            store.tasks.set_status(task_id, TaskStatus.JUDGING)
+            return sorted({p.judge_id for p in extra})
+    ranking = [
+        RankEntry(e.node_id, e.score, e.rank, intervals.lower[e.node_id], intervals.upper[e.node_id])
+        for e in entries
+    ]
+    method = FIT_METHOD + ("" if weights else " (equal judge weights)")
+    store.rounds.finish(task_id, order[0], ranking, method, separated)
     store.tasks.set_status(task_id, TaskStatus.DONE)
-    log.info("task ranked", extra={"task_id": task_id, "winner": order[0]})
-    return done
+    log.info("task ranked", extra={"task_id": task_id, "winner": order[0], "separated": separated})
+    return []
+
+
+def _recruit(
+    counts: bradley_terry.PairCounts[NodeId],
+    intervals: confidence.Intervals[NodeId],
+    order: list[NodeId],
+    judgments: list[Judgment],
+    answered: list[NodeId],
+) -> list[PairAssignment]:
+    """Both orders of the pairs that would best separate the top two, each order to the least-busy
+    judge that has not yet judged it in that order (asked again, a judge only repeats itself)."""
+    seen = {(j.judge_id, j.left_id, j.right_id) for j in judgments}
+    load = dict.fromkeys(answered, 0)
+    out: list[PairAssignment] = []
+    for a, b in confidence.next_pairs(counts, intervals, order, limit=RECRUIT_PAIRS):
+        for left, right in ((a, b), (b, a)):
+            fresh = [j for j in answered if j not in (a, b) and (j, left, right) not in seen]
+            if fresh:
+                judge = min(fresh, key=lambda j: (load[j], j))
+                load[judge] += 1
+                out.append(PairAssignment(judge, left, right))
+    return out

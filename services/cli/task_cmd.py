@@ -80,14 +80,22 @@ def render(task: dict[str, Any]) -> None:
         console.print(f"[green bold]answer:[/green bold] {task['answer']}")
         if winner:
             console.print(f"[dim]by {winner['node_name']} ({task['method']})[/dim]")
+        if task.get("separated") is not None:
+            extra = f" after {task['recruits']} extra judging pass(es)" if task.get("recruits") else ""
+            console.print(
+                "[green]confident:[/green] the winner's 95% interval is clear of the runner-up's" + extra
+                if task["separated"]
+                else "[yellow]not separated:[/yellow] the top answers' 95% intervals overlap" + extra
+            )
     kinds = {a["node_id"]: a["node_kind"] for a in task["answers"]}
     answers = {a["node_id"]: a for a in task["answers"]}
     table = Table(title="ranking", show_lines=False)
-    for col in ("rank", "node", "score", "wins / judged", "answer"):
+    for col in ("rank", "node", "score [95% interval]", "wins / judged", "answer"):
         table.add_column(col)
     for r in task["ranking"]:
         label = r["node_name"] + (" [yellow](test node)[/yellow]" if kinds.get(r["node_id"]) == "test" else "")
-        table.add_row(str(r["rank"]), label, f"{r['score']:+.3f}", f"{r['wins']:g} / {r['judged']}",
+        interval = f" [{r['lower']:+.2f}, {r['upper']:+.2f}]" if r.get("lower") is not None else ""
+        table.add_row(str(r["rank"]), label, f"{r['score']:+.2f}{interval}", f"{r['wins']:g} / {r['judged']}",
                       answers[r["node_id"]]["content"] or "")
     for a in task["answers"]:
         if a["status"] != "ok":

@@ -148,6 +148,8 @@ class RankEntry:
     node_id: NodeId
     score: float  # log-strength from the fit
     rank: int  # 1 = best
+    lower: float | None = None  # bootstrap interval of the score, when one was computed
+    upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class Round:
     method: str | None
     started_at: datetime
     finished_at: datetime | None
+    separated: bool | None = None  # the winner's interval lies above the runner-up's
+    recruits: int = 0  # times more judgments were recruited because the top two overlapped
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,9 @@ class PostgresJudgments:
 
 
 # ---------------------------------------------------------------- rounds
-_ROUND_COLUMNS = "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at"
+_ROUND_COLUMNS = (
+    "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at, separated, recruits"
+)
 
 
 def round_from_row(row: dict[str, Any]) -> Round:
@@ -162,13 +164,24 @@ def round_from_row(row: dict[str, Any]) -> Round:
         ),
         winner_id=NodeId(row["winner_id"]) if row["winner_id"] is not None else None,
         ranking=tuple(
-            RankEntry(NodeId(e["node_id"]), float(e["score"]), int(e["rank"]))
+            RankEntry(
+                NodeId(e["node_id"]), float(e["score"]), int(e["rank"]), e.get("lower"), e.get("upper")
+            )
             for e in row["ranking"]
         ),
         method=row["method"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        separated=row["separated"],
+        recruits=int(row["recruits"]),
     )
+
+
+def _pairs_json(pairs: Sequence[PairAssignment]) -> list[dict[str, int]]:
+    return [
+        {"judge_id": int(p.judge_id), "left_id": int(p.left_id), "right_id": int(p.right_id)}
+        for p in pairs
+    ]
 
 
 class PostgresRounds:
@@ -180,10 +193,7 @@ class PostgresRounds:
     ) -> Round:
         """Record the round's swarm and pair schedule; returns the stored round if one exists."""
         key = parse_task_id(task_id)
-        pairs_json = [
-            {"judge_id": int(p.judge_id), "left_id": int(p.left_id), "right_id": int(p.right_id)}
-            for p in pairs
-        ]
+        pairs_json = _pairs_json(pairs)
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
@@ -210,24 +220,52 @@ class PostgresRounds:
             row = cur.fetchone()
         return round_from_row(row) if row is not None else None
 
+    def add_pairs(self, task_id: TaskId, pairs: Sequence[PairAssignment], recruit: int) -> Round:
+        """Append recruited pairs as recruit number ``recruit``; a repeated call changes nothing."""
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                UPDATE rounds SET pairs = pairs || %s, recruits = %s
+                WHERE task_id = %s AND recruits = %s - 1
+                RETURNING {_ROUND_COLUMNS}
+                """,
+                (to_jsonb(_pairs_json(pairs)), recruit, key, recruit),
+            )
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE task_id = %s", (key,))
+                row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no round started for task {task_id}", hint="start the round first")
+        return round_from_row(row)
+
     def finish(
         self,
         task_id: TaskId,
         winner_id: NodeId | None,
         ranking: Sequence[RankEntry],
         method: str,
+        separated: bool | None = None,
     ) -> Round:
         """Store the outcome (winner, ranking, method); NotFound when the round was not started."""
         key = parse_task_id(task_id)
         ranking_json = [
-            {"node_id": int(e.node_id), "score": float(e.score), "rank": int(e.rank)}
+            {
+                "node_id": int(e.node_id),
+                "score": float(e.score),
+                "rank": int(e.rank),
+                "lower": e.lower,
+                "upper": e.upper,
+            }
             for e in ranking
         ]
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
                 UPDATE rounds
-                SET winner_id = %s, ranking = %s, method = %s, finished_at = clock_timestamp()
+                SET winner_id = %s, ranking = %s, method = %s, separated = %s,
+                    finished_at = clock_timestamp()
                 WHERE task_id = %s
                 RETURNING {_ROUND_COLUMNS}
                 """,
@@ -235,6 +273,7 @@ class PostgresRounds:
                     None if winner_id is None else int(winner_id),
                     to_jsonb(ranking_json),
                     method,
+                    separated,
                     key,
                 ),
             )

@@ -41,6 +41,11 @@ def test_submitted_task_gets_a_ranked_answer(api, store):
     assert len(task["answers"]) == 4 and len(task["judgments"]) == 12
     assert all(a["node_kind"] == "test" for a in task["answers"])
     assert int(task["fee_wei"]) == store.tasks.get(body["id"]).fee_wei
+    assert task["separated"] is True
+    assert all(r["lower"] <= r["score"] <= r["upper"] for r in task["ranking"])
+    page = api.get(f"/explorer/tasks/{body['id']}")
+    assert page.status_code == 200 and "The answer is 4." in page.text and "95% interval" in page.text
+    assert body["id"][:8] in api.get("/explorer").text
 
 
 def test_unknown_task_is_404_problem(api):

@@ -26,9 +26,11 @@ def run_round(store, gateway, task_id):
     for n in node_ids:
         rounds.collect_answer(store, gateway, task_id, n)
     judges = rounds.plan_judging(store, task_id, node_ids, min_answers=3)
-    for j in judges:
-        rounds.collect_judgments(store, gateway, task_id, j)
-    return rounds.rank(store, task_id)
+    while judges:  # the first pass, then any recruited pass
+        for j in judges:
+            rounds.collect_judgments(store, gateway, task_id, j)
+        judges = rounds.rank(store, task_id)
+    return store.rounds.get(task_id)
 
 
 def test_round_picks_a_correct_answer(store, registered_nodes, gateway):
@@ -42,6 +44,9 @@ def test_round_picks_a_correct_answer(store, registered_nodes, gateway):
     assert top_two == {"test-node-1", "test-node-2"}  # the two nodes with offset 0
     assert [by_name[r.node_id] for r in rnd.ranking[2:]] == ["test-node-3", "test-node-4"]  # off by 1, by 2
     assert [r.rank for r in rnd.ranking] == [1, 1, 3, 4]
+    assert rnd.separated is True and rnd.recruits == 0  # the top two gave the same answer
+    assert all(r.lower <= r.score <= r.upper for r in rnd.ranking)
+    assert rnd.ranking[1].lower > rnd.ranking[2].upper  # right answers clear of the wrong ones
     judgments = store.judgments.list_for_task(task.id)
     assert len(judgments) == 4 * 3  # every pair in both orders
     assert all(j.judge_id not in (j.left_id, j.right_id) for j in judgments)
@@ -56,10 +61,10 @@ def test_steps_are_idempotent(store, registered_nodes, gateway):
         rounds.collect_answer(store, gateway, task.id, n)
     for j in {p.judge_id for p in first.pairs}:
         assert rounds.collect_judgments(store, gateway, task.id, j) == []
-    again = rounds.rank(store, task.id)
+    assert rounds.rank(store, task.id) == []  # a finished round is not ranked again
     assert len(store.answers.list_for_task(task.id)) == n_answers
     assert len(store.judgments.list_for_task(task.id)) == n_judgments
-    assert again.winner_id == first.winner_id
+    assert store.rounds.get(task.id).winner_id == first.winner_id
 
 
 def test_a_no_show_is_recorded_and_the_round_completes(store, registered_nodes, gateway):
@@ -88,3 +93,16 @@ def test_swarm_size_bounds_the_swarm(store, registered_nodes, gateway):
     chosen = rounds.choose_swarm(store, task.id, min_answers=3)
     assert len(chosen) == 3
     assert rounds.choose_swarm(store, task.id, min_answers=3) == chosen  # retried dispatch: same swarm
+
+
+def test_overlapping_leaders_recruit_more_judgments_then_finish_unseparated(store, registered_nodes, gateway):
+    # test nodes cannot evaluate this: every answer differs only in the node's name and every
+    # judge prefers whichever answer it is shown first, so both orders cancel into ties
+    task = new_task(store, prompt="Who wrote Hamlet?")
+    rnd = run_round(store, gateway, task.id)
+    assert store.tasks.get(task.id).status is TaskStatus.DONE
+    assert rnd.separated is False
+    assert 1 <= rnd.recruits <= rounds.MAX_RECRUITS
+    judgments = store.judgments.list_for_task(task.id)
+    assert len(judgments) > 12 and len(rnd.pairs) == len(judgments)
+    assert len({(j.judge_id, j.left_id, j.right_id) for j in judgments}) == len(judgments)

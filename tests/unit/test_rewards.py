@@ -264,3 +264,11 @@ def test_splitting_an_identity_never_pays_more(world, reward, emission, cfg):
     e_one = epoch_rewards(EpochId(1), pool, [one]).rewards
     e_many = epoch_rewards(EpochId(1), pool, [many], clusters=[clones]).rewards
     assert sum(e_many.get(c, 0) for c in clones) <= e_one.get(me, 0)
+
+
+def test_equal_scores_share_a_rank_in_the_consensus():
+    from services.core.consensus import ranking
+    from services.core.types import NodeId
+
+    ranks = ranking({NodeId(1): 2.0, NodeId(2): 2.0, NodeId(3): 0.5, NodeId(4): -1.0})
+    assert [(r.node_id, r.rank) for r in ranks] == [(1, 1), (2, 1), (3, 3), (4, 4)]

@@ -115,12 +115,3 @@ def test_assignments_move_from_the_busiest_judge_where_allowed():
 def test_a_pair_whose_writers_are_the_only_judges_is_left_out_and_load_stays():
     out = assign([(NodeId(1), NodeId(2)), (NodeId(1), NodeId(3))], [NodeId(1), NodeId(2)])
     assert [(p.judge_id, p.left_id, p.right_id) for p in out] == [(2, 1, 3), (2, 3, 1)]
-
-
-def test_equal_scores_share_a_rank():
-    from services.app.rounds import competition_ranks
-
-    ranks = competition_ranks(
-        [(NodeId(1), 2.0), (NodeId(2), 2.0), (NodeId(3), 0.5), (NodeId(4), -1.0)]
-    )
-    assert [r.rank for r in ranks] == [1, 1, 3, 4]
