@@ -222,6 +222,21 @@ def test_round_start_is_idempotent_and_finish_stores_the_ranking(store: Postgres
     assert store.rounds.get(task_id) == finished
 
 
+def test_recruited_pairs_append_once_per_pass_and_confidence_is_stored(store: PostgresStore) -> None:
+    a, b, c = add_nodes(store, 3)
+    task_id = add_task(store)
+    store.rounds.start(task_id, [a, b, c], [PairAssignment(c, a, b)])
+    extra = [PairAssignment(c, b, a)]
+    first = store.rounds.add_pairs(task_id, extra, 1)
+    assert first.pairs == (PairAssignment(c, a, b), PairAssignment(c, b, a)) and first.recruits == 1
+    assert store.rounds.add_pairs(task_id, extra, 1) == first  # a redelivered pass adds nothing
+    ranking = [RankEntry(a, 0.5, 1, 0.1, 0.9), RankEntry(b, -0.5, 2, -0.9, -0.1)]
+    done = store.rounds.finish(task_id, a, ranking, "bt", separated=True)
+    assert done.separated is True and done.ranking == tuple(ranking) and done.recruits == 1
+    with pytest.raises(NotFound):
+        store.rounds.add_pairs(add_task(store), extra, 1)
+
+
 def test_round_finish_without_start_is_not_found(store: PostgresStore) -> None:
     with pytest.raises(NotFound):
         store.rounds.finish(add_task(store), None, [], "bt-mle")
