@@ -1,0 +1,119 @@
+"""Closing an epoch: from its finished tasks to one integer reward vector and new reputations.
+
+Pure: the caller gathers the epoch's tasks (rankings, answers, judgments) and the nodes'
+reputations, and stores what this returns. The steps, in order:
+1. per task, the consensus is its stored ranking; each judge's verdicts are marked agreed or not;
+2. Sybil clusters from near-duplicate wrong answers and reciprocal favour (``sybil.detect``);
+3. judges whose agreement deviates significantly, in either direction, are flagged with evidence
+   and their reward is withheld (``reputation.flag_outliers``);
+4. each task's fee is split 70/30 between answerers by position and agreeing judges
+   (``rewards.task_rewards``), and the pool (fees + emission) is apportioned over the sums
+   (``rewards.epoch_rewards``): integers that add up to the pool exactly;
+5. reputations move by judged answer quality and judging agreement, and decay when idle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from services.core import consensus, reputation, rewards, sybil
+from services.core.consensus import JudgedPair, Tally
+from services.core.types import EpochId, Judgment, NodeId, RankEntry, TaskId, Wei
+
+
+@dataclass(frozen=True)
+class FinishedTask:
+    task_id: TaskId
+    fee: Wei
+    ranking: tuple[RankEntry, ...]  # the answers that came, best first
+    answers: Mapping[NodeId, str]  # node -> its answer
+    judgments: tuple[Judgment, ...]
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    node_id: NodeId
+    reward: Wei
+    before: reputation.Reputation
+    after: reputation.Reputation
+    evidence: reputation.Evidence
+    withheld: bool
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: EpochId
+    pool: Wei
+    carried: Wei
+    nodes: tuple[NodeResult, ...]
+    clusters: tuple[frozenset[NodeId], ...]
+    outliers: tuple[reputation.OutlierEvidence, ...]
+    task_rewards: Mapping[TaskId, Mapping[NodeId, Wei]] = field(default_factory=dict)
+
+    @property
+    def rewards(self) -> dict[NodeId, Wei]:
+        return {n.node_id: n.reward for n in self.nodes}
+
+
+def close(
+    epoch: EpochId,
+    tasks: Sequence[FinishedTask],
+    reputations: Mapping[NodeId, reputation.Reputation],
+    emission: Wei = Wei(0),
+    reward_config: rewards.RewardConfig = rewards.RewardConfig(),
+    reputation_config: reputation.ReputationConfig = reputation.ReputationConfig(),
+) -> EpochResult:
+    pairs_by_judge: dict[NodeId, list[JudgedPair]] = {}
+    quality: dict[NodeId, Tally] = {}
+    agreement_by_task: dict[TaskId, dict[NodeId, Tally]] = {}
+    for t in tasks:
+        scores = {e.node_id: e.score for e in t.ranking}
+        pairs = consensus.judged_pairs(t.judgments, scores)
+        for judge, ps in pairs.items():
+            pairs_by_judge.setdefault(judge, []).extend(ps)
+        agreement_by_task[t.task_id] = consensus.agreement(pairs)
+        for node, tally in consensus.positions(t.ranking).items():
+            quality[node] = quality.get(node, Tally()) + tally
+
+    winners = {t.task_id: t.answers[t.ranking[0].node_id] for t in tasks if t.ranking}
+    by_node: dict[NodeId, dict[TaskId, str]] = {}
+    for t in tasks:
+        for node, text in t.answers.items():
+            by_node.setdefault(node, {})[t.task_id] = text
+    report = sybil.detect(
+        by_node,
+        winners,
+        [j for t in tasks for j in t.judgments],
+        {t.task_id: {e.node_id: e.score for e in t.ranking} for t in tasks},
+    )
+    clusters = tuple(frozenset(c) for c in report.clusters)
+    outliers = tuple(reputation.flag_outliers(pairs_by_judge))
+    withheld = {o.judge_id for o in outliers}
+
+    per_task = {
+        t.task_id: rewards.task_rewards(
+            rewards.TaskOutcome(t.task_id, t.fee, t.ranking, agreement_by_task[t.task_id]),
+            reward_config,
+            clusters,
+        )
+        for t in tasks
+    }
+    pool = Wei(sum(t.fee for t in tasks) + emission)
+    split = rewards.epoch_rewards(epoch, pool, per_task.values(), withheld, clusters)
+
+    agreement: dict[NodeId, Tally] = {}
+    for tallies in agreement_by_task.values():
+        for judge, tally in tallies.items():
+            agreement[judge] = agreement.get(judge, Tally()) + tally
+    results = []
+    for node in sorted(set(reputations) | set(split.rewards) | set(quality) | set(agreement)):
+        before = reputations.get(node, reputation.register(Tally(), reputation_config))
+        evidence = reputation.Evidence(
+            quality=quality.get(node, Tally()), agreement=agreement.get(node, Tally())
+        )
+        after = reputation.update(before, evidence, reputation_config)
+        results.append(
+            NodeResult(node, split.rewards.get(node, Wei(0)), before, after, evidence, node in withheld)
+        )
+    return EpochResult(epoch, pool, split.carried, tuple(results), clusters, outliers, per_task)
