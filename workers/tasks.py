@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import chord, shared_task
 
-from services.app import rounds
+from services.app import epochs, rounds
 from services.core.errors import StoreUnavailable
 from services.core.types import NodeId, TaskId
 from workers.container import container
@@ -73,3 +73,10 @@ def rank(task_id: str) -> list[int]:
 @shared_task(name="merit.round.fail")
 def fail(task_id: str, reason: str) -> None:
     rounds.fail(container().store, TaskId(task_id), reason)
+
+
+@shared_task(name="merit.epoch.close", **_RETRY)
+def close_epoch(emission_wei: str = "0") -> int:
+    """Close the open epoch (periodic from beat, or on demand); returns the closed epoch's id."""
+    c = container()
+    return int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei)).epoch.id)

@@ -5,6 +5,7 @@ Adapters (store, content, nodes, chain, broker) implement these; ``services.boot
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from services.core.types import (
     Answer,
     Epoch,
     EpochId,
+    EpochNode,
     Judgment,
     NewNode,
     NewTask,
@@ -39,6 +41,7 @@ class NodeRepository(Protocol):
     def get_by_name(self, name: str) -> Node: ...  # NotFound
     def list(self, *, status: NodeStatus | None = None) -> list[Node]: ...
     def set_status(self, node_id: NodeId, status: NodeStatus) -> None: ...
+    def set_reputation(self, node_id: NodeId, score_bp: int, anchor_bp: int) -> None: ...
 
 
 class TaskRepository(Protocol):
@@ -47,6 +50,8 @@ class TaskRepository(Protocol):
     def list(self, *, limit: int = 50) -> list[Task]: ...
     def set_status(self, task_id: TaskId, status: TaskStatus, error: str | None = None) -> None: ...
     def delete(self, task_id: TaskId) -> None: ...
+    def assign_open_epoch(self, task_id: TaskId) -> EpochId: ...  # idempotent
+    def list_for_epoch(self, epoch_id: EpochId) -> builtins.list[Task]: ...
 
 
 class AnswerRepository(Protocol):
@@ -79,9 +84,12 @@ class RoundRepository(Protocol):
 
 class EpochRepository(Protocol):
     def current(self) -> Epoch: ...  # the open epoch, created on first use
+    def lock_current(self) -> Epoch: ...  # the same, row-locked for the transaction
     def get(self, epoch_id: EpochId) -> Epoch: ...  # NotFound
     def list(self, *, limit: int = 50) -> list[Epoch]: ...
     def close(self, epoch_id: EpochId, pool_wei: Wei, audit_cid: str | None) -> Epoch: ...
+    def record_nodes(self, rows: Sequence[EpochNode]) -> None: ...  # idempotent
+    def nodes(self, epoch_id: EpochId) -> builtins.list[EpochNode]: ...
 
 
 class OutboxRepository(Protocol):

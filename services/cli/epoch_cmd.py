@@ -1,4 +1,4 @@
-"""`merit epoch show N`: an epoch's settlement as the chain holds it."""
+"""`merit epoch close`: close the open epoch; `merit epoch show N`: its settlement on chain."""
 
 from __future__ import annotations
 
@@ -10,8 +10,51 @@ from rich.table import Table
 from services.chain.reverts import format_mrt
 from services.cli.chain_cmds import AsJson, RpcUrl, open_session
 from services.cli.output import console, errors_as_one_line, print_json
+from services.settings import get_settings
 
 app = typer.Typer(help="Epochs and their settlement.", no_args_is_help=True)
+
+
+@app.command("close")
+@errors_as_one_line
+def close(
+    emission: Annotated[str, typer.Option(help="MRT minted into the pool on top of the fees")] = "0",
+    as_json: AsJson = False,
+) -> None:
+    """Close the open epoch: rewards over its finished tasks, reputation updates, audit bundle."""
+    from services.app.epochs import close_epoch
+    from services.bootstrap import bootstrap
+    from services.chain.reverts import parse_mrt
+
+    c = bootstrap(get_settings())
+    try:
+        closed = close_epoch(c.store, c.content, emission_wei=parse_mrt(emission))
+        names = {n.id: n.name for n in c.store.nodes.list()}
+    finally:
+        c.close()
+    rows = [
+        {
+            "node_id": n.node_id,
+            "node": names.get(n.node_id, str(n.node_id)),
+            "reward_wei": str(n.reward),
+            "reputation_before_bp": n.before.score_bp,
+            "reputation_after_bp": n.after.score_bp,
+            "withheld": n.withheld,
+        }
+        for n in closed.result.nodes
+    ]
+    if as_json:
+        print_json({"epoch": closed.epoch.id, "tasks": closed.tasks, "pool_wei": str(closed.result.pool),
+                    "audit_cid": closed.epoch.audit_cid, "nodes": rows})
+        return
+    table = Table(title=f"epoch {closed.epoch.id}: {closed.tasks} tasks, pool {format_mrt(closed.result.pool)}")
+    for col in ("node", "reward", "reputation", "note"):
+        table.add_column(col)
+    for r in rows:
+        rep = f"{r['reputation_before_bp'] / 100:.2f}% -> {r['reputation_after_bp'] / 100:.2f}%"
+        table.add_row(r["node"], format_mrt(int(r["reward_wei"])), rep, "withheld: outlier judge" if r["withheld"] else "")
+    console.print(table)
+    console.print(f"audit bundle {closed.epoch.audit_cid}")
 
 
 @app.command("show")

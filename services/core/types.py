@@ -90,6 +90,7 @@ class Node:
     stake_wei: Wei
     address: str | None
     created_at: datetime
+    reputation_anchor_bp: int = 5000  # the part of reputation earned on questions with known answers
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,19 @@ class Epoch:
     audit_cid: str | None
     opened_at: datetime
     closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EpochNode:
+    """One node's line in a closed epoch: its reward and how its reputation moved."""
+
+    epoch_id: EpochId
+    node_id: NodeId
+    reward_wei: Wei
+    reputation_before_bp: int
+    reputation_after_bp: int
+    anchor_after_bp: int
+    withheld: bool  # flagged as an outlier judge: reward held back pending a slashing decision
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from typing import Any
 
 from services.core.errors import Conflict, NotFound
-from services.core.types import Epoch, EpochId, EpochStatus, Wei
+from services.core.types import Epoch, EpochId, EpochNode, EpochStatus, NodeId, Wei
 from services.store.session import Session
 
 _COLUMNS = "id, status, pool_wei, audit_cid, opened_at, closed_at"
+
+# Epoch numbers are gapless (1, 2, 3, ...) because the chain takes them in order: the next number is
+# max + 1, never an identity value that a lost race would burn. A racing opener hits the primary key
+# or the one-open index and does nothing.
+OPEN_NEXT = """
+    INSERT INTO epochs (id, status) OVERRIDING SYSTEM VALUE
+    SELECT coalesce(max(id), 0) + 1, 'open' FROM epochs
+    ON CONFLICT DO NOTHING
+"""
 
 
 def epoch_from_row(row: dict[str, Any]) -> Epoch:
@@ -42,13 +53,7 @@ class PostgresEpochs:
                 row = cur.fetchone()
                 if row is not None:
                     return epoch_from_row(row)
-                cur.execute(
-                    f"""
-                    INSERT INTO epochs (status) VALUES ('open')
-                    ON CONFLICT ((true)) WHERE status = 'open' DO NOTHING
-                    RETURNING {_COLUMNS}
-                    """
-                )
+                cur.execute(OPEN_NEXT + f" RETURNING {_COLUMNS}")
                 row = cur.fetchone()
                 if row is not None:
                     return epoch_from_row(row)
@@ -56,6 +61,17 @@ class PostgresEpochs:
             "could not open an epoch: it was opened and closed again repeatedly meanwhile",
             hint="retry",
         )
+
+    def lock_current(self) -> Epoch:
+        """The open epoch, row-locked until the transaction ends (closing takes this lock first,
+        so tasks finishing meanwhile wait and then land in the next epoch)."""
+        self.current()
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM epochs WHERE status = 'open' FOR UPDATE")
+            row = cur.fetchone()
+        if row is None:
+            raise Conflict("the open epoch was closed meanwhile", hint="retry")
+        return epoch_from_row(row)
 
     def get(self, epoch_id: EpochId) -> Epoch:
         with self._s.cursor() as cur:
@@ -104,3 +120,37 @@ class PostgresEpochs:
                     )
                 return stored
         return epoch_from_row(row)
+
+    def record_nodes(self, rows: Sequence[EpochNode]) -> None:
+        """Store each node's line of a closed epoch; a repeated close stores nothing new."""
+        with self._s.cursor() as cur:
+            cur.executemany(
+                """
+                INSERT INTO epoch_nodes (epoch_id, node_id, reward_wei, reputation_before_bp,
+                                         reputation_after_bp, anchor_after_bp, withheld)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (epoch_id, node_id) DO NOTHING
+                """,
+                [
+                    (int(r.epoch_id), int(r.node_id), int(r.reward_wei), r.reputation_before_bp,
+                     r.reputation_after_bp, r.anchor_after_bp, r.withheld)
+                    for r in rows
+                ],
+            )
+
+    def nodes(self, epoch_id: EpochId) -> builtins.list[EpochNode]:
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                SELECT epoch_id, node_id, reward_wei, reputation_before_bp, reputation_after_bp,
+                       anchor_after_bp, withheld
+                FROM epoch_nodes WHERE epoch_id = %s ORDER BY node_id
+                """,
+                (int(epoch_id),),
+            )
+            return [
+                EpochNode(EpochId(r["epoch_id"]), NodeId(r["node_id"]), Wei(int(r["reward_wei"])),
+                          r["reputation_before_bp"], r["reputation_after_bp"], r["anchor_after_bp"],
+                          r["withheld"])
+                for r in cur.fetchall()
+            ]

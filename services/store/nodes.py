@@ -11,7 +11,8 @@ from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus, Wei
 from services.store.session import Session
 
 _COLUMNS = (
-    "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at"
+    "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at, "
+    "reputation_anchor_bp"
 )
 
 
@@ -24,6 +25,7 @@ def node_from_row(row: dict[str, Any]) -> Node:
         kind=NodeKind(row["kind"]),
         status=NodeStatus(row["status"]),
         reputation_bp=row["reputation_bp"],
+        reputation_anchor_bp=row["reputation_anchor_bp"],
         stake_wei=Wei(int(row["stake_wei"])),
         address=row["address"],
         created_at=row["created_at"],
@@ -95,6 +97,17 @@ class PostgresNodes:
                     (NodeStatus(status).value,),
                 )
             return [node_from_row(r) for r in cur.fetchall()]
+
+    def set_reputation(self, node_id: NodeId, score_bp: int, anchor_bp: int) -> None:
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE nodes SET reputation_bp = %s, reputation_anchor_bp = %s WHERE id = %s",
+                (int(score_bp), int(anchor_bp), int(node_id)),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(
+                    f"node {node_id} not found", hint="list nodes with `merit node list`"
+                )
 
     def set_status(self, node_id: NodeId, status: NodeStatus) -> None:
         with self._s.cursor() as cur:

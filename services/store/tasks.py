@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from services.core.errors import NotFound
+from services.core.errors import Conflict, NotFound
 from services.core.types import EpochId, NewTask, Task, TaskId, TaskStatus, Wei
+from services.store.epochs import OPEN_NEXT
 from services.store.session import Session, parse_task_id, task_id_of
 
 _COLUMNS = (
@@ -65,6 +67,46 @@ class PostgresTasks:
             cur.execute(
                 f"SELECT {_COLUMNS} FROM tasks ORDER BY created_at DESC, id LIMIT %s",
                 (max(0, limit),),
+            )
+            return [task_from_row(r) for r in cur.fetchall()]
+
+    def assign_open_epoch(self, task_id: TaskId) -> EpochId:
+        """Put a finished task into the open epoch (once; a repeated call returns its epoch).
+
+        Shares the open epoch's row lock, so a concurrent close either sees this task or the task
+        lands in the next epoch.
+        """
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            for _ in range(3):
+                cur.execute("SELECT epoch_id FROM tasks WHERE id = %s", (key,))
+                row = cur.fetchone()
+                if row is None:
+                    raise _not_found(task_id)
+                if row["epoch_id"] is not None:
+                    return EpochId(row["epoch_id"])
+                cur.execute("SELECT 1 FROM epochs WHERE status = 'open'")
+                if cur.fetchone() is None:
+                    cur.execute(OPEN_NEXT)
+                cur.execute(
+                    """
+                    UPDATE tasks SET epoch_id = e.id, updated_at = clock_timestamp()
+                    FROM (SELECT id FROM epochs WHERE status = 'open' FOR SHARE) e
+                    WHERE tasks.id = %s AND tasks.epoch_id IS NULL
+                    RETURNING e.id
+                    """,
+                    (key,),
+                )
+                done = cur.fetchone()
+                if done is not None:
+                    return EpochId(done["id"])
+        raise Conflict(f"task {task_id} found no open epoch", hint="retry")
+
+    def list_for_epoch(self, epoch_id: EpochId) -> builtins.list[Task]:
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE epoch_id = %s ORDER BY created_at, id",
+                (int(epoch_id),),
             )
             return [task_from_row(r) for r in cur.fetchall()]
 

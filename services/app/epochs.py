@@ -1,0 +1,110 @@
+"""Use cases of an epoch: close it (rewards, reputations, audit bundle) and read it back."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from services.app.ports import ContentStore, Store
+from services.app.rounds import FIT_METHOD
+from services.core import epoch as core_epoch
+from services.core import reputation
+from services.core.errors import Conflict
+from services.core.types import AnswerStatus, Epoch, EpochId, EpochNode, TaskStatus, Wei
+
+log = logging.getLogger(__name__)
+BUNDLE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClosedEpoch:
+    epoch: Epoch
+    result: core_epoch.EpochResult
+    tasks: int
+
+
+def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -> ClosedEpoch:
+    """Close the open epoch: one exact reward vector over its finished tasks' fees plus emission,
+    reputation updates, and an audit bundle in the content store whose CID the epoch records.
+
+    Runs in one transaction holding the open epoch's row lock; a second closer waits, then closes
+    the next epoch only if that one has finished tasks.
+    """
+    with store.transaction() as tx:
+        ep = tx.epochs.lock_current()
+        tasks = [t for t in tx.tasks.list_for_epoch(ep.id) if t.status is TaskStatus.DONE]
+        if not tasks:
+            raise Conflict(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
+        finished = []
+        for t in tasks:
+            rnd = tx.rounds.get(t.id)
+            if rnd is None:
+                continue
+            answers = {a.node_id: a.content or "" for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK}
+            finished.append(
+                core_epoch.FinishedTask(t.id, t.fee_wei, rnd.ranking, answers, tuple(tx.judgments.list_for_task(t.id)))
+            )
+        nodes = {n.id: n for n in tx.nodes.list()}
+        reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
+        result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei))
+        cid = content.put(bundle(ep.id, finished, result))
+        for n in result.nodes:
+            if n.node_id in nodes:
+                tx.nodes.set_reputation(n.node_id, n.after.score_bp, n.after.anchor_bp)
+        tx.epochs.record_nodes(
+            [
+                EpochNode(ep.id, n.node_id, n.reward, n.before.score_bp, n.after.score_bp, n.after.anchor_bp, n.withheld)
+                for n in result.nodes
+                if n.node_id in nodes
+            ]
+        )
+        closed = tx.epochs.close(ep.id, result.pool, cid)
+    log.info("epoch closed", extra={"epoch": ep.id, "tasks": len(finished), "pool_wei": result.pool, "cid": cid})
+    return ClosedEpoch(closed, result, len(finished))
+
+
+def bundle(epoch_id: EpochId, tasks: list[core_epoch.FinishedTask], result: core_epoch.EpochResult) -> bytes:
+    """Everything an auditor needs to recompute the epoch, as canonical JSON (sorted keys)."""
+    doc: dict[str, Any] = {
+        "version": BUNDLE_VERSION,
+        "epoch": epoch_id,
+        "method": FIT_METHOD,
+        "pool_wei": str(result.pool),
+        "carried_wei": str(result.carried),
+        "tasks": [
+            {
+                "task_id": t.task_id,
+                "fee_wei": str(t.fee),
+                "ranking": [
+                    {"node_id": e.node_id, "rank": e.rank, "score": e.score} for e in t.ranking
+                ],
+                "answers": {str(k): v for k, v in sorted(t.answers.items())},
+                "judgments": [
+                    {"judge_id": j.judge_id, "left_id": j.left_id, "right_id": j.right_id, "outcome": j.outcome.value}
+                    for j in t.judgments
+                ],
+                "rewards_wei": {str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())},
+            }
+            for t in tasks
+        ],
+        "clusters": [sorted(c) for c in result.clusters],
+        "outliers": [
+            {"judge_id": o.judge_id, "agreed": o.agreed, "judged": o.judged, "deviation": str(o.deviation),
+             "p_value": str(o.p_value)}
+            for o in result.outliers
+        ],
+        "nodes": [
+            {
+                "node_id": n.node_id,
+                "reward_wei": str(n.reward),
+                "reputation_before_bp": n.before.score_bp,
+                "reputation_after_bp": n.after.score_bp,
+                "anchor_after_bp": n.after.anchor_bp,
+                "withheld": n.withheld,
+            }
+            for n in result.nodes
+        ],
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,62 @@
+"""Closing an epoch over rounds run with real test nodes against the real store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.app.epochs import close_epoch
+from services.content.local import LocalContentStore
+from services.core.errors import Conflict
+from services.core.types import EpochStatus
+from tests.integration.test_rounds import new_task, run_round
+
+
+@pytest.fixture
+def gateway():
+    from services.nodes.client import HttpNodeGateway
+
+    g = HttpNodeGateway(timeout_s=5)
+    yield g
+    g.close()
+
+
+def test_closing_pays_the_fees_out_exactly_and_moves_reputations(store, registered_nodes, gateway, tmp_path):
+    content = LocalContentStore(tmp_path / "content")
+    fees = []
+    for prompt in ("What is 2+2?", "What is 3*7?", "What is 10-4?"):
+        task = new_task(store, prompt=prompt)
+        run_round(store, gateway, task.id)
+        fees.append(task.fee_wei)
+    closed = close_epoch(store, content, emission_wei=5)
+    names = {n.id: n.name for n in registered_nodes}
+    rewards = {names[n.node_id]: n.reward for n in closed.result.nodes}
+    assert closed.tasks == 3 and closed.epoch.status is EpochStatus.CLOSED
+    assert sum(rewards.values()) + closed.result.carried == sum(fees) + 5 == closed.epoch.pool_wei
+    assert rewards["test-node-1"] == rewards["test-node-2"] > rewards["test-node-3"] > rewards["test-node-4"]
+
+    after = {n.name: n.reputation_bp for n in store.nodes.list()}
+    assert after["test-node-1"] > after["test-node-4"]  # judged quality moved them apart
+    stored = store.epochs.nodes(closed.epoch.id)
+    assert {r.node_id: r.reward_wei for r in stored} == {n.node_id: n.reward for n in closed.result.nodes}
+
+    doc = json.loads(content.get(closed.epoch.audit_cid))
+    assert doc["epoch"] == closed.epoch.id and len(doc["tasks"]) == 3
+    assert sum(int(n["reward_wei"]) for n in doc["nodes"]) == closed.epoch.pool_wei
+
+    assert store.epochs.current().id == closed.epoch.id + 1  # the next epoch is open
+    with pytest.raises(Conflict, match="no finished tasks"):
+        close_epoch(store, content)
+
+
+def test_failed_tasks_stay_out_of_the_epoch(store, registered_nodes, gateway, tmp_path):
+    from services.app import rounds
+
+    ok = new_task(store)
+    run_round(store, gateway, ok.id)
+    failed = new_task(store)
+    rounds.fail(store, failed.id, "test")
+    closed = close_epoch(store, LocalContentStore(tmp_path))
+    assert closed.tasks == 1
+    assert [t.id for t in store.tasks.list_for_epoch(closed.epoch.id)] == [ok.id]
