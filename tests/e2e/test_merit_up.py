@@ -84,6 +84,11 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         assert len(task["ranking"]) == 3
         human = merit(env, "task", "show", task["id"])
         assert "The answer is 4." in human.stdout and "test node" in human.stdout
+        closed = merit(env, "epoch", "close", "--json")
+        assert closed.returncode == 0, closed.stderr
+        epoch = json.loads(closed.stdout)
+        assert epoch["tasks"] == 1 and int(epoch["pool_wei"]) == int(task["fee_wei"])
+        assert sum(int(n["reward_wei"]) for n in epoch["nodes"]) == int(task["fee_wei"])
     finally:
         out = stop(env, proc, state)
     assert "meritswarm is up" in out and "/explorer" in out and "/docs" in out
