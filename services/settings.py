@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     min_answers: int = Field(3, ge=3)  # a pair needs a third node to judge it
     node_timeout_s: float = Field(30.0, gt=0)
     default_fee_wei: int = Field(10**16, ge=0)
+    epoch_seconds: int = Field(0, ge=0)  # beat closes the open epoch this often; 0: only by hand
+    epoch_emission_wei: int = Field(0, ge=0)  # minted into each epoch's pool on top of the fees
 
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> Settings:

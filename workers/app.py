@@ -42,4 +42,12 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         task_track_started=True,
     )
+    if settings.epoch_seconds:
+        app.conf.beat_schedule = {
+            "close-epoch": {
+                "task": "merit.epoch.close",
+                "schedule": float(settings.epoch_seconds),
+                "args": [str(settings.epoch_emission_wei)],
+            }
+        }
     return app

@@ -10,6 +10,7 @@ from typing import Any
 from celery import chord, shared_task
 
 from services.app import epochs, rounds
+from services.app.epochs import EpochEmpty
 from services.core.errors import StoreUnavailable
 from services.core.types import NodeId, TaskId
 from workers.container import container
@@ -76,7 +77,10 @@ def fail(task_id: str, reason: str) -> None:
 
 
 @shared_task(name="merit.epoch.close", **_RETRY)
-def close_epoch(emission_wei: str = "0") -> int:
-    """Close the open epoch (periodic from beat, or on demand); returns the closed epoch's id."""
+def close_epoch(emission_wei: str = "0") -> int | None:
+    """Close the open epoch (periodic from beat, or on demand); its id, or None when it is empty."""
     c = container()
-    return int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei)).epoch.id)
+    try:
+        return int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei)).epoch.id)
+    except EpochEmpty:
+        return None  # nothing finished this period: the epoch stays open

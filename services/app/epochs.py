@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 BUNDLE_VERSION = 1
 
 
+class EpochEmpty(Conflict):
+    code = "epoch-empty"
+
+
 @dataclass(frozen=True)
 class ClosedEpoch:
     epoch: Epoch
@@ -36,7 +40,7 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
         ep = tx.epochs.lock_current()
         tasks = [t for t in tx.tasks.list_for_epoch(ep.id) if t.status is TaskStatus.DONE]
         if not tasks:
-            raise Conflict(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
+            raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
         finished = []
         for t in tasks:
             rnd = tx.rounds.get(t.id)

@@ -37,3 +37,12 @@ def test_log_lines_carry_their_fields():
     record.task_id = "abc"
     record.winner = 3
     assert KeyValueFormatter("%(message)s").format(record) == "task ranked task_id=abc winner=3"
+
+
+def test_beat_closes_epochs_only_when_a_period_is_set():
+    from workers.app import create_celery
+
+    assert not create_celery(Settings(epoch_seconds=0)).conf.beat_schedule
+    schedule = create_celery(Settings(epoch_seconds=600, epoch_emission_wei=7)).conf.beat_schedule
+    assert schedule["close-epoch"]["task"] == "merit.epoch.close"
+    assert schedule["close-epoch"]["schedule"] == 600.0 and schedule["close-epoch"]["args"] == ["7"]
