@@ -36,14 +36,14 @@ from services.chain.anvil import start_anvil
 from services.chain.compiler import repo_root
 from services.chain.deploy import DEV_PARAMS, deploy_set, deploy_test_contract
 from services.chain.rpc import connect, contract_at, send
-from services.ports_free import free_port
-from services.settings import ANVIL_DEV_KEY
-from tests.contracts.merkle import (
+from services.core.merkle import (
     Reward,
     RewardTree,
     hash_verifier_proof,
     reputation_words,
 )
+from services.ports_free import free_port
+from services.settings import ANVIL_DEV_KEY
 
 SIZES = (10, 100, 1000)
 MRT = 10**18

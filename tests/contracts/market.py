@@ -14,13 +14,13 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from services.chain.client import ChainReverted, send
-from services.settings import ANVIL_DEV_KEY
-from tests.contracts.merkle import (
+from services.core.merkle import (
     Reward,
     RewardTree,
     hash_verifier_proof,
     reputation_words,
 )
+from services.settings import ANVIL_DEV_KEY
 from tests.fixtures.chain import REPO_ROOT, Market
 
 MRT = 10**18

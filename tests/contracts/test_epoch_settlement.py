@@ -11,6 +11,7 @@ from web3.exceptions import ContractCustomError
 from services.chain.client import ChainReverted, decode_revert
 from services.chain.deploy import DEV_PARAMS, _deploy_one
 from services.chain.rpc import account_from_key
+from services.core.merkle import leaf, reputation_hash, reputation_words
 from services.settings import ANVIL_DEV_KEY
 from tests.contracts.market import (
     CID,
@@ -26,7 +27,6 @@ from tests.contracts.market import (
     tree_of,
     tx,
 )
-from tests.contracts.merkle import leaf, reputation_hash, reputation_words
 from tests.fixtures.chain import REPO_ROOT, Market
 
 NODES: list[LocalAccount] = [operator(20 + i) for i in range(3)]

@@ -1,5 +1,5 @@
-"""Pure-Python reference for what EpochSettlement and NodeRegistry check: reward leaves, the Merkle
-tree (OpenZeppelin MerkleProof, sorted pairs), reputation words and their hash.
+"""What EpochSettlement and NodeRegistry check, in pure Python: reward leaves, the Merkle tree
+(OpenZeppelin MerkleProof, sorted pairs), reputation words and their hash.
 
 Layout (see contracts/README.md):
 - leaf = keccak256(keccak256(abi.encode(uint64 epoch, uint64 nodeId, address account,
@@ -9,7 +9,9 @@ Layout (see contracts/README.md):
 - reputation word w = sum(bps[id] << (16 * (id % 16))) over node ids 16w .. 16w + 15;
   reputation hash = keccak256(firstWord as 32 bytes ++ each word as 32 bytes).
 
-No sockets, no web3 objects: eth_abi and eth_utils only, so it can move into services later.
+No sockets, no web3 objects: eth_abi and eth_utils only. ``hash_verifier_proof`` is what the
+test-only contracts/test/HashVerifier accepts (tests and benches use it; production proofs come
+from the zk prover).
 """
 
 from __future__ import annotations
@@ -88,9 +90,19 @@ class RewardTree:
                 return reward
         raise KeyError(node_id)
 
-    def proof(self, node_id: int) -> list[bytes]:
+    def index_of(self, node_id: int) -> int:
+        """The position of ``node_id``'s leaf among the sorted leaves; KeyError when absent."""
         r = self.entry(node_id)
-        index = self.layers[0].index(leaf(self.epoch, r.node_id, r.account, r.cumulative_amount))
+        return self.layers[0].index(leaf(self.epoch, r.node_id, r.account, r.cumulative_amount))
+
+    def proof(self, node_id: int) -> list[bytes]:
+        """The sibling hashes that prove ``node_id``'s leaf against ``root``."""
+        return self.proof_at(self.index_of(node_id))
+
+    def proof_at(self, index: int) -> list[bytes]:
+        """The proof of the leaf at ``index`` of ``layers[0]`` (the sorted leaves)."""
+        if not 0 <= index < len(self.layers[0]):
+            raise IndexError(index)
         siblings: list[bytes] = []
         for level in self.layers[:-1]:
             sibling = index ^ 1
