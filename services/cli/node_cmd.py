@@ -38,13 +38,16 @@ def serve_test(
     port: int = typer.Option(8101, help="Port to listen on"),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     offset: int = typer.Option(0, help="Added to every arithmetic result: 0 answers correctly"),
+    fault: str = typer.Option("none", help="Misbehave for tests: none, empty, wrong-model, garbage, slow"),
+    delay: float = typer.Option(30.0, help="Seconds a slow node takes per reply"),
 ) -> None:
     """Serve a TEST NODE: a deterministic arithmetic program behind the OpenAI chat API (no model)."""
     import uvicorn
 
     from services.nodes.testnode import TestNode, create_app
 
-    uvicorn.run(create_app(TestNode(name, offset)), host=host, port=port, log_level="warning")
+    app_ = create_app(TestNode(name, offset, fault, delay))
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
 
 
 @app.command("list")

@@ -8,6 +8,8 @@ without a message is a no-show (``NodeUnreachable``), which the round records an
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from typing import Any
 
@@ -15,32 +17,58 @@ import httpx
 
 from services.app.ports import NodeReply, NodeVerdict
 from services.core.errors import NodeUnreachable
-from services.core.types import Node
+from services.core.types import Node, Outcome
 from services.nodes import prompts
 
 log = logging.getLogger(__name__)
 
 
+TRANSIENT_STATUS = {502, 503, 504}
+VERDICT_TOKENS = {"1": Outcome.LEFT, "2": Outcome.RIGHT}
+TIE_MARGIN = 0.1  # |p1 - p2| / (p1 + p2) below this is no preference
+
+
 class HttpNodeGateway:
-    def __init__(self, *, timeout_s: float, max_tokens: int = 512) -> None:
+    """Per-node timeouts and a per-node concurrency limit (a small model serves one request at a
+    time; piling more on it only turns them into timeouts). One retry, for transient errors only."""
+
+    def __init__(self, *, timeout_s: float, max_tokens: int = 512, per_node: int = 2) -> None:
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
         self._max_tokens = max_tokens
         self._http = httpx.Client(timeout=self._timeout)
+        self._per_node = per_node
+        self._limits: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
 
-    def _chat(self, node: Node, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, int, dict[str, Any]]:
+    def _limit(self, node: Node) -> threading.BoundedSemaphore:
+        with self._lock:
+            return self._limits.setdefault(node.endpoint_url, threading.BoundedSemaphore(self._per_node))
+
+    def _post(self, node: Node, url: str, body: dict[str, Any]) -> httpx.Response:
+        for attempt in (1, 2):
+            try:
+                resp = self._http.post(url, json=body)
+            except httpx.ConnectError:
+                if attempt == 2:
+                    raise
+            else:
+                if resp.status_code not in TRANSIENT_STATUS or attempt == 2:
+                    return resp
+            time.sleep(0.2)
+        raise AssertionError("unreachable")
+
+    def _chat(
+        self, node: Node, messages: list[dict[str, str]], max_tokens: int, **extra: Any
+    ) -> tuple[str, int, dict[str, Any]]:
         url = node.endpoint_url.rstrip("/") + "/chat/completions"
-        body = {
-            "model": node.model,
-            "messages": messages,
-            "temperature": 0,
-            "max_tokens": max_tokens,
-        }
+        body = {"model": node.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens, **extra}
         started = time.perf_counter()
         try:
-            resp = self._http.post(url, json=body)
+            with self._limit(node):
+                resp = self._post(node, url, body)
             resp.raise_for_status()
             data = resp.json()
             content = data["choices"][0]["message"]["content"]
@@ -48,8 +76,13 @@ class HttpNodeGateway:
             raise NodeUnreachable(f"node {node.name} timed out", node_id=node.id) from exc
         except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise NodeUnreachable(f"node {node.name} failed: {exc}", node_id=node.id) from exc
-        if not isinstance(content, str):
-            raise NodeUnreachable(f"node {node.name} sent no text", node_id=node.id)
+        if not isinstance(content, str) or not content.strip():
+            raise NodeUnreachable(f"node {node.name} sent an empty reply", node_id=node.id)
+        served = data.get("model")
+        if served is not None and served != node.model:
+            raise NodeUnreachable(
+                f"node {node.name} answered with model {served!r}, registered as {node.model!r}", node_id=node.id
+            )
         latency_ms = int((time.perf_counter() - started) * 1000)
         return content, latency_ms, {"request": body, "response": data}
 
@@ -58,5 +91,35 @@ class HttpNodeGateway:
         return NodeReply(content=content.strip(), latency_ms=ms, raw=raw)
 
     def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict:
-        content, ms, raw = self._chat(node, prompts.judge_messages(prompt, left, right), 4)
+        """One token, read through its top log-probabilities over "1" and "2" where the server
+        reports them (vLLM, llama.cpp, Ollama, merit node serve), else through the text."""
+        content, ms, raw = self._chat(
+            node, prompts.judge_messages(prompt, left, right), 1, logprobs=True, top_logprobs=10
+        )
+        probs = verdict_probabilities(raw["response"])
+        raw["verdict"] = probs
+        if probs["1"] + probs["2"] > 0:
+            return NodeVerdict(outcome=verdict_from(probs), latency_ms=ms, raw=raw)
         return NodeVerdict(outcome=prompts.parse_verdict(content), latency_ms=ms, raw=raw)
+
+
+def verdict_probabilities(response: dict[str, Any]) -> dict[str, float]:
+    """P("1") and P("2") at the first generated token (tokens compared stripped, e.g. " 1")."""
+    out = {"1": 0.0, "2": 0.0}
+    try:
+        first = response["choices"][0]["logprobs"]["content"][0]
+        candidates = first.get("top_logprobs") or [first]
+    except (KeyError, IndexError, TypeError):
+        return out
+    for cand in candidates:
+        token = str(cand.get("token", "")).strip().rstrip(".")
+        if token in out and isinstance(cand.get("logprob"), (int, float)):
+            out[token] += math.exp(cand["logprob"])
+    return out
+
+
+def verdict_from(probs: dict[str, float]) -> Outcome:
+    p1, p2 = probs["1"], probs["2"]
+    if abs(p1 - p2) < TIE_MARGIN * (p1 + p2):
+        return Outcome.TIE
+    return Outcome.LEFT if p1 > p2 else Outcome.RIGHT

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from services.nodes import prompts
@@ -76,12 +77,19 @@ def _rank_key(d: Fraction | None) -> tuple[int, Fraction]:
     return (1, Fraction(0)) if d is None else (0, d)
 
 
+FAULTS = ("none", "empty", "wrong-model", "garbage", "slow")
+
+
 class TestNode:
     __test__ = False  # a test node, not a pytest class
 
-    def __init__(self, name: str, offset: int = 0) -> None:
+    def __init__(self, name: str, offset: int = 0, fault: str = "none", delay_s: float = 30.0) -> None:
+        if fault not in FAULTS:
+            raise ValueError(f"fault must be one of {FAULTS}")
         self.name = name
         self.offset = offset
+        self.fault = fault  # a misbehaving test node, for tests of how rounds treat faulty nodes
+        self.delay_s = delay_s
 
     def answer(self, question: str) -> str:
         value = evaluate(question)
@@ -121,16 +129,24 @@ def create_app(node: TestNode) -> FastAPI:
     def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": TEST_MODEL, "object": "model", "owned_by": "test"}]}
 
-    @app.post("/v1/chat/completions")
-    def chat(req: ChatRequest) -> dict[str, Any]:
+    @app.post("/v1/chat/completions", response_model=None)
+    def chat(req: ChatRequest) -> dict[str, Any] | PlainTextResponse:
         text = node.reply(req.messages)
+        if node.fault == "garbage":
+            return PlainTextResponse("<html>502 upstream gone</html>", status_code=200)
+        if node.fault == "slow":
+            time.sleep(node.delay_s)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": TEST_MODEL,
+            "model": "some-other-model" if node.fault == "wrong-model" else TEST_MODEL,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "" if node.fault == "empty" else text},
+                    "finish_reason": "stop",
+                }
             ],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }

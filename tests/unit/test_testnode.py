@@ -1,5 +1,7 @@
 from fractions import Fraction
 
+import pytest
+
 from services.core.types import Outcome
 from services.nodes import prompts
 from services.nodes.testnode import TestNode, evaluate
@@ -63,3 +65,19 @@ def test_a_model_file_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "_package_dir", lambda _: pkg)
     with pytest.raises(ConfigInvalid, match="expected"):
         models.model_path("smollm2-135m", tmp_path / "cache")
+
+
+def test_verdicts_are_read_from_log_probabilities():
+    import math
+
+    from services.nodes.client import verdict_from, verdict_probabilities
+
+    def response(*pairs):
+        top = [{"token": t, "logprob": math.log(p)} for t, p in pairs]
+        return {"choices": [{"logprobs": {"content": [{"token": pairs[0][0], "top_logprobs": top}]}}]}
+
+    probs = verdict_probabilities(response((" 2", 0.6), ("1", 0.3), ("The", 0.1)))
+    assert probs["1"] == pytest.approx(0.3) and probs["2"] == pytest.approx(0.6)
+    assert verdict_from(probs) is Outcome.RIGHT
+    assert verdict_from({"1": 0.50, "2": 0.48}) is Outcome.TIE
+    assert verdict_probabilities({"choices": [{"message": {"content": "1"}}]}) == {"1": 0.0, "2": 0.0}

@@ -1,0 +1,75 @@
+"""Nodes that misbehave are recorded as no-shows and earn nothing; the round goes on without them.
+
+Each faulty node is a real test-node process serving the chat API badly: an empty reply, another
+model's name, a body that is not JSON, an answer slower than the timeout, or a process killed
+before the round.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.app import rounds
+from services.app.epochs import close_epoch
+from services.content.local import LocalContentStore
+from services.core.types import AnswerStatus, TaskStatus
+from services.devstack import register_test_node, start_test_node
+from services.nodes.client import HttpNodeGateway
+from services.ports_free import free_port
+from tests.integration.test_rounds import new_task, run_round
+
+FAULTS = ("empty", "wrong-model", "garbage", "slow")
+
+
+@pytest.fixture(scope="module")
+def faulty_procs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faulty")
+    children = [start_test_node(f"faulty-{f}", free_port(), 0, root / f"{f}.log", fault=f) for f in FAULTS]
+    yield children
+    for c in children:
+        c.stop()
+
+
+def test_faulty_nodes_are_no_shows_and_unpaid(store, registered_nodes, faulty_procs, tmp_path):
+    for child in faulty_procs:
+        register_test_node(store, child.name, child.url)
+    gateway = HttpNodeGateway(timeout_s=2)
+    try:
+        task = new_task(store, swarm_size=8)
+        started = time.monotonic()
+        rnd = run_round(store, gateway, task.id)
+        elapsed = time.monotonic() - started
+    finally:
+        gateway.close()
+    names = {n.id: n.name for n in store.nodes.list()}
+    answers = {names[a.node_id]: a for a in store.answers.list_for_task(task.id)}
+    for fault in FAULTS:
+        assert answers[f"faulty-{fault}"].status is AnswerStatus.NO_SHOW, fault
+    assert "empty reply" in answers["faulty-empty"].raw["error"]
+    assert "some-other-model" in answers["faulty-wrong-model"].raw["error"]
+    assert "timed out" in answers["faulty-slow"].raw["error"]
+    assert elapsed < 15  # the slow node cost one timeout, not the round
+    assert store.tasks.get(task.id).status is TaskStatus.DONE
+    assert {names[r.node_id] for r in rnd.ranking} == {f"test-node-{i}" for i in range(1, 5)}
+    closed = close_epoch(store, LocalContentStore(tmp_path))
+    paid = {names[n.node_id]: n.reward for n in closed.result.nodes}
+    assert all(paid.get(f"faulty-{f}", 0) == 0 for f in FAULTS)
+
+
+def test_a_node_killed_before_the_round_is_a_no_show(store, registered_nodes, tmp_path):
+    doomed = start_test_node("doomed", free_port(), 0, tmp_path / "doomed.log")
+    register_test_node(store, doomed.name, doomed.url)
+    doomed.stop()
+    gateway = HttpNodeGateway(timeout_s=2)
+    try:
+        task = new_task(store, swarm_size=5)
+        run_round(store, gateway, task.id)
+    finally:
+        gateway.close()
+    answers = {a.node_id: a for a in store.answers.list_for_task(task.id)}
+    gone = store.nodes.get_by_name("doomed")
+    assert answers[gone.id].status is AnswerStatus.NO_SHOW
+    assert store.tasks.get(task.id).status is TaskStatus.DONE
+    assert rounds.rank(store, task.id) == []
