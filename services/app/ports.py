@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.core.settlement import ClaimEntry, Settlement, SettlementStatus
 from services.core.types import (
     Answer,
     Epoch,
@@ -110,6 +111,31 @@ class OutboxRepository(Protocol):
     def pending(self, *, sender: str | None = None) -> list[OutboxEntry]: ...
 
 
+class SettlementRepository(Protocol):
+    def record(
+        self, settlement: Settlement, claims: Sequence[ClaimEntry]
+    ) -> Settlement: ...  # idempotent per epoch: the first record stands
+    def get(self, epoch_id: EpochId) -> Settlement | None: ...
+    def latest(self, *, status: SettlementStatus | None = None) -> Settlement | None: ...
+    def set_status(
+        self,
+        epoch_id: EpochId,
+        status: SettlementStatus,
+        *,
+        detail: str | None = None,
+        propose_intent: str | None = None,
+        finalize_intent: str | None = None,
+    ) -> Settlement: ...  # NotFound
+    def claims(self, epoch_id: EpochId) -> builtins.list[ClaimEntry]: ...
+    def claim_of(
+        self,
+        *,
+        account: str | None = None,
+        chain_node_id: int | None = None,
+        epoch_id: EpochId | None = None,
+    ) -> ClaimEntry | None: ...  # from a finalized settlement (the latest unless epoch_id)
+
+
 class Store(Protocol):
     nodes: NodeRepository
     tasks: TaskRepository
@@ -118,6 +144,7 @@ class Store(Protocol):
     rounds: RoundRepository
     epochs: EpochRepository
     outbox: OutboxRepository
+    settlements: SettlementRepository
 
     def transaction(self) -> AbstractContextManager[Store]: ...
     def ping(self) -> None: ...  # StoreUnavailable
@@ -157,5 +184,3 @@ class NodeGateway(Protocol):
 class RoundQueue(Protocol):
     def enqueue_round(self, task_id: TaskId) -> None: ...  # BrokerUnavailable
     def ping(self) -> None: ...
-
-

@@ -380,6 +380,52 @@ class SettlementClient(_Client):
     def claimed_of(self, node_id: int) -> Wei:
         return Wei(int(self._view("claimedOf", int(node_id))))
 
+    def challenge_window_s(self) -> int:
+        return int(self._view("challengeWindow"))
+
+    def propose(
+        self,
+        epoch: int,
+        rewards_root: bytes,
+        total: int,
+        audit_cid: str,
+        reputation_first_word: int,
+        reputation_words: list[int],
+        proof: bytes,
+    ) -> ContractCall:
+        return self._call(
+            "propose",
+            int(epoch),
+            bytes32(rewards_root, what="rewards root"),
+            int(total),
+            audit_cid,
+            int(reputation_first_word),
+            [int(w) for w in reputation_words],
+            bytes(proof),
+        )
+
+    def finalize(
+        self, epoch: int, reputation_first_word: int, reputation_words: list[int]
+    ) -> ContractCall:
+        return self._call(
+            "finalize", int(epoch), int(reputation_first_word), [int(w) for w in reputation_words]
+        )
+
+    def claim(
+        self, epoch: int, node_id: int, account: str, cumulative_amount: int, proof: list[bytes]
+    ) -> ContractCall:
+        return self._call(
+            "claim",
+            int(epoch),
+            int(node_id),
+            to_checksum_address(account),
+            int(cumulative_amount),
+            [bytes32(p, what="proof element") for p in proof],
+        )
+
+    def fund(self, epoch: int, amount: int) -> ContractCall:
+        return self._call("fund", int(epoch), int(amount))
+
     def proposal_of(self, epoch: int) -> Proposal | None:
         """The proposal of ``epoch``; None when nothing was proposed for it."""
         f = self._struct("proposalOf", int(epoch))

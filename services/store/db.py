@@ -23,6 +23,7 @@ from services.app.ports import (
     NodeRepository,
     OutboxRepository,
     RoundRepository,
+    SettlementRepository,
     TaskRepository,
 )
 from services.core.errors import StoreUnavailable
@@ -38,6 +39,7 @@ from services.store.session import (
     describe_url,
     translate_errors,
 )
+from services.store.settlements import PostgresSettlements
 from services.store.tasks import PostgresTasks
 
 PING_TIMEOUT_S = 3.0
@@ -66,6 +68,7 @@ class PostgresStore:
         self.rounds: RoundRepository = PostgresRounds(session)
         self.epochs: EpochRepository = PostgresEpochs(session)
         self.outbox: OutboxRepository = PostgresOutbox(session)
+        self.settlements: SettlementRepository = PostgresSettlements(session)
 
     @classmethod
     def connect(

@@ -1,0 +1,264 @@
+"""Use cases of settling a closed epoch on chain: propose it, finalize it after the challenge window.
+
+``settle_epoch`` plans the epoch's cumulative reward tree over the nodes that have an on-chain
+identity (``nodes.address`` operates a registry node; the others are left out of the tree and
+their rewards stay recorded off-chain), computes the reputation words, records the settlement
+(once: a retry reuses the stored plan) and proposes it through the chain writer's outbox under
+the intent ``settle:{chain_id}:{epoch}:propose``, so a retry finds the receipt instead of sending
+again. ``finalize_epoch`` does the same for ``settle:{chain_id}:{epoch}:finalize``.
+
+The proof comes from ``prove(epoch, root, total)``; until the zk prover exists it is ``b""`` and
+the chain's verifier decides: the production UnsetVerifier reverts
+``UnsetVerifierNoVerifierConfigured``, which is reported (status ``awaiting_verifier``), never
+treated as accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from services.app.ports import Store
+from services.core import settlement as core_settlement
+from services.core.errors import Conflict, NotFound
+from services.core.merkle import LANES
+from services.core.settlement import OnChainReward, Settlement, SettlementStatus
+from services.core.types import EpochId, EpochStatus, NodeId
+
+log = logging.getLogger(__name__)
+
+Prover = Callable[[int, bytes, int], bytes]  # (epoch, rewards root, total) -> proof bytes
+
+# the verifier refusing (or missing) leaves the settlement waiting for it
+VERIFIER_ERRORS = frozenset({"UnsetVerifierNoVerifierConfigured", "EpochSettlementProofRejected"})
+WINDOW_OPEN = "EpochSettlementChallengeWindowOpen"
+
+
+class SettlementChain(Protocol):
+    """What settling needs from the chain (``services.chain.settlement.ChainSettlement``).
+
+    Writes go through the outbox: ``propose``/``finalize`` return the tx hash of the one
+    transaction of ``intent_key`` (a retry returns the first one's) and raise the chain's named
+    error (a Conflict with ``error_name``) when the call would revert; nothing is stored then.
+    """
+
+    @property
+    def chain_id(self) -> int: ...
+    def node_id_of(self, account: str) -> int | None: ...
+    def node_count(self) -> int: ...
+    def reputation_bp(self, chain_node_id: int) -> int: ...
+    def sent(self, intent_key: str) -> str | None: ...  # the mined tx hash of a finished intent
+    def propose(
+        self,
+        intent_key: str,
+        epoch: int,
+        root: bytes,
+        total: int,
+        audit_cid: str,
+        first_word: int,
+        words: list[int],
+        proof: bytes,
+    ) -> str: ...
+    def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str: ...
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    settlement: Settlement
+    sent: bool  # whether this call sent a transaction
+    tx_hash: str | None = None
+    message: str = ""
+    nodes: int = 0  # leaves in the tree
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        s = self.settlement
+        return {
+            "epoch": int(s.epoch_id),
+            "chain_id": s.chain_id,
+            "status": s.status.value,
+            "root": s.root,
+            "total_wei": str(s.total_wei),
+            "nodes": self.nodes,
+            "left_out_node_ids": [int(n) for n in s.left_out],
+            "sent": self.sent,
+            "tx_hash": self.tx_hash,
+            "detail": s.detail,
+            "message": self.message,
+            **self.extra,
+        }
+
+
+def intent_key(chain_id: int, epoch_id: int, step: str) -> str:
+    return f"settle:{chain_id}:{epoch_id}:{step}"
+
+
+def no_proof(epoch: int, root: bytes, total: int) -> bytes:
+    """The proof until the zk prover exists: empty, for the chain's verifier to judge."""
+    return b""
+
+
+def _error_name(exc: Exception) -> str | None:
+    name = getattr(exc, "error_name", None)
+    return str(name) if name else None
+
+
+def plan_settlement(store: Store, chain: SettlementChain, epoch_id: EpochId) -> Settlement:
+    """The recorded settlement of ``epoch_id``, planned and recorded now when there is none."""
+    stored = store.settlements.get(epoch_id)
+    if stored is not None:
+        return stored
+    epoch = store.epochs.get(epoch_id)
+    if epoch.status is EpochStatus.OPEN:
+        raise Conflict(
+            f"epoch {epoch_id} is still open", hint="close it first: `merit epoch close`"
+        )
+    if not epoch.audit_cid:
+        raise Conflict(f"epoch {epoch_id} has no audit bundle CID", hint="close it again")
+    previous = []
+    if epoch_id > 1:
+        if store.settlements.get(EpochId(epoch_id - 1)) is None:
+            raise Conflict(
+                f"epoch {epoch_id - 1} is not settled yet; epochs settle in order",
+                hint=f"settle it first: `merit epoch settle {epoch_id - 1}`",
+            )
+        previous = store.settlements.claims(EpochId(epoch_id - 1))
+
+    nodes = {n.id: n for n in store.nodes.list()}
+    lines = store.epochs.nodes(epoch_id)
+    chain_ids: dict[NodeId, int] = {}
+    for n in nodes.values():
+        if n.address:
+            found = chain.node_id_of(n.address)
+            if found:
+                chain_ids[n.id] = int(found)
+    rewards: list[OnChainReward] = []
+    left_out: list[NodeId] = []
+    for line in lines:
+        cid = chain_ids.get(line.node_id)
+        if cid is None:
+            if line.reward_wei > 0:
+                left_out.append(line.node_id)
+            continue
+        account = nodes[line.node_id].address
+        assert account is not None
+        rewards.append(OnChainReward(line.node_id, cid, account, line.reward_wei))
+
+    # reputation: every lane of the words written must carry its node's current value
+    after = {line.node_id: line.reputation_after_bp for line in lines}
+    reps = {cid: after.get(nid, nodes[nid].reputation_bp) for nid, cid in chain_ids.items()}
+    if reps:
+        count = chain.node_count()
+        lo, hi = min(reps) // LANES * LANES, (max(reps) // LANES + 1) * LANES
+        for other in range(max(1, lo), min(hi, count + 1)):
+            if other not in reps:
+                reps[other] = chain.reputation_bp(other)
+    try:
+        plan = core_settlement.plan(epoch_id, rewards, previous, reps)
+    except ValueError as exc:
+        raise Conflict(
+            f"epoch {epoch_id} cannot settle on chain: {exc}",
+            hint="nodes need a registered address (`merit node register`) to be paid on chain",
+        ) from exc
+    record = Settlement(
+        epoch_id=epoch_id,
+        chain_id=chain.chain_id,
+        root=plan.root,
+        total_wei=plan.total_wei,
+        audit_cid=epoch.audit_cid,
+        rep_first_word=plan.rep_first_word,
+        rep_words=plan.rep_words,
+        left_out=tuple(sorted(left_out)),
+    )
+    return store.settlements.record(record, plan.entries)
+
+
+def settle_epoch(
+    store: Store, chain: SettlementChain, epoch_id: int, *, prove: Prover = no_proof
+) -> SettleResult:
+    """Record and propose the settlement of closed epoch ``epoch_id`` (idempotent)."""
+    epoch = EpochId(int(epoch_id))
+    s = plan_settlement(store, chain, epoch)
+    leaves = len(store.settlements.claims(epoch))
+    left = _left_out_note(s)
+    if s.status in (SettlementStatus.PROPOSED, SettlementStatus.FINALIZED):
+        return SettleResult(
+            s, False, message=f"epoch {epoch} is already {s.status.value}", nodes=leaves
+        )
+    key = intent_key(chain.chain_id, epoch, "propose")
+    root = bytes.fromhex(s.root[2:])
+    proof = prove(int(epoch), root, int(s.total_wei))
+    try:
+        tx_hash = chain.propose(
+            key, int(epoch), root, int(s.total_wei), s.audit_cid, s.rep_first_word,
+            list(s.rep_words), proof,
+        )  # fmt: skip
+    except Conflict as exc:
+        name = _error_name(exc)
+        if name not in VERIFIER_ERRORS:
+            raise
+        s = store.settlements.set_status(
+            epoch, SettlementStatus.AWAITING_VERIFIER, detail=f"{name}: {exc.detail}"
+        )
+        log.warning(
+            "epoch settlement waits for the verifier", extra={"epoch": epoch, "error": name}
+        )
+        return SettleResult(
+            s,
+            False,
+            message=f"epoch {epoch} is recorded but not proposed: the verifier refused ({name})"
+            + left,
+            nodes=leaves,
+        )
+    s = store.settlements.set_status(epoch, SettlementStatus.PROPOSED, propose_intent=key)
+    log.info("epoch proposed", extra={"epoch": epoch, "tx_hash": tx_hash, "root": s.root})
+    return SettleResult(
+        s, True, tx_hash, f"epoch {epoch} proposed; finalize after the challenge window" + left,
+        nodes=leaves,
+    )  # fmt: skip
+
+
+def finalize_epoch(store: Store, chain: SettlementChain, epoch_id: int) -> SettleResult:
+    """Finalize a proposed epoch once its challenge window has passed (idempotent); before that,
+    report "not yet" and send nothing."""
+    epoch = EpochId(int(epoch_id))
+    s = store.settlements.get(epoch)
+    if s is None:
+        raise NotFound(
+            f"epoch {epoch} has no settlement",
+            hint=f"settle it first: `merit epoch settle {epoch}`",
+        )
+    leaves = len(store.settlements.claims(epoch))
+    if s.status is SettlementStatus.FINALIZED:
+        return SettleResult(s, False, message=f"epoch {epoch} is already finalized", nodes=leaves)
+    if s.status is not SettlementStatus.PROPOSED:
+        raise Conflict(
+            f"epoch {epoch} is {s.status.value}, not proposed",
+            hint=f"propose it first: `merit epoch settle {epoch}`",
+        )
+    key = intent_key(chain.chain_id, epoch, "finalize")
+    try:
+        tx_hash = chain.finalize(key, int(epoch), s.rep_first_word, list(s.rep_words))
+    except Conflict as exc:
+        if _error_name(exc) != WINDOW_OPEN:
+            raise
+        ends = getattr(exc, "error_args", (None, None))[-1]
+        return SettleResult(
+            s,
+            False,
+            message=f"not yet: epoch {epoch}'s challenge window is open until timestamp {ends}",
+            nodes=leaves,
+            extra={"window_ends_at": ends},
+        )
+    s = store.settlements.set_status(epoch, SettlementStatus.FINALIZED, finalize_intent=key)
+    log.info("epoch finalized", extra={"epoch": epoch, "tx_hash": tx_hash})
+    return SettleResult(s, True, tx_hash, f"epoch {epoch} finalized; nodes can claim", nodes=leaves)
+
+
+def _left_out_note(s: Settlement) -> str:
+    if not s.left_out:
+        return ""
+    ids = ", ".join(str(n) for n in s.left_out)
+    return f"; nodes {ids} have no on-chain identity: their rewards stay recorded off-chain"

@@ -1,0 +1,63 @@
+"""``SettlementChain`` over a ChainSession and the chain writer's outbox (services.app.settlement).
+
+A write whose intent the outbox has never seen is estimated first, so a call the chain would
+refuse (no verifier yet, challenge window still open) raises its named error and leaves no outbox
+row behind; a known intent goes straight to the outbox, which returns the receipt of its one
+transaction instead of sending again.
+"""
+
+from __future__ import annotations
+
+from services.chain.contracts import ChainSession
+from services.chain.outbox import OutboxSender
+from services.chain.tx import ContractCall, estimate
+from services.core.types import OutboxStatus
+
+
+class ChainSettlement:
+    def __init__(self, session: ChainSession, sender: OutboxSender) -> None:
+        self.session, self.sender = session, sender
+
+    @property
+    def chain_id(self) -> int:
+        return self.session.chain_id
+
+    def node_id_of(self, account: str) -> int | None:
+        found = self.session.registry.node_id_of(account)
+        return int(found) if found is not None else None
+
+    def node_count(self) -> int:
+        return self.session.registry.node_count()
+
+    def reputation_bp(self, chain_node_id: int) -> int:
+        return self.session.registry.reputation_bp(chain_node_id)
+
+    def sent(self, intent_key: str) -> str | None:
+        entry = self.sender.outbox.get_by_intent(intent_key)
+        if entry is None or entry.status is not OutboxStatus.MINED:
+            return None
+        return entry.tx_hash
+
+    def _send(self, intent_key: str, call: ContractCall) -> str:
+        if self.sender.outbox.get_by_intent(intent_key) is None:
+            estimate(self.session.w3, self.session.root, self.sender.address, call)  # raises
+        return self.sender.send(intent_key, call).tx_hash
+
+    def propose(
+        self,
+        intent_key: str,
+        epoch: int,
+        root: bytes,
+        total: int,
+        audit_cid: str,
+        first_word: int,
+        words: list[int],
+        proof: bytes,
+    ) -> str:
+        call = self.session.settlement.propose(
+            epoch, root, total, audit_cid, first_word, words, proof
+        )
+        return self._send(intent_key, call)
+
+    def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
+        return self._send(intent_key, self.session.settlement.finalize(epoch, first_word, words))

@@ -1,0 +1,192 @@
+"""Settling closed epochs on the real anvil and the real PostgreSQL: propose through the outbox,
+finalize after the challenge window, claim cumulative rewards by Merkle proof; the production
+deployment (UnsetVerifier) reports its named error and proposes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from services.app.settlement import finalize_epoch, intent_key, settle_epoch
+from services.chain.contracts import ChainSession
+from services.chain.deploy import Deployment
+from services.chain.outbox import OutboxSender, PostgresSenderLock
+from services.chain.settlement import ChainSettlement
+from services.chain.tx import DirectSender
+from services.core.errors import Conflict
+from services.core.merkle import hash_verifier_proof, leaf, verify
+from services.core.settlement import SettlementStatus
+from services.core.types import EpochId, EpochNode, NewNode, NodeId, Wei
+from services.store.db import PostgresStore
+from tests.contracts.market import DEPLOYER, MRT, Contracts, give_eth, operator, travel
+from tests.fixtures.chain import REPO_ROOT, Market
+
+CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+OPERATORS: list[LocalAccount] = [operator(40 + i) for i in range(3)]
+
+
+@dataclass
+class World:
+    store: PostgresStore
+    session: ChainSession
+    chain: ChainSettlement
+    contracts: Contracts
+    nodes: list[NodeId]  # off-chain ids: 0 and 1 registered on chain, 2 not
+    chain_ids: list[int]
+    prove: object
+
+
+def _session(w3: Web3, contracts: dict, params) -> ChainSession:
+    deployment = Deployment(31337, DEPLOYER.address, "", params, dict(contracts))
+    return ChainSession(w3, REPO_ROOT, deployment)
+
+
+def _world(store, postgres_url, w3: Web3, market: Market, prove) -> World:
+    contracts = Contracts(w3, market)
+    session = _session(w3, market.contracts, market.params)
+    chain_ids = [contracts.register(a) for a in OPERATORS[:2]]
+    nodes = [
+        store.nodes.add(
+            NewNode(f"settle-node-{i}", f"http://127.0.0.1:{9000 + i}", "m", address=a.address)
+        ).id
+        for i, a in enumerate(OPERATORS)
+    ]
+    sender = OutboxSender(
+        w3, REPO_ROOT, DEPLOYER, store.outbox, PostgresSenderLock(postgres_url),
+        decoder=session.events,
+    )  # fmt: skip
+    return World(
+        store, session, ChainSettlement(session, sender), contracts, nodes, chain_ids, prove
+    )
+
+
+def _close(store: PostgresStore, rewards: dict[NodeId, int], reps: dict[NodeId, int]) -> EpochId:
+    ep = store.epochs.current()
+    store.epochs.record_nodes(
+        [
+            EpochNode(ep.id, n, Wei(r), 5000, reps.get(n, 5000), 5000, False)
+            for n, r in rewards.items()
+        ]
+    )
+    store.epochs.close(ep.id, Wei(sum(rewards.values())), CID)
+    return ep.id
+
+
+def _claim(w: World, account: LocalAccount, epoch: int | None = None) -> int:
+    entry = w.store.settlements.claim_of(account=account.address, epoch_id=epoch)
+    assert entry is not None
+    give_eth(w.session.w3, account.address)
+    before = w.session.token.balance_of(account.address)
+    call = w.session.settlement.claim(
+        entry.epoch_id, entry.chain_node_id, entry.account, entry.cumulative_wei,
+        [bytes.fromhex(p[2:]) for p in entry.proof],
+    )  # fmt: skip
+    DirectSender(w.session.w3, REPO_ROOT, account).send(call)
+    return w.session.token.balance_of(account.address) - before
+
+
+@pytest.fixture
+def market_world(store, postgres_url, chain: Web3, market: Market) -> World:
+    def prove(epoch: int, root: bytes, total: int) -> bytes:
+        return hash_verifier_proof(market.verifier_key, epoch, root, total)
+
+    return _world(store, postgres_url, chain, market, prove)
+
+
+def test_an_epoch_settles_finalizes_and_each_node_claims_its_cumulative_reward(
+    market_world: World,
+) -> None:
+    w = market_world
+    a, b, off = w.nodes
+    e1 = _close(w.store, {a: 6 * MRT, b: 4 * MRT, off: 1 * MRT}, {a: 9000, b: 5500, off: 7000})
+
+    result = settle_epoch(w.store, w.chain, e1, prove=w.prove)
+    s = result.settlement
+    assert result.sent and s.status is SettlementStatus.PROPOSED
+    assert s.total_wei == 10 * MRT and s.left_out == (off,)  # `off` has no on-chain identity
+    assert "no on-chain identity" in result.message
+    assert w.session.settlement.proposal_of(e1).rewards_root == s.root
+    leaves = w.store.settlements.claims(e1)
+    assert [(c.chain_node_id, c.cumulative_wei) for c in leaves] == [
+        (w.chain_ids[0], 6 * MRT), (w.chain_ids[1], 4 * MRT),
+    ]  # fmt: skip
+    for c in leaves:
+        assert verify(
+            [bytes.fromhex(p[2:]) for p in c.proof],
+            bytes.fromhex(s.root[2:]),
+            leaf(e1, c.chain_node_id, c.account, c.cumulative_wei),
+        )
+
+    # a retry sends nothing new
+    nonce = w.session.w3.eth.get_transaction_count(DEPLOYER.address)
+    again = settle_epoch(w.store, w.chain, e1, prove=w.prove)
+    assert not again.sent and again.settlement.root == s.root
+    assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
+    # even when the record lost its status, the outbox answers from the receipt
+    w.store.settlements.set_status(e1, SettlementStatus.RECORDED)
+    resent = settle_epoch(w.store, w.chain, e1, prove=w.prove)
+    assert resent.tx_hash == w.store.outbox.get_by_intent(intent_key(31337, e1, "propose")).tx_hash
+    assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
+
+    early = finalize_epoch(w.store, w.chain, e1)
+    assert not early.sent and early.message.startswith("not yet")
+    assert w.store.outbox.get_by_intent(intent_key(31337, e1, "finalize")) is None
+
+    travel(w.session.w3, w.session.settlement.challenge_window_s() + 1)
+    done = finalize_epoch(w.store, w.chain, e1)
+    assert done.sent and done.settlement.status is SettlementStatus.FINALIZED
+    assert w.session.settlement.last_finalized_epoch() == e1
+    assert w.session.registry.reputation_bp(w.chain_ids[0]) == 9000
+    assert w.session.registry.reputation_bp(w.chain_ids[1]) == 5500
+    assert not finalize_epoch(w.store, w.chain, e1).sent
+
+    assert _claim(w, OPERATORS[0]) == 6 * MRT
+
+    # epoch 2: only `a` earns; `b` keeps its cumulative leaf and claims both epochs at once
+    e2 = _close(w.store, {a: 3 * MRT, b: 0}, {a: 9100, b: 5400})
+    s2 = settle_epoch(w.store, w.chain, e2, prove=w.prove).settlement
+    assert s2.total_wei == 3 * MRT and s2.status is SettlementStatus.PROPOSED
+    travel(w.session.w3, w.session.settlement.challenge_window_s() + 1)
+    assert finalize_epoch(w.store, w.chain, e2).sent
+    assert [(c.chain_node_id, c.cumulative_wei) for c in w.store.settlements.claims(e2)] == [
+        (w.chain_ids[0], 9 * MRT), (w.chain_ids[1], 4 * MRT),
+    ]  # fmt: skip
+    assert _claim(w, OPERATORS[0]) == 3 * MRT  # only what is new since its first claim
+    assert _claim(w, OPERATORS[1]) == 4 * MRT
+    assert w.session.settlement.claimed_of(w.chain_ids[0]) == 9 * MRT
+
+
+def test_epochs_settle_in_order_and_an_open_epoch_not_at_all(market_world: World) -> None:
+    w = market_world
+    a, b, _ = w.nodes
+    with pytest.raises(Conflict, match="still open"):
+        settle_epoch(w.store, w.chain, w.store.epochs.current().id, prove=w.prove)
+    _close(w.store, {a: MRT}, {})
+    e2 = _close(w.store, {b: MRT}, {})
+    with pytest.raises(Conflict, match="epochs settle in order"):
+        settle_epoch(w.store, w.chain, e2, prove=w.prove)
+
+
+def test_the_production_deployment_reports_the_missing_verifier_and_sends_nothing(
+    store, postgres_url, chain: Web3, deployment: Deployment, market: Market
+) -> None:
+    production = Market(market.verifier, deployment.contracts, deployment.params, b"")
+    w = _world(store, postgres_url, chain, production, None)
+    assert w.session.settlement.verifier() == deployment.address("UnsetVerifier")
+    a, b, _ = w.nodes
+    e1 = _close(w.store, {a: 2 * MRT, b: MRT}, {})
+    nonce = chain.eth.get_transaction_count(DEPLOYER.address)
+
+    result = settle_epoch(w.store, w.chain, e1)  # no proof yet: the verifier decides
+
+    assert not result.sent and result.settlement.status is SettlementStatus.AWAITING_VERIFIER
+    assert "UnsetVerifierNoVerifierConfigured" in (result.settlement.detail or "")
+    assert "UnsetVerifierNoVerifierConfigured" in result.message
+    assert w.session.settlement.status_of(e1) == "none"
+    assert chain.eth.get_transaction_count(DEPLOYER.address) == nonce
+    assert w.store.outbox.get_by_intent(intent_key(31337, e1, "propose")) is None
+    with pytest.raises(Conflict, match="awaiting_verifier, not proposed"):
+        finalize_epoch(w.store, w.chain, e1)
