@@ -61,7 +61,8 @@ class HttpNodeGateway:
         raise AssertionError("unreachable")
 
     def _chat(
-        self, node: Node, messages: list[dict[str, str]], max_tokens: int, **extra: Any
+        self, node: Node, messages: list[dict[str, str]], max_tokens: int, *, require_text: bool = True,
+        **extra: Any,
     ) -> tuple[str, int, dict[str, Any]]:
         url = node.endpoint_url.rstrip("/") + "/chat/completions"
         body = {"model": node.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens, **extra}
@@ -76,7 +77,7 @@ class HttpNodeGateway:
             raise NodeUnreachable(f"node {node.name} timed out", node_id=node.id) from exc
         except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise NodeUnreachable(f"node {node.name} failed: {exc}", node_id=node.id) from exc
-        if not isinstance(content, str) or not content.strip():
+        if not isinstance(content, str) or (require_text and not content.strip()):
             raise NodeUnreachable(f"node {node.name} sent an empty reply", node_id=node.id)
         served = data.get("model")
         if served is not None and served != node.model:
@@ -93,8 +94,9 @@ class HttpNodeGateway:
     def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict:
         """One token, read through its top log-probabilities over "1" and "2" where the server
         reports them (vLLM, llama.cpp, Ollama, merit node serve), else through the text."""
-        content, ms, raw = self._chat(
-            node, prompts.judge_messages(prompt, left, right), 1, logprobs=True, top_logprobs=10
+        content, ms, raw = self._chat(  # the one token may be blank: its logprobs still count
+            node, prompts.judge_messages(prompt, left, right), 1, require_text=False, logprobs=True,
+            top_logprobs=10,
         )
         probs = verdict_probabilities(raw["response"])
         raw["verdict"] = probs
