@@ -157,11 +157,12 @@ def deploy_contracts(stack: Stack) -> None:
 
 
 def start_test_node(
-    name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None, fault: str = "none"
+    name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None, fault: str = "none",
+    oracle: bool = False,
 ) -> Child:
     args = python_module(
         "services.cli", "node", "serve-test", "--name", name, "--port", str(port), "--offset", str(offset),
-        "--fault", fault, "--delay", "4",
+        "--fault", fault, "--delay", "4", *(["--oracle"] if oracle else []),
     )
     child = spawn(name, args, url=f"http://127.0.0.1:{port}/v1", log=log_file, env=env)
     wait_ready(child, http_ok(f"http://127.0.0.1:{port}/health"), timeout=30)

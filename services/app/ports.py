@@ -173,8 +173,17 @@ class NodeVerdict:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NodeChoice:
+    probs: dict[str, float]  # letter -> probability at the answer token
+    latency_ms: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
 class NodeGateway(Protocol):
     """Reaches a node only through its OpenAI-compatible chat API."""
+
+    def choose(self, node: Node, prompt: str, letters: tuple[str, ...]) -> NodeChoice: ...
 
     def answer(self, node: Node, prompt: str) -> NodeReply: ...  # NodeUnreachable on no-show
     def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict: ...

@@ -32,6 +32,31 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
+@app.command("calibrate")
+@errors_as_one_line
+def calibrate(
+    name: str = typer.Argument(..., help="The node's name"),
+    questions: int = typer.Option(40, min=10, max=500, help="Calibration questions to ask"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Proof of capability: questions with known answers; the node is active only if it passes."""
+    from services.app.calibration import calibrate_node
+    from services.bootstrap import bootstrap
+
+    c = bootstrap(get_settings())
+    try:
+        result = calibrate_node(c.store, c.nodes, c.store.nodes.get_by_name(name).id, questions=questions)
+    finally:
+        c.close()
+    if as_json:
+        print_json(vars(result))
+    else:
+        verdict = "[green]passed[/green]" if result.passed else "[red]failed[/red]"
+        console.print(f"{name} {verdict}: {result.reason}; starting reputation {result.reputation_bp / 100:.2f}%")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 @app.command("serve-test")
 def serve_test(
     name: str = typer.Option(..., help="Node name"),
@@ -40,13 +65,14 @@ def serve_test(
     offset: int = typer.Option(0, help="Added to every arithmetic result: 0 answers correctly"),
     fault: str = typer.Option("none", help="Misbehave for tests: none, empty, wrong-model, garbage, slow"),
     delay: float = typer.Option(30.0, help="Seconds a slow node takes per reply"),
+    oracle: bool = typer.Option(False, help="Look up MMLU answers (passes calibration; tests only)"),
 ) -> None:
     """Serve a TEST NODE: a deterministic arithmetic program behind the OpenAI chat API (no model)."""
     import uvicorn
 
     from services.nodes.testnode import TestNode, create_app
 
-    app_ = create_app(TestNode(name, offset, fault, delay))
+    app_ = create_app(TestNode(name, offset, fault, delay, oracle))
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
 
 

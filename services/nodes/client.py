@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from services.app.ports import NodeReply, NodeVerdict
+from services.app.ports import NodeChoice, NodeReply, NodeVerdict
 from services.core.errors import NodeUnreachable
 from services.core.types import Node, Outcome
 from services.nodes import prompts
@@ -91,6 +91,18 @@ class HttpNodeGateway:
         content, ms, raw = self._chat(node, prompts.answer_messages(prompt), self._max_tokens)
         return NodeReply(content=content.strip(), latency_ms=ms, raw=raw)
 
+    def choose(self, node: Node, prompt: str, letters: tuple[str, ...]) -> NodeChoice:
+        """A multiple-choice answer as probabilities over ``letters`` (one generated token)."""
+        content, ms, raw = self._chat(
+            node, prompts.answer_messages(prompt), 1, require_text=False, logprobs=True, top_logprobs=10
+        )
+        probs = token_probabilities(raw["response"], letters)
+        if not any(probs.values()):  # a server without logprobs: read the letter it wrote
+            letter = content.strip().rstrip(".)").upper()
+            if letter in probs:
+                probs[letter] = 1.0
+        return NodeChoice(probs=probs, latency_ms=ms, raw=raw)
+
     def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict:
         """One token, read through its top log-probabilities over "1" and "2" where the server
         reports them (vLLM, llama.cpp, Ollama, merit node serve), else through the text."""
@@ -105,19 +117,25 @@ class HttpNodeGateway:
         return NodeVerdict(outcome=prompts.parse_verdict(content), latency_ms=ms, raw=raw)
 
 
-def verdict_probabilities(response: dict[str, Any]) -> dict[str, float]:
-    """P("1") and P("2") at the first generated token (tokens compared stripped, e.g. " 1")."""
-    out = {"1": 0.0, "2": 0.0}
+def token_probabilities(response: dict[str, Any], tokens: tuple[str, ...]) -> dict[str, float]:
+    """P(token) at the first generated position for each of ``tokens`` (compared stripped, so
+    " B" and "B." count as "B"), from the reported top log-probabilities."""
+    out = dict.fromkeys(tokens, 0.0)
     try:
         first = response["choices"][0]["logprobs"]["content"][0]
         candidates = first.get("top_logprobs") or [first]
     except (KeyError, IndexError, TypeError):
         return out
     for cand in candidates:
-        token = str(cand.get("token", "")).strip().rstrip(".")
+        token = str(cand.get("token", "")).strip().rstrip(".)")
         if token in out and isinstance(cand.get("logprob"), (int, float)):
             out[token] += math.exp(cand["logprob"])
     return out
+
+
+def verdict_probabilities(response: dict[str, Any]) -> dict[str, float]:
+    """P("1") and P("2") at the first generated token."""
+    return token_probabilities(response, ("1", "2"))
 
 
 def verdict_from(probs: dict[str, float]) -> Outcome:

