@@ -84,3 +84,26 @@ def close_epoch(emission_wei: str = "0") -> int | None:
         return int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei)).epoch.id)
     except EpochEmpty:
         return None  # nothing finished this period: the epoch stays open
+
+
+@shared_task(name="merit.chain.settle_epoch", **_RETRY)
+def settle_epoch(epoch_id: int) -> str:
+    """Propose closed epoch ``epoch_id`` on chain (idempotent); its settlement status."""
+    from services.app.settlement import settle_epoch as settle
+    from services.chain.settlement import open_chain_settlement
+
+    c = container()
+    result = settle(c.store, open_chain_settlement(c.settings, c.store), epoch_id)
+    return result.settlement.status.value
+
+
+@shared_task(name="merit.chain.finalize_epoch", **_RETRY)
+def finalize_epoch(epoch_id: int) -> str:
+    """Finalize proposed epoch ``epoch_id`` once its challenge window has passed (idempotent);
+    its settlement status ("proposed" while the window is open)."""
+    from services.app.settlement import finalize_epoch as finalize
+    from services.chain.settlement import open_chain_settlement
+
+    c = container()
+    result = finalize(c.store, open_chain_settlement(c.settings, c.store), epoch_id)
+    return result.settlement.status.value

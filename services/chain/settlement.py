@@ -8,10 +8,15 @@ transaction instead of sending again.
 
 from __future__ import annotations
 
+from services.app.ports import Store
+from services.chain.anvil import DEV_CHAIN_ID
+from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession
-from services.chain.outbox import OutboxSender
+from services.chain.outbox import OutboxSender, PostgresSenderLock
+from services.chain.rpc import account_from_key, chain_id_of, connect
 from services.chain.tx import ContractCall, estimate
 from services.core.types import OutboxStatus
+from services.settings import Settings
 
 
 class ChainSettlement:
@@ -61,3 +66,24 @@ class ChainSettlement:
 
     def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
         return self._send(intent_key, self.session.settlement.finalize(epoch, first_word, words))
+
+
+def open_chain_settlement(
+    settings: Settings, store: Store, rpc_url: str | None = None
+) -> ChainSettlement:
+    """The settler's chain (``MERIT_DEPLOYER_KEY``, which holds the settler role) over the recorded
+    deployment at ``rpc_url`` (default: the settings' chain), writing through ``store``'s outbox."""
+    url = rpc_url or settings.effective_chain_rpc_url
+    records = None
+    if chain_id_of(connect(url)) == DEV_CHAIN_ID:
+        records = settings.resolved_data_dir / "deployments"
+    session = ChainSession.open(url, repo_root(), records)
+    sender = OutboxSender(
+        session.w3,
+        session.root,
+        account_from_key(settings.deployer_key.get_secret_value()),
+        store.outbox,
+        PostgresSenderLock(settings.effective_database_url),
+        decoder=session.events,
+    )
+    return ChainSettlement(session, sender)

@@ -1,4 +1,5 @@
-"""`merit epoch close`: close the open epoch; `merit epoch show N`: its settlement on chain."""
+"""`merit epoch close`: close the open epoch; `merit epoch show N`: its settlement on chain;
+`merit epoch settle N` / `merit epoch finalize N`: propose and finalize it."""
 
 from __future__ import annotations
 
@@ -102,3 +103,48 @@ def show(
         f"{view['last_proposed_epoch']} / {view['last_finalized_epoch']}",
     )
     console.print(table)
+
+
+def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> None:
+    from services.app.settlement import finalize_epoch, settle_epoch
+    from services.chain.settlement import open_chain_settlement
+    from services.store.db import PostgresStore
+
+    settings = get_settings()
+    store = PostgresStore.connect(settings.effective_database_url)
+    try:
+        chain = open_chain_settlement(settings, store, rpc_url)
+        run = settle_epoch if step == "settle" else finalize_epoch
+        result = run(store, chain, epoch)
+    finally:
+        store.close()
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        console.print(result.message, highlight=False, soft_wrap=True)
+        if result.tx_hash:
+            console.print(f"tx {result.tx_hash}", highlight=False, soft_wrap=True)
+    if result.settlement.status.value == "awaiting_verifier":
+        raise typer.Exit(1)  # recorded, but the chain has not accepted it
+
+
+@app.command("settle")
+@errors_as_one_line
+def settle(
+    epoch: Annotated[int, typer.Argument(min=1, help="Epoch number (closed)")],
+    rpc_url: RpcUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Propose closed epoch N on chain: reward root, total and reputations (idempotent)."""
+    _settle_step("settle", epoch, rpc_url, as_json)
+
+
+@app.command("finalize")
+@errors_as_one_line
+def finalize(
+    epoch: Annotated[int, typer.Argument(min=1, help="Epoch number (proposed)")],
+    rpc_url: RpcUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Finalize proposed epoch N after its challenge window: rewards become claimable."""
+    _settle_step("finalize", epoch, rpc_url, as_json)

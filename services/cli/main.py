@@ -9,6 +9,7 @@ import typer
 from services import logs
 from services.cli import (
     chain_cmds,
+    claim_cmd,
     contracts_cmd,
     db_cmd,
     epoch_cmd,
@@ -39,6 +40,7 @@ app.command("faucet")(chain_cmds.faucet)
 app.command("reputation")(reputation_cmd.reputation)
 app.command("leaderboard")(reputation_cmd.leaderboard)
 app.add_typer(epoch_cmd.app, name="epoch")
+app.command("claim")(claim_cmd.claim)
 
 api_app = typer.Typer(help="The REST API.", no_args_is_help=True)
 

@@ -4,22 +4,28 @@ deployment (UnsetVerifier) reports its named error and proposes nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from typer.testing import CliRunner
 from web3 import Web3
 
 from services.app.settlement import finalize_epoch, intent_key, settle_epoch
 from services.chain.contracts import ChainSession
-from services.chain.deploy import Deployment
+from services.chain.deploy import Deployment, artifacts_source_hash, write_record
+from services.chain.keys import dev_account
 from services.chain.outbox import OutboxSender, PostgresSenderLock
 from services.chain.settlement import ChainSettlement
 from services.chain.tx import DirectSender
+from services.cli.main import app
 from services.core.errors import Conflict
 from services.core.merkle import hash_verifier_proof, leaf, verify
 from services.core.settlement import SettlementStatus
 from services.core.types import EpochId, EpochNode, NewNode, NodeId, Wei
+from services.settings import get_settings
 from services.store.db import PostgresStore
 from tests.contracts.market import DEPLOYER, MRT, Contracts, give_eth, operator, travel
 from tests.fixtures.chain import REPO_ROOT, Market
@@ -44,15 +50,17 @@ def _session(w3: Web3, contracts: dict, params) -> ChainSession:
     return ChainSession(w3, REPO_ROOT, deployment)
 
 
-def _world(store, postgres_url, w3: Web3, market: Market, prove) -> World:
+def _world(
+    store, postgres_url, w3: Web3, market: Market, prove, operators: list[LocalAccount] = OPERATORS
+) -> World:
     contracts = Contracts(w3, market)
     session = _session(w3, market.contracts, market.params)
-    chain_ids = [contracts.register(a) for a in OPERATORS[:2]]
+    chain_ids = [contracts.register(a) for a in operators[:2]]
     nodes = [
         store.nodes.add(
             NewNode(f"settle-node-{i}", f"http://127.0.0.1:{9000 + i}", "m", address=a.address)
         ).id
-        for i, a in enumerate(OPERATORS)
+        for i, a in enumerate(operators)
     ]
     sender = OutboxSender(
         w3, REPO_ROOT, DEPLOYER, store.outbox, PostgresSenderLock(postgres_url),
@@ -190,3 +198,72 @@ def test_the_production_deployment_reports_the_missing_verifier_and_sends_nothin
     assert w.store.outbox.get_by_intent(intent_key(31337, e1, "propose")) is None
     with pytest.raises(Conflict, match="awaiting_verifier, not proposed"):
         finalize_epoch(w.store, w.chain, e1)
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+
+def test_the_commands_settle_finalize_and_claim(
+    store, postgres_url, chain: Web3, market: Market, anvil, tmp_path, monkeypatch
+) -> None:
+    operators = [Account.from_key(dev_account(n).private_key) for n in ("dev:7", "dev:8")] + [
+        OPERATORS[2]
+    ]
+
+    def prove(epoch: int, root: bytes, total: int) -> bytes:
+        return hash_verifier_proof(market.verifier_key, epoch, root, total)
+
+    w = _world(store, postgres_url, chain, market, prove, operators)
+    a, b, _ = w.nodes
+    e1 = _close(w.store, {a: 6 * MRT, b: 4 * MRT}, {a: 8000})
+
+    # the CLI reads the market set as this chain's deployment
+    data_dir = tmp_path / "data"
+    record = Deployment(
+        31337, DEPLOYER.address, artifacts_source_hash(REPO_ROOT), market.params,
+        {**market.contracts, "UnsetVerifier": replace(market.verifier, name="UnsetVerifier")},
+    )  # fmt: skip
+    write_record(data_dir / "deployments", record)
+    monkeypatch.setenv("MERIT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MERIT_CHAIN_RPC_URL", anvil.rpc_url)
+    monkeypatch.setenv("MERIT_DATABASE_URL", postgres_url)
+    monkeypatch.delenv("MERIT_ACCOUNT", raising=False)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        # without a zk proof the verifier refuses: recorded, reported, nothing proposed
+        refused = runner.invoke(app, ["epoch", "settle", str(e1)])
+        assert refused.exit_code == 1, refused.output
+        assert "EpochSettlementProofRejected" in refused.stdout
+        assert w.session.settlement.status_of(e1) == "none"
+
+        settle_epoch(w.store, w.chain, e1, prove=w.prove)  # with the test verifier's proof
+        early = runner.invoke(app, ["epoch", "finalize", str(e1), "--json"])
+        assert early.exit_code == 0 and json.loads(early.stdout)["status"] == "proposed"
+        travel(chain, w.session.settlement.challenge_window_s() + 1)
+        done = runner.invoke(app, ["epoch", "finalize", str(e1), "--json"])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["status"] == "finalized"
+
+        me = operators[0].address
+        before = w.session.token.balance_of(me)
+        nonce = chain.eth.get_transaction_count(me)
+        dry = runner.invoke(app, ["claim", "--account", "dev:7", "--dry-run", "--json"])
+        assert dry.exit_code == 0, dry.output
+        assert json.loads(dry.stdout)["calls"][0]["call"].startswith("EpochSettlement.claim(")
+        assert chain.eth.get_transaction_count(me) == nonce
+
+        paid = runner.invoke(app, ["claim", "--account", "dev:7"])
+        assert paid.exit_code == 0, paid.output
+        assert w.session.token.balance_of(me) - before == 6 * MRT
+        assert "claimed 6 MRT" in paid.stdout
+
+        again = runner.invoke(app, ["claim", "--account", "dev:7"])
+        assert again.exit_code != 0
+        (line,) = again.stderr.strip().splitlines()
+        assert f"nothing to claim: node {w.chain_ids[0]} has claimed 6 MRT of 6 MRT" in line
+
+        nobody = runner.invoke(app, ["claim", "--account", "dev:9"])
+        assert nobody.exit_code != 0 and "nothing to claim" in nobody.stderr
+    finally:
+        get_settings.cache_clear()

@@ -1,0 +1,77 @@
+"""`merit claim`: pull a node's rewards with its Merkle proof from the latest finalized settlement."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from services.chain.reverts import format_mrt
+from services.cli.chain_cmds import (
+    AccountSpec,
+    AsJson,
+    DryRun,
+    RpcUrl,
+    open_session,
+    run_plan,
+    signer,
+)
+from services.cli.output import console, errors_as_one_line
+from services.core.errors import Conflict, NotFound
+from services.core.types import EpochId
+from services.settings import get_settings
+
+
+@errors_as_one_line
+def claim(
+    epoch: Annotated[
+        int | None,
+        typer.Option(min=1, help="Claim with this finalized epoch's proof [default: the latest]"),
+    ] = None,
+    account: AccountSpec = None,
+    rpc_url: RpcUrl = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+) -> None:
+    """Claim everything the account's node earned and has not claimed yet (one transaction covers
+    every epoch since its last claim)."""
+    from services.store.db import PostgresStore
+
+    session = open_session(rpc_url)
+    signing = signer(session, account)
+    store = PostgresStore.connect(get_settings().effective_database_url)
+    try:
+        entry = store.settlements.claim_of(
+            account=signing.address, epoch_id=EpochId(epoch) if epoch is not None else None
+        )
+    finally:
+        store.close()
+    if entry is None:
+        where = f"epoch {epoch}'s settlement" if epoch is not None else "any finalized settlement"
+        raise NotFound(
+            f"nothing to claim: {signing.address} is paid in no leaf of {where}",
+            hint="a node earns once an epoch it served in is settled and finalized "
+            "(`merit epoch show N`)",
+        )
+    claimed = int(session.settlement.claimed_of(entry.chain_node_id))
+    if claimed >= entry.cumulative_wei:
+        raise Conflict(
+            f"nothing to claim: node {entry.chain_node_id} has claimed {format_mrt(claimed)} of "
+            f"{format_mrt(entry.cumulative_wei)}",
+            hint="rewards of later epochs become claimable when they are finalized",
+        )
+    call = session.settlement.claim(
+        entry.epoch_id,
+        entry.chain_node_id,
+        entry.account,
+        entry.cumulative_wei,
+        [bytes.fromhex(p.removeprefix("0x")) for p in entry.proof],
+    )
+    run_plan(session, signing, [call], dry_run=dry_run, as_json=as_json)
+    if not dry_run and not as_json:
+        console.print(
+            f"node {entry.chain_node_id} claimed {format_mrt(entry.cumulative_wei - claimed)} "
+            f"(epoch {entry.epoch_id}, {format_mrt(entry.cumulative_wei)} in all)",
+            highlight=False,
+            soft_wrap=True,
+        )
