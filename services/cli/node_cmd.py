@@ -19,6 +19,7 @@ def serve(
     port: int = typer.Option(8201, help="Port to listen on"),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     threads: int = typer.Option(2, min=1, help="CPU threads for llama.cpp"),
+    system: str | None = typer.Option(None, help="Your own system prompt, used in place of the caller's"),
 ) -> None:
     """Serve a small GGUF model on CPU behind the OpenAI-compatible chat API (llama.cpp)."""
     import uvicorn
@@ -27,7 +28,7 @@ def serve(
     from services.ports_free import ensure_free
 
     ensure_free(port, "--port", host)
-    app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads)
+    app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads, system=system)
     console.print(f"serving {model} on http://{host}:{port}/v1")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

@@ -51,7 +51,14 @@ def _plain_prompt(messages: list[dict[str, Any]]) -> str:
     return "\n\n".join(lines) + "\n\nAnswer:"
 
 
-def create_app(name: str, llama: Any) -> FastAPI:
+def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
+    """The operator's own system prompt, when set, in place of the caller's."""
+    if not system:
+        return messages
+    return [{"role": "system", "content": system}, *(m for m in messages if m.get("role") != "system")]
+
+
+def create_app(name: str, llama: Any, system: str | None = None) -> FastAPI:
     app = FastAPI(title=f"meritswarm node ({name})", docs_url=None, redoc_url=None)
     lock = threading.Lock()  # one llama context: one generation at a time
     has_template = bool(getattr(llama, "metadata", {}).get("tokenizer.chat_template"))
@@ -68,11 +75,12 @@ def create_app(name: str, llama: Any) -> FastAPI:
     def chat(body: ChatBody) -> dict[str, Any] | JSONResponse:
         if body.model not in (None, name):
             return _openai_error(404, f"model {body.model!r} is not served here; this node serves {name!r}", "invalid_request_error")
+        messages = with_system(body.messages, system)
         with lock:
             if has_template:
                 out = dict(
                     llama.create_chat_completion(
-                        messages=body.messages,
+                        messages=messages,
                         max_tokens=body.max_tokens,
                         temperature=body.temperature,
                         logprobs=body.logprobs,
@@ -84,7 +92,7 @@ def create_app(name: str, llama: Any) -> FastAPI:
                 out["model"] = name  # llama.cpp reports the file path
                 return _jsonable(out)
             out = llama.create_completion(
-                _plain_prompt(body.messages),
+                _plain_prompt(messages),
                 max_tokens=body.max_tokens,
                 temperature=body.temperature,
                 logprobs=body.top_logprobs if body.logprobs else None,
@@ -139,6 +147,8 @@ def _as_chat(out: dict[str, Any], name: str, with_logprobs: bool) -> dict[str, A
     }
 
 
-def build(name: str, cache_dir: Path, *, n_threads: int, n_ctx: int = 2048) -> FastAPI:
+def build(
+    name: str, cache_dir: Path, *, n_threads: int, n_ctx: int = 2048, system: str | None = None
+) -> FastAPI:
     get_model(name)
-    return create_app(name, load_llama(model_path(name, cache_dir), n_threads=n_threads, n_ctx=n_ctx))
+    return create_app(name, load_llama(model_path(name, cache_dir), n_threads=n_threads, n_ctx=n_ctx), system)
