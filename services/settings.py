@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     swarm_size: int = Field(4, ge=3, le=64)
     min_answers: int = Field(3, ge=3)  # a pair needs a third node to judge it
     node_timeout_s: float = Field(30.0, gt=0)
+    # a task whose worker died unacknowledged is delivered again after this long (longer than any task)
+    task_visibility_timeout_s: int = Field(900, ge=1)
     default_fee_wei: int = Field(10**16, ge=0)
     epoch_seconds: int = Field(0, ge=0)  # beat closes the open epoch this often; 0: only by hand
     epoch_emission_wei: int = Field(0, ge=0)  # minted into each epoch's pool on top of the fees

@@ -38,7 +38,7 @@ def create_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         result_expires=24 * 3600,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={"visibility_timeout": settings.task_visibility_timeout_s},
         worker_hijack_root_logger=False,
         task_track_started=True,
     )
