@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 
 from services.core.errors import PortInUse
@@ -22,7 +23,27 @@ def ensure_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
         raise PortInUse(f"port {port} is already in use", hint=f"set {setting} to a free port")
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    return lo, hi
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A free port outside the kernel's ephemeral range, so no outgoing connection takes it as its
+    source port between now and the moment a server binds it."""
+    lo, hi = _ephemeral_range()
+    candidates = [r for r in (range(10_000, lo), range(hi + 1, 65_000)) if len(r) > 1_000]
+    rng = random.SystemRandom()
+    for _ in range(200):
+        if not candidates:
+            break
+        port = rng.choice(rng.choice(candidates))
+        if is_free(port, host):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no quiet range: let the kernel pick
         s.bind((host, 0))
         return int(s.getsockname()[1])

@@ -46,3 +46,4 @@ def test_beat_closes_epochs_only_when_a_period_is_set():
     schedule = create_celery(Settings(epoch_seconds=600, epoch_emission_wei=7)).conf.beat_schedule
     assert schedule["close-epoch"]["task"] == "merit.epoch.close"
     assert schedule["close-epoch"]["schedule"] == 600.0 and schedule["close-epoch"]["args"] == ["7"]
+
