@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from services.api.deps import get_container
 from services.app import tasks
 from services.bootstrap import Container
-from services.core.types import TaskId
+from services.core.types import EpochId, TaskId
 
 router = APIRouter(prefix="/explorer", include_in_schema=False)
 Dep = Annotated[Container, Depends(get_container)]
@@ -61,7 +61,17 @@ def index(c: Dep) -> HTMLResponse:
          f"{n.reputation_bp / 100:.2f}%"]
         for n in c.store.nodes.list()
     ]
+    epoch_rows = [
+        [
+            f"<a href='/explorer/epochs/{e.id}'>{e.id}</a>",
+            escape(e.status.value),
+            f"{e.pool_wei} wei",
+            f"<code>{escape(e.audit_cid)}</code>" if e.audit_cid else "",
+        ]
+        for e in c.store.epochs.list(limit=20)
+    ]
     body = "<h2>Latest tasks</h2>" + _table(["task", "status", "prompt", "created"], task_rows)
+    body += "<h2>Epochs</h2>" + _table(["epoch", "status", "pool", "audit bundle"], epoch_rows)
     body += "<h2>Nodes</h2>" + _table(["id", "name", "model", "status", "reputation"], node_rows)
     return _page("meritswarm explorer", body)
 
@@ -101,3 +111,31 @@ def task_page(task_id: str, c: Dep) -> HTMLResponse:
         [[name(j.judge_id), name(j.left_id), name(j.right_id), escape(j.outcome.value)] for j in v.judgments],
     )
     return _page(f"task {task_id[:8]}", body)
+
+
+@router.get("/epochs/{epoch_id}", response_class=HTMLResponse)
+def epoch_page(epoch_id: int, c: Dep) -> HTMLResponse:
+    ep = c.store.epochs.get(EpochId(epoch_id))
+    names = {n.id: n for n in c.store.nodes.list()}
+    body = f"<p>status <b>{escape(ep.status.value)}</b>; pool {ep.pool_wei} wei"
+    if ep.audit_cid:
+        body += f"; audit bundle <code>{escape(ep.audit_cid)}</code>"
+    body += "</p>"
+    settlement = c.store.settlements.get(ep.id)
+    if settlement is not None:
+        body += (
+            f"<p>settlement <b>{escape(settlement.status.value)}</b> on chain {settlement.chain_id}: "
+            f"rewards root <code>{escape(settlement.root)}</code>, total {settlement.total_wei} wei"
+            f"{' — ' + escape(settlement.detail) if settlement.detail else ''}</p>"
+        )
+    rows = [
+        [
+            escape(names[r.node_id].name) + _kind(names[r.node_id].kind.value) if r.node_id in names else str(r.node_id),
+            f"{r.reward_wei} wei",
+            f"{r.reputation_before_bp / 100:.2f}% → {r.reputation_after_bp / 100:.2f}%",
+            "withheld: outlier judge" if r.withheld else "",
+        ]
+        for r in c.store.epochs.nodes(ep.id)
+    ]
+    body += "<h2>Rewards and reputation</h2>" + _table(["node", "reward", "reputation", "note"], rows)
+    return _page(f"epoch {ep.id}", body)

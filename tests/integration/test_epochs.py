@@ -60,3 +60,25 @@ def test_failed_tasks_stay_out_of_the_epoch(store, registered_nodes, gateway, tm
     closed = close_epoch(store, LocalContentStore(tmp_path))
     assert closed.tasks == 1
     assert [t.id for t in store.tasks.list_for_epoch(closed.epoch.id)] == [ok.id]
+
+
+def test_the_explorer_shows_a_closed_epoch(store, registered_nodes, gateway, tmp_path, postgres_url):
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+    from services.bootstrap import bootstrap
+    from services.settings import Settings
+
+    task = new_task(store)
+    run_round(store, gateway, task.id)
+    closed = close_epoch(store, LocalContentStore(tmp_path / "content"))
+    container = bootstrap(Settings(env="test", data_dir=tmp_path, database_url=postgres_url))
+    try:
+        client = TestClient(create_app(container))
+        page = client.get(f"/explorer/epochs/{closed.epoch.id}")
+        assert page.status_code == 200
+        assert closed.epoch.audit_cid in page.text and "test-node-1" in page.text
+        assert f"/explorer/epochs/{closed.epoch.id}" in client.get("/explorer").text
+        assert client.get("/explorer/epochs/999999").status_code == 404
+    finally:
+        container.close()
