@@ -15,7 +15,7 @@ from services.core.errors import Conflict
 from services.core.types import AnswerStatus, Epoch, EpochId, EpochNode, TaskStatus, Wei
 
 log = logging.getLogger(__name__)
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 
 
 class EpochEmpty(Conflict):
@@ -42,10 +42,12 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
         if not tasks:
             raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
         finished = []
+        weights: dict[str, dict[str, str] | None] = {}
         for t in tasks:
             rnd = tx.rounds.get(t.id)
             if rnd is None:
                 continue
+            weights[t.id] = None if rnd.weights is None else {str(k): str(v) for k, v in rnd.weights.items()}
             answers = {a.node_id: a.content or "" for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK}
             finished.append(
                 core_epoch.FinishedTask(t.id, t.fee_wei, rnd.ranking, answers, tuple(tx.judgments.list_for_task(t.id)))
@@ -53,7 +55,7 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
         nodes = {n.id: n for n in tx.nodes.list()}
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
         result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei))
-        cid = content.put(bundle(ep.id, finished, result))
+        cid = content.put(bundle(ep.id, finished, result, weights))
         for n in result.nodes:
             if n.node_id in nodes:
                 tx.nodes.set_reputation(n.node_id, n.after.score_bp, n.after.anchor_bp)
@@ -69,13 +71,19 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
     return ClosedEpoch(closed, result, len(finished))
 
 
-def bundle(epoch_id: EpochId, tasks: list[core_epoch.FinishedTask], result: core_epoch.EpochResult) -> bytes:
+def bundle(
+    epoch_id: EpochId,
+    tasks: list[core_epoch.FinishedTask],
+    result: core_epoch.EpochResult,
+    weights: dict[str, dict[str, str] | None],
+) -> bytes:
     """Everything an auditor needs to recompute the epoch, as canonical JSON (sorted keys)."""
     doc: dict[str, Any] = {
         "version": BUNDLE_VERSION,
         "epoch": epoch_id,
         "method": FIT_METHOD,
         "pool_wei": str(result.pool),
+        "emission_wei": str(result.pool - sum(t.fee for t in tasks)),
         "carried_wei": str(result.carried),
         "tasks": [
             {
@@ -89,6 +97,7 @@ def bundle(epoch_id: EpochId, tasks: list[core_epoch.FinishedTask], result: core
                     {"judge_id": j.judge_id, "left_id": j.left_id, "right_id": j.right_id, "outcome": j.outcome.value}
                     for j in t.judgments
                 ],
+                "weights": weights.get(t.task_id),
                 "rewards_wei": {str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())},
             }
             for t in tasks
@@ -104,6 +113,7 @@ def bundle(epoch_id: EpochId, tasks: list[core_epoch.FinishedTask], result: core
                 "node_id": n.node_id,
                 "reward_wei": str(n.reward),
                 "reputation_before_bp": n.before.score_bp,
+                "anchor_before_bp": n.before.anchor_bp,
                 "reputation_after_bp": n.after.score_bp,
                 "anchor_after_bp": n.after.anchor_bp,
                 "withheld": n.withheld,

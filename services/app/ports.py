@@ -6,7 +6,7 @@ Adapters (store, content, nodes, chain, broker) implement these; ``services.boot
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -80,6 +80,7 @@ class RoundRepository(Protocol):
         ranking: Sequence[RankEntry],
         method: str,
         separated: bool | None = None,
+        weights: Mapping[NodeId, int] | None = None,
     ) -> Round: ...
 
 

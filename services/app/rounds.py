@@ -182,7 +182,7 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
         for e in entries
     ]
     method = FIT_METHOD + ("" if weights else " (equal judge weights)")
-    store.rounds.finish(task_id, order[0], ranking, method, separated)
+    store.rounds.finish(task_id, order[0], ranking, method, separated, weights)
     store.tasks.assign_open_epoch(task_id)
     store.tasks.set_status(task_id, TaskStatus.DONE)
     log.info("task ranked", extra={"task_id": task_id, "winner": order[0], "separated": separated})

@@ -8,6 +8,7 @@ import typer
 
 from services import logs
 from services.cli import (
+    audit_cmd,
     chain_cmds,
     claim_cmd,
     contracts_cmd,
@@ -40,6 +41,7 @@ app.command("faucet")(chain_cmds.faucet)
 app.command("reputation")(reputation_cmd.reputation)
 app.command("leaderboard")(reputation_cmd.leaderboard)
 app.add_typer(epoch_cmd.app, name="epoch")
+app.add_typer(audit_cmd.app, name="audit")
 app.command("claim")(claim_cmd.claim)
 
 api_app = typer.Typer(help="The REST API.", no_args_is_help=True)

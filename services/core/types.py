@@ -165,6 +165,7 @@ class Round:
     finished_at: datetime | None
     separated: bool | None = None  # the winner's interval lies above the runner-up's
     recruits: int = 0  # times more judgments were recruited because the top two overlapped
+    weights: Mapping[NodeId, int] | None = None  # judge influence the fit used; None: equal weights
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ a second time returns False and changes nothing; starting a round that exists re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.core.errors import Invalid, NotFound
@@ -150,7 +150,8 @@ class PostgresJudgments:
 
 # ---------------------------------------------------------------- rounds
 _ROUND_COLUMNS = (
-    "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at, separated, recruits"
+    "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at, separated, recruits, "
+    "weights"
 )
 
 
@@ -174,6 +175,7 @@ def round_from_row(row: dict[str, Any]) -> Round:
         finished_at=row["finished_at"],
         separated=row["separated"],
         recruits=int(row["recruits"]),
+        weights=None if row["weights"] is None else {NodeId(int(k)): int(v) for k, v in row["weights"].items()},
     )
 
 
@@ -247,6 +249,7 @@ class PostgresRounds:
         ranking: Sequence[RankEntry],
         method: str,
         separated: bool | None = None,
+        weights: Mapping[NodeId, int] | None = None,
     ) -> Round:
         """Store the outcome (winner, ranking, method); NotFound when the round was not started."""
         key = parse_task_id(task_id)
@@ -264,7 +267,7 @@ class PostgresRounds:
             cur.execute(
                 f"""
                 UPDATE rounds
-                SET winner_id = %s, ranking = %s, method = %s, separated = %s,
+                SET winner_id = %s, ranking = %s, method = %s, separated = %s, weights = %s,
                     finished_at = clock_timestamp()
                 WHERE task_id = %s
                 RETURNING {_ROUND_COLUMNS}
@@ -274,6 +277,7 @@ class PostgresRounds:
                     to_jsonb(ranking_json),
                     method,
                     separated,
+                    None if weights is None else to_jsonb({str(k): str(v) for k, v in weights.items()}),
                     key,
                 ),
             )

@@ -89,6 +89,8 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         epoch = json.loads(closed.stdout)
         assert epoch["tasks"] == 1 and int(epoch["pool_wei"]) == int(task["fee_wei"])
         assert sum(int(n["reward_wei"]) for n in epoch["nodes"]) == int(task["fee_wei"])
+        audit = merit(env, "audit", "epoch", str(epoch["epoch"]))
+        assert audit.returncode == 0 and "PASS" in audit.stdout, audit.stdout + audit.stderr
     finally:
         out = stop(env, proc, state)
     assert "meritswarm is up" in out and "/explorer" in out and "/docs" in out

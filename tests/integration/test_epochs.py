@@ -82,3 +82,31 @@ def test_the_explorer_shows_a_closed_epoch(store, registered_nodes, gateway, tmp
         assert client.get("/explorer/epochs/999999").status_code == 404
     finally:
         container.close()
+
+
+def test_an_audit_recomputes_the_epoch_and_names_what_was_changed(
+    store, registered_nodes, gateway, tmp_path, postgres_url
+):
+    import psycopg
+
+    from services.app.audit import audit_epoch
+
+    content = LocalContentStore(tmp_path / "content")
+    for prompt in ("What is 2+2?", "What is 6*7?"):
+        run_round(store, gateway, new_task(store, prompt=prompt).id)
+    closed = close_epoch(store, content)
+    report = audit_epoch(store, content, closed.epoch.id)
+    assert report.passed, report.differences
+    assert len(report.checked) > 10
+
+    node = closed.result.nodes[0].node_id
+    with psycopg.connect(postgres_url) as conn:  # someone edits a reward behind the bundle's back
+        conn.execute("UPDATE epoch_nodes SET reward_wei = reward_wei + 1 WHERE epoch_id = %s AND node_id = %s",
+                     (closed.epoch.id, node))
+    tampered = audit_epoch(store, content, closed.epoch.id)
+    assert [d.what for d in tampered.differences] == ["database rewards match the bundle"]
+
+    (tmp_path / "content" / closed.epoch.audit_cid).write_bytes(b"{}")  # and the bundle itself
+    broken = audit_epoch(store, content, closed.epoch.id)
+    assert not broken.passed and "unreadable" in broken.differences[0].found
+

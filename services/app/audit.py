@@ -1,0 +1,97 @@
+"""`merit audit epoch N`: recompute an epoch from its audit bundle and say PASS or what differs.
+
+The bundle is fetched by its CID (the content store checks the bytes against it). Each task's
+Bradley-Terry fit is recomputed from its judgments and the judge weights the round used; the reward
+vector and reputation updates are recomputed with the same core code from the bundle's inputs; the
+results are compared with the bundle, with the database, and with the recorded settlement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.app.ports import ContentStore, Store
+from services.core import bradley_terry, consensus, reputation
+from services.core import epoch as core_epoch
+from services.core.errors import Conflict, MeritError
+from services.core.types import EpochId, Judgment, NodeId, Outcome, RankEntry, TaskId, Wei
+
+SCORE_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Difference:
+    what: str
+    expected: str  # recomputed
+    found: str  # recorded
+
+
+@dataclass
+class AuditReport:
+    epoch_id: int
+    audit_cid: str | None
+    checked: list[str] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.differences
+
+    def check(self, what: str, expected: Any, found: Any) -> None:
+        self.checked.append(what)
+        if expected != found:
+            self.differences.append(Difference(what, str(expected), str(found)))
+
+
+def audit_epoch(store: Store, content: ContentStore, epoch_id: EpochId) -> AuditReport:
+    ep = store.epochs.get(epoch_id)
+    if ep.audit_cid is None:
+        raise Conflict(f"epoch {epoch_id} is not closed yet", hint="close it with `merit epoch close`")
+    report = AuditReport(int(epoch_id), ep.audit_cid)
+    try:
+        doc = json.loads(content.get(ep.audit_cid))
+    except MeritError as exc:
+        report.check("audit bundle matches its CID", "the bundle", f"unreadable: {exc.detail}")
+        return report
+    report.check("bundle names the epoch", int(epoch_id), doc["epoch"])
+    report.check("pool", int(ep.pool_wei), int(doc["pool_wei"]))
+
+    tasks = []
+    for t in doc["tasks"]:
+        judgments = tuple(
+            Judgment(TaskId(t["task_id"]), NodeId(j["judge_id"]), NodeId(j["left_id"]), NodeId(j["right_id"]),
+                     Outcome(j["outcome"]))
+            for j in t["judgments"]
+        )
+        ranking = tuple(RankEntry(NodeId(e["node_id"]), float(e["score"]), int(e["rank"])) for e in t["ranking"])
+        weights = None if t.get("weights") is None else {NodeId(int(k)): int(v) for k, v in t["weights"].items()}
+        refit = bradley_terry.fit([e.node_id for e in ranking], consensus.comparisons(judgments, weights))
+        report.check(f"task {t['task_id'][:8]} ranking", [e.node_id for e in consensus.ranking(refit.scores)],
+                     [e.node_id for e in ranking])
+        worst = max((abs(refit.scores[e.node_id] - e.score) for e in ranking), default=0.0)
+        report.check(f"task {t['task_id'][:8]} scores within {SCORE_TOL}", True, worst <= SCORE_TOL)
+        answers = {NodeId(int(k)): v for k, v in t["answers"].items()}
+        tasks.append(core_epoch.FinishedTask(TaskId(t["task_id"]), Wei(int(t["fee_wei"])), ranking, answers, judgments))
+
+    before = {
+        NodeId(n["node_id"]): reputation.Reputation(n["reputation_before_bp"], n["anchor_before_bp"])
+        for n in doc["nodes"]
+    }
+    result = core_epoch.close(epoch_id, tasks, before, Wei(int(doc["emission_wei"])))
+    recorded = {NodeId(n["node_id"]): n for n in doc["nodes"]}
+    for n in result.nodes:
+        row = recorded.get(n.node_id, {})
+        report.check(f"node {n.node_id} reward", n.reward, int(row.get("reward_wei", -1)))
+        report.check(f"node {n.node_id} reputation", n.after.score_bp, row.get("reputation_after_bp"))
+        report.check(f"node {n.node_id} withheld", n.withheld, row.get("withheld"))
+    stored = {r.node_id: r.reward_wei for r in store.epochs.nodes(epoch_id)}
+    report.check("database rewards match the bundle", {k: int(v["reward_wei"]) for k, v in recorded.items()}, stored)
+
+    settlement = store.settlements.get(epoch_id)
+    if settlement is not None:
+        included = sum(n.reward for n in result.nodes if n.node_id not in set(settlement.left_out))
+        report.check("settlement total", included, int(settlement.total_wei))
+        report.check("settlement names the bundle", ep.audit_cid, settlement.audit_cid)
+    return report

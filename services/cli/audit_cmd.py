@@ -1,0 +1,43 @@
+"""`merit audit epoch N`: recompute an epoch from its audit bundle; PASS or exactly what differs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from services.cli.output import console, errors_as_one_line, print_json
+from services.settings import get_settings
+
+app = typer.Typer(help="Check what the marketplace recorded against a recomputation.", no_args_is_help=True)
+
+
+@app.command("epoch")
+@errors_as_one_line
+def epoch(
+    epoch_id: Annotated[int, typer.Argument(min=1, help="Epoch number")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Fetch epoch N's bundle by CID, refit every task, recompute rewards and reputations, compare."""
+    from services.app.audit import audit_epoch
+    from services.bootstrap import bootstrap
+    from services.core.types import EpochId
+
+    c = bootstrap(get_settings())
+    try:
+        report = audit_epoch(c.store, c.content, EpochId(epoch_id))
+    finally:
+        c.close()
+    if as_json:
+        print_json({"epoch": report.epoch_id, "audit_cid": report.audit_cid, "passed": report.passed,
+                    "checked": len(report.checked), "differences": [vars(d) for d in report.differences]})
+    elif report.passed:
+        console.print(f"[green]PASS[/green] epoch {report.epoch_id}: {len(report.checked)} checks against "
+                      f"bundle {report.audit_cid}")
+    else:
+        console.print(f"[red]FAIL[/red] epoch {report.epoch_id}: {len(report.differences)} of "
+                      f"{len(report.checked)} checks differ")
+        for d in report.differences:
+            console.print(f"  {d.what}: recomputed {d.expected}, recorded {d.found}", soft_wrap=True)
+    if not report.passed:
+        raise typer.Exit(1)
