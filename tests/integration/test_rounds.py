@@ -46,7 +46,6 @@ def test_round_picks_a_correct_answer(store, registered_nodes, gateway):
     assert [r.rank for r in rnd.ranking] == [1, 1, 3, 4]
     assert rnd.separated is True and rnd.recruits == 0  # the top two gave the same answer
     assert all(r.lower <= r.score <= r.upper for r in rnd.ranking)
-    assert rnd.ranking[1].lower > rnd.ranking[2].upper  # right answers clear of the wrong ones
     judgments = store.judgments.list_for_task(task.id)
     assert len(judgments) == 4 * 3  # every pair in both orders
     assert all(j.judge_id not in (j.left_id, j.right_id) for j in judgments)
