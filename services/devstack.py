@@ -158,11 +158,11 @@ def deploy_contracts(stack: Stack) -> None:
 
 def start_test_node(
     name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None, fault: str = "none",
-    oracle: bool = False,
+    oracle: bool = False, delay_s: float = 4.0,
 ) -> Child:
     args = python_module(
         "services.cli", "node", "serve-test", "--name", name, "--port", str(port), "--offset", str(offset),
-        "--fault", fault, "--delay", "4", *(["--oracle"] if oracle else []),
+        "--fault", fault, "--delay", str(delay_s), *(["--oracle"] if oracle else []),
     )
     child = spawn(name, args, url=f"http://127.0.0.1:{port}/v1", log=log_file, env=env)
     wait_ready(child, http_ok(f"http://127.0.0.1:{port}/health"), timeout=30)

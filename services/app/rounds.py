@@ -130,7 +130,7 @@ def influence(nodes: dict[NodeId, Node], judges: set[NodeId]) -> dict[NodeId, in
     has any, as on a fresh dev stack where nobody has staked or passed calibration yet."""
     weights = {
         j: reputation.influence(
-            Wei(nodes[j].stake_wei), reputation.Reputation(nodes[j].reputation_bp, nodes[j].reputation_bp)
+            Wei(nodes[j].stake_wei), reputation.Reputation(nodes[j].reputation_bp, nodes[j].reputation_anchor_bp)
         )
         for j in judges
         if j in nodes

@@ -131,6 +131,16 @@ def format_eth(wei: int) -> str:
 # --- running a plan -----------------------------------------------------------------------------
 
 
+def with_approval(
+    session: ChainSession, owner: str, amount: int, call: ContractCall
+) -> list[ContractCall]:
+    """``call``, preceded by an approval of ``amount`` to the registry when the allowance is short."""
+    token, registry = session.token, session.registry
+    if token.allowance(owner, registry.address) < amount:
+        return [token.approve(registry.address, amount), call]
+    return [call]
+
+
 def run_plan(
     session: ChainSession,
     account: LocalAccount,

@@ -18,6 +18,7 @@ from services.cli.chain_cmds import (
     open_session,
     run_plan,
     signer,
+    with_approval,
 )
 from services.cli.output import console, errors_as_one_line
 from services.content import build_content_store, cid_of
@@ -54,7 +55,7 @@ def register(
     """Register your node in the NodeRegistry, approving and staking the minimum (or --stake)."""
     session = open_session(rpc_url)
     signing = signer(session, account)
-    registry, token = session.registry, session.token
+    registry = session.registry
     existing = registry.node_id_of(signing.address)
     if existing is not None:
         raise Conflict(
@@ -68,10 +69,7 @@ def register(
     stake_wei = amount_wei(stake) if stake is not None else None
     register_call = registry.register(model_hash_, metadata_cid, stake_wei)
     pulled = registry.register_stake(stake_wei)
-    calls = []
-    if token.allowance(signing.address, registry.address) < pulled:
-        calls.append(token.approve(registry.address, pulled))
-    calls.append(register_call)
+    calls = with_approval(session, signing.address, pulled, register_call)
     run_plan(session, signing, calls, dry_run=dry_run, as_json=as_json)
     if not dry_run and not as_json:
         node_id = registry.node_id_of(signing.address)

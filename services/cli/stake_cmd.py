@@ -20,6 +20,7 @@ from services.cli.chain_cmds import (
     run_plan,
     signer,
     stake_view,
+    with_approval,
 )
 from services.cli.output import console, errors_as_one_line, print_json
 
@@ -39,11 +40,8 @@ def add(
     session = open_session(rpc_url)
     signing = signer(session, account)
     wei = amount_wei(amount)
-    registry, token = session.registry, session.token
-    calls = []
-    if token.allowance(signing.address, registry.address) < wei:
-        calls.append(token.approve(registry.address, wei))
-    calls.append(registry.stake(wei))
+    registry = session.registry
+    calls = with_approval(session, signing.address, wei, registry.stake(wei))
     run_plan(session, signing, calls, dry_run=dry_run, as_json=as_json)
     if not dry_run and not as_json:
         node_id = registry.node_id_of(signing.address)

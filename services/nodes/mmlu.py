@@ -56,6 +56,12 @@ def load() -> tuple[Question, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def answer_key() -> dict[str, str]:
+    """Each question's full prompt -> its correct letter."""
+    return {q.prompt(): q.answer for q in load()}
+
+
 def sample(split: str, n: int, seed: int = 0) -> list[Question]:
     """``n`` questions of ``split`` drawn with ``seed`` (the same call gives the same questions)."""
     if split not in SPLITS:

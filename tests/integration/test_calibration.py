@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from services.app.calibration import calibrate_node
 from services.core.types import NodeStatus
 from services.devstack import register_test_node, start_test_node
-from services.nodes.client import HttpNodeGateway
 from services.ports_free import free_port
 from tests.fixtures.models import require_node_extra
-
-
-@pytest.fixture
-def gateway():
-    g = HttpNodeGateway(timeout_s=60)
-    yield g
-    g.close()
 
 
 def test_a_node_that_knows_the_answers_passes_and_one_that_does_not_stays_inactive(store, gateway, tmp_path):

@@ -13,15 +13,6 @@ from services.core.types import EpochStatus
 from tests.integration.test_rounds import new_task, run_round
 
 
-@pytest.fixture
-def gateway():
-    from services.nodes.client import HttpNodeGateway
-
-    g = HttpNodeGateway(timeout_s=5)
-    yield g
-    g.close()
-
-
 def test_closing_pays_the_fees_out_exactly_and_moves_reputations(store, registered_nodes, gateway, tmp_path):
     content = LocalContentStore(tmp_path / "content")
     fees = []

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from services.app import rounds
 from services.core.types import AnswerStatus, NewNode, NewTask, NodeKind, TaskStatus, Wei
-from services.nodes.client import HttpNodeGateway
 from services.ports_free import free_port
-
-
-@pytest.fixture
-def gateway():
-    g = HttpNodeGateway(timeout_s=5)
-    yield g
-    g.close()
 
 
 def new_task(store, prompt="What is 2+2?", swarm_size=4):
