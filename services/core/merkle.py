@@ -5,7 +5,8 @@ Layout (see contracts/README.md):
 - leaf = keccak256(keccak256(abi.encode(uint64 epoch, uint64 nodeId, address account,
   uint256 cumulativeAmount))), the amount being everything the node earned in epochs 1..epoch;
 - parent = keccak256(min(a, b) ++ max(a, b)) (bytes compared as big-endian numbers); a node with no
-  sibling on its level moves up unchanged; leaves are sorted before the tree is built;
+  sibling on its level moves up unchanged; leaves are in node-id order (so the settlement's
+  verifier contract can rebuild the tree from entries it receives in that order, see zk/README.md);
 - reputation word w = sum(bps[id] << (16 * (id % 16))) over node ids 16w .. 16w + 15;
   reputation hash = keccak256(firstWord as 32 bytes ++ each word as 32 bytes).
 
@@ -54,7 +55,7 @@ class RewardTree:
 
     epoch: int
     rewards: tuple[Reward, ...]
-    layers: tuple[tuple[bytes, ...], ...]  # layers[0]: sorted leaves; layers[-1]: (root,)
+    layers: tuple[tuple[bytes, ...], ...]  # layers[0]: leaves by node id; layers[-1]: (root,)
 
     @classmethod
     def build(cls, epoch: int, rewards: Sequence[Reward]) -> RewardTree:
@@ -64,7 +65,8 @@ class RewardTree:
         if len(set(ids)) != len(ids):
             raise ValueError("one entry per node id")
         level = tuple(
-            sorted(leaf(epoch, r.node_id, r.account, r.cumulative_amount) for r in rewards)
+            leaf(epoch, r.node_id, r.account, r.cumulative_amount)
+            for r in sorted(rewards, key=lambda r: r.node_id)
         )
         layers = [level]
         while len(level) > 1:
@@ -91,7 +93,7 @@ class RewardTree:
         raise KeyError(node_id)
 
     def index_of(self, node_id: int) -> int:
-        """The position of ``node_id``'s leaf among the sorted leaves; KeyError when absent."""
+        """The position of ``node_id``'s leaf among the leaves; KeyError when absent."""
         r = self.entry(node_id)
         return self.layers[0].index(leaf(self.epoch, r.node_id, r.account, r.cumulative_amount))
 
@@ -100,7 +102,7 @@ class RewardTree:
         return self.proof_at(self.index_of(node_id))
 
     def proof_at(self, index: int) -> list[bytes]:
-        """The proof of the leaf at ``index`` of ``layers[0]`` (the sorted leaves)."""
+        """The proof of the leaf at ``index`` of ``layers[0]`` (the leaves, by node id)."""
         if not 0 <= index < len(self.layers[0]):
             raise IndexError(index)
         siblings: list[bytes] = []

@@ -102,8 +102,11 @@ def apportion(
 ) -> dict[NodeId, Wei]:
     """Split ``total`` in proportion to ``weights`` by largest remainder, ties to the smaller id.
 
-    Keys in ``round_down`` keep their rounded-down quota; the units left by rounding go to the
-    others (to everyone when only ``round_down`` keys have weight).
+    Keys in ``round_down`` keep their rounded-down quota where possible: the units left by
+    rounding go one each to the keys first in the order (positive weight and not in
+    ``round_down`` first, larger remainder first, smaller key first). Fewer units are left than
+    there are keys with weight, so no key gets two. This is the rule the zk circuit proves for an
+    epoch's split (zk/README.md).
     """
     if total < 0:
         raise Invalid("cannot apportion a negative amount")
@@ -114,12 +117,10 @@ def apportion(
         raise Invalid("cannot apportion over weights that are all zero")
     quota = {k: total * w // whole for k, w in weights.items()}
     left = total - sum(quota.values())
-    eligible = [k for k, w in weights.items() if w > 0 and k not in round_down]
-    by_remainder = sorted(
-        eligible or list(weights), key=lambda k: (-(total * weights[k] % whole), k)
-    )
-    for i in range(left):
-        quota[by_remainder[i % len(by_remainder)]] += 1
+    eligible = {k for k, w in weights.items() if w > 0 and k not in round_down}
+    order = sorted(weights, key=lambda k: (k not in eligible, -(total * weights[k] % whole), k))
+    for k in order[:left]:
+        quota[k] += 1
     return {k: Wei(v) for k, v in quota.items()}
 
 
@@ -266,7 +267,8 @@ def epoch_rewards(
     """Sum the epoch's task allocations per node and apportion the pool over those sums.
 
     Nodes in ``withheld`` (flagged judges awaiting a slashing decision) earn nothing this epoch;
-    their part goes to the others. A Sybil cluster is apportioned as one identity, rounded down.
+    their part goes to the others. Members of a Sybil cluster are rounded down (``apportion``), so
+    a cluster earns at most what one identity with the members' summed contributions would.
     """
     if pool < 0:
         raise Invalid("an epoch's pool cannot be negative")
@@ -281,9 +283,6 @@ def epoch_rewards(
             total[node] = 0
     if not any(total.values()):
         return EpochRewards(epoch, pool, dict.fromkeys(total, Wei(0)), pool)
-    groups = [
-        _Group({m: total[m] for m in g}, sum(total[m] for m in g))
-        for g in _grouped(total, clusters)
-    ]
-    paid = dict.fromkeys(total, Wei(0)) | {k: Wei(v) for k, v in _pay(pool, groups).items()}
+    clustered = {m for g in _grouped(total, clusters) if len(g) > 1 for m in g}
+    paid = apportion(pool, total, clustered) if pool else dict.fromkeys(total, Wei(0))
     return EpochRewards(epoch, pool, paid, Wei(0))

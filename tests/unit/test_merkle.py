@@ -49,7 +49,7 @@ def test_three_leaves_hand_built() -> None:
     rewards = [Reward(1, A, 10), Reward(2, B, 20), Reward(3, C, 30)]
     tree = RewardTree.build(4, rewards)
     la, lb, lc = (leaf(4, r.node_id, r.account, r.cumulative_amount) for r in rewards)
-    s0, s1, s2 = sorted((la, lb, lc))
+    s0, s1, s2 = la, lb, lc  # leaves stay in node-id order
     # level 1: (s0, s1) pair up; s2 has no sibling and moves up unchanged
     assert tree.root == _pair(_pair(s0, s1), s2)
     assert tree.proof_at(0) == [s1, s2] and tree.proof_at(2) == [_pair(s0, s1)]
