@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.core.settlement import ClaimEntry, Settlement, SettlementStatus
+from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
 from services.core.types import (
     Answer,
     Epoch,
@@ -127,6 +127,16 @@ class SettlementRepository(Protocol):
         propose_intent: str | None = None,
         finalize_intent: str | None = None,
     ) -> Settlement: ...  # NotFound
+    def set_proof(
+        self,
+        epoch_id: EpochId,
+        status: ProofStatus,
+        *,
+        proof: bytes | None,
+        chunks: int,
+        detail: str | None = None,
+    ) -> Settlement: ...  # NotFound
+    def proof(self, epoch_id: EpochId) -> bytes | None: ...
     def claims(self, epoch_id: EpochId) -> builtins.list[ClaimEntry]: ...
     def claim_of(
         self,

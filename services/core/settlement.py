@@ -27,6 +27,12 @@ class SettlementStatus(StrEnum):
     FINALIZED = "finalized"  # rewards claimable, reputations written
 
 
+class ProofStatus(StrEnum):
+    NONE = "none"  # no proof made yet
+    VERIFIED = "verified"  # every chunk proof passed the workers' py_ecc check
+    REJECTED = "rejected"  # a check failed: nothing was sent (proof_detail says why)
+
+
 @dataclass(frozen=True)
 class ClaimEntry:
     """One node's leaf of an epoch's settlement, with what it needs to claim."""
@@ -54,6 +60,9 @@ class Settlement:
     propose_intent: str | None = None
     finalize_intent: str | None = None
     detail: str | None = None  # why it waits (the chain's named error), when it does
+    proof_status: ProofStatus = ProofStatus.NONE
+    proof_detail: str | None = None  # the workers' reason when the proof was rejected
+    proof_chunks: int = 0  # Groth16 proofs in the proposal (one per 32 nodes)
 
 
 @dataclass(frozen=True)

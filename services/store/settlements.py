@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.core.errors import NotFound
-from services.core.settlement import ClaimEntry, Settlement, SettlementStatus
+from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
 from services.core.types import EpochId, NodeId, Wei
 from services.store.session import Session, to_jsonb
 
 _COLUMNS = (
     "epoch_id, chain_id, root, total_wei, audit_cid, rep_first_word, rep_words, left_out, "
-    "status, propose_intent, finalize_intent, detail"
+    "status, propose_intent, finalize_intent, detail, proof_status, proof_detail, proof_chunks"
 )
 _CLAIM_COLUMNS = "epoch_id, chain_node_id, node_id, account, reward_wei, cumulative_wei, proof"
 
@@ -37,6 +37,9 @@ def settlement_from_row(row: dict[str, Any]) -> Settlement:
         propose_intent=row["propose_intent"],
         finalize_intent=row["finalize_intent"],
         detail=row["detail"],
+        proof_status=ProofStatus(row["proof_status"]),
+        proof_detail=row["proof_detail"],
+        proof_chunks=int(row["proof_chunks"]),
     )
 
 
@@ -156,6 +159,41 @@ class PostgresSettlements:
                 hint=f"settle it: `merit epoch settle {epoch_id}`",
             )
         return settlement_from_row(row)
+
+    def set_proof(
+        self,
+        epoch_id: EpochId,
+        status: ProofStatus,
+        *,
+        proof: bytes | None,
+        chunks: int,
+        detail: str | None = None,
+    ) -> Settlement:
+        """Record the epoch's proof and the workers' verdict on it. NotFound without a settlement."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                UPDATE settlements SET proof = %s, proof_status = %s, proof_detail = %s,
+                    proof_chunks = %s, updated_at = now()
+                WHERE epoch_id = %s
+                RETURNING {_COLUMNS}
+                """,
+                (proof, status.value, detail, chunks, int(epoch_id)),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(
+                f"epoch {epoch_id} has no settlement",
+                hint=f"settle it: `merit epoch settle {epoch_id}`",
+            )
+        return settlement_from_row(row)
+
+    def proof(self, epoch_id: EpochId) -> bytes | None:
+        """The stored proposal proof of ``epoch_id`` (None when none was made)."""
+        with self._s.cursor() as cur:
+            cur.execute("SELECT proof FROM settlements WHERE epoch_id = %s", (int(epoch_id),))
+            row = cur.fetchone()
+        return bytes(row["proof"]) if row is not None and row["proof"] is not None else None
 
     def claims(self, epoch_id: EpochId) -> builtins.list[ClaimEntry]:
         """The leaves of an epoch's settlement, by registry node id."""
