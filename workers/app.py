@@ -47,7 +47,7 @@ def create_celery(settings: Settings) -> Celery:
             "close-epoch": {
                 "task": "merit.epoch.close",
                 "schedule": float(settings.epoch_seconds),
-                "args": [str(settings.epoch_emission_wei)],
+                "args": [str(settings.epoch_emission_wei), settings.epoch_settle],
             }
         }
     return app

@@ -5,6 +5,8 @@ dispatch -> chord(infer per node) -> plan_judging -> chord(judge per judge) -> r
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from celery import chord, shared_task
@@ -14,6 +16,7 @@ from services.app.epochs import EpochEmpty
 from services.core.errors import StoreUnavailable
 from services.core.types import NodeId, TaskId
 from workers.container import container
+from zk.prover import ProverFailed
 
 _RETRY: dict[str, Any] = {
     "autoretry_for": (StoreUnavailable,),
@@ -77,33 +80,68 @@ def fail(task_id: str, reason: str) -> None:
 
 
 @shared_task(name="merit.epoch.close", **_RETRY)
-def close_epoch(emission_wei: str = "0") -> int | None:
-    """Close the open epoch (periodic from beat, or on demand); its id, or None when it is empty."""
+def close_epoch(emission_wei: str = "0", settle: bool = False) -> int | None:
+    """Close the open epoch (periodic from beat, or on demand); its id, or None when it is empty.
+    With ``settle``, the closed epoch is then proved (zk queue), proposed (chain queue) and
+    finalized once its challenge window has passed."""
     c = container()
     try:
-        return int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei)).epoch.id)
+        epoch_id = int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei)).epoch.id)
     except EpochEmpty:
         return None  # nothing finished this period: the epoch stays open
+    if settle:
+        (prove_epoch.si(epoch_id) | settle_epoch.si(epoch_id)).delay()
+    return epoch_id
+
+
+def _epoch_prover() -> Any:
+    from zk.epoch_proof import EpochProver
+
+    c = container()
+    return EpochProver(lambda cid: json.loads(c.content.get(cid)))
+
+
+@shared_task(name="merit.zk.prove_epoch", **{**_RETRY, "autoretry_for": (StoreUnavailable, ProverFailed), "max_retries": 2})
+def prove_epoch(epoch_id: int) -> str:
+    """Prove closed epoch ``epoch_id``'s settlement and check the proof with py_ecc before any gas
+    is spent (a prover crash is retried); the proof's status ("verified" or "rejected")."""
+    from services.app.settlement import prove_settlement
+    from services.chain.settlement import open_chain_settlement
+
+    c = container()
+    prover = _epoch_prover()
+    s = prove_settlement(
+        c.store, open_chain_settlement(c.settings, c.store), epoch_id,
+        prove=prover.prove, check=prover.check,
+    )  # fmt: skip
+    return s.proof_status.value
 
 
 @shared_task(name="merit.chain.settle_epoch", **_RETRY)
 def settle_epoch(epoch_id: int) -> str:
-    """Propose closed epoch ``epoch_id`` on chain (idempotent); its settlement status."""
+    """Propose closed epoch ``epoch_id`` on chain with its verified proof (idempotent); its
+    settlement status. A proposal schedules its finalize for when the window ends."""
     from services.app.settlement import settle_epoch as settle
     from services.chain.settlement import open_chain_settlement
 
     c = container()
-    result = settle(c.store, open_chain_settlement(c.settings, c.store), epoch_id)
+    chain = open_chain_settlement(c.settings, c.store)
+    result = settle(c.store, chain, epoch_id)
+    if result.sent:
+        finalize_epoch.apply_async((epoch_id,), countdown=chain.challenge_window_s + 1)
     return result.settlement.status.value
 
 
-@shared_task(name="merit.chain.finalize_epoch", **_RETRY)
-def finalize_epoch(epoch_id: int) -> str:
+@shared_task(name="merit.chain.finalize_epoch", bind=True, **{**_RETRY, "max_retries": 20})
+def finalize_epoch(self: Any, epoch_id: int) -> str:
     """Finalize proposed epoch ``epoch_id`` once its challenge window has passed (idempotent);
-    its settlement status ("proposed" while the window is open)."""
+    while the window is open it tries again later."""
     from services.app.settlement import finalize_epoch as finalize
     from services.chain.settlement import open_chain_settlement
 
     c = container()
     result = finalize(c.store, open_chain_settlement(c.settings, c.store), epoch_id)
+    ends = result.extra.get("window_ends_at")
+    if not result.sent and ends is not None:
+        raise self.retry(countdown=max(1, int(ends) - int(time.time()) + 1))
     return result.settlement.status.value

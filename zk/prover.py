@@ -15,7 +15,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from services.core.errors import MeritError
 
@@ -59,7 +59,9 @@ class Prover:
     ) -> None:
         for p in (wasm, zkey, vkey):
             if not p.is_file():
-                raise ProverFailed(f"{p} is missing", hint="run zk/build (or check out zk/artifacts)")
+                raise ProverFailed(
+                    f"{p} is missing", hint="run zk/build (or check out zk/artifacts)"
+                )
         self.wasm, self.zkey, self.vkey = wasm, zkey, vkey
         self.timeout_s = timeout_s
         self._proc: subprocess.Popen[str] | None = None
@@ -169,7 +171,7 @@ class Prover:
         with self._lock:
             self.close_locked()
 
-    def __enter__(self) -> Prover:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

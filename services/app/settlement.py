@@ -7,10 +7,12 @@ their rewards stay recorded off-chain), computes the reputation words, records t
 the intent ``settle:{chain_id}:{epoch}:propose``, so a retry finds the receipt instead of sending
 again. ``finalize_epoch`` does the same for ``settle:{chain_id}:{epoch}:finalize``.
 
-The proof comes from ``prove(epoch, root, total)``; until the zk prover exists it is ``b""`` and
-the chain's verifier decides: the production UnsetVerifier reverts
-``UnsetVerifierNoVerifierConfigured``, which is reported (status ``awaiting_verifier``), never
-treated as accepted.
+Proof: before anything is sent, ``prove`` (the zk prover, zk/epoch_proof.py) makes the proposal
+proof from the epoch's audit bundle and ``check`` (the workers' py_ecc verifier) judges it; both
+are recorded (``settlements.proof``/``proof_status``) so a retry reuses them. A rejected proof
+leaves the epoch pending with the reason and spends no gas; only a verified proof is proposed.
+The chain verifies it again (EpochRewardsVerifier) and a refusal there is reported as
+``awaiting_verifier`` with the contract's named error, never treated as accepted.
 """
 
 from __future__ import annotations
@@ -24,12 +26,49 @@ from services.app.ports import Store
 from services.core import settlement as core_settlement
 from services.core.errors import Conflict, NotFound
 from services.core.merkle import LANES
-from services.core.settlement import OnChainReward, Settlement, SettlementStatus
+from services.core.settlement import (
+    ClaimEntry,
+    OnChainReward,
+    ProofStatus,
+    Settlement,
+    SettlementStatus,
+)
 from services.core.types import EpochId, EpochStatus, NodeId
 
 log = logging.getLogger(__name__)
 
-Prover = Callable[[int, bytes, int], bytes]  # (epoch, rewards root, total) -> proof bytes
+
+@dataclass(frozen=True)
+class ProofRequest:
+    """What a proof of an epoch's settlement must cover (zk/README.md, Binding)."""
+
+    epoch: int
+    audit_cid: str
+    previous_root: bytes  # the root finalized for epoch - 1 (32 zero bytes for epoch 1)
+    root: bytes
+    total: int
+    entries: tuple[ClaimEntry, ...]  # the epoch's claim tree, every on-chain node in it
+
+    @property
+    def payees(self) -> dict[int, tuple[int, str]]:
+        """Off-chain node id -> (chain node id, account), for the nodes in the tree."""
+        return {int(e.node_id): (e.chain_node_id, e.account) for e in self.entries if e.node_id}
+
+
+@dataclass(frozen=True)
+class MadeProof:
+    proof: bytes
+    chunks: int
+
+
+@dataclass(frozen=True)
+class ProofVerdict:
+    ok: bool
+    reason: str | None = None
+
+
+Prover = Callable[[ProofRequest], MadeProof]
+ProofCheck = Callable[[ProofRequest, bytes], ProofVerdict]
 
 # the verifier refusing (or missing) leaves the settlement waiting for it
 VERIFIER_ERRORS = frozenset({"UnsetVerifierNoVerifierConfigured", "EpochSettlementProofRejected"})
@@ -86,6 +125,9 @@ class SettleResult:
             "sent": self.sent,
             "tx_hash": self.tx_hash,
             "detail": s.detail,
+            "proof_status": s.proof_status.value,
+            "proof_chunks": s.proof_chunks,
+            "proof_detail": s.proof_detail,
             "message": self.message,
             **self.extra,
         }
@@ -93,11 +135,6 @@ class SettleResult:
 
 def intent_key(chain_id: int, epoch_id: int, step: str) -> str:
     return f"settle:{chain_id}:{epoch_id}:{step}"
-
-
-def no_proof(epoch: int, root: bytes, total: int) -> bytes:
-    """The proof until the zk prover exists: empty, for the chain's verifier to judge."""
-    return b""
 
 
 def _error_name(exc: Exception) -> str | None:
@@ -175,10 +212,68 @@ def plan_settlement(store: Store, chain: SettlementChain, epoch_id: EpochId) -> 
     return store.settlements.record(record, plan.entries)
 
 
+def proof_request(store: Store, s: Settlement) -> ProofRequest:
+    previous_root = bytes(32)
+    if s.epoch_id > 1:
+        before = store.settlements.get(EpochId(s.epoch_id - 1))
+        assert before is not None  # plan_settlement settles epochs in order
+        previous_root = bytes.fromhex(before.root[2:])
+    return ProofRequest(
+        epoch=int(s.epoch_id),
+        audit_cid=s.audit_cid,
+        previous_root=previous_root,
+        root=bytes.fromhex(s.root[2:]),
+        total=int(s.total_wei),
+        entries=tuple(store.settlements.claims(s.epoch_id)),
+    )
+
+
+def prove_settlement(
+    store: Store, chain: SettlementChain, epoch_id: int, *, prove: Prover, check: ProofCheck
+) -> Settlement:
+    """Plan the settlement of ``epoch_id`` if needed, make its proof and check it before any gas
+    is spent; both are recorded (a verified proof is kept and reused)."""
+    epoch = EpochId(int(epoch_id))
+    s = plan_settlement(store, chain, epoch)
+    if s.proof_status is ProofStatus.VERIFIED or s.status in (
+        SettlementStatus.PROPOSED, SettlementStatus.FINALIZED
+    ):  # fmt: skip
+        return s
+    request = proof_request(store, s)
+    made = prove(request)
+    s = store.settlements.set_proof(epoch, ProofStatus.NONE, proof=made.proof, chunks=made.chunks)
+    return check_settlement(store, epoch, check=check)
+
+
+def check_settlement(store: Store, epoch_id: int, *, check: ProofCheck) -> Settlement:
+    """Judge the stored proof of ``epoch_id`` with ``check``; record the verdict and its reason."""
+    epoch = EpochId(int(epoch_id))
+    s = store.settlements.get(epoch)
+    proof = store.settlements.proof(epoch)
+    if s is None or proof is None:
+        raise NotFound(
+            f"epoch {epoch} has no proof to check", hint=f"make one: `merit epoch settle {epoch}`"
+        )
+    verdict = check(proof_request(store, s), proof)
+    status = ProofStatus.VERIFIED if verdict.ok else ProofStatus.REJECTED
+    if not verdict.ok:
+        log.warning("epoch proof rejected", extra={"epoch": epoch, "reason": verdict.reason})
+    return store.settlements.set_proof(
+        epoch, status, proof=proof, chunks=s.proof_chunks, detail=verdict.reason
+    )
+
+
 def settle_epoch(
-    store: Store, chain: SettlementChain, epoch_id: int, *, prove: Prover = no_proof
+    store: Store,
+    chain: SettlementChain,
+    epoch_id: int,
+    *,
+    prove: Prover | None = None,
+    check: ProofCheck | None = None,
 ) -> SettleResult:
-    """Record and propose the settlement of closed epoch ``epoch_id`` (idempotent)."""
+    """Record, prove, check and propose the settlement of closed epoch ``epoch_id``
+    (idempotent). Without ``prove``/``check`` the proof must already be recorded and verified
+    (the zk queue's tasks do that)."""
     epoch = EpochId(int(epoch_id))
     s = plan_settlement(store, chain, epoch)
     leaves = len(store.settlements.claims(epoch))
@@ -187,9 +282,24 @@ def settle_epoch(
         return SettleResult(
             s, False, message=f"epoch {epoch} is already {s.status.value}", nodes=leaves
         )
+    if s.proof_status is not ProofStatus.VERIFIED and prove is not None and check is not None:
+        s = prove_settlement(store, chain, epoch, prove=prove, check=check)
+    if s.proof_status is ProofStatus.REJECTED:
+        return SettleResult(
+            s,
+            False,
+            message=f"epoch {epoch} is recorded but not proposed: its proof failed the workers' "
+            f"check ({s.proof_detail}); nothing was sent",
+            nodes=leaves,
+        )
+    proof = store.settlements.proof(epoch)
+    if s.proof_status is not ProofStatus.VERIFIED or proof is None:
+        raise Conflict(
+            f"epoch {epoch} has no verified proof yet",
+            hint=f"prove it: `merit epoch settle {epoch}` (or let the zk worker finish)",
+        )
     key = intent_key(chain.chain_id, epoch, "propose")
     root = bytes.fromhex(s.root[2:])
-    proof = prove(int(epoch), root, int(s.total_wei))
     try:
         tx_hash = chain.propose(
             key, int(epoch), root, int(s.total_wei), s.audit_cid, s.rep_first_word,
@@ -197,7 +307,7 @@ def settle_epoch(
         )  # fmt: skip
     except Conflict as exc:
         name = _error_name(exc)
-        if name not in VERIFIER_ERRORS:
+        if name is None or not (name in VERIFIER_ERRORS or name.startswith("EpochRewardsVerifier")):
             raise
         s = store.settlements.set_status(
             epoch, SettlementStatus.AWAITING_VERIFIER, detail=f"{name}: {exc.detail}"

@@ -34,6 +34,10 @@ class ChainSettlement:
     def node_count(self) -> int:
         return self.session.registry.node_count()
 
+    @property
+    def challenge_window_s(self) -> int:
+        return int(self.session.settlement.challenge_window_s())
+
     def reputation_bp(self, chain_node_id: int) -> int:
         return self.session.registry.reputation_bp(chain_node_id)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -85,6 +86,7 @@ def show(
             **{k: str(v) for k, v in proposal.fields.items() if k not in ("rewards_root", "total")},
         },
     }
+    view["proof"] = _proof_view(epoch, settlement.verifier(), proposal is not None)
     if as_json:
         print_json(view)
         return
@@ -98,6 +100,14 @@ def show(
         table.add_row("rewards root", proposal.rewards_root)
         table.add_row("total rewards", format_mrt(proposal.total_wei))
         table.add_row("proposed at", proposal.proposed_at.isoformat())
+    proof = view["proof"]
+    workers = proof["workers"]
+    table.add_row(
+        "proof (workers, py_ecc)",
+        "-" if workers is None else f"{workers['status']}, {workers['chunks']} chunk proof(s)"
+        + (f": {workers['detail']}" if workers["detail"] else ""),
+    )
+    table.add_row("proof (chain)", proof["chain"])
     table.add_row(
         "last proposed / finalized",
         f"{view['last_proposed_epoch']} / {view['last_finalized_epoch']}",
@@ -105,27 +115,81 @@ def show(
     console.print(table)
 
 
-def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> None:
-    from services.app.settlement import finalize_epoch, settle_epoch
-    from services.chain.settlement import open_chain_settlement
-    from services.store.db import PostgresStore
+def _proof_view(epoch: int, verifier: str, on_chain: bool) -> dict[str, Any]:
+    """The proof's status on both sides: the workers' py_ecc verdict (from the database, when it
+    can be reached) and the chain's (a proposal exists only if the verifier contract accepted)."""
+    workers: dict[str, Any] | None = None
+    refused: str | None = None
+    from services.core.errors import MeritError
 
-    settings = get_settings()
-    store = PostgresStore.connect(settings.effective_database_url)
     try:
-        chain = open_chain_settlement(settings, store, rpc_url)
-        run = settle_epoch if step == "settle" else finalize_epoch
-        result = run(store, chain, epoch)
+        from services.store.db import PostgresStore
+
+        store = PostgresStore.connect(get_settings().effective_database_url)
+        try:
+            from services.core.types import EpochId
+
+            s = store.settlements.get(EpochId(epoch))
+        finally:
+            store.close()
+        if s is not None:
+            workers = {"status": s.proof_status.value, "chunks": s.proof_chunks,
+                       "detail": s.proof_detail}  # fmt: skip
+            if s.status.value == "awaiting_verifier":
+                refused = s.detail
+    except MeritError:  # the database is optional here: the chain side stands alone
+        workers = None
+    if on_chain:
+        chain = f"accepted by verifier {verifier} (the proposal is on chain)"
+    elif refused:
+        chain = f"refused by verifier {verifier}: {refused}"
+    else:
+        chain = f"not proposed (verifier {verifier})"
+    return {"workers": workers, "chain": chain, "verifier": verifier}
+
+
+def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> None:
+    import json
+
+    from services.app.settlement import finalize_epoch, settle_epoch
+    from services.bootstrap import bootstrap
+    from services.chain.settlement import open_chain_settlement
+
+    c = bootstrap(get_settings())
+    try:
+        chain = open_chain_settlement(c.settings, c.store, rpc_url)
+        if step == "settle":
+            from zk.epoch_proof import EpochProver
+
+            content = c.content
+            prover = EpochProver(lambda cid: json.loads(content.get(cid)))
+            result = settle_epoch(c.store, chain, epoch, prove=prover.prove, check=prover.check)
+            timings = [t.prove_ms for t in prover.last_timings]
+            if timings:
+                result = replace(result, extra={**result.extra, "prove_ms_per_chunk": timings})
+        else:
+            result = finalize_epoch(c.store, chain, epoch)
     finally:
-        store.close()
+        c.close()
     if as_json:
         print_json(result.as_dict())
     else:
+        s = result.settlement
+        if step == "settle" and s.proof_chunks:
+            ms = result.extra.get("prove_ms_per_chunk")
+            took = f", proved in {sum(ms) / 1000:.1f} s" if ms else ""
+            console.print(
+                f"proof: {s.proof_chunks} Groth16 chunk proof(s), py_ecc check "
+                f"{s.proof_status.value}{took}" + (f" ({s.proof_detail})" if s.proof_detail else ""),
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
         console.print(result.message, highlight=False, soft_wrap=True)
         if result.tx_hash:
             console.print(f"tx {result.tx_hash}", highlight=False, soft_wrap=True)
-    if result.settlement.status.value == "awaiting_verifier":
-        raise typer.Exit(1)  # recorded, but the chain has not accepted it
+    if result.settlement.status.value == "awaiting_verifier" or (
+        step == "settle" and result.settlement.proof_status.value == "rejected"
+    ):
+        raise typer.Exit(1)  # recorded, but nothing was accepted
 
 
 @app.command("settle")

@@ -1,6 +1,6 @@
 """Settling closed epochs on the real anvil and the real PostgreSQL: propose through the outbox,
-finalize after the challenge window, claim cumulative rewards by Merkle proof; the production
-deployment (UnsetVerifier) reports its named error and proposes nothing."""
+finalize after the challenge window, claim cumulative rewards by Merkle proof. These tests use
+the test-only HashVerifier; tests/integration/test_zk_settlement.py settles with real proofs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 from web3 import Web3
 
-from services.app.settlement import finalize_epoch, intent_key, settle_epoch
+from services.app.settlement import (
+    MadeProof,
+    ProofCheck,
+    ProofRequest,
+    ProofVerdict,
+    Prover,
+    finalize_epoch,
+    intent_key,
+    settle_epoch,
+)
 from services.chain.contracts import ChainSession
 from services.chain.deploy import Deployment, artifacts_source_hash, write_record
 from services.chain.keys import dev_account
@@ -42,7 +51,8 @@ class World:
     contracts: Contracts
     nodes: list[NodeId]  # off-chain ids: 0 and 1 registered on chain, 2 not
     chain_ids: list[int]
-    prove: object
+    prove: Prover
+    check: ProofCheck
 
 
 def _session(w3: Web3, contracts: dict, params) -> ChainSession:
@@ -50,8 +60,20 @@ def _session(w3: Web3, contracts: dict, params) -> ChainSession:
     return ChainSession(w3, REPO_ROOT, deployment)
 
 
+def _hash_proofs(market: Market) -> tuple[Prover, ProofCheck]:
+    """The test verifier's proof (HashVerifier) and a check that recomputes it."""
+
+    def prove(req: ProofRequest) -> MadeProof:
+        return MadeProof(hash_verifier_proof(market.verifier_key, req.epoch, req.root, req.total), 0)
+
+    def check(req: ProofRequest, proof: bytes) -> ProofVerdict:
+        return ProofVerdict(proof == prove(req).proof, "not the test verifier's hash")
+
+    return prove, check
+
+
 def _world(
-    store, postgres_url, w3: Web3, market: Market, prove, operators: list[LocalAccount] = OPERATORS
+    store, postgres_url, w3: Web3, market: Market, operators: list[LocalAccount] = OPERATORS
 ) -> World:
     contracts = Contracts(w3, market)
     session = _session(w3, market.contracts, market.params)
@@ -67,8 +89,9 @@ def _world(
         decoder=session.events,
     )  # fmt: skip
     return World(
-        store, session, ChainSettlement(session, sender), contracts, nodes, chain_ids, prove
-    )
+        store, session, ChainSettlement(session, sender), contracts, nodes, chain_ids,
+        *_hash_proofs(market),
+    )  # fmt: skip
 
 
 def _close(store: PostgresStore, rewards: dict[NodeId, int], reps: dict[NodeId, int]) -> EpochId:
@@ -98,10 +121,7 @@ def _claim(w: World, account: LocalAccount, epoch: int | None = None) -> int:
 
 @pytest.fixture
 def market_world(store, postgres_url, chain: Web3, market: Market) -> World:
-    def prove(epoch: int, root: bytes, total: int) -> bytes:
-        return hash_verifier_proof(market.verifier_key, epoch, root, total)
-
-    return _world(store, postgres_url, chain, market, prove)
+    return _world(store, postgres_url, chain, market)
 
 
 def test_an_epoch_settles_finalizes_and_each_node_claims_its_cumulative_reward(
@@ -111,7 +131,7 @@ def test_an_epoch_settles_finalizes_and_each_node_claims_its_cumulative_reward(
     a, b, off = w.nodes
     e1 = _close(w.store, {a: 6 * MRT, b: 4 * MRT, off: 1 * MRT}, {a: 9000, b: 5500, off: 7000})
 
-    result = settle_epoch(w.store, w.chain, e1, prove=w.prove)
+    result = settle_epoch(w.store, w.chain, e1, prove=w.prove, check=w.check)
     s = result.settlement
     assert result.sent and s.status is SettlementStatus.PROPOSED
     assert s.total_wei == 10 * MRT and s.left_out == (off,)  # `off` has no on-chain identity
@@ -130,12 +150,12 @@ def test_an_epoch_settles_finalizes_and_each_node_claims_its_cumulative_reward(
 
     # a retry sends nothing new
     nonce = w.session.w3.eth.get_transaction_count(DEPLOYER.address)
-    again = settle_epoch(w.store, w.chain, e1, prove=w.prove)
+    again = settle_epoch(w.store, w.chain, e1, prove=w.prove, check=w.check)
     assert not again.sent and again.settlement.root == s.root
     assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
     # even when the record lost its status, the outbox answers from the receipt
     w.store.settlements.set_status(e1, SettlementStatus.RECORDED)
-    resent = settle_epoch(w.store, w.chain, e1, prove=w.prove)
+    resent = settle_epoch(w.store, w.chain, e1, prove=w.prove, check=w.check)
     assert resent.tx_hash == w.store.outbox.get_by_intent(intent_key(31337, e1, "propose")).tx_hash
     assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
 
@@ -155,7 +175,7 @@ def test_an_epoch_settles_finalizes_and_each_node_claims_its_cumulative_reward(
 
     # epoch 2: only `a` earns; `b` keeps its cumulative leaf and claims both epochs at once
     e2 = _close(w.store, {a: 3 * MRT, b: 0}, {a: 9100, b: 5400})
-    s2 = settle_epoch(w.store, w.chain, e2, prove=w.prove).settlement
+    s2 = settle_epoch(w.store, w.chain, e2, prove=w.prove, check=w.check).settlement
     assert s2.total_wei == 3 * MRT and s2.status is SettlementStatus.PROPOSED
     travel(w.session.w3, w.session.settlement.challenge_window_s() + 1)
     assert finalize_epoch(w.store, w.chain, e2).sent
@@ -171,33 +191,11 @@ def test_epochs_settle_in_order_and_an_open_epoch_not_at_all(market_world: World
     w = market_world
     a, b, _ = w.nodes
     with pytest.raises(Conflict, match="still open"):
-        settle_epoch(w.store, w.chain, w.store.epochs.current().id, prove=w.prove)
+        settle_epoch(w.store, w.chain, w.store.epochs.current().id, prove=w.prove, check=w.check)
     _close(w.store, {a: MRT}, {})
     e2 = _close(w.store, {b: MRT}, {})
     with pytest.raises(Conflict, match="epochs settle in order"):
-        settle_epoch(w.store, w.chain, e2, prove=w.prove)
-
-
-def test_the_production_deployment_reports_the_missing_verifier_and_sends_nothing(
-    store, postgres_url, chain: Web3, deployment: Deployment, market: Market
-) -> None:
-    production = Market(market.verifier, deployment.contracts, deployment.params, b"")
-    w = _world(store, postgres_url, chain, production, None)
-    assert w.session.settlement.verifier() == deployment.address("UnsetVerifier")
-    a, b, _ = w.nodes
-    e1 = _close(w.store, {a: 2 * MRT, b: MRT}, {})
-    nonce = chain.eth.get_transaction_count(DEPLOYER.address)
-
-    result = settle_epoch(w.store, w.chain, e1)  # no proof yet: the verifier decides
-
-    assert not result.sent and result.settlement.status is SettlementStatus.AWAITING_VERIFIER
-    assert "UnsetVerifierNoVerifierConfigured" in (result.settlement.detail or "")
-    assert "UnsetVerifierNoVerifierConfigured" in result.message
-    assert w.session.settlement.status_of(e1) == "none"
-    assert chain.eth.get_transaction_count(DEPLOYER.address) == nonce
-    assert w.store.outbox.get_by_intent(intent_key(31337, e1, "propose")) is None
-    with pytest.raises(Conflict, match="awaiting_verifier, not proposed"):
-        finalize_epoch(w.store, w.chain, e1)
+        settle_epoch(w.store, w.chain, e2, prove=w.prove, check=w.check)
 
 
 # --- the commands -------------------------------------------------------------------------------
@@ -210,10 +208,7 @@ def test_the_commands_settle_finalize_and_claim(
         OPERATORS[2]
     ]
 
-    def prove(epoch: int, root: bytes, total: int) -> bytes:
-        return hash_verifier_proof(market.verifier_key, epoch, root, total)
-
-    w = _world(store, postgres_url, chain, market, prove, operators)
+    w = _world(store, postgres_url, chain, market, operators)
     a, b, _ = w.nodes
     e1 = _close(w.store, {a: 6 * MRT, b: 4 * MRT}, {a: 8000})
 
@@ -231,13 +226,7 @@ def test_the_commands_settle_finalize_and_claim(
     get_settings.cache_clear()
     runner = CliRunner()
     try:
-        # without a zk proof the verifier refuses: recorded, reported, nothing proposed
-        refused = runner.invoke(app, ["epoch", "settle", str(e1)])
-        assert refused.exit_code == 1, refused.output
-        assert "EpochSettlementProofRejected" in refused.stdout
-        assert w.session.settlement.status_of(e1) == "none"
-
-        settle_epoch(w.store, w.chain, e1, prove=w.prove)  # with the test verifier's proof
+        settle_epoch(w.store, w.chain, e1, prove=w.prove, check=w.check)  # with the test verifier's proof
         early = runner.invoke(app, ["epoch", "finalize", str(e1), "--json"])
         assert early.exit_code == 0 and json.loads(early.stdout)["status"] == "proposed"
         travel(chain, w.session.settlement.challenge_window_s() + 1)

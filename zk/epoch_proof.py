@@ -1,0 +1,216 @@
+"""Proving an epoch's settlement and checking a proof the way EpochRewardsVerifier does.
+
+``make_proof`` reads the epoch's rows from its audit bundle (``zk.rows``), proves every chunk
+with the warm snarkjs prover (two steps: the witness gives the score commitment, the challenge
+drawn from it binds the rows the chain pays) and encodes the ``proof`` argument of
+``EpochSettlement.propose``. ``check_proof`` is the workers' check before any gas is spent: it
+decodes that argument and repeats everything the contract checks (zk/README.md, "Binding"):
+challenges and evaluations, the sums, the previous and the new claim tree, then every chunk's
+Groth16 proof in one batch with the Python verifier. Its verdict names the first failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+
+from services.app.settlement import MadeProof, ProofRequest, ProofVerdict
+from services.core.errors import Invalid
+from services.core.merkle import Reward, RewardTree
+from zk import encoding
+from zk.prover import VKEY, Prover, ProverFailed
+from zk.rows import rows_from_bundle, total_paid_on_chain
+from zk.verifier import Proof, VerifyingKey, load_verifying_key, verify_batch
+
+BundleFetch = Callable[[str], dict[str, Any]]  # audit CID -> the bundle document
+
+
+@dataclass(frozen=True)
+class ChunkTiming:
+    chunk: int
+    rows: int
+    prove_ms: int
+
+
+def _entries(request: ProofRequest) -> list[encoding.Entry]:
+    return [
+        encoding.Entry(e.chain_node_id, e.account, int(e.cumulative_wei) - int(e.reward_wei))
+        for e in sorted(request.entries, key=lambda e: e.chain_node_id)
+    ]
+
+
+def make_proof(
+    request: ProofRequest, fetch: BundleFetch, prover: Prover
+) -> tuple[MadeProof, list[ChunkTiming]]:
+    """Prove the settlement ``request`` describes from the bundle at its audit CID."""
+    epoch = request.epoch
+    doc = fetch(request.audit_cid)
+    if int(doc["epoch"]) != epoch:
+        raise Invalid(f"the bundle at {request.audit_cid} is epoch {doc['epoch']}, not {epoch}")
+    er = rows_from_bundle(doc, request.payees)
+    rows, pool = list(er.rows), er.pool
+    if total_paid_on_chain(er) != request.total:
+        raise Invalid(
+            f"epoch {epoch}: the bundle pays {total_paid_on_chain(er)} wei on chain, the "
+            f"settlement {request.total} wei"
+        )
+    entries = _entries(request)
+    total_score = encoding.check_rows(pool, rows)
+    chunks: list[encoding.ProofChunk] = []
+    timings: list[ChunkTiming] = []
+    for k in range(encoding.chunk_count(rows)):
+        t0 = time.perf_counter()
+        (commitment,) = prover.outputs(encoding.chunk_inputs(epoch, k, pool, rows), count=1)
+        _, circuit_input = encoding.bind(epoch, k, pool, rows, commitment)
+        result = prover.prove(circuit_input)
+        expected = encoding.public_signals(epoch, k, pool, rows, commitment)
+        if list(result.public_signals) != expected:
+            raise ProverFailed(
+                f"chunk {k}: the prover's public signals differ from the encoding's",
+                hint="zk/artifacts do not match zk/circuits; run zk/build",
+            )
+        words = Proof.from_snarkjs(result.proof).to_words()
+        chunks.append(
+            encoding.ProofChunk(
+                commitment,
+                encoding.chunk_score_sum(rows, k),
+                words,
+                tuple(encoding.chain_rows(pool, rows, entries, k)),
+            )
+        )
+        timings.append(
+            ChunkTiming(k, len(encoding.payees_rewards(pool, rows, k)),
+                        int((time.perf_counter() - t0) * 1000))
+        )  # fmt: skip
+    proof = encoding.encode_proof(
+        pool, total_score, encoding.threshold(pool, rows), entries, chunks
+    )
+    return MadeProof(proof, len(chunks)), timings
+
+
+@dataclass(frozen=True)
+class DecodedProof:
+    pool: int
+    total_score: int
+    threshold: int
+    entries: tuple[encoding.Entry, ...]
+    chunks: tuple[encoding.ProofChunk, ...]
+
+
+def decode_proof(proof: bytes) -> DecodedProof:
+    try:
+        pool, total, threshold, entries, chunks = decode(list(encoding.PROOF_TYPES), proof)
+    except Exception as exc:  # eth_abi raises several types for malformed input
+        raise Invalid(f"the proof does not decode: {exc}") from exc
+    return DecodedProof(
+        int(pool),
+        int(total),
+        int(threshold),
+        tuple(encoding.Entry(int(i), to_checksum_address(a), int(p)) for i, a, p in entries),
+        tuple(
+            encoding.ProofChunk(
+                int(sc), int(ss), tuple(int(w) for w in words),
+                tuple(encoding.ChainRow(int(p), int(r), int(e)) for p, r, e in rows),
+            )
+            for sc, ss, words, rows in chunks
+        ),
+    )  # fmt: skip
+
+
+def _root(epoch: int, entries: Sequence[tuple[int, str, int]]) -> bytes:
+    live = [Reward(i, a, amount) for i, a, amount in entries if amount > 0]
+    return RewardTree.build(epoch, live).root if live else bytes(32)
+
+
+def check_proof(request: ProofRequest, proof: bytes, vk: VerifyingKey) -> ProofVerdict:
+    """Everything EpochRewardsVerifier checks, in Python; the first failure is the reason."""
+    try:
+        d = decode_proof(proof)
+    except Invalid as exc:
+        return ProofVerdict(False, exc.detail)
+    epoch = request.epoch
+    if not d.chunks:
+        return ProofVerdict(False, "the proof has no chunks")
+    ids = [e.chain_node_id for e in d.entries]
+    if any(b <= a for a, b in itertools.pairwise(ids)):
+        return ProofVerdict(False, "entries are not in strictly increasing node id order")
+    credited = [0] * len(d.entries)
+    score_sum = reward_sum = paid = 0
+    items: list[tuple[Proof, list[int]]] = []
+    for k, chunk in enumerate(d.chunks):
+        if not chunk.rows or len(chunk.rows) > encoding.CHUNK:
+            return ProofVerdict(False, f"chunk {k} has {len(chunk.rows)} rows (1..32 allowed)")
+        for i, row in enumerate(chunk.rows):
+            if row.reward >= encoding.REWARD_BOUND or row.payee >= encoding.PAYEE_BOUND:
+                return ProofVerdict(False, f"chunk {k} row {i}: value out of range")
+            reward_sum += row.reward
+            if row.payee:
+                if row.entry >= len(d.entries):
+                    return ProofVerdict(False, f"chunk {k} row {i}: no entry {row.entry}")
+                e = d.entries[row.entry]
+                if encoding.payee(e.chain_node_id, e.account) != row.payee:
+                    return ProofVerdict(False, f"chunk {k} row {i}: payee is not its entry's")
+                credited[row.entry] += row.reward
+                paid += row.reward
+        score_sum += chunk.chunk_score_sum
+        pairs = [(r.payee, r.reward) for r in chunk.rows]
+        c = encoding.challenge(
+            epoch, k, d.pool, d.total_score, d.threshold, chunk.score_commitment,
+            chunk.chunk_score_sum, pairs,
+        )  # fmt: skip
+        signals = [
+            chunk.score_commitment, chunk.chunk_score_sum, encoding.rewards_eval(c, pairs),
+            epoch, k, d.pool, d.total_score, d.threshold, c,
+        ]  # fmt: skip
+        try:
+            items.append((Proof.from_words(chunk.proof), signals))
+        except Invalid as exc:
+            return ProofVerdict(False, f"chunk {k}: {exc.detail}")
+    if score_sum != d.total_score:
+        return ProofVerdict(False, f"chunk score sums {score_sum} != total score {d.total_score}")
+    if reward_sum != d.pool:
+        return ProofVerdict(False, f"rewards add up to {reward_sum}, not the pool {d.pool}")
+    if paid != request.total:
+        return ProofVerdict(False, f"rows paid on chain add up to {paid}, not {request.total}")
+    previous = _root(
+        epoch - 1, [(e.chain_node_id, e.account, e.previous_cumulative) for e in d.entries]
+    )
+    if previous != request.previous_root:
+        return ProofVerdict(False, "the entries do not rebuild the previous epoch's claim root")
+    after = [
+        (e.chain_node_id, e.account, e.previous_cumulative + credited[i])
+        for i, e in enumerate(d.entries)
+    ]
+    if any(amount == 0 for _, _, amount in after):
+        return ProofVerdict(False, "an entry ends with nothing to claim")
+    if _root(epoch, after) != request.root:
+        return ProofVerdict(False, "the entries plus the proven rewards do not give the root")
+    for k, verdict in enumerate(verify_batch(vk, items)):
+        if not verdict.ok:
+            return ProofVerdict(False, f"chunk {k}: {verdict.reason}")
+    return ProofVerdict(True)
+
+
+class EpochProver:
+    """The zk worker's prover and checker: a warm snarkjs process and the verification key."""
+
+    def __init__(self, fetch: BundleFetch, prover: Prover | None = None) -> None:
+        from zk.prover import shared
+
+        self.fetch = fetch
+        self.prover = prover or shared()
+        self.vk = load_verifying_key(VKEY)
+        self.last_timings: list[ChunkTiming] = []
+
+    def prove(self, request: ProofRequest) -> MadeProof:
+        made, self.last_timings = make_proof(request, self.fetch, self.prover)
+        return made
+
+    def check(self, request: ProofRequest, proof: bytes) -> ProofVerdict:
+        return check_proof(request, proof, self.vk)
