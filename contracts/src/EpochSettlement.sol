@@ -28,9 +28,11 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @notice Role allowed to challenge a pending epoch (auditors).
     bytes32 public constant CHALLENGER_ROLE = keccak256("CHALLENGER_ROLE");
 
-    /// @dev Gas kept back for the call itself on top of the verifier's allowance and the 1/64
-    /// the EVM withholds from a callee (EIP-150).
+    /// @dev Gas kept back for the call itself on top of the verifier's allowance, the 1/64
+    /// the EVM withholds from a callee (EIP-150) and the copy of the proof into the call.
     uint256 private constant _CALL_RESERVE = 10_000;
+    /// @dev Gas allowed for the verifier's `verificationGas(proof)` answer.
+    uint256 private constant _GAS_QUERY = 100_000;
 
     IMeritToken private immutable _token;
     INodeRegistry private immutable _registry;
@@ -56,7 +58,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @param admin Receives DEFAULT_ADMIN_ROLE (may grant SETTLER_ROLE and CHALLENGER_ROLE).
     /// @param challengeWindow_ Seconds between a proposal and its earliest finalize (non-zero).
     /// @param maxEmissionPerEpoch_ The most one epoch may mint beyond its pool, in wei.
-    /// @param verifierGas_ Gas given to each verifier call (non-zero).
+    /// @param verifierGas_ The most gas one verification may take (non-zero): each call gets what
+    /// the verifier's `verificationGas(proof)` says, and a proof that needs more is refused.
     constructor(
         IMeritToken token_,
         INodeRegistry registry_,
@@ -336,16 +339,28 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         }
     }
 
-    /// @dev Calls the verifier with exactly `_verifierGas` gas; a `false` reverts.
+    /// @dev Calls the verifier with exactly the gas it says `proof` needs (at most the cap
+    /// `_verifierGas`), against the root of epoch `epoch - 1`; a `false` reverts.
     function _verify(uint64 epoch, bytes32 rewardsRoot, uint256 total, bytes calldata proof)
         private
         view
     {
-        uint256 needed = _verifierGas + _verifierGas / 63 + _CALL_RESERVE;
+        // epoch - 1 is the last finalized epoch (_requireNext), held in the other slot
+        bytes32 previousRoot = epoch == 1 ? bytes32(0) : _slots[(epoch - 1) & 1].rewardsRoot;
+        uint256 gas = _verifier.verificationGas{gas: _GAS_QUERY}(proof);
+        if (gas > _verifierGas) revert EpochSettlementVerifierGasAboveCap(gas, _verifierGas);
+        uint256 needed = gas + gas / 63 + _CALL_RESERVE + _copyCost(proof.length);
         uint256 left = gasleft();
         if (left < needed) revert EpochSettlementVerifierGasTooLow(left, needed);
-        bool ok = _verifier.verifyEpoch{gas: _verifierGas}(epoch, rewardsRoot, total, proof);
+        bool ok = _verifier.verifyEpoch{gas: gas}(epoch, previousRoot, rewardsRoot, total, proof);
         if (!ok) revert EpochSettlementProofRejected(epoch);
+    }
+
+    /// @dev An upper bound on encoding the verifier call's arguments (`proof` of `length`
+    /// bytes plus six words): memory expansion to that many words from nothing plus the copy.
+    function _copyCost(uint256 length) private pure returns (uint256) {
+        uint256 words = length / 32 + 8;
+        return 6 * words + (words * words) / 512;
     }
 
     function _reputationHash(uint256 firstWord, uint256[] calldata words)

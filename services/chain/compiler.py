@@ -1,7 +1,8 @@
 """Compile contracts/src into committed artifacts, and tell whether those artifacts are stale.
 
 One compile covers every source under ``contracts/src`` (OpenZeppelin comes from node_modules
-through a remapping). Each deployable contract ``contracts/src/<Name>.sol`` gets
+through a remapping). Each deployable contract ``contracts/src/<Name>.sol`` (or ``contracts/src/generated/<Name>.sol``,
+written by ``zk/build``) gets
 ``contracts/artifacts/<Name>.json`` holding its ABI, bytecode, the compiler version, the exact
 standard-json settings and a ``sourceHash`` over every source file the compile read.
 
@@ -38,6 +39,7 @@ SOURCES_DIR = Path("contracts/src")
 ARTIFACTS_DIR = Path("contracts/artifacts")
 TEST_SOURCES_DIR = Path("contracts/test")
 TEST_ARTIFACTS_DIR = Path("contracts/test/artifacts")
+GENERATED = "generated"  # <sources_dir>/generated/<Name>.sol: generated contracts (zk/build)
 WRAPPER = Path(__file__).with_name("solc-npm")
 
 SETTINGS: dict[str, Any] = {
@@ -153,8 +155,10 @@ def _own_sources(repo_root: Path, target: Target = PRODUCTION) -> list[str]:
 
 
 def _expected_contracts(repo_root: Path, target: Target = PRODUCTION) -> list[str]:
-    """One deployable contract per top-level file <sources_dir>/<Name>.sol (not interfaces/)."""
-    return sorted(p.stem for p in (repo_root / target.sources_dir).glob("*.sol"))
+    """One deployable contract per file <sources_dir>/<Name>.sol and per generated file
+    <sources_dir>/generated/<Name>.sol (the Groth16 verifier zk/build writes); not interfaces/."""
+    root = repo_root / target.sources_dir
+    return sorted(p.stem for pattern in ("*.sol", f"{GENERATED}/*.sol") for p in root.glob(pattern))
 
 
 def _present(repo_root: Path, target: Target) -> bool:

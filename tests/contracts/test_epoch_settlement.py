@@ -9,9 +9,10 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from services.chain.client import ChainReverted, decode_revert
+from services.chain.compiler import TEST_ARTIFACTS_DIR, load_artifact
 from services.chain.deploy import DEV_PARAMS, _deploy_one
 from services.chain.rpc import account_from_key
-from services.core.merkle import leaf, reputation_hash, reputation_words
+from services.core.merkle import hash_verifier_proof, leaf, reputation_hash, reputation_words
 from services.settings import ANVIL_DEV_KEY
 from tests.contracts.market import (
     CID,
@@ -239,16 +240,54 @@ def test_a_proof_the_verifier_rejects_reverts(c: Contracts, ids: list[int]) -> N
     assert c.settlement.functions.lastProposedEpoch().call() == 0
 
 
-def test_the_verifier_gets_its_gas_or_nothing_runs(c: Contracts, ids: list[int]) -> None:
+HASH_VERIFIER_GAS = 50_000  # contracts/test/HashVerifier.sol: GAS
+
+
+def _needed(gas: int, proof: bytes) -> int:
+    """What EpochSettlement requires left before the verifier call (EpochSettlement._verify)."""
+    words = len(proof) // 32 + 8
+    return gas + gas // 63 + 10_000 + 6 * words + words * words // 512
+
+
+def test_the_verifier_gets_the_gas_it_asks_for_or_nothing_runs(
+    c: Contracts, ids: list[int]
+) -> None:
     tree = _epoch1(ids)
-    call = c.settlement.functions.propose(
-        1, tree.root, 10 * MRT, CID, 0, [], c.proof_for(1, tree.root, 10 * MRT)
-    )
+    proof = c.proof_for(1, tree.root, 10 * MRT)
+    abi = load_artifact(REPO_ROOT, "HashVerifier", TEST_ARTIFACTS_DIR)["abi"]
+    verifier = c.w3.eth.contract(address=c.market.address("HashVerifier"), abi=abi)
+    assert verifier.functions.verificationGas(proof).call() == HASH_VERIFIER_GAS
+    call = c.settlement.functions.propose(1, tree.root, 10 * MRT, CID, 0, [], proof)
     with pytest.raises(ContractCustomError) as caught:
-        call.call({"from": DEPLOYER.address, "gas": 300_000})
+        call.call({"from": DEPLOYER.address, "gas": 70_000})
     name, args = decode_revert(REPO_ROOT, caught.value.data)  # type: ignore[arg-type]
     assert name == "EpochSettlementVerifierGasTooLow"
-    assert args[1] == DEV_PARAMS.verifier_gas + DEV_PARAMS.verifier_gas // 63 + 10_000
+    assert args[1] == _needed(HASH_VERIFIER_GAS, proof)
+    # what the verifier asks for, not the cap, is what the proposal needs
+    assert call.estimate_gas({"from": DEPLOYER.address}) < DEV_PARAMS.verifier_gas
+
+
+def test_a_proof_needing_more_than_the_cap_is_refused(
+    chain: Web3, market: Market, ids: list[int]
+) -> None:
+    me = account_from_key(ANVIL_DEV_KEY)
+    capped = _deploy_one(
+        chain, me, REPO_ROOT, "EpochSettlement", market.address("MeritToken"),
+        market.address("NodeRegistry"), market.address("HashVerifier"), me.address, 60,
+        DEV_PARAMS.max_emission_per_epoch_wei, HASH_VERIFIER_GAS - 1,
+    )  # fmt: skip
+    settlement = chain.eth.contract(
+        address=capped.address, abi=market.contract(chain, "EpochSettlement").abi
+    )
+    tx(
+        chain,
+        DEPLOYER,
+        settlement.functions.grantRole(settlement.functions.SETTLER_ROLE().call(), me.address),
+    )
+    tree = _epoch1(ids)
+    proof = hash_verifier_proof(market.verifier_key, 1, tree.root, 10 * MRT)
+    with reverts("EpochSettlementVerifierGasAboveCap", HASH_VERIFIER_GAS, HASH_VERIFIER_GAS - 1):
+        tx(chain, DEPLOYER, settlement.functions.propose(1, tree.root, 10 * MRT, CID, 0, [], proof))
 
 
 def test_propose_refuses_strangers_and_empty_input(c: Contracts, ids: list[int]) -> None:

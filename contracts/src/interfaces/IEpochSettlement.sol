@@ -54,8 +54,17 @@ interface IEpochSettlement {
     /// @notice The verifier returned false for the proof.
     error EpochSettlementProofRejected(uint64 epoch);
 
-    /// @notice Too little gas is left to give the verifier its fixed gas allowance.
+    /// @notice Too little gas is left to give the verifier the gas its proof needs.
+    /// @param gasLeft Gas left before the call.
+    /// @param needed The verifier's `verificationGas(proof)` plus the 1/64 the EVM withholds
+    /// from a callee and a reserve for the call itself.
     error EpochSettlementVerifierGasTooLow(uint256 gasLeft, uint256 needed);
+
+    /// @notice The proof needs more verification gas than the cap `verifierGas()` allows (too
+    /// many chunks or entries for one proposal).
+    /// @param gas The verifier's `verificationGas(proof)`.
+    /// @param cap `verifierGas()`.
+    error EpochSettlementVerifierGasAboveCap(uint256 gas, uint256 cap);
 
     /// @notice A zero root, an empty CID or a zero amount was given.
     error EpochSettlementInvalidInput();
@@ -138,9 +147,12 @@ interface IEpochSettlement {
     );
 
     /// @notice Proposes epoch `epoch`. Only SETTLER_ROLE.
-    /// @dev Calls `verifier().verifyEpoch(epoch, rewardsRoot, total, proof)` with exactly
-    /// `verifierGas()` gas and reverts unless it returns true; a verifier that reverts makes
-    /// this revert with the verifier's error.
+    /// @dev Asks `verifier().verificationGas(proof)` how much gas the check needs (at most
+    /// `verifierGas()`, else `EpochSettlementVerifierGasAboveCap`), then calls
+    /// `verifier().verifyEpoch(epoch, previousRoot, rewardsRoot, total, proof)` with exactly that
+    /// gas, `previousRoot` being the rewards root of epoch `epoch - 1` (zero for epoch 1), and
+    /// reverts unless it returns true; a verifier that reverts makes this revert with the
+    /// verifier's error.
     /// @param epoch Must be `lastFinalizedEpoch() + 1`, with no epoch pending.
     /// @param rewardsRoot Root of the cumulative reward leaves (non-zero).
     /// @param total What this epoch adds to the rewards, in wei (<= pool + emission cap).
@@ -195,7 +207,8 @@ interface IEpochSettlement {
     /// @notice The verifier every proposal must satisfy.
     function verifier() external view returns (address);
 
-    /// @notice Gas given to each verifier call.
+    /// @notice The most gas one proof verification may take (the cap on the verifier's
+    /// `verificationGas(proof)`); it bounds how many chunks and entries one proposal can carry.
     function verifierGas() external view returns (uint256);
 
     /// @notice Seconds between a proposal and the earliest finalize.
