@@ -1,0 +1,1021 @@
+"""Groth16 verification on BN254 (alt_bn128), as the EVM precompiles and snarkjs's verifier see it.
+
+A worker checks every chunk proof here before it spends gas (zk/README.md). ``verify`` accepts a
+proof exactly when the chain would: every coordinate below the field modulus ``q``, ``(0, 0)`` as
+the point at infinity, A and C on the curve, B on the twist and in the order-``r`` subgroup (the
+check py_ecc's ``pairing`` skips), every public input below ``r``, and then
+
+    e(A, B) = e(alpha, beta) * e(vk_x, gamma) * e(C, delta),   vk_x = IC_0 + sum_i x_i IC_{i+1}
+
+evaluated as one final exponentiation of a product of Miller loops compared with e(alpha, beta),
+which the key caches. ``verify_batch`` checks many proofs under one key with random 128-bit
+weights ``s_j``: prod_j e(s_j A_j, B_j) = e(alpha, beta)^(sum s_j) e(sum s_j vk_x_j, gamma)
+e(sum s_j C_j, delta): n + 2 Miller loops (plus one for e(alpha, beta)^(sum s_j), cheaper than
+the power) and one final exponentiation; a false proof makes it fail except with probability
+about 2^-128. When it fails every proof is checked on its own, so the verdicts name the bad ones.
+
+The key and the points use py_ecc's ``optimized_bn128`` types (and its constants). The inner loops
+work on plain integers: the G2 side of each Miller loop is affine arithmetic on the twist with
+sparse line functions in py_ecc's F_q12 basis, and the final exponentiation uses Frobenius maps;
+the tests check both against py_ecc's ``pairing``. The G2 subgroup test is psi(Q) == [6u^2] Q
+(see ``in_g2``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeAlias
+
+from py_ecc.fields import optimized_bn128_FQ as FQ
+from py_ecc.fields import optimized_bn128_FQ2 as FQ2
+from py_ecc.fields import optimized_bn128_FQ12 as FQ12
+from py_ecc.optimized_bn128.optimized_curve import b2, curve_order, field_modulus
+
+from services.core.errors import Invalid, ProofInvalid
+
+# --- BN254 constants ---------------------------------------------------------------------------
+
+BN_U = 4965661367192848881  # the curve's parameter u (x in some papers)
+FIELD_MODULUS = 21888242871839275222246405745257275088696311157297823662689037894645226208583
+CURVE_ORDER = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+assert FIELD_MODULUS == 36 * BN_U**4 + 36 * BN_U**3 + 24 * BN_U**2 + 6 * BN_U + 1
+assert CURVE_ORDER == 36 * BN_U**4 + 36 * BN_U**3 + 18 * BN_U**2 + 6 * BN_U + 1
+assert FIELD_MODULUS == field_modulus and CURVE_ORDER == curve_order  # py_ecc agrees
+
+_q = FIELD_MODULUS
+_WORD = 1 << 256
+
+Fp2: TypeAlias = tuple[int, int]  # c0 + c1 * i, i^2 = -1
+Fp12: TypeAlias = tuple[int, ...]  # 12 coefficients over w, w^12 = 18 w^6 - 82 (py_ecc's basis)
+G1Affine: TypeAlias = tuple[int, int] | None  # None is the point at infinity
+G2Affine: TypeAlias = tuple[Fp2, Fp2] | None
+G1Point: TypeAlias = tuple[FQ, FQ, FQ]  # py_ecc optimized_bn128 (projective, z = 0 at infinity)
+G2Point: TypeAlias = tuple[FQ2, FQ2, FQ2]
+Line: TypeAlias = tuple[int, int, int, int]  # (l0, l1, c0, c1) of one line function; see _line
+
+# --- F_q2 --------------------------------------------------------------------------------------
+
+
+def _f2_add(a: Fp2, b: Fp2) -> Fp2:
+    return (a[0] + b[0]) % _q, (a[1] + b[1]) % _q
+
+
+def _f2_sub(a: Fp2, b: Fp2) -> Fp2:
+    return (a[0] - b[0]) % _q, (a[1] - b[1]) % _q
+
+
+def _f2_mul(a: Fp2, b: Fp2) -> Fp2:
+    t0, t1 = a[0] * b[0], a[1] * b[1]
+    return (t0 - t1) % _q, ((a[0] + a[1]) * (b[0] + b[1]) - t0 - t1) % _q
+
+
+def _f2_sqr(a: Fp2) -> Fp2:
+    return (a[0] + a[1]) * (a[0] - a[1]) % _q, 2 * a[0] * a[1] % _q
+
+
+def _f2_inv(a: Fp2) -> Fp2:
+    n = pow(a[0] * a[0] + a[1] * a[1], -1, _q)
+    return a[0] * n % _q, -a[1] * n % _q
+
+
+def _f2_pow(a: Fp2, e: int) -> Fp2:
+    out: Fp2 = (1, 0)
+    for bit in bin(e)[2:]:
+        out = _f2_sqr(out)
+        if bit == "1":
+            out = _f2_mul(out, a)
+    return out
+
+
+def _f2_conj(a: Fp2) -> Fp2:
+    return a[0], -a[1] % _q
+
+
+_B1 = 3
+_B2: Fp2 = _f2_mul((3, 0), _f2_inv((9, 1)))  # the twist E': y^2 = x^3 + 3 / (9 + i)
+assert _B2 == (int(b2.coeffs[0]), int(b2.coeffs[1]))
+_XI: Fp2 = (9, 1)
+# psi = untwist, Frobenius, twist: psi(x, y) = (conj(x) * xi^((q-1)/3), conj(y) * xi^((q-1)/2))
+_PSI_X = _f2_pow(_XI, (_q - 1) // 3)
+_PSI_Y = _f2_pow(_XI, (_q - 1) // 2)
+
+
+def _naf(n: int) -> tuple[int, ...]:
+    digits = []
+    while n:
+        d = (2 - n % 4) if n % 2 else 0
+        digits.append(d)
+        n = (n - d) // 2
+    return tuple(digits)  # least significant first, n = sum d_i 2^i, d_i in {-1, 0, 1}
+
+
+# --- G1: Jacobian coordinates (x = X / Z^2, y = Y / Z^3), Z = 0 at infinity -------------------
+
+_G1Jac: TypeAlias = tuple[int, int, int]
+_G1_INF: _G1Jac = (1, 1, 0)
+
+
+def _g1_on_curve(p: tuple[int, int]) -> bool:
+    x, y = p
+    return (y * y - x * x * x - _B1) % _q == 0
+
+
+def _g1_double(p: _G1Jac) -> _G1Jac:
+    x, y, z = p
+    if z == 0 or y == 0:
+        return _G1_INF
+    a, b = x * x % _q, y * y % _q
+    c = b * b % _q
+    d = 2 * ((x + b) ** 2 - a - c) % _q
+    e = 3 * a % _q
+    x3 = (e * e - 2 * d) % _q
+    return x3, (e * (d - x3) - 8 * c) % _q, 2 * y * z % _q
+
+
+def _g1_add_affine(p: _G1Jac, a: tuple[int, int]) -> _G1Jac:
+    x1, y1, z1 = p
+    if z1 == 0:
+        return a[0], a[1], 1
+    zz = z1 * z1 % _q
+    h = (a[0] * zz - x1) % _q
+    r = 2 * (a[1] * z1 * zz - y1) % _q
+    if h == 0:
+        return _g1_double(p) if r == 0 else _G1_INF
+    hh = h * h % _q
+    i = 4 * hh
+    j = h * i % _q
+    v = x1 * i % _q
+    x3 = (r * r - j - 2 * v) % _q
+    return x3, (r * (v - x3) - 2 * y1 * j) % _q, ((z1 + h) ** 2 - zz - hh) % _q
+
+
+def _g1_affine(p: _G1Jac) -> G1Affine:
+    x, y, z = p
+    if z == 0:
+        return None
+    zi = pow(z, -1, _q)
+    zi2 = zi * zi % _q
+    return x * zi2 % _q, y * zi2 * zi % _q
+
+
+def _g1_msm(points: Sequence[G1Affine], scalars: Sequence[int]) -> G1Affine:
+    """sum_i scalars[i] * points[i] (Straus: one shared chain of doublings)."""
+    terms = [(p, k) for p, k in zip(points, scalars) if p is not None and k]
+    acc = _G1_INF
+    for bit in range(max((k.bit_length() for _, k in terms), default=0) - 1, -1, -1):
+        acc = _g1_double(acc)
+        for p, k in terms:
+            if k >> bit & 1:
+                acc = _g1_add_affine(acc, p)
+    return _g1_affine(acc)
+
+
+_Table: TypeAlias = tuple[tuple[int, int], ...]  # [1] p, [2] p, ..., [15] p
+
+
+def _g1_table(p: tuple[int, int]) -> _Table:
+    multiples = [(p[0], p[1], 1)]
+    for _ in range(14):
+        multiples.append(_g1_add_affine(multiples[-1], p))
+    out = []
+    for m in multiples:
+        a = _g1_affine(m)
+        assert a is not None  # [d] p != O for 0 < d < 16 < r
+        out.append(a)
+    return tuple(out)
+
+
+def _g1_msm_tables(tables: Sequence[_Table | None], scalars: Sequence[int]) -> G1Affine:
+    """sum_i scalars[i] * p_i from precomputed multiples of fixed points (4-bit windows)."""
+    terms = [(t, k) for t, k in zip(tables, scalars) if t is not None and k]
+    acc = _G1_INF
+    windows = (max((k.bit_length() for _, k in terms), default=0) + 3) // 4
+    for w in range(windows - 1, -1, -1):
+        for _ in range(4):
+            acc = _g1_double(acc)
+        for table, k in terms:
+            d = k >> (4 * w) & 15
+            if d:
+                acc = _g1_add_affine(acc, table[d - 1])
+    return _g1_affine(acc)
+
+
+def _g1_neg(p: G1Affine) -> G1Affine:
+    return None if p is None else (p[0], -p[1] % _q)
+
+
+# --- G2 on the twist -------------------------------------------------------------------------
+
+_G2Jac: TypeAlias = tuple[Fp2, Fp2, Fp2]
+_F2_ZERO: Fp2 = (0, 0)
+_G2_INF: _G2Jac = ((1, 0), (1, 0), _F2_ZERO)
+
+
+def _g2_on_curve(p: tuple[Fp2, Fp2]) -> bool:
+    x, y = p
+    return _f2_sqr(y) == _f2_add(_f2_mul(_f2_sqr(x), x), _B2)
+
+
+def _g2_double(p: _G2Jac) -> _G2Jac:
+    x, y, z = p
+    if z == _F2_ZERO or y == _F2_ZERO:
+        return _G2_INF
+    a, b = _f2_sqr(x), _f2_sqr(y)
+    c = _f2_sqr(b)
+    xb = _f2_sqr(_f2_add(x, b))
+    d0, d1 = 2 * (xb[0] - a[0] - c[0]) % _q, 2 * (xb[1] - a[1] - c[1]) % _q
+    e = (3 * a[0] % _q, 3 * a[1] % _q)
+    f = _f2_sqr(e)
+    x3 = ((f[0] - 2 * d0) % _q, (f[1] - 2 * d1) % _q)
+    t = _f2_mul(e, ((d0 - x3[0]) % _q, (d1 - x3[1]) % _q))
+    y3 = ((t[0] - 8 * c[0]) % _q, (t[1] - 8 * c[1]) % _q)
+    yz = _f2_mul(y, z)
+    return x3, y3, (2 * yz[0] % _q, 2 * yz[1] % _q)
+
+
+def _g2_add_affine(p: _G2Jac, a: tuple[Fp2, Fp2]) -> _G2Jac:
+    x1, y1, z1 = p
+    if z1 == _F2_ZERO:
+        return a[0], a[1], (1, 0)
+    zz = _f2_sqr(z1)
+    h = _f2_sub(_f2_mul(a[0], zz), x1)
+    s = _f2_sub(_f2_mul(a[1], _f2_mul(z1, zz)), y1)
+    r = (2 * s[0] % _q, 2 * s[1] % _q)
+    if h == _F2_ZERO:
+        return _g2_double(p) if r == _F2_ZERO else _G2_INF
+    hh = _f2_sqr(h)
+    i = (4 * hh[0] % _q, 4 * hh[1] % _q)
+    j = _f2_mul(h, i)
+    v = _f2_mul(x1, i)
+    x3 = _f2_sub(_f2_sub(_f2_sqr(r), j), _f2_add(v, v))
+    y1j = _f2_mul(y1, j)
+    y3 = _f2_sub(_f2_mul(r, _f2_sub(v, x3)), _f2_add(y1j, y1j))
+    z3 = _f2_sub(_f2_sub(_f2_sqr(_f2_add(z1, h)), zz), hh)
+    return x3, y3, z3
+
+
+def _g2_add(p1: _G2Jac, p2: _G2Jac) -> _G2Jac:
+    x1, y1, z1 = p1
+    x2, y2, z2 = p2
+    if z1 == _F2_ZERO:
+        return p2
+    if z2 == _F2_ZERO:
+        return p1
+    z1z1, z2z2 = _f2_sqr(z1), _f2_sqr(z2)
+    u1, u2 = _f2_mul(x1, z2z2), _f2_mul(x2, z1z1)
+    s1, s2 = _f2_mul(y1, _f2_mul(z2, z2z2)), _f2_mul(y2, _f2_mul(z1, z1z1))
+    h = _f2_sub(u2, u1)
+    r = _f2_add(_f2_sub(s2, s1), _f2_sub(s2, s1))
+    if h == _F2_ZERO:
+        return _g2_double(p1) if r == _F2_ZERO else _G2_INF
+    i = _f2_sqr(_f2_add(h, h))
+    j = _f2_mul(h, i)
+    v = _f2_mul(u1, i)
+    x3 = _f2_sub(_f2_sub(_f2_sqr(r), j), _f2_add(v, v))
+    s1j = _f2_mul(s1, j)
+    y3 = _f2_sub(_f2_mul(r, _f2_sub(v, x3)), _f2_add(s1j, s1j))
+    z3 = _f2_mul(_f2_sub(_f2_sub(_f2_sqr(_f2_add(z1, z2)), z1z1), z2z2), h)
+    return x3, y3, z3
+
+
+def _g2_equal(p1: _G2Jac, p2: _G2Jac) -> bool:
+    x1, y1, z1 = p1
+    x2, y2, z2 = p2
+    if z1 == _F2_ZERO or z2 == _F2_ZERO:
+        return z1 == z2
+    z1z1, z2z2 = _f2_sqr(z1), _f2_sqr(z2)
+    return _f2_mul(x1, z2z2) == _f2_mul(x2, z1z1) and _f2_mul(y1, _f2_mul(z2, z2z2)) == _f2_mul(
+        y2, _f2_mul(z1, z1z1)
+    )
+
+
+def _g2_mul(p: tuple[Fp2, Fp2], k: int) -> _G2Jac:
+    """[k] p for k > 0, with the signed digits of k (no digit subtracts p at infinity)."""
+    minus = (p[0], (-p[1][0] % _q, -p[1][1] % _q))
+    acc = _G2_INF
+    for digit in reversed(_naf(k)):
+        acc = _g2_double(acc)
+        if digit:
+            acc = _g2_add_affine(acc, p if digit == 1 else minus)
+    return acc
+
+
+def _psi(p: tuple[Fp2, Fp2]) -> tuple[Fp2, Fp2]:
+    return _f2_mul(_f2_conj(p[0]), _PSI_X), _f2_mul(_f2_conj(p[1]), _PSI_Y)
+
+
+def _psi_jac(p: _G2Jac) -> _G2Jac:
+    # x = X / Z^2, y = Y / Z^3 and conjugation is a field automorphism, so psi maps X, Y, Z alike
+    return _f2_mul(_f2_conj(p[0]), _PSI_X), _f2_mul(_f2_conj(p[1]), _PSI_Y), _f2_conj(p[2])
+
+
+# Subgroup test (Dai, Lin, Zhao, Zhou, "Fast subgroup membership testings for G1, G2 and GT on
+# pairing-friendly curves", 2022; gnark-crypto's bn254 test): Q in E'(F_q2) lies in G2 iff
+#     E(Q) = [u + 1] Q + psi([u] Q) + psi^2([u] Q) - psi^3([2u] Q) = O.
+# Why, checked below at import: psi satisfies psi^2 - t psi + q = 0 (it is conjugate to the q-power
+# Frobenius of E, trace t = q + 1 - r), so E = a + b psi for integers a, b, and the dual of E
+# composed with E is [N] with N = a^2 + a b t + b^2 q. If E(Q) = O then [N] Q = O, so the order
+# of Q divides gcd(N, #E'(F_q2)) = gcd(N, r (2q - r)) = r (gcd(N, 2q - r) = 1): Q is in the
+# r-torsion, which in E'(F_q2) is G2 (r^2 does not divide the order). Conversely psi acts on the
+# cyclic group G2 as one scalar, q mod r = 6u^2 (the generator check below), and E(6u^2) = 0 mod r.
+# The cost is one 63-bit multiplication, where [r] Q = O takes a 254-bit one.
+_TRACE = FIELD_MODULUS + 1 - CURVE_ORDER
+_E_A = (BN_U + 1) - BN_U * FIELD_MODULUS + 2 * BN_U * _TRACE * FIELD_MODULUS  # E = a + b psi
+_E_B = BN_U + BN_U * _TRACE - 2 * BN_U * (_TRACE**2 - FIELD_MODULUS)
+_E_NORM = _E_A**2 + _E_A * _E_B * _TRACE + _E_B**2 * FIELD_MODULUS
+assert _E_NORM % CURVE_ORDER == 0
+assert math.gcd(_E_NORM, 2 * FIELD_MODULUS - CURVE_ORDER) == 1
+_LAMBDA = 6 * BN_U * BN_U
+assert _LAMBDA == FIELD_MODULUS % CURVE_ORDER
+assert (BN_U + 1 + BN_U * _LAMBDA + BN_U * _LAMBDA**2 - 2 * BN_U * _LAMBDA**3) % CURVE_ORDER == 0
+
+
+def _in_g2_affine(p: tuple[Fp2, Fp2]) -> bool:
+    uq = _g2_mul(p, BN_U)
+    psi_uq = _psi_jac(uq)
+    lhs = _g2_add(_g2_add(_g2_add_affine(uq, p), psi_uq), _psi_jac(psi_uq))
+    return _g2_equal(lhs, _psi_jac(_psi_jac(_psi_jac(_g2_double(uq)))))
+
+
+def in_g2(point: G2Point) -> bool:
+    """Whether a point of the twist E'(F_q2) lies in G2, the subgroup of order r.
+
+    Same answer as [r] Q == O for every point of the twist, at a quarter of the cost (see the
+    argument above ``_in_g2_affine``). ``point`` must be on the twist (py_ecc
+    ``is_on_curve(point, b2)``).
+    """
+    return _in_g2_affine_or_inf(_g2_from_py_ecc(point))
+
+
+def _in_g2_affine_or_inf(p: G2Affine) -> bool:
+    return p is None or _in_g2_affine(p)
+
+
+_G2_GENERATOR: tuple[Fp2, Fp2] = (
+    (
+        10857046999023057135944570762232829481370756359578518086990519993285655852781,
+        11559732032986387107991004021392285783925812861821192530917403151452391805634,
+    ),
+    (
+        8495653923123431417604973247489272438418190587263600148770280649306958101930,
+        4082367875863433681332203403145435568316851327593401208105741076214120093531,
+    ),
+)
+assert _g2_equal(_g2_mul(_G2_GENERATOR, _LAMBDA), (*_psi(_G2_GENERATOR), (1, 0)))  # psi = [6u^2]
+assert _in_g2_affine(_G2_GENERATOR)
+
+# --- F_q12 in py_ecc's basis: 1, w, ..., w^11 with w^12 = 18 w^6 - 82 (w^6 = 9 + i) -----------
+
+_ONE12: Fp12 = (1,) + (0,) * 11
+
+
+def _reduce12(b: list[int]) -> Fp12:
+    for k in range(len(b) - 1, 11, -1):
+        top = b[k]
+        b[k - 6] += 18 * top
+        b[k - 12] -= 82 * top
+    return tuple(x % _q for x in b[:12])
+
+
+def _mul12(a: Fp12, b: Fp12) -> Fp12:
+    out = [0] * 23
+    for i, ai in enumerate(a):
+        if ai:
+            for j, bj in enumerate(b):
+                out[i + j] += ai * bj
+    return _reduce12(out)
+
+
+def _sqr12(a: Fp12) -> Fp12:
+    out = [0] * 23
+    for i, ai in enumerate(a):
+        if ai:
+            out[2 * i] += ai * ai
+            ai2 = 2 * ai
+            for j in range(i + 1, 12):
+                out[i + j] += ai2 * a[j]
+    return _reduce12(out)
+
+
+def _mul12_line(a: Fp12, e0: int, e1: int, e3: int, e7: int, e9: int) -> Fp12:
+    """a * (e0 + e1 w + e3 w^3 + e7 w^7 + e9 w^9): a line function is this sparse."""
+    out = [0] * 21
+    for i, ai in enumerate(a):
+        out[i] += ai * e0
+        out[i + 1] += ai * e1
+        out[i + 3] += ai * e3
+        out[i + 7] += ai * e7
+        out[i + 9] += ai * e9
+    return _reduce12(out)
+
+
+def _pow12(a: Fp12, e: int) -> Fp12:
+    out = _ONE12
+    for bit in bin(e)[2:]:
+        out = _sqr12(out)
+        if bit == "1":
+            out = _mul12(out, a)
+    return out
+
+
+def _frobenius_table(w_power: Fp12) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """For the map a -> a^(q^k) with w^(q^k) = ``w_power``: w^i's image, as sparse (index, coeff)."""
+    table = []
+    image = _ONE12
+    for _ in range(12):
+        table.append(tuple((j, c) for j, c in enumerate(image) if c))
+        image = _mul12(image, w_power)
+    return tuple(table)
+
+
+def _frobenius(a: Fp12, table: tuple[tuple[tuple[int, int], ...], ...]) -> Fp12:
+    # coefficients lie in F_q, which the Frobenius fixes: only the powers of w move
+    out = [0] * 12
+    for ai, image in zip(a, table):
+        if ai:
+            for j, c in image:
+                out[j] += ai * c
+    return tuple(x % _q for x in out)
+
+
+_W: Fp12 = (0, 1) + (0,) * 10
+_FROB1 = _frobenius_table(_pow12(_W, _q))
+_FROB2 = _frobenius_table(_frobenius(_frobenius(_W, _FROB1), _FROB1))
+_FROB3 = _frobenius_table(_frobenius(_frobenius(_W, _FROB2), _FROB1))
+_FROB6 = _frobenius_table(_frobenius(_frobenius(_W, _FROB3), _FROB3))
+
+
+def _inv12(a: Fp12) -> Fp12:
+    """1 / a through norms: g = a conj(a) lies in F_q6, n = g g^(q^2) g^(q^4) in F_q2."""
+    conj = _frobenius(a, _FROB6)
+    g = _mul12(a, conj)
+    g2 = _frobenius(g, _FROB2)
+    h = _mul12(g2, _frobenius(g2, _FROB2))
+    n = _mul12(g, h)  # n0 + n6 w^6 with w^6 = 9 + i
+    n_inv = _f2_inv(((n[0] + 9 * n[6]) % _q, n[6]))
+    t = _mul12(conj, h)  # 1 / a = t / n
+    e0, e6 = (n_inv[0] - 9 * n_inv[1]) % _q, n_inv[1]
+    out = [0] * 18
+    for i, ti in enumerate(t):
+        out[i] += ti * e0
+        out[i + 6] += ti * e6
+    return _reduce12(out)
+
+
+# The hard part of the final exponent, (q^4 - q^2 + 1) / r, is sum_i lambda_i q^i with each
+# lambda_i a polynomial in u (Scott et al., "On the final exponentiation for calculating pairings
+# on ordinary elliptic curves", 2009): three powers by u and Frobenius maps instead of a
+# 762-bit power. _HARD_POLY[i][k] is the coefficient of u^k in lambda_i.
+_HARD = (_q**4 - _q**2 + 1) // CURVE_ORDER
+assert _HARD * CURVE_ORDER == _q**4 - _q**2 + 1
+_HARD_POLY = ((-2, -18, -30, -36), (1, -12, -18, -36), (1, 0, 6, 0), (1, 0, 0, 0))
+assert _HARD == sum(
+    c * BN_U**k * _q**i for i, row in enumerate(_HARD_POLY) for k, c in enumerate(row)
+)
+_FROBS = (None, _FROB1, _FROB2, _FROB3)
+
+
+def _final_exponentiation(f: Fp12) -> Fp12:
+    """f^((q^12 - 1) / r), the same map as py_ecc's ``final_exponentiate``."""
+    t = _mul12(_frobenius(f, _FROB6), _inv12(f))  # f^(q^6 - 1)
+    t = _mul12(_frobenius(t, _FROB2), t)  # ^(q^2 + 1); now t^(q^6) = 1 / t
+    powers = [t]  # t^(u^k)
+    for _ in range(3):
+        powers.append(_pow12(powers[-1], BN_U))
+    terms = []
+    for i, row in enumerate(_HARD_POLY):
+        for k, c in enumerate(row):
+            if c:
+                frob = _FROBS[i]
+                base = powers[k] if frob is None else _frobenius(powers[k], frob)
+                terms.append((base if c > 0 else _frobenius(base, _FROB6), abs(c)))
+    out = _ONE12
+    for bit in range(max(c for _, c in terms).bit_length() - 1, -1, -1):
+        out = _sqr12(out)
+        for base, c in terms:
+            if c >> bit & 1:
+                out = _mul12(out, base)
+    return out
+
+
+# --- Miller loop (optimal ate, loop count 6u + 2) --------------------------------------------
+
+
+_ATE_NAF = _naf(6 * BN_U + 2)
+assert sum(d << i for i, d in enumerate(_ATE_NAF)) == 6 * BN_U + 2
+
+
+def _line(slope: Fp2, at: tuple[Fp2, Fp2]) -> Line:
+    """The line of slope ``slope`` through ``at`` on the twist, for evaluation at P in G1.
+
+    Untwisted, (x, y) -> (x w^2, y w^3) and the slope becomes slope * w, so the line at P is
+    y_P - slope x_P w + (slope x - y) w^3; an F_q2 element c0 + c1 i is c0 - 9 c1 + c1 w^6.
+    Returned: (l0, l1, c0, c1) with the line = y_P - x_P (l0 w + l1 w^7) + c0 w^3 + c1 w^9.
+    """
+    c = _f2_sub(_f2_mul(slope, at[0]), at[1])
+    return (slope[0] - 9 * slope[1]) % _q, slope[1], (c[0] - 9 * c[1]) % _q, c[1]
+
+
+def _f2_batch_inv(values: Sequence[Fp2]) -> list[Fp2]:
+    """Inverses of non-zero elements with one inversion (Montgomery's trick)."""
+    prefix: list[Fp2] = []
+    acc: Fp2 = (1, 0)
+    for v in values:
+        prefix.append(acc)
+        acc = _f2_mul(acc, v)
+    inv = _f2_inv(acc)
+    out: list[Fp2] = [(0, 0)] * len(values)
+    for k in range(len(values) - 1, -1, -1):
+        out[k] = _f2_mul(inv, prefix[k])
+        inv = _f2_mul(inv, values[k])
+    return out
+
+
+_Affine2: TypeAlias = tuple[Fp2, Fp2]
+
+
+def _chord(r: _Affine2, s: _Affine2, slope: Fp2) -> tuple[Line, _Affine2]:
+    """The line of ``slope`` through r and s (s = r for a tangent), and r + s."""
+    x3 = _f2_sub(_f2_sub(_f2_sqr(slope), r[0]), s[0])
+    return _line(slope, r), (x3, _f2_sub(_f2_mul(slope, _f2_sub(r[0], x3)), r[1]))
+
+
+def _double_all(rs: Sequence[_Affine2]) -> tuple[list[Line], list[_Affine2]]:
+    """Tangent lines at each r and 2r (no r has y = 0: G2 has odd order)."""
+    invs = _f2_batch_inv([(2 * y[0] % _q, 2 * y[1] % _q) for _, y in rs])
+    lines, sums = [], []
+    for r, inv in zip(rs, invs):
+        xx = _f2_sqr(r[0])
+        line, total = _chord(r, r, _f2_mul((3 * xx[0] % _q, 3 * xx[1] % _q), inv))
+        lines.append(line)
+        sums.append(total)
+    return lines, sums
+
+
+def _add_all(
+    rs: Sequence[_Affine2], ss: Sequence[_Affine2]
+) -> tuple[list[Line | None], list[_Affine2 | None]]:
+    """Chord lines through each r and s and r + s; a vertical line (r = -s) is None, r + s too."""
+    lines: list[Line | None] = [None] * len(rs)
+    sums: list[_Affine2 | None] = [None] * len(rs)
+    chords = [k for k, (r, s) in enumerate(zip(rs, ss)) if r[0] != s[0]]
+    invs = _f2_batch_inv([_f2_sub(ss[k][0], rs[k][0]) for k in chords])
+    for k, inv in zip(chords, invs):
+        r, s = rs[k], ss[k]
+        lines[k], sums[k] = _chord(r, s, _f2_mul(_f2_sub(s[1], r[1]), inv))
+    for k, (r, s) in enumerate(zip(rs, ss)):
+        if r[0] == s[0] and r[1] == s[1]:
+            tangent, doubled = _double_all([r])
+            lines[k], sums[k] = tangent[0], doubled[0]
+    return lines, sums
+
+
+Lines: TypeAlias = tuple[tuple[Line, ...], ...]
+
+
+def _f2_neg_point(p: _Affine2) -> _Affine2:
+    return p[0], (-p[1][0] % _q, -p[1][1] % _q)
+
+
+def _lines(qs: Sequence[_Affine2]) -> list[Lines]:
+    """Every line function of the Miller loop of each q in G2, one group per loop step (f is
+    squared before each group but the first and the last). The points move in step, so each step
+    costs one F_q2 inversion for all of them."""
+    rs = list(qs)
+    groups: list[list[tuple[Line, ...]]] = [[] for _ in qs]
+    for digit in _ATE_NAF[-2::-1]:
+        doubling, rs = _double_all(rs)
+        if not digit:
+            for k, line in enumerate(doubling):
+                groups[k].append((line,))
+            continue
+        moves = qs if digit == 1 else [_f2_neg_point(q) for q in qs]
+        adding, added = _add_all(rs, moves)
+        for k, (line, add_line, moved) in enumerate(zip(doubling, adding, added)):
+            assert add_line is not None and moved is not None  # r = [k] q with 1 < k < r
+            groups[k].append((line, add_line))
+            rs[k] = moved
+    q1s = [_psi(q) for q in qs]
+    first, after = _add_all(rs, q1s)
+    shifted = [a for a in after if a is not None]
+    assert len(shifted) == len(qs)  # [6u + 2] q != -psi(q) = [-q] q
+    second, _ = _add_all(shifted, [_f2_neg_point(_psi(q1)) for q1 in q1s])
+    for k, (line1, line2) in enumerate(zip(first, second)):
+        assert line1 is not None
+        # for q in G2 the second line is vertical ([6u + 2 + q - q^2] q = O): dropped, since
+        # it lies in a subfield that the final exponentiation kills
+        groups[k].append((line1,) if line2 is None else (line1, line2))
+    return [tuple(g) for g in groups]
+
+
+def _miller_loop(pairs: Sequence[tuple[tuple[int, int], Lines]]) -> Fp12:
+    """prod of the Miller loops f_{6u+2,Q}(P) * lines of psi(Q), -psi^2(Q), sharing the squarings.
+
+    Each pair is (P affine in G1, the lines of Q in G2), neither at infinity. Equal to py_ecc's
+    ``miller_loop`` up to factors in proper subfields, which the final exponentiation removes.
+    """
+    f = _ONE12
+    steps = len(_ATE_NAF)
+    for step in range(steps):
+        if 0 < step < steps - 1:
+            f = _sqr12(f)
+        for (xp, yp), lines in pairs:
+            for l0, l1, c0, c1 in lines[step]:
+                f = _mul12_line(f, yp, -l0 * xp % _q, c0, -l1 * xp % _q, c1)
+    return f
+
+
+# --- py_ecc form <-> affine integers ----------------------------------------------------------
+
+
+def _g1_from_py_ecc(p: G1Point) -> G1Affine:
+    x, y, z = p
+    if z == FQ.zero():
+        return None
+    zi = pow(int(z), -1, _q)
+    return int(x) * zi % _q, int(y) * zi % _q
+
+
+def _g1_to_py_ecc(p: G1Affine) -> G1Point:
+    if p is None:
+        return FQ.one(), FQ.one(), FQ.zero()
+    return FQ(p[0]), FQ(p[1]), FQ.one()
+
+
+def _fq2(a: FQ2) -> Fp2:
+    return int(a.coeffs[0]), int(a.coeffs[1])
+
+
+def _g2_from_py_ecc(p: G2Point) -> G2Affine:
+    x, y, z = p
+    if z == FQ2.zero():
+        return None
+    zi = _f2_inv(_fq2(z))
+    return _f2_mul(_fq2(x), zi), _f2_mul(_fq2(y), zi)
+
+
+def _g2_to_py_ecc(p: G2Affine) -> G2Point:
+    if p is None:
+        return FQ2.one(), FQ2.one(), FQ2.zero()
+    return FQ2(list(p[0])), FQ2(list(p[1])), FQ2.one()
+
+
+def pairing(p: G1Point, q: G2Point) -> FQ12:
+    """e(P, Q) for P in G1 and Q in G2, equal to py_ecc's ``pairing(Q, P)``."""
+    pa, qa = _g1_from_py_ecc(p), _g2_from_py_ecc(q)
+    if pa is None or qa is None:
+        return FQ12.one()
+    return FQ12(list(_final_exponentiation(_miller_loop([(pa, _lines([qa])[0])]))))
+
+
+# --- verdicts, keys, proofs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A proof's verdict: ``ok``, or the first check it failed."""
+
+    ok: bool
+    reason: str | None = None
+
+    @classmethod
+    def accept(cls) -> Verdict:
+        return cls(True)
+
+    @classmethod
+    def reject(cls, reason: str) -> Verdict:
+        return cls(False, reason)
+
+    def require(self) -> None:
+        """Raise ProofInvalid (with the reason) unless the proof was accepted."""
+        if not self.ok:
+            raise ProofInvalid(f"Groth16 proof rejected: {self.reason}")
+
+
+def _integer(value: object, what: str) -> int:
+    """A non-negative integer from snarkjs JSON (decimal strings) or Python ints."""
+    if isinstance(value, bool):
+        raise Invalid(f"{what}: expected an integer, got {value!r}")
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        n = int(value)
+    else:
+        raise Invalid(f"{what}: expected a decimal integer, got {value!r}")
+    if not 0 <= n < _WORD:
+        raise Invalid(f"{what}: {n} does not fit a uint256")
+    return n
+
+
+def _list(value: object, length: int, what: str) -> list[object]:
+    if not isinstance(value, list) or len(value) != length:
+        raise Invalid(f"{what}: expected a list of {length}, got {value!r}")
+    return value
+
+
+def _g1_json(value: object, what: str) -> tuple[int, int]:
+    """A snarkjs G1 point [x, y, z] (z = 1, or 0 at infinity) as EIP-197 words (x, y)."""
+    raw = value if isinstance(value, list) and len(value) == 2 else _list(value, 3, what)
+    x, y = _integer(raw[0], f"{what}.x"), _integer(raw[1], f"{what}.y")
+    z = _integer(raw[2], f"{what}.z") if len(raw) == 3 else 1
+    if z == 0:
+        return 0, 0
+    if z != 1:
+        raise Invalid(f"{what}: z = {z}; snarkjs writes affine points (z = 1, or 0 at infinity)")
+    return x, y
+
+
+def _g2_json(value: object, what: str) -> tuple[Fp2, Fp2]:
+    """A snarkjs G2 point [[x.c0, x.c1], [y.c0, y.c1], [1, 0]] as ((x.c0, x.c1), (y.c0, y.c1))."""
+    raw = value if isinstance(value, list) and len(value) == 2 else _list(value, 3, what)
+    coords = []
+    for name, item in zip(("x", "y", "z"), raw):
+        pair = _list(item, 2, f"{what}.{name}")
+        coords.append(
+            (_integer(pair[0], f"{what}.{name}.c0"), _integer(pair[1], f"{what}.{name}.c1"))
+        )
+    z = coords[2] if len(coords) == 3 else (1, 0)
+    if z == (0, 0):
+        return (0, 0), (0, 0)
+    if z != (1, 0):
+        raise Invalid(f"{what}: z = {z}; snarkjs writes affine points (z = [1, 0], or [0, 0])")
+    return coords[0], coords[1]
+
+
+@dataclass(frozen=True)
+class VerifyingKey:
+    """A Groth16 verifying key (snarkjs ``verification_key.json``, protocol groth16, bn128).
+
+    Points are py_ecc ``optimized_bn128`` points; ``alpha_beta`` is e(alpha, beta), computed once.
+    The remaining fields are precomputation: multiples of the IC points for a windowed
+    multi-scalar multiplication, and the Miller-loop lines of beta, gamma and delta (fixed points,
+    so a verification only computes the lines of B).
+    """
+
+    alpha: G1Point
+    beta: G2Point
+    gamma: G2Point
+    delta: G2Point
+    ic: tuple[G1Point, ...]
+    alpha_beta: FQ12 = field(repr=False, compare=False)
+    _alpha: tuple[int, int] = field(repr=False, compare=False)
+    _ic: tuple[_Table | None, ...] = field(repr=False, compare=False)
+    _beta_lines: Lines = field(repr=False, compare=False)
+    _gamma_lines: Lines = field(repr=False, compare=False)
+    _delta_lines: Lines = field(repr=False, compare=False)
+
+    @property
+    def n_public(self) -> int:
+        return len(self.ic) - 1
+
+    @classmethod
+    def from_snarkjs(cls, data: Mapping[str, object]) -> VerifyingKey:
+        """Parse and check a snarkjs verification key; Invalid unless it is a usable key."""
+        if data.get("protocol") != "groth16" or data.get("curve") != "bn128":
+            raise Invalid(
+                "verification key: expected protocol groth16 on curve bn128, got "
+                f"{data.get('protocol')!r} on {data.get('curve')!r}"
+            )
+        n_public = _integer(data.get("nPublic"), "verification key nPublic")
+        ic_json = data.get("IC")
+        if not isinstance(ic_json, list) or len(ic_json) != n_public + 1:
+            raise Invalid(f"verification key: IC must list nPublic + 1 = {n_public + 1} points")
+        alpha = _key_g1(data.get("vk_alpha_1"), "vk_alpha_1", allow_infinity=False)
+        ic = tuple(_key_g1(p, f"IC[{i}]", allow_infinity=True) for i, p in enumerate(ic_json))
+        beta, gamma, delta = (
+            _key_g2(data.get(name), name) for name in ("vk_beta_2", "vk_gamma_2", "vk_delta_2")
+        )
+        assert alpha is not None
+        beta_lines, gamma_lines, delta_lines = _lines([beta, gamma, delta])
+        alpha_beta = _final_exponentiation(_miller_loop([(alpha, beta_lines)]))
+        return cls(
+            alpha=_g1_to_py_ecc(alpha),
+            beta=_g2_to_py_ecc(beta),
+            gamma=_g2_to_py_ecc(gamma),
+            delta=_g2_to_py_ecc(delta),
+            ic=tuple(_g1_to_py_ecc(p) for p in ic),
+            alpha_beta=FQ12(list(alpha_beta)),
+            _alpha=alpha,
+            _ic=tuple(None if p is None else _g1_table(p) for p in ic),
+            _beta_lines=beta_lines,
+            _gamma_lines=gamma_lines,
+            _delta_lines=delta_lines,
+        )
+
+
+def _key_g1(value: object, what: str, *, allow_infinity: bool) -> G1Affine:
+    x, y = _g1_json(value, f"verification key {what}")
+    if (x, y) == (0, 0):
+        if allow_infinity:
+            return None
+        raise Invalid(f"verification key: {what} is the point at infinity")
+    if x >= _q or y >= _q or not _g1_on_curve((x, y)):
+        raise Invalid(f"verification key: {what} is not a point of G1")
+    return x, y
+
+
+def _key_g2(value: object, what: str) -> tuple[Fp2, Fp2]:
+    x, y = _g2_json(value, f"verification key {what}")
+    if (x, y) == ((0, 0), (0, 0)):
+        raise Invalid(f"verification key: {what} is the point at infinity")
+    if max(*x, *y) >= _q or not _g2_on_curve((x, y)) or not _in_g2_affine((x, y)):
+        raise Invalid(f"verification key: {what} is not a point of G2")
+    return x, y
+
+
+def load_verifying_key(path: Path | str) -> VerifyingKey:
+    """Read a snarkjs ``verification_key.json``."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise Invalid(f"cannot read the verification key {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Invalid(f"{path}: a verification key is a JSON object")
+    return VerifyingKey.from_snarkjs(data)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A Groth16 proof as the words the chain receives: each coordinate a uint256, unreduced.
+
+    ``a`` and ``c`` are (x, y); ``b`` is ((x.c0, x.c1), (y.c0, y.c1)); (0, 0) is infinity.
+    Nothing is checked here beyond the uint256 range: ``verify`` decides the rest.
+    """
+
+    a: tuple[int, int]
+    b: tuple[Fp2, Fp2]
+    c: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        for i, word in enumerate(self.to_words()):
+            if not (isinstance(word, int) and 0 <= word < _WORD):
+                raise Invalid(f"proof word {i} is not a uint256: {word!r}")
+
+    @classmethod
+    def from_words(cls, words: Sequence[int]) -> Proof:
+        """From [A.x, A.y, B.x.c1, B.x.c0, B.y.c1, B.y.c0, C.x, C.y] (EIP-197 order)."""
+        if len(words) != 8:
+            raise Invalid(f"a Groth16 proof is 8 words, got {len(words)}")
+        w = [_integer(word, f"proof word {i}") for i, word in enumerate(words)]
+        return cls((w[0], w[1]), ((w[3], w[2]), (w[5], w[4])), (w[6], w[7]))
+
+    def to_words(self) -> tuple[int, int, int, int, int, int, int, int]:
+        (bx0, bx1), (by0, by1) = self.b
+        return self.a[0], self.a[1], bx1, bx0, by1, by0, self.c[0], self.c[1]
+
+    @classmethod
+    def from_snarkjs(cls, data: Mapping[str, object]) -> Proof:
+        """From snarkjs proof JSON (pi_a, pi_b, pi_c; points affine with z = 1)."""
+        return cls(
+            _g1_json(data.get("pi_a"), "pi_a"),
+            _g2_json(data.get("pi_b"), "pi_b"),
+            _g1_json(data.get("pi_c"), "pi_c"),
+        )
+
+    def to_snarkjs(self) -> dict[str, object]:
+        """snarkjs proof JSON (for snarkjs itself, or the prover's ``verify``)."""
+
+        def g1(p: tuple[int, int]) -> list[str]:
+            return [str(p[0]), str(p[1]), "0" if p == (0, 0) else "1"]
+
+        (x0, x1), (y0, y1) = self.b
+        z = ["0", "0"] if self.b == ((0, 0), (0, 0)) else ["1", "0"]
+        return {
+            "pi_a": g1(self.a),
+            "pi_b": [[str(x0), str(x1)], [str(y0), str(y1)], z],
+            "pi_c": g1(self.c),
+            "protocol": "groth16",
+            "curve": "bn128",
+        }
+
+
+def public_signals_from_snarkjs(values: object) -> tuple[int, ...]:
+    """snarkjs ``public.json`` (a list of decimal strings) as integers (not range-checked)."""
+    if not isinstance(values, list):
+        raise Invalid(f"public signals: expected a list, got {values!r}")
+    return tuple(_integer(v, f"public signal {i}") for i, v in enumerate(values))
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A proof that passed every check short of the pairing: points affine, ready to pair."""
+
+    a: G1Affine
+    b: G2Affine
+    c: G1Affine
+    inputs: tuple[int, ...]
+
+
+def _check(vk: VerifyingKey, proof: Proof, public_signals: Sequence[int]) -> _Checked | Verdict:
+    """What the EVM precompiles and the snarkjs Solidity verifier check before the pairing."""
+    if len(public_signals) != vk.n_public:
+        return Verdict.reject(
+            f"wrong number of public inputs: the key takes {vk.n_public}, got {len(public_signals)}"
+        )
+    for i, x in enumerate(public_signals):
+        if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+            return Verdict.reject(f"public input {i} is not a non-negative integer: {x!r}")
+        if x >= CURVE_ORDER:
+            return Verdict.reject(f"public input {i} is not below the scalar field order r")
+    names = ("A.x", "A.y", "B.x.c1", "B.x.c0", "B.y.c1", "B.y.c0", "C.x", "C.y")
+    for name, word in zip(names, proof.to_words()):
+        if word >= _q:
+            return Verdict.reject(f"{name} is not below the field modulus q")
+    a: G1Affine = None if proof.a == (0, 0) else proof.a
+    c: G1Affine = None if proof.c == (0, 0) else proof.c
+    b: G2Affine = None if proof.b == ((0, 0), (0, 0)) else proof.b
+    if a is not None and not _g1_on_curve(a):
+        return Verdict.reject("A is not on the curve")
+    if b is not None and not _g2_on_curve(b):
+        return Verdict.reject("B is not on the twist curve")
+    if b is not None and not _in_g2_affine(b):
+        return Verdict.reject("B is not in the G2 subgroup")
+    if c is not None and not _g1_on_curve(c):
+        return Verdict.reject("C is not on the curve")
+    return _Checked(a, b, c, tuple(public_signals))
+
+
+def _pairs(
+    vk: VerifyingKey, ab: Sequence[tuple[G1Affine, G2Affine]], vk_x: G1Affine, c: G1Affine
+) -> list[tuple[tuple[int, int], Lines]]:
+    """Miller-loop pairs for prod e(a, b) * e(-vk_x, gamma) * e(-c, delta) (infinity dropped)."""
+    points: list[tuple[int, int]] = []
+    twists: list[_Affine2] = []
+    for p, q in ab:
+        if p is not None and q is not None:
+            points.append(p)
+            twists.append(q)
+    pairs = list(zip(points, _lines(twists)))
+    for point, lines in ((_g1_neg(vk_x), vk._gamma_lines), (_g1_neg(c), vk._delta_lines)):
+        if point is not None:
+            pairs.append((point, lines))
+    return pairs
+
+
+def _pairing_check(vk: VerifyingKey, item: _Checked) -> Verdict:
+    vk_x = _g1_msm_tables(vk._ic, (1, *item.inputs))
+    f = _final_exponentiation(_miller_loop(_pairs(vk, [(item.a, item.b)], vk_x, item.c)))
+    if f != tuple(int(x) for x in vk.alpha_beta.coeffs):
+        return Verdict.reject("pairing check failed")
+    return Verdict.accept()
+
+
+def verify(vk: VerifyingKey, proof: Proof, public_signals: Sequence[int]) -> Verdict:
+    """Accept ``proof`` for ``public_signals`` exactly when the EVM verifier would."""
+    checked = _check(vk, proof, public_signals)
+    if isinstance(checked, Verdict):
+        return checked
+    return _pairing_check(vk, checked)
+
+
+def verify_batch(vk: VerifyingKey, items: Sequence[tuple[Proof, Sequence[int]]]) -> list[Verdict]:
+    """One verdict per (proof, public signals), in order; one pairing check for all when all hold.
+
+    With random nonzero 128-bit s_j (from ``secrets``), checks
+    prod_j e(s_j A_j, B_j) = e(alpha, beta)^(sum s_j) e(sum_j s_j vk_x_j, gamma) e(sum_j s_j C_j,
+    delta), where sum_j s_j vk_x_j = (sum s_j) IC_0 + sum_i (sum_j s_j x_ji) IC_{i+1} is one
+    multi-scalar multiplication over the key's IC. e(alpha, beta)^(sum s_j) enters as one more
+    Miller loop, of (-(sum s_j) alpha, beta) with beta's cached lines, which costs less than the
+    power in F_q12; the product of the n + 3 loops goes through one final exponentiation and must
+    be 1. If it is not, each proof is checked alone.
+    """
+    verdicts: list[Verdict | None] = [None] * len(items)
+    ready: list[tuple[int, _Checked]] = []
+    for j, (proof, signals) in enumerate(items):
+        checked = _check(vk, proof, signals)
+        if isinstance(checked, Verdict):
+            verdicts[j] = checked
+        else:
+            ready.append((j, checked))
+    if len(ready) == 1:
+        j, item = ready[0]
+        verdicts[j] = _pairing_check(vk, item)
+    elif ready:
+        weights = [secrets.randbelow((1 << 128) - 1) + 1 for _ in ready]
+        total = sum(weights) % CURVE_ORDER
+        ic_scalars = [total] + [
+            sum(s * item.inputs[i] for s, (_, item) in zip(weights, ready)) % CURVE_ORDER
+            for i in range(vk.n_public)
+        ]
+        vk_x = _g1_msm_tables(vk._ic, ic_scalars)
+        c = _g1_msm([item.c for _, item in ready], weights)
+        ab = [(_g1_msm([item.a], [s]), item.b) for s, (_, item) in zip(weights, ready)]
+        pairs = _pairs(vk, ab, vk_x, c)
+        alpha = _g1_neg(_g1_msm([vk._alpha], [total]))
+        if alpha is not None:
+            pairs.append((alpha, vk._beta_lines))
+        if _final_exponentiation(_miller_loop(pairs)) == _ONE12:
+            for j, _ in ready:
+                verdicts[j] = Verdict.accept()
+        else:
+            for j, item in ready:
+                verdicts[j] = _pairing_check(vk, item)
+    return [v if v is not None else Verdict.reject("not checked") for v in verdicts]
