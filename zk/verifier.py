@@ -17,8 +17,8 @@ about 2^-128. When it fails every proof is checked on its own, so the verdicts n
 The key and the points use py_ecc's ``optimized_bn128`` types (and its constants). The inner loops
 work on plain integers: the G2 side of each Miller loop is affine arithmetic on the twist with
 sparse line functions in py_ecc's F_q12 basis, and the final exponentiation uses Frobenius maps;
-the tests check both against py_ecc's ``pairing``. The G2 subgroup test is psi(Q) == [6u^2] Q
-(see ``in_g2``).
+the tests check both against py_ecc's ``pairing``. The G2 subgroup test rides on the Miller loop
+of B (see the argument above ``_lines``) and agrees with py_ecc's [r] Q == O.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import json
 import math
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeAlias
 
@@ -209,165 +209,24 @@ def _g1_neg(p: G1Affine) -> G1Affine:
     return None if p is None else (p[0], -p[1] % _q)
 
 
-# --- G2 on the twist -------------------------------------------------------------------------
+# --- G2 on the twist E': y^2 = x^3 + 3 / (9 + i) over F_q2 (affine; None at infinity) ----------
 
-_G2Jac: TypeAlias = tuple[Fp2, Fp2, Fp2]
+_Affine2: TypeAlias = tuple[Fp2, Fp2]
 _F2_ZERO: Fp2 = (0, 0)
-_G2_INF: _G2Jac = ((1, 0), (1, 0), _F2_ZERO)
 
 
-def _g2_on_curve(p: tuple[Fp2, Fp2]) -> bool:
+def _g2_on_curve(p: _Affine2) -> bool:
     x, y = p
     return _f2_sqr(y) == _f2_add(_f2_mul(_f2_sqr(x), x), _B2)
 
 
-def _g2_double(p: _G2Jac) -> _G2Jac:
-    x, y, z = p
-    if z == _F2_ZERO or y == _F2_ZERO:
-        return _G2_INF
-    a, b = _f2_sqr(x), _f2_sqr(y)
-    c = _f2_sqr(b)
-    xb = _f2_sqr(_f2_add(x, b))
-    d0, d1 = 2 * (xb[0] - a[0] - c[0]) % _q, 2 * (xb[1] - a[1] - c[1]) % _q
-    e = (3 * a[0] % _q, 3 * a[1] % _q)
-    f = _f2_sqr(e)
-    x3 = ((f[0] - 2 * d0) % _q, (f[1] - 2 * d1) % _q)
-    t = _f2_mul(e, ((d0 - x3[0]) % _q, (d1 - x3[1]) % _q))
-    y3 = ((t[0] - 8 * c[0]) % _q, (t[1] - 8 * c[1]) % _q)
-    yz = _f2_mul(y, z)
-    return x3, y3, (2 * yz[0] % _q, 2 * yz[1] % _q)
+def _g2_neg(p: _Affine2) -> _Affine2:
+    return p[0], (-p[1][0] % _q, -p[1][1] % _q)
 
 
-def _g2_add_affine(p: _G2Jac, a: tuple[Fp2, Fp2]) -> _G2Jac:
-    x1, y1, z1 = p
-    if z1 == _F2_ZERO:
-        return a[0], a[1], (1, 0)
-    zz = _f2_sqr(z1)
-    h = _f2_sub(_f2_mul(a[0], zz), x1)
-    s = _f2_sub(_f2_mul(a[1], _f2_mul(z1, zz)), y1)
-    r = (2 * s[0] % _q, 2 * s[1] % _q)
-    if h == _F2_ZERO:
-        return _g2_double(p) if r == _F2_ZERO else _G2_INF
-    hh = _f2_sqr(h)
-    i = (4 * hh[0] % _q, 4 * hh[1] % _q)
-    j = _f2_mul(h, i)
-    v = _f2_mul(x1, i)
-    x3 = _f2_sub(_f2_sub(_f2_sqr(r), j), _f2_add(v, v))
-    y1j = _f2_mul(y1, j)
-    y3 = _f2_sub(_f2_mul(r, _f2_sub(v, x3)), _f2_add(y1j, y1j))
-    z3 = _f2_sub(_f2_sub(_f2_sqr(_f2_add(z1, h)), zz), hh)
-    return x3, y3, z3
-
-
-def _g2_add(p1: _G2Jac, p2: _G2Jac) -> _G2Jac:
-    x1, y1, z1 = p1
-    x2, y2, z2 = p2
-    if z1 == _F2_ZERO:
-        return p2
-    if z2 == _F2_ZERO:
-        return p1
-    z1z1, z2z2 = _f2_sqr(z1), _f2_sqr(z2)
-    u1, u2 = _f2_mul(x1, z2z2), _f2_mul(x2, z1z1)
-    s1, s2 = _f2_mul(y1, _f2_mul(z2, z2z2)), _f2_mul(y2, _f2_mul(z1, z1z1))
-    h = _f2_sub(u2, u1)
-    r = _f2_add(_f2_sub(s2, s1), _f2_sub(s2, s1))
-    if h == _F2_ZERO:
-        return _g2_double(p1) if r == _F2_ZERO else _G2_INF
-    i = _f2_sqr(_f2_add(h, h))
-    j = _f2_mul(h, i)
-    v = _f2_mul(u1, i)
-    x3 = _f2_sub(_f2_sub(_f2_sqr(r), j), _f2_add(v, v))
-    s1j = _f2_mul(s1, j)
-    y3 = _f2_sub(_f2_mul(r, _f2_sub(v, x3)), _f2_add(s1j, s1j))
-    z3 = _f2_mul(_f2_sub(_f2_sub(_f2_sqr(_f2_add(z1, z2)), z1z1), z2z2), h)
-    return x3, y3, z3
-
-
-def _g2_equal(p1: _G2Jac, p2: _G2Jac) -> bool:
-    x1, y1, z1 = p1
-    x2, y2, z2 = p2
-    if z1 == _F2_ZERO or z2 == _F2_ZERO:
-        return z1 == z2
-    z1z1, z2z2 = _f2_sqr(z1), _f2_sqr(z2)
-    return _f2_mul(x1, z2z2) == _f2_mul(x2, z1z1) and _f2_mul(y1, _f2_mul(z2, z2z2)) == _f2_mul(
-        y2, _f2_mul(z1, z1z1)
-    )
-
-
-def _g2_mul(p: tuple[Fp2, Fp2], k: int) -> _G2Jac:
-    """[k] p for k > 0, with the signed digits of k (no digit subtracts p at infinity)."""
-    minus = (p[0], (-p[1][0] % _q, -p[1][1] % _q))
-    acc = _G2_INF
-    for digit in reversed(_naf(k)):
-        acc = _g2_double(acc)
-        if digit:
-            acc = _g2_add_affine(acc, p if digit == 1 else minus)
-    return acc
-
-
-def _psi(p: tuple[Fp2, Fp2]) -> tuple[Fp2, Fp2]:
+def _psi(p: _Affine2) -> _Affine2:
     return _f2_mul(_f2_conj(p[0]), _PSI_X), _f2_mul(_f2_conj(p[1]), _PSI_Y)
 
-
-def _psi_jac(p: _G2Jac) -> _G2Jac:
-    # x = X / Z^2, y = Y / Z^3 and conjugation is a field automorphism, so psi maps X, Y, Z alike
-    return _f2_mul(_f2_conj(p[0]), _PSI_X), _f2_mul(_f2_conj(p[1]), _PSI_Y), _f2_conj(p[2])
-
-
-# Subgroup test (Dai, Lin, Zhao, Zhou, "Fast subgroup membership testings for G1, G2 and GT on
-# pairing-friendly curves", 2022; gnark-crypto's bn254 test): Q in E'(F_q2) lies in G2 iff
-#     E(Q) = [u + 1] Q + psi([u] Q) + psi^2([u] Q) - psi^3([2u] Q) = O.
-# Why, checked below at import: psi satisfies psi^2 - t psi + q = 0 (it is conjugate to the q-power
-# Frobenius of E, trace t = q + 1 - r), so E = a + b psi for integers a, b, and the dual of E
-# composed with E is [N] with N = a^2 + a b t + b^2 q. If E(Q) = O then [N] Q = O, so the order
-# of Q divides gcd(N, #E'(F_q2)) = gcd(N, r (2q - r)) = r (gcd(N, 2q - r) = 1): Q is in the
-# r-torsion, which in E'(F_q2) is G2 (r^2 does not divide the order). Conversely psi acts on the
-# cyclic group G2 as one scalar, q mod r = 6u^2 (the generator check below), and E(6u^2) = 0 mod r.
-# The cost is one 63-bit multiplication, where [r] Q = O takes a 254-bit one.
-_TRACE = FIELD_MODULUS + 1 - CURVE_ORDER
-_E_A = (BN_U + 1) - BN_U * FIELD_MODULUS + 2 * BN_U * _TRACE * FIELD_MODULUS  # E = a + b psi
-_E_B = BN_U + BN_U * _TRACE - 2 * BN_U * (_TRACE**2 - FIELD_MODULUS)
-_E_NORM = _E_A**2 + _E_A * _E_B * _TRACE + _E_B**2 * FIELD_MODULUS
-assert _E_NORM % CURVE_ORDER == 0
-assert math.gcd(_E_NORM, 2 * FIELD_MODULUS - CURVE_ORDER) == 1
-_LAMBDA = 6 * BN_U * BN_U
-assert _LAMBDA == FIELD_MODULUS % CURVE_ORDER
-assert (BN_U + 1 + BN_U * _LAMBDA + BN_U * _LAMBDA**2 - 2 * BN_U * _LAMBDA**3) % CURVE_ORDER == 0
-
-
-def _in_g2_affine(p: tuple[Fp2, Fp2]) -> bool:
-    uq = _g2_mul(p, BN_U)
-    psi_uq = _psi_jac(uq)
-    lhs = _g2_add(_g2_add(_g2_add_affine(uq, p), psi_uq), _psi_jac(psi_uq))
-    return _g2_equal(lhs, _psi_jac(_psi_jac(_psi_jac(_g2_double(uq)))))
-
-
-def in_g2(point: G2Point) -> bool:
-    """Whether a point of the twist E'(F_q2) lies in G2, the subgroup of order r.
-
-    Same answer as [r] Q == O for every point of the twist, at a quarter of the cost (see the
-    argument above ``_in_g2_affine``). ``point`` must be on the twist (py_ecc
-    ``is_on_curve(point, b2)``).
-    """
-    return _in_g2_affine_or_inf(_g2_from_py_ecc(point))
-
-
-def _in_g2_affine_or_inf(p: G2Affine) -> bool:
-    return p is None or _in_g2_affine(p)
-
-
-_G2_GENERATOR: tuple[Fp2, Fp2] = (
-    (
-        10857046999023057135944570762232829481370756359578518086990519993285655852781,
-        11559732032986387107991004021392285783925812861821192530917403151452391805634,
-    ),
-    (
-        8495653923123431417604973247489272438418190587263600148770280649306958101930,
-        4082367875863433681332203403145435568316851327593401208105741076214120093531,
-    ),
-)
-assert _g2_equal(_g2_mul(_G2_GENERATOR, _LAMBDA), (*_psi(_G2_GENERATOR), (1, 0)))  # psi = [6u^2]
-assert _in_g2_affine(_G2_GENERATOR)
 
 # --- F_q12 in py_ecc's basis: 1, w, ..., w^11 with w^12 = 18 w^6 - 82 (w^6 = 9 + i) -----------
 
@@ -379,7 +238,7 @@ def _reduce12(b: list[int]) -> Fp12:
         top = b[k]
         b[k - 6] += 18 * top
         b[k - 12] -= 82 * top
-    return tuple(x % _q for x in b[:12])
+    return tuple([x % _q for x in b[:12]])
 
 
 def _mul12(a: Fp12, b: Fp12) -> Fp12:
@@ -404,14 +263,32 @@ def _sqr12(a: Fp12) -> Fp12:
 
 def _mul12_line(a: Fp12, e0: int, e1: int, e3: int, e7: int, e9: int) -> Fp12:
     """a * (e0 + e1 w + e3 w^3 + e7 w^7 + e9 w^9): a line function is this sparse."""
-    out = [0] * 21
-    for i, ai in enumerate(a):
-        out[i] += ai * e0
-        out[i + 1] += ai * e1
-        out[i + 3] += ai * e3
-        out[i + 7] += ai * e7
-        out[i + 9] += ai * e9
-    return _reduce12(out)
+    a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 = a
+    return _reduce12(
+        [
+            a0 * e0,
+            a1 * e0 + a0 * e1,
+            a2 * e0 + a1 * e1,
+            a3 * e0 + a2 * e1 + a0 * e3,
+            a4 * e0 + a3 * e1 + a1 * e3,
+            a5 * e0 + a4 * e1 + a2 * e3,
+            a6 * e0 + a5 * e1 + a3 * e3,
+            a7 * e0 + a6 * e1 + a4 * e3 + a0 * e7,
+            a8 * e0 + a7 * e1 + a5 * e3 + a1 * e7,
+            a9 * e0 + a8 * e1 + a6 * e3 + a2 * e7 + a0 * e9,
+            a10 * e0 + a9 * e1 + a7 * e3 + a3 * e7 + a1 * e9,
+            a11 * e0 + a10 * e1 + a8 * e3 + a4 * e7 + a2 * e9,
+            a11 * e1 + a9 * e3 + a5 * e7 + a3 * e9,
+            a10 * e3 + a6 * e7 + a4 * e9,
+            a11 * e3 + a7 * e7 + a5 * e9,
+            a8 * e7 + a6 * e9,
+            a9 * e7 + a7 * e9,
+            a10 * e7 + a8 * e9,
+            a11 * e7 + a9 * e9,
+            a10 * e9,
+            a11 * e9,
+        ]
+    )
 
 
 def _pow12(a: Fp12, e: int) -> Fp12:
@@ -528,89 +405,125 @@ def _f2_batch_inv(values: Sequence[Fp2]) -> list[Fp2]:
     for v in values:
         prefix.append(acc)
         acc = _f2_mul(acc, v)
-    inv = _f2_inv(acc)
-    out: list[Fp2] = [(0, 0)] * len(values)
+    inv = _f2_inv(acc) if values else acc
+    out: list[Fp2] = [_F2_ZERO] * len(values)
     for k in range(len(values) - 1, -1, -1):
         out[k] = _f2_mul(inv, prefix[k])
         inv = _f2_mul(inv, values[k])
     return out
 
 
-_Affine2: TypeAlias = tuple[Fp2, Fp2]
-
-
-def _chord(r: _Affine2, s: _Affine2, slope: Fp2) -> tuple[Line, _Affine2]:
-    """The line of ``slope`` through r and s (s = r for a tangent), and r + s."""
-    x3 = _f2_sub(_f2_sub(_f2_sqr(slope), r[0]), s[0])
-    return _line(slope, r), (x3, _f2_sub(_f2_mul(slope, _f2_sub(r[0], x3)), r[1]))
-
-
-def _double_all(rs: Sequence[_Affine2]) -> tuple[list[Line], list[_Affine2]]:
-    """Tangent lines at each r and 2r (no r has y = 0: G2 has odd order)."""
-    invs = _f2_batch_inv([(2 * y[0] % _q, 2 * y[1] % _q) for _, y in rs])
-    lines, sums = [], []
-    for r, inv in zip(rs, invs):
-        xx = _f2_sqr(r[0])
-        line, total = _chord(r, r, _f2_mul((3 * xx[0] % _q, 3 * xx[1] % _q), inv))
-        lines.append(line)
-        sums.append(total)
-    return lines, sums
-
-
-def _add_all(
-    rs: Sequence[_Affine2], ss: Sequence[_Affine2]
-) -> tuple[list[Line | None], list[_Affine2 | None]]:
-    """Chord lines through each r and s and r + s; a vertical line (r = -s) is None, r + s too."""
-    lines: list[Line | None] = [None] * len(rs)
-    sums: list[_Affine2 | None] = [None] * len(rs)
-    chords = [k for k, (r, s) in enumerate(zip(rs, ss)) if r[0] != s[0]]
-    invs = _f2_batch_inv([_f2_sub(ss[k][0], rs[k][0]) for k in chords])
-    for k, inv in zip(chords, invs):
-        r, s = rs[k], ss[k]
-        lines[k], sums[k] = _chord(r, s, _f2_mul(_f2_sub(s[1], r[1]), inv))
-    for k, (r, s) in enumerate(zip(rs, ss)):
-        if r[0] == s[0] and r[1] == s[1]:
-            tangent, doubled = _double_all([r])
-            lines[k], sums[k] = tangent[0], doubled[0]
-    return lines, sums
+def _advance(
+    rs: list[_Affine2], ks: Sequence[int], partners: Sequence[_Affine2 | None]
+) -> dict[int, Line]:
+    """Move each rs[k], k in ks, to rs[k] + partners[k] (to 2 rs[k] where the partner is None)
+    and return each move's line. One inversion serves all the points. A degenerate move (equal
+    x, or y = 0) is left out: the caller reads it as "not in G2", where it cannot happen."""
+    todo: list[tuple[int, _Affine2, _Affine2 | None]] = []
+    denominators: list[Fp2] = []
+    for k in ks:
+        r, s = rs[k], partners[k]
+        if s is None:
+            if r[1] == _F2_ZERO:
+                continue
+            denominators.append((2 * r[1][0] % _q, 2 * r[1][1] % _q))
+        else:
+            if r[0] == s[0]:
+                continue
+            denominators.append(_f2_sub(s[0], r[0]))
+        todo.append((k, r, s))
+    lines: dict[int, Line] = {}
+    for (k, r, s), inv in zip(todo, _f2_batch_inv(denominators)):
+        if s is None:
+            xx = _f2_sqr(r[0])
+            slope = _f2_mul((3 * xx[0] % _q, 3 * xx[1] % _q), inv)
+            s = r
+        else:
+            slope = _f2_mul(_f2_sub(s[1], r[1]), inv)
+        x3 = _f2_sub(_f2_sub(_f2_sqr(slope), r[0]), s[0])
+        lines[k] = _line(slope, r)
+        rs[k] = x3, _f2_sub(_f2_mul(slope, _f2_sub(r[0], x3)), r[1])
+    return lines
 
 
 Lines: TypeAlias = tuple[tuple[Line, ...], ...]
 
+# The Miller loop walks R through [m] Q for the prefixes m of 6u + 2, then adds psi(Q) and
+# -psi^2(Q). Its last point, [6u + 2] Q + psi(Q) - psi^2(Q), equals -psi^3(Q) exactly when Q is in
+# G2, so the loop doubles as the subgroup test, for the cost of one comparison:
+#
+#   Q in E'(F_q2) lies in G2  <=>  E(Q) = [6u + 2] Q + psi(Q) - psi^2(Q) + psi^3(Q) = O.
+#
+# psi (untwist, q-power Frobenius, twist) satisfies psi^2 - t psi + q = 0 with t = q + 1 - r, so
+# E = a + b psi for the integers below, and (conjugate of E) o E = [N], N = a^2 + a b t + b^2 q.
+# If E(Q) = O then [N] Q = O, so the order of Q divides gcd(N, #E'(F_q2)) = gcd(N, r (2q - r)),
+# which is r because gcd(N, 2q - r) = 1 (asserted): Q is in the r-torsion of E'(F_q2), which is G2
+# (r^2 does not divide its order). Conversely E is a group endomorphism, so E(G) = O for the
+# generator G (asserted after _lines) gives E = O on all of G2; and a step of the loop degenerates
+# (equal x) for [k] G, k != 0 mod r, only if it does for G, which it does not. py_ecc instead would
+# need [r] Q = O, a 254-bit multiplication. (The same kind of test as Dai, Lin, Zhao and Zhou,
+# "Fast subgroup membership testings for G1, G2 and GT on pairing-friendly curves", 2022.)
+_TRACE = FIELD_MODULUS + 1 - CURVE_ORDER
+_E_A = 6 * BN_U + 2 + FIELD_MODULUS - _TRACE * FIELD_MODULUS
+_E_B = 1 - _TRACE + _TRACE**2 - FIELD_MODULUS
+_E_NORM = _E_A**2 + _E_A * _E_B * _TRACE + _E_B**2 * FIELD_MODULUS
+assert _E_NORM % CURVE_ORDER == 0
+assert math.gcd(_E_NORM, 2 * FIELD_MODULUS - CURVE_ORDER) == 1
 
-def _f2_neg_point(p: _Affine2) -> _Affine2:
-    return p[0], (-p[1][0] % _q, -p[1][1] % _q)
 
-
-def _lines(qs: Sequence[_Affine2]) -> list[Lines]:
-    """Every line function of the Miller loop of each q in G2, one group per loop step (f is
-    squared before each group but the first and the last). The points move in step, so each step
-    costs one F_q2 inversion for all of them."""
+def _lines(qs: Sequence[_Affine2]) -> list[Lines | None]:
+    """The line functions of the Miller loop of each point of the twist, one group per loop step
+    (f is squared before each group but the first and the last); None for a point outside G2.
+    The points move in step, so each step costs one F_q2 inversion for all of them."""
     rs = list(qs)
+    negs = [_g2_neg(q) for q in qs]
+    doubling: list[_Affine2 | None] = [None] * len(qs)
     groups: list[list[tuple[Line, ...]]] = [[] for _ in qs]
+    alive: Sequence[int] = range(len(qs))
     for digit in _ATE_NAF[-2::-1]:
-        doubling, rs = _double_all(rs)
-        if not digit:
-            for k, line in enumerate(doubling):
+        doubled = _advance(rs, alive, doubling)
+        if digit:
+            added = _advance(rs, list(doubled), qs if digit == 1 else negs)
+            for k, line in added.items():
+                groups[k].append((doubled[k], line))
+            alive = list(added)
+        else:
+            for k, line in doubled.items():
                 groups[k].append((line,))
-            continue
-        moves = qs if digit == 1 else [_f2_neg_point(q) for q in qs]
-        adding, added = _add_all(rs, moves)
-        for k, (line, add_line, moved) in enumerate(zip(doubling, adding, added)):
-            assert add_line is not None and moved is not None  # r = [k] q with 1 < k < r
-            groups[k].append((line, add_line))
-            rs[k] = moved
-    q1s = [_psi(q) for q in qs]
-    first, after = _add_all(rs, q1s)
-    shifted = [a for a in after if a is not None]
-    assert len(shifted) == len(qs)  # [6u + 2] q != -psi(q) = [-q] q
-    second, _ = _add_all(shifted, [_f2_neg_point(_psi(q1)) for q1 in q1s])
-    for k, (line1, line2) in enumerate(zip(first, second)):
-        assert line1 is not None
-        # for q in G2 the second line is vertical ([6u + 2 + q - q^2] q = O): dropped, since
-        # it lies in a subfield that the final exponentiation kills
-        groups[k].append((line1,) if line2 is None else (line1, line2))
-    return [tuple(g) for g in groups]
+            alive = list(doubled)
+    psi1 = [_psi(q) for q in qs]
+    psi2 = [_psi(p) for p in psi1]
+    first = _advance(rs, alive, psi1)
+    second = _advance(rs, list(first), [_g2_neg(p) for p in psi2])
+    out: list[Lines | None] = [None] * len(qs)
+    for k, line in second.items():
+        if rs[k] == _g2_neg(_psi(psi2[k])):  # E(Q) = O
+            groups[k].append((first[k], line))
+            out[k] = tuple(groups[k])
+    return out
+
+
+def in_g2(point: G2Point) -> bool:
+    """Whether a point of the twist E'(F_q2) lies in G2, the subgroup of order r.
+
+    The same answer as [r] Q == O for every point of the twist (see the argument above _lines).
+    ``point`` must be on the twist (py_ecc ``is_on_curve(point, b2)``).
+    """
+    p = _g2_from_py_ecc(point)
+    return p is None or _lines([p])[0] is not None
+
+
+_G2_GENERATOR: _Affine2 = (
+    (
+        10857046999023057135944570762232829481370756359578518086990519993285655852781,
+        11559732032986387107991004021392285783925812861821192530917403151452391805634,
+    ),
+    (
+        8495653923123431417604973247489272438418190587263600148770280649306958101930,
+        4082367875863433681332203403145435568316851327593401208105741076214120093531,
+    ),
+)
+assert _lines([_G2_GENERATOR])[0] is not None  # E(G) = O, no step degenerate
 
 
 def _miller_loop(pairs: Sequence[tuple[tuple[int, int], Lines]]) -> Fp12:
@@ -666,11 +579,15 @@ def _g2_to_py_ecc(p: G2Affine) -> G2Point:
 
 
 def pairing(p: G1Point, q: G2Point) -> FQ12:
-    """e(P, Q) for P in G1 and Q in G2, equal to py_ecc's ``pairing(Q, P)``."""
+    """e(P, Q) for P in G1 and Q in G2, equal to py_ecc's ``pairing(Q, P)``; Invalid for a Q
+    outside G2."""
     pa, qa = _g1_from_py_ecc(p), _g2_from_py_ecc(q)
     if pa is None or qa is None:
         return FQ12.one()
-    return FQ12(list(_final_exponentiation(_miller_loop([(pa, _lines([qa])[0])]))))
+    lines = _lines([qa])[0]
+    if lines is None:
+        raise Invalid("pairing: Q is not in G2")
+    return FQ12(list(_final_exponentiation(_miller_loop([(pa, lines)]))))
 
 
 # --- verdicts, keys, proofs -------------------------------------------------------------------
@@ -787,11 +704,14 @@ class VerifyingKey:
             raise Invalid(f"verification key: IC must list nPublic + 1 = {n_public + 1} points")
         alpha = _key_g1(data.get("vk_alpha_1"), "vk_alpha_1", allow_infinity=False)
         ic = tuple(_key_g1(p, f"IC[{i}]", allow_infinity=True) for i, p in enumerate(ic_json))
-        beta, gamma, delta = (
-            _key_g2(data.get(name), name) for name in ("vk_beta_2", "vk_gamma_2", "vk_delta_2")
-        )
+        names = ("vk_beta_2", "vk_gamma_2", "vk_delta_2")
+        beta, gamma, delta = (_key_g2(data.get(name), name) for name in names)
         assert alpha is not None
         beta_lines, gamma_lines, delta_lines = _lines([beta, gamma, delta])
+        for name, lines in zip(names, (beta_lines, gamma_lines, delta_lines)):
+            if lines is None:
+                raise Invalid(f"verification key: {name} is not in the G2 subgroup")
+        assert beta_lines is not None and gamma_lines is not None and delta_lines is not None
         alpha_beta = _final_exponentiation(_miller_loop([(alpha, beta_lines)]))
         return cls(
             alpha=_g1_to_py_ecc(alpha),
@@ -823,8 +743,8 @@ def _key_g2(value: object, what: str) -> tuple[Fp2, Fp2]:
     x, y = _g2_json(value, f"verification key {what}")
     if (x, y) == ((0, 0), (0, 0)):
         raise Invalid(f"verification key: {what} is the point at infinity")
-    if max(*x, *y) >= _q or not _g2_on_curve((x, y)) or not _in_g2_affine((x, y)):
-        raise Invalid(f"verification key: {what} is not a point of G2")
+    if max(*x, *y) >= _q or not _g2_on_curve((x, y)):
+        raise Invalid(f"verification key: {what} is not a point of the twist curve")
     return x, y
 
 
@@ -906,16 +826,46 @@ def public_signals_from_snarkjs(values: object) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class _Checked:
-    """A proof that passed every check short of the pairing: points affine, ready to pair."""
+    """A proof that passed the checks made before any pairing: affine points, ready to pair.
+
+    ``b_lines`` are B's Miller-loop lines (None when B is at infinity)."""
 
     a: G1Affine
-    b: G2Affine
+    b_lines: Lines | None
     c: G1Affine
     inputs: tuple[int, ...]
 
 
-def _check(vk: VerifyingKey, proof: Proof, public_signals: Sequence[int]) -> _Checked | Verdict:
-    """What the EVM precompiles and the snarkjs Solidity verifier check before the pairing."""
+def _check(
+    vk: VerifyingKey, proofs: Sequence[tuple[Proof, Sequence[int]]]
+) -> list[_Checked | Verdict]:
+    """What the EVM precompiles and the snarkjs Solidity verifier check before the pairing, for
+    each proof; the G2 subgroup test comes with B's Miller-loop lines (all B's in step)."""
+    out: list[_Checked | Verdict] = []
+    pending: list[tuple[int, _Affine2]] = []
+    for proof, public_signals in proofs:
+        verdict = _check_encoding(vk, proof, public_signals)
+        if verdict is not None:
+            out.append(verdict)
+            continue
+        a: G1Affine = None if proof.a == (0, 0) else proof.a
+        c: G1Affine = None if proof.c == (0, 0) else proof.c
+        if proof.b != ((0, 0), (0, 0)):
+            pending.append((len(out), proof.b))
+        out.append(_Checked(a, None, c, tuple(public_signals)))
+    for (j, b), lines in zip(pending, _lines([b for _, b in pending])):
+        checked = out[j]
+        assert isinstance(checked, _Checked)
+        if lines is None:
+            out[j] = Verdict.reject("B is not in the G2 subgroup")
+        else:
+            out[j] = replace(checked, b_lines=lines)
+    return out
+
+
+def _check_encoding(
+    vk: VerifyingKey, proof: Proof, public_signals: Sequence[int]
+) -> Verdict | None:
     if len(public_signals) != vk.n_public:
         return Verdict.reject(
             f"wrong number of public inputs: the key takes {vk.n_public}, got {len(public_signals)}"
@@ -929,40 +879,29 @@ def _check(vk: VerifyingKey, proof: Proof, public_signals: Sequence[int]) -> _Ch
     for name, word in zip(names, proof.to_words()):
         if word >= _q:
             return Verdict.reject(f"{name} is not below the field modulus q")
-    a: G1Affine = None if proof.a == (0, 0) else proof.a
-    c: G1Affine = None if proof.c == (0, 0) else proof.c
-    b: G2Affine = None if proof.b == ((0, 0), (0, 0)) else proof.b
-    if a is not None and not _g1_on_curve(a):
+    if proof.a != (0, 0) and not _g1_on_curve(proof.a):
         return Verdict.reject("A is not on the curve")
-    if b is not None and not _g2_on_curve(b):
+    if proof.b != ((0, 0), (0, 0)) and not _g2_on_curve(proof.b):
         return Verdict.reject("B is not on the twist curve")
-    if b is not None and not _in_g2_affine(b):
-        return Verdict.reject("B is not in the G2 subgroup")
-    if c is not None and not _g1_on_curve(c):
+    if proof.c != (0, 0) and not _g1_on_curve(proof.c):
         return Verdict.reject("C is not on the curve")
-    return _Checked(a, b, c, tuple(public_signals))
+    return None
 
 
 def _pairs(
-    vk: VerifyingKey, ab: Sequence[tuple[G1Affine, G2Affine]], vk_x: G1Affine, c: G1Affine
+    vk: VerifyingKey, ab: Sequence[tuple[G1Affine, Lines | None]], vk_x: G1Affine, c: G1Affine
 ) -> list[tuple[tuple[int, int], Lines]]:
     """Miller-loop pairs for prod e(a, b) * e(-vk_x, gamma) * e(-c, delta) (infinity dropped)."""
-    points: list[tuple[int, int]] = []
-    twists: list[_Affine2] = []
-    for p, q in ab:
-        if p is not None and q is not None:
-            points.append(p)
-            twists.append(q)
-    pairs = list(zip(points, _lines(twists)))
-    for point, lines in ((_g1_neg(vk_x), vk._gamma_lines), (_g1_neg(c), vk._delta_lines)):
+    pairs = [(a, lines) for a, lines in ab if a is not None and lines is not None]
+    for point, fixed in ((_g1_neg(vk_x), vk._gamma_lines), (_g1_neg(c), vk._delta_lines)):
         if point is not None:
-            pairs.append((point, lines))
+            pairs.append((point, fixed))
     return pairs
 
 
 def _pairing_check(vk: VerifyingKey, item: _Checked) -> Verdict:
     vk_x = _g1_msm_tables(vk._ic, (1, *item.inputs))
-    f = _final_exponentiation(_miller_loop(_pairs(vk, [(item.a, item.b)], vk_x, item.c)))
+    f = _final_exponentiation(_miller_loop(_pairs(vk, [(item.a, item.b_lines)], vk_x, item.c)))
     if f != tuple(int(x) for x in vk.alpha_beta.coeffs):
         return Verdict.reject("pairing check failed")
     return Verdict.accept()
@@ -970,7 +909,7 @@ def _pairing_check(vk: VerifyingKey, item: _Checked) -> Verdict:
 
 def verify(vk: VerifyingKey, proof: Proof, public_signals: Sequence[int]) -> Verdict:
     """Accept ``proof`` for ``public_signals`` exactly when the EVM verifier would."""
-    checked = _check(vk, proof, public_signals)
+    checked = _check(vk, [(proof, public_signals)])[0]
     if isinstance(checked, Verdict):
         return checked
     return _pairing_check(vk, checked)
@@ -987,14 +926,9 @@ def verify_batch(vk: VerifyingKey, items: Sequence[tuple[Proof, Sequence[int]]])
     power in F_q12; the product of the n + 3 loops goes through one final exponentiation and must
     be 1. If it is not, each proof is checked alone.
     """
-    verdicts: list[Verdict | None] = [None] * len(items)
-    ready: list[tuple[int, _Checked]] = []
-    for j, (proof, signals) in enumerate(items):
-        checked = _check(vk, proof, signals)
-        if isinstance(checked, Verdict):
-            verdicts[j] = checked
-        else:
-            ready.append((j, checked))
+    checked = _check(vk, items)
+    ready = [(j, item) for j, item in enumerate(checked) if isinstance(item, _Checked)]
+    verdicts = [item if isinstance(item, Verdict) else Verdict.accept() for item in checked]
     if len(ready) == 1:
         j, item = ready[0]
         verdicts[j] = _pairing_check(vk, item)
@@ -1007,15 +941,12 @@ def verify_batch(vk: VerifyingKey, items: Sequence[tuple[Proof, Sequence[int]]])
         ]
         vk_x = _g1_msm_tables(vk._ic, ic_scalars)
         c = _g1_msm([item.c for _, item in ready], weights)
-        ab = [(_g1_msm([item.a], [s]), item.b) for s, (_, item) in zip(weights, ready)]
+        ab = [(_g1_msm([item.a], [s]), item.b_lines) for s, (_, item) in zip(weights, ready)]
         pairs = _pairs(vk, ab, vk_x, c)
         alpha = _g1_neg(_g1_msm([vk._alpha], [total]))
         if alpha is not None:
             pairs.append((alpha, vk._beta_lines))
-        if _final_exponentiation(_miller_loop(pairs)) == _ONE12:
-            for j, _ in ready:
-                verdicts[j] = Verdict.accept()
-        else:
+        if _final_exponentiation(_miller_loop(pairs)) != _ONE12:
             for j, item in ready:
                 verdicts[j] = _pairing_check(vk, item)
-    return [v if v is not None else Verdict.reject("not checked") for v in verdicts]
+    return verdicts

@@ -248,6 +248,26 @@ def test_g2_subgroup_check_agrees_with_multiplying_by_r() -> None:
         assert is_inf(multiply(cleared, R)) and in_g2(cleared)
 
 
+def test_points_of_small_order_are_outside_g2_and_do_not_break_the_loop(toy: Toy) -> None:
+    """2q - r = 10069 * (a 241-bit cofactor): a twist point can have order 10069, or r * 10069;
+    the Miller loop of such a B meets equal x-coordinates, which must read as "not in G2"."""
+    cofactor = 2 * Q - R
+    assert cofactor % 10069 == 0
+    point = twist_point(4242)
+    small = multiply(point, R * (cofactor // 10069))  # order 10069
+    mixed = multiply(point, cofactor // 10069)  # order r * 10069
+    proof, signals = toy.proofs[0]
+    for p in (small, mixed):
+        assert not is_inf(p) and not is_inf(multiply(p, R)) and not in_g2(p)
+        verdict = verify(toy.vk, replace(proof, b=affine_words_g2(p)), signals)
+        assert verdict == Verdict(False, "B is not in the G2 subgroup")
+    # an addition step that meets R = +-S leaves the point out (read as "not in G2")
+    q = affine_words_g2(multiply(G2, 5))
+    rs = [q, q, q]
+    moved = verifier._advance(rs, [0, 1, 2], [q, verifier._g2_neg(q), None])
+    assert list(moved) == [2] and rs[:2] == [q, q]
+
+
 def test_psi_is_the_twisted_frobenius() -> None:
     """psi^2 - t psi + q = 0 on twist points, the identity the subgroup check rests on."""
     t = Q + 1 - R
