@@ -494,12 +494,61 @@ def test_errors_that_cancel_in_an_unweighted_sum_are_caught(toy: Toy) -> None:
 
 # --- the project's key ------------------------------------------------------------------------
 
-
-@pytest.mark.skipif(
-    not (ARTIFACTS / "verification_key.json").is_file(),
-    reason="zk/artifacts not built yet (zk/build)",
+REAL_VKEY = ARTIFACTS / "verification_key.json"
+REAL_ZKEY = ARTIFACTS / "reward_chunk_32.zkey"
+REAL_WASM = next(
+    (
+        p
+        for p in (
+            ARTIFACTS / "reward_chunk_32.wasm",
+            ARTIFACTS / "reward_chunk_32_js" / "reward_chunk_32.wasm",
+        )
+        if p.is_file()
+    ),
+    None,
 )
+
+
+@pytest.mark.skipif(not REAL_VKEY.is_file(), reason="zk/artifacts not built yet (zk/build)")
 def test_the_reward_chunk_key_parses_with_nine_public_signals() -> None:
-    vk = load_verifying_key(ARTIFACTS / "verification_key.json")
+    vk = load_verifying_key(REAL_VKEY)
     assert vk.n_public == 9  # scoreCommitment, chunkScoreSum, rewardsEval, epoch .. challenge
     assert vk.gamma != vk.delta
+
+
+@pytest.mark.skipif(
+    not (REAL_VKEY.is_file() and REAL_ZKEY.is_file() and REAL_WASM is not None),
+    reason="zk/artifacts not built yet (zk/build)",
+)
+def test_a_reward_chunk_proof_from_the_committed_key_verifies(tmp_path: Path) -> None:
+    """Pool 1000 over scores 3 and 5 (no unit left over, so the threshold is 2^162 - 1)."""
+    scores = [3, 5] + [0] * 30
+    chunk = {
+        "epoch": 7,
+        "chunkIndex": 0,
+        "pool": 1000,
+        "totalScore": 8,
+        "threshold": str((1 << 162) - 1),
+        "challenge": "123456789",
+        "nodeId": [1, 2] + [0] * 30,
+        "eligible": [1, 1] + [0] * 30,
+        "score": scores,
+        "payee": [str((1 << 160) + 0xA), str((2 << 160) + 0xB)] + ["0"] * 30,
+    }
+    made = _node(
+        tmp_path, {"op": "prove", "inputs": [chunk], "wasm": str(REAL_WASM), "zkey": str(REAL_ZKEY)}
+    )[0]
+    assert isinstance(made, dict)
+    vk = load_verifying_key(REAL_VKEY)
+    proof, signals = (
+        Proof.from_snarkjs(made["proof"]),
+        public_signals_from_snarkjs(made["publicSignals"]),
+    )
+    assert signals[1] == 8 and signals[3:8] == (7, 0, 1000, 8, (1 << 162) - 1)
+    assert verify(vk, proof, signals).ok
+    wrong_pool = (*signals[:5], 999, *signals[6:])
+    assert verify(vk, proof, wrong_pool) == Verdict(False, "pairing check failed")
+    assert verify_batch(vk, [(proof, signals), (proof, wrong_pool)]) == [
+        Verdict(True, None),
+        Verdict(False, "pairing check failed"),
+    ]
