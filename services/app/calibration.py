@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from services.app.ports import NodeGateway, Store
 from services.core import letters, reputation
@@ -64,3 +66,34 @@ def calibrate_node(
         node_id, tally.hits, tally.total, result.threshold, result.passed, start.score_bp,
         float(result.p_value), reason,
     )
+
+
+class AttestationChain(Protocol):
+    """What attesting needs from the chain (``services.chain.settlement.ChainSettlement``)."""
+
+    @property
+    def chain_id(self) -> int: ...
+    def node_id_of(self, account: str) -> int | None: ...
+    def attest(
+        self, intent_key: str, chain_node_id: int, score_bps: int, valid_until: datetime
+    ) -> str: ...
+
+
+ATTESTATION_VALID_FOR = timedelta(days=30)
+
+
+def attest_calibration(
+    store: Store, chain: AttestationChain, result: CalibrationResult, *, now: datetime | None = None
+) -> str | None:
+    """Write the calibration's accuracy on chain as a capability attestation (through the chain
+    writer's outbox); the tx hash, or None when the node has no on-chain identity yet."""
+    node = store.nodes.get(result.node_id)
+    chain_node_id = chain.node_id_of(node.address) if node.address else None
+    if not chain_node_id:
+        return None
+    until = (now or datetime.now(UTC)).replace(second=0, microsecond=0) + ATTESTATION_VALID_FOR
+    score_bps = result.correct * 10_000 // max(1, result.asked)
+    key = f"attest:{chain.chain_id}:{chain_node_id}:{int(until.timestamp())}"
+    tx = chain.attest(key, chain_node_id, score_bps, until)
+    log.info("calibration attested", extra={"node_id": result.node_id, "tx_hash": tx})
+    return tx

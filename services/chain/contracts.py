@@ -275,6 +275,17 @@ class RegistryClient(_Client):
     def is_active(self, node_id: int) -> bool:
         return bool(self._view("isActive", int(node_id)))
 
+    def attest(self, node_id: int, score_bps: int, valid_until: datetime) -> ContractCall:
+        """attest(nodeId, scoreBps, validUntil): a capability attestation (ATTESTER_ROLE)."""
+        return self._call("attest", int(node_id), int(score_bps), int(valid_until.timestamp()))
+
+    def attestation_of(self, node_id: int) -> tuple[int, datetime | None]:
+        """(score in basis points, valid until); (0, None) when the node has none."""
+        f = self._struct("attestationOf", int(node_id))
+        until = int(f.get("valid_until", 0))
+        score = int(f.get("score_bps", 0))
+        return score, datetime.fromtimestamp(until, UTC) if until else None
+
     def extras(self, node_id: int) -> dict[str, Any]:
         """The views this registry has beyond the foundation ones, for display."""
         out: dict[str, Any] = {}

@@ -8,6 +8,8 @@ transaction instead of sending again.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.app.ports import Store
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.compiler import repo_root
@@ -67,6 +69,12 @@ class ChainSettlement:
             epoch, root, total, audit_cid, first_word, words, proof
         )
         return self._send(intent_key, call)
+
+    def attest(self, intent_key: str, chain_node_id: int, score_bps: int, valid_until: datetime) -> str:
+        """Attest a node's calibration on chain (the writer holds ATTESTER_ROLE); the tx hash."""
+        return self._send(
+            intent_key, self.session.registry.attest(chain_node_id, score_bps, valid_until)
+        )
 
     def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
         return self._send(intent_key, self.session.settlement.finalize(epoch, first_word, words))

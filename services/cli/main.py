@@ -13,6 +13,7 @@ from services.cli import (
     claim_cmd,
     contracts_cmd,
     db_cmd,
+    demo_cmd,
     epoch_cmd,
     key_cmd,
     node_cmd,
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.command("up")(stack_cmd.up)
 app.command("status")(stack_cmd.status)
 app.command("down")(stack_cmd.down)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(node_cmd.app, name="node")
 node_cmd.app.command("register")(node_register_cmd.register)

