@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
-
 import {IEpochRewardsVerifier} from "./interfaces/IEpochRewardsVerifier.sol";
 import {IEpochVerifier} from "./interfaces/IEpochVerifier.sol";
 import {IRewardChunkVerifier} from "./interfaces/IRewardChunkVerifier.sol";
@@ -18,7 +16,7 @@ import {IRewardChunkVerifier} from "./interfaces/IRewardChunkVerifier.sol";
 contract EpochRewardsVerifier is IEpochRewardsVerifier {
     /// @dev BN254 scalar field order r.
     uint256 private constant _R =
-        21888242871839275222246405745257275088548364400416507208626245785157510495617;
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint256 private constant _CHUNK_ROWS = 32;
     /// @dev Words before the rows in the challenge preimage.
     uint256 private constant _PREFIX = 7;
@@ -26,15 +24,17 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     uint256 private constant _PAYEE_BOUND = 1 << 224;
 
     /// @dev Gas given to each Groth16 check (4 pairings + 9 scalar multiplications need about
-    /// 230k; the rest is margin).
+    /// 245k; the rest is margin).
     uint256 private constant _GROTH16_GAS = 300_000;
-    /// @dev What `verifyEpoch` needs besides its chunks and entries (head, sums, two roots).
-    uint256 private constant _BASE_GAS = 30_000;
-    /// @dev Per chunk: 32 rows read, checked and hashed, the challenge and evaluation, and the
-    /// Groth16 call with its allowance plus the 1/64 withheld from it.
-    uint256 private constant _CHUNK_GAS = 400_000;
-    /// @dev Per entry: read twice, two leaves, their share of two trees and of memory.
-    uint256 private constant _ENTRY_GAS = 3_000;
+    /// @dev Left before each Groth16 call: its allowance, the 1/64 withheld from it, the call.
+    uint256 private constant _GROTH16_NEEDED = _GROTH16_GAS + _GROTH16_GAS / 63 + 5_000;
+    /// @dev The gas bound, from anvil measurements with margin: the fixed part (about 5k), per
+    /// chunk its Groth16 call plus about 10k (32 rows read, checked and hashed, the evaluation,
+    /// the call's arguments), per entry about 1.2k (two leaves, the nodes of two trees, memory;
+    /// it grows slowly with memory, about 1.25k at 4000 entries).
+    uint256 private constant _BASE_GAS = 25_000;
+    uint256 private constant _CHUNK_GAS = _GROTH16_NEEDED + 20_000;
+    uint256 private constant _ENTRY_GAS = 2_000;
 
     IRewardChunkVerifier private immutable _chunkVerifier;
 
@@ -107,8 +107,8 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
         if (n > length / 32) n = length / 32;
     }
 
-    /// @dev Checks the entries' order and rebuilds the tree of `previousEpoch` from the entries
-    /// with a previous amount (bytes32(0) when there are none).
+    /// @dev Checks the entries (node id order, clean fields) and rebuilds the tree of
+    /// `previousEpoch` from the entries with a previous amount (bytes32(0) when there are none).
     function _previousRoot(uint64 previousEpoch, Entry[] calldata entries)
         private
         pure
@@ -116,16 +116,37 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     {
         bytes32[] memory nodes = new bytes32[](entries.length);
         uint256 leaves;
-        uint64 last;
-        for (uint256 i; i < entries.length; ++i) {
-            Entry calldata entry = entries[i];
-            uint64 nodeId = entry.nodeId;
-            if (i != 0 && nodeId <= last) revert EpochRewardsVerifierEntriesOutOfOrder(i, nodeId);
-            last = nodeId;
-            uint256 amount = entry.previousCumulative;
-            if (amount != 0) {
-                nodes[leaves++] = _leaf(previousEpoch, nodeId, entry.account, amount);
+        uint256 unordered; // 1 + the index of the first entry out of order, 0 if none
+        assembly ("memory-safe") {
+            let scratch := mload(0x40)
+            let out := add(nodes, 0x20)
+            let last := 0
+            for { let i := 0 } lt(i, entries.length) { i := add(i, 1) } {
+                let q := add(entries.offset, mul(i, 0x60))
+                let nodeId := calldataload(q)
+                let account := calldataload(add(q, 0x20))
+                // not an ABI encoding of (uint64, address, ...): revert without data, as
+                // abi.decode does
+                if or(shr(64, nodeId), shr(160, account)) { revert(0, 0) }
+                if and(gt(i, 0), iszero(gt(nodeId, last))) {
+                    unordered := add(i, 1)
+                    break
+                }
+                last := nodeId
+                let amount := calldataload(add(q, 0x40))
+                if amount {
+                    mstore(scratch, previousEpoch)
+                    mstore(add(scratch, 0x20), nodeId)
+                    mstore(add(scratch, 0x40), account)
+                    mstore(add(scratch, 0x60), amount)
+                    mstore(0x00, keccak256(scratch, 0x80))
+                    mstore(add(out, shl(5, leaves)), keccak256(0x00, 0x20))
+                    leaves := add(leaves, 1)
+                }
             }
+        }
+        if (unordered != 0) {
+            revert EpochRewardsVerifierEntriesOutOfOrder(unordered - 1, entries[unordered - 1].nodeId);
         }
         return _root(nodes, leaves);
     }
@@ -183,52 +204,93 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     ) private pure returns (uint256 n) {
         n = rows.length;
         if (n > _CHUNK_ROWS) revert EpochRewardsVerifierChunkTooLarge(k, n);
-        for (uint256 i; i < n; ++i) {
-            Row calldata row = rows[i];
-            uint256 payee = row.payee;
-            uint256 reward = row.reward;
-            if (reward >= _REWARD_BOUND) revert EpochRewardsVerifierRewardTooLarge(k, i, reward);
-            if (payee >= _PAYEE_BOUND) revert EpochRewardsVerifierPayeeTooLarge(k, i, payee);
-            if (payee != 0) {
-                credited[_entryOf(k, i, row, entries)] += reward;
-                tally.paid += reward;
+        uint256 credits;
+        uint256 out;
+        assembly ("memory-safe") {
+            credits := add(credited, 0x20)
+            out := add(words, add(0x20, shl(5, _PREFIX)))
+        }
+        (uint256 rewardSum, uint256 paid, uint256 failed) = _scanRows(rows, entries, credits, out);
+        if (failed != 0) _refuseRow(k, failed - 1, rows[failed - 1], entries);
+        tally.rewards += rewardSum;
+        tally.paid += paid;
+    }
+
+    /// @dev The loop of `_rows` over raw pointers: `credits` and `out` point at the data of
+    /// `credited` and at `words[7]`. `failed` is 1 + the index of the first bad row (0: none).
+    /// No sum can overflow: rewards are below 2^128 and calldata holds far fewer than 2^64 rows.
+    function _scanRows(Row[] calldata rows, Entry[] calldata entries, uint256 credits, uint256 out)
+        private
+        pure
+        returns (uint256 rewardSum, uint256 paid, uint256 failed)
+    {
+        assembly ("memory-safe") {
+            for { let i := 0 } lt(i, rows.length) { i := add(i, 1) } {
+                let p := add(rows.offset, mul(i, 0x60))
+                let payee := calldataload(p)
+                let reward := calldataload(add(p, 0x20))
+                // reward >= 2^128 or payee >= 2^224
+                if or(shr(128, reward), shr(224, payee)) {
+                    failed := add(i, 1)
+                    break
+                }
+                if payee {
+                    let e := calldataload(add(p, 0x40))
+                    if iszero(lt(e, entries.length)) {
+                        failed := add(i, 1)
+                        break
+                    }
+                    // entries are clean (checked by _previousRoot)
+                    let q := add(entries.offset, mul(e, 0x60))
+                    if iszero(eq(payee, or(shl(160, calldataload(q)), calldataload(add(q, 0x20))))) {
+                        failed := add(i, 1)
+                        break
+                    }
+                    let slot := add(credits, shl(5, e))
+                    mstore(slot, add(mload(slot), reward))
+                    paid := add(paid, reward)
+                }
+                rewardSum := add(rewardSum, reward)
+                mstore(add(out, shl(6, i)), payee)
+                mstore(add(out, add(shl(6, i), 0x20)), reward)
             }
-            tally.rewards += reward;
-            words[_PREFIX + 2 * i] = payee;
-            words[_PREFIX + 2 * i + 1] = reward;
         }
     }
 
-    /// @dev The entry a paid row names, which must exist and be its payee.
-    function _entryOf(uint256 k, uint256 i, Row calldata row, Entry[] calldata entries)
+    /// @dev Reverts with the error of row `i` of chunk `k`, the first that failed in `_rows`.
+    function _refuseRow(uint256 k, uint256 i, Row calldata row, Entry[] calldata entries)
         private
         pure
-        returns (uint256 e)
     {
-        e = row.entry;
+        uint256 payee = row.payee;
+        uint256 reward = row.reward;
+        if (reward >= _REWARD_BOUND) revert EpochRewardsVerifierRewardTooLarge(k, i, reward);
+        if (payee >= _PAYEE_BOUND) revert EpochRewardsVerifierPayeeTooLarge(k, i, payee);
+        uint256 e = row.entry;
         if (e >= entries.length) revert EpochRewardsVerifierEntryOutOfRange(k, i, e);
         Entry calldata entry = entries[e];
-        uint256 expected = (uint256(entry.nodeId) << 160) | uint160(entry.account);
-        if (row.payee != expected) revert EpochRewardsVerifierPayeeMismatch(k, i, row.payee, expected);
+        revert EpochRewardsVerifierPayeeMismatch(
+            k, i, payee, (uint256(entry.nodeId) << 160) | uint160(entry.account)
+        );
     }
 
-    /// @dev c = keccak256(words[0 .. 7 + 2n]) mod r, and sum_j words[7 + j] c^j mod r (Horner).
+    /// @dev c = keccak256(words[0 .. 7 + 2n]) mod r, and sum_j words[7 + j] c^j mod r (Horner,
+    /// one row (reward, then payee) per step).
     function _challengeAndEval(uint256[] memory words, uint256 rows)
         private
         pure
         returns (uint256 c, uint256 eval)
     {
-        uint256 count = _PREFIX + 2 * rows;
-        bytes32 digest;
         assembly ("memory-safe") {
-            digest := keccak256(add(words, 0x20), shl(5, count))
-        }
-        c = uint256(digest) % _R;
-        for (uint256 j = count; j > _PREFIX;) {
-            unchecked {
-                --j;
+            let r := _R // once: the optimizer may fetch a 32-byte constant with CODECOPY
+            let start := add(words, 0x20)
+            let end := add(start, shl(5, add(_PREFIX, shl(1, rows))))
+            c := mod(keccak256(start, sub(end, start)), r)
+            let first := add(start, shl(5, _PREFIX))
+            for { let p := end } gt(p, first) { p := sub(p, 0x40) } {
+                eval := addmod(mulmod(eval, c, r), mload(sub(p, 0x20)), r)
+                eval := addmod(mulmod(eval, c, r), mload(sub(p, 0x40)), r)
             }
-            eval = addmod(mulmod(eval, c, _R), words[j], _R);
         }
     }
 
@@ -241,11 +303,32 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     {
         uint256 n = entries.length;
         bytes32[] memory nodes = new bytes32[](n);
-        for (uint256 i; i < n; ++i) {
-            Entry calldata entry = entries[i];
-            uint256 amount = entry.previousCumulative + credited[i];
-            if (amount == 0) revert EpochRewardsVerifierEmptyEntry(entry.nodeId);
-            nodes[i] = _leaf(epoch, entry.nodeId, entry.account, amount);
+        uint256 failed; // 1 + the index of the first entry ending empty (or overflowing)
+        assembly ("memory-safe") {
+            let scratch := mload(0x40)
+            let out := add(nodes, 0x20)
+            let credits := add(credited, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let q := add(entries.offset, mul(i, 0x60))
+                let previous := calldataload(add(q, 0x40))
+                let amount := add(previous, mload(add(credits, shl(5, i))))
+                if or(iszero(amount), lt(amount, previous)) {
+                    failed := add(i, 1)
+                    break
+                }
+                mstore(scratch, epoch)
+                calldatacopy(add(scratch, 0x20), q, 0x40) // nodeId, account (clean)
+                mstore(add(scratch, 0x60), amount)
+                mstore(0x00, keccak256(scratch, 0x80))
+                mstore(add(out, shl(5, i)), keccak256(0x00, 0x20))
+            }
+        }
+        if (failed != 0) {
+            Entry calldata entry = entries[failed - 1];
+            // an overflow panics here, as checked arithmetic does
+            if (entry.previousCumulative + credited[failed - 1] == 0) {
+                revert EpochRewardsVerifierEmptyEntry(entry.nodeId);
+            }
         }
         return _root(nodes, n);
     }
@@ -266,7 +349,7 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
         uint256[2] memory a;
         uint256[2][2] memory b;
         uint256[2] memory c;
-        uint256 needed = _GROTH16_GAS + _GROTH16_GAS / 63 + 5_000;
+        uint256 needed = _GROTH16_NEEDED;
         for (uint256 k; k < chunks.length; ++k) {
             Chunk calldata chunk = chunks[k];
             uint256[8] calldata w = chunk.proof;
@@ -286,39 +369,33 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
         }
     }
 
-    /// @dev keccak256(bytes.concat(keccak256(abi.encode(epoch, nodeId, account, amount)))),
-    /// hashed in scratch memory past the free pointer (nothing allocated).
-    function _leaf(uint64 epoch, uint64 nodeId, address account, uint256 amount)
-        private
-        pure
-        returns (bytes32 leaf)
-    {
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, and(epoch, 0xffffffffffffffff))
-            mstore(add(p, 0x20), and(nodeId, 0xffffffffffffffff))
-            mstore(add(p, 0x40), and(account, 0xffffffffffffffffffffffffffffffffffffffff))
-            mstore(add(p, 0x60), amount)
-            mstore(0x00, keccak256(p, 0x80))
-            leaf := keccak256(0x00, 0x20)
-        }
-    }
-
     /// @dev The root over `nodes[0 .. n)` (sorted pairs, an odd node moves up unchanged),
     /// built in place; bytes32(0) for no leaves.
-    function _root(bytes32[] memory nodes, uint256 n) private pure returns (bytes32) {
+    function _root(bytes32[] memory nodes, uint256 n) private pure returns (bytes32 root) {
         if (n == 0) return bytes32(0);
-        while (n > 1) {
-            uint256 half = n >> 1;
-            for (uint256 i; i < half; ++i) {
-                nodes[i] = Hashes.commutativeKeccak256(nodes[2 * i], nodes[2 * i + 1]);
+        assembly ("memory-safe") {
+            let base := add(nodes, 0x20)
+            for {} gt(n, 1) {} {
+                let half := shr(1, n)
+                for { let i := 0 } lt(i, half) { i := add(i, 1) } {
+                    let a := mload(add(base, shl(6, i)))
+                    let b := mload(add(base, add(shl(6, i), 0x20)))
+                    if gt(a, b) {
+                        let t := a
+                        a := b
+                        b := t
+                    }
+                    mstore(0x00, a)
+                    mstore(0x20, b)
+                    mstore(add(base, shl(5, i)), keccak256(0x00, 0x40))
+                }
+                if and(n, 1) {
+                    mstore(add(base, shl(5, half)), mload(add(base, shl(5, sub(n, 1)))))
+                    half := add(half, 1)
+                }
+                n := half
             }
-            if (n & 1 == 1) {
-                nodes[half] = nodes[n - 1];
-                ++half;
-            }
-            n = half;
+            root := mload(base)
         }
-        return nodes[0];
     }
 }

@@ -37,9 +37,17 @@ MRT = 10**18
 DEFAULT_MIN_STAKE_WEI = 100 * MRT  # 100 MRT
 DEV_CHAIN_ID = 31337
 RECORD_VERSION = 2
+VERIFIER_GAS_CAP = 13_000_000
 
 # deployment order; later contracts take earlier addresses in their constructors
-CONTRACTS = ("UnsetVerifier", "MeritToken", "NodeRegistry", "EpochSettlement", "TaskEscrow")
+CONTRACTS = (
+    "RewardChunkVerifier",
+    "EpochRewardsVerifier",
+    "MeritToken",
+    "NodeRegistry",
+    "EpochSettlement",
+    "TaskEscrow",
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,9 @@ class DeployParams:
     unbonding_period_s: int = 7 * 24 * 3600  # 7 days
     challenge_window_s: int = 24 * 3600  # 1 day
     max_emission_per_epoch_wei: int = 10_000 * MRT
-    verifier_gas: int = 500_000  # a Groth16 check (4 pairings + MSM) needs ~250-350k
+    # the most one proposal's verification may take (EpochRewardsVerifier.verificationGas): a
+    # Groth16 check per 32 nodes plus the claim tree; this cap fits 1000 nodes (32 chunks)
+    verifier_gas: int = VERIFIER_GAS_CAP
 
     def __post_init__(self) -> None:
         if self.min_stake_wei <= 0 or self.challenge_window_s <= 0 or self.verifier_gas <= 0:
@@ -279,8 +289,8 @@ def deploy_set(
     """Deploy MeritToken, NodeRegistry, EpochSettlement (on ``verifier``) and TaskEscrow, and
     grant the roles in ROLE_GRANTS. The deployer is every contract's admin and the treasury.
 
-    ``deploy_all`` calls this with an UnsetVerifier; tests and benches call it with a test-only
-    verifier they deployed themselves (nothing is recorded).
+    ``deploy_all`` calls this with an EpochRewardsVerifier; tests and benches call it with a
+    test-only verifier they deployed themselves (nothing is recorded).
     """
     account = account_from_key(deployer_key)
     me = account.address
@@ -329,15 +339,15 @@ def deploy_all(
     min_stake_wei: int | None = None,
     params: DeployParams | None = None,
 ) -> Deployment:
-    """Deploy UnsetVerifier, MeritToken, NodeRegistry, EpochSettlement and TaskEscrow, wire roles,
-    and write the deployment record.
+    """Deploy RewardChunkVerifier, EpochRewardsVerifier, MeritToken, NodeRegistry, EpochSettlement
+    and TaskEscrow, wire roles, and write the deployment record.
 
     ``params`` defaults to ``default_params(chain_id)`` (short windows on the dev chain);
     ``min_stake_wei`` overrides its minimum stake. Roles (ROLE_GRANTS): EpochSettlement may mint
     MeritToken (epoch emission) and write NodeRegistry reputations; the deployer (the single chain
     writer) proposes and challenges epochs, slashes, attests, settles and refunds task fees, is
-    the treasury and every contract's admin. EpochSettlement is built on UnsetVerifier, which
-    rejects every proof: nothing settles until the real verifier replaces it.
+    the treasury and every contract's admin. EpochSettlement is built on EpochRewardsVerifier,
+    which checks each chunk with the Groth16 verifier generated from zk/artifacts' key.
     """
     account = account_from_key(deployer_key)
     chain_id = chain_id_of(w3)
@@ -346,14 +356,15 @@ def deploy_all(
     if min_stake_wei is not None:
         params = replace(params, min_stake_wei=min_stake_wei)
 
-    verifier = _deploy_one(w3, account, repo_root, "UnsetVerifier")
+    chunks = _deploy_one(w3, account, repo_root, "RewardChunkVerifier")
+    verifier = _deploy_one(w3, account, repo_root, "EpochRewardsVerifier", chunks.address)
     deployed = deploy_set(w3, deployer_key, repo_root, verifier.address, params)
     deployment = Deployment(
         chain_id=chain_id,
         deployer=account.address,
         source_hash=source_hash,
         params=params,
-        contracts={verifier.name: verifier, **deployed},
+        contracts={chunks.name: chunks, verifier.name: verifier, **deployed},
     )
     path = write_record(records_dir or repo_root / RECORDS_DIR, deployment)
     log.info("deployment recorded", extra={"chain_id": chain_id, "record": str(path)})

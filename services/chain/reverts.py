@@ -238,6 +238,21 @@ _MESSAGES: dict[str, Explainer] = {
         "recompute the proof from the epoch's committed scores",
         ChainInvalid,
     ),
+    "EpochSettlementVerifierGasAboveCap": lambda f, fn: (
+        f"the proof needs {f['gas']:,} gas to verify, more than the cap of {f['cap']:,}",
+        "settle fewer nodes in one epoch, or deploy EpochSettlement with a larger verifier_gas",
+        ChainInvalid,
+    ),
+    "EpochRewardsVerifierChunkRejected": lambda f, fn: (
+        f"the Groth16 proof of chunk {f['chunk']} does not hold for the rows it pays",
+        "prove the epoch again from its audit bundle",
+        ChainInvalid,
+    ),
+    "EpochRewardsVerifierPreviousRootMismatch": lambda f, fn: (
+        "the proof's claim entries do not rebuild the previous epoch's finalized root",
+        "take the previous amounts from the last finalized settlement's leaves",
+        ChainInvalid,
+    ),
     "UnsetVerifierNoVerifierConfigured": lambda f, fn: (
         "no proof verifier is deployed yet: settlement is disabled",
         "deploy the contracts with the generated Groth16 verifier",

@@ -16,11 +16,13 @@ from services.chain.client import ChainReverted, call_view, connect, send
 from services.chain.deploy import (
     CONTRACTS,
     Deployment,
+    _deploy_one,
     artifacts_source_hash,
     ensure_deployed,
     load_deployment,
     record_path,
 )
+from services.chain.rpc import account_from_key
 from services.core.errors import ChainUnavailable, PortInUse
 from services.ports_free import free_port
 from services.settings import ANVIL_DEV_KEY
@@ -77,7 +79,9 @@ def test_roles_are_wired(chain: Web3, deployment: Deployment) -> None:
     assert escrow.functions.hasRole(
         escrow.functions.OPERATOR_ROLE().call(), DEPLOYER.address
     ).call()
-    assert settlement.functions.verifier().call() == deployment.address("UnsetVerifier")
+    assert settlement.functions.verifier().call() == deployment.address("EpochRewardsVerifier")
+    verifier = _contract(chain, deployment, "EpochRewardsVerifier")
+    assert verifier.functions.chunkVerifier().call() == deployment.address("RewardChunkVerifier")
     registry = _contract(chain, deployment, "NodeRegistry")
     writer = registry.functions.REPUTATION_WRITER_ROLE().call()
     assert registry.functions.hasRole(writer, deployment.address("EpochSettlement")).call()
@@ -283,17 +287,36 @@ def test_escrow_holds_a_fee_and_refunds_it_once(chain: Web3, deployment: Deploym
 # --- EpochSettlement --------------------------------------------------------------------------
 
 
-def test_nothing_settles_without_a_verifier(chain: Web3, deployment: Deployment) -> None:
+def test_nothing_settles_without_a_proof(chain: Web3, deployment: Deployment) -> None:
     settlement = _contract(chain, deployment, "EpochSettlement")
     root = Web3.keccak(text="rewards")
-    propose = settlement.functions.propose(1, root, 10 * MRT, CID, 0, [], b"\x01" * 256)
+    propose = settlement.functions.propose(1, root, 10 * MRT, CID, 0, [], b"")
+
+    with pytest.raises(ChainReverted) as caught:
+        send(chain, DEPLOYER, propose, REPO_ROOT, what="propose epoch 1")
+
+    assert caught.value.error_name == "EpochRewardsVerifierMalformedProof"
+    assert settlement.functions.proposalOf(1).call()[3] == 0  # epoch: nothing stored
+    assert settlement.functions.lastProposedEpoch().call() == 0
+
+
+def test_nothing_settles_on_the_unset_verifier(chain: Web3, deployment: Deployment) -> None:
+    me = account_from_key(ANVIL_DEV_KEY)
+    unset = _deploy_one(chain, me, REPO_ROOT, "UnsetVerifier")
+    settlement = _deploy_one(
+        chain, me, REPO_ROOT, "EpochSettlement", deployment.address("MeritToken"),
+        deployment.address("NodeRegistry"), unset.address, me.address, 60, 0, 1_000_000,
+    )  # fmt: skip
+    bound = deployment.contract(chain, REPO_ROOT, "EpochSettlement")
+    contract = chain.eth.contract(address=settlement.address, abi=bound.abi)
+    role = contract.functions.SETTLER_ROLE().call()
+    send(chain, DEPLOYER, contract.functions.grantRole(role, me.address), REPO_ROOT, what="grant")
+    propose = contract.functions.propose(1, Web3.keccak(text="rewards"), 0, CID, 0, [], b"\x01")
 
     with pytest.raises(ChainReverted) as caught:
         send(chain, DEPLOYER, propose, REPO_ROOT, what="propose epoch 1")
 
     assert caught.value.error_name == "UnsetVerifierNoVerifierConfigured"
-    assert settlement.functions.proposalOf(1).call()[3] == 0  # epoch: nothing stored
-    assert settlement.functions.lastProposedEpoch().call() == 0
 
 
 def test_only_the_settler_may_propose(chain: Web3, deployment: Deployment) -> None:

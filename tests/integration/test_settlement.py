@@ -40,6 +40,8 @@ from tests.contracts.market import DEPLOYER, MRT, Contracts, give_eth, operator,
 from tests.fixtures.chain import REPO_ROOT, Market
 
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+# the CLI's deployment record must name the production verifiers: the HashVerifier stands in
+_VERIFIERS = ("RewardChunkVerifier", "EpochRewardsVerifier")
 OPERATORS: list[LocalAccount] = [operator(40 + i) for i in range(3)]
 
 
@@ -216,7 +218,7 @@ def test_the_commands_settle_finalize_and_claim(
     data_dir = tmp_path / "data"
     record = Deployment(
         31337, DEPLOYER.address, artifacts_source_hash(REPO_ROOT), market.params,
-        {**market.contracts, "UnsetVerifier": replace(market.verifier, name="UnsetVerifier")},
+        {**market.contracts, **{n: replace(market.verifier, name=n) for n in _VERIFIERS}},
     )  # fmt: skip
     write_record(data_dir / "deployments", record)
     monkeypatch.setenv("MERIT_DATA_DIR", str(data_dir))

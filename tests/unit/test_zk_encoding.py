@@ -9,6 +9,7 @@ from eth_abi.abi import decode
 from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
+from py_ecc.bn128 import curve_order
 
 from services.core.errors import Invalid
 from services.core.rewards import apportion
@@ -116,6 +117,7 @@ def test_the_evaluation_is_the_polynomial(c: int, pairs: list[tuple[int, int]]) 
 
 
 def test_the_challenge_hashes_32_byte_words_and_reduces_mod_r() -> None:
+    assert zk.R == curve_order  # BN254's scalar field, the circuit's
     words = [3, 1, 10, 7, zk.NO_THRESHOLD, 12345, 7, zk.payee(2, ACCOUNT), 6, 0, 4]
     digest = keccak(b"".join(w.to_bytes(32, "big") for w in words))
     assert zk.challenge(3, 1, 10, 7, zk.NO_THRESHOLD, 12345, 7, [(words[7], 6), (0, 4)]) == (
