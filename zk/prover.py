@@ -70,7 +70,10 @@ class Prover:
         self.restarts = 0
 
     def _start(self) -> subprocess.Popen[str]:
-        if self._proc is None or self._proc.poll() is not None:
+        if self._proc is not None and self._proc.poll() is not None:
+            self.close_locked()  # it died between requests
+            self.restarts += 1
+        if self._proc is None:
             self._proc = subprocess.Popen(
                 [_node(), str(SCRIPT)],
                 cwd=ROOT,
