@@ -60,7 +60,7 @@ def _outside_g2_subgroup() -> tuple[tuple[int, int], tuple[int, int]]:
         x = x + FQ2([1, 0])
 
 
-def _sqrt_fq2(a):  # noqa: ANN001, ANN202 - py_ecc field elements
+def _sqrt_fq2(a):
     """A square root in Fq2 (q = 3 mod 4), or None."""
     from py_ecc.optimized_bn128 import FQ2
 

@@ -27,7 +27,6 @@ from services.chain.deploy import Deployment
 from services.chain.rpc import ChainReverted
 from services.chain.tx import estimate
 from services.content.local import LocalContentStore
-from services.core.errors import Conflict
 from services.core.rewards import epoch_rewards
 from services.core.settlement import ProofStatus, SettlementStatus
 from services.core.types import EpochId, EpochNode, NewNode, NodeId, Wei
