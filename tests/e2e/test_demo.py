@@ -1,0 +1,36 @@
+"""`merit demo` as a user runs it on a fresh data directory: the whole marketplace in one command,
+ending with a proved, checked, settled, finalized and claimed epoch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.test_merit_up import env, merit  # noqa: F401 - the env fixture
+
+MRT = 10**18
+
+
+def test_the_demo_settles_a_proved_epoch_and_the_nodes_claim(env: dict[str, str]) -> None:  # noqa: F811
+    done = merit(env, "demo", "--json", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+
+    assert [n["calibration"].split()[0] for n in report["nodes"]] == ["passed"] * 3
+    assert all(n["attestation_tx"] and n["chain_node_id"] > 0 for n in report["nodes"])
+    answers = [t["answer"] for t in report["tasks"]]
+    assert answers == ["The answer is 42.", "The answer is 72.", "The answer is 63.", "The answer is 144."]
+    assert {t["winner"] for t in report["tasks"]} <= {"test-exact-1", "test-exact-2"}
+
+    s = report["settlement"]
+    assert s["proof"] == "verified" and s["proof_chunks"] == 1 and s["propose_gas"] > 0
+    rewards = {r["node"]: r["reward_wei"] for r in report["rewards"]}
+    assert sum(rewards.values()) == s["pool_wei"] == s["total_wei"]
+    assert rewards["test-off-by-3"] < rewards["test-exact-1"]
+    assert {c["node"]: c["amount_wei"] for c in s["claims"]} == {
+        n: r for n, r in rewards.items() if r > 0
+    }
+
+    # the stack is stopped again: no state file, and `merit status` finds nothing running
+    assert not (Path(env["MERIT_DATA_DIR"]) / "stack.json").exists()
+    assert merit(env, "status").returncode == 3
