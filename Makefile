@@ -1,9 +1,9 @@
-# Two commands on a fresh machine:  `make up` (the marketplace)  and  `make test` (the suite).
+# Two commands on a fresh machine:  `make demo` (the marketplace end to end)  and  `make test` (the suite).
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install node up test lint
+.PHONY: install node up demo test lint
 install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +27,10 @@ $(VENV)/.node-installed: $(VENV)/.installed deploy/node-models.txt
 
 up: install
 	$(BIN)/merit up
+
+# the whole marketplace once: stack, 3 nodes staked and calibrated, tasks, a proved epoch settled and claimed
+demo: install
+	$(BIN)/merit demo
 
 # pytest exits 5 when it collects nothing: that is a failure here
 test: install
