@@ -13,8 +13,9 @@ Everything is measured in one run on a fresh anvil (started on a free port, stop
 
 "steady" means a second epoch over the same nodes (storage already written once), which is what
 every epoch after the first costs; "first" is epoch 1 on fresh storage. The verifier is the
-test-only HashVerifier (a real Groth16 verifier adds a fixed ~0.25M gas per epoch, at any node
-count). Run: ``python bench/settlement_gas.py``.
+test-only HashVerifier (the Groth16 check adds about 0.24M gas per 32 nodes plus ~1k gas and ~170
+calldata bytes per node: contracts/README.md, "Proof verification gas"). Run:
+``python bench/settlement_gas.py``.
 """
 
 from __future__ import annotations
