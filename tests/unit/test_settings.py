@@ -45,5 +45,5 @@ def test_beat_closes_epochs_only_when_a_period_is_set():
     assert not create_celery(Settings(epoch_seconds=0)).conf.beat_schedule
     schedule = create_celery(Settings(epoch_seconds=600, epoch_emission_wei=7)).conf.beat_schedule
     assert schedule["close-epoch"]["task"] == "merit.epoch.close"
-    assert schedule["close-epoch"]["schedule"] == 600.0 and schedule["close-epoch"]["args"] == ["7"]
+    assert schedule["close-epoch"]["schedule"] == 600.0 and schedule["close-epoch"]["args"] == ["7", True]  # settle each closed epoch
 
