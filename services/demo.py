@@ -25,8 +25,9 @@ from eth_account import Account
 
 from services import devstack
 from services.chain.compiler import repo_root
-from services.chain.contracts import ChainSession, model_hash
+from services.chain.contracts import ChainSession
 from services.chain.keys import dev_account
+from services.chain.operators import register_dev_operator
 from services.chain.tx import DirectSender
 from services.core.errors import MeritError
 from services.core.types import NewNode, NodeKind, NodeStatus
@@ -125,29 +126,6 @@ def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int) -> str:
     return child.url
 
 
-def _register_on_chain(
-    session: ChainSession, index: int, spec: DemoNodeSpec, url: str
-) -> tuple[str, int]:
-    """Operator dev:index takes MRT from the faucet, approves and registers with the minimum
-    stake; (its address, its registry node id)."""
-    from services.cli.node_register_cmd import metadata_document
-    from services.content import cid_of
-
-    account = Account.from_key(dev_account(f"dev:{index}").private_key)
-    found = session.registry.node_id_of(account.address)
-    if found:
-        return account.address, int(found)
-    sender = DirectSender(session.w3, session.root, account, session.events)
-    stake = session.registry.register_stake()
-    sender.send(session.token.faucet(account.address, int(stake)))
-    sender.send(session.token.approve(session.registry.address, int(stake)))
-    metadata = metadata_document(spec.model, url, account.address)
-    sender.send(session.registry.register(model_hash(spec.model), cid_of(metadata), int(stake)))
-    node_id = session.registry.node_id_of(account.address)
-    assert node_id, "the registry did not record the registration"
-    return account.address, int(node_id)
-
-
 def _wait_task(api: Any, task_id: str, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -223,7 +201,7 @@ def run(
             on_step("nodes: serve, register and stake, calibrate, attest")
             for i, spec in enumerate(node_specs(real_models)):
                 url = _start_node(stack, spec, settings.test_node_base_port + i)
-                address, chain_node_id = _register_on_chain(session, i + 1, spec, url)
+                address, chain_node_id = register_dev_operator(session, i + 1, spec.model, url)
                 kind = NodeKind.OPENAI if real_models else NodeKind.TEST
                 node = c.store.nodes.add(
                     NewNode(spec.name, url, spec.model, kind=kind, address=address)

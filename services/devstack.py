@@ -170,27 +170,36 @@ def start_test_node(
 
 
 def start_test_nodes(stack: Stack) -> None:
+    """Start the test nodes; each is operated by anvil dev account N (N = 1, 2, ...), which
+    registers and stakes it on chain, so epochs settle on chain as they would for operators."""
+    from services.chain.contracts import ChainSession
+    from services.chain.operators import register_dev_operator
+    from services.nodes.testnode import TEST_MODEL
     from services.store.db import PostgresStore
 
     s = stack.settings
     store = PostgresStore.connect(s.effective_database_url)
+    session = ChainSession.open(s.effective_chain_rpc_url, REPO_ROOT, stack.data_dir / "deployments")
     try:
         for i, offset in enumerate(test_node_offsets(s.test_nodes)):
             name, port = f"test-node-{i + 1}", s.test_node_base_port + i
             child = start_test_node(name, port, offset, stack.data_dir / "logs" / f"{name}.log")
             stack.add(Part(name, child.url, child, child.log))
-            register_test_node(store, name, child.url)
+            address, _ = register_dev_operator(session, i + 1, TEST_MODEL, child.url)
+            register_test_node(store, name, child.url, address)
     finally:
         store.close()
 
 
-def register_test_node(store: Any, name: str, url: str) -> None:
+def register_test_node(store: Any, name: str, url: str, address: str | None = None) -> None:
     from services.nodes.testnode import TEST_MODEL
 
     try:
         node = store.nodes.get_by_name(name)
     except NotFound:
-        node = store.nodes.add(NewNode(name=name, endpoint_url=url, model=TEST_MODEL, kind=NodeKind.TEST))
+        node = store.nodes.add(
+            NewNode(name=name, endpoint_url=url, model=TEST_MODEL, kind=NodeKind.TEST, address=address)
+        )
     if node.endpoint_url != url:
         raise Conflict(
             f"{name} is registered at {node.endpoint_url}, not {url}",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from services.chain.contracts import model_hash
+from services.chain.operators import metadata_document
 from services.chain.reverts import format_mrt
 from services.cli.chain_cmds import (
     AccountSpec,
@@ -24,12 +24,6 @@ from services.cli.output import console, errors_as_one_line
 from services.content import build_content_store, cid_of
 from services.core.errors import Conflict
 from services.settings import get_settings
-
-
-def metadata_document(model: str, endpoint: str | None, operator: str) -> bytes:
-    """The node's metadata as canonical JSON (its CID goes on chain)."""
-    doc = {"version": 1, "model": model, "endpoint": endpoint, "operator": operator}
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
 @errors_as_one_line

@@ -1,0 +1,38 @@
+"""Dev-chain operators: anvil's dev accounts register the local nodes `merit up` and `merit demo`
+start, so their rewards settle on chain like any operator's."""
+
+from __future__ import annotations
+
+from eth_account import Account
+
+from services.chain.contracts import ChainSession, model_hash
+from services.chain.keys import dev_account
+from services.chain.tx import DirectSender
+from services.content import cid_of
+
+
+def metadata_document(model: str, endpoint: str | None, operator: str) -> bytes:
+    """The node's metadata as canonical JSON (its CID goes on chain)."""
+    import json
+
+    doc = {"version": 1, "model": model, "endpoint": endpoint, "operator": operator}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def register_dev_operator(session: ChainSession, index: int, model: str, url: str) -> tuple[str, int]:
+    """Dev account ``dev:index`` takes MRT from the faucet, approves and registers a node with
+    the minimum stake (once; a second call finds the registration). (address, registry node id)."""
+    account = Account.from_key(dev_account(f"dev:{index}").private_key)
+    found = session.registry.node_id_of(account.address)
+    if found:
+        return account.address, int(found)
+    sender = DirectSender(session.w3, session.root, account, session.events)
+    stake = int(session.registry.register_stake())
+    sender.send(session.token.faucet(account.address, stake))
+    sender.send(session.token.approve(session.registry.address, stake))
+    metadata = metadata_document(model, url, account.address)
+    sender.send(session.registry.register(model_hash(model), cid_of(metadata), stake))
+    node_id = session.registry.node_id_of(account.address)
+    if not node_id:
+        raise RuntimeError(f"the registry did not record {account.address}'s registration")
+    return account.address, int(node_id)
