@@ -209,10 +209,15 @@ def register_test_node(store: Any, name: str, url: str, address: str | None = No
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
 
 
-def start_worker(queue: str, pool: str, concurrency: int, log_file: Path, env: dict[str, str]) -> Child:
+def start_worker(
+    queue: str, pool: str, concurrency: int, log_file: Path, env: dict[str, str], beat_schedule: Path | None = None
+) -> Child:
+    """A Celery worker for ``queue``; with ``beat_schedule`` it also runs beat (the periodic epoch
+    close) inside it, keeping beat's state in that file."""
+    beat = ["-B", "--schedule", str(beat_schedule)] if beat_schedule else []
     args = python_module(
         "celery", "-A", "workers.main", "worker", "-Q", queue, "-n", f"{queue}@%h",
-        "--pool", pool, "-c", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+        "--pool", pool, "-c", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle", *beat,
     )
     return spawn(f"worker-{queue}", args, url=queue, log=log_file, env=env)
 
@@ -229,7 +234,9 @@ def start_workers(stack: Stack) -> None:
     for queue, (pool, conc) in WORKERS.items():
         log_file = stack.data_dir / "logs" / f"worker-{queue}.log"
         log_file.unlink(missing_ok=True)
-        child = start_worker(queue, pool, conc, log_file, env)
+        # beat rides with the chain worker (one process): it closes an epoch every MERIT_EPOCH_SECONDS
+        beat = stack.data_dir / "celerybeat-schedule" if queue == "chain" and stack.settings.epoch_seconds else None
+        child = start_worker(queue, pool, conc, log_file, env, beat)
         children.append(child)
         stack.add(Part(child.name, f"queue {queue} ({pool} x{conc})", child, log_file))
     wait_workers(children)

@@ -91,6 +91,15 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         assert sum(int(n["reward_wei"]) for n in epoch["nodes"]) == int(task["fee_wei"])
         audit = merit(env, "audit", "epoch", str(epoch["epoch"]))
         assert audit.returncode == 0 and "PASS" in audit.stdout, audit.stdout + audit.stderr
+        # the test nodes' operators are registered on chain: the epoch settles with a real proof
+        settled = merit(env, "epoch", "settle", str(epoch["epoch"]), "--json", timeout=180)
+        assert settled.returncode == 0, settled.stdout + settled.stderr
+        s = json.loads(settled.stdout)
+        assert s["status"] == "proposed" and s["proof_status"] == "verified" and s["proof_chunks"] == 1
+        shown = json.loads(merit(env, "epoch", "show", str(epoch["epoch"]), "--json").stdout)
+        assert shown["status"] == "proposed"
+        assert shown["proof"]["workers"]["status"] == "verified"
+        assert shown["proof"]["chain"].startswith("accepted by verifier")
     finally:
         out = stop(env, proc, state)
     assert "meritswarm is up" in out and "/explorer" in out and "/docs" in out
@@ -104,6 +113,24 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
     finally:
         stop(env, proc, again)
     assert merit(env, "status").returncode == 3
+
+
+def test_epochs_close_and_settle_on_their_own_with_a_verified_proof(env):
+    env = {**env, "MERIT_EPOCH_SECONDS": "5"}
+    proc, state = start(env)
+    try:
+        submitted = merit(env, "task", "submit", "What is 3+4?", "--wait", "--json")
+        assert submitted.returncode == 0, submitted.stderr
+        deadline = time.monotonic() + 120
+        while True:  # beat closes the epoch, the zk worker proves and checks, the chain worker proposes
+            shown = json.loads(merit(env, "epoch", "show", "1", "--json").stdout)
+            if shown["status"] == "proposed" or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert shown["status"] == "proposed", shown
+        assert shown["proof"]["workers"]["status"] == "verified"
+    finally:
+        stop(env, proc, state)
 
 
 def test_up_names_a_taken_port_and_the_setting(env):
