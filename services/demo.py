@@ -74,6 +74,7 @@ class DemoReport:
     rewards: list[dict[str, Any]] = field(default_factory=list)
     settlement: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    stopped: str | None = None  # why the demo stopped early (nodes refused by calibration)
 
 
 def models_installed() -> bool:
@@ -216,11 +217,12 @@ def run(
             report.seconds["nodes"] = time.monotonic() - t
             active = [n for n in c.store.nodes.list(status=NodeStatus.ACTIVE)]
             if len(active) < 2:
-                raise MeritError(
-                    f"only {len(active)} node(s) passed calibration; a round needs two",
-                    hint="the small models are near chance on MMLU; run the demo with test "
-                    "nodes (the default) or serve stronger models",
+                report.stopped = (
+                    f"only {len(active)} node(s) passed calibration and a round needs two; "
+                    "failing nodes stay inactive (the small models are near chance on MMLU): "
+                    "run the demo with test nodes (the default) or serve stronger models"
                 )
+                return report
 
             t = time.monotonic()
             on_step("tasks through the REST API")

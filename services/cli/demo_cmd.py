@@ -49,6 +49,8 @@ def demo(
         for t in out["tasks"]:
             t.pop("task", None)
         print_json(out)
+        if report.stopped:
+            raise typer.Exit(1)
         return
 
     kind = "models" if real else "TEST NODES (deterministic programs, no model)"
@@ -66,6 +68,9 @@ def demo(
         nodes_t.add_row(n.spec.name, n.spec.model, str(n.chain_node_id), n.calibration,
                         format_mrt(r.get("reward_wei", 0)), rep)  # fmt: skip
     console.print(nodes_t)
+    if report.stopped:
+        console.print(f"stopped: {report.stopped}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
     tasks_t = Table(title="tasks (through POST /v1/tasks)")
     for col in ("question", "answer", "winner", "confidence (95% intervals)"):
