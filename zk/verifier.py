@@ -105,15 +105,6 @@ _PSI_X = _f2_pow(_XI, (_q - 1) // 3)
 _PSI_Y = _f2_pow(_XI, (_q - 1) // 2)
 
 
-def _naf(n: int) -> tuple[int, ...]:
-    digits = []
-    while n:
-        d = (2 - n % 4) if n % 2 else 0
-        digits.append(d)
-        n = (n - d) // 2
-    return tuple(digits)  # least significant first, n = sum d_i 2^i, d_i in {-1, 0, 1}
-
-
 # --- G1: Jacobian coordinates (x = X / Z^2, y = Y / Z^3), Z = 0 at infinity -------------------
 
 _G1Jac: TypeAlias = tuple[int, int, int]
@@ -381,6 +372,15 @@ def _final_exponentiation(f: Fp12) -> Fp12:
 
 
 # --- Miller loop (optimal ate, loop count 6u + 2) --------------------------------------------
+
+
+def _naf(n: int) -> tuple[int, ...]:
+    digits = []
+    while n:
+        d = (2 - n % 4) if n % 2 else 0
+        digits.append(d)
+        n = (n - d) // 2
+    return tuple(digits)  # least significant first, n = sum d_i 2^i, d_i in {-1, 0, 1}
 
 
 _ATE_NAF = _naf(6 * BN_U + 2)
