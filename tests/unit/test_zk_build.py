@@ -59,7 +59,11 @@ def test_the_solidity_verifier_and_the_python_key_are_the_same_key() -> None:
 
 def test_the_circuit_compiles_to_the_committed_wasm() -> None:
     done = subprocess.run(
-        ["bash", str(ROOT / "zk" / "build"), "--check"], capture_output=True, text=True, timeout=300
+        ["bash", str(ROOT / "zk" / "build"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "circuit matches" in done.stderr
