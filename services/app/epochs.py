@@ -67,6 +67,7 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
             ]
         )
         closed = tx.epochs.close(ep.id, result.pool, cid)
+        tx.epochs.record_clusters(ep.id, [sorted(c) for c in result.clusters])
     log.info("epoch closed", extra={"epoch": ep.id, "tasks": len(finished), "pool_wei": result.pool, "cid": cid})
     return ClosedEpoch(closed, result, len(finished))
 

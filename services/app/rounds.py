@@ -43,7 +43,8 @@ def fail(store: Store, task_id: TaskId, reason: str) -> None:
 
 
 def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[NodeId]:
-    """Up to ``swarm_size`` active nodes, sampled without replacement weighted by reputation.
+    """Up to ``swarm_size`` active nodes, sampled without replacement weighted by reputation,
+    at most one from each Sybil cluster the last closed epoch found.
 
     The draw is seeded by the task id, so a retried dispatch picks the same swarm.
     """
@@ -56,7 +57,19 @@ def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[Nod
         return []
     rng = random.Random(task_id)
     keyed = sorted(active, key=lambda n: rng.random() ** (1.0 / max(n.reputation_bp, 1)), reverse=True)
-    chosen = sorted(n.id for n in keyed[: task.swarm_size])
+    cluster_of = {m: i for i, c in enumerate(store.epochs.latest_clusters()) for m in c}
+    taken: set[int] = set()
+    picked: list[NodeId] = []
+    for n in keyed:
+        if len(picked) == task.swarm_size:
+            break
+        cluster = cluster_of.get(n.id)
+        if cluster is not None:
+            if cluster in taken:
+                continue
+            taken.add(cluster)
+        picked.append(n.id)
+    chosen = sorted(picked)
     store.tasks.set_status(task_id, TaskStatus.ANSWERING)
     return chosen
 

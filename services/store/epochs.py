@@ -8,7 +8,7 @@ from typing import Any
 
 from services.core.errors import Conflict, NotFound
 from services.core.types import Epoch, EpochId, EpochNode, EpochStatus, NodeId, Wei
-from services.store.session import Session
+from services.store.session import Session, to_jsonb
 
 _COLUMNS = "id, status, pool_wei, audit_cid, opened_at, closed_at"
 
@@ -120,6 +120,25 @@ class PostgresEpochs:
                     )
                 return stored
         return epoch_from_row(row)
+
+    def record_clusters(self, epoch_id: EpochId, clusters: Sequence[Sequence[NodeId]]) -> None:
+        """The Sybil clusters epoch ``epoch_id`` found (sorted node ids each)."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE epochs SET clusters = %s WHERE id = %s",
+                (to_jsonb([sorted(int(n) for n in c) for c in clusters]), int(epoch_id)),
+            )
+
+    def latest_clusters(self) -> builtins.list[frozenset[NodeId]]:
+        """The clusters of the newest closed epoch (none before the first close)."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                "SELECT clusters FROM epochs WHERE status = 'closed' ORDER BY id DESC LIMIT 1"
+            )
+            row = cur.fetchone()
+        if row is None:
+            return []
+        return [frozenset(NodeId(int(n)) for n in c) for c in row["clusters"]]
 
     def record_nodes(self, rows: Sequence[EpochNode]) -> None:
         """Store each node's line of a closed epoch; a repeated close stores nothing new."""

@@ -24,6 +24,7 @@ def test_closing_pays_the_fees_out_exactly_and_moves_reputations(store, register
     names = {n.id: n.name for n in registered_nodes}
     rewards = {names[n.node_id]: n.reward for n in closed.result.nodes}
     assert closed.tasks == 3 and closed.epoch.status is EpochStatus.CLOSED
+    assert store.epochs.latest_clusters() == list(closed.result.clusters)  # kept for dispatch
     assert sum(rewards.values()) + closed.result.carried == sum(fees) + 5 == closed.epoch.pool_wei
     assert rewards["test-node-1"] == rewards["test-node-2"] > rewards["test-node-3"] > rewards["test-node-4"]
 

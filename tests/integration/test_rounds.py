@@ -84,6 +84,18 @@ def test_swarm_size_bounds_the_swarm(store, registered_nodes, gateway):
     assert rounds.choose_swarm(store, task.id, min_answers=3) == chosen  # retried dispatch: same swarm
 
 
+def test_a_swarm_takes_at_most_one_node_of_a_sybil_cluster(store, registered_nodes, gateway):
+    ids = sorted(n.id for n in registered_nodes)
+    assert len(ids) >= 4
+    ep = store.epochs.current()
+    store.epochs.close(ep.id, Wei(0), None)
+    store.epochs.record_clusters(ep.id, [[ids[0], ids[1], ids[2]]])
+    for seed in range(6):  # several draws: whichever member wins, its clones stay out
+        task = new_task(store, swarm_size=len(ids), prompt=f"What is {seed}+1?")
+        chosen = rounds.choose_swarm(store, task.id, min_answers=2)
+        assert len(set(chosen) & set(ids[:3])) == 1 and set(ids[3:]) <= set(chosen)
+
+
 def test_overlapping_leaders_recruit_more_judgments_then_finish_unseparated(store, registered_nodes, gateway):
     # test nodes cannot evaluate this: every answer differs only in the node's name and every
     # judge prefers whichever answer it is shown first, so both orders cancel into ties
