@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     default_fee_wei: int = Field(10**16, ge=0)
     epoch_seconds: int = Field(0, ge=0)  # beat closes the open epoch this often; 0: only by hand
     epoch_emission_wei: int = Field(0, ge=0)  # minted into each epoch's pool on top of the fees
+    gold_every: int = Field(10, ge=0)  # about 1 requester task in N brings a hidden gold task; 0: none
     epoch_settle: bool = True  # a closed epoch is proved, proposed and finalized on chain
 
     @model_validator(mode="after")

@@ -73,7 +73,11 @@ def audit_epoch(store: Store, content: ContentStore, epoch_id: EpochId) -> Audit
         worst = max((abs(refit.scores[e.node_id] - e.score) for e in ranking), default=0.0)
         report.check(f"task {t['task_id'][:8]} scores within {SCORE_TOL}", True, worst <= SCORE_TOL)
         answers = {NodeId(int(k)): v for k, v in t["answers"].items()}
-        tasks.append(core_epoch.FinishedTask(TaskId(t["task_id"]), Wei(int(t["fee_wei"])), ranking, answers, judgments))
+        tasks.append(
+            core_epoch.FinishedTask(
+                TaskId(t["task_id"]), Wei(int(t["fee_wei"])), ranking, answers, judgments, t.get("gold_answer")
+            )
+        )
 
     before = {
         NodeId(n["node_id"]): reputation.Reputation(n["reputation_before_bp"], n["anchor_before_bp"])

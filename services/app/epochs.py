@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from services.app.gold import gold_answers, is_gold
 from services.app.ports import ContentStore, Store
 from services.app.rounds import FIT_METHOD
 from services.core import epoch as core_epoch
@@ -43,6 +44,7 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
             raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
         finished = []
         weights: dict[str, dict[str, str] | None] = {}
+        keys = gold_answers(t.prompt for t in tasks if is_gold(t))
         for t in tasks:
             rnd = tx.rounds.get(t.id)
             if rnd is None:
@@ -50,7 +52,10 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
             weights[t.id] = None if rnd.weights is None else {str(k): str(v) for k, v in rnd.weights.items()}
             answers = {a.node_id: a.content or "" for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK}
             finished.append(
-                core_epoch.FinishedTask(t.id, t.fee_wei, rnd.ranking, answers, tuple(tx.judgments.list_for_task(t.id)))
+                core_epoch.FinishedTask(
+                    t.id, t.fee_wei, rnd.ranking, answers, tuple(tx.judgments.list_for_task(t.id)),
+                    keys.get(t.prompt) if is_gold(t) else None,
+                )
             )
         nodes = {n.id: n for n in tx.nodes.list()}
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
@@ -99,6 +104,7 @@ def bundle(
                     for j in t.judgments
                 ],
                 "weights": weights.get(t.task_id),
+                "gold_answer": t.gold,
                 "rewards_wei": {str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())},
             }
             for t in tasks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from services.app.gold import GOLD_REQUESTER, gold_due, gold_prompt
 from services.app.ports import RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid
 from services.core.types import Answer, Judgment, NewTask, Node, Round, Task, TaskId, Wei
@@ -39,8 +40,10 @@ def submit_task(
     requester: str,
     fee_wei: int,
     swarm_size: int,
+    gold_every: int = 0,
 ) -> Task:
-    """Store the task and enqueue its round; when the broker is down, nothing stays stored."""
+    """Store the task and enqueue its round; when the broker is down, nothing stays stored.
+    About one task in ``gold_every`` brings a hidden gold question along (``services.app.gold``)."""
     if not prompt.strip():
         raise Invalid("prompt is empty", hint="send the question as a non-empty string")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -57,7 +60,25 @@ def submit_task(
         store.tasks.delete(task.id)
         raise
     log.info("task submitted", extra={"task_id": task.id, "swarm_size": swarm_size})
+    if gold_due(task.id, gold_every):
+        _mix_in_gold(store, queue, task)
     return task
+
+
+def _mix_in_gold(store: Store, queue: RoundQueue, beside: Task) -> None:
+    """A hidden gold task beside ``beside``: same swarm size, no fee. Best effort: the
+    requester's task is already accepted, so a failure here is logged, never raised."""
+    prompt = gold_prompt(beside.id)
+    if prompt is None:
+        return
+    gold = store.tasks.add(
+        NewTask(prompt=prompt, requester=GOLD_REQUESTER, fee_wei=Wei(0), swarm_size=beside.swarm_size)
+    )
+    try:
+        queue.enqueue_round(gold.id)
+    except BrokerUnavailable:
+        store.tasks.delete(gold.id)
+        log.warning("gold task not enqueued: the broker is down", extra={"task_id": gold.id})
 
 
 def view_task(store: Store, task_id: TaskId) -> TaskView:

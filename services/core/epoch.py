@@ -9,7 +9,9 @@ reputations, and stores what this returns. The steps, in order:
 4. each task's fee is split 70/30 between answerers by position and agreeing judges
    (``rewards.task_rewards``), and the pool (fees + emission) is apportioned over the sums
    (``rewards.epoch_rewards``): integers that add up to the pool exactly;
-5. reputations move by judged answer quality and judging agreement, and decay when idle.
+5. reputations move by gold accuracy (the hidden gold questions mixed into rounds: a node's
+   answer is right when it names the correct letter), judged answer quality and judging
+   agreement, and decay when idle.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.core import consensus, reputation, rewards, sybil
+from services.core import consensus, letters, reputation, rewards, sybil
 from services.core.consensus import JudgedPair, Tally
 from services.core.types import EpochId, Judgment, NodeId, RankEntry, TaskId, Wei
 
@@ -29,6 +31,7 @@ class FinishedTask:
     ranking: tuple[RankEntry, ...]  # the answers that came, best first
     answers: Mapping[NodeId, str]  # node -> its answer
     judgments: tuple[Judgment, ...]
+    gold: str | None = None  # a hidden gold question's correct letter (None: a requester's task)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,12 @@ def close(
 ) -> EpochResult:
     pairs_by_judge: dict[NodeId, list[JudgedPair]] = {}
     quality: dict[NodeId, Tally] = {}
+    gold: dict[NodeId, Tally] = {}
+    for t in tasks:
+        if t.gold is not None:
+            for node, text in t.answers.items():
+                hit = letters.answer_letter(text) == t.gold
+                gold[node] = gold.get(node, Tally()) + Tally(int(hit), 1)
     agreement_by_task: dict[TaskId, dict[NodeId, Tally]] = {}
     for t in tasks:
         scores = {e.node_id: e.score for e in t.ranking}
@@ -107,10 +116,14 @@ def close(
         for judge, tally in tallies.items():
             agreement[judge] = agreement.get(judge, Tally()) + tally
     results = []
-    for node in sorted(set(reputations) | set(split.rewards) | set(quality) | set(agreement)):
+    for node in sorted(
+        set(reputations) | set(split.rewards) | set(quality) | set(agreement) | set(gold)
+    ):
         before = reputations.get(node, reputation.register(Tally(), reputation_config))
         evidence = reputation.Evidence(
-            quality=quality.get(node, Tally()), agreement=agreement.get(node, Tally())
+            gold=gold.get(node, Tally()),
+            quality=quality.get(node, Tally()),
+            agreement=agreement.get(node, Tally()),
         )
         after = reputation.update(before, evidence, reputation_config)
         results.append(

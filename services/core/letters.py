@@ -8,6 +8,7 @@ debiased choice is the letter whose log-probability most exceeds that node's own
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 FLOOR = 1e-6  # a letter the server did not list among its top tokens
@@ -36,3 +37,15 @@ def debiased(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> li
             continue
         out.append(max(letters, key=lambda x: math.log(max(p.get(x, 0.0), FLOOR)) - mean[x]))
     return out
+
+
+_LETTER = re.compile(r"(?<![A-Za-z])([A-D])(?![A-Za-z])")
+
+
+def answer_letter(text: str, letters: Sequence[str] = ("A", "B", "C", "D")) -> str | None:
+    """The option letter a free-text answer gives: the first standalone capital letter among
+    ``letters`` ("B", "B.", "(B)", "The answer is B"); None when there is none."""
+    for m in _LETTER.finditer(text):
+        if m.group(1) in letters:
+            return m.group(1)
+    return None

@@ -20,3 +20,15 @@ def test_a_node_that_always_leans_to_a_is_read_by_its_deviations():
 def test_no_probability_means_no_answer():
     assert choice({}, L) is None
     assert debiased([{"X": 1.0}], L) == [None]
+
+
+def test_the_letter_a_free_text_answer_names() -> None:
+    from services.core.letters import answer_letter
+
+    assert answer_letter("B") == "B"
+    assert answer_letter("(C) because the others are wrong") == "C"
+    assert answer_letter("The answer is D.") == "D"
+    assert answer_letter("Answer: A") == "A"
+    assert answer_letter("The answer is 42.") is None
+    assert answer_letter("BAD idea") is None  # letters inside words do not count
+    assert answer_letter("E") is None
