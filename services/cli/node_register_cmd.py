@@ -41,6 +41,9 @@ def register(
     stake: Annotated[
         str | None, typer.Option(help="MRT to stake at registration [default: the minimum]")
     ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The node's name in the marketplace [default: node-ID]")
+    ] = None,
     account: AccountSpec = None,
     rpc_url: RpcUrl = None,
     dry_run: DryRun = False,
@@ -65,11 +68,45 @@ def register(
     pulled = registry.register_stake(stake_wei)
     calls = with_approval(session, signing.address, pulled, register_call)
     run_plan(session, signing, calls, dry_run=dry_run, as_json=as_json)
-    if not dry_run and not as_json:
-        node_id = registry.node_id_of(signing.address)
+    if dry_run:
+        return
+    node_id = registry.node_id_of(signing.address)
+    off_chain = (
+        _register_off_chain(name or f"node-{node_id}", endpoint, model, signing.address)
+        if endpoint
+        else "not in the marketplace yet: register again with --endpoint URL to be dispatched tasks"
+    )
+    if not as_json:
         console.print(
             f"registered node {node_id} for {signing.address} with {format_mrt(pulled)} staked "
             f"(metadata {metadata_cid})",
             highlight=False,
             soft_wrap=True,
         )
+        console.print(off_chain, highlight=False, soft_wrap=True)
+
+
+def _register_off_chain(name: str, endpoint: str, model: str, address: str) -> str:
+    """Record the node in the marketplace's database, inactive until it passes calibration."""
+    from services.core.errors import MeritError, NotFound
+    from services.core.types import NewNode, NodeStatus
+    from services.store.db import PostgresStore
+
+    try:
+        store = PostgresStore.connect(get_settings().effective_database_url)
+    except MeritError as exc:
+        return f"not recorded in the marketplace ({exc.one_line()})"
+    try:
+        try:
+            node = store.nodes.get_by_name(name)
+            if (node.address or "").lower() != address.lower():
+                return f"not recorded: the name {name} is taken; register again with --name"
+        except NotFound:
+            node = store.nodes.add(NewNode(name, endpoint, model, address=address))
+            store.nodes.set_status(node.id, NodeStatus.INACTIVE)
+    finally:
+        store.close()
+    return (
+        f"marketplace node {name} (id {node.id}) is inactive until it passes calibration: "
+        f"run `merit node calibrate {name}`"
+    )

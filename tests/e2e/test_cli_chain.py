@@ -184,3 +184,19 @@ def test_faucet_is_refused_off_the_dev_chain(merit, tmp_path: Path) -> None:
         )
     finally:
         other.stop()
+
+
+def test_register_with_an_endpoint_records_the_node_off_chain_inactive(
+    merit, chain: Web3, store, postgres_url, monkeypatch
+) -> None:
+    from services.core.types import NodeStatus
+
+    monkeypatch.setenv("MERIT_DATABASE_URL", postgres_url)
+    get_settings.cache_clear()
+    merit("faucet", "1000", "--account", "dev:9")
+    out = merit("node", "register", "--model", "smollm2-135m", "--endpoint", "http://127.0.0.1:9/v1",
+                "--name", "my-node", "--account", "dev:9").stdout  # fmt: skip
+    assert "registered node" in out and "merit node calibrate my-node" in out
+    node = store.nodes.get_by_name("my-node")
+    assert node.status is NodeStatus.INACTIVE and node.address == dev_account("dev:9").address
+    assert node.endpoint_url == "http://127.0.0.1:9/v1" and node.model == "smollm2-135m"
