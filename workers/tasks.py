@@ -14,7 +14,7 @@ from celery import chord, shared_task
 from services.app import epochs, rounds
 from services.app.epochs import EpochEmpty
 from services.core.errors import StoreUnavailable
-from services.core.types import NodeId, TaskId
+from services.core.types import EpochId, NodeId, TaskId
 from workers.container import container
 from zk.prover import ProverFailed
 
@@ -37,6 +37,8 @@ def dispatch(task_id: str) -> list[int]:
     if node_ids:
         body = plan_judging.si(task_id, node_ids).on_error(_on_error(task_id, "answering"))
         chord([infer.si(task_id, n) for n in node_ids])(body)
+    else:
+        _refund_if_failed(task_id)
     return node_ids
 
 
@@ -55,6 +57,8 @@ def plan_judging(task_id: str, node_ids: list[int]) -> list[int]:
     if judges:
         body = rank.si(task_id).on_error(_on_error(task_id, "judging"))
         chord([judge.si(task_id, j) for j in judges])(body)
+    else:
+        _refund_if_failed(task_id)
     return judges
 
 
@@ -77,6 +81,24 @@ def rank(task_id: str) -> list[int]:
 @shared_task(name="merit.round.fail")
 def fail(task_id: str, reason: str) -> None:
     rounds.fail(container().store, TaskId(task_id), reason)
+    refund_task.delay(task_id)
+
+
+def _refund_if_failed(task_id: str) -> None:
+    from services.core.types import TaskStatus
+
+    if container().store.tasks.get(TaskId(task_id)).status is TaskStatus.FAILED:
+        refund_task.delay(task_id)
+
+
+@shared_task(name="merit.chain.refund_task", **_RETRY)
+def refund_task(task_id: str) -> str | None:
+    """Refund a failed task's escrowed fee on chain (idempotent); the tx hash, or None."""
+    from services.app.escrow import refund_if_failed
+    from services.chain.settlement import open_chain_settlement
+
+    c = container()
+    return refund_if_failed(c.store, open_chain_settlement(c.settings, c.store), task_id)
 
 
 @shared_task(name="merit.epoch.close", **_RETRY)
@@ -121,11 +143,15 @@ def prove_epoch(epoch_id: int) -> str:
 def settle_epoch(epoch_id: int) -> str:
     """Propose closed epoch ``epoch_id`` on chain with its verified proof (idempotent); its
     settlement status. A proposal schedules its finalize for when the window ends."""
+    from services.app.escrow import move_epoch_fees
     from services.app.settlement import settle_epoch as settle
     from services.chain.settlement import open_chain_settlement
 
     c = container()
     chain = open_chain_settlement(c.settings, c.store)
+    recorded = c.store.settlements.get(EpochId(epoch_id))
+    if recorded is None or recorded.status.value != "finalized":
+        move_epoch_fees(c.store, chain, epoch_id)  # escrowed fees into the pool before proposing
     result = settle(c.store, chain, epoch_id)
     if result.sent:
         finalize_epoch.apply_async((epoch_id,), countdown=chain.challenge_window_s + 1)

@@ -343,6 +343,10 @@ class EscrowClient(_Client):
         key = task if isinstance(task, bytes) else task_key(task)
         return self._call("refund", key)
 
+    def settle_tasks(self, epoch: int, tasks: list[str]) -> ContractCall:
+        """settleTasks(epoch, taskIds): move funded fees into the epoch's pool (OPERATOR_ROLE)."""
+        return self._call("settleTasks", int(epoch), [task_key(t) for t in tasks])
+
 
 # --- EpochSettlement --------------------------------------------------------------------------
 

@@ -76,6 +76,19 @@ class ChainSettlement:
             intent_key, self.session.registry.attest(chain_node_id, score_bps, valid_until)
         )
 
+    def escrowed_wei(self, task_id: str) -> int:
+        """What TaskEscrow holds for ``task_id`` (0 unless it is funded and not yet moved)."""
+        from services.chain.contracts import EscrowStatus
+
+        e = self.session.escrow.escrow_of(task_id)
+        return int(e.amount_wei) if e.status is EscrowStatus.FUNDED else 0
+
+    def refund_task(self, intent_key: str, task_id: str) -> str:
+        return self._send(intent_key, self.session.escrow.refund(task_id))
+
+    def settle_task_fees(self, intent_key: str, epoch: int, task_ids: list[str]) -> str:
+        return self._send(intent_key, self.session.escrow.settle_tasks(epoch, task_ids))
+
     def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
         return self._send(intent_key, self.session.settlement.finalize(epoch, first_word, words))
 

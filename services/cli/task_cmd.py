@@ -25,10 +25,16 @@ def submit(
     timeout: float = typer.Option(300.0, help="Seconds to wait with --wait"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
     api_url: str | None = typer.Option(None, help="API base URL [default: MERIT_API_URL]"),
+    fund: bool = typer.Option(
+        False, "--fund", help="Escrow the task's fee on chain (TaskEscrow); refunded if it fails"
+    ),
+    account: str | None = typer.Option(None, help="Account that funds (dev:N, a keystore name)"),
 ) -> None:
     """Submit PROMPT; with --wait, follow the round and print the ranked answer."""
     client = ApiClient(get_settings(), api_url)
     accepted = client.submit_task(prompt, swarm_size)
+    if fund:
+        _fund(accepted["id"], int(client.get_task(accepted["id"])["fee_wei"]), account, quiet=as_json)
     if not wait:
         print_json(accepted) if as_json else console.print(f"task [bold]{accepted['id']}[/bold] queued")
         return
@@ -39,6 +45,22 @@ def submit(
         render(task)
     if task["status"] != "done":
         raise typer.Exit(1)
+
+
+def _fund(task_id: str, fee_wei: int, account: str | None, *, quiet: bool) -> None:
+    """Approve and fund TaskEscrow for ``task_id`` from ``account``."""
+    from services.chain.reverts import format_mrt
+    from services.chain.tx import DirectSender
+    from services.cli.chain_cmds import open_session, signer
+
+    session = open_session(None)
+    signing = signer(session, account)
+    sender = DirectSender(session.w3, session.root, signing, session.events)
+    if session.token.allowance(signing.address, session.escrow.address) < fee_wei:
+        sender.send(session.token.approve(session.escrow.address, fee_wei))
+    sender.send(session.escrow.fund(task_id, fee_wei))  # a revert raises its named error
+    if not quiet:
+        console.print(f"escrowed {format_mrt(fee_wei)} for task {task_id[:8]} (refunded if it fails)")
 
 
 @app.command()

@@ -78,7 +78,8 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         status = merit(env, "status", "--json")
         assert status.returncode == 0 and json.loads(status.stdout)["api_healthy"] is True
 
-        submitted = merit(env, "task", "submit", "What is 2+2?", "--wait", "--json")
+        assert merit(env, "faucet", "1", "--account", "dev:9").returncode == 0
+        submitted = merit(env, "task", "submit", "What is 2+2?", "--wait", "--json", "--fund", "--account", "dev:9")
         assert submitted.returncode == 0, submitted.stderr
         task = json.loads(submitted.stdout)
         assert task["status"] == "done" and task["answer"] == "The answer is 4."
@@ -99,6 +100,7 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         assert s["status"] == "proposed" and s["proof_status"] == "verified" and s["proof_chunks"] == 1
         shown = json.loads(merit(env, "epoch", "show", str(epoch["epoch"]), "--json").stdout)
         assert shown["status"] == "proposed"
+        assert int(shown["pool_wei"]) == int(task["fee_wei"])  # the escrowed fee moved into the pool
         assert shown["proof"]["workers"]["status"] == "verified"
         assert shown["proof"]["chain"].startswith("accepted by verifier")
     finally:
