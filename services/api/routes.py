@@ -34,6 +34,7 @@ def submit_task(
         fee_wei=c.settings.default_fee_wei if body.fee_wei is None else body.fee_wei,
         swarm_size=body.swarm_size or c.settings.swarm_size,
         gold_every=c.settings.gold_every,
+        options=body.options,
     )
     url = str(request.url_for("get_task", task_id=task.id))
     response.headers["Location"] = url

@@ -15,6 +15,13 @@ class TaskIn(BaseModel):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The question to answer")
     swarm_size: int | None = Field(None, ge=3, le=64, description="How many nodes answer (default from settings)")
     fee_wei: int | None = Field(None, ge=0, description="Fee in wei, escrowed for the task")
+    options: list[str] | None = Field(
+        None,
+        min_length=2,
+        max_length=10,
+        description="A multiple-choice task: the options (lettered A, B, ...); each node answers "
+        "with a letter read from its log-probabilities",
+    )
 
 
 class TaskAccepted(BaseModel):
@@ -59,6 +66,7 @@ class TaskOut(BaseModel):
     swarm_size: int
     created_at: datetime
     updated_at: datetime
+    options: list[str] | None = None
     answer: str | None
     winner_node_id: int | None
     separated: bool | None = Field(
@@ -90,6 +98,7 @@ class TaskOut(BaseModel):
             status=v.task.status.value,
             error=v.task.error,
             prompt=v.task.prompt,
+            options=list(v.task.options) if v.task.options is not None else None,
             fee_wei=str(v.task.fee_wei),
             swarm_size=v.task.swarm_size,
             created_at=v.task.created_at,

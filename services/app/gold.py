@@ -4,7 +4,7 @@ so a node's reputation stays anchored in what it can be checked to know.
 
 About one requester task in ``MERIT_GOLD_EVERY`` (chosen by a hash of its id, so a retry decides
 the same way) brings a gold task along: same swarm size, no fee, requester ``system:gold``. The
-round runs like any other; at the epoch's close each answer is right when it names the correct
+round runs like any other multiple-choice task; at the epoch's close each answer is right when it names the correct
 letter (``services.core.letters.answer_letter``), and that tally moves the node's anchor and
 score (``services.core.reputation``). Without the MMLU data package (`make node`) none are sent.
 """
@@ -14,9 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from services.core.errors import ConfigInvalid
 from services.core.types import Task
+
+if TYPE_CHECKING:
+    from services.nodes.mmlu import Question
 
 log = logging.getLogger(__name__)
 GOLD_REQUESTER = "system:gold"
@@ -33,8 +37,8 @@ def gold_due(task_id: str, every: int) -> bool:
     return int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:8], "big") % every == 0
 
 
-def gold_prompt(seed: str) -> str | None:
-    """A gold question's prompt drawn by ``seed``; None when the MMLU data is not installed."""
+def gold_question(seed: str) -> Question | None:
+    """A gold question drawn by ``seed``; None when the MMLU data is not installed."""
     from services.nodes import mmlu
 
     try:
@@ -44,7 +48,13 @@ def gold_prompt(seed: str) -> str | None:
     except ConfigInvalid:
         log.info("no gold questions: the MMLU data package is not installed")
         return None
-    return pool[0].prompt()
+    return pool[0]
+
+
+def gold_prompt(seed: str) -> str | None:
+    """The prompt of ``gold_question(seed)`` (None without the MMLU data)."""
+    q = gold_question(seed)
+    return q.prompt() if q is not None else None
 
 
 def gold_answers(prompts: Iterable[str]) -> dict[str, str]:

@@ -10,8 +10,9 @@ import logging
 import random
 
 from services.app.ports import NodeGateway, Store
-from services.core import bradley_terry, confidence, consensus, reputation, schedule
+from services.core import bradley_terry, confidence, consensus, letters, reputation, schedule
 from services.core.errors import NodeUnreachable
+from services.core.letters import OPTION_LETTERS
 from services.core.types import (
     Answer,
     AnswerStatus,
@@ -56,7 +57,9 @@ def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[Nod
         fail(store, task_id, f"{len(active)} active nodes; a round needs at least {min_answers}")
         return []
     rng = random.Random(task_id)
-    keyed = sorted(active, key=lambda n: rng.random() ** (1.0 / max(n.reputation_bp, 1)), reverse=True)
+    keyed = sorted(
+        active, key=lambda n: rng.random() ** (1.0 / max(n.reputation_bp, 1)), reverse=True
+    )
     cluster_of = {m: i for i, c in enumerate(store.epochs.latest_clusters()) for m in c}
     taken: set[int] = set()
     picked: list[NodeId] = []
@@ -81,13 +84,39 @@ def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: N
     task = store.tasks.get(task_id)
     node = store.nodes.get(node_id)
     try:
-        reply = nodes.answer(node, task.prompt)
-        answer = Answer(task_id, node_id, AnswerStatus.OK, reply.content, reply.latency_ms, reply.raw)
+        if task.options is not None:
+            answer = _choose(nodes, node, task_id, task.prompt, task.options)
+        else:
+            reply = nodes.answer(node, task.prompt)
+            answer = Answer(
+                task_id, node_id, AnswerStatus.OK, reply.content, reply.latency_ms, reply.raw
+            )
     except NodeUnreachable as exc:
         log.info("no-show: %s", exc.detail, extra={"task_id": task_id, "node_id": node_id})
         answer = Answer(task_id, node_id, AnswerStatus.NO_SHOW, None, 0, {"error": exc.detail})
     store.answers.put(answer)
     return answer
+
+
+def _choose(
+    nodes: NodeGateway, node: Node, task_id: TaskId, prompt: str, options: tuple[str, ...]
+) -> Answer:
+    """A multiple-choice answer: the letter with the highest probability among the node's top
+    log-probabilities, written out as "B. <option>" (so equal choices are equal answers)."""
+    allowed = OPTION_LETTERS[: len(options)]
+    choice = nodes.choose(node, prompt, allowed)
+    letter = letters.choice(choice.probs, allowed)
+    if letter is None:
+        raise NodeUnreachable(f"{node.name} named none of the letters {', '.join(allowed)}")
+    content = f"{letter}. {options[allowed.index(letter)]}"
+    return Answer(
+        task_id,
+        node.id,
+        AnswerStatus.OK,
+        content,
+        choice.latency_ms,
+        {**choice.raw, "probs": choice.probs},
+    )
 
 
 def plan_judging(
@@ -100,7 +129,9 @@ def plan_judging(
         a.node_id for a in store.answers.list_for_task(task_id) if a.status is AnswerStatus.OK
     )
     if len(answered) < min_answers:
-        fail(store, task_id, f"{len(answered)} of {len(node_ids)} nodes answered; need {min_answers}")
+        fail(
+            store, task_id, f"{len(answered)} of {len(node_ids)} nodes answered; need {min_answers}"
+        )
         return []
     pairs = schedule.schedule(answered, answered, seed=_seed(task_id))
     rnd = store.rounds.start(task_id, node_ids, pairs)
@@ -114,7 +145,11 @@ def collect_judgments(
     rnd = store.rounds.get(task_id)
     if rnd is None:
         return []
-    done = {(j.left_id, j.right_id) for j in store.judgments.list_for_task(task_id) if j.judge_id == judge_id}
+    done = {
+        (j.left_id, j.right_id)
+        for j in store.judgments.list_for_task(task_id)
+        if j.judge_id == judge_id
+    }
     todo = [p for p in rnd.pairs if p.judge_id == judge_id and (p.left_id, p.right_id) not in done]
     if not todo:
         return []
@@ -126,7 +161,9 @@ def collect_judgments(
         try:
             verdict = nodes.judge(judge, task.prompt, text[p.left_id], text[p.right_id])
         except NodeUnreachable as exc:
-            log.info("judge no-show: %s", exc.detail, extra={"task_id": task_id, "node_id": judge_id})
+            log.info(
+                "judge no-show: %s", exc.detail, extra={"task_id": task_id, "node_id": judge_id}
+            )
             continue
         j = Judgment(task_id, judge_id, p.left_id, p.right_id, verdict.outcome, verdict.raw)
         store.judgments.put(j)
@@ -143,7 +180,8 @@ def influence(nodes: dict[NodeId, Node], judges: set[NodeId]) -> dict[NodeId, in
     has any, as on a fresh dev stack where nobody has staked or passed calibration yet."""
     weights = {
         j: reputation.influence(
-            Wei(nodes[j].stake_wei), reputation.Reputation(nodes[j].reputation_bp, nodes[j].reputation_anchor_bp)
+            Wei(nodes[j].stake_wei),
+            reputation.Reputation(nodes[j].reputation_bp, nodes[j].reputation_anchor_bp),
         )
         for j in judges
         if j in nodes
@@ -174,16 +212,22 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
     if not judgments:
         fail(store, task_id, "no judge returned a verdict")
         return []
-    answers = {a.node_id: a for a in store.answers.list_for_task(task_id) if a.status is AnswerStatus.OK}
+    answers = {
+        a.node_id: a for a in store.answers.list_for_task(task_id) if a.status is AnswerStatus.OK
+    }
     answered = sorted(answers)
     nodes = {n.id: n for n in store.nodes.list() if n.id in set(rnd.node_ids)}
     weights = influence(nodes, {j.judge_id for j in judgments})
     counts = bradley_terry.aggregate(answered, consensus.comparisons(judgments, weights))
     point = bradley_terry.fit_counts(counts)
-    intervals = confidence.bootstrap(counts, rounds=BOOTSTRAP_ROUNDS, seed=_seed(task_id), point=point)
+    intervals = confidence.bootstrap(
+        counts, rounds=BOOTSTRAP_ROUNDS, seed=_seed(task_id), point=point
+    )
     entries = consensus.ranking(point.scores)
     order = [e.node_id for e in entries]
-    separated = confidence.separated(intervals, order) or _same_answer(answers[order[0]], answers[order[1]])
+    separated = confidence.separated(intervals, order) or _same_answer(
+        answers[order[0]], answers[order[1]]
+    )
     if not separated and rnd.recruits < MAX_RECRUITS:
         extra = _recruit(counts, intervals, order, judgments, answered)
         if extra:
@@ -191,7 +235,9 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
             store.tasks.set_status(task_id, TaskStatus.JUDGING)
             return sorted({p.judge_id for p in extra})
     ranking = [
-        RankEntry(e.node_id, e.score, e.rank, intervals.lower[e.node_id], intervals.upper[e.node_id])
+        RankEntry(
+            e.node_id, e.score, e.rank, intervals.lower[e.node_id], intervals.upper[e.node_id]
+        )
         for e in entries
     ]
     method = FIT_METHOD + ("" if weights else " (equal judge weights)")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.app.gold import GOLD_REQUESTER, gold_due, gold_prompt
+from services.app.gold import GOLD_REQUESTER, gold_due, gold_question
 from services.app.ports import RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid
+from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
 from services.core.types import Answer, Judgment, NewTask, Node, Round, Task, TaskId, Wei
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def submit_task(
     fee_wei: int,
     swarm_size: int,
     gold_every: int = 0,
+    options: list[str] | tuple[str, ...] | None = None,
 ) -> Task:
     """Store the task and enqueue its round; when the broker is down, nothing stays stored.
     About one task in ``gold_every`` brings a hidden gold question along (``services.app.gold``)."""
@@ -50,9 +52,23 @@ def submit_task(
         raise Invalid(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
     if fee_wei < 0:
         raise Invalid("fee_wei must not be negative")
+    if options is not None:
+        options = tuple(o.strip() for o in options)
+        if not 2 <= len(options) <= len(OPTION_LETTERS) or not all(options):
+            raise Invalid(
+                "options must be 2 to 10 non-empty strings",
+                hint='send e.g. "options": ["Paris", "Rome", "Madrid"]',
+            )
+        prompt = multiple_choice_prompt(prompt.strip(), options)
     queue.ping()  # fail before writing anything when the broker is unreachable
     task = store.tasks.add(
-        NewTask(prompt=prompt, requester=requester, fee_wei=Wei(fee_wei), swarm_size=swarm_size)
+        NewTask(
+            prompt=prompt,
+            requester=requester,
+            fee_wei=Wei(fee_wei),
+            swarm_size=swarm_size,
+            options=options,
+        )
     )
     try:
         queue.enqueue_round(task.id)
@@ -68,11 +84,17 @@ def submit_task(
 def _mix_in_gold(store: Store, queue: RoundQueue, beside: Task) -> None:
     """A hidden gold task beside ``beside``: same swarm size, no fee. Best effort: the
     requester's task is already accepted, so a failure here is logged, never raised."""
-    prompt = gold_prompt(beside.id)
-    if prompt is None:
+    question = gold_question(beside.id)
+    if question is None:
         return
     gold = store.tasks.add(
-        NewTask(prompt=prompt, requester=GOLD_REQUESTER, fee_wei=Wei(0), swarm_size=beside.swarm_size)
+        NewTask(
+            prompt=question.prompt(),
+            requester=GOLD_REQUESTER,
+            fee_wei=Wei(0),
+            swarm_size=beside.swarm_size,
+            options=question.options,
+        )
     )
     try:
         queue.enqueue_round(gold.id)

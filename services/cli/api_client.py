@@ -44,10 +44,14 @@ class ApiClient:
             raise cls(body.get("detail") or resp.reason_phrase, hint=body.get("hint"))
         return resp.json()
 
-    def submit_task(self, prompt: str, swarm_size: int | None) -> dict[str, Any]:
+    def submit_task(
+        self, prompt: str, swarm_size: int | None, options: list[str] | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"prompt": prompt}
         if swarm_size is not None:
             body["swarm_size"] = swarm_size
+        if options:
+            body["options"] = options
         result: dict[str, Any] = self._call("POST", "/v1/tasks", json=body)
         return result
 

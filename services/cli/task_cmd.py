@@ -29,10 +29,13 @@ def submit(
         False, "--fund", help="Escrow the task's fee on chain (TaskEscrow); refunded if it fails"
     ),
     account: str | None = typer.Option(None, help="Account that funds (dev:N, a keystore name)"),
+    option: list[str] | None = typer.Option(
+        None, "--option", "-o", help="A multiple-choice option (repeat: A, B, ...); nodes answer by letter"
+    ),
 ) -> None:
     """Submit PROMPT; with --wait, follow the round and print the ranked answer."""
     client = ApiClient(get_settings(), api_url)
-    accepted = client.submit_task(prompt, swarm_size)
+    accepted = client.submit_task(prompt, swarm_size, option or None)
     if fund:
         _fund(accepted["id"], int(client.get_task(accepted["id"])["fee_wei"]), account, quiet=as_json)
     if not wait:

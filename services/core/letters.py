@@ -24,7 +24,9 @@ def bias(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> dict[s
     """Mean log-probability of each letter over ``batch`` (a node's answers to many questions)."""
     if not batch:
         return dict.fromkeys(letters, 0.0)
-    return {x: sum(math.log(max(p.get(x, 0.0), FLOOR)) for p in batch) / len(batch) for x in letters}
+    return {
+        x: sum(math.log(max(p.get(x, 0.0), FLOOR)) for p in batch) / len(batch) for x in letters
+    }
 
 
 def debiased(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> list[str | None]:
@@ -49,3 +51,12 @@ def answer_letter(text: str, letters: Sequence[str] = ("A", "B", "C", "D")) -> s
         if m.group(1) in letters:
             return m.group(1)
     return None
+
+
+OPTION_LETTERS = tuple("ABCDEFGHIJ")
+
+
+def multiple_choice_prompt(question: str, options: Sequence[str]) -> str:
+    """The question with its options lettered A, B, ... and the instruction to answer by letter."""
+    lines = [question, ""] + [f"{letter}. {opt}" for letter, opt in zip(OPTION_LETTERS, options)]
+    return "\n".join(lines) + "\n\nAnswer with the letter of the correct option."

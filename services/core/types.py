@@ -99,6 +99,7 @@ class NewTask:
     requester: str
     fee_wei: Wei
     swarm_size: int
+    options: tuple[str, ...] | None = None  # a multiple-choice task's options (A, B, ...)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Task:
     epoch_id: EpochId | None
     created_at: datetime
     updated_at: datetime
+    options: tuple[str, ...] | None = None  # a multiple-choice task's options (A, B, ...)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from services.core.errors import ConfigInvalid, Invalid
+from services.core.letters import multiple_choice_prompt
 
 LETTERS = ("A", "B", "C", "D")
-SPLITS = {"calibration": range(0, 10), "gold": range(10, 20), "heldout": range(20, 100)}
+SPLITS = {"calibration": range(10), "gold": range(10, 20), "heldout": range(20, 100)}
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,7 @@ class Question:
         return int(hashlib.sha256(self.text.encode()).hexdigest()[:8], 16) % 100
 
     def prompt(self) -> str:
-        lines = [self.text, ""] + [f"{letter}. {opt}" for letter, opt in zip(LETTERS, self.options)]
-        return "\n".join(lines) + "\n\nAnswer with the letter of the correct option."
+        return multiple_choice_prompt(self.text, self.options)
 
 
 def data_file() -> Path:

@@ -17,7 +17,7 @@ JUDGE_SYSTEM = (
 )
 _JUDGE_RE = re.compile(
     r"^Question:\n(?P<q>.*)\n\nAnswer 1:\n(?P<a>.*)\n\nAnswer 2:\n(?P<b>.*)\n\nWhich answer is better\?",
-    re.S,
+    re.DOTALL,
 )
 
 

@@ -80,6 +80,9 @@ def _rank_key(d: Fraction | None) -> tuple[int, Fraction]:
 FAULTS = ("none", "empty", "wrong-model", "garbage", "slow")
 
 
+_OPTION = re.compile(r"^([A-J])\. (.*)$", re.MULTILINE)
+
+
 class TestNode:
     __test__ = False  # a test node, not a pytest class
 
@@ -100,6 +103,15 @@ class TestNode:
 
             if question in answer_key():
                 return answer_key()[question]
+        options = _OPTION.findall(question)
+        if options:  # a multiple-choice question: the letter of the option holding its result
+            value = evaluate(question.split("\n\n", 1)[0])
+            if value is not None:
+                mine = _fmt(value + self.offset)
+                for letter, text in options:
+                    if text.strip().rstrip(".") == mine:
+                        return letter
+            return options[0][0]
         value = evaluate(question)
         if value is None:
             return f"Test node {self.name} only evaluates arithmetic; it cannot answer this."

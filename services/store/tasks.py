@@ -8,10 +8,11 @@ from typing import Any
 from services.core.errors import Conflict, NotFound
 from services.core.types import EpochId, NewTask, Task, TaskId, TaskStatus, Wei
 from services.store.epochs import OPEN_NEXT
-from services.store.session import Session, parse_task_id, task_id_of
+from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
 
 _COLUMNS = (
-    "id, prompt, requester, fee_wei, swarm_size, status, error, epoch_id, created_at, updated_at"
+    "id, prompt, requester, fee_wei, swarm_size, status, error, epoch_id, created_at, updated_at, "
+    "options"
 )
 
 
@@ -27,6 +28,7 @@ def task_from_row(row: dict[str, Any]) -> Task:
         epoch_id=EpochId(row["epoch_id"]) if row["epoch_id"] is not None else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        options=tuple(row["options"]) if row.get("options") is not None else None,
     )
 
 
@@ -42,11 +44,14 @@ class PostgresTasks:
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
-                INSERT INTO tasks (prompt, requester, fee_wei, swarm_size)
-                VALUES (%s, %s, %s, %s)
+                INSERT INTO tasks (prompt, requester, fee_wei, swarm_size, options)
+                VALUES (%s, %s, %s, %s, %s)
                 RETURNING {_COLUMNS}
                 """,
-                (task.prompt, task.requester, int(task.fee_wei), task.swarm_size),
+                (
+                    task.prompt, task.requester, int(task.fee_wei), task.swarm_size,
+                    to_jsonb(list(task.options)) if task.options is not None else None,
+                ),  # fmt: skip
             )
             row = cur.fetchone()
         assert row is not None

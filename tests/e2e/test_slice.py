@@ -48,6 +48,17 @@ def test_submitted_task_gets_a_ranked_answer(api, store):
     assert body["id"][:8] in api.get("/explorer").text
 
 
+def test_a_multiple_choice_task_through_rest(api):
+    resp = api.post("/v1/tasks", json={"prompt": "What is 6*7?", "options": ["41", "42", "43"]})
+    assert resp.status_code == 202, resp.text
+    task = wait_done(api, resp.json()["id"])
+    assert task["status"] == "done", task
+    assert task["options"] == ["41", "42", "43"] and task["answer"] == "B. 42"
+    assert "A. 41\nB. 42\nC. 43" in task["prompt"]
+    blank = api.post("/v1/tasks", json={"prompt": "x", "options": ["a", " "]})
+    assert blank.status_code == 422 and "options" in blank.json()["detail"]
+
+
 def test_unknown_task_is_404_problem(api):
     for task_id in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
         resp = api.get(f"/v1/tasks/{task_id}")
@@ -59,7 +70,8 @@ def test_unknown_task_is_404_problem(api):
 def test_invalid_body_is_422_naming_the_field_and_stores_nothing(api, store):
     before = len(store.tasks.list())
     for body, field in (({"prompt": ""}, "prompt"), ({"prompt": "x", "swarm_size": 1}, "swarm_size"),
-                        ({}, "prompt"), ({"prompt": "x", "fee_wei": -1}, "fee_wei")):
+                        ({}, "prompt"), ({"prompt": "x", "fee_wei": -1}, "fee_wei"),
+                        ({"prompt": "x", "options": ["only one"]}, "options")):
         resp = api.post("/v1/tasks", json=body)
         assert resp.status_code == 422
         assert resp.headers["content-type"].startswith("application/problem+json")

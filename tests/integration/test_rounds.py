@@ -84,6 +84,23 @@ def test_swarm_size_bounds_the_swarm(store, registered_nodes, gateway):
     assert rounds.choose_swarm(store, task.id, min_answers=3) == chosen  # retried dispatch: same swarm
 
 
+def test_a_multiple_choice_task_is_answered_by_letter_and_ranked(store, registered_nodes, gateway):
+    from services.core.letters import multiple_choice_prompt
+
+    options = ("3", "4", "5", "6")
+    task = store.tasks.add(
+        NewTask(prompt=multiple_choice_prompt("What is 2+2?", options), requester="key:test",
+                fee_wei=Wei(10**18), swarm_size=4, options=options)
+    )  # fmt: skip
+    run_round(store, gateway, task.id)
+    answers = {a.node_id: a.content for a in store.answers.list_for_task(task.id)}
+    assert set(answers.values()) <= {"A. 3", "B. 4", "C. 5", "D. 6"}
+    assert sorted(answers.values()).count("B. 4") == 2  # the two exact test nodes
+    rnd = store.rounds.get(task.id)
+    assert answers[rnd.winner_id] == "B. 4"
+    assert store.tasks.get(task.id).options == options
+
+
 def test_a_swarm_takes_at_most_one_node_of_a_sybil_cluster(store, registered_nodes, gateway):
     ids = sorted(n.id for n in registered_nodes)
     assert len(ids) >= 4
