@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,7 +168,7 @@ def _advance_past_window(session: ChainSession) -> None:
 
 
 def run(
-    settings: Settings,
+    settings: Settings,  # the demo runs in <data_dir>/demo, removed and made afresh each run
     *,
     tasks: tuple[str, ...] = DEMO_TASKS,
     real_models: bool = False,
@@ -185,7 +186,13 @@ def run(
     from services.core.types import EpochId, TaskId
     from zk.epoch_proof import EpochProver
 
-    settings = settings.model_copy(update={"test_nodes": 0})
+    # its own directory, fresh each run: a demo leaves the user's `merit up` state alone and can be
+    # run again after a failure
+    demo_dir = settings.resolved_data_dir / "demo"
+    if (demo_dir / "stack.json").exists():
+        devstack.down(settings.model_copy(update={"data_dir": demo_dir}))
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    settings = settings.model_copy(update={"test_nodes": 0, "data_dir": demo_dir})
     report = DemoReport(real_models)
     t0 = time.monotonic()
     with devstack.running(settings, on_step) as stack:

@@ -25,7 +25,8 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Start the stack, register, stake, calibrate and attest 3 nodes, answer tasks through REST,
-    close the epoch, prove it (Groth16), check the proof, settle, finalize and claim."""
+    close the epoch, prove it (Groth16), check the proof, settle, finalize and claim. Runs in
+    MERIT_DATA_DIR/demo, made afresh each run; stops everything it started."""
     from services import demo as run_demo
     from services.core.errors import Invalid
 
