@@ -2,28 +2,41 @@
 
 Everything is measured in one run on a fresh anvil (started on a free port, stopped at the end):
 
-- this project: ``EpochSettlement.propose`` + ``finalize`` (rewards as one cumulative Merkle root,
-  reputations as packed words of 16 nodes, emission minted), and one ``claim`` (a node's first, and
-  a later one that covers every epoch since its last claim);
+- this project on the test-only HashVerifier: ``EpochSettlement.propose`` + ``finalize`` (rewards
+  as one cumulative Merkle root, reputations as packed words of 16 nodes, emission minted), and
+  one ``claim`` (a node's first, and a later one that covers every epoch since its last claim);
+- this project with real Groth16 proofs: a second contract set deployed by ``deploy_all``
+  (RewardChunkVerifier, EpochRewardsVerifier over it, then the rest on it; the deployment record
+  goes to the run's temporary directory), the same nodes registered in it, and each epoch proved
+  by the project's own path: a synthetic audit bundle (per-task allocations, rewards from
+  ``epoch_rewards``), the claim tree and entries from ``services.core.settlement.plan``, a
+  ``ProofRequest``, ``zk.epoch_proof.make_proof`` with the warm snarkjs prover (one proof per 32
+  nodes, 1-4 s each; progress on stderr), ``check_proof`` (the workers' check), then ``propose``
+  with explicit gas (the verifier's ``verificationGas`` bound plus the calldata and a margin);
 - (a) one ERC-20 transfer transaction per node reward;
 - (b) Reliable-dRAG's scheme: one batched call writing each node's score (contracts/test/
   BatchScoreBaseline.sol; no nonce, one storage slot per node);
 - the claim scheme not chosen: per-epoch leaves with a claimed bitmap (contracts/test/
   PerEpochClaims.sol), where a node that claims 10 epochs sends 10 claims.
 
-"steady" means a second epoch over the same nodes (storage already written once), which is what
-every epoch after the first costs; "first" is epoch 1 on fresh storage. The verifier is the
-test-only HashVerifier (the Groth16 check adds about 0.24M gas per 32 nodes plus ~1k gas and ~170
-calldata bytes per node: contracts/README.md, "Proof verification gas"). Run:
-``python bench/settlement_gas.py``.
+"steady" is epoch 3 over the same nodes, its pool funded by fees: storage already written once,
+which is what every later epoch costs (epoch 2 still writes the second slot of the proposal ring
+afresh); "first" is epoch 1 on fresh storage, its pool minted. With real proofs the proposal
+also carries each node's row and claim entry (~205 calldata bytes a node) and the verifier
+rebuilds the previous and the new claim tree from them, so settlement grows by ~11.5k gas a node
+(100 to 1000 nodes), 7.6k of it the 242k-gas Groth16 check per 32-node chunk (zk/README.md).
+The run makes 111 chunk proofs (3 epochs x 1, 4 and 32 chunks): 10-20 min on 2 cores, most of it
+proving. Run: ``python bench/settlement_gas.py``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +46,27 @@ from web3 import Web3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from services.app.settlement import ProofRequest
 from services.chain.anvil import start_anvil
 from services.chain.compiler import repo_root
-from services.chain.deploy import DEV_PARAMS, deploy_set, deploy_test_contract
+from services.chain.deploy import DEV_PARAMS, deploy_all, deploy_set, deploy_test_contract
 from services.chain.rpc import connect, contract_at, send
+from services.content.cid import cid_of
 from services.core.merkle import (
     Reward,
     RewardTree,
     hash_verifier_proof,
     reputation_words,
 )
+from services.core.rewards import epoch_rewards
+from services.core.settlement import OnChainReward, SettlementPlan, plan
+from services.core.types import EpochId, NodeId, Wei
 from services.ports_free import free_port
 from services.settings import ANVIL_DEV_KEY
+from zk.encoding import CHUNK
+from zk.epoch_proof import check_proof, make_proof
+from zk.prover import VKEY, ProofResult, Prover
+from zk.verifier import load_verifying_key
 
 SIZES = (10, 100, 1000)
 MRT = 10**18
@@ -52,6 +74,11 @@ KEY = Web3.keccak(text="settlement gas bench verifier key")
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 MODEL = Web3.keccak(text="bench-model")
 PER_EPOCH_EPOCHS = 10
+# propose's gas beyond the calldata and the verifier's allowance (bound + bound / 63): its checks,
+# the proposal slot, the event, and the memory the proof is copied into for the verifier's two
+# calls (quadratic in the proof's size); eth_estimateGas asked 29k, 38k and 267k of it at 10, 100
+# and 1000 nodes
+PROPOSE_MARGIN = 500_000
 ROOT = repo_root()
 
 
@@ -106,9 +133,9 @@ class Bench:
             total += int(receipt["gasUsed"])
         return total
 
-    def send(self, call: Any, what: str) -> int:
+    def send(self, call: Any, what: str, gas: int | None = None) -> int:
         self.nonces.pop(self.me.address, None)
-        return int(send(self.w3, self.me, call, ROOT, what=what)["gasUsed"])
+        return int(send(self.w3, self.me, call, ROOT, what=what, gas=gas)["gasUsed"])
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         return self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
@@ -116,23 +143,24 @@ class Bench:
     # --- setup ------------------------------------------------------------------------------
 
     def register_until(self, n: int) -> None:
-        stake = DEV_PARAMS.min_stake_wei
-        hashes: list[bytes] = []
         while len(self.nodes) < n:
             node = Account.from_key(Web3.keccak(text=f"bench node {len(self.nodes)}"))
             self.nodes.append(node)
             self.rpc("anvil_setBalance", [node.address, hex(10**20)])
+        self.register(self.token, self.registry, n)
+
+    def register(self, token: Any, registry: Any, n: int) -> None:
+        """Register ``self.nodes[:n]`` in ``registry`` (those not yet in it): ids 1..n."""
+        stake = DEV_PARAMS.min_stake_wei
+        hashes: list[bytes] = []
+        for node in self.nodes[registry.functions.nodeCount().call() : n]:
             # operators keep 1 MRT in their wallets besides the stake
-            faucet = self.token.functions.faucet(node.address, stake + MRT)
+            faucet = token.functions.faucet(node.address, stake + MRT)
             hashes.append(self.fire(self.me, faucet, 90_000))
-            hashes.append(
-                self.fire(node, self.token.functions.approve(self.registry.address, stake), 60_000)
-            )
-            hashes.append(
-                self.fire(node, self.registry.functions.register(MODEL, CID, stake), 400_000)
-            )
+            hashes.append(self.fire(node, token.functions.approve(registry.address, stake), 60_000))
+            hashes.append(self.fire(node, registry.functions.register(MODEL, CID, stake), 400_000))
         self.gas_of(hashes)
-        assert self.registry.functions.nodeCount().call() == n
+        assert registry.functions.nodeCount().call() == n
 
     def tree(self, epoch: int, n: int, per_node: int) -> RewardTree:
         return RewardTree.build(
@@ -230,8 +258,155 @@ class Bench:
         return self.send(call, "per-epoch claim")
 
 
-def measure(bench: Bench, n: int) -> dict[str, int]:
+class ProgressProver(Prover):
+    """The project's warm snarkjs prover, saying on stderr which chunk it is proving."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = ""
+        self.chunks = 0
+        self.done = 0
+        self.proofs = 0  # in the whole run
+        self.ms = 0
+
+    def prove(self, circuit_input: dict[str, Any]) -> ProofResult:
+        result = super().prove(circuit_input)
+        self.done += 1
+        self.proofs += 1
+        self.ms += result.ms
+        print(
+            f"  {self.label}: chunk {self.done}/{self.chunks} proved ({result.ms} ms)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return result
+
+
+@dataclass(frozen=True)
+class ZkEpoch:
+    plan: SettlementPlan
+    propose: int  # gas used by propose
+    finalize: int
+    chunks: int
+    proof_bytes: int
+
+
+class ZkSettlement:
+    """The production contract set, deployed by deploy_all (RewardChunkVerifier, then
+    EpochRewardsVerifier over it, then deploy_set on it), settled with real Groth16 proofs made
+    by zk.epoch_proof.make_proof from a synthetic audit bundle, checked by check_proof (the
+    workers' check) before propose, as the zk worker does."""
+
+    def __init__(self, bench: Bench, records: Path, prover: ProgressProver) -> None:
+        self.bench = bench
+        w3 = bench.w3
+        deployment = deploy_all(w3, ANVIL_DEV_KEY, ROOT, records, params=DEV_PARAMS)
+        self.token = deployment.contract(w3, ROOT, "MeritToken")
+        self.registry = deployment.contract(w3, ROOT, "NodeRegistry")
+        self.settlement = deployment.contract(w3, ROOT, "EpochSettlement")
+        self.verifier = deployment.contract(w3, ROOT, "EpochRewardsVerifier")
+        assert self.settlement.functions.verifier().call() == self.verifier.address
+        self.prover = prover
+        self.vk = load_verifying_key(VKEY)
+
+    def register_until(self, n: int) -> None:
+        self.bench.register(self.token, self.registry, n)
+
+    def bundle(self, epoch: int, n: int) -> dict[str, Any]:
+        """An audit bundle as epochs.close_epoch writes it: per-task allocations over node ids
+        1..n (the registry ids), the pool their sum, each node's reward the protocol's split."""
+        allocations = [
+            {
+                NodeId(i + 1): Wei((1 + (7 * i + 3 * task + epoch) % 11) * MRT // 10)
+                for i in range(n)
+                if (i + task) % 3
+            }
+            for task in range(3)
+        ]
+        pool = sum(sum(a.values()) for a in allocations)
+        split = epoch_rewards(EpochId(epoch), Wei(pool), allocations)
+        return {
+            "epoch": epoch,
+            "pool_wei": str(pool),
+            "tasks": [{"rewards_wei": {str(k): str(v) for k, v in a.items()}} for a in allocations],
+            "clusters": [],
+            "nodes": [
+                {"node_id": k, "reward_wei": str(v), "withheld": False}
+                for k, v in sorted(split.rewards.items())
+            ],
+        }
+
+    def settle(self, epoch: int, n: int, before: SettlementPlan | None, *, fees: bool) -> ZkEpoch:
+        """Prove, check, propose (explicit gas: the verifier's bound plus a margin) and finalize
+        epoch ``epoch`` over nodes 1..n; ``before`` is the previous epoch's settlement."""
+        bench, nodes = self.bench, self.bench.nodes
+        doc = self.bundle(epoch, n)
+        cid = cid_of(json.dumps(doc, sort_keys=True).encode())
+        rewards = [
+            OnChainReward(NodeId(int(line["node_id"])), int(line["node_id"]),
+                          nodes[int(line["node_id"]) - 1].address, Wei(int(line["reward_wei"])))
+            for line in doc["nodes"]
+        ]  # fmt: skip
+        reps = {i + 1: (1_000 + 37 * i + 500 * epoch) % 10_001 or 1 for i in range(n)}
+        planned = plan(EpochId(epoch), rewards, before.entries if before else (), reps)
+        request = ProofRequest(
+            epoch=epoch,
+            audit_cid=cid,
+            previous_root=before.tree.root if before else bytes(32),
+            root=planned.tree.root,
+            total=int(planned.total_wei),
+            entries=planned.entries,
+        )
+        self.prover.label = f"{n} nodes, epoch {epoch}"
+        self.prover.chunks, self.prover.done = -(-n // CHUNK), 0
+        made, _ = make_proof(request, {cid: doc}.__getitem__, self.prover)
+        verdict = check_proof(request, made.proof, self.vk)
+        if not verdict.ok:
+            raise RuntimeError(f"epoch {epoch}: the workers' check refused the proof: {verdict}")
+        total = request.total
+        if fees:
+            bench.send(self.token.functions.faucet(bench.me.address, total), "faucet")
+            bench.send(self.token.functions.approve(self.settlement.address, total), "approve")
+            bench.send(self.settlement.functions.fund(epoch, total), "fund")
+        args = (
+            epoch, planned.tree.root, total, cid, planned.rep_first_word,
+            list(planned.rep_words), made.proof,
+        )  # fmt: skip
+        call = self.settlement.functions.propose(*args)
+        bound = int(self.verifier.functions.verificationGas(made.proof).call())
+        limit = propose_gas_limit(bound, self.settlement.encode_abi("propose", args=args))
+        estimate = int(call.estimate_gas({"from": bench.me.address}))
+        propose = bench.send(call, f"propose {epoch}", gas=limit)
+        bench.rpc("evm_increaseTime", [DEV_PARAMS.challenge_window_s])
+        bench.rpc("evm_mine", [])
+        finalize = bench.send(
+            self.settlement.functions.finalize(epoch, planned.rep_first_word, planned.rep_words),
+            f"finalize {epoch}",
+        )
+        print(
+            f"  {n} nodes, epoch {epoch}: propose {propose:,} gas (verificationGas {bound:,}, "
+            f"limit given {limit:,}, eth_estimateGas {estimate:,}), finalize {finalize:,}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return ZkEpoch(planned, propose, finalize, made.chunks, len(made.proof))
+
+
+def propose_gas_limit(bound: int, calldata: str) -> int:
+    """The gas a propose transaction is given: the verifier's ``verificationGas`` bound, the 1/64
+    the EVM keeps from the call (EIP-150), the transaction's calldata (or the EIP-7623 floor) and
+    PROPOSE_MARGIN for propose's own work."""
+    data = bytes.fromhex(calldata.removeprefix("0x"))
+    zeros = data.count(0)
+    nonzero = len(data) - zeros
+    standard = 21_000 + 4 * zeros + 16 * nonzero
+    floor = 21_000 + 10 * (zeros + 4 * nonzero)
+    return max(standard + bound + bound // 63 + PROPOSE_MARGIN, floor)
+
+
+def measure(bench: Bench, zk: ZkSettlement, n: int) -> dict[str, int]:
     bench.register_until(n)
+    zk.register_until(n)
     snap = bench.rpc("evm_snapshot", [])["result"]
     try:
         claimer, other = n // 2 + 1, 1
@@ -245,6 +420,11 @@ def measure(bench: Bench, n: int) -> dict[str, int]:
         transfers = bench.per_node_transfers(n)
         scores_first, scores_steady = bench.batched_scores(n)
         per_epoch_one, per_epoch_many = bench.per_epoch_claims(n, PER_EPOCH_EPOCHS)
+        # the production set, real proofs: epoch 1 minted, epochs 2 and 3 funded by fees; epoch 3
+        # is the steady one (epoch 2 still writes the proposal ring's second slot afresh)
+        zk_first = zk.settle(1, n, None, fees=False)
+        zk_second = zk.settle(2, n, zk_first.plan, fees=True)
+        zk_steady = zk.settle(3, n, zk_second.plan, fees=True)
     finally:
         assert bench.rpc("evm_revert", [snap])["result"] is True
         bench.nonces.clear()
@@ -259,6 +439,12 @@ def measure(bench: Bench, n: int) -> dict[str, int]:
         "scores_steady": scores_steady,
         "per_epoch_one": per_epoch_one,
         "per_epoch_many": per_epoch_many,
+        "zk_first": zk_first.propose + zk_first.finalize,
+        "zk_first_propose": zk_first.propose,
+        "zk_steady": zk_steady.propose + zk_steady.finalize,
+        "zk_steady_propose": zk_steady.propose,
+        "zk_chunks": zk_steady.chunks,
+        "zk_proof_bytes": zk_steady.proof_bytes,
     }
 
 
@@ -278,6 +464,24 @@ def render(results: dict[int, dict[str, int]]) -> str:
         ("  same, first epoch (fresh storage, minted)", [k(r["first"]) for r in results.values()]),
         ("(a) one transfer tx per node reward", [k(r["transfers"]) for r in results.values()]),
         ("    this project / (a)", [pct(r["steady"], r["transfers"]) for r in results.values()]),
+        (
+            "this project, Groth16 proofs: propose + finalize, steady",
+            [k(r["zk_steady"]) for r in results.values()],
+        ),
+        ("  of which propose", [k(r["zk_steady_propose"]) for r in results.values()]),
+        (
+            "  same, first epoch (fresh storage, minted)",
+            [k(r["zk_first"]) for r in results.values()],
+        ),
+        ("  of which propose", [k(r["zk_first_propose"]) for r in results.values()]),
+        (
+            "  chunk proofs; proof bytes in propose",
+            [f"{r['zk_chunks']}; {k(r['zk_proof_bytes'])}" for r in results.values()],
+        ),
+        (
+            "    this project with Groth16 proofs / (a)",
+            [pct(r["zk_steady"], r["transfers"]) for r in results.values()],
+        ),
         (
             "(b) Reliable-dRAG batched scores, steady",
             [k(r["scores_steady"]) for r in results.values()],
@@ -329,14 +533,17 @@ def main() -> int:
         try:
             w3 = connect(anvil.rpc_url)
             bench = Bench(w3)
-            results = {n: measure(bench, n) for n in SIZES}
+            with ProgressProver() as prover:
+                zk = ZkSettlement(bench, Path(tmp) / "deployments", prover)
+                results = {n: measure(bench, zk, n) for n in SIZES}
         finally:
             anvil.stop()
     print(render(results))
     print(
-        f"\n(measured in {time.monotonic() - started:.0f}s. steady: epoch 3, its pool funded by "
-        "fees; every reward recipient already holds MRT; 'a node's first' claim allocates the "
-        "node's claimed-amount slot once)"
+        f"\n(measured in {time.monotonic() - started:.0f}s, {prover.ms / 1000:.0f}s of it making "
+        f"{prover.proofs} chunk proofs. steady: epoch 3, its pool funded by fees; every reward "
+        "recipient already holds MRT; 'a node's first' claim allocates the node's claimed-amount "
+        "slot once)"
     )
     return 0
 
