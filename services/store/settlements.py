@@ -43,6 +43,16 @@ def settlement_from_row(row: dict[str, Any]) -> Settlement:
     )
 
 
+def _updated(row: dict[str, Any] | None, epoch_id: EpochId) -> Settlement:
+    """The settlement an UPDATE ... RETURNING gave back; NotFound when there was none."""
+    if row is None:
+        raise NotFound(
+            f"epoch {epoch_id} has no settlement",
+            hint=f"settle it: `merit epoch settle {epoch_id}`",
+        )
+    return settlement_from_row(row)
+
+
 def claim_from_row(row: dict[str, Any]) -> ClaimEntry:
     return ClaimEntry(
         epoch_id=EpochId(row["epoch_id"]),
@@ -153,12 +163,7 @@ class PostgresSettlements:
                 (status.value, detail, propose_intent, finalize_intent, int(epoch_id)),
             )
             row = cur.fetchone()
-        if row is None:
-            raise NotFound(
-                f"epoch {epoch_id} has no settlement",
-                hint=f"settle it: `merit epoch settle {epoch_id}`",
-            )
-        return settlement_from_row(row)
+        return _updated(row, epoch_id)
 
     def set_proof(
         self,
@@ -181,12 +186,7 @@ class PostgresSettlements:
                 (proof, status.value, detail, chunks, int(epoch_id)),
             )
             row = cur.fetchone()
-        if row is None:
-            raise NotFound(
-                f"epoch {epoch_id} has no settlement",
-                hint=f"settle it: `merit epoch settle {epoch_id}`",
-            )
-        return settlement_from_row(row)
+        return _updated(row, epoch_id)
 
     def proof(self, epoch_id: EpochId) -> bytes | None:
         """The stored proposal proof of ``epoch_id`` (None when none was made)."""
