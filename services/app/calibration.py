@@ -51,6 +51,9 @@ def calibrate_node(
             log.info("calibration no-show: %s", exc.detail, extra={"node_id": node_id})
             probs.append({})
     picked = letters.debiased(probs, mmlu.LETTERS)
+    answered = [p for p in probs if any(p.get(x, 0.0) > 0 for x in mmlu.LETTERS)]
+    if answered:  # kept, so its multiple-choice answers in live rounds are read the same way
+        store.nodes.set_letter_bias(node_id, letters.bias(answered, mmlu.LETTERS))
     tally = Tally(sum(p == q.answer for p, q in zip(picked, batch)), len(batch))
     result = reputation.calibrate(tally, CHANCE_BP, CONFIDENCE_BP)
     start = reputation.register(tally)

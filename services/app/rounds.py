@@ -101,11 +101,12 @@ def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: N
 def _choose(
     nodes: NodeGateway, node: Node, task_id: TaskId, prompt: str, options: tuple[str, ...]
 ) -> Answer:
-    """A multiple-choice answer: the letter with the highest probability among the node's top
-    log-probabilities, written out as "B. <option>" (so equal choices are equal answers)."""
+    """A multiple-choice answer: the letter the node's top log-probabilities favour once its
+    calibration's letter bias is removed, written out as "B. <option>" (so equal choices are
+    equal answers)."""
     allowed = OPTION_LETTERS[: len(options)]
     choice = nodes.choose(node, prompt, allowed)
-    letter = letters.choice(choice.probs, allowed)
+    letter = letters.debiased_one(choice.probs, allowed, node.letter_bias)
     if letter is None:
         raise NodeUnreachable(f"{node.name} named none of the letters {', '.join(allowed)}")
     content = f"{letter}. {options[allowed.index(letter)]}"

@@ -41,6 +41,18 @@ def debiased(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> li
     return out
 
 
+def debiased_one(
+    probs: Mapping[str, float], letters: Sequence[str], mean: Mapping[str, float] | None
+) -> str | None:
+    """One answer's letter with a known bias removed (``mean`` as ``bias`` computes it over the
+    node's calibration answers); the plain ``choice`` when the bias does not cover ``letters``."""
+    if not any(probs.get(x, 0.0) > 0 for x in letters):
+        return None
+    if mean is None or any(x not in mean for x in letters):
+        return choice(probs, letters)
+    return max(letters, key=lambda x: math.log(max(probs.get(x, 0.0), FLOOR)) - mean[x])
+
+
 _LETTER = re.compile(r"(?<![A-Za-z])([A-D])(?![A-Za-z])")
 
 

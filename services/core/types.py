@@ -91,6 +91,8 @@ class Node:
     address: str | None
     created_at: datetime
     reputation_anchor_bp: int = 5000  # the part of reputation earned on questions with known answers
+    # calibration's mean log-probability per letter: multiple-choice answers are read against it
+    letter_bias: Mapping[str, float] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from psycopg import errors as pg_errors
 
 from services.core.errors import Conflict, NotFound
 from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus, Wei
-from services.store.session import Session
+from services.store.session import Session, to_jsonb
 
 _COLUMNS = (
     "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at, "
-    "reputation_anchor_bp"
+    "reputation_anchor_bp, letter_bias"
 )
 
 
@@ -29,6 +30,7 @@ def node_from_row(row: dict[str, Any]) -> Node:
         stake_wei=Wei(int(row["stake_wei"])),
         address=row["address"],
         created_at=row["created_at"],
+        letter_bias=row.get("letter_bias"),
     )
 
 
@@ -103,6 +105,17 @@ class PostgresNodes:
             cur.execute(
                 "UPDATE nodes SET reputation_bp = %s, reputation_anchor_bp = %s WHERE id = %s",
                 (int(score_bp), int(anchor_bp), int(node_id)),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(
+                    f"node {node_id} not found", hint="list nodes with `merit node list`"
+                )
+
+    def set_letter_bias(self, node_id: NodeId, bias: Mapping[str, float]) -> None:
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE nodes SET letter_bias = %s WHERE id = %s",
+                (to_jsonb(dict(bias)), int(node_id)),
             )
             if cur.rowcount == 0:
                 raise NotFound(

@@ -24,6 +24,8 @@ def test_a_node_that_knows_the_answers_passes_and_one_that_does_not_stays_inacti
     assert good.passed and good.correct == 20 and good.threshold <= 20
     assert store.nodes.get_by_name("oracle").status is NodeStatus.ACTIVE
     assert store.nodes.get_by_name("oracle").reputation_bp > 5000
+    bias = store.nodes.get_by_name("oracle").letter_bias  # kept for its live multiple-choice answers
+    assert bias is not None and set(bias) == {"A", "B", "C", "D"}
     assert not bad.passed and "stays inactive" in bad.reason
     assert store.nodes.get_by_name("plain").status is NodeStatus.INACTIVE
 

@@ -32,3 +32,19 @@ def test_the_letter_a_free_text_answer_names() -> None:
     assert answer_letter("The answer is 42.") is None
     assert answer_letter("BAD idea") is None  # letters inside words do not count
     assert answer_letter("E") is None
+
+
+def test_one_answer_read_with_a_known_bias() -> None:
+    import math
+
+    from services.core.letters import bias, debiased_one
+
+    # a node that puts most mass on "A" whatever the question
+    history = [{"A": 0.7, "B": 0.1, "C": 0.1, "D": 0.1}] * 9 + [{"A": 0.4, "B": 0.5, "C": 0.05, "D": 0.05}]
+    mean = bias(history, "ABCD")
+    assert math.isclose(sum(1 for _ in mean), 4)
+    now = {"A": 0.55, "B": 0.35, "C": 0.05, "D": 0.05}
+    assert debiased_one(now, "ABCD", None) == "A"  # plain argmax
+    assert debiased_one(now, "ABCD", mean) == "B"  # A's habitual surplus removed
+    assert debiased_one(now, "ABCDE", mean) == "A"  # the bias does not cover E: plain argmax
+    assert debiased_one({}, "ABCD", mean) is None
