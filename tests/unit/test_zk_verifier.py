@@ -32,7 +32,7 @@ from py_ecc.optimized_bn128 import (
 from py_ecc.optimized_bn128 import pairing as py_ecc_pairing
 
 from services.core.errors import Invalid, ProofInvalid
-from zk import verifier
+from zk import bn254, verifier
 from zk.verifier import (
     CURVE_ORDER,
     FIELD_MODULUS,
@@ -264,7 +264,7 @@ def test_points_of_small_order_are_outside_g2_and_do_not_break_the_loop(toy: Toy
     # an addition step that meets R = +-S leaves the point out (read as "not in G2")
     q = affine_words_g2(multiply(G2, 5))
     rs = [q, q, q]
-    moved = verifier._advance(rs, [0, 1, 2], [q, verifier._g2_neg(q), None])
+    moved = bn254._advance(rs, [0, 1, 2], [q, bn254._g2_neg(q), None])
     assert list(moved) == [2] and rs[:2] == [q, q]
 
 
@@ -274,9 +274,9 @@ def test_psi_is_the_twisted_frobenius() -> None:
     for seed in (5, 77):
         p = twist_point(seed)
         pa = affine_words_g2(p)
-        psi1 = verifier._psi(pa)
-        psi2 = verifier._psi(psi1)
-        to_py = verifier._g2_to_py_ecc
+        psi1 = bn254._psi(pa)
+        psi2 = bn254._psi(psi1)
+        to_py = bn254.g2_to_py_ecc
         lhs = add(add(to_py(psi2), neg(multiply(to_py(psi1), t))), multiply(p, Q))
         assert is_inf(lhs)
 
@@ -444,13 +444,13 @@ def test_batch_of_valid_proofs_passes_with_one_final_exponentiation(
     toy: Toy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real = verifier._final_exponentiation
+    real = verifier.final_exponentiation
 
     def counted(f: tuple[int, ...]) -> tuple[int, ...]:
         calls.append(1)
         return real(f)
 
-    monkeypatch.setattr(verifier, "_final_exponentiation", counted)
+    monkeypatch.setattr(verifier, "final_exponentiation", counted)
     assert verify_batch(toy.vk, toy.proofs[:8]) == [Verdict(True, None)] * 8
     assert len(calls) == 1
     assert verify_batch(toy.vk, []) == []
@@ -483,8 +483,8 @@ def test_errors_that_cancel_in_an_unweighted_sum_are_caught(toy: Toy) -> None:
     (p0, s0), (p1, s1) = toy.proofs[:2]
 
     def moved(proof: Proof, by: tuple[int, int]) -> Proof:
-        c = verifier._g1_to_py_ecc(proof.c)
-        x, y = normalize(add(c, verifier._g1_to_py_ecc(by)))
+        c = bn254.g1_to_py_ecc(proof.c)
+        x, y = normalize(add(c, bn254.g1_to_py_ecc(by)))
         return replace(proof, c=(int(x), int(y)))
 
     items = [(moved(p0, shift), s0), (moved(p1, (shift[0], Q - shift[1])), s1)]
