@@ -116,7 +116,6 @@ def model_path(name: str, cache_dir: Path) -> Path:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
         with open(tmp, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk.read_bytes())
+            out.writelines(chunk.read_bytes() for chunk in chunks)
         tmp.replace(target)
     return _verified(target, model)
