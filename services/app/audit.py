@@ -75,7 +75,8 @@ def audit_epoch(store: Store, content: ContentStore, epoch_id: EpochId) -> Audit
         answers = {NodeId(int(k)): v for k, v in t["answers"].items()}
         tasks.append(
             core_epoch.FinishedTask(
-                TaskId(t["task_id"]), Wei(int(t["fee_wei"])), ranking, answers, judgments, t.get("gold_answer")
+                TaskId(t["task_id"]), Wei(int(t["fee_wei"])), ranking, answers, judgments, t.get("gold_answer"),
+                tuple(NodeId(int(n)) for n in t.get("swarm", ())),
             )
         )
 

@@ -55,6 +55,7 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
                 core_epoch.FinishedTask(
                     t.id, t.fee_wei, rnd.ranking, answers, tuple(tx.judgments.list_for_task(t.id)),
                     keys.get(t.prompt) if is_gold(t) else None,
+                    tuple(rnd.node_ids) if is_gold(t) else (),
                 )
             )
         nodes = {n.id: n for n in tx.nodes.list()}
@@ -105,6 +106,7 @@ def bundle(
                 ],
                 "weights": weights.get(t.task_id),
                 "gold_answer": t.gold,
+                "swarm": list(t.swarm),
                 "rewards_wei": {str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())},
             }
             for t in tasks

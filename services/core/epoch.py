@@ -11,7 +11,8 @@ reputations, and stores what this returns. The steps, in order:
    (``rewards.epoch_rewards``): integers that add up to the pool exactly;
 5. reputations move by gold accuracy (the hidden gold questions mixed into rounds: a node's
    answer is right when it names the correct letter), judged answer quality and judging
-   agreement, and decay when idle.
+   agreement, and decay when idle (a node asked a gold question that did not answer missed it,
+   so skipping suspected gold questions does not pay).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class FinishedTask:
     answers: Mapping[NodeId, str]  # node -> its answer
     judgments: tuple[Judgment, ...]
     gold: str | None = None  # a hidden gold question's correct letter (None: a requester's task)
+    swarm: tuple[NodeId, ...] = ()  # the nodes asked; on a gold task one that did not answer missed
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,8 @@ def close(
     gold: dict[NodeId, Tally] = {}
     for t in tasks:
         if t.gold is not None:
-            for node, text in t.answers.items():
-                hit = letters.answer_letter(text) == t.gold
+            for node in sorted(set(t.answers) | set(t.swarm)):
+                hit = letters.answer_letter(t.answers.get(node, "")) == t.gold
                 gold[node] = gold.get(node, Tally()) + Tally(int(hit), 1)
     agreement_by_task: dict[TaskId, dict[NodeId, Tally]] = {}
     for t in tasks:

@@ -56,3 +56,17 @@ def test_the_vector_always_sums_to_the_pool_and_is_never_negative(spec, emission
     result = epoch.close(EpochId(3), tasks, {}, emission=Wei(emission))
     assert sum(result.rewards.values()) + result.carried == sum(f for f, _ in spec) + emission
     assert all(v >= 0 for v in result.rewards.values())
+
+
+def test_gold_answers_move_anchors_and_a_gold_no_show_counts_as_a_miss():
+    from dataclasses import replace
+
+    gold = replace(finished("g1", 0, {N[0], N[1]}), gold="B", swarm=tuple(N))
+    answers = {N[0]: "B. Weakness", N[1]: "B", N[2]: "C. Threat"}  # N[3] was asked, did not answer
+    gold = replace(gold, answers=answers)
+    start = {n: reputation.Reputation(5000, 5000) for n in N}
+    result = epoch.close(EpochId(1), [gold], start)
+    ev = {n.node_id: n.evidence.gold for n in result.nodes}
+    assert [(ev[n].hits, ev[n].total) for n in N] == [(1, 1), (1, 1), (0, 1), (0, 1)]
+    after = {n.node_id: n.after.anchor_bp for n in result.nodes}
+    assert after[N[0]] == after[N[1]] > 5000 > after[N[2]] == after[N[3]]
