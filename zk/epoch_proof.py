@@ -214,3 +214,38 @@ class EpochProver:
 
     def check(self, request: ProofRequest, proof: bytes) -> ProofVerdict:
         return check_proof(request, proof, self.vk)
+
+
+def audit_proof(
+    doc: dict[str, Any], request: ProofRequest, proof: bytes, prover: Prover, vk: VerifyingKey
+) -> list[tuple[str, object, object]]:
+    """What an auditor checks of a settlement's proof against the epoch's bundle: the pool, the
+    total score, the threshold and every chunk's score commitment and paid rows recomputed from
+    the bundle's scores (the link the proof itself cannot make), then the proof as the contract
+    checks it. (what, recomputed, recorded) triples."""
+    checks: list[tuple[str, object, object]] = []
+    try:
+        er = rows_from_bundle(doc, request.payees)
+    except Invalid as exc:
+        return [("the bundle's rewards are the protocol's split of its scores", "yes", exc.detail)]
+    try:
+        d = decode_proof(proof)
+    except Invalid as exc:
+        return [("the settlement's proof decodes", "yes", exc.detail)]
+    rows, epoch = list(er.rows), request.epoch
+    checks.append(("proof pool", er.pool, d.pool))
+    checks.append(("proof total score", encoding.check_rows(er.pool, rows), d.total_score))
+    checks.append(("proof threshold", encoding.threshold(er.pool, rows), d.threshold))
+    checks.append(("proof chunks", encoding.chunk_count(rows), len(d.chunks)))
+    for k, chunk in enumerate(d.chunks[: encoding.chunk_count(rows)]):
+        (commitment,) = prover.outputs(encoding.chunk_inputs(epoch, k, er.pool, rows), count=1)
+        checks.append(
+            (f"chunk {k} score commitment (bundle scores)", commitment, chunk.score_commitment)
+        )
+        paid = [(r.payee, r.reward) for r in chunk.rows]
+        checks.append((f"chunk {k} paid rows", encoding.payees_rewards(er.pool, rows, k), paid))
+    verdict = check_proof(request, proof, vk)
+    checks.append(
+        ("proof verifies and binds the claim root", "ok", "ok" if verdict.ok else verdict.reason)
+    )
+    return checks

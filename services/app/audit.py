@@ -9,10 +9,12 @@ results are compared with the bundle, with the database, and with the recorded s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.app.ports import ContentStore, Store
+from services.app.settlement import ProofRequest, proof_request
 from services.core import bradley_terry, consensus, reputation
 from services.core import epoch as core_epoch
 from services.core.errors import Conflict, MeritError
@@ -45,7 +47,13 @@ class AuditReport:
             self.differences.append(Difference(what, str(expected), str(found)))
 
 
-def audit_epoch(store: Store, content: ContentStore, epoch_id: EpochId) -> AuditReport:
+# (bundle, what the proof must cover, the proof) -> (what, recomputed, recorded) checks
+ProofAudit = Callable[[dict[str, Any], ProofRequest, bytes], list[tuple[str, object, object]]]
+
+
+def audit_epoch(
+    store: Store, content: ContentStore, epoch_id: EpochId, *, proof_audit: ProofAudit | None = None
+) -> AuditReport:
     ep = store.epochs.get(epoch_id)
     if ep.audit_cid is None:
         raise Conflict(f"epoch {epoch_id} is not closed yet", hint="close it with `merit epoch close`")
@@ -99,4 +107,8 @@ def audit_epoch(store: Store, content: ContentStore, epoch_id: EpochId) -> Audit
         included = sum(n.reward for n in result.nodes if n.node_id not in set(settlement.left_out))
         report.check("settlement total", included, int(settlement.total_wei))
         report.check("settlement names the bundle", ep.audit_cid, settlement.audit_cid)
+        proof = store.settlements.proof(epoch_id)
+        if proof is not None and proof_audit is not None:
+            for what, expected, found in proof_audit(doc, proof_request(store, settlement), proof):
+                report.check(what, expected, found)
     return report

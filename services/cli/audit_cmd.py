@@ -18,15 +18,25 @@ def epoch(
     epoch_id: Annotated[int, typer.Argument(min=1, help="Epoch number")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Fetch epoch N's bundle by CID, refit every task, recompute rewards and reputations, compare."""
+    """Fetch epoch N's bundle by CID, refit every task, recompute rewards and reputations, and
+    recompute the settlement proof's score commitments from the bundle; compare."""
     from services.app.audit import audit_epoch
     from services.bootstrap import bootstrap
     from services.core.types import EpochId
+    from zk.epoch_proof import audit_proof
+    from zk.prover import VKEY, Prover
+    from zk.verifier import load_verifying_key
 
     c = bootstrap(get_settings())
+    prover = Prover()
+    vk = load_verifying_key(VKEY)
     try:
-        report = audit_epoch(c.store, c.content, EpochId(epoch_id))
+        report = audit_epoch(
+            c.store, c.content, EpochId(epoch_id),
+            proof_audit=lambda doc, request, proof: audit_proof(doc, request, proof, prover, vk),
+        )  # fmt: skip
     finally:
+        prover.close()
         c.close()
     if as_json:
         print_json({"epoch": report.epoch_id, "audit_cid": report.audit_cid, "passed": report.passed,

@@ -93,6 +93,7 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         assert sum(int(n["reward_wei"]) for n in epoch["nodes"]) == int(task["fee_wei"])
         audit = merit(env, "audit", "epoch", str(epoch["epoch"]))
         assert audit.returncode == 0 and "PASS" in audit.stdout, audit.stdout + audit.stderr
+        checked_before = json.loads(merit(env, "audit", "epoch", str(epoch["epoch"]), "--json").stdout)["checked"]
         # the test nodes' operators are registered on chain: the epoch settles with a real proof
         settled = merit(env, "epoch", "settle", str(epoch["epoch"]), "--json", timeout=180)
         assert settled.returncode == 0, settled.stdout + settled.stderr
@@ -101,6 +102,11 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         shown = json.loads(merit(env, "epoch", "show", str(epoch["epoch"]), "--json").stdout)
         assert shown["status"] == "proposed"
         assert int(shown["pool_wei"]) == int(task["fee_wei"])  # the escrowed fee moved into the pool
+        # the audit now also recomputes the proof's score commitments from the bundle
+        again = merit(env, "audit", "epoch", str(epoch["epoch"]), "--json", timeout=180)
+        assert again.returncode == 0, again.stdout + again.stderr
+        audited = json.loads(again.stdout)
+        assert audited["passed"] and audited["checked"] > checked_before
         assert shown["proof"]["workers"]["status"] == "verified"
         assert shown["proof"]["chain"].startswith("accepted by verifier")
     finally:

@@ -35,7 +35,7 @@ from tests.contracts.market import DEPLOYER, MRT, travel
 from tests.fixtures.chain import REPO_ROOT, Market
 from tests.integration.test_settlement import OPERATORS, World, _claim, _world
 from zk import encoding
-from zk.epoch_proof import EpochProver, check_proof, decode_proof
+from zk.epoch_proof import EpochProver, audit_proof, check_proof, decode_proof
 from zk.prover import Prover
 
 
@@ -124,6 +124,30 @@ def test_two_epochs_settle_with_real_proofs_and_nodes_claim_cumulative_rewards(
     assert claims == {w.chain_ids[0]: 10 * MRT, w.chain_ids[1]: 7 * MRT}
     assert _claim(w, OPERATORS[0]) == 4 * MRT  # only what is new since its first claim
     assert _claim(w, OPERATORS[1]) == 7 * MRT
+
+
+def test_the_audit_recomputes_the_proofs_commitments_from_the_bundle(zk_world: ZkWorld) -> None:
+    z, w = zk_world, zk_world.w
+    a, b, off = w.nodes
+    e1 = _close(z, [{a: 5 * MRT, b: 3 * MRT, off: 1 * MRT}])
+    assert _settle(z, e1).sent
+
+    doc = json.loads(z.content.get(w.store.epochs.get(e1).audit_cid))
+    request = proof_request(w.store, w.store.settlements.get(e1))
+    proof = w.store.settlements.proof(e1)
+    checks = audit_proof(doc, request, proof, z.prover.prover, z.prover.vk)
+    assert [c for c in checks if c[1] != c[2]] == []
+    assert any("score commitment" in what for what, _, _ in checks)
+
+    # a bundle whose scores differ from what was proven is caught, even with the same rewards:
+    # move one unit of score between the two paid nodes' tasks
+    tampered = json.loads(json.dumps(doc))
+    tampered["tasks"][0]["rewards_wei"][str(a)] = str(5 * MRT + 1)
+    tampered["tasks"][0]["rewards_wei"][str(b)] = str(3 * MRT - 1)
+    failing = [c for c in audit_proof(tampered, request, proof, z.prover.prover, z.prover.vk) if c[1] != c[2]]
+    assert failing and (
+        "split" in failing[0][0] or "score commitment" in failing[0][0]
+    )
 
 
 def test_an_epoch_of_many_nodes_is_proved_in_several_chunks(zk_world: ZkWorld) -> None:
