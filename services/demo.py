@@ -128,18 +128,6 @@ def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int) -> str:
     return child.url
 
 
-def _wait_task(api: Any, task_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        view: dict[str, Any] = api.get_task(task_id)
-        if view["status"] in ("done", "failed"):
-            return view
-        if time.monotonic() > deadline:
-            raise MeritError(f"task {task_id} did not finish in {timeout:.0f} s",
-                             hint="see the worker logs in MERIT_DATA_DIR/logs")  # fmt: skip
-        time.sleep(0.2)
-
-
 def _confidence(view: dict[str, Any]) -> str | None:
     """The winner's 95% interval against the best-ranked different answer's: separated when the
     winner's lower bound is above the other's upper bound."""
@@ -182,7 +170,7 @@ def run(
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
     from services.chain.settlement import open_chain_settlement
-    from services.cli.api_client import ApiClient
+    from services.cli.api_client import FINISHED, ApiClient
     from services.core.types import EpochId, TaskId
     from zk.epoch_proof import EpochProver
 
@@ -236,7 +224,12 @@ def run(
             api = ApiClient(settings)
             for prompt in tasks:
                 accepted = api.submit_task(prompt, len(report.nodes))
-                view = _wait_task(api, accepted["id"])
+                view = api.wait_task(accepted["id"], 300)
+                if view["status"] not in FINISHED:
+                    raise MeritError(
+                        f"task {accepted['id']} did not finish in 300 s",
+                        hint=f"see the worker logs in {settings.resolved_data_dir / 'logs'}",
+                    )
                 top = view["ranking"][0] if view["ranking"] else None
                 report_confidence = _confidence(view)
                 report.tasks.append(
@@ -271,12 +264,8 @@ def run(
                 if entry is None:
                     continue
                 account = Account.from_key(dev_account(f"dev:{i + 1}").private_key)
-                paid = DirectSender(session.w3, session.root, account, session.events).send(
-                    session.settlement.claim(
-                        entry.epoch_id, entry.chain_node_id, entry.account, entry.cumulative_wei,
-                        [bytes.fromhex(p[2:]) for p in entry.proof],
-                    )
-                )  # fmt: skip
+                sender = DirectSender(session.w3, session.root, account, session.events)
+                paid = sender.send(session.settlement.claim_entry(entry))
                 claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
                                "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
             report.settlement = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 from typing import Any
 
 from celery import chord, shared_task
@@ -14,7 +15,7 @@ from celery import chord, shared_task
 from services.app import epochs, rounds
 from services.app.epochs import EpochEmpty
 from services.core.errors import StoreUnavailable
-from services.core.types import EpochId, NodeId, TaskId
+from services.core.types import NodeId, TaskId
 from workers.container import container
 from zk.prover import ProverFailed
 
@@ -116,11 +117,12 @@ def close_epoch(emission_wei: str = "0", settle: bool = False) -> int | None:
     return epoch_id
 
 
+@lru_cache(maxsize=1)
 def _epoch_prover() -> Any:
+    """The worker process's warm prover and verifying key, made once."""
     from zk.epoch_proof import EpochProver
 
-    c = container()
-    return EpochProver(lambda cid: json.loads(c.content.get(cid)))
+    return EpochProver(lambda cid: json.loads(container().content.get(cid)))
 
 
 @shared_task(name="merit.zk.prove_epoch", **{**_RETRY, "autoretry_for": (StoreUnavailable, ProverFailed), "max_retries": 2})
@@ -143,15 +145,11 @@ def prove_epoch(epoch_id: int) -> str:
 def settle_epoch(epoch_id: int) -> str:
     """Propose closed epoch ``epoch_id`` on chain with its verified proof (idempotent); its
     settlement status. A proposal schedules its finalize for when the window ends."""
-    from services.app.escrow import move_epoch_fees
     from services.app.settlement import settle_epoch as settle
     from services.chain.settlement import open_chain_settlement
 
     c = container()
     chain = open_chain_settlement(c.settings, c.store)
-    recorded = c.store.settlements.get(EpochId(epoch_id))
-    if recorded is None or recorded.status.value != "finalized":
-        move_epoch_fees(c.store, chain, epoch_id)  # escrowed fees into the pool before proposing
     result = settle(c.store, chain, epoch_id)
     if result.sent:
         finalize_epoch.apply_async((epoch_id,), countdown=chain.challenge_window_s + 1)

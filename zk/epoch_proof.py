@@ -25,7 +25,7 @@ from services.core.errors import Invalid
 from services.core.merkle import Reward, RewardTree
 from zk import encoding
 from zk.prover import VKEY, Prover, ProverFailed
-from zk.rows import rows_from_bundle, total_paid_on_chain
+from zk.rows import rows_from_bundle
 from zk.verifier import Proof, VerifyingKey, load_verifying_key, verify_batch
 
 BundleFetch = Callable[[str], dict[str, Any]]  # audit CID -> the bundle document
@@ -55,10 +55,10 @@ def make_proof(
         raise Invalid(f"the bundle at {request.audit_cid} is epoch {doc['epoch']}, not {epoch}")
     er = rows_from_bundle(doc, request.payees)
     rows, pool = list(er.rows), er.pool
-    if total_paid_on_chain(er) != request.total:
+    paid = encoding.paid_total(pool, rows)
+    if paid != request.total:
         raise Invalid(
-            f"epoch {epoch}: the bundle pays {total_paid_on_chain(er)} wei on chain, the "
-            f"settlement {request.total} wei"
+            f"epoch {epoch}: the bundle pays {paid} wei on chain, the settlement {request.total} wei"
         )
     entries = _entries(request)
     total_score = encoding.check_rows(pool, rows)
@@ -84,10 +84,7 @@ def make_proof(
                 tuple(encoding.chain_rows(pool, rows, entries, k)),
             )
         )
-        timings.append(
-            ChunkTiming(k, len(encoding.payees_rewards(pool, rows, k)),
-                        int((time.perf_counter() - t0) * 1000))
-        )  # fmt: skip
+        timings.append(ChunkTiming(k, len(chunks[-1].rows), int((time.perf_counter() - t0) * 1000)))
     proof = encoding.encode_proof(
         pool, total_score, encoding.threshold(pool, rows), entries, chunks
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.core.errors import Invalid
 from services.core.rewards import apportion
-from services.core.types import NodeId, Wei
+from services.core.types import NodeId
 from zk.encoding import Row
 
 
@@ -67,7 +67,3 @@ def rows_from_bundle(doc: Mapping[str, Any], payees: Mapping[int, tuple[int, str
     if sum(rewards) != pool:
         raise Invalid(f"epoch {epoch}: the rewards do not add up to the pool {pool} wei")
     return EpochRows(epoch, pool, tuple(rows), tuple(rewards))
-
-
-def total_paid_on_chain(rows: EpochRows) -> Wei:
-    return Wei(sum(r for row, r in zip(rows.rows, rows.rewards, strict=True) if row.payee_chain_id))

@@ -51,12 +51,6 @@ def gold_question(seed: str) -> Question | None:
     return pool[0]
 
 
-def gold_prompt(seed: str) -> str | None:
-    """The prompt of ``gold_question(seed)`` (None without the MMLU data)."""
-    q = gold_question(seed)
-    return q.prompt() if q is not None else None
-
-
 def gold_answers(prompts: Iterable[str]) -> dict[str, str]:
     """The correct letter of each gold prompt (prompts not in the data are left out)."""
     from services.nodes import mmlu

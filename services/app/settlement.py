@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.app.escrow import EscrowChain, move_epoch_fees
 from services.app.ports import Store
 from services.core import settlement as core_settlement
 from services.core.errors import Conflict, NotFound
@@ -75,7 +76,7 @@ VERIFIER_ERRORS = frozenset({"UnsetVerifierNoVerifierConfigured", "EpochSettleme
 WINDOW_OPEN = "EpochSettlementChallengeWindowOpen"
 
 
-class SettlementChain(Protocol):
+class SettlementChain(EscrowChain, Protocol):
     """What settling needs from the chain (``services.chain.settlement.ChainSettlement``).
 
     Writes go through the outbox: ``propose``/``finalize`` return the tx hash of the one
@@ -241,25 +242,12 @@ def prove_settlement(
         return s
     request = proof_request(store, s)
     made = prove(request)
-    s = store.settlements.set_proof(epoch, ProofStatus.NONE, proof=made.proof, chunks=made.chunks)
-    return check_settlement(store, epoch, check=check)
-
-
-def check_settlement(store: Store, epoch_id: int, *, check: ProofCheck) -> Settlement:
-    """Judge the stored proof of ``epoch_id`` with ``check``; record the verdict and its reason."""
-    epoch = EpochId(int(epoch_id))
-    s = store.settlements.get(epoch)
-    proof = store.settlements.proof(epoch)
-    if s is None or proof is None:
-        raise NotFound(
-            f"epoch {epoch} has no proof to check", hint=f"make one: `merit epoch settle {epoch}`"
-        )
-    verdict = check(proof_request(store, s), proof)
-    status = ProofStatus.VERIFIED if verdict.ok else ProofStatus.REJECTED
+    verdict = check(request, made.proof)
     if not verdict.ok:
         log.warning("epoch proof rejected", extra={"epoch": epoch, "reason": verdict.reason})
+    status = ProofStatus.VERIFIED if verdict.ok else ProofStatus.REJECTED
     return store.settlements.set_proof(
-        epoch, status, proof=proof, chunks=s.proof_chunks, detail=verdict.reason
+        epoch, status, proof=made.proof, chunks=made.chunks, detail=verdict.reason
     )
 
 
@@ -298,6 +286,7 @@ def settle_epoch(
             f"epoch {epoch} has no verified proof yet",
             hint=f"prove it: `merit epoch settle {epoch}` (or let the zk worker finish)",
         )
+    move_epoch_fees(store, chain, epoch)  # escrowed fees into the pool: less is minted
     key = intent_key(chain.chain_id, epoch, "propose")
     root = bytes.fromhex(s.root[2:])
     try:

@@ -32,6 +32,7 @@ from services.chain.reverts import revert_error
 from services.chain.rpc import CHAIN_HINT, connect, revert_data
 from services.chain.tx import ContractCall, contract_call
 from services.core.errors import ChainUnavailable, ConfigInvalid, Invalid
+from services.core.settlement import ClaimEntry
 from services.core.types import EpochId, NodeId, Wei
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -437,6 +438,13 @@ class SettlementClient(_Client):
             int(cumulative_amount),
             [bytes32(p, what="proof element") for p in proof],
         )
+
+    def claim_entry(self, entry: ClaimEntry) -> ContractCall:
+        """The claim of a stored settlement leaf (its cumulative amount and Merkle proof)."""
+        return self.claim(
+            entry.epoch_id, entry.chain_node_id, entry.account, entry.cumulative_wei,
+            [bytes.fromhex(p.removeprefix("0x")) for p in entry.proof],
+        )  # fmt: skip
 
     def fund(self, epoch: int, amount: int) -> ContractCall:
         return self._call("fund", int(epoch), int(amount))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +18,9 @@ _BY_CODE: dict[str, type[errors.MeritError]] = {
         errors.BrokerUnavailable, errors.StoreUnavailable, errors.ChainUnavailable,
     )
 }
+
+
+FINISHED = ("done", "failed")
 
 
 class ApiClient:
@@ -58,6 +63,23 @@ class ApiClient:
     def get_task(self, task_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/v1/tasks/{task_id}")
         return result
+
+    def wait_task(
+        self,
+        task_id: str,
+        timeout: float,
+        on_poll: Callable[[dict[str, Any]], None] = lambda _: None,
+        interval: float = 0.2,
+    ) -> dict[str, Any]:
+        """Poll ``task_id`` until it is done or failed, or ``timeout`` seconds pass; the last
+        view either way (the caller reads its status)."""
+        deadline = time.monotonic() + timeout
+        task = self.get_task(task_id)
+        while task["status"] not in FINISHED and time.monotonic() < deadline:
+            time.sleep(interval)
+            task = self.get_task(task_id)
+            on_poll(task)
+        return task
 
     def nodes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/v1/nodes")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,16 +27,18 @@ def epoch(
     from zk.prover import VKEY, Prover
     from zk.verifier import load_verifying_key
 
+    provers: list[Prover] = []  # started only when the epoch has a proof to audit
+
+    def proof_audit(doc: dict[str, Any], request: Any, proof: bytes) -> list[tuple[str, object, object]]:
+        provers.append(Prover())
+        return audit_proof(doc, request, proof, provers[0], load_verifying_key(VKEY))
+
     c = bootstrap(get_settings())
-    prover = Prover()
-    vk = load_verifying_key(VKEY)
     try:
-        report = audit_epoch(
-            c.store, c.content, EpochId(epoch_id),
-            proof_audit=lambda doc, request, proof: audit_proof(doc, request, proof, prover, vk),
-        )  # fmt: skip
+        report = audit_epoch(c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit)
     finally:
-        prover.close()
+        for prover in provers:
+            prover.close()
         c.close()
     if as_json:
         print_json({"epoch": report.epoch_id, "audit_cid": report.audit_cid, "passed": report.passed,

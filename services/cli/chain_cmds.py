@@ -132,12 +132,14 @@ def format_eth(wei: int) -> str:
 
 
 def with_approval(
-    session: ChainSession, owner: str, amount: int, call: ContractCall
+    session: ChainSession, owner: str, amount: int, call: ContractCall, spender: str | None = None
 ) -> list[ContractCall]:
-    """``call``, preceded by an approval of ``amount`` to the registry when the allowance is short."""
-    token, registry = session.token, session.registry
-    if token.allowance(owner, registry.address) < amount:
-        return [token.approve(registry.address, amount), call]
+    """``call``, preceded by an approval of ``amount`` to ``spender`` (default: the registry)
+    when the allowance is short."""
+    token = session.token
+    spender = spender or session.registry.address
+    if token.allowance(owner, spender) < amount:
+        return [token.approve(spender, amount), call]
     return [call]
 
 

@@ -60,13 +60,7 @@ def claim(
             f"{format_mrt(entry.cumulative_wei)}",
             hint="rewards of later epochs become claimable when they are finalized",
         )
-    call = session.settlement.claim(
-        entry.epoch_id,
-        entry.chain_node_id,
-        entry.account,
-        entry.cumulative_wei,
-        [bytes.fromhex(p.removeprefix("0x")) for p in entry.proof],
-    )
+    call = session.settlement.claim_entry(entry)
     run_plan(session, signing, [call], dry_run=dry_run, as_json=as_json)
     if not dry_run and not as_json:
         console.print(

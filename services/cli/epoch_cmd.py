@@ -154,18 +154,12 @@ def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> N
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
     from services.chain.settlement import open_chain_settlement
-    from services.core.types import EpochId
 
     c = bootstrap(get_settings())
     try:
         chain = open_chain_settlement(c.settings, c.store, rpc_url)
         if step == "settle":
-            from services.app.escrow import move_epoch_fees
             from zk.epoch_proof import EpochProver
-
-            recorded = c.store.settlements.get(EpochId(epoch))
-            if recorded is None or recorded.status.value != "finalized":
-                move_epoch_fees(c.store, chain, epoch)  # escrowed fees into the pool first
 
             content = c.content
             prover = EpochProver(lambda cid: json.loads(content.get(cid)))

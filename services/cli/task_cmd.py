@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from services.cli.api_client import ApiClient
+from services.cli.api_client import FINISHED, ApiClient
 from services.cli.output import console, errors_as_one_line, fail, print_json
 from services.settings import get_settings
 
 app = typer.Typer(help="Submit tasks and read their answers.", no_args_is_help=True)
-FINISHED = {"done", "failed"}
 
 
 @app.command()
@@ -54,14 +52,14 @@ def _fund(task_id: str, fee_wei: int, account: str | None, *, quiet: bool) -> No
     """Approve and fund TaskEscrow for ``task_id`` from ``account``."""
     from services.chain.reverts import format_mrt
     from services.chain.tx import DirectSender
-    from services.cli.chain_cmds import open_session, signer
+    from services.cli.chain_cmds import open_session, signer, with_approval
 
     session = open_session(None)
     signing = signer(session, account)
     sender = DirectSender(session.w3, session.root, signing, session.events)
-    if session.token.allowance(signing.address, session.escrow.address) < fee_wei:
-        sender.send(session.token.approve(session.escrow.address, fee_wei))
-    sender.send(session.escrow.fund(task_id, fee_wei))  # a revert raises its named error
+    fund = session.escrow.fund(task_id, fee_wei)
+    for call in with_approval(session, signing.address, fee_wei, fund, session.escrow.address):
+        sender.send(call)  # a revert raises its named error
     if not quiet:
         console.print(f"escrowed {format_mrt(fee_wei)} for task {task_id[:8]} (refunded if it fails)")
 
@@ -79,19 +77,18 @@ def show(
 
 
 def follow(client: ApiClient, task_id: str, timeout: float, *, quiet: bool) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    task = client.get_task(task_id)
-    with console.status(f"task {task_id[:8]}: {task['status']}", spinner="dots") as status:
-        while task["status"] not in FINISHED:
-            if time.monotonic() > deadline:
-                raise fail(f"task {task_id} is still {task['status']} after {timeout:.0f}s; "
-                           f"check later with `merit task show {task_id}`", 75)
-            time.sleep(0.2)
-            task = client.get_task(task_id)
+    with console.status(f"task {task_id[:8]}: waiting", spinner="dots") as status:
+
+        def show(task: dict[str, Any]) -> None:
             if not quiet:
                 n_ans = sum(a["status"] == "ok" for a in task["answers"])
                 status.update(f"task {task_id[:8]}: {task['status']} "
                               f"({n_ans} answers, {len(task['judgments'])} judgments)")
+
+        task = client.wait_task(task_id, timeout, show)
+    if task["status"] not in FINISHED:
+        raise fail(f"task {task_id} is still {task['status']} after {timeout:.0f}s; "
+                   f"check later with `merit task show {task_id}`", 75)
     return task
 
 

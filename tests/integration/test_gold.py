@@ -7,7 +7,7 @@ from __future__ import annotations
 from services.app import tasks
 from services.app.audit import audit_epoch
 from services.app.epochs import close_epoch
-from services.app.gold import GOLD_REQUESTER, gold_answers, gold_due, gold_prompt
+from services.app.gold import GOLD_REQUESTER, gold_answers, gold_due, gold_question
 from services.broker.queue import CeleryRoundQueue
 from services.content.local import LocalContentStore
 from services.core.letters import answer_letter
@@ -36,7 +36,7 @@ def test_a_task_brings_a_hidden_gold_task_along(store, redis_url) -> None:
     gold = [t for t in stored if t.requester == GOLD_REQUESTER]
     assert len(stored) == 2 and len(gold) == 1
     assert gold[0].fee_wei == 0 and gold[0].swarm_size == task.swarm_size
-    assert gold[0].prompt == gold_prompt(task.id)
+    assert gold[0].prompt == gold_question(task.id).prompt()
     assert gold[0].prompt in gold_answers([gold[0].prompt])
 
 
@@ -47,7 +47,7 @@ def test_gold_answers_move_the_anchor_and_the_audit_agrees(store, gateway, tmp_p
     try:
         for child in (knows, guess1, guess2):
             register_test_node(store, child.name, child.url)
-        prompt = gold_prompt("seed")
+        prompt = gold_question("seed").prompt()
         key = gold_answers([prompt])[prompt]
         task = store.tasks.add(
             NewTask(prompt=prompt, requester=GOLD_REQUESTER, fee_wei=Wei(0), swarm_size=3)

@@ -113,10 +113,7 @@ def _claim(w: World, account: LocalAccount, epoch: int | None = None) -> int:
     assert entry is not None
     give_eth(w.session.w3, account.address)
     before = w.session.token.balance_of(account.address)
-    call = w.session.settlement.claim(
-        entry.epoch_id, entry.chain_node_id, entry.account, entry.cumulative_wei,
-        [bytes.fromhex(p[2:]) for p in entry.proof],
-    )  # fmt: skip
+    call = w.session.settlement.claim_entry(entry)
     DirectSender(w.session.w3, REPO_ROOT, account).send(call)
     return w.session.token.balance_of(account.address) - before
 

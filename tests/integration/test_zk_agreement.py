@@ -10,6 +10,7 @@ from web3 import Web3
 from services.chain.compiler import load_artifact
 from services.chain.deploy import Deployment
 from tests.fixtures.chain import REPO_ROOT
+from tests.unit.test_zk_verifier import affine_words_g2, outside_g2
 from zk import encoding
 from zk.prover import VKEY, Prover
 from zk.verifier import FIELD_MODULUS, Proof, load_verifying_key, verify
@@ -43,42 +44,9 @@ def valid(prover: Prover) -> tuple[Proof, list[int]]:
     return Proof.from_snarkjs(result.proof), signals
 
 
-def _outside_g2_subgroup() -> tuple[tuple[int, int], tuple[int, int]]:
-    """A point on the twist curve y^2 = x^3 + b2 that the curve order does not kill."""
-    from py_ecc.optimized_bn128 import FQ2, b2, curve_order, multiply, normalize
-
-    x = FQ2([1, 0])
-    while True:
-        rhs = x**3 + b2
-        y = _sqrt_fq2(rhs)
-        if y is not None:
-            point = (x, y, FQ2.one())
-            if normalize(multiply(point, curve_order)) != (FQ2.zero(), FQ2.zero()) and multiply(
-                point, curve_order
-            )[2] != FQ2.zero():
-                return (tuple(x.coeffs), tuple(y.coeffs))  # type: ignore[return-value]
-        x = x + FQ2([1, 0])
-
-
-def _sqrt_fq2(a):
-    """A square root in Fq2 (q = 3 mod 4), or None."""
-    from py_ecc.optimized_bn128 import FQ2
-
-    q = FIELD_MODULUS
-    a1 = a ** ((q - 3) // 4)
-    alpha = a1 * a1 * a
-    x0 = a1 * a
-    if alpha == FQ2([q - 1, 0]):
-        return FQ2([0, 1]) * x0 if (FQ2([0, 1]) * x0) ** 2 == a else None
-    b = (alpha + FQ2.one()) ** ((q - 1) // 2)
-    root = b * x0
-    return root if root**2 == a else None
-
-
 def _cases(proof: Proof, signals: list[int]) -> dict[str, tuple[Proof, list[int]]]:
     w = list(proof.to_words())
-    bad_point = _outside_g2_subgroup()
-    (x0, x1), (y0, y1) = bad_point
+    (x0, x1), (y0, y1) = affine_words_g2(outside_g2(1))
     return {
         "valid": (proof, signals),
         "changed public input": (proof, [*signals[:5], signals[5] + 1, *signals[6:]]),
