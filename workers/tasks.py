@@ -35,9 +35,9 @@ def _on_error(task_id: str, step: str) -> Any:
 def dispatch(task_id: str) -> list[int]:
     c = container()
     node_ids = rounds.choose_swarm(c.store, TaskId(task_id), min_answers=c.settings.min_answers)
-    if node_ids:
+    if node_ids:  # one entry per seat
         body = plan_judging.si(task_id, node_ids).on_error(_on_error(task_id, "answering"))
-        chord([infer.si(task_id, n) for n in node_ids])(body)
+        chord([infer.si(task_id, n) for n in sorted(set(node_ids))])(body)
     else:
         _refund_if_failed(task_id)
     return node_ids
@@ -58,8 +58,8 @@ def plan_judging(task_id: str, node_ids: list[int]) -> list[int]:
     if judges:
         body = rank.si(task_id).on_error(_on_error(task_id, "judging"))
         chord([judge.si(task_id, j) for j in judges])(body)
-    else:
-        _refund_if_failed(task_id)
+    elif not _refund_if_failed(task_id):  # the swarm agreed: nothing to judge
+        rank.delay(task_id)
     return judges
 
 
@@ -85,11 +85,14 @@ def fail(task_id: str, reason: str) -> None:
     refund_task.delay(task_id)
 
 
-def _refund_if_failed(task_id: str) -> None:
+def _refund_if_failed(task_id: str) -> bool:
+    """Refund the task's fee when it failed; whether it did."""
     from services.core.types import TaskStatus
 
     if container().store.tasks.get(TaskId(task_id)).status is TaskStatus.FAILED:
         refund_task.delay(task_id)
+        return True
+    return False
 
 
 @shared_task(name="merit.chain.refund_task", **_RETRY)

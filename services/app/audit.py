@@ -1,7 +1,7 @@
 """`merit audit epoch N`: recompute an epoch from its audit bundle and say PASS or what differs.
 
 The bundle is fetched by its CID (the content store checks the bytes against it). Each task's
-Bradley-Terry fit is recomputed from its judgments and the judge weights the round used; the reward
+posterior is recomputed from its candidates, seats, verdicts and the rates the round used; the reward
 vector and reputation updates are recomputed with the same core code from the bundle's inputs; the
 results are compared with the bundle, with the database, and with the recorded settlement.
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 from services.app.ports import ContentStore, Store
 from services.app.settlement import ProofRequest, proof_request
-from services.core import bradley_terry, consensus, reputation
+from services.core import aggregation, reputation
 from services.core import epoch as core_epoch
 from services.core.errors import Conflict, MeritError
-from services.core.types import EpochId, Judgment, NodeId, Outcome, RankEntry, TaskId, Wei
+from services.core.types import Candidate, EpochId, Judgment, NodeId, Outcome, RankEntry, Reliability, TaskId, Wei
 
 SCORE_TOL = 1e-6
 
@@ -68,23 +68,32 @@ def audit_epoch(
 
     tasks = []
     for t in doc["tasks"]:
+        task_id = TaskId(t["task_id"])
         judgments = tuple(
-            Judgment(TaskId(t["task_id"]), NodeId(j["judge_id"]), NodeId(j["left_id"]), NodeId(j["right_id"]),
-                     Outcome(j["outcome"]))
+            Judgment(task_id, NodeId(j["judge_id"]), NodeId(j["left_id"]), NodeId(j["right_id"]), Outcome(j["outcome"]))
             for j in t["judgments"]
         )
         ranking = tuple(RankEntry(NodeId(e["node_id"]), float(e["score"]), int(e["rank"])) for e in t["ranking"])
-        weights = None if t.get("weights") is None else {NodeId(int(k)): int(v) for k, v in t["weights"].items()}
-        refit = bradley_terry.fit([e.node_id for e in ranking], consensus.comparisons(judgments, weights))
-        report.check(f"task {t['task_id'][:8]} ranking", [e.node_id for e in consensus.ranking(refit.scores)],
-                     [e.node_id for e in ranking])
-        worst = max((abs(refit.scores[e.node_id] - e.score) for e in ranking), default=0.0)
-        report.check(f"task {t['task_id'][:8]} scores within {SCORE_TOL}", True, worst <= SCORE_TOL)
+        found = tuple(
+            Candidate(NodeId(c["id"]), tuple(NodeId(n) for n in c["supporters"])) for c in t.get("candidates", ())
+        )
+        seats = {NodeId(int(k)): int(v) for k, v in t.get("seats", {}).items()}
+        options = None if t.get("options") is None else tuple(t["options"])
+        used = t.get("weights") or {}
+        if found and used:
+            rates = {NodeId(int(k)): aggregation.Rates(int(v[0]), int(v[1])) for k, v in used.items()}
+            post = aggregation.posterior(
+                aggregation.Round(found, judgments, rates, seats, aggregation.forms_of(options, len(found)))
+            )
+            recomputed = post.ranking()
+            report.check(f"task {task_id[:8]} ranking", [e.node_id for e in recomputed], [e.node_id for e in ranking])
+            worst = max((abs(post.probability[e.node_id] - e.score) for e in ranking), default=0.0)
+            report.check(f"task {task_id[:8]} posterior within {SCORE_TOL}", True, worst <= SCORE_TOL)
         answers = {NodeId(int(k)): v for k, v in t["answers"].items()}
         tasks.append(
             core_epoch.FinishedTask(
-                TaskId(t["task_id"]), Wei(int(t["fee_wei"])), ranking, answers, judgments, t.get("gold_answer"),
-                tuple(NodeId(int(n)) for n in t.get("swarm", ())),
+                task_id, Wei(int(t["fee_wei"])), ranking, answers, judgments, t.get("gold_answer"),
+                tuple(NodeId(int(n)) for n in t.get("swarm", ())), found, seats, options,
             )
         )
 
@@ -92,13 +101,17 @@ def audit_epoch(
         NodeId(n["node_id"]): reputation.Reputation(n["reputation_before_bp"], n["anchor_before_bp"])
         for n in doc["nodes"]
     }
-    result = core_epoch.close(epoch_id, tasks, before, Wei(int(doc["emission_wei"])))
+    known = {NodeId(n["node_id"]): Reliability(*n["reliability_before"]) for n in doc["nodes"] if "reliability_before" in n}
+    result = core_epoch.close(epoch_id, tasks, before, Wei(int(doc["emission_wei"])), reliabilities=known)
     recorded = {NodeId(n["node_id"]): n for n in doc["nodes"]}
     for n in result.nodes:
         row = recorded.get(n.node_id, {})
         report.check(f"node {n.node_id} reward", n.reward, int(row.get("reward_wei", -1)))
         report.check(f"node {n.node_id} reputation", n.after.score_bp, row.get("reputation_after_bp"))
         report.check(f"node {n.node_id} withheld", n.withheld, row.get("withheld"))
+        if "reliability_after" in row:
+            after = n.reliability_after
+            report.check(f"node {n.node_id} reliability", list(after.values()), row["reliability_after"])
     stored = {r.node_id: r.reward_wei for r in store.epochs.nodes(epoch_id)}
     report.check("database rewards match the bundle", {k: int(v["reward_wei"]) for k, v in recorded.items()}, stored)
 

@@ -8,18 +8,20 @@ Its starting reputation is its calibration accuracy shrunk toward the prior.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from services.app.ports import NodeGateway, Store
+from services.app.gold import MmluBank
+from services.app.ports import NodeGateway, QuestionBank, Store
+from services.core.aggregation import MILLI
 from services.core import letters, reputation
 from services.core.consensus import Tally
 from services.core.errors import NodeUnreachable
 from services.core.types import NodeId, NodeStatus
-from services.nodes import mmlu
 
 log = logging.getLogger(__name__)
+LETTERS = ("A", "B", "C", "D")
 CHANCE_BP = 2500  # four options
 CONFIDENCE_BP = 9900
 
@@ -37,27 +39,42 @@ class CalibrationResult:
 
 
 def calibrate_node(
-    store: Store, nodes: NodeGateway, node_id: NodeId, *, questions: int = 40, seed: int = 0
+    store: Store,
+    nodes: NodeGateway,
+    node_id: NodeId,
+    *,
+    questions: int = 40,
+    seed: int = 0,
+    bank: QuestionBank | None = None,
 ) -> CalibrationResult:
     """Ask ``questions`` calibration questions; activate the node when it beats chance, else
-    leave it inactive with the reason. Letter bias is removed over the whole batch."""
+    leave it inactive with the reason. Letter bias is removed over the whole batch. The answers
+    also start the node's reliability record as an answerer."""
     node = store.nodes.get(node_id)
-    batch = mmlu.sample("calibration", questions, seed=seed)
+    batch = (bank or MmluBank()).calibration(questions, seed=seed)
     probs: list[dict[str, float]] = []
     for q in batch:
         try:
-            probs.append(nodes.choose(node, q.prompt(), mmlu.LETTERS).probs)
+            probs.append(nodes.choose(node, q.prompt(), LETTERS).probs)
         except NodeUnreachable as exc:
             log.info("calibration no-show: %s", exc.detail, extra={"node_id": node_id})
             probs.append({})
-    picked = letters.debiased(probs, mmlu.LETTERS)
-    answered = [p for p in probs if any(p.get(x, 0.0) > 0 for x in mmlu.LETTERS)]
+    picked = letters.debiased(probs, LETTERS)
+    answered = [p for p in probs if any(p.get(x, 0.0) > 0 for x in LETTERS)]
     if answered:  # kept, so its multiple-choice answers in live rounds are read the same way
-        store.nodes.set_letter_bias(node_id, letters.bias(answered, mmlu.LETTERS))
+        store.nodes.set_letter_bias(node_id, letters.bias(answered, LETTERS))
     tally = Tally(sum(p == q.answer for p, q in zip(picked, batch)), len(batch))
     result = reputation.calibrate(tally, CHANCE_BP, CONFIDENCE_BP)
     start = reputation.register(tally)
     store.nodes.set_reputation(node_id, start.score_bp, start.anchor_bp)
+    store.nodes.set_reliability(
+        node_id,
+        replace(
+            node.reliability,
+            gold_answer_hits=node.reliability.gold_answer_hits + tally.hits * MILLI,
+            gold_answer_total=node.reliability.gold_answer_total + tally.total * MILLI,
+        ),
+    )
     store.nodes.set_status(node_id, NodeStatus.ACTIVE if result.passed else NodeStatus.INACTIVE)
     reason = (
         f"{tally.hits}/{tally.total} correct; the pass mark is {result.threshold} "

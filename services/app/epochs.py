@@ -7,16 +7,16 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from services.app.gold import gold_answers, is_gold
-from services.app.ports import ContentStore, Store
+from services.app.gold import MmluBank, is_gold
+from services.app.ports import ContentStore, QuestionBank, Store
 from services.app.rounds import FIT_METHOD
 from services.core import epoch as core_epoch
 from services.core import reputation
 from services.core.errors import Conflict
-from services.core.types import AnswerStatus, Epoch, EpochId, EpochNode, TaskStatus, Wei
+from services.core.types import AnswerStatus, Epoch, EpochId, EpochNode, Reliability, TaskStatus, Wei
 
 log = logging.getLogger(__name__)
-BUNDLE_VERSION = 2
+BUNDLE_VERSION = 3
 
 
 class EpochEmpty(Conflict):
@@ -30,7 +30,9 @@ class ClosedEpoch:
     tasks: int
 
 
-def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -> ClosedEpoch:
+def close_epoch(
+    store: Store, content: ContentStore, *, emission_wei: int = 0, bank: QuestionBank | None = None
+) -> ClosedEpoch:
     """Close the open epoch: one exact reward vector over its finished tasks' fees plus emission,
     reputation updates, and an audit bundle in the content store whose CID the epoch records.
 
@@ -43,28 +45,31 @@ def close_epoch(store: Store, content: ContentStore, *, emission_wei: int = 0) -
         if not tasks:
             raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
         finished = []
-        weights: dict[str, dict[str, str] | None] = {}
-        keys = gold_answers(t.prompt for t in tasks if is_gold(t))
+        weights: dict[str, dict[str, list[int]] | None] = {}
+        keys = (bank or MmluBank()).answers(t.prompt for t in tasks if is_gold(t))
         for t in tasks:
             rnd = tx.rounds.get(t.id)
             if rnd is None:
                 continue
-            weights[t.id] = None if rnd.weights is None else {str(k): str(v) for k, v in rnd.weights.items()}
+            weights[t.id] = None if rnd.weights is None else {str(k): list(v) for k, v in rnd.weights.items()}
             answers = {a.node_id: a.content or "" for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK}
             finished.append(
                 core_epoch.FinishedTask(
                     t.id, t.fee_wei, rnd.ranking, answers, tuple(tx.judgments.list_for_task(t.id)),
                     keys.get(t.prompt) if is_gold(t) else None,
                     tuple(rnd.node_ids) if is_gold(t) else (),
+                    rnd.candidates, dict(rnd.seats or {}), t.options,
                 )
             )
         nodes = {n.id: n for n in tx.nodes.list()}
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
-        result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei))
+        known = {n.id: n.reliability for n in nodes.values()}
+        result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei), reliabilities=known)
         cid = content.put(bundle(ep.id, finished, result, weights))
         for n in result.nodes:
             if n.node_id in nodes:
                 tx.nodes.set_reputation(n.node_id, n.after.score_bp, n.after.anchor_bp)
+                tx.nodes.set_reliability(n.node_id, n.reliability_after)
         tx.epochs.record_nodes(
             [
                 EpochNode(ep.id, n.node_id, n.reward, n.before.score_bp, n.after.score_bp, n.after.anchor_bp, n.withheld)
@@ -82,7 +87,7 @@ def bundle(
     epoch_id: EpochId,
     tasks: list[core_epoch.FinishedTask],
     result: core_epoch.EpochResult,
-    weights: dict[str, dict[str, str] | None],
+    weights: dict[str, dict[str, list[int]] | None],
 ) -> bytes:
     """Everything an auditor needs to recompute the epoch, as canonical JSON (sorted keys)."""
     doc: dict[str, Any] = {
@@ -105,6 +110,9 @@ def bundle(
                     for j in t.judgments
                 ],
                 "weights": weights.get(t.task_id),
+                "candidates": [{"id": c.id, "supporters": list(c.supporters)} for c in t.candidates],
+                "seats": {str(k): v for k, v in sorted(t.seats.items())},
+                "options": None if t.options is None else list(t.options),
                 "gold_answer": t.gold,
                 "swarm": list(t.swarm),
                 "rewards_wei": {str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())},
@@ -126,8 +134,14 @@ def bundle(
                 "reputation_after_bp": n.after.score_bp,
                 "anchor_after_bp": n.after.anchor_bp,
                 "withheld": n.withheld,
+                "reliability_before": _record(n.reliability_before),
+                "reliability_after": _record(n.reliability_after),
             }
             for n in result.nodes
         ],
     }
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _record(r: Reliability) -> list[int]:
+    return list(r.values())

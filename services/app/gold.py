@@ -1,12 +1,14 @@
-"""Hidden gold questions: MMLU questions with known answers (the "gold" split, never used for
-calibration or the accuracy bench) that the marketplace mixes into live rounds as ordinary tasks,
-so a node's reputation stays anchored in what it can be checked to know.
+"""Hidden gold tasks: questions with known answers that the marketplace mixes into live rounds as
+ordinary tasks, so a node's reliability stays anchored in what it can be checked to know.
 
 About one requester task in ``MERIT_GOLD_EVERY`` (chosen by a hash of its id, so a retry decides
 the same way) brings a gold task along: same swarm size, no fee, requester ``system:gold``. The
-round runs like any other multiple-choice task; at the epoch's close each answer is right when it names the correct
-letter (``services.core.letters.answer_letter``), and that tally moves the node's anchor and
-score (``services.core.reputation``). Without the MMLU data package (`make node`) none are sent.
+round runs like any other multiple-choice task; at the epoch's close the truth replaces the
+posterior for that round when nodes' reliabilities are estimated, and each answer that names the
+correct letter moves the node's anchor and score (``services.core.reputation``).
+
+The questions come from a ``QuestionBank`` port. ``MmluBank`` serves the MMLU "gold" and
+"calibration" splits of the data package; without it no gold tasks are sent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from services.core.errors import ConfigInvalid
-from services.core.types import Task
+from services.core.types import KnownQuestion, Task
 
 if TYPE_CHECKING:
     from services.nodes.mmlu import Question
@@ -37,26 +39,35 @@ def gold_due(task_id: str, every: int) -> bool:
     return int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:8], "big") % every == 0
 
 
-def gold_question(seed: str) -> Question | None:
-    """A gold question drawn by ``seed``; None when the MMLU data is not installed."""
-    from services.nodes import mmlu
+class MmluBank:
+    """The ``QuestionBank`` over the MMLU data package's calibration and gold splits."""
 
-    try:
-        pool = mmlu.sample(
-            "gold", 1, seed=int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big")
-        )
-    except ConfigInvalid:
-        log.info("no gold questions: the MMLU data package is not installed")
-        return None
-    return pool[0]
+    def calibration(self, n: int, *, seed: int) -> list[KnownQuestion]:
+        from services.nodes import mmlu
+
+        return [_known(q) for q in mmlu.sample("calibration", n, seed=seed)]
+
+    def gold(self, seed: str) -> KnownQuestion | None:
+        from services.nodes import mmlu
+
+        try:
+            pool = mmlu.sample(
+                "gold", 1, seed=int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big")
+            )
+        except ConfigInvalid:
+            log.info("no gold questions: the MMLU data package is not installed")
+            return None
+        return _known(pool[0])
+
+    def answers(self, prompts: Iterable[str]) -> dict[str, str]:
+        from services.nodes import mmlu
+
+        wanted = set(prompts)
+        if not wanted:
+            return {}
+        key = mmlu.answer_key()
+        return {p: key[p] for p in wanted if p in key}
 
 
-def gold_answers(prompts: Iterable[str]) -> dict[str, str]:
-    """The correct letter of each gold prompt (prompts not in the data are left out)."""
-    from services.nodes import mmlu
-
-    wanted = set(prompts)
-    if not wanted:
-        return {}
-    key = mmlu.answer_key()
-    return {p: key[p] for p in wanted if p in key}
+def _known(q: Question) -> KnownQuestion:
+    return KnownQuestion(q.text, q.options, q.answer)

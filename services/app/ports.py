@@ -6,7 +6,7 @@ Adapters (store, content, nodes, chain, broker) implement these; ``services.boot
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,10 +14,12 @@ from typing import Any, Protocol
 from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
 from services.core.types import (
     Answer,
+    Candidate,
     Epoch,
     EpochId,
     EpochNode,
     Judgment,
+    KnownQuestion,
     NewNode,
     NewTask,
     Node,
@@ -27,6 +29,7 @@ from services.core.types import (
     Outcome,
     PairAssignment,
     RankEntry,
+    Reliability,
     Round,
     Task,
     TaskId,
@@ -44,6 +47,7 @@ class NodeRepository(Protocol):
     def set_status(self, node_id: NodeId, status: NodeStatus) -> None: ...
     def set_reputation(self, node_id: NodeId, score_bp: int, anchor_bp: int) -> None: ...
     def set_letter_bias(self, node_id: NodeId, bias: Mapping[str, float]) -> None: ...
+    def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None: ...
 
 
 class TaskRepository(Protocol):
@@ -68,7 +72,13 @@ class JudgmentRepository(Protocol):
 
 class RoundRepository(Protocol):
     def start(
-        self, task_id: TaskId, node_ids: Sequence[NodeId], pairs: Sequence[PairAssignment]
+        self,
+        task_id: TaskId,
+        node_ids: Sequence[NodeId],
+        pairs: Sequence[PairAssignment],
+        *,
+        seats: Mapping[NodeId, int] | None = None,
+        candidates: Sequence[Candidate] = (),
     ) -> Round: ...  # idempotent: returns the stored round when one exists
     def get(self, task_id: TaskId) -> Round | None: ...
     def add_pairs(
@@ -81,7 +91,7 @@ class RoundRepository(Protocol):
         ranking: Sequence[RankEntry],
         method: str,
         separated: bool | None = None,
-        weights: Mapping[NodeId, int] | None = None,
+        weights: Mapping[NodeId, tuple[int, int]] | None = None,
     ) -> Round: ...
 
 
@@ -201,6 +211,15 @@ class NodeGateway(Protocol):
 
     def answer(self, node: Node, prompt: str) -> NodeReply: ...  # NodeUnreachable on no-show
     def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict: ...
+
+
+# ---------------------------------------------------------------- questions with known answers
+class QuestionBank(Protocol):
+    """Where calibration questions and hidden gold tasks come from."""
+
+    def calibration(self, n: int, *, seed: int) -> list[KnownQuestion]: ...
+    def gold(self, seed: str) -> KnownQuestion | None: ...  # None: no gold questions here
+    def answers(self, prompts: Iterable[str]) -> dict[str, str]: ...  # gold prompt -> letter
 
 
 # ---------------------------------------------------------------- broker

@@ -7,15 +7,16 @@ again after a crash (``acks_late``) without calling a node twice for work alread
 from __future__ import annotations
 
 import logging
-import random
+from collections import Counter
 
 from services.app.ports import NodeGateway, Store
-from services.core import bradley_terry, confidence, consensus, letters, reputation, schedule
+from services.core import aggregation, candidates, letters, schedule, seats
 from services.core.errors import NodeUnreachable
 from services.core.letters import OPTION_LETTERS
 from services.core.types import (
     Answer,
     AnswerStatus,
+    Candidate,
     Judgment,
     Node,
     NodeId,
@@ -29,10 +30,9 @@ from services.core.types import (
 
 log = logging.getLogger(__name__)
 
-FIT_METHOD = "bradley-terry-newton/v1"
-BOOTSTRAP_ROUNDS = 200
-MAX_RECRUITS = 2  # extra judging passes when the top two answers are not yet separated
-RECRUIT_PAIRS = 3  # pairs per extra pass, each judged in both orders
+FIT_METHOD = "reliability-posterior/v1"  # services.core.aggregation
+MAX_RECRUITS = 2  # extra judging passes while no candidate is confidently right
+RECRUIT_PAIRS = 3  # rivals of the winner per extra pass, each pair judged in both orders
 
 
 def fail(store: Store, task_id: TaskId, reason: str) -> None:
@@ -44,10 +44,10 @@ def fail(store: Store, task_id: TaskId, reason: str) -> None:
 
 
 def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[NodeId]:
-    """Up to ``swarm_size`` active nodes, sampled without replacement weighted by reputation,
-    at most one from each Sybil cluster the last closed epoch found.
-
-    The draw is seeded by the task id, so a retried dispatch picks the same swarm.
+    """The task's seats, drawn in proportion to stake among active nodes (``core.seats``), a Sybil
+    cluster the last closed epoch found standing as one identity: one entry per seat, so a node
+    holding two seats appears twice. The draw is seeded by the task id, so a retried dispatch
+    picks the same swarm.
     """
     task = store.tasks.get(task_id)
     if task.status.finished:
@@ -56,25 +56,14 @@ def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[Nod
     if len(active) < min_answers:
         fail(store, task_id, f"{len(active)} active nodes; a round needs at least {min_answers}")
         return []
-    rng = random.Random(task_id)
-    keyed = sorted(
-        active, key=lambda n: rng.random() ** (1.0 / max(n.reputation_bp, 1)), reverse=True
+    held = seats.draw(
+        {n.id: int(n.stake_wei) for n in active},
+        task.swarm_size,
+        seed=_seed(task_id),
+        clusters=store.epochs.latest_clusters(),
     )
-    cluster_of = {m: i for i, c in enumerate(store.epochs.latest_clusters()) for m in c}
-    taken: set[int] = set()
-    picked: list[NodeId] = []
-    for n in keyed:
-        if len(picked) == task.swarm_size:
-            break
-        cluster = cluster_of.get(n.id)
-        if cluster is not None:
-            if cluster in taken:
-                continue
-            taken.add(cluster)
-        picked.append(n.id)
-    chosen = sorted(picked)
     store.tasks.set_status(task_id, TaskStatus.ANSWERING)
-    return chosen
+    return [n for n in sorted(held) for _ in range(held[n])]
 
 
 def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: NodeId) -> Answer:
@@ -123,19 +112,32 @@ def _choose(
 def plan_judging(
     store: Store, task_id: TaskId, node_ids: list[NodeId], *, min_answers: int
 ) -> list[NodeId]:
-    """Store the round's pair schedule over the answers that came; return the judges."""
-    if store.tasks.get(task_id).status.finished:
+    """Group the answers that came into candidates and store the round's pair schedule over them;
+    return the judges (none when the swarm agreed: ``rank`` then decides alone).
+
+    ``node_ids`` is the swarm as ``choose_swarm`` drew it, one entry per seat.
+    """
+    task = store.tasks.get(task_id)
+    if task.status.finished:
         return []
-    answered = sorted(
-        a.node_id for a in store.answers.list_for_task(task_id) if a.status is AnswerStatus.OK
-    )
-    if len(answered) < min_answers:
+    answers = {
+        a.node_id: a.content or ""
+        for a in store.answers.list_for_task(task_id)
+        if a.status is AnswerStatus.OK
+    }
+    if len(answers) < min(min_answers, len(set(node_ids))):
         fail(
-            store, task_id, f"{len(answered)} of {len(node_ids)} nodes answered; need {min_answers}"
+            store,
+            task_id,
+            f"{len(answers)} of {len(set(node_ids))} nodes answered; need {min_answers}",
         )
         return []
-    pairs = schedule.schedule(answered, answered, seed=_seed(task_id))
-    rnd = store.rounds.start(task_id, node_ids, pairs)
+    held = Counter(node_ids)
+    found = candidates.group(answers, task.options)
+    pairs = schedule.plan(found, {n: held[n] for n in answers}, seed=_seed(task_id))
+    rnd = store.rounds.start(
+        task_id, sorted(held), pairs, seats=dict(held), candidates=found
+    )
     store.tasks.set_status(task_id, TaskStatus.JUDGING)
     return sorted({p.judge_id for p in rnd.pairs})
 
@@ -176,33 +178,32 @@ def _seed(task_id: TaskId) -> int:
     return int(str(task_id).replace("-", "")[:15], 16) if task_id else 0
 
 
-def influence(nodes: dict[NodeId, Node], judges: set[NodeId]) -> dict[NodeId, int] | None:
-    """Each judge's weight: stake times its reputation factor; None (equal weights) when no judge
-    has any, as on a fresh dev stack where nobody has staked or passed calibration yet."""
-    weights = {
-        j: reputation.influence(
-            Wei(nodes[j].stake_wei),
-            reputation.Reputation(nodes[j].reputation_bp, nodes[j].reputation_anchor_bp),
-        )
-        for j in judges
-        if j in nodes
-    }
-    return weights if any(weights.values()) else None
-
-
-def _same_answer(a: Answer | None, b: Answer | None) -> bool:
-    norm = [" ".join((x.content or "").split()).casefold() if x else None for x in (a, b)]
-    return norm[0] is not None and norm[0] == norm[1]
+def round_input(
+    candidates_: tuple[Candidate, ...],
+    judgments: list[Judgment],
+    rates: dict[NodeId, aggregation.Rates],
+    seats_: dict[NodeId, int],
+    options: tuple[str, ...] | None,
+) -> aggregation.Round:
+    return aggregation.Round(
+        candidates_,
+        tuple(judgments),
+        rates,
+        seats_,
+        aggregation.forms_of(options, len(candidates_)),
+    )
 
 
 def rank(store: Store, task_id: TaskId) -> list[NodeId]:
-    """Fit the round's judgments; recruit more when the top two overlap, else store the result.
+    """Decide the round; recruit more verdicts while no candidate is confidently right.
 
     Returns the judges of a recruited pass (run them, then call ``rank`` again), or [] when the
-    round is finished. The fit weighs each judgment by its judge's influence; the bootstrap gives
-    each answer a 95% interval, and the winner is *separated* when its interval lies above the
-    runner-up's (or both gave the same answer). After ``MAX_RECRUITS`` passes the round finishes
-    with ``separated`` false rather than judge forever.
+    round is finished. Each candidate's score is the posterior probability that it is the right
+    answer (``core.aggregation``), from its supporters' seats and the verdicts, each weighted by
+    the node's rates as the marketplace knows them now (kept with the round for the audit). The
+    round is *separated* when the winner alone reaches 95%, or the swarm agreed; until then, up
+    to ``MAX_RECRUITS`` passes ask more judges about the winner against its rivals, after which
+    the round finishes with ``separated`` false rather than judge forever.
     """
     task = store.tasks.get(task_id)
     rnd = store.rounds.get(task_id)
@@ -210,62 +211,73 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
         return []
     store.tasks.set_status(task_id, TaskStatus.RANKING)
     judgments = store.judgments.list_for_task(task_id)
-    if not judgments:
-        fail(store, task_id, "no judge returned a verdict")
+    held = dict(rnd.seats or dict.fromkeys(rnd.node_ids, 1))
+    found = rnd.candidates
+    if not found:
+        fail(store, task_id, "no answers to rank")
         return []
-    answers = {
-        a.node_id: a for a in store.answers.list_for_task(task_id) if a.status is AnswerStatus.OK
-    }
-    answered = sorted(answers)
-    nodes = {n.id: n for n in store.nodes.list() if n.id in set(rnd.node_ids)}
-    weights = influence(nodes, {j.judge_id for j in judgments})
-    counts = bradley_terry.aggregate(answered, consensus.comparisons(judgments, weights))
-    point = bradley_terry.fit_counts(counts)
-    intervals = confidence.bootstrap(
-        counts, rounds=BOOTSTRAP_ROUNDS, seed=_seed(task_id), point=point
-    )
-    entries = consensus.ranking(point.scores)
-    order = [e.node_id for e in entries]
-    separated = confidence.separated(intervals, order) or _same_answer(
-        answers[order[0]], answers[order[1]]
-    )
+    members = {n for c in found for n in c.supporters} | {j.judge_id for j in judgments}
+    rates = {n.id: aggregation.rates(n.reliability) for n in store.nodes.list() if n.id in members}
+    post = aggregation.posterior(round_input(found, judgments, rates, held, task.options))
+    entries = post.ranking()
+    separated = post.decided or len(found) == 1
     if not separated and rnd.recruits < MAX_RECRUITS:
-        extra = _recruit(counts, intervals, order, judgments, answered)
+        extra = _recruit(entries, found, judgments, held)
         if extra:
             store.rounds.add_pairs(task_id, extra, rnd.recruits + 1)
             store.tasks.set_status(task_id, TaskStatus.JUDGING)
             return sorted({p.judge_id for p in extra})
-    ranking = [
-        RankEntry(
-            e.node_id, e.score, e.rank, intervals.lower[e.node_id], intervals.upper[e.node_id]
-        )
-        for e in entries
-    ]
-    method = FIT_METHOD + ("" if weights else " (equal judge weights)")
-    store.rounds.finish(task_id, order[0], ranking, method, separated, weights)
+    used = {n: (r.answer_ppm, r.judge_ppm) for n, r in rates.items()}
+    store.rounds.finish(task_id, entries[0].node_id, entries, FIT_METHOD, separated, used)
     store.tasks.assign_open_epoch(task_id)
     store.tasks.set_status(task_id, TaskStatus.DONE)
-    log.info("task ranked", extra={"task_id": task_id, "winner": order[0], "separated": separated})
+    log.info(
+        "task ranked",
+        extra={"task_id": task_id, "winner": entries[0].node_id, "separated": separated},
+    )
     return []
 
 
 def _recruit(
-    counts: bradley_terry.PairCounts[NodeId],
-    intervals: confidence.Intervals[NodeId],
-    order: list[NodeId],
+    entries: tuple[RankEntry, ...],
+    found: tuple[Candidate, ...],
     judgments: list[Judgment],
-    answered: list[NodeId],
+    held: dict[NodeId, int],
 ) -> list[PairAssignment]:
-    """Both orders of the pairs that would best separate the top two, each order to the least-busy
-    judge that has not yet judged it in that order (asked again, a judge only repeats itself)."""
+    """Both orders of the winner against each rival in the running (the runner-up first), each
+    order to the least-busy seat holder that has not yet judged it in that order, preferring one
+    that supports neither (asked again, a judge only repeats itself)."""
     seen = {(j.judge_id, j.left_id, j.right_id) for j in judgments}
-    load = dict.fromkeys(answered, 0)
+    own = candidates.candidate_of(found)
+    load = Counter(j.judge_id for j in judgments)
+    top = entries[0].node_id
+    rivals = [e.node_id for e in entries[1 : 1 + RECRUIT_PAIRS]]
     out: list[PairAssignment] = []
-    for a, b in confidence.next_pairs(counts, intervals, order, limit=RECRUIT_PAIRS):
-        for left, right in ((a, b), (b, a)):
-            fresh = [j for j in answered if j not in (a, b) and (j, left, right) not in seen]
+    for rival in rivals:
+        for left, right in ((top, rival), (rival, top)):
+            fresh = [j for j in held if j not in (left, right) and (j, left, right) not in seen]
             if fresh:
-                judge = min(fresh, key=lambda j: (load[j], j))
+                judge = min(
+                    fresh, key=lambda j: (own.get(j) in (left, right), load[j] / held[j], j)
+                )
                 load[judge] += 1
                 out.append(PairAssignment(judge, left, right))
     return out
+
+
+def run_round(store: Store, nodes: NodeGateway, task_id: TaskId, *, min_answers: int) -> None:
+    """One round start to finish in this process: the steps the Celery chain of
+    ``workers.tasks`` runs (dispatch, infer, plan_judging, judge, rank and its recruits), in order.
+    The consensus harness drives rounds through it."""
+    seated = choose_swarm(store, task_id, min_answers=min_answers)
+    if not seated:
+        return
+    for node in sorted(set(seated)):
+        collect_answer(store, nodes, task_id, node)
+    judges = plan_judging(store, task_id, seated, min_answers=min_answers)
+    while True:
+        for judge in judges:
+            collect_judgments(store, nodes, task_id, judge)
+        judges = rank(store, task_id)
+        if not judges:
+            return

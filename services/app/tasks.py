@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.app.gold import GOLD_REQUESTER, gold_due, gold_question
-from services.app.ports import RoundQueue, Store
+from services.app.gold import GOLD_REQUESTER, MmluBank, gold_due
+from services.app.ports import QuestionBank, RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid
 from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
 from services.core.types import Answer, Judgment, NewTask, Node, Round, Task, TaskId, Wei
@@ -43,6 +43,7 @@ def submit_task(
     swarm_size: int,
     gold_every: int = 0,
     options: list[str] | tuple[str, ...] | None = None,
+    bank: QuestionBank | None = None,
 ) -> Task:
     """Store the task and enqueue its round; when the broker is down, nothing stays stored.
     About one task in ``gold_every`` brings a hidden gold question along (``services.app.gold``)."""
@@ -77,14 +78,14 @@ def submit_task(
         raise
     log.info("task submitted", extra={"task_id": task.id, "swarm_size": swarm_size})
     if gold_due(task.id, gold_every):
-        _mix_in_gold(store, queue, task)
+        _mix_in_gold(store, queue, task, bank or MmluBank())
     return task
 
 
-def _mix_in_gold(store: Store, queue: RoundQueue, beside: Task) -> None:
+def _mix_in_gold(store: Store, queue: RoundQueue, beside: Task, bank: QuestionBank) -> None:
     """A hidden gold task beside ``beside``: same swarm size, no fee. Best effort: the
     requester's task is already accepted, so a failure here is logged, never raised."""
-    question = gold_question(beside.id)
+    question = bank.gold(beside.id)
     if question is None:
         return
     gold = store.tasks.add(

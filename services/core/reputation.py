@@ -177,14 +177,6 @@ def upper_tail(k: int, n: int, rate_bp: int) -> Fraction:
     return Fraction(sum(_pmf_numerators(n, rate_bp)[k:]), BP**n)
 
 
-def two_sided(k: int, n: int, rate_bp: int) -> Fraction:
-    """Two-sided binomial p-value: the mass of every outcome no more likely than ``k``."""
-    if not (0 <= k <= n and 0 <= rate_bp <= BP):
-        raise Invalid("two_sided needs 0 <= k <= n and a rate in [0, 10000]")
-    pmf = _pmf_numerators(n, rate_bp)
-    return Fraction(sum(v for v in pmf if v <= pmf[k]), BP**n)
-
-
 @dataclass(frozen=True)
 class Calibration:
     passed: bool
@@ -222,8 +214,7 @@ def calibrate(result: Tally, chance_bp: int, confidence_bp: int = 9900) -> Calib
 
 
 class Deviation(StrEnum):
-    BELOW = "below"  # agrees with consensus less often than the swarm does
-    ABOVE = "above"  # more often: herding, or a judge that shapes the consensus it is scored on
+    BELOW = "below"  # agrees with consensus less often than a coin would
 
 
 @dataclass(frozen=True)
@@ -244,11 +235,14 @@ def flag_outliers(
     significance_bp: int = 100,
     min_pairs: int = 10,
 ) -> list[OutlierEvidence]:
-    """Judges whose agreement with consensus differs significantly from the rest of the swarm.
+    """Judges that agree with consensus significantly LESS often than a coin would.
 
-    For each judge with at least ``min_pairs`` judged pairs, a two-sided exact binomial test of its
-    agreed count against the pooled rate of the other judges; flagged when p <= significance, in
-    either direction (unlike a clip that only cuts weights above consensus). Sorted by judge id.
+    For each judge with at least ``min_pairs`` judged pairs, a one-sided exact binomial test of its
+    agreed count against one half; flagged when p <= significance. An honest judge of any skill
+    above chance is flagged at most at the nominal rate, however much better or worse than the
+    rest of the swarm it judges (testing against the swarm's pooled rate flagged honest judges for
+    being less skilled than average, or more). ``swarm_rate_bp`` reports the other judges' pooled
+    rate, for people. Sorted by judge id.
     """
     if not 0 < significance_bp < BP:
         raise Invalid("significance_bp must lie in (0, 10000)")
@@ -258,21 +252,19 @@ def flag_outliers(
     out = []
     for judge in sorted(tallies):
         own = tallies[judge]
-        others = Tally(everyone.hits - own.hits, everyone.total - own.total)
-        if own.total < min_pairs or not others.total:
+        if own.total < min_pairs:
             continue
-        swarm_bp = others.rate_bp()
-        p = two_sided(own.hits, own.total, swarm_bp)
+        others = Tally(everyone.hits - own.hits, everyone.total - own.total)
+        p = 1 - upper_tail(own.hits + 1, own.total, BP // 2)  # P(X <= hits) for a coin
         if p <= alpha:
-            below = own.hits * BP < swarm_bp * own.total
             out.append(
                 OutlierEvidence(
                     judge,
                     own.hits,
                     own.total,
-                    swarm_bp,
+                    others.rate_bp(),
                     float(p),
-                    Deviation.BELOW if below else Deviation.ABOVE,
+                    Deviation.BELOW,
                     tuple(pairs[judge]),
                 )
             )

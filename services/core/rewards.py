@@ -4,15 +4,16 @@ All amounts are integer wei and every split is exact: ``apportion`` is the large
 on integer weights, with leftover units going to the largest remainders and, among equal remainders,
 to the smallest node id. Nothing here is ever negative.
 
-Per task (after Fortytwo): ``answerer_share_bp`` of the task's reward goes to the answers, each
-weighted ``x ** position_exponent`` where ``x = (n - rank) / (n - 1)`` for the task's ``n`` ranked
-answers (the best answer has x = 1, an answer that every other answer beat has x = 0, and equal ranks
-share the positions they hold); ``judge_share_bp`` goes to the judges, each weighted by how far its rate of
+Per task (after Fortytwo): ``answerer_share_bp`` of the task's reward goes to the answers: each
+candidate (a distinct answer) is weighted ``x ** position_exponent`` where ``x = (n - rank) / (n - 1)``
+for the task's ``n`` ranked candidates (the best has x = 1, the last x = 0, a unanimous swarm's one
+candidate 1, and equal ranks share the positions they hold), and every supporter of a candidate is
+credited its weight once per seat it held; ``judge_share_bp`` goes to the judges, each weighted by how far its rate of
 agreement with the consensus exceeds ``min_agreement_bp`` (at or below it, nothing). Where one
 side has nobody to pay, the other side gets the whole reward.
 
-Sybil clusters (see ``sybil``) are paid as one identity. The answers of a cluster take one position,
-the worst-ranked member's, in the task's ranking, and share that one position's weight equally;
+Sybil clusters (see ``sybil``) are paid as one identity. The answers of a cluster take one weight,
+the worst-placed member's, and share it equally;
 its judges weigh as one judge with their pooled tally and share that weight in proportion to
 their agreed verdicts. A cluster's amount is rounded down (the units rounding leaves go to
 identities outside clusters). So an operator who splits into k identities that answer and judge
@@ -73,6 +74,9 @@ class TaskOutcome:
     reward: Wei
     ranking: tuple[RankEntry, ...]
     agreement: Mapping[NodeId, Tally] = field(default_factory=dict)
+    # candidate id -> the nodes that gave that answer (None: each ranked node answered alone)
+    supporters: Mapping[NodeId, tuple[NodeId, ...]] | None = None
+    seats: Mapping[NodeId, int] | None = None  # seats per node (None: one each)
 
     def __post_init__(self) -> None:
         if self.reward < 0:
@@ -194,42 +198,52 @@ def answerer_groups(
     ranking: Sequence[RankEntry],
     config: RewardConfig = RewardConfig(),
     clusters: Iterable[Collection[NodeId]] = (),
+    supporters: Mapping[NodeId, tuple[NodeId, ...]] | None = None,
+    seats: Mapping[NodeId, int] | None = None,
 ) -> list[_Group]:
-    """Position weights of a task's answers; a cluster holds one position, its worst member's.
+    """Position weights of a task's candidates, credited to every supporter once per seat.
 
-    Answers of equal rank share the weights of the positions they occupy equally, so the weights
-    of a task always add up to the same total and a better rank never earns less. (Weights are
-    scaled by the least common multiple of the tie sizes to stay exact integers.)
+    A candidate's weight is ``x ** exponent`` for its position among the task's candidates;
+    candidates of equal rank share the weights of the positions they occupy equally, so the
+    weights of a task always add up to the same total and a better rank never earns less.
+    (Weights are scaled by the least common multiple of the tie sizes to stay exact integers.)
+    A Sybil cluster is paid as one identity holding its worst-placed member's weight.
     """
+    supporters = supporters or {e.node_id: (e.node_id,) for e in ranking}
     rank = {e.node_id: e.rank for e in ranking}
-    groups = _grouped(rank, clusters)
-    held = [max(rank[m] for m in g) for g in groups]
-    tied = Counter(held)
+    tied = Counter(rank.values())
     scale = math.lcm(*tied.values()) if tied else 1
     exponent = Fraction(config.position_exponent)
-    out = []
-    for g, mine in zip(groups, held, strict=True):
-        first = 1 + sum(1 for other in held if other < mine)
+    weight: dict[NodeId, int] = {}
+    for c, mine in rank.items():
+        first = 1 + sum(1 for other in rank.values() if other < mine)
         block = range(first, first + tied[mine])
-        total = sum(position_weight(p, len(groups), exponent) for p in block)
-        out.append(_Group(dict.fromkeys(g, 1), total * (scale // tied[mine])))
-    return out
+        each = sum(position_weight(p, len(rank), exponent) for p in block) * (scale // tied[mine])
+        for n in supporters.get(c, (c,)):
+            weight[n] = weight.get(n, 0) + each * (1 if seats is None else seats.get(n, 1))
+    return [
+        _Group(dict.fromkeys(g, 1), min(weight[m] for m in g)) for g in _grouped(weight, clusters)
+    ]
 
 
 def judge_groups(
     agreement: Mapping[NodeId, Tally],
     config: RewardConfig = RewardConfig(),
     clusters: Iterable[Collection[NodeId]] = (),
+    seats: Mapping[NodeId, int] | None = None,
 ) -> list[_Group]:
-    """Judges weighted by how far their agreement rate exceeds ``min_agreement_bp`` (1e18 scale).
+    """Judges weighted by how far their agreement rate exceeds ``min_agreement_bp`` (1e18 scale),
+    once per seat.
 
-    A cluster weighs as one judge with its members' pooled tally; members split by agreed verdicts.
+    A cluster weighs as one judge with its members' pooled tally and its least-seated member's
+    seats; members split by agreed verdicts.
     """
     out = []
     for g in _grouped(agreement, clusters):
         pooled = sum((agreement[m] for m in g), Tally())
         excess = pooled.hits * BP - config.min_agreement_bp * pooled.total
-        weight = excess * WEIGHT_SCALE // (pooled.total * BP) if excess > 0 else 0
+        held = 1 if seats is None else min(seats.get(m, 1) for m in g)
+        weight = held * excess * WEIGHT_SCALE // (pooled.total * BP) if excess > 0 else 0
         out.append(_Group({m: agreement[m].hits for m in g}, weight))
     return out
 
@@ -241,8 +255,8 @@ def task_rewards(
 ) -> dict[NodeId, Wei]:
     """Split one task's reward; the result sums to the reward, or is empty if nobody earned."""
     clusters = [frozenset(c) for c in clusters]
-    answers = answerer_groups(task.ranking, config, clusters)
-    judges = judge_groups(task.agreement, config, clusters)
+    answers = answerer_groups(task.ranking, config, clusters, task.supporters, task.seats)
+    judges = judge_groups(task.agreement, config, clusters, task.seats)
     has_answers = any(g.weight for g in answers)
     has_judges = any(g.weight for g in judges)
     if not has_answers and not has_judges:

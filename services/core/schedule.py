@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 
-from services.core.types import NodeId, PairAssignment
+from services.core.types import Candidate, NodeId, PairAssignment
 
 # Swarms up to this size get the full round robin from ``schedule``; larger ones the sparse one.
 FULL_UP_TO = 6
@@ -136,3 +136,64 @@ def _rebalance(pairs: list[PairAssignment], load: dict[NodeId, int]) -> list[Pai
         if not moved:
             break
     return pairs
+
+
+# Each seat judges about this many ordered pairs of candidates in a round.
+JUDGMENTS_PER_SEAT = 3
+
+
+def plan(
+    candidates: Sequence[Candidate],
+    seats: Mapping[NodeId, int],
+    *,
+    seed: int = 0,
+    per_seat: int = JUDGMENTS_PER_SEAT,
+    full_up_to: int = FULL_UP_TO,
+) -> list[PairAssignment]:
+    """Who judges which pair of a round's candidates.
+
+    The pairs are the full round robin over up to ``full_up_to`` candidates, else the sparse
+    schedule; each is judged in both orders, and the pairs are dealt again until the round holds
+    about ``per_seat`` verdicts per seat (so a swarm of 8 or 16 judges enough to add information
+    over the vote). A node never judges its own answer (the one that stands for a candidate) nor
+    the same ordered pair twice. A pair goes first to judges that support neither of its
+    candidates, then to judges that have not seen it in either order, then to the judge with the
+    fewest verdicts per seat; supporters of a candidate judge it only where neutral judges run
+    out (on a multiple-choice task every node supports some candidate). Deterministic.
+    """
+    ids = sorted(c.id for c in candidates)
+    if len(ids) < 2:
+        return []
+    if len(ids) <= full_up_to:
+        pairs = list(combinations(ids, 2))
+    else:
+        order = list(ids)
+        random.Random(seed).shuffle(order)
+        pairs = [(order[i], order[j]) for i, j in sparse_pairs(len(order))]
+    own = {n: c.id for c in candidates for n in c.supporters}
+    judges = sorted(n for n in seats if seats[n] > 0)
+    budget = per_seat * sum(seats[j] for j in judges)
+    load = dict.fromkeys(judges, 0)
+    seen: dict[frozenset[NodeId], set[NodeId]] = {}
+    done: set[tuple[NodeId, NodeId, NodeId]] = set()
+    out: list[PairAssignment] = []
+    while len(out) < budget:
+        dealt = len(out)
+        for a, b in pairs:
+            for left, right in ((a, b), (b, a)):
+                if len(out) >= budget:
+                    break
+                met = seen.setdefault(frozenset((a, b)), set())
+                able = [j for j in judges if j not in (a, b) and (j, left, right) not in done]
+                if not able:
+                    continue
+                judge = min(
+                    able, key=lambda j: (own.get(j) in (a, b), j in met, load[j] / seats[j], j)
+                )
+                load[judge] += 1
+                met.add(judge)
+                done.add((judge, left, right))
+                out.append(PairAssignment(judge, left, right))
+        if len(out) == dealt:  # every judge has judged every pair it may
+            break
+    return out

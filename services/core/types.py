@@ -11,6 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType
 
+from services.core.errors import Invalid
+from services.core.letters import multiple_choice_prompt
+
 TaskId = NewType("TaskId", str)
 NodeId = NewType("NodeId", int)
 EpochId = NewType("EpochId", int)
@@ -79,6 +82,44 @@ class NewNode:
 
 
 @dataclass(frozen=True)
+class Reliability:
+    """What the marketplace has learned about a node, in thousandths of an observation, as two
+    records kept apart: on tasks whose answer it knows (calibration and gold: ``gold_*``) and on
+    the other tasks, as the rest of each round's swarm saw them (the peer record).
+
+    ``*answer_hits`` of ``*answer_total``: its answers that were right; ``*judge_hits`` of
+    ``*judge_total``: its verdicts that preferred the right answer, on pairs where one of the two
+    answers was right. Integers, so the record is exact and an auditor recomputes it to the unit.
+    """
+
+    answer_hits: int = 0
+    answer_total: int = 0
+    judge_hits: int = 0
+    judge_total: int = 0
+    gold_answer_hits: int = 0
+    gold_answer_total: int = 0
+    gold_judge_hits: int = 0
+    gold_judge_total: int = 0
+
+    def __post_init__(self) -> None:
+        v = self.values()
+        if any(not 0 <= v[i] <= v[i + 1] for i in range(0, 8, 2)):
+            raise Invalid("a reliability record needs 0 <= hits <= total")
+
+    def values(self) -> tuple[int, int, int, int, int, int, int, int]:
+        return (
+            self.answer_hits,
+            self.answer_total,
+            self.judge_hits,
+            self.judge_total,
+            self.gold_answer_hits,
+            self.gold_answer_total,
+            self.gold_judge_hits,
+            self.gold_judge_total,
+        )
+
+
+@dataclass(frozen=True)
 class Node:
     id: NodeId
     name: str
@@ -93,6 +134,7 @@ class Node:
     reputation_anchor_bp: int = 5000  # the part of reputation earned on questions with known answers
     # calibration's mean log-probability per letter: multiple-choice answers are read against it
     letter_bias: Mapping[str, float] | None = field(default=None, hash=False, compare=False)
+    reliability: Reliability = field(default_factory=Reliability)
 
 
 @dataclass(frozen=True)
@@ -149,11 +191,20 @@ class Judgment:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One distinct answer of a round and the nodes that gave it (normalised text; the letter of a
+    multiple-choice answer). Its smallest supporter's node id stands for it in pairs and rankings."""
+
+    id: NodeId
+    supporters: tuple[NodeId, ...]
+
+
+@dataclass(frozen=True)
 class RankEntry:
-    node_id: NodeId
-    score: float  # log-strength from the fit
+    node_id: NodeId  # the candidate's id (its smallest supporter)
+    score: float  # the posterior probability that this candidate is the right answer
     rank: int  # 1 = best
-    lower: float | None = None  # bootstrap interval of the score, when one was computed
+    lower: float | None = None  # the posterior's 95% interval for the probability
     upper: float | None = None
 
 
@@ -169,7 +220,10 @@ class Round:
     finished_at: datetime | None
     separated: bool | None = None  # the winner's interval lies above the runner-up's
     recruits: int = 0  # times more judgments were recruited because the top two overlapped
-    weights: Mapping[NodeId, int] | None = None  # judge influence the fit used; None: equal weights
+    # each node's (answer, judge) rates in parts per million as the round used them
+    weights: Mapping[NodeId, tuple[int, int]] | None = None
+    seats: Mapping[NodeId, int] | None = None  # seats each node holds (drawn by stake)
+    candidates: tuple[Candidate, ...] = ()  # the distinct answers and their supporters
 
 
 @dataclass(frozen=True)
@@ -211,3 +265,15 @@ class OutboxEntry:
     status: OutboxStatus
     receipt: Mapping[str, Any] | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class KnownQuestion:
+    """A multiple-choice question whose answer the marketplace knows (calibration, gold tasks)."""
+
+    text: str
+    options: tuple[str, ...]
+    answer: str  # its letter, "A", "B", ...
+
+    def prompt(self) -> str:
+        return multiple_choice_prompt(self.text, self.options)

@@ -8,12 +8,16 @@ from typing import Any
 from psycopg import errors as pg_errors
 
 from services.core.errors import Conflict, NotFound
-from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus, Wei
+from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus, Reliability, Wei
 from services.store.session import Session, to_jsonb
 
+_RELIABILITY = (
+    "answer_hits", "answer_total", "judge_hits", "judge_total",
+    "gold_answer_hits", "gold_answer_total", "gold_judge_hits", "gold_judge_total",
+)  # fmt: skip
 _COLUMNS = (
     "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at, "
-    "reputation_anchor_bp, letter_bias"
+    "reputation_anchor_bp, letter_bias, " + ", ".join(_RELIABILITY)
 )
 
 
@@ -31,6 +35,7 @@ def node_from_row(row: dict[str, Any]) -> Node:
         address=row["address"],
         created_at=row["created_at"],
         letter_bias=row.get("letter_bias"),
+        reliability=Reliability(*(int(row[c]) for c in _RELIABILITY)),
     )
 
 
@@ -116,6 +121,17 @@ class PostgresNodes:
             cur.execute(
                 "UPDATE nodes SET letter_bias = %s WHERE id = %s",
                 (to_jsonb(dict(bias)), int(node_id)),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(
+                    f"node {node_id} not found", hint="list nodes with `merit node list`"
+                )
+
+    def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None:
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"UPDATE nodes SET {', '.join(c + ' = %s' for c in _RELIABILITY)} WHERE id = %s",
+                (*reliability.values(), int(node_id)),
             )
             if cur.rowcount == 0:
                 raise NotFound(

@@ -13,6 +13,7 @@ from typing import Any
 from services.core.errors import Invalid, NotFound
 from services.core.types import (
     Answer,
+    Candidate,
     AnswerStatus,
     Judgment,
     NodeId,
@@ -151,7 +152,7 @@ class PostgresJudgments:
 # ---------------------------------------------------------------- rounds
 _ROUND_COLUMNS = (
     "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at, separated, recruits, "
-    "weights"
+    "weights, seats, candidates"
 )
 
 
@@ -175,7 +176,13 @@ def round_from_row(row: dict[str, Any]) -> Round:
         finished_at=row["finished_at"],
         separated=row["separated"],
         recruits=int(row["recruits"]),
-        weights=None if row["weights"] is None else {NodeId(int(k)): int(v) for k, v in row["weights"].items()},
+        weights=None
+        if row["weights"] is None
+        else {NodeId(int(k)): (int(v[0]), int(v[1])) for k, v in row["weights"].items()},
+        seats=None if row["seats"] is None else {NodeId(int(k)): int(v) for k, v in row["seats"].items()},
+        candidates=tuple(
+            Candidate(NodeId(c["id"]), tuple(NodeId(n) for n in c["supporters"])) for c in row["candidates"]
+        ),
     )
 
 
@@ -191,20 +198,31 @@ class PostgresRounds:
         self._s = session
 
     def start(
-        self, task_id: TaskId, node_ids: Sequence[NodeId], pairs: Sequence[PairAssignment]
+        self,
+        task_id: TaskId,
+        node_ids: Sequence[NodeId],
+        pairs: Sequence[PairAssignment],
+        *,
+        seats: Mapping[NodeId, int] | None = None,
+        candidates: Sequence[Candidate] = (),
     ) -> Round:
-        """Record the round's swarm and pair schedule; returns the stored round if one exists."""
+        """Record the round's swarm, seats, candidates and pair schedule; returns the stored round
+        if one exists."""
         key = parse_task_id(task_id)
         pairs_json = _pairs_json(pairs)
+        candidates_json = [
+            {"id": int(c.id), "supporters": [int(n) for n in c.supporters]} for c in candidates
+        ]
+        seats_json = None if seats is None else to_jsonb({str(k): int(v) for k, v in seats.items()})
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
-                INSERT INTO rounds (task_id, node_ids, pairs)
-                VALUES (%s, %s::bigint[], %s)
+                INSERT INTO rounds (task_id, node_ids, pairs, seats, candidates)
+                VALUES (%s, %s::bigint[], %s, %s, %s)
                 ON CONFLICT (task_id) DO NOTHING
                 RETURNING {_ROUND_COLUMNS}
                 """,
-                (key, [int(n) for n in node_ids], to_jsonb(pairs_json)),
+                (key, [int(n) for n in node_ids], to_jsonb(pairs_json), seats_json, to_jsonb(candidates_json)),
             )
             row = cur.fetchone()
             if row is None:
@@ -249,7 +267,7 @@ class PostgresRounds:
         ranking: Sequence[RankEntry],
         method: str,
         separated: bool | None = None,
-        weights: Mapping[NodeId, int] | None = None,
+        weights: Mapping[NodeId, tuple[int, int]] | None = None,
     ) -> Round:
         """Store the outcome (winner, ranking, method); NotFound when the round was not started."""
         key = parse_task_id(task_id)
@@ -277,7 +295,7 @@ class PostgresRounds:
                     to_jsonb(ranking_json),
                     method,
                     separated,
-                    None if weights is None else to_jsonb({str(k): str(v) for k, v in weights.items()}),
+                    None if weights is None else to_jsonb({str(k): [int(a), int(b)] for k, (a, b) in weights.items()}),
                     key,
                 ),
             )

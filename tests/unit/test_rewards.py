@@ -243,19 +243,22 @@ def _ranking(entries: list[tuple[NodeId, int]]) -> tuple[RankEntry, ...]:
 
 @given(split_worlds(), st.integers(1, 10**21), st.integers(0, 10**21), configs)
 def test_splitting_an_identity_never_pays_more(world, reward, emission, cfg):
+    """One operator holding S seats as node 1, or as k clones holding S seats between them that
+    give the same answer (one candidate) and split its verdicts, found as a cluster."""
     others, other_ranks, me_rank, tally, clones, clone_tallies, judges = world
     me = N(1)
-    single = TaskOutcome(
-        T,
-        Wei(reward),
-        _ranking([(me, me_rank), *zip(others, other_ranks, strict=True)]),
-        {**judges, me: tally},
-    )
+    seats_me = len(clones) + 2
+    seats = {c: 1 for c in clones}
+    seats[clones[0]] += seats_me - len(clones)
+    ranking = _ranking([(me, me_rank), *zip(others, other_ranks, strict=True)])
+    single = TaskOutcome(T, Wei(reward), ranking, {**judges, me: tally}, seats={me: seats_me})
     split = TaskOutcome(
         T,
         Wei(reward),
-        _ranking([*((c, me_rank) for c in clones), *zip(others, other_ranks, strict=True)]),
+        ranking,
         {**judges, **dict(zip(clones, clone_tallies, strict=True))},
+        supporters={me: tuple(clones)},
+        seats=seats,
     )
     one = task_rewards(single, cfg)
     many = task_rewards(split, cfg, clusters=[clones])
@@ -264,6 +267,18 @@ def test_splitting_an_identity_never_pays_more(world, reward, emission, cfg):
     e_one = epoch_rewards(EpochId(1), pool, [one]).rewards
     e_many = epoch_rewards(EpochId(1), pool, [many], clusters=[clones]).rewards
     assert sum(e_many.get(c, 0) for c in clones) <= e_one.get(me, 0)
+
+
+@given(split_worlds(), st.integers(1, 10**21), configs)
+def test_supporters_are_credited_their_candidates_weight_once_per_seat(world, reward, cfg):
+    """Unclustered, k supporters holding S seats earn what one supporter holding S seats earns
+    as answerers, up to the units rounding leaves (one per identity)."""
+    others, other_ranks, me_rank, _, clones, _, _ = world
+    me = N(1)
+    ranking = _ranking([(me, me_rank), *zip(others, other_ranks, strict=True)])
+    one = task_rewards(TaskOutcome(T, Wei(reward), ranking, seats={me: len(clones)}), cfg)
+    many = task_rewards(TaskOutcome(T, Wei(reward), ranking, supporters={me: tuple(clones)}), cfg)
+    assert abs(sum(many.get(c, 0) for c in clones) - one.get(me, 0)) <= len(clones)
 
 
 def test_equal_scores_share_a_rank_in_the_consensus():

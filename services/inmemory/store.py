@@ -1,0 +1,1026 @@
+"""MemoryStore: the ``services.app.ports.Store`` adapter in process memory.
+
+It mirrors the PostgreSQL adapter (``services.store``) call for call: the same ids (node and outbox
+ids count from 1 and, like identity sequences, are spent by a failed or rolled-back insert; epoch
+numbers are gapless; task ids are UUIDs), the same orderings, the same idempotent writes, and the
+same errors where a constraint of the migrations refuses a row (CHECK: Invalid, foreign key:
+NotFound, unique: Conflict). What PostgreSQL keeps as jsonb goes through JSON here too, so bytes
+come back as 0x-hex, mapping keys as strings, and NaN is refused.
+
+Each call is atomic under one re-entrant lock. ``transaction()`` holds the lock for its whole block
+(other threads wait) and on an exception restores every table as it was on entry; a nested block is
+a savepoint. Stored rows are never changed in place (frozen dataclasses and tuples, replaced on
+write), so a snapshot is a shallow copy of each table, and reads copy the dicts a row carries.
+Timestamps come from ``clock`` (UTC now by default), made strictly increasing.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import itertools
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
+
+from services.app.ports import (
+    AnswerRepository,
+    EpochRepository,
+    JudgmentRepository,
+    NodeRepository,
+    OutboxRepository,
+    RoundRepository,
+    SettlementRepository,
+    TaskRepository,
+)
+from services.core.errors import Conflict, Invalid, MeritError, NotFound, StoreUnavailable
+from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
+from services.core.types import (
+    Answer,
+    AnswerStatus,
+    Candidate,
+    Epoch,
+    EpochId,
+    EpochNode,
+    EpochStatus,
+    Judgment,
+    NewNode,
+    NewTask,
+    Node,
+    NodeId,
+    NodeKind,
+    NodeStatus,
+    OutboxEntry,
+    OutboxStatus,
+    Outcome,
+    PairAssignment,
+    RankEntry,
+    Reliability,
+    Round,
+    Task,
+    TaskId,
+    TaskStatus,
+    Wei,
+)
+
+if TYPE_CHECKING:
+    from services.app.ports import Store
+
+K = TypeVar("K")
+V = TypeVar("V")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_TABLES = (
+    "nodes",
+    "tasks",
+    "answers",
+    "judgments",
+    "rounds",
+    "epochs",
+    "clusters",
+    "epoch_nodes",
+    "outbox",
+    "settlements",
+    "proofs",
+    "claims",
+)
+_BP = range(10_001)  # basis points
+_CALLDATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+_ROOT = re.compile(r"0x[0-9a-f]{64}")
+_UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.SENT)
+_NO_VALUE = Wei(0)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Tables:
+    """The rows by primary key; answers, judgments and claims grouped by their task or epoch."""
+
+    def __init__(self, clock: Callable[[], datetime], new_id: Callable[[], uuid.UUID]) -> None:
+        self.lock = threading.RLock()
+        self.closed = False
+        self._clock = clock
+        self.new_id = new_id
+        self._last: datetime | None = None
+        self.node_ids = itertools.count(1)  # sequences: never rolled back
+        self.outbox_ids = itertools.count(1)
+        self.nodes: dict[NodeId, Node] = {}
+        self.tasks: dict[str, Task] = {}
+        self.answers: dict[str, tuple[Answer, ...]] = {}  # by node id
+        self.judgments: dict[str, tuple[Judgment, ...]] = {}  # by (judge, left, right)
+        self.rounds: dict[str, Round] = {}
+        self.epochs: dict[EpochId, Epoch] = {}
+        self.clusters: dict[EpochId, tuple[tuple[NodeId, ...], ...]] = {}
+        self.epoch_nodes: dict[tuple[EpochId, NodeId], EpochNode] = {}
+        self.outbox: dict[int, OutboxEntry] = {}
+        self.settlements: dict[EpochId, Settlement] = {}
+        self.proofs: dict[EpochId, bytes] = {}
+        self.claims: dict[EpochId, tuple[ClaimEntry, ...]] = {}  # by chain node id
+
+    def snapshot(self) -> dict[str, dict[Any, Any]]:
+        return {name: dict(getattr(self, name)) for name in _TABLES}
+
+    def restore(self, snapshot: dict[str, dict[Any, Any]]) -> None:
+        for name, table in snapshot.items():
+            setattr(self, name, table)
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise StoreUnavailable("the in-memory store is closed", hint="build a new MemoryStore")
+
+    def now(self) -> datetime:
+        t = self._clock()
+        if self._last is not None and t <= self._last:
+            t = self._last + timedelta(microseconds=1)
+        self._last = t
+        return t
+
+    def node(self, node_id: NodeId) -> Node:
+        return _get(
+            self.nodes, node_id, lambda: NotFound(f"node {node_id} not found", hint=_NODE_HINT)
+        )
+
+    def task(self, task_id: TaskId) -> Task:
+        return _get(self.tasks, _task_key(task_id), lambda: _task_not_found(task_id))
+
+    def open_epoch(self) -> Epoch:
+        """The open epoch, opened now (numbered max + 1) when there is none."""
+        for ep in self.epochs.values():
+            if ep.status is EpochStatus.OPEN:
+                return ep
+        ep = Epoch(
+            EpochId(max(self.epochs, default=0) + 1),
+            EpochStatus.OPEN,
+            Wei(0),
+            None,
+            self.now(),
+            None,
+        )
+        self.epochs[ep.id] = ep
+        self.clusters[ep.id] = ()
+        return ep
+
+
+# ---------------------------------------------------------------- errors, JSON, keys, copies
+_NODE_HINT = "list nodes with `merit node list`"
+
+
+def _get(table: Mapping[K, V], key: K, missing: Callable[[], MeritError]) -> V:
+    try:
+        return table[key]
+    except KeyError:
+        raise missing() from None
+
+
+def _check(ok: bool, table: str, constraint: str) -> None:
+    if not ok:
+        raise Invalid(
+            f'new row for relation "{table}" violates check constraint "{constraint}"',
+            constraint=constraint,
+        )
+
+
+def _present(ok: bool, table: str, column: str, value: object, target: str) -> None:
+    if not ok:
+        name = f"{table}_{column}_fkey"
+        raise NotFound(
+            f'insert or update on table "{table}" violates foreign key constraint "{name}" '
+            f'(Key ({column})=({value}) is not present in table "{target}".)',
+            constraint=name,
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (tuple, set, frozenset)):
+        return builtins.list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _json(value: Any) -> Any:
+    """``value`` as a jsonb column gives it back; Invalid for what JSON cannot hold (NaN, objects)."""
+    try:
+        text = json.dumps(value, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"cannot store as JSON: {exc}") from exc
+    return json.loads(text)
+
+
+def _task_key(task_id: str) -> str:
+    try:
+        return str(uuid.UUID(str(task_id)))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"task {task_id!r} not found", hint="task ids are UUIDs") from None
+
+
+def _task_key_or_none(task_id: str) -> str | None:
+    try:
+        return _task_key(task_id)
+    except NotFound:
+        return None
+
+
+def _task_not_found(task_id: TaskId) -> NotFound:
+    return NotFound(f"task {task_id} not found", hint="check the id returned by POST /v1/tasks")
+
+
+def _no_round(task_id: TaskId) -> NotFound:
+    return NotFound(f"no round started for task {task_id}", hint="start the round first")
+
+
+def _node_out(n: Node) -> Node:
+    return n if n.letter_bias is None else replace(n, letter_bias=copy.deepcopy(n.letter_bias))
+
+
+def _round_out(r: Round) -> Round:
+    return replace(
+        r,
+        weights=None if r.weights is None else dict(r.weights),
+        seats=None if r.seats is None else dict(r.seats),
+    )
+
+
+def _entry_out(e: OutboxEntry) -> OutboxEntry:
+    return e if e.receipt is None else replace(e, receipt=copy.deepcopy(e.receipt))
+
+
+# ---------------------------------------------------------------- repositories
+class _Repo:
+    def __init__(self, db: _Tables) -> None:
+        self._db = db
+
+
+RepoT = TypeVar("RepoT", bound=_Repo)
+
+
+def _locked(method: Callable[Concatenate[RepoT, P], R]) -> Callable[Concatenate[RepoT, P], R]:
+    """Run the call under the store's lock; StoreUnavailable once the store is closed."""
+
+    def call(self: RepoT, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._db.lock:
+            self._db.check_open()
+            return method(self, *args, **kwargs)
+
+    call.__doc__ = method.__doc__
+    return call
+
+
+class MemoryNodes(_Repo):
+    @_locked
+    def add(self, node: NewNode) -> Node:
+        """Store a new node; Conflict when its name or address is already registered."""
+        kind = NodeKind(node.kind)
+        node_id = NodeId(next(self._db.node_ids))
+        _check(node.name != "", "nodes", "nodes_name_check")
+        _check(int(node.stake_wei) >= 0, "nodes", "nodes_stake_wei_check")
+        if any(n.name == node.name for n in self._db.nodes.values()):
+            raise Conflict(
+                f"a node named {node.name!r} already exists",
+                hint="choose another name, or look it up with `merit node list`",
+                constraint="nodes_name_key",
+            )
+        if node.address is not None and any(
+            n.address == node.address for n in self._db.nodes.values()
+        ):
+            raise Conflict(
+                f"address {node.address} is already registered to another node",
+                hint="each node needs its own address",
+                constraint="nodes_address_key",
+            )
+        row = Node(
+            id=node_id,
+            name=node.name,
+            endpoint_url=node.endpoint_url,
+            model=node.model,
+            kind=kind,
+            status=NodeStatus.ACTIVE,
+            reputation_bp=5000,
+            stake_wei=Wei(int(node.stake_wei)),
+            address=node.address,
+            created_at=self._db.now(),
+            reputation_anchor_bp=5000,
+        )
+        self._db.nodes[node_id] = row
+        return row
+
+    @_locked
+    def get(self, node_id: NodeId) -> Node:
+        return _node_out(self._db.node(node_id))
+
+    @_locked
+    def get_by_name(self, name: str) -> Node:
+        found = next((n for n in self._db.nodes.values() if n.name == name), None)
+        if found is None:
+            raise NotFound(f"node {name!r} not found", hint=_NODE_HINT)
+        return _node_out(found)
+
+    @_locked
+    def list(self, *, status: NodeStatus | None = None) -> builtins.list[Node]:
+        wanted = None if status is None else NodeStatus(status)
+        rows = sorted(self._db.nodes.items())
+        return [_node_out(n) for _, n in rows if wanted is None or n.status is wanted]
+
+    @_locked
+    def set_status(self, node_id: NodeId, status: NodeStatus) -> None:
+        wanted = NodeStatus(status)
+        self._db.nodes[node_id] = replace(self._db.node(node_id), status=wanted)
+
+    @_locked
+    def set_reputation(self, node_id: NodeId, score_bp: int, anchor_bp: int) -> None:
+        n = self._db.node(node_id)
+        _check(int(score_bp) in _BP, "nodes", "nodes_reputation_bp_check")
+        _check(int(anchor_bp) in _BP, "nodes", "nodes_reputation_anchor_bp_check")
+        self._db.nodes[node_id] = replace(
+            n, reputation_bp=int(score_bp), reputation_anchor_bp=int(anchor_bp)
+        )
+
+    @_locked
+    def set_letter_bias(self, node_id: NodeId, bias: Mapping[str, float]) -> None:
+        stored = _json(dict(bias))
+        self._db.nodes[node_id] = replace(self._db.node(node_id), letter_bias=stored)
+
+    @_locked
+    def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None:
+        row = Reliability(*(int(v) for v in reliability.values()))
+        self._db.nodes[node_id] = replace(self._db.node(node_id), reliability=row)
+
+
+class MemoryTasks(_Repo):
+    @_locked
+    def add(self, task: NewTask) -> Task:
+        options = None if task.options is None else tuple(_json(builtins.list(task.options)))
+        _check(int(task.fee_wei) >= 0, "tasks", "tasks_fee_wei_check")
+        _check(task.swarm_size > 0, "tasks", "tasks_swarm_size_check")
+        now = self._db.now()
+        row = Task(
+            id=TaskId(str(self._db.new_id())),
+            prompt=task.prompt,
+            requester=task.requester,
+            fee_wei=Wei(int(task.fee_wei)),
+            swarm_size=task.swarm_size,
+            status=TaskStatus.QUEUED,
+            error=None,
+            epoch_id=None,
+            created_at=now,
+            updated_at=now,
+            options=options,
+        )
+        self._db.tasks[row.id] = row
+        return row
+
+    @_locked
+    def get(self, task_id: TaskId) -> Task:
+        return self._db.task(task_id)
+
+    @_locked
+    def list(self, *, limit: int = 50) -> builtins.list[Task]:
+        """The newest ``limit`` tasks, newest first."""
+        by_id = sorted(self._db.tasks.values(), key=lambda t: t.id)
+        return sorted(by_id, key=lambda t: t.created_at, reverse=True)[: max(0, limit)]
+
+    @_locked
+    def set_status(self, task_id: TaskId, status: TaskStatus, error: str | None = None) -> None:
+        """Move the task to ``status``; ``error`` is stored as given (None clears it)."""
+        wanted = TaskStatus(status)
+        task = self._db.task(task_id)
+        self._db.tasks[task.id] = replace(
+            task, status=wanted, error=error, updated_at=self._db.now()
+        )
+
+    @_locked
+    def delete(self, task_id: TaskId) -> None:
+        """Remove the task with its answers, judgments and round."""
+        key = self._db.task(task_id).id
+        for table in (self._db.tasks, self._db.answers, self._db.judgments, self._db.rounds):
+            table.pop(key, None)
+
+    @_locked
+    def assign_open_epoch(self, task_id: TaskId) -> EpochId:
+        """Put the task into the open epoch (once; a repeated call returns its epoch)."""
+        task = self._db.task(task_id)
+        if task.epoch_id is not None:
+            return task.epoch_id
+        epoch_id = self._db.open_epoch().id
+        self._db.tasks[task.id] = replace(task, epoch_id=epoch_id, updated_at=self._db.now())
+        return epoch_id
+
+    @_locked
+    def list_for_epoch(self, epoch_id: EpochId) -> builtins.list[Task]:
+        rows = [t for t in self._db.tasks.values() if t.epoch_id == epoch_id]
+        return sorted(rows, key=lambda t: (t.created_at, t.id))
+
+
+class MemoryAnswers(_Repo):
+    @_locked
+    def put(self, answer: Answer) -> bool:
+        """Store the answer; False when this node's answer to this task was already stored."""
+        key = _task_key(answer.task_id)
+        row = replace(
+            answer,
+            task_id=TaskId(key),
+            node_id=NodeId(int(answer.node_id)),
+            status=AnswerStatus(answer.status),
+            raw=_json(dict(answer.raw)),
+        )
+        _check(row.latency_ms >= 0, "answers", "answers_latency_ms_check")
+        stored = self._db.answers.get(key, ())
+        if any(a.node_id == row.node_id for a in stored):
+            return False
+        _present(key in self._db.tasks, "answers", "task_id", key, "tasks")
+        _present(row.node_id in self._db.nodes, "answers", "node_id", row.node_id, "nodes")
+        self._db.answers[key] = tuple(sorted((*stored, row), key=lambda a: a.node_id))
+        return True
+
+    @_locked
+    def list_for_task(self, task_id: TaskId) -> builtins.list[Answer]:
+        """The task's answers by node id (empty for an unknown task)."""
+        key = _task_key_or_none(task_id)
+        stored = self._db.answers.get(key, ()) if key is not None else ()
+        return [replace(a, raw=copy.deepcopy(a.raw)) for a in stored]
+
+
+class MemoryJudgments(_Repo):
+    @_locked
+    def put(self, judgment: Judgment) -> bool:
+        """Store the verdict; False when this judge already judged this ordered pair of this task.
+        A judge judging its own answer is refused (Invalid)."""
+        key = _task_key(judgment.task_id)
+        if judgment.judge_id in (judgment.left_id, judgment.right_id):
+            raise Invalid(
+                f"node {judgment.judge_id} cannot judge a pair that holds its own answer",
+                hint="judges are assigned pairs of other nodes' answers",
+            )
+        if judgment.left_id == judgment.right_id:
+            raise Invalid(f"a pair needs two different nodes, got {judgment.left_id} twice")
+        row = replace(
+            judgment,
+            task_id=TaskId(key),
+            judge_id=NodeId(int(judgment.judge_id)),
+            left_id=NodeId(int(judgment.left_id)),
+            right_id=NodeId(int(judgment.right_id)),
+            outcome=Outcome(judgment.outcome),
+            raw=_json(dict(judgment.raw)),
+        )
+        stored = self._db.judgments.get(key, ())
+        if any(_pair_of(j) == _pair_of(row) for j in stored):
+            return False
+        _present(key in self._db.tasks, "judgments", "task_id", key, "tasks")
+        for column, node_id in zip(("judge_id", "left_id", "right_id"), _pair_of(row), strict=True):
+            _present(node_id in self._db.nodes, "judgments", column, node_id, "nodes")
+        self._db.judgments[key] = tuple(sorted((*stored, row), key=_pair_of))
+        return True
+
+    @_locked
+    def list_for_task(self, task_id: TaskId) -> builtins.list[Judgment]:
+        key = _task_key_or_none(task_id)
+        stored = self._db.judgments.get(key, ()) if key is not None else ()
+        return [replace(j, raw=copy.deepcopy(j.raw)) for j in stored]
+
+
+def _pair_of(j: Judgment) -> tuple[NodeId, NodeId, NodeId]:
+    return (j.judge_id, j.left_id, j.right_id)
+
+
+def _pairs(pairs: Sequence[PairAssignment]) -> tuple[PairAssignment, ...]:
+    return tuple(
+        PairAssignment(NodeId(int(p.judge_id)), NodeId(int(p.left_id)), NodeId(int(p.right_id)))
+        for p in pairs
+    )
+
+
+class MemoryRounds(_Repo):
+    @_locked
+    def start(
+        self,
+        task_id: TaskId,
+        node_ids: Sequence[NodeId],
+        pairs: Sequence[PairAssignment],
+        *,
+        seats: Mapping[NodeId, int] | None = None,
+        candidates: Sequence[Candidate] = (),
+    ) -> Round:
+        """Record the round's swarm, seats, candidates and pair schedule; returns the stored round
+        if one exists."""
+        key = _task_key(task_id)
+        seats_json = None if seats is None else _json({str(k): int(v) for k, v in seats.items()})
+        stored = self._db.rounds.get(key)
+        if stored is not None:
+            return _round_out(stored)
+        _present(key in self._db.tasks, "rounds", "task_id", key, "tasks")
+        row = Round(
+            task_id=TaskId(key),
+            node_ids=tuple(NodeId(int(n)) for n in node_ids),
+            pairs=_pairs(pairs),
+            winner_id=None,
+            ranking=(),
+            method=None,
+            started_at=self._db.now(),
+            finished_at=None,
+            seats=None
+            if seats_json is None
+            else {NodeId(int(k)): int(v) for k, v in seats_json.items()},
+            candidates=tuple(
+                Candidate(NodeId(int(c.id)), tuple(NodeId(int(n)) for n in c.supporters))
+                for c in candidates
+            ),
+        )
+        self._db.rounds[key] = row
+        return _round_out(row)
+
+    @_locked
+    def get(self, task_id: TaskId) -> Round | None:
+        key = _task_key_or_none(task_id)
+        stored = self._db.rounds.get(key) if key is not None else None
+        return None if stored is None else _round_out(stored)
+
+    @_locked
+    def add_pairs(self, task_id: TaskId, pairs: Sequence[PairAssignment], recruit: int) -> Round:
+        """Append recruited pairs as recruit number ``recruit``; a repeated call changes nothing."""
+        key = _task_key(task_id)
+        stored = _get(self._db.rounds, key, lambda: _no_round(task_id))
+        if stored.recruits == recruit - 1:
+            stored = replace(stored, pairs=stored.pairs + _pairs(pairs), recruits=int(recruit))
+            self._db.rounds[key] = stored
+        return _round_out(stored)
+
+    @_locked
+    def finish(
+        self,
+        task_id: TaskId,
+        winner_id: NodeId | None,
+        ranking: Sequence[RankEntry],
+        method: str,
+        separated: bool | None = None,
+        weights: Mapping[NodeId, tuple[int, int]] | None = None,
+    ) -> Round:
+        """Store the outcome (winner, ranking, method); NotFound when the round was not started."""
+        key = _task_key(task_id)
+        ranking_json = _json(
+            [
+                {
+                    "node_id": int(e.node_id),
+                    "score": float(e.score),
+                    "rank": int(e.rank),
+                    "lower": e.lower,
+                    "upper": e.upper,
+                }
+                for e in ranking
+            ]
+        )
+        weights_json = (
+            None
+            if weights is None
+            else _json({str(k): [int(a), int(b)] for k, (a, b) in weights.items()})
+        )
+        stored = _get(self._db.rounds, key, lambda: _no_round(task_id))
+        winner = None if winner_id is None else NodeId(int(winner_id))
+        _present(winner is None or winner in self._db.nodes, "rounds", "winner_id", winner, "nodes")
+        row = replace(
+            stored,
+            winner_id=winner,
+            method=method,
+            separated=separated,
+            finished_at=self._db.now(),
+            ranking=tuple(
+                RankEntry(
+                    NodeId(e["node_id"]), float(e["score"]), int(e["rank"]), e["lower"], e["upper"]
+                )
+                for e in ranking_json
+            ),
+            weights=None
+            if weights_json is None
+            else {NodeId(int(k)): (int(v[0]), int(v[1])) for k, v in weights_json.items()},
+        )
+        self._db.rounds[key] = row
+        return _round_out(row)
+
+
+class MemoryEpochs(_Repo):
+    @_locked
+    def current(self) -> Epoch:
+        """The open epoch, opened now if there is none."""
+        return self._db.open_epoch()
+
+    @_locked
+    def lock_current(self) -> Epoch:
+        """The open epoch (the lock a transaction holds stands for the row lock)."""
+        return self._db.open_epoch()
+
+    @_locked
+    def get(self, epoch_id: EpochId) -> Epoch:
+        return _get(self._db.epochs, epoch_id, lambda: _epoch_not_found(epoch_id))
+
+    @_locked
+    def list(self, *, limit: int = 50) -> builtins.list[Epoch]:
+        """The newest ``limit`` epochs, newest first."""
+        return [e for _, e in sorted(self._db.epochs.items(), reverse=True)][: max(0, limit)]
+
+    @_locked
+    def close(self, epoch_id: EpochId, pool_wei: Wei, audit_cid: str | None) -> Epoch:
+        """Close the open epoch with its reward pool and audit bundle CID; closing it again with
+        the same pool and CID returns it unchanged, with others it is a Conflict."""
+        stored = _get(self._db.epochs, epoch_id, lambda: _epoch_not_found(epoch_id))
+        if stored.status is EpochStatus.OPEN:
+            _check(int(pool_wei) >= 0, "epochs", "epochs_pool_wei_check")
+            closed = replace(
+                stored,
+                status=EpochStatus.CLOSED,
+                pool_wei=Wei(int(pool_wei)),
+                audit_cid=audit_cid,
+                closed_at=self._db.now(),
+            )
+            self._db.epochs[epoch_id] = closed
+            return closed
+        if stored.pool_wei != int(pool_wei) or stored.audit_cid != audit_cid:
+            raise Conflict(
+                f"epoch {epoch_id} is already {stored.status} with pool "
+                f"{stored.pool_wei} wei and audit CID {stored.audit_cid}",
+                hint="an epoch is closed once; its pool and bundle cannot change",
+            )
+        return stored
+
+    @_locked
+    def record_clusters(self, epoch_id: EpochId, clusters: Sequence[Sequence[NodeId]]) -> None:
+        """The Sybil clusters epoch ``epoch_id`` found (sorted node ids each)."""
+        rows = _json([sorted(int(n) for n in c) for c in clusters])
+        if epoch_id in self._db.epochs:
+            self._db.clusters[epoch_id] = tuple(tuple(NodeId(n) for n in c) for c in rows)
+
+    @_locked
+    def latest_clusters(self) -> builtins.list[frozenset[NodeId]]:
+        """The clusters of the newest closed epoch (none before the first close)."""
+        closed = [e.id for e in self._db.epochs.values() if e.status is EpochStatus.CLOSED]
+        return [frozenset(c) for c in self._db.clusters.get(max(closed), ())] if closed else []
+
+    @_locked
+    def record_nodes(self, rows: Sequence[EpochNode]) -> None:
+        """Store each node's line of a closed epoch; a repeated close stores nothing new."""
+        fresh: dict[tuple[EpochId, NodeId], EpochNode] = {}
+        for r in rows:
+            row = EpochNode(
+                EpochId(int(r.epoch_id)),
+                NodeId(int(r.node_id)),
+                Wei(int(r.reward_wei)),
+                int(r.reputation_before_bp),
+                int(r.reputation_after_bp),
+                int(r.anchor_after_bp),
+                bool(r.withheld),
+            )
+            _check(row.reward_wei >= 0, "epoch_nodes", "epoch_nodes_reward_wei_check")
+            for column in ("reputation_before_bp", "reputation_after_bp", "anchor_after_bp"):
+                _check(getattr(row, column) in _BP, "epoch_nodes", f"epoch_nodes_{column}_check")
+            key = (row.epoch_id, row.node_id)
+            if key in self._db.epoch_nodes or key in fresh:
+                continue
+            _present(
+                row.epoch_id in self._db.epochs, "epoch_nodes", "epoch_id", row.epoch_id, "epochs"
+            )
+            _present(row.node_id in self._db.nodes, "epoch_nodes", "node_id", row.node_id, "nodes")
+            fresh[key] = row
+        self._db.epoch_nodes.update(fresh)
+
+    @_locked
+    def nodes(self, epoch_id: EpochId) -> builtins.list[EpochNode]:
+        return [r for (e, _), r in sorted(self._db.epoch_nodes.items()) if e == epoch_id]
+
+
+def _epoch_not_found(epoch_id: EpochId) -> NotFound:
+    return NotFound(f"epoch {epoch_id} not found", hint="list epochs with `merit epoch list`")
+
+
+class MemoryOutbox(_Repo):
+    @_locked
+    def enqueue(
+        self,
+        intent_key: str,
+        *,
+        chain_id: int,
+        sender: str,
+        to_address: str | None,
+        data: str,
+        value_wei: Wei = _NO_VALUE,
+    ) -> OutboxEntry:
+        """Store the intent, or return the one stored under ``intent_key``; Conflict when that one
+        is a different transaction (chain, sender, target, calldata or value differ)."""
+        entry_id = next(self._db.outbox_ids)
+        _check(chain_id > 0, "chain_outbox", "chain_outbox_chain_id_check")
+        _check(_CALLDATA.fullmatch(data) is not None, "chain_outbox", "chain_outbox_data_check")
+        _check(int(value_wei) >= 0, "chain_outbox", "chain_outbox_value_wei_check")
+        entry = self._by_intent(intent_key)
+        if entry is None:
+            entry = OutboxEntry(
+                entry_id,
+                intent_key,
+                int(chain_id),
+                sender,
+                to_address,
+                data,
+                Wei(int(value_wei)),
+                None,
+                None,
+                OutboxStatus.PENDING,
+                None,
+                self._db.now(),
+            )
+            self._db.outbox[entry_id] = entry
+        if not (
+            entry.chain_id == chain_id
+            and _same_address(entry.sender, sender)
+            and _same_address(entry.to_address, to_address)
+            and entry.data.lower() == data.lower()
+            and entry.value_wei == int(value_wei)
+        ):
+            raise Conflict(
+                f"outbox intent {intent_key!r} is already stored for a different transaction",
+                hint="use a new intent key for a different chain write",
+                intent_key=intent_key,
+            )
+        return _entry_out(entry)
+
+    def _by_intent(self, intent_key: str) -> OutboxEntry | None:
+        return next((e for e in self._db.outbox.values() if e.intent_key == intent_key), None)
+
+    def _get(self, entry_id: int) -> OutboxEntry:
+        return _get(
+            self._db.outbox, entry_id, lambda: NotFound(f"outbox entry {entry_id} not found")
+        )
+
+    @_locked
+    def get(self, entry_id: int) -> OutboxEntry:
+        return _entry_out(self._get(entry_id))
+
+    @_locked
+    def get_by_intent(self, intent_key: str) -> OutboxEntry | None:
+        found = self._by_intent(intent_key)
+        return None if found is None else _entry_out(found)
+
+    @_locked
+    def mark_sent(self, entry_id: int, *, nonce: int, tx_hash: str) -> None:
+        """Record the signed transaction's nonce and hash (again, when re-sent with a new fee);
+        Conflict when another entry of the sender holds the nonce, or the entry is already mined."""
+        entry = self._get(entry_id)
+        if entry.status not in _UNFINISHED:
+            raise Conflict(f"outbox entry {entry_id} is already {entry.status.value}")
+        _check(nonce >= 0, "chain_outbox", "chain_outbox_nonce_check")
+        if any(
+            o.id != entry_id
+            and o.nonce == nonce
+            and o.chain_id == entry.chain_id
+            and o.sender.lower() == entry.sender.lower()
+            for o in self._db.outbox.values()
+        ):
+            raise Conflict(
+                f"nonce {nonce} is already used by another outbox entry of this sender",
+                hint="take the next nonce from the chain and the outbox",
+                entry_id=entry_id,
+                nonce=nonce,
+            )
+        self._db.outbox[entry_id] = replace(
+            entry, nonce=int(nonce), tx_hash=tx_hash, status=OutboxStatus.SENT
+        )
+
+    @_locked
+    def mark_mined(self, entry_id: int, *, receipt: dict[str, Any], ok: bool) -> None:
+        """Store the receipt; status ``mined`` when the transaction succeeded, else ``failed``."""
+        stored = _json(receipt)
+        entry = self._get(entry_id)
+        sent = entry.nonce is not None and entry.tx_hash is not None
+        _check(sent, "chain_outbox", "chain_outbox_sent_has_nonce")
+        status = OutboxStatus.MINED if ok else OutboxStatus.FAILED
+        self._db.outbox[entry_id] = replace(entry, receipt=stored, status=status)
+
+    @_locked
+    def pending(self, *, sender: str | None = None) -> builtins.list[OutboxEntry]:
+        """Entries not yet mined (pending or sent), oldest first; optionally for one sender."""
+        return [
+            _entry_out(e)
+            for _, e in sorted(self._db.outbox.items())
+            if e.status in _UNFINISHED and (sender is None or _same_address(e.sender, sender))
+        ]
+
+
+def _same_address(a: str | None, b: str | None) -> bool:
+    return (a or "").lower() == (b or "").lower()
+
+
+class MemorySettlements(_Repo):
+    @_locked
+    def record(self, settlement: Settlement, claims: Sequence[ClaimEntry]) -> Settlement:
+        """Store the settlement of an epoch and its leaves; the stored one when it exists."""
+        s, epoch_id = settlement, EpochId(int(settlement.epoch_id))
+        row = Settlement(  # a new record has no proof yet, whatever it was given
+            epoch_id=epoch_id,
+            chain_id=int(s.chain_id),
+            root=s.root.lower(),
+            total_wei=Wei(int(s.total_wei)),
+            audit_cid=s.audit_cid,
+            rep_first_word=int(s.rep_first_word),
+            rep_words=tuple(int(w) for w in s.rep_words),
+            left_out=tuple(NodeId(int(n)) for n in s.left_out),
+            status=SettlementStatus(s.status),
+            propose_intent=s.propose_intent,
+            finalize_intent=s.finalize_intent,
+            detail=s.detail,
+        )
+        _check(_ROOT.fullmatch(row.root) is not None, "settlements", "settlements_root_check")
+        _check(row.total_wei >= 0, "settlements", "settlements_total_wei_check")
+        _check(row.rep_first_word >= 0, "settlements", "settlements_rep_first_word_check")
+        if epoch_id in self._db.settlements:  # recorded before: the first record stands
+            return self._db.settlements[epoch_id]
+        _present(epoch_id in self._db.epochs, "settlements", "epoch_id", epoch_id, "epochs")
+        leaves: dict[int, ClaimEntry] = {}
+        for c in claims:
+            leaf = ClaimEntry(
+                epoch_id,
+                int(c.chain_node_id),
+                None if c.node_id is None else NodeId(int(c.node_id)),
+                c.account,
+                Wei(int(c.reward_wei)),
+                Wei(int(c.cumulative_wei)),
+                tuple(_json(builtins.list(c.proof))),
+            )
+            _check(leaf.chain_node_id > 0, "claims", "claims_chain_node_id_check")
+            _check(leaf.reward_wei >= 0, "claims", "claims_reward_wei_check")
+            _check(leaf.cumulative_wei >= leaf.reward_wei, "claims", "claims_check")
+            if leaf.chain_node_id in leaves:
+                raise Conflict(
+                    'duplicate key value violates unique constraint "claims_pkey" (Key (epoch_id, '
+                    f"chain_node_id)=({epoch_id}, {leaf.chain_node_id}) already exists.)",
+                    constraint="claims_pkey",
+                )
+            known = leaf.node_id is None or leaf.node_id in self._db.nodes
+            _present(known, "claims", "node_id", leaf.node_id, "nodes")
+            leaves[leaf.chain_node_id] = leaf
+        self._db.settlements[epoch_id] = row
+        self._db.claims[epoch_id] = tuple(leaf for _, leaf in sorted(leaves.items()))
+        return row
+
+    def _get(self, epoch_id: EpochId) -> Settlement:
+        return _get(
+            self._db.settlements,
+            epoch_id,
+            lambda: NotFound(
+                f"epoch {epoch_id} has no settlement",
+                hint=f"settle it: `merit epoch settle {epoch_id}`",
+            ),
+        )
+
+    @_locked
+    def get(self, epoch_id: EpochId) -> Settlement | None:
+        return self._db.settlements.get(epoch_id)
+
+    @_locked
+    def latest(self, *, status: SettlementStatus | None = None) -> Settlement | None:
+        """The newest settlement (with ``status`` when given)."""
+        ids = [e for e, s in self._db.settlements.items() if status is None or s.status == status]
+        return self._db.settlements[max(ids)] if ids else None
+
+    @_locked
+    def set_status(
+        self,
+        epoch_id: EpochId,
+        status: SettlementStatus,
+        *,
+        detail: str | None = None,
+        propose_intent: str | None = None,
+        finalize_intent: str | None = None,
+    ) -> Settlement:
+        """Move a settlement on; intents given are recorded, others kept. NotFound without one."""
+        s = self._get(epoch_id)
+        row = replace(
+            s,
+            status=SettlementStatus(status),
+            detail=detail,
+            propose_intent=s.propose_intent if propose_intent is None else propose_intent,
+            finalize_intent=s.finalize_intent if finalize_intent is None else finalize_intent,
+        )
+        self._db.settlements[epoch_id] = row
+        return row
+
+    @_locked
+    def set_proof(
+        self,
+        epoch_id: EpochId,
+        status: ProofStatus,
+        *,
+        proof: bytes | None,
+        chunks: int,
+        detail: str | None = None,
+    ) -> Settlement:
+        """Record the epoch's proof and the workers' verdict on it. NotFound without a settlement."""
+        s = self._get(epoch_id)
+        _check(chunks >= 0, "settlements", "settlements_proof_chunks_check")
+        row = replace(
+            s, proof_status=ProofStatus(status), proof_detail=detail, proof_chunks=int(chunks)
+        )
+        self._db.settlements[epoch_id] = row
+        if proof is None:
+            self._db.proofs.pop(epoch_id, None)
+        else:
+            self._db.proofs[epoch_id] = bytes(proof)
+        return row
+
+    @_locked
+    def proof(self, epoch_id: EpochId) -> bytes | None:
+        """The stored proposal proof of ``epoch_id`` (None when none was made)."""
+        return self._db.proofs.get(epoch_id)
+
+    @_locked
+    def claims(self, epoch_id: EpochId) -> builtins.list[ClaimEntry]:
+        """The leaves of an epoch's settlement, by registry node id."""
+        return builtins.list(self._db.claims.get(epoch_id, ()))
+
+    @_locked
+    def claim_of(
+        self,
+        *,
+        account: str | None = None,
+        chain_node_id: int | None = None,
+        epoch_id: EpochId | None = None,
+    ) -> ClaimEntry | None:
+        """A node's leaf (by payee ``account`` or registry node id) in a finalized settlement:
+        ``epoch_id``'s, or the latest finalized one. None when it has none."""
+        final = {
+            e for e, s in self._db.settlements.items() if s.status is SettlementStatus.FINALIZED
+        }
+        target = epoch_id if epoch_id is not None else max(final, default=None)
+        if target is None or target not in final:
+            return None
+        return next(
+            (
+                c
+                for c in self._db.claims.get(target, ())
+                if (account is None or c.account.lower() == account.lower())
+                and (chain_node_id is None or c.chain_node_id == chain_node_id)
+            ),
+            None,
+        )
+
+
+# ---------------------------------------------------------------- the store
+class MemoryStore:
+    """``Store`` in process memory: ``MemoryStore()``; ``clock`` gives its timestamps and
+    ``new_id`` its task ids (random UUIDs by default; a seeded source makes a run reproducible)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    ) -> None:
+        self._db = _Tables(clock, new_id)
+        # typed as the ports so that MemoryStore satisfies the Store protocol (mutable members)
+        self.nodes: NodeRepository = MemoryNodes(self._db)
+        self.tasks: TaskRepository = MemoryTasks(self._db)
+        self.answers: AnswerRepository = MemoryAnswers(self._db)
+        self.judgments: JudgmentRepository = MemoryJudgments(self._db)
+        self.rounds: RoundRepository = MemoryRounds(self._db)
+        self.epochs: EpochRepository = MemoryEpochs(self._db)
+        self.outbox: OutboxRepository = MemoryOutbox(self._db)
+        self.settlements: SettlementRepository = MemorySettlements(self._db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[MemoryStore]:
+        """This store, with every change of the block undone when it raises (nested: a savepoint).
+        Holds the store's lock for the block: other threads wait, as on a row lock."""
+        with self._db.lock:
+            self._db.check_open()
+            saved = self._db.snapshot()
+            try:
+                yield self
+            except BaseException:
+                self._db.restore(saved)
+                raise
+
+    def ping(self) -> None:
+        """StoreUnavailable once closed, like a closed pool."""
+        with self._db.lock:
+            self._db.check_open()
+
+    def close(self) -> None:
+        with self._db.lock:
+            self._db.closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_port(store: MemoryStore) -> Store:
+        return store  # mypy checks that MemoryStore satisfies Store
