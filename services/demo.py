@@ -129,23 +129,17 @@ def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int) -> str:
 
 
 def _confidence(view: dict[str, Any]) -> str | None:
-    """The winner's 95% interval against the best-ranked different answer's: separated when the
-    winner's lower bound is above the other's upper bound."""
+    """The winner's posterior, its supporters, and the runner-up's posterior."""
     ranking = view["ranking"]
-    if not ranking or ranking[0].get("lower") is None:
+    if not ranking:
         return None
-    content = {a["node_id"]: (a["content"] or "").strip().lower() for a in view["answers"]}
     top = ranking[0]
-    other = next(
-        (e for e in ranking[1:] if content.get(e["node_id"]) != content.get(top["node_id"])), None
-    )
-    mine = f"[{top['lower']:.2f}, {top['upper']:.2f}]"
-    if other is None:
+    backers = ", ".join(s["node_name"] or str(s["node_id"]) for s in top.get("supporters", []))
+    mine = f"P(right) {top['score']:.3f} ({len(top.get('supporters', []))} supporters: {backers})"
+    if len(ranking) == 1:
         return f"{mine}; every answer agrees"
-    verdict = "separated" if top["lower"] > other["upper"] else "overlapping"
-    return (
-        f"{verdict}: {mine} vs [{other['lower']:.2f}, {other['upper']:.2f}] ({other['node_name']})"
-    )
+    verdict = "confident" if view.get("separated") else "not confident"
+    return f"{verdict}: {mine} vs {ranking[1]['score']:.3f} for the next answer"
 
 
 def _advance_past_window(session: ChainSession) -> None:

@@ -91,15 +91,19 @@ def task_page(task_id: str, c: Dep) -> HTMLResponse:
     if winner:
         body += f"<h2>Answer</h2><pre>{escape(winner.content or '')}</pre><p>by {name(winner.node_id)}</p>"
     if v.round and v.round.ranking:
-        body += "<h2>Ranking</h2>" + _table(
-            ["rank", "node", "score", "95% interval"],
+        backers = {c.id: c.supporters for c in v.round.candidates}
+        seats = dict(v.round.seats or {})
+        text = {a.node_id: a.content or "" for a in v.answers}
+        body += "<h2>Candidates</h2>" + _table(
+            ["rank", "answer", "supporters (seats)", "P(right)"],
             [
-                [str(r.rank), name(r.node_id), f"{r.score:+.3f}",
-                 f"[{r.lower:+.2f}, {r.upper:+.2f}]" if r.lower is not None and r.upper is not None else ""]
+                [str(r.rank), escape(text.get(r.node_id, "")),
+                 ", ".join(f"{name(n)} ({seats.get(n, 1)})" for n in backers.get(r.node_id, (r.node_id,))),
+                 f"{r.score:.3f}"]
                 for r in v.round.ranking
             ],
         )
-        verdict = {True: "separated from the runner-up", False: "not separated from the runner-up"}
+        verdict = {True: "confident (95%)", False: "not confident: no answer reached 95%"}
         body += f"<p>winner {verdict.get(v.round.separated, '')}; {v.round.recruits} extra judging pass(es); "
         body += f"method <code>{escape(v.round.method or '')}</code></p>"
     body += "<h2>Answers</h2>" + _table(

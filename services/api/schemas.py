@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.app.tasks import MAX_PROMPT_CHARS, TaskView
+from services.core import aggregation
 
 
 class TaskIn(BaseModel):
@@ -39,13 +40,20 @@ class AnswerOut(BaseModel):
     latency_ms: int
 
 
-class RankOut(BaseModel):
-    rank: int
+class SupporterOut(BaseModel):
     node_id: int
     node_name: str | None
-    score: float = Field(description="log-strength from the Bradley-Terry fit (mean 0)")
-    lower: float | None = Field(None, description="95% bootstrap interval of the score")
+    seats: int = Field(description="seats the node held in the round (drawn in proportion to stake)")
+
+
+class RankOut(BaseModel):
+    rank: int
+    node_id: int = Field(description="the candidate's id: the node whose answer stands for it")
+    node_name: str | None
+    score: float = Field(description="posterior probability that this candidate is the right answer")
+    lower: float | None = Field(None, description="kept for older clients; always null")
     upper: float | None = None
+    supporters: list[SupporterOut] = Field(default_factory=list, description="every node that gave this answer")
     wins: float
     judged: int
 
@@ -70,9 +78,13 @@ class TaskOut(BaseModel):
     answer: str | None
     winner_node_id: int | None
     separated: bool | None = Field(
-        None, description="the winner's interval lies above the runner-up's (or they gave the same answer)"
+        None, description="the winner alone holds 95% of the posterior (or the whole swarm gave one answer)"
     )
-    recruits: int = Field(0, description="extra judging passes run because the top two overlapped")
+    confidence: float | None = Field(None, description="posterior probability that the answer is right")
+    credible_set: list[int] = Field(
+        default_factory=list, description="the fewest candidates whose posterior reaches 95%, best first"
+    )
+    recruits: int = Field(0, description="extra judging passes run because no answer was confident yet")
     method: str | None
     ranking: list[RankOut]
     answers: list[AnswerOut]
@@ -93,6 +105,10 @@ class TaskOut(BaseModel):
             return v.nodes[nid].name if nid in v.nodes else None
 
         winner = v.winner_answer
+        ranking = v.round.ranking if v.round else ()
+        supporters = {c.id: c.supporters for c in v.round.candidates} if v.round else {}
+        seats = dict(v.round.seats or {}) if v.round else {}
+        post = aggregation.Posterior({r.node_id: r.score for r in ranking}, 0.0)
         return cls(
             id=v.task.id,
             status=v.task.status.value,
@@ -106,13 +122,17 @@ class TaskOut(BaseModel):
             answer=winner.content if winner else None,
             winner_node_id=v.round.winner_id if v.round else None,
             separated=v.round.separated if v.round else None,
+            confidence=ranking[0].score if ranking else None,
+            credible_set=post.credible_set() if ranking else [],
             recruits=v.round.recruits if v.round else 0,
             method=v.round.method if v.round else None,
             ranking=[
                 RankOut(rank=r.rank, node_id=r.node_id, node_name=name(r.node_id), score=r.score,
                         lower=r.lower, upper=r.upper, wins=wins.get(r.node_id, 0.0),
-                        judged=judged.get(r.node_id, 0))
-                for r in (v.round.ranking if v.round else ())
+                        judged=judged.get(r.node_id, 0),
+                        supporters=[SupporterOut(node_id=n, node_name=name(n), seats=seats.get(n, 1))
+                                    for n in supporters.get(r.node_id, (r.node_id,))])
+                for r in ranking
             ],
             answers=[
                 AnswerOut(node_id=a.node_id, node_name=name(a.node_id),

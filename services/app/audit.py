@@ -74,16 +74,16 @@ def audit_epoch(
             for j in t["judgments"]
         )
         ranking = tuple(RankEntry(NodeId(e["node_id"]), float(e["score"]), int(e["rank"])) for e in t["ranking"])
-        found = tuple(
+        cands = tuple(
             Candidate(NodeId(c["id"]), tuple(NodeId(n) for n in c["supporters"])) for c in t.get("candidates", ())
         )
         seats = {NodeId(int(k)): int(v) for k, v in t.get("seats", {}).items()}
         options = None if t.get("options") is None else tuple(t["options"])
         used = t.get("weights") or {}
-        if found and used:
+        if cands and used:
             rates = {NodeId(int(k)): aggregation.Rates(int(v[0]), int(v[1])) for k, v in used.items()}
             post = aggregation.posterior(
-                aggregation.Round(found, judgments, rates, seats, aggregation.forms_of(options, len(found)))
+                aggregation.Round(cands, judgments, rates, seats, aggregation.forms_of(options, len(cands)))
             )
             recomputed = post.ranking()
             report.check(f"task {task_id[:8]} ranking", [e.node_id for e in recomputed], [e.node_id for e in ranking])
@@ -93,7 +93,7 @@ def audit_epoch(
         tasks.append(
             core_epoch.FinishedTask(
                 task_id, Wei(int(t["fee_wei"])), ranking, answers, judgments, t.get("gold_answer"),
-                tuple(NodeId(int(n)) for n in t.get("swarm", ())), found, seats, options,
+                tuple(NodeId(int(n)) for n in t.get("swarm", ())), cands, seats, options,
             )
         )
 
@@ -101,7 +101,11 @@ def audit_epoch(
         NodeId(n["node_id"]): reputation.Reputation(n["reputation_before_bp"], n["anchor_before_bp"])
         for n in doc["nodes"]
     }
-    known = {NodeId(n["node_id"]): Reliability(*n["reliability_before"]) for n in doc["nodes"] if "reliability_before" in n}
+    known = {
+        NodeId(n["node_id"]): Reliability(*n["reliability_before"][:8], distrusted=bool(n["reliability_before"][8]))
+        for n in doc["nodes"]
+        if "reliability_before" in n
+    }
     result = core_epoch.close(epoch_id, tasks, before, Wei(int(doc["emission_wei"])), reliabilities=known)
     recorded = {NodeId(n["node_id"]): n for n in doc["nodes"]}
     for n in result.nodes:
@@ -111,7 +115,8 @@ def audit_epoch(
         report.check(f"node {n.node_id} withheld", n.withheld, row.get("withheld"))
         if "reliability_after" in row:
             after = n.reliability_after
-            report.check(f"node {n.node_id} reliability", list(after.values()), row["reliability_after"])
+            report.check(f"node {n.node_id} reliability", [*after.values(), int(after.distrusted)],
+                         row["reliability_after"])
     stored = {r.node_id: r.reward_wei for r in store.epochs.nodes(epoch_id)}
     report.check("database rewards match the bundle", {k: int(v["reward_wei"]) for k, v in recorded.items()}, stored)
 

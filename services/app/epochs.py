@@ -144,4 +144,5 @@ def bundle(
 
 
 def _record(r: Reliability) -> list[int]:
-    return list(r.values())
+    """The record's eight counts, then 1 when the node is distrusted."""
+    return [*r.values(), int(r.distrusted)]

@@ -44,17 +44,18 @@ def fail(store: Store, task_id: TaskId, reason: str) -> None:
 
 
 def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[NodeId]:
-    """The task's seats, drawn in proportion to stake among active nodes (``core.seats``), a Sybil
-    cluster the last closed epoch found standing as one identity: one entry per seat, so a node
+    """The task's seats, drawn in proportion to stake among active nodes the marketplace trusts
+    (``aggregation.trusted``), a Sybil cluster the last closed epoch found standing as one
+    identity (``core.seats``): one entry per seat, so a node
     holding two seats appears twice. The draw is seeded by the task id, so a retried dispatch
     picks the same swarm.
     """
     task = store.tasks.get(task_id)
     if task.status.finished:
         return []
-    active = store.nodes.list(status=NodeStatus.ACTIVE)
+    active = [n for n in store.nodes.list(status=NodeStatus.ACTIVE) if aggregation.trusted(n.reliability)]
     if len(active) < min_answers:
-        fail(store, task_id, f"{len(active)} active nodes; a round needs at least {min_answers}")
+        fail(store, task_id, f"{len(active)} active, trusted nodes; a round needs at least {min_answers}")
         return []
     held = seats.draw(
         {n.id: int(n.stake_wei) for n in active},

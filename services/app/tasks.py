@@ -9,7 +9,7 @@ from services.app.gold import GOLD_REQUESTER, MmluBank, gold_due
 from services.app.ports import QuestionBank, RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid
 from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
-from services.core.types import Answer, Judgment, NewTask, Node, Round, Task, TaskId, Wei
+from services.core.types import Answer, Judgment, NewTask, Node, NodeId, Round, Task, TaskId, Wei
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class TaskView:
     round: Round | None
     answers: list[Answer]
     judgments: list[Judgment]
-    nodes: dict[int, Node]
+    nodes: dict[NodeId, Node]
 
     @property
     def winner_answer(self) -> Answer | None:

@@ -74,7 +74,7 @@ def demo(
         raise typer.Exit(1)
 
     tasks_t = Table(title="tasks (through POST /v1/tasks)")
-    for col in ("question", "answer", "winner", "confidence (95% intervals)"):
+    for col in ("question", "answer", "winner", "confidence (posterior)"):
         tasks_t.add_column(col)
     for t in report.tasks:
         tasks_t.add_row(

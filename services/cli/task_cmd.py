@@ -104,23 +104,28 @@ def render(task: dict[str, Any]) -> None:
             console.print(f"[dim]by {winner['node_name']} ({task['method']})[/dim]")
         if task.get("separated") is not None:
             extra = f" after {task['recruits']} extra judging pass(es)" if task.get("recruits") else ""
+            unanimous = len(task["ranking"]) == 1
             console.print(
-                "[green]confident:[/green] the winner's 95% interval is clear of the runner-up's" + extra
+                f"[green]confident:[/green] P(right) = {task['confidence']:.3f}"
+                + (", the whole swarm agreed" if unanimous else "") + extra
                 if task["separated"]
-                else "[yellow]not separated:[/yellow] the top answers' 95% intervals overlap" + extra
+                else f"[yellow]not confident:[/yellow] P(right) = {task['confidence']:.3f}; the 95% "
+                f"credible set holds {len(task['credible_set'])} answers" + extra
             )
-    kinds = {a["node_id"]: a["node_kind"] for a in task["answers"]}
     answers = {a["node_id"]: a for a in task["answers"]}
-    table = Table(title="ranking", show_lines=False)
-    for col in ("rank", "node", "score [95% interval]", "wins / judged", "answer"):
+    table = Table(title="candidates", show_lines=False)
+    for col in ("rank", "answer", "supporters (seats)", "P(right)", "wins / judged"):
         table.add_column(col)
     for r in task["ranking"]:
-        label = r["node_name"] + (" [yellow](test node)[/yellow]" if kinds.get(r["node_id"]) == "test" else "")
-        interval = f" [{r['lower']:+.2f}, {r['upper']:+.2f}]" if r.get("lower") is not None else ""
-        table.add_row(str(r["rank"]), label, f"{r['score']:+.2f}{interval}", f"{r['wins']:g} / {r['judged']}",
-                      answers[r["node_id"]]["content"] or "")
+        backers = ", ".join(
+            f"{s['node_name'] or s['node_id']}{' [yellow](test node)[/yellow]' if answers.get(s['node_id'], {}).get('node_kind') == 'test' else ''}"
+            f" ({s['seats']})"
+            for s in r.get("supporters", [])
+        )
+        table.add_row(str(r["rank"]), answers[r["node_id"]]["content"] or "", backers, f"{r['score']:.3f}",
+                      f"{r['wins']:g} / {r['judged']}")
     for a in task["answers"]:
         if a["status"] != "ok":
-            table.add_row("-", a["node_name"] or str(a["node_id"]), "", "", f"[red]{a['status']}[/red]")
+            table.add_row("-", f"[red]{a['status']}[/red]", a["node_name"] or str(a["node_id"]), "", "")
     if task["ranking"] or task["answers"]:
         console.print(table)

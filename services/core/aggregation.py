@@ -44,8 +44,6 @@ PRIOR_WEIGHT = 2.0  # the priors weigh as this many observations
 MAX_RATE = 0.97
 CONFIDENT = 0.95  # a round is decided when its winner's posterior reaches this
 MILLI = 1000  # Reliability records count thousandths of an observation
-TWO_FACED_GAP = 0.2  # known-answer rate above the peer rate by this much ...
-TWO_FACED_Z = 3.0  # ... and this many standard errors: the node recognises when it is checked
 
 
 @dataclass(frozen=True)
@@ -64,27 +62,19 @@ def _shrunk(hits: int, total: int, prior: float) -> float:
     return (hits / MILLI + prior * PRIOR_WEIGHT) / (total / MILLI + PRIOR_WEIGHT)
 
 
-def two_faced(hits: int, total: int, gold_hits: int, gold_total: int) -> bool:
-    """Whether a node does markedly better where the answer is known than where it is not: by at
-    least ``TWO_FACED_GAP``, and significantly (one-sided z-test of two proportions at
-    ``TWO_FACED_Z``). An honest node scores alike on both (its peer record runs a little low, as
-    the peers' labels are not always right); a node that recognises gold tasks does not."""
-    if total <= 0 or gold_total <= 0:
-        return False
-    peer, gold = hits / total, gold_hits / gold_total
-    pooled = (hits + gold_hits) / (total + gold_total)
-    spread = math.sqrt(max(pooled * (1 - pooled), 1e-9) * (MILLI / total + MILLI / gold_total))
-    return gold - peer >= TWO_FACED_GAP and (gold - peer) / spread >= TWO_FACED_Z
+def trusted(rel: Reliability) -> bool:
+    """False for a node found two-faced at an epoch's close (``reliability.two_faced``): it
+    carries no weight and holds no seat until a later close clears it."""
+    return not rel.distrusted
 
 
 def rates(rel: Reliability) -> Rates:
     """A node's rates in parts per million: the lower of its peer record and its pooled record
     (peer and known-answer together), each shrunk toward the prior. Tasks of known answer can
     only pull a node down: one whose peers vouch for it but that misses where the answer is known
-    is trusted as its pooled record says. A node that is ``two_faced`` as answerer or as judge
-    (it recognises the tasks where it is checked) carries no weight at all."""
+    is trusted as its pooled record says. A distrusted node carries no weight at all."""
     v = rel.values()
-    if two_faced(v[0], v[1], v[4], v[5]) or two_faced(v[2], v[3], v[6], v[7]):
+    if not trusted(rel):
         return Rates(1, 1)
     a = min(
         _shrunk(v[0], v[1], ANSWER_PRIOR),

@@ -6,7 +6,7 @@ rows with replacement is drawing the cells' judgment counts from Multinomial(N, 
 Each cell keeps the mean credit of its judgments, so a cell drawn k times credits k times that mean
 (exact when the judgments of a cell carry the same weight; otherwise the spread of weights within a
 cell is not resampled). All rounds are refitted together, warm-started at the point fit, by damped
-Newton steps solved by conjugate gradients, backtracking per round, to ``tol``.
+Newton steps solved by conjugate gradients, each round's step length its own, to ``tol``.
 
 The intervals are percentile intervals of the centred scores. The winner is *separated* when its
 lower bound is above the runner-up's upper bound; until then ``next_pairs`` says which pairs to
@@ -87,7 +87,7 @@ def bootstrap(
         wins_low = np.add.reduceat(drawn * mean_low, counts.cell_start, axis=1)
         wins_high = np.add.reduceat(drawn * mean_high, counts.cell_start, axis=1)
         start = np.repeat(point.theta[None, :], size, axis=0)
-        newton = newton_cg(graph, wins_low, wins_high)
+        newton = newton_cg(graph)
         theta, _, ok = ascend(graph, start, wins_low, wins_high, newton, tol, max_iter)
         fitted.append(theta)
         converged = converged and ok

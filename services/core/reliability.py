@@ -22,6 +22,8 @@ deterministic, so an auditor recomputes the same integers from the bundle.
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -34,6 +36,10 @@ KEEP_BP = 8000  # each epoch keeps this share of the record before it
 GOLD_WEIGHT = 2.0  # one gold observation counts as this many
 ITERATIONS = 8
 LABEL_AT = 0.5  # the others' posterior labels a round where its best candidate exceeds this
+TWO_FACED_GAP = 0.25  # known-answer rate above the peer rate by this much more than the median ...
+TWO_FACED_ALONE = 0.45  # ... or by this much in itself
+TWO_FACED_Z = 3.0  # ... and this many standard errors: the node recognises when it is checked
+MIN_EVIDENCE = 5  # observations on each side before a node is judged two-faced
 MILLI = aggregation.MILLI
 
 
@@ -54,7 +60,7 @@ GOLD = 4  # where the known-answer half of a counts row starts
 
 
 def decay(r: Reliability) -> Reliability:
-    return Reliability(*(v * KEEP_BP // BP for v in r.values()))
+    return Reliability(*(v * KEEP_BP // BP for v in r.values()), distrusted=r.distrusted)
 
 
 def combine(kept: Reliability, counts: Sequence[float] | None) -> Reliability:
@@ -64,7 +70,9 @@ def combine(kept: Reliability, counts: Sequence[float] | None) -> Reliability:
     add = [round(x * MILLI) for x in counts]
     for i in range(0, 8, 2):
         add[i] = min(add[i], add[i + 1])
-    return Reliability(*(k + a for k, a in zip(kept.values(), add, strict=True)))
+    return Reliability(
+        *(k + a for k, a in zip(kept.values(), add, strict=True)), distrusted=kept.distrusted
+    )
 
 
 def _row(out: Counts, node: NodeId) -> list[float]:
@@ -135,6 +143,37 @@ def estimate(
         if fresh == counts:
             break
         counts = fresh
-    return {
+    after = {
         n: combine(kept.get(n, Reliability()), counts.get(n)) for n in sorted(set(kept) | set(counts))
     }
+    flagged = two_faced(after)
+    return {n: replace(r, distrusted=n in flagged) for n, r in after.items()}
+
+
+def two_faced(records: Mapping[NodeId, Reliability]) -> set[NodeId]:
+    """Nodes that do markedly better where the answer is known than where it is not, beyond what
+    the other nodes show: as answerer or as judge, the known-answer rate exceeds the peer rate by
+    at least ``TWO_FACED_GAP`` more than the median node's does (or by ``TWO_FACED_ALONE`` in
+    itself, should two-faced nodes be many), and by ``TWO_FACED_Z`` standard errors. Every honest node's peer record runs a little low (its peers' labels are not always
+    right), by about the same for all; a node that recognises the tasks where it is checked does
+    not fit that pattern. Nodes with fewer than ``MIN_EVIDENCE`` observations on either side are
+    not judged."""
+    flagged: set[NodeId] = set()
+    for at in (0, 2):  # the answer records, then the judge records
+        gaps: dict[NodeId, tuple[float, float]] = {}
+        for n, r in records.items():
+            v = r.values()
+            hits, total, g_hits, g_total = v[at], v[at + 1], v[GOLD + at], v[GOLD + at + 1]
+            if total < MIN_EVIDENCE * MILLI or g_total < MIN_EVIDENCE * MILLI:
+                continue
+            pooled = (hits + g_hits) / (total + g_total)
+            spread = math.sqrt(max(pooled * (1 - pooled), 1e-9) * (MILLI / total + MILLI / g_total))
+            gaps[n] = (g_hits / g_total - hits / total, spread)
+        usual = statistics.median(g for g, _ in gaps.values()) if len(gaps) >= 3 else 0.0
+        flagged |= {
+            n
+            for n, (gap, spread) in gaps.items()
+            if (gap - usual >= TWO_FACED_GAP and (gap - usual) / spread >= TWO_FACED_Z)
+            or (gap >= TWO_FACED_ALONE and gap / spread >= TWO_FACED_Z)
+        }
+    return flagged

@@ -100,6 +100,9 @@ class Reliability:
     gold_answer_total: int = 0
     gold_judge_hits: int = 0
     gold_judge_total: int = 0
+    # found to do markedly better where the answer is known than elsewhere, beyond what every
+    # other node shows (``reliability.two_faced``): it carries no weight and holds no seat
+    distrusted: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         v = self.values()

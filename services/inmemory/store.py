@@ -353,7 +353,9 @@ class MemoryNodes(_Repo):
 
     @_locked
     def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None:
-        row = Reliability(*(int(v) for v in reliability.values()))
+        row = Reliability(
+            *(int(v) for v in reliability.values()), distrusted=bool(reliability.distrusted)
+        )
         self._db.nodes[node_id] = replace(self._db.node(node_id), reliability=row)
 
 

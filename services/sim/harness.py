@@ -62,7 +62,8 @@ class Outcome:
     majority: float = 0.0
     best_single: float = 0.0
     attacker_share: float = 0.0
-    withheld_honest: float = 0.0
+    withheld_honest: float = 0.0  # share of honest nodes withheld (flagged judges), per epoch
+    distrusted_honest: float = 0.0  # share of honest nodes found two-faced, per epoch
     covered: int = 0
     confidence: list[float] = field(default_factory=list)
 
@@ -173,6 +174,9 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
         out.attacker_share += attackers / paid / epochs if paid else 0.0
         honest = [r for r in rows if kinds.get(r.node_id) == "honest"]
         out.withheld_honest += sum(r.withheld for r in honest) / max(len(honest), 1) / epochs
+        records = [n.reliability for n in store.nodes.list() if kinds[n.id] == "honest"]
+        distrusted = sum(not aggregation.trusted(r) for r in records)
+        out.distrusted_honest += distrusted / max(len(records), 1) / epochs
     out.majority = majority_right / out.tasks if out.tasks else 0.0
     honest_ids = [n for n, k in kinds.items() if k == "honest" and asked_by_node[n] >= 10]
     out.best_single = max(

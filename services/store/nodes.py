@@ -17,7 +17,7 @@ _RELIABILITY = (
 )  # fmt: skip
 _COLUMNS = (
     "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at, "
-    "reputation_anchor_bp, letter_bias, " + ", ".join(_RELIABILITY)
+    "reputation_anchor_bp, letter_bias, distrusted, " + ", ".join(_RELIABILITY)
 )
 
 
@@ -35,7 +35,7 @@ def node_from_row(row: dict[str, Any]) -> Node:
         address=row["address"],
         created_at=row["created_at"],
         letter_bias=row.get("letter_bias"),
-        reliability=Reliability(*(int(row[c]) for c in _RELIABILITY)),
+        reliability=Reliability(*(int(row[c]) for c in _RELIABILITY), distrusted=row["distrusted"]),
     )
 
 
@@ -130,8 +130,9 @@ class PostgresNodes:
     def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None:
         with self._s.cursor() as cur:
             cur.execute(
-                f"UPDATE nodes SET {', '.join(c + ' = %s' for c in _RELIABILITY)} WHERE id = %s",
-                (*reliability.values(), int(node_id)),
+                f"UPDATE nodes SET {', '.join(c + ' = %s' for c in _RELIABILITY)}, distrusted = %s"
+                " WHERE id = %s",
+                (*reliability.values(), reliability.distrusted, int(node_id)),
             )
             if cur.rowcount == 0:
                 raise NotFound(

@@ -36,15 +36,18 @@ def test_submitted_task_gets_a_ranked_answer(api, store):
     task = wait_done(api, body["id"])
     assert task["status"] == "done", task
     assert task["answer"] == "The answer is 4."
-    assert {r["node_name"] for r in task["ranking"][:2]} == {"test-node-1", "test-node-2"}
-    assert [r["rank"] for r in task["ranking"]] == [1, 1, 3, 4]  # the two correct answers tie
-    assert len(task["answers"]) == 4 and len(task["judgments"]) == 12
+    # the two exact nodes gave one answer: one candidate, two supporters, ranked first
+    top = task["ranking"][0]
+    assert {s["node_name"] for s in top["supporters"]} == {"test-node-1", "test-node-2"}
+    assert [r["rank"] for r in task["ranking"]] == [1, 2, 3]
+    assert len(task["answers"]) == 4 and len(task["judgments"]) >= 6
     assert all(a["node_kind"] == "test" for a in task["answers"])
     assert int(task["fee_wei"]) == store.tasks.get(body["id"]).fee_wei
-    assert task["separated"] is True
-    assert all(r["lower"] <= r["score"] <= r["upper"] for r in task["ranking"])
+    assert task["confidence"] == top["score"] > task["ranking"][1]["score"]
+    assert task["separated"] is (task["confidence"] >= 0.95)
+    assert task["credible_set"][0] == top["node_id"]
     page = api.get(f"/explorer/tasks/{body['id']}")
-    assert page.status_code == 200 and "The answer is 4." in page.text and "95% interval" in page.text
+    assert page.status_code == 200 and "The answer is 4." in page.text and "P(right)" in page.text
     assert body["id"][:8] in api.get("/explorer").text
 
 

@@ -52,7 +52,9 @@ def test_faulty_nodes_are_no_shows_and_unpaid(store, registered_nodes, faulty_pr
     assert "timed out" in answers["faulty-slow"].raw["error"]
     assert elapsed < 15  # the slow node cost one timeout, not the round
     assert store.tasks.get(task.id).status is TaskStatus.DONE
-    assert {names[r.node_id] for r in rnd.ranking} == {f"test-node-{i}" for i in range(1, 5)}
+    ranked = {n for c in rnd.candidates for n in c.supporters}
+    assert {names[n] for n in ranked} == {f"test-node-{i}" for i in range(1, 5)}
+    assert {r.node_id for r in rnd.ranking} == {c.id for c in rnd.candidates}
     closed = close_epoch(store, LocalContentStore(tmp_path))
     paid = {names[n.node_id]: n.reward for n in closed.result.nodes}
     assert all(paid.get(f"faulty-{f}", 0) == 0 for f in FAULTS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from services.app import tasks
 from services.app.audit import audit_epoch
 from services.app.epochs import close_epoch
-from services.app.gold import GOLD_REQUESTER, gold_answers, gold_due, gold_question
+from services.app.gold import GOLD_REQUESTER, MmluBank, gold_due
 from services.broker.queue import CeleryRoundQueue
 from services.content.local import LocalContentStore
 from services.core.letters import answer_letter
@@ -36,8 +36,8 @@ def test_a_task_brings_a_hidden_gold_task_along(store, redis_url) -> None:
     gold = [t for t in stored if t.requester == GOLD_REQUESTER]
     assert len(stored) == 2 and len(gold) == 1
     assert gold[0].fee_wei == 0 and gold[0].swarm_size == task.swarm_size
-    assert gold[0].prompt == gold_question(task.id).prompt()
-    assert gold[0].prompt in gold_answers([gold[0].prompt])
+    assert gold[0].prompt == MmluBank().gold(task.id).prompt()
+    assert gold[0].prompt in MmluBank().answers([gold[0].prompt])
 
 
 def test_gold_answers_move_the_anchor_and_the_audit_agrees(store, gateway, tmp_path) -> None:
@@ -47,11 +47,13 @@ def test_gold_answers_move_the_anchor_and_the_audit_agrees(store, gateway, tmp_p
     try:
         for child in (knows, guess1, guess2):
             register_test_node(store, child.name, child.url)
-        prompt = gold_question("seed").prompt()
-        key = gold_answers([prompt])[prompt]
+        question = MmluBank().gold("seed")
+        prompt = question.prompt()
+        key = MmluBank().answers([prompt])[prompt]
         task = store.tasks.add(
-            NewTask(prompt=prompt, requester=GOLD_REQUESTER, fee_wei=Wei(0), swarm_size=3)
-        )
+            NewTask(prompt=prompt, requester=GOLD_REQUESTER, fee_wei=Wei(0), swarm_size=3,
+                    options=question.options)
+        )  # fmt: skip
         run_round(store, gateway, task.id)
         answers = {a.node_id: a.content for a in store.answers.list_for_task(task.id)}
         by_name = {n.name: n for n in store.nodes.list()}
@@ -61,6 +63,8 @@ def test_gold_answers_move_the_anchor_and_the_audit_agrees(store, gateway, tmp_p
         content = LocalContentStore(tmp_path / "content")
         closed = close_epoch(store, content, emission_wei=0)
         after = {n.name: n.reputation_anchor_bp for n in store.nodes.list()}
+        record = {n.name: n.reliability for n in store.nodes.list()}
+        assert record["gold-oracle"].gold_answer_hits == record["gold-oracle"].gold_answer_total > 0
         assert after["gold-oracle"] > before["gold-oracle"]
         assert all(after[n] < before[n] for n in ("gold-guess-1", "gold-guess-2")
                    if answer_letter(answers[by_name[n].id]) != key)  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.app import rounds
-from services.core.types import AnswerStatus, NewNode, NewTask, NodeKind, TaskStatus, Wei
+from services.core.types import AnswerStatus, NewNode, NewTask, NodeKind, NodeStatus, TaskStatus, Wei
 from services.ports_free import free_port
 
 
@@ -12,14 +12,7 @@ def new_task(store, prompt="What is 2+2?", swarm_size=4):
 
 
 def run_round(store, gateway, task_id):
-    node_ids = rounds.choose_swarm(store, task_id, min_answers=3)
-    for n in node_ids:
-        rounds.collect_answer(store, gateway, task_id, n)
-    judges = rounds.plan_judging(store, task_id, node_ids, min_answers=3)
-    while judges:  # the first pass, then any recruited pass
-        for j in judges:
-            rounds.collect_judgments(store, gateway, task_id, j)
-        judges = rounds.rank(store, task_id)
+    rounds.run_round(store, gateway, task_id, min_answers=3)
     return store.rounds.get(task_id)
 
 
@@ -30,15 +23,45 @@ def test_round_picks_a_correct_answer(store, registered_nodes, gateway):
     answers = {a.node_id: a.content for a in store.answers.list_for_task(task.id)}
     assert store.tasks.get(task.id).status is TaskStatus.DONE
     assert answers[rnd.winner_id] == "The answer is 4."
-    top_two = {by_name[r.node_id] for r in rnd.ranking[:2]}
-    assert top_two == {"test-node-1", "test-node-2"}  # the two nodes with offset 0
-    assert [by_name[r.node_id] for r in rnd.ranking[2:]] == ["test-node-3", "test-node-4"]  # off by 1, by 2
-    assert [r.rank for r in rnd.ranking] == [1, 1, 3, 4]
-    assert rnd.separated is True and rnd.recruits == 0  # the top two gave the same answer
-    assert all(r.lower <= r.score <= r.upper for r in rnd.ranking)
+    # the two exact nodes gave one answer: one candidate with two supporters, ranked first
+    supporters = {c.id: {by_name[n] for n in c.supporters} for c in rnd.candidates}
+    assert sorted(map(sorted, supporters.values())) == [
+        ["test-node-1", "test-node-2"], ["test-node-3"], ["test-node-4"]
+    ]
+    assert [answers[r.node_id] for r in rnd.ranking] == [
+        "The answer is 4.", "The answer is 5.", "The answer is 6."
+    ]  # off by 1 beats off by 2: the judges say so
+    assert [r.rank for r in rnd.ranking] == [1, 2, 3]
+    assert rnd.ranking[0].score > 0.5 and sum(r.score for r in rnd.ranking) <= 1.0
+    assert rnd.separated is (rnd.ranking[0].score >= 0.95)
+    assert rnd.seats == {n.id: 1 for n in registered_nodes}
+    assert set(rnd.weights) == {n.id for n in registered_nodes}
     judgments = store.judgments.list_for_task(task.id)
-    assert len(judgments) == 4 * 3  # every pair in both orders
+    assert len(judgments) == len(rnd.pairs) >= 3 * 2  # each pair of candidates in both orders
     assert all(j.judge_id not in (j.left_id, j.right_id) for j in judgments)
+    assert {(j.left_id, j.right_id) for j in judgments} <= {
+        (a.id, b.id) for a in rnd.candidates for b in rnd.candidates if a != b
+    }
+
+
+def test_a_unanimous_swarm_is_one_candidate_and_nothing_is_judged(store, registered_nodes, gateway):
+    from services.core.letters import multiple_choice_prompt
+
+    exact = [n for n in registered_nodes if n.name in ("test-node-1", "test-node-2")]
+    for n in registered_nodes:
+        if n not in exact:
+            store.nodes.set_status(n.id, NodeStatus.INACTIVE)
+    options = ("3", "4")
+    task = store.tasks.add(
+        NewTask(prompt=multiple_choice_prompt("What is 2+2?", options), requester="key:test",
+                fee_wei=Wei(10**18), swarm_size=2, options=options)
+    )  # fmt: skip
+    rounds.run_round(store, gateway, task.id, min_answers=2)
+    rnd = store.rounds.get(task.id)
+    assert store.tasks.get(task.id).status is TaskStatus.DONE
+    assert len(rnd.candidates) == 1 and len(rnd.candidates[0].supporters) == 2
+    assert rnd.pairs == () and store.judgments.list_for_task(task.id) == []
+    assert rnd.separated is True and len(rnd.ranking) == 1
 
 
 def test_steps_are_idempotent(store, registered_nodes, gateway):
@@ -74,7 +97,7 @@ def test_too_few_nodes_fails_the_task_with_a_reason(store, gateway):
     assert rounds.choose_swarm(store, task.id, min_answers=3) == []
     failed = store.tasks.get(task.id)
     assert failed.status is TaskStatus.FAILED
-    assert "1 active nodes" in failed.error
+    assert "1 active, trusted nodes" in failed.error
 
 
 def test_swarm_size_bounds_the_swarm(store, registered_nodes, gateway):

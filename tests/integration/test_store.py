@@ -12,6 +12,7 @@ from services.core.errors import Conflict, Invalid, NotFound, StoreUnavailable
 from services.core.types import (
     Answer,
     AnswerStatus,
+    Candidate,
     EpochStatus,
     Judgment,
     NewNode,
@@ -23,6 +24,7 @@ from services.core.types import (
     Outcome,
     PairAssignment,
     RankEntry,
+    Reliability,
     TaskId,
     TaskStatus,
     Wei,
@@ -235,6 +237,33 @@ def test_recruited_pairs_append_once_per_pass_and_confidence_is_stored(store: Po
     assert done.separated is True and done.ranking == tuple(ranking) and done.recruits == 1
     with pytest.raises(NotFound):
         store.rounds.add_pairs(add_task(store), extra, 1)
+
+
+def test_a_round_keeps_its_seats_candidates_and_rates(store: PostgresStore) -> None:
+    a, b, c = add_nodes(store, 3)
+    task_id = add_task(store)
+    cands = (Candidate(a, (a, c)), Candidate(b, (b,)))
+    started = store.rounds.start(
+        task_id, [a, b, c], [PairAssignment(c, a, b)], seats={a: 2, b: 1, c: 1}, candidates=cands
+    )
+    assert started.seats == {a: 2, b: 1, c: 1} and started.candidates == cands
+    again = store.rounds.start(task_id, [a], [], seats={a: 9}, candidates=())
+    assert again == started  # idempotent: the first start stands
+    done = store.rounds.finish(
+        task_id, a, [RankEntry(a, 0.9, 1), RankEntry(b, 0.05, 2)], "posterior", True,
+        {a: (700_000, 800_000), b: (400_000, 500_000), c: (600_000, 650_000)},
+    )  # fmt: skip
+    assert done.weights == {a: (700_000, 800_000), b: (400_000, 500_000), c: (600_000, 650_000)}
+    assert store.rounds.get(task_id) == done
+
+
+def test_a_nodes_reliability_record_round_trips(store: PostgresStore) -> None:
+    (a,) = add_nodes(store, 1)
+    record = Reliability(1, 2, 3, 4, 5, 6, 7, 8)
+    store.nodes.set_reliability(a, record)
+    assert store.nodes.get(a).reliability == record
+    with pytest.raises(NotFound):
+        store.nodes.set_reliability(NodeId(10**9), record)
 
 
 def test_round_finish_without_start_is_not_found(store: PostgresStore) -> None:

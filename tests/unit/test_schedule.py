@@ -115,3 +115,41 @@ def test_assignments_move_from_the_busiest_judge_where_allowed():
 def test_a_pair_whose_writers_are_the_only_judges_is_left_out_and_load_stays():
     out = assign([(NodeId(1), NodeId(2)), (NodeId(1), NodeId(3))], [NodeId(1), NodeId(2)])
     assert [(p.judge_id, p.left_id, p.right_id) for p in out] == [(2, 1, 3), (2, 3, 1)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=3, max_size=16),
+    st.lists(st.integers(1, 3), min_size=16, max_size=16),
+    st.integers(0, 2**31),
+)
+def test_plan_judges_candidates_never_ones_own_answer_and_never_twice(groups, seat_list, seed):
+    from services.core.candidates import group as make_candidates
+    from services.core.schedule import JUDGMENTS_PER_SEAT, plan
+
+    answers = {NodeId(i + 1): f"answer {g}" for i, g in enumerate(groups)}
+    cands = make_candidates(answers)
+    seats = {n: seat_list[i] for i, n in enumerate(sorted(answers))}
+    pairs = plan(cands, seats, seed=seed)
+    ids = {c.id for c in cands}
+    assert all(p.left_id in ids and p.right_id in ids and p.left_id != p.right_id for p in pairs)
+    assert all(p.judge_id not in (p.left_id, p.right_id) for p in pairs)  # never its own answer
+    assert len(set(pairs)) == len(pairs)  # no judge sees one ordered pair twice
+    assert len(pairs) <= JUDGMENTS_PER_SEAT * sum(seats.values())
+    if len(cands) == 1:
+        assert pairs == []
+    else:  # every scheduled pair in both orders; the chain of pairs connects every candidate
+        ordered = {(p.left_id, p.right_id) for p in pairs}
+        assert all((b, a) in ordered for a, b in ordered)
+        assert connected(ids, list(ordered))
+
+
+def test_plan_prefers_judges_that_support_neither_answer():
+    from services.core.schedule import plan
+    from services.core.types import Candidate
+
+    cands = [Candidate(NodeId(1), (NodeId(1), NodeId(2))), Candidate(NodeId(3), (NodeId(3),)),
+             Candidate(NodeId(4), (NodeId(4),))]  # fmt: skip
+    pairs = plan(cands, {NodeId(n): 1 for n in (1, 2, 3, 4)}, per_seat=1)
+    first = [p for p in pairs if {p.left_id, p.right_id} == {NodeId(1), NodeId(3)}]
+    assert first and all(p.judge_id == NodeId(4) for p in first)  # the only neutral judge

@@ -14,3 +14,4 @@ ALTER TABLE nodes ADD COLUMN gold_answer_hits bigint NOT NULL DEFAULT 0 CHECK (g
 ALTER TABLE nodes ADD COLUMN gold_answer_total bigint NOT NULL DEFAULT 0 CHECK (gold_answer_total >= gold_answer_hits);
 ALTER TABLE nodes ADD COLUMN gold_judge_hits bigint NOT NULL DEFAULT 0 CHECK (gold_judge_hits >= 0);
 ALTER TABLE nodes ADD COLUMN gold_judge_total bigint NOT NULL DEFAULT 0 CHECK (gold_judge_total >= gold_judge_hits);
+ALTER TABLE nodes ADD COLUMN distrusted boolean NOT NULL DEFAULT false;
