@@ -44,9 +44,9 @@ def fail(store: Store, task_id: TaskId, reason: str) -> None:
 
 
 def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[NodeId]:
-    """The task's seats, drawn in proportion to stake among active nodes the marketplace trusts
-    (``aggregation.trusted``), a Sybil cluster the last closed epoch found standing as one
-    identity (``core.seats``): one entry per seat, so a node
+    """The task's seats, drawn in proportion to stake times answer weight (``seat_weight``) among
+    active nodes the marketplace trusts (``aggregation.trusted``), a Sybil cluster the last
+    closed epoch found standing as one identity (``core.seats``): one entry per seat, so a node
     holding two seats appears twice. The draw is seeded by the task id, so a retried dispatch
     picks the same swarm.
     """
@@ -58,13 +58,21 @@ def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[Nod
         fail(store, task_id, f"{len(active)} active, trusted nodes; a round needs at least {min_answers}")
         return []
     held = seats.draw(
-        {n.id: int(n.stake_wei) for n in active},
+        {n.id: seat_weight(n) for n in active},
         task.swarm_size,
         seed=_seed(task_id),
         clusters=store.epochs.latest_clusters(),
     )
     store.tasks.set_status(task_id, TaskStatus.ANSWERING)
     return [n for n in sorted(held) for _ in range(held[n])]
+
+
+def seat_weight(node: Node) -> int:
+    """Stake times the weight one seat of the node's answer carries (on a four-option question):
+    linear in stake, so splitting a stake over identities of one skill changes nothing, and a
+    node whose answers carry little weight is seldom seated (its seat would dilute the swarm)."""
+    weight = aggregation.answer_weight(aggregation.rates(node.reliability), 4)
+    return int(node.stake_wei) * round(weight * 1_000_000)
 
 
 def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: NodeId) -> Answer:

@@ -39,7 +39,7 @@ LABEL_AT = 0.5  # the others' posterior labels a round where its best candidate 
 TWO_FACED_GAP = 0.25  # known-answer rate above the peer rate by this much more than the median ...
 TWO_FACED_ALONE = 0.45  # ... or by this much in itself
 TWO_FACED_Z = 3.0  # ... and this many standard errors: the node recognises when it is checked
-MIN_EVIDENCE = 5  # observations on each side before a node is judged two-faced
+MIN_EVIDENCE = 10  # observations on each side before a node is judged two-faced
 MILLI = aggregation.MILLI
 
 
