@@ -1,5 +1,6 @@
 """Bradley-Terry: exact against direct maximum likelihood, hand-computed cases, invariants."""
 
+import dataclasses
 import math
 import random
 
@@ -78,17 +79,43 @@ def test_agrees_with_maximum_likelihood_on_random_instances(seed):
         assert got.scores[i] == pytest.approx(want[i], abs=1e-6)
 
 
-def test_many_items_take_conjugate_gradient_steps_to_the_same_optimum(monkeypatch):
+@pytest.mark.parametrize(
+    "solver",
+    [
+        ("DENSE_SOLVE_UP_TO", 10_000),  # an exact dense solve
+        ("DENSE_MATRIX_FILL", 0.0),  # conjugate gradients on the n x n matrix
+        ("DENSE_MATRIX_UP_TO", 0),  # conjugate gradients on products over the pairs
+    ],
+)
+def test_every_solver_reaches_the_same_optimum(monkeypatch, solver):
     rng = random.Random(8)
     items = list(range(bt.DENSE_SOLVE_UP_TO + 44))
     comps = random_judgments(rng, items, 3000)
+    monkeypatch.setattr(bt, *solver)
     got = fit(items, comps)
     want = reference(items, comps, 0.1)
     assert got.converged
     for i in items:
         assert got.scores[i] == pytest.approx(want[i], abs=1e-6)
-    monkeypatch.setattr(bt, "DENSE_SOLVE_UP_TO", len(items))
-    assert fit(items, comps).scores == pytest.approx(got.scores, abs=1e-9)
+
+
+def test_many_items_on_a_dense_graph_converge_in_a_few_newton_steps():
+    rng = np.random.default_rng(4)
+    n, m = 400, 100_000  # 80% of the pairs judged: the n x n matrix solver
+    strength = rng.normal(size=n)
+    first = rng.integers(0, n, m)
+    second = (first + rng.integers(1, n, m)) % n
+    won = rng.random(m) < 1 / (1 + np.exp(strength[second] - strength[first]))
+    counts = aggregate_indices(range(n), first, second, won.astype(float))
+    assert len(counts.low) >= bt.DENSE_MATRIX_FILL * n * n
+    got = fit_counts(counts)
+    assert got.converged and got.iterations <= 6
+    # the optimum: every item's gradient vanishes, computed here one judgment at a time
+    theta = got.theta
+    p = 1 / (1 + np.exp(theta[second] - theta[first]))
+    r = won - p
+    grad = np.bincount(first, r, n) - np.bincount(second, r, n) - 0.05 * np.tanh(0.5 * theta)
+    assert np.abs(grad).max() < 1e-8
 
 
 @settings(max_examples=40, deadline=None)
@@ -187,6 +214,90 @@ def test_iteration_budget_is_reported():
     assert (result.iterations, result.converged) == (1, False)
 
 
+def scaled(comps, factor):
+    return [Comparison(c.first, c.second, c.score, c.weight * factor) for c in comps]
+
+
+def gradient(items, comps, prior, theta):
+    """dL/dtheta at ``theta``, one judgment at a time, and each item's total weight plus prior."""
+    idx = {k: i for i, k in enumerate(items)}
+    a = np.array([idx[c.first] for c in comps], dtype=int)
+    b = np.array([idx[c.second] for c in comps], dtype=int)
+    s = np.array([c.score for c in comps])
+    w = np.array([c.weight for c in comps])
+    n = len(items)
+    r = w * (s - 0.5 * (1 + np.tanh(0.5 * (theta[a] - theta[b]))))
+    grad = np.bincount(a, r, n) - np.bincount(b, r, n) - 0.5 * prior * np.tanh(0.5 * theta)
+    return grad, np.bincount(a, w, n) + np.bincount(b, w, n) + prior
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("factor", [1e-6, 1e6, 1e12])
+def test_scaling_every_weight_and_the_prior_changes_nothing(seed, factor):
+    # weights w and prior p have the same maximiser as c w and c p: same steps, same flag
+    rng = random.Random(seed)
+    items = list(range(rng.choice([8, 30])))
+    comps = random_judgments(rng, items, rng.choice([60, 400]))
+    base = fit(items, comps, prior=0.1)
+    got = fit(items, scaled(comps, factor), prior=0.1 * factor)
+    assert (got.converged, got.iterations) == (base.converged, base.iterations)
+    assert base.converged
+    assert got.scores == pytest.approx(base.scores, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [5, 27, 30, 36])
+@pytest.mark.parametrize("factor", [1e-6, 1e6, 1e12])
+def test_weights_far_from_the_prior_still_reach_the_optimum(seed, factor):
+    # with the prior fixed, large weights send unbeaten items far out (log-strengths of 20-80)
+    # where the likelihood is flat; the fit must still converge there and say so
+    rng = random.Random(seed)
+    items = list(range(rng.choice([8, 30])))
+    comps = scaled(random_judgments(rng, items, rng.choice([5, 60])), factor)
+    got = fit(items, comps, prior=0.1)
+    assert got.converged
+    assert all(math.isfinite(v) for v in got.scores.values())
+    grad, total = gradient(items, comps, 0.1, got.theta)
+    assert np.abs(grad / total).max() < 1e-9
+
+
+def test_huge_weights_are_refused_rather_than_fitted_to_nan():
+    overflowing = [Comparison(1, 2, 1.0, 1e308), Comparison(1, 2, 1.0, 1e308)]
+    with pytest.raises(Invalid):
+        fit([1, 2, 3], [*overflowing, Comparison(2, 3, 1.0)])
+    with pytest.raises(Invalid):  # the prior's curvature is lost next to the data's: singular
+        fit([1, 2], [Comparison(1, 2, 1.0, 1e300)])
+    counts = aggregate([1, 2, 3], [Comparison(1, 2, 1.0), Comparison(2, 3, 0.5)])
+    with pytest.raises(Invalid):
+        fit_counts(dataclasses.replace(counts, cell_low=counts.cell_low * np.inf))
+    with pytest.raises(Invalid):
+        fit_counts(dataclasses.replace(counts, cell_high=counts.cell_high * np.nan))
+
+
+def test_every_step_raises_the_likelihood():
+    # lopsided weights and an unbeaten item: full Newton steps would overshoot here
+    comps = [
+        Comparison(0, 1, 0.9),
+        Comparison(0, 2, 0.0, weight=1e4),
+        Comparison(2, 1, 0.0),
+        Comparison(3, 0, 1.0, weight=50.0),
+    ]
+    items = [0, 1, 2, 3]
+
+    def likelihood(theta):
+        d = {(c.first, c.second): theta[c.first] - theta[c.second] for c in comps}
+        data = sum(
+            c.weight * (c.score * -np.logaddexp(0, -d[c.first, c.second]))
+            + c.weight * ((1 - c.score) * -np.logaddexp(0, d[c.first, c.second]))
+            for c in comps
+        )
+        return data - 0.05 * sum(np.logaddexp(0, -t) + np.logaddexp(0, t) for t in theta)
+
+    final = fit(items, comps)
+    values = [likelihood(fit(items, comps, max_iter=k).theta) for k in range(1, final.iterations)]
+    assert all(later >= earlier - 1e-9 for earlier, later in zip(values, values[1:]))
+    assert final.converged
+
+
 judgments = st.lists(
     st.tuples(
         st.integers(0, 4),
@@ -264,6 +375,22 @@ def test_dense_and_sorted_counting_agree(monkeypatch):
     assert np.allclose(dense.cell_low, sorted_.cell_low)
     assert np.allclose(dense.cell_high, sorted_.cell_high)
     assert fit_counts(dense).scores == pytest.approx(fit_counts(sorted_).scores, abs=1e-12)
+
+
+def test_unweighted_judgments_count_as_unit_weights():
+    rng = np.random.default_rng(5)
+    n, m = 30, 3000
+    first = rng.integers(0, n, m)
+    second = (first + rng.integers(1, n, m)) % n
+    score = rng.choice([0.0, 1.0, 0.5, 0.25], m)
+    for s in (score, np.round(score)):  # with shared judgments and without
+        bare, unit = aggregate_indices(range(n), first, second, s), aggregate_indices(
+            range(n), first, second, s, np.ones(m)
+        )
+        for name in ("low", "high", "cell_start", "cell_pair", "cell_judgments"):
+            assert np.array_equal(getattr(bare, name), getattr(unit, name))
+        assert np.allclose(bare.cell_low, unit.cell_low)
+        assert np.allclose(bare.cell_high, unit.cell_high)
 
 
 def test_bad_input_is_refused():
