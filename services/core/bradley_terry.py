@@ -415,7 +415,9 @@ def dense_newton_cg(graph: Graph) -> Direction:
     n = graph.n
     coupling = np.zeros((n, n))
     flat = coupling.reshape(-1)
-    above, below = graph.low * n + graph.high, graph.high * n + graph.low
+    above, below = graph.low * n, graph.high * n
+    above += graph.high
+    below += graph.low
     kept: dict[str, Floats] = {}  # the matrix's degree and 1.H.1, while it is kept
     first: list[float] = []  # the size of the first gradient
     last = [np.inf]  # the size of the last step

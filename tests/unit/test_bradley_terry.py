@@ -79,6 +79,14 @@ def test_agrees_with_maximum_likelihood_on_random_instances(seed):
         assert got.scores[i] == pytest.approx(want[i], abs=1e-6)
 
 
+@pytest.fixture(scope="module")
+def many_items():
+    rng = random.Random(8)
+    items = list(range(bt.DENSE_SOLVE_UP_TO + 44))
+    comps = random_judgments(rng, items, 3000)
+    return items, comps, reference(items, comps, 0.1)
+
+
 @pytest.mark.parametrize(
     "solver",
     [
@@ -87,13 +95,10 @@ def test_agrees_with_maximum_likelihood_on_random_instances(seed):
         ("DENSE_MATRIX_UP_TO", 0),  # conjugate gradients on products over the pairs
     ],
 )
-def test_every_solver_reaches_the_same_optimum(monkeypatch, solver):
-    rng = random.Random(8)
-    items = list(range(bt.DENSE_SOLVE_UP_TO + 44))
-    comps = random_judgments(rng, items, 3000)
+def test_every_solver_reaches_the_same_optimum(monkeypatch, many_items, solver):
+    items, comps, want = many_items
     monkeypatch.setattr(bt, *solver)
     got = fit(items, comps)
-    want = reference(items, comps, 0.1)
     assert got.converged
     for i in items:
         assert got.scores[i] == pytest.approx(want[i], abs=1e-6)
