@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from dataclasses import dataclass
 
-from services.app.ports import ContentStore, NodeGateway, RoundQueue, Store
+from services.app.gold import GeneratedBank
+from services.app.ports import ContentStore, NodeGateway, QuestionBank, RoundQueue, Store
 from services.broker.queue import CeleryRoundQueue
 from services.content import build_content_store
+from services.core.errors import ConfigInvalid
 from services.nodes.client import HttpNodeGateway
 from services.settings import Settings
 from services.store.db import PostgresStore
@@ -20,6 +25,7 @@ class Container:
     content: ContentStore
     nodes: NodeGateway
     queue: RoundQueue
+    bank: QuestionBank
 
     def close(self) -> None:
         self.store.close()
@@ -35,4 +41,31 @@ def bootstrap(settings: Settings) -> Container:
         content=build_content_store(settings),
         nodes=HttpNodeGateway(timeout_s=settings.node_timeout_s),
         queue=CeleryRoundQueue(create_celery(settings)),
+        bank=question_bank(settings),
     )
+
+
+def question_bank(settings: Settings) -> QuestionBank:
+    """Gold and calibration questions from the deployment's secret: ``MERIT_GOLD_SECRET``, or in
+    dev and test a random one made once in ``data_dir/gold.secret`` (readable by its owner only)."""
+    if settings.gold_secret is not None:
+        try:
+            secret = bytes.fromhex(settings.gold_secret.get_secret_value())
+        except ValueError as exc:
+            raise ConfigInvalid("MERIT_GOLD_SECRET is not hex", hint="use secrets.token_hex(32)") from exc
+        return GeneratedBank(secret)
+    path = settings.resolved_data_dir / "gold.secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # made before, or by another process of the stack just now
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    for _ in range(50):  # another process may be writing it this very moment
+        text = path.read_text().strip()
+        if text:
+            return GeneratedBank(bytes.fromhex(text))
+        time.sleep(0.01)
+    raise ConfigInvalid(f"{path} is empty", hint="remove it; a new secret is made on the next start")

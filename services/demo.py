@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -74,6 +75,7 @@ class DemoReport:
     epoch: int = 0
     rewards: list[dict[str, Any]] = field(default_factory=list)
     settlement: dict[str, Any] = field(default_factory=dict)
+    gold: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     stopped: str | None = None  # why the demo stopped early (nodes refused by calibration)
 
@@ -159,7 +161,9 @@ def run(
     on_step: Callable[[str], None] = lambda _: None,
 ) -> DemoReport:
     """Run the demo on a fresh embedded stack (stopped again on return)."""
+    from services.app.audit import audit_epoch
     from services.app.calibration import attest_calibration, calibrate_node
+    from services.app.gold import MmluBank, commit_gold_set
     from services.app.epochs import close_epoch
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
@@ -174,7 +178,8 @@ def run(
     if (demo_dir / "stack.json").exists():
         devstack.down(settings.model_copy(update={"data_dir": demo_dir}))
     shutil.rmtree(demo_dir, ignore_errors=True)
-    settings = settings.model_copy(update={"test_nodes": 0, "data_dir": demo_dir})
+    # every demo task brings a hidden gold task along, so the reveal and its audit can be shown
+    settings = settings.model_copy(update={"test_nodes": 0, "data_dir": demo_dir, "gold_every": 1})
     report = DemoReport(real_models)
     t0 = time.monotonic()
     with devstack.running(settings, on_step) as stack:
@@ -196,7 +201,10 @@ def run(
                 node = c.store.nodes.add(
                     NewNode(spec.name, url, spec.model, kind=kind, address=address)
                 )
-                result = calibrate_node(c.store, c.nodes, node.id, questions=calibration_questions)
+                # test nodes look MMLU answers up, so the demo calibrates them on MMLU (dev only);
+                # real nodes are calibrated on questions drawn from the deployment's secret
+                result = calibrate_node(c.store, c.nodes, node.id, questions=calibration_questions,
+                                        bank=c.bank if real_models else MmluBank())  # fmt: skip
                 tx = attest_calibration(c.store, writer, result)
                 report.nodes.append(
                     DemoNode(spec, url, address, int(node.id), chain_node_id,
@@ -214,6 +222,15 @@ def run(
                 return report
 
             t = time.monotonic()
+            on_step("hidden gold set: drawn from the secret, its Merkle root committed on chain")
+            gold_tx = commit_gold_set(c.store, writer, c.bank)
+            gold_set = c.store.gold.set_of(c.store.epochs.current().id)
+            if gold_set is not None:
+                on_chain = writer.gold_commitment(int(gold_set.epoch_id))
+                report.gold = {"epoch": int(gold_set.epoch_id), "items": gold_set.size,
+                               "root": "0x" + gold_set.root.hex(), "tx": gold_tx,
+                               "on_chain": on_chain is not None and on_chain[0] == gold_set.root}  # fmt: skip
+
             on_step("tasks through the REST API")
             api = ApiClient(settings)
             for prompt in tasks:
@@ -235,7 +252,7 @@ def run(
 
             t = time.monotonic()
             on_step("epoch: close, prove, check, propose, finalize, claim")
-            closed = close_epoch(c.store, c.content, emission_wei=emission_wei)
+            closed = close_epoch(c.store, c.content, emission_wei=emission_wei, bank=c.bank)
             epoch = int(closed.epoch.id)
             report.epoch = epoch
             names = {n.node_id: n.spec.name for n in report.nodes}
@@ -262,6 +279,14 @@ def run(
                 paid = sender.send(session.settlement.claim_entry(entry))
                 claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
                                "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
+            audit = audit_epoch(c.store, c.content, EpochId(epoch), gold_roots=writer.gold_commitment)
+            gold_checks = [x for x in audit.checked if " gold item " in x]
+            report.gold.update({
+                "revealed": len({re.search(r"gold item \d+/\d+", x).group(0) for x in gold_checks}),  # type: ignore[union-attr]
+                "gold_tasks": len(c.store.gold.for_tasks(t.id for t in c.store.tasks.list_for_epoch(EpochId(epoch)))),
+                "audit": "PASS" if audit.passed else "FAIL: " + "; ".join(d.what for d in audit.differences),
+                "checks": len(audit.checked),
+            })  # fmt: skip
             report.settlement = {
                 "epoch": epoch,
                 "pool_wei": int(closed.result.pool),

@@ -81,6 +81,7 @@ class Stack:
             "MERIT_BROKER_URL": s.effective_broker_url,
             "MERIT_CHAIN_RPC_URL": s.effective_chain_rpc_url,
             "MERIT_ENV": s.env,
+            "MERIT_GOLD_EVERY": str(s.gold_every),
         }
 
 
@@ -191,6 +192,20 @@ def start_test_nodes(stack: Stack) -> None:
         store.close()
 
 
+def commit_gold(stack: Stack) -> None:
+    """Draw the open epoch's hidden gold set and commit its root on chain before any task."""
+    from services.app.gold import commit_gold_set
+    from services.bootstrap import question_bank
+    from services.chain.settlement import open_chain_settlement
+    from services.store.db import PostgresStore
+
+    store = PostgresStore.connect(stack.settings.effective_database_url)
+    try:
+        commit_gold_set(store, open_chain_settlement(stack.settings, store), question_bank(stack.settings))
+    finally:
+        store.close()
+
+
 def register_test_node(store: Any, name: str, url: str, address: str | None = None) -> None:
     from services.nodes.testnode import TEST_MODEL
 
@@ -269,6 +284,7 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
     out += [
         ("migrations", migrate_db),
         ("contracts", deploy_contracts),
+        ("gold set", commit_gold),
         ("test nodes", start_test_nodes),
         ("workers", start_workers),
         ("API", start_api_part),

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     epoch_seconds: int = Field(0, ge=0)  # beat closes the open epoch this often; 0: only by hand
     epoch_emission_wei: int = Field(0, ge=0)  # minted into each epoch's pool on top of the fees
     gold_every: int = Field(10, ge=0)  # about 1 requester task in N brings a hidden gold task; 0: none
+    # hex, >= 16 bytes: the secret gold and calibration questions are drawn from; None in dev/test:
+    # made once at random in data_dir/gold.secret; required in production
+    gold_secret: SecretStr | None = None
     epoch_settle: bool = True  # a closed epoch is proved, proposed and finalized on chain
 
     @model_validator(mode="after")
@@ -63,6 +66,12 @@ class Settings(BaseSettings):
                 raise ConfigInvalid(
                     "MERIT_DEPLOYER_KEY is anvil's public dev key",
                     hint="set MERIT_DEPLOYER_KEY to a private key of your own",
+                )
+            if self.gold_secret is None:
+                raise ConfigInvalid(
+                    "MERIT_GOLD_SECRET is not set",
+                    hint="set it to at least 16 random bytes in hex, e.g. `python -c 'import secrets; "
+                    "print(secrets.token_hex(32))'`, and keep it out of the repository and logs",
                 )
             if DEV_API_KEY in self.api_keys:
                 raise ConfigInvalid(

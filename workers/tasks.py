@@ -112,12 +112,23 @@ def close_epoch(emission_wei: str = "0", settle: bool = False) -> int | None:
     finalized once its challenge window has passed."""
     c = container()
     try:
-        epoch_id = int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei)).epoch.id)
+        epoch_id = int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei), bank=c.bank).epoch.id)
     except EpochEmpty:
         return None  # nothing finished this period: the epoch stays open
+    commit_gold.delay()  # the next epoch's gold set, on chain before its first task
     if settle:
         (prove_epoch.si(epoch_id) | settle_epoch.si(epoch_id)).delay()
     return epoch_id
+
+
+@shared_task(name="merit.chain.commit_gold", **_RETRY)
+def commit_gold() -> str | None:
+    """Draw the open epoch's gold set and commit its root on chain (idempotent); the tx hash."""
+    from services.app.gold import commit_gold_set
+    from services.chain.settlement import open_chain_settlement
+
+    c = container()
+    return commit_gold_set(c.store, open_chain_settlement(c.settings, c.store), c.bank)
 
 
 @lru_cache(maxsize=1)

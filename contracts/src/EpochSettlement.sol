@@ -23,10 +23,19 @@ import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
+    /// @dev An epoch's gold commitment: a zero root means none.
+    struct GoldCommitment {
+        bytes32 root;
+        uint64 committedAt;
+    }
+
     /// @notice Role allowed to propose (the marketplace's single chain writer).
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
     /// @notice Role allowed to challenge a pending epoch (auditors).
     bytes32 public constant CHALLENGER_ROLE = keccak256("CHALLENGER_ROLE");
+    /// @notice Role allowed to commit an epoch's gold set root (the marketplace's examiner, the
+    /// chain writer that also holds NodeRegistry's ATTESTER_ROLE).
+    bytes32 public constant EXAMINER_ROLE = keccak256("EXAMINER_ROLE");
 
     /// @dev Gas kept back for the call itself on top of the verifier's allowance, the 1/64
     /// the EVM withholds from a callee (EIP-150) and the copy of the proof into the call.
@@ -50,12 +59,14 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     uint128 private _totalClaimed;
     mapping(uint64 epoch => uint256 fees) private _pools;
     mapping(uint64 nodeId => uint256 claimed) private _claimed;
+    mapping(uint64 epoch => GoldCommitment commitment) private _gold;
 
     /// @param token_ The MeritToken paid out (this contract needs its MINTER_ROLE for emission).
     /// @param registry_ The NodeRegistry (this contract needs its REPUTATION_WRITER_ROLE); its
     /// unbonding period must be at least `challengeWindow_`.
     /// @param verifier_ The proof verifier (must be a contract).
-    /// @param admin Receives DEFAULT_ADMIN_ROLE (may grant SETTLER_ROLE and CHALLENGER_ROLE).
+    /// @param admin Receives DEFAULT_ADMIN_ROLE (may grant SETTLER_ROLE, CHALLENGER_ROLE and
+    /// EXAMINER_ROLE).
     /// @param challengeWindow_ Seconds between a proposal and its earliest finalize (non-zero).
     /// @param maxEmissionPerEpoch_ The most one epoch may mint beyond its pool, in wei.
     /// @param verifierGas_ The most gas one verification may take (non-zero): each call gets what
@@ -212,6 +223,21 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         IERC20(address(_token)).safeTransfer(account, paid);
     }
 
+    // --- gold commitments -------------------------------------------------------------------
+
+    /// @inheritdoc IEpochSettlement
+    function commitGold(uint64 epoch, bytes32 root) external onlyRole(EXAMINER_ROLE) {
+        if (root == bytes32(0)) revert EpochSettlementInvalidGoldRoot();
+        GoldCommitment storage commitment = _gold[epoch];
+        if (commitment.root != bytes32(0)) revert EpochSettlementGoldAlreadyCommitted(epoch);
+        if (epoch <= _lastProposed) revert EpochSettlementGoldTooLate(epoch);
+
+        uint64 committedAt = uint64(block.timestamp);
+        commitment.root = root;
+        commitment.committedAt = committedAt;
+        emit GoldCommitted(epoch, root, committedAt);
+    }
+
     // --- views ------------------------------------------------------------------------------
 
     /// @inheritdoc IEpochSettlement
@@ -297,6 +323,16 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @inheritdoc IEpochSettlement
     function claimedOf(uint64 nodeId) external view returns (uint256) {
         return _claimed[nodeId];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function goldCommitmentOf(uint64 epoch)
+        external
+        view
+        returns (bytes32 root, uint64 committedAt)
+    {
+        GoldCommitment storage commitment = _gold[epoch];
+        return (commitment.root, commitment.committedAt);
     }
 
     /// @inheritdoc IEpochSettlement

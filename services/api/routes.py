@@ -35,6 +35,7 @@ def submit_task(
         swarm_size=body.swarm_size or c.settings.swarm_size,
         gold_every=c.settings.gold_every,
         options=body.options,
+        bank=c.bank,
     )
     url = str(request.url_for("get_task", task_id=task.id))
     response.headers["Location"] = url

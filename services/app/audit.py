@@ -15,10 +15,22 @@ from typing import Any
 
 from services.app.ports import ContentStore, Store
 from services.app.settlement import ProofRequest, proof_request
-from services.core import aggregation, reputation
+from services.core import aggregation, merkle, reputation
+from services.core.questions import commitment_of
 from services.core import epoch as core_epoch
 from services.core.errors import Conflict, MeritError
-from services.core.types import Candidate, EpochId, Judgment, NodeId, Outcome, RankEntry, Reliability, TaskId, Wei
+from services.core.types import (
+    Candidate,
+    EpochId,
+    Judgment,
+    KnownQuestion,
+    NodeId,
+    Outcome,
+    RankEntry,
+    Reliability,
+    TaskId,
+    Wei,
+)
 
 SCORE_TOL = 1e-6
 
@@ -51,8 +63,17 @@ class AuditReport:
 ProofAudit = Callable[[dict[str, Any], ProofRequest, bytes], list[tuple[str, object, object]]]
 
 
+# epoch -> (root, committed at, unix seconds) of its gold set as the chain holds it, or None
+GoldRoots = Callable[[int], tuple[bytes, int] | None]
+
+
 def audit_epoch(
-    store: Store, content: ContentStore, epoch_id: EpochId, *, proof_audit: ProofAudit | None = None
+    store: Store,
+    content: ContentStore,
+    epoch_id: EpochId,
+    *,
+    proof_audit: ProofAudit | None = None,
+    gold_roots: GoldRoots | None = None,
 ) -> AuditReport:
     ep = store.epochs.get(epoch_id)
     if ep.audit_cid is None:
@@ -89,6 +110,8 @@ def audit_epoch(
             report.check(f"task {task_id[:8]} ranking", [e.node_id for e in recomputed], [e.node_id for e in ranking])
             worst = max((abs(post.probability[e.node_id] - e.score) for e in ranking), default=0.0)
             report.check(f"task {task_id[:8]} posterior within {SCORE_TOL}", True, worst <= SCORE_TOL)
+        if t.get("gold") is not None:
+            _check_gold(report, store, task_id, t, gold_roots)
         answers = {NodeId(int(k)): v for k, v in t["answers"].items()}
         tasks.append(
             core_epoch.FinishedTask(
@@ -130,3 +153,27 @@ def audit_epoch(
             for what, expected, found in proof_audit(doc, proof_request(store, settlement), proof):
                 report.check(what, expected, found)
     return report
+
+
+def _check_gold(
+    report: AuditReport, store: Store, task_id: TaskId, t: dict[str, Any], gold_roots: GoldRoots | None
+) -> None:
+    """A revealed gold item: its commitment is a leaf of the set's root (stored and on chain), it
+    is the question the task asked, and the answer the close used is its answer."""
+    g = t["gold"]
+    what = f"task {task_id[:8]} gold item {g['set_epoch']}/{g['index']}"
+    question = KnownQuestion(g["text"], tuple(g["options"]), g["answer"])
+    leaf = commitment_of(bytes.fromhex(g["salt"]), question, g["free_answer"])
+    root = bytes.fromhex(g["root"])
+    report.check(f"{what} is in its set's Merkle root", True, merkle.verify([bytes.fromhex(p) for p in g["proof"]], root, leaf))
+    report.check(f"{what} is the question the task asked", question.prompt(), store.tasks.get(task_id).prompt)
+    report.check(f"{what} answer is the one the close used", g["answer"], t.get("gold_answer"))
+    stored = store.gold.set_of(EpochId(int(g["set_epoch"])))
+    report.check(f"{what} root is the one stored before the epoch", root.hex(), stored.root.hex() if stored else None)
+    if gold_roots is not None:
+        on_chain = gold_roots(int(g["set_epoch"]))
+        report.check(f"{what} root is the one committed on chain", root.hex(), on_chain[0].hex() if on_chain else None)
+        first = min((x.created_at for x in store.tasks.list_for_epoch(EpochId(int(g["set_epoch"])))), default=None)
+        if on_chain is not None and first is not None:
+            report.check(f"{what} root was on chain before the epoch's first task", True,
+                         on_chain[1] <= int(first.timestamp()))

@@ -17,11 +17,18 @@ from services.app.ports import NodeGateway, QuestionBank, Store
 from services.core.aggregation import MILLI
 from services.core import letters, reputation
 from services.core.consensus import Tally
-from services.core.errors import NodeUnreachable
+from services.core.errors import Conflict, NodeUnreachable
 from services.core.types import NodeId, NodeStatus
 
 log = logging.getLogger(__name__)
 LETTERS = ("A", "B", "C", "D")
+FREE_ATTEMPTS = 3
+COOLDOWN = timedelta(hours=1)
+
+
+class CalibrationTooSoon(Conflict):
+    code = "calibration-too-soon"
+
 CHANCE_BP = 2500  # four options
 CONFIDENCE_BP = 9900
 
@@ -46,12 +53,23 @@ def calibrate_node(
     questions: int = 40,
     seed: int = 0,
     bank: QuestionBank | None = None,
+    now: datetime | None = None,
 ) -> CalibrationResult:
-    """Ask ``questions`` calibration questions; activate the node when it beats chance, else
-    leave it inactive with the reason. Letter bias is removed over the whole batch. The answers
-    also start the node's reliability record as an answerer."""
+    """Ask ``questions`` calibration questions, fresh for this node and attempt; activate the
+    node when it beats chance, else leave it inactive with the reason. Letter bias is removed over
+    the whole batch. The answers also start the node's reliability record as an answerer.
+    The first ``FREE_ATTEMPTS`` attempts are free; after that one per ``COOLDOWN``."""
     node = store.nodes.get(node_id)
-    batch = (bank or MmluBank()).calibration(questions, seed=seed)
+    if node.calibration_attempts >= FREE_ATTEMPTS and node.last_calibration_at is not None:
+        ready = node.last_calibration_at + COOLDOWN
+        if (now or datetime.now(UTC)) < ready:
+            raise CalibrationTooSoon(
+                f"node {node.name} has tried calibration {node.calibration_attempts} times",
+                hint=f"try again after {ready:%Y-%m-%d %H:%M} UTC",
+            )
+    node = store.nodes.record_calibration_attempt(node_id)
+    domain = f"calibration/node-{int(node_id)}/attempt-{node.calibration_attempts}/{seed}"
+    batch = (bank or MmluBank()).calibration(questions, domain=domain)
     probs: list[dict[str, float]] = []
     for q in batch:
         try:

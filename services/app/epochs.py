@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.app.gold import MmluBank, is_gold
+from services.app.gold import Revealed, reveal
 from services.app.ports import ContentStore, QuestionBank, Store
 from services.app.rounds import FIT_METHOD
 from services.core import epoch as core_epoch
 from services.core import reputation
-from services.core.errors import Conflict
-from services.core.types import AnswerStatus, Epoch, EpochId, EpochNode, Reliability, TaskStatus, Wei
+from services.core.errors import ConfigInvalid, Conflict
+from services.core.types import (
+    AnswerStatus,
+    Epoch,
+    EpochId,
+    EpochNode,
+    GoldSet,
+    GoldTask,
+    Reliability,
+    TaskId,
+    TaskStatus,
+    Wei,
+)
 
 log = logging.getLogger(__name__)
 BUNDLE_VERSION = 3
@@ -46,8 +58,9 @@ def close_epoch(
             raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
         finished = []
         weights: dict[str, dict[str, list[int]] | None] = {}
-        keys = (bank or MmluBank()).answers(t.prompt for t in tasks if is_gold(t))
+        reveals = _reveal_gold(tx, bank, tx.gold.for_tasks(t.id for t in tasks))
         for t in tasks:
+            shown = reveals.get(t.id)
             rnd = tx.rounds.get(t.id)
             if rnd is None:
                 continue
@@ -55,9 +68,11 @@ def close_epoch(
             answers = {a.node_id: a.content or "" for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK}
             finished.append(
                 core_epoch.FinishedTask(
-                    t.id, t.fee_wei, rnd.ranking, answers, tuple(tx.judgments.list_for_task(t.id)),
-                    keys.get(t.prompt) if is_gold(t) else None,
-                    tuple(rnd.node_ids) if is_gold(t) else (),
+                    # a gold task's declared fee is never pooled: it weighs nothing in the split
+                    t.id, Wei(0) if shown else t.fee_wei, rnd.ranking, answers,
+                    tuple(tx.judgments.list_for_task(t.id)),
+                    shown.item.question.answer if shown else None,
+                    tuple(rnd.node_ids) if shown else (),
                     rnd.candidates, dict(rnd.seats or {}), t.options,
                 )
             )
@@ -65,7 +80,7 @@ def close_epoch(
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
         known = {n.id: n.reliability for n in nodes.values()}
         result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei), reliabilities=known)
-        cid = content.put(bundle(ep.id, finished, result, weights))
+        cid = content.put(bundle(ep.id, finished, result, weights, reveals))
         for n in result.nodes:
             if n.node_id in nodes:
                 tx.nodes.set_reputation(n.node_id, n.after.score_bp, n.after.anchor_bp)
@@ -88,6 +103,7 @@ def bundle(
     tasks: list[core_epoch.FinishedTask],
     result: core_epoch.EpochResult,
     weights: dict[str, dict[str, list[int]] | None],
+    reveals: Mapping[TaskId, Revealed] | None = None,
 ) -> bytes:
     """Everything an auditor needs to recompute the epoch, as canonical JSON (sorted keys)."""
     doc: dict[str, Any] = {
@@ -116,6 +132,7 @@ def bundle(
                 "gold_answer": t.gold,
                 "swarm": list(t.swarm),
                 "rewards_wei": {str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())},
+                "gold": None if t.task_id not in (reveals or {}) else _revealed((reveals or {})[t.task_id]),
             }
             for t in tasks
         ],
@@ -146,3 +163,42 @@ def bundle(
 def _record(r: Reliability) -> list[int]:
     """The record's eight counts, then 1 when the node is distrusted."""
     return [*r.values(), int(r.distrusted)]
+
+
+def _reveal_gold(
+    store: Store, bank: QuestionBank | None, gold: Mapping[TaskId, GoldTask]
+) -> dict[TaskId, Revealed]:
+    """Each gold task's item with its proof against its set's root."""
+    if not gold:
+        return {}
+    if bank is None:
+        raise ConfigInvalid(
+            "the epoch holds gold tasks but no question bank was given to reveal them",
+            hint="close epochs through the container (merit epoch close, or the worker)",
+        )
+    sets: dict[EpochId, GoldSet] = {}
+    out = {}
+    for task_id, g in gold.items():
+        if g.set_epoch not in sets:
+            found = store.gold.set_of(g.set_epoch)
+            if found is None:
+                raise ConfigInvalid(f"gold task {task_id} names a set that was never committed")
+            sets[g.set_epoch] = found
+        out[task_id] = reveal(bank, sets[g.set_epoch], g.index)
+    return out
+
+
+def _revealed(r: Revealed) -> dict[str, Any]:
+    q = r.item.question
+    return {
+        "set_epoch": r.set_epoch,
+        "index": r.index,
+        "salt": r.item.salt.hex(),
+        "text": q.text,
+        "options": list(q.options),
+        "answer": q.answer,
+        "free_answer": r.item.free.answer,
+        "prompt": q.prompt(),
+        "proof": [p.hex() for p in r.proof],
+        "root": r.root.hex(),
+    }

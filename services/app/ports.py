@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.core.questions import Draw
 from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
 from services.core.types import (
     Answer,
@@ -18,6 +19,8 @@ from services.core.types import (
     Epoch,
     EpochId,
     EpochNode,
+    GoldSet,
+    GoldTask,
     Judgment,
     KnownQuestion,
     NewNode,
@@ -48,6 +51,7 @@ class NodeRepository(Protocol):
     def set_reputation(self, node_id: NodeId, score_bp: int, anchor_bp: int) -> None: ...
     def set_letter_bias(self, node_id: NodeId, bias: Mapping[str, float]) -> None: ...
     def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None: ...
+    def record_calibration_attempt(self, node_id: NodeId) -> Node: ...  # the node, counted
 
 
 class TaskRepository(Protocol):
@@ -105,6 +109,15 @@ class EpochRepository(Protocol):
     def latest_clusters(self) -> builtins.list[frozenset[NodeId]]: ...
     def record_nodes(self, rows: Sequence[EpochNode]) -> None: ...  # idempotent
     def nodes(self, epoch_id: EpochId) -> builtins.list[EpochNode]: ...
+
+
+class GoldRepository(Protocol):
+    def commit(self, epoch_id: EpochId, root: bytes, size: int) -> GoldSet: ...  # first stands
+    def set_of(self, epoch_id: EpochId) -> GoldSet | None: ...
+    def next_index(self, set_epoch: EpochId) -> int | None: ...  # None: every item used
+    def link(self, task_id: TaskId, set_epoch: EpochId, index: int) -> GoldTask: ...
+    def of(self, task_id: TaskId) -> GoldTask | None: ...
+    def for_tasks(self, task_ids: Iterable[TaskId]) -> dict[TaskId, GoldTask]: ...
 
 
 class OutboxRepository(Protocol):
@@ -167,6 +180,7 @@ class Store(Protocol):
     judgments: JudgmentRepository
     rounds: RoundRepository
     epochs: EpochRepository
+    gold: GoldRepository
     outbox: OutboxRepository
     settlements: SettlementRepository
 
@@ -215,11 +229,14 @@ class NodeGateway(Protocol):
 
 # ---------------------------------------------------------------- questions with known answers
 class QuestionBank(Protocol):
-    """Where calibration questions and hidden gold tasks come from."""
+    """Where calibration questions and hidden gold items come from, who asks the gold tasks, and
+    which requester tasks bring one along."""
 
-    def calibration(self, n: int, *, seed: int) -> list[KnownQuestion]: ...
-    def gold(self, seed: str) -> KnownQuestion | None: ...  # None: no gold questions here
-    def answers(self, prompts: Iterable[str]) -> dict[str, str]: ...  # gold prompt -> letter
+    @property
+    def requester(self) -> str: ...
+    def due(self, task_id: str, every: int) -> bool: ...
+    def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]: ...
+    def gold_item(self, set_epoch: EpochId, index: int) -> Draw | None: ...  # None: no gold here
 
 
 # ---------------------------------------------------------------- broker

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.app.gold import GOLD_REQUESTER, MmluBank, gold_due
+from services.app.gold import mix_in_gold
 from services.app.ports import QuestionBank, RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid
 from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
@@ -46,7 +46,8 @@ def submit_task(
     bank: QuestionBank | None = None,
 ) -> Task:
     """Store the task and enqueue its round; when the broker is down, nothing stays stored.
-    About one task in ``gold_every`` brings a hidden gold question along (``services.app.gold``)."""
+    With a ``bank``, about one task in ``gold_every`` brings a hidden gold task along
+    (``services.app.gold``)."""
     if not prompt.strip():
         raise Invalid("prompt is empty", hint="send the question as a non-empty string")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -77,31 +78,9 @@ def submit_task(
         store.tasks.delete(task.id)
         raise
     log.info("task submitted", extra={"task_id": task.id, "swarm_size": swarm_size})
-    if gold_due(task.id, gold_every):
-        _mix_in_gold(store, queue, task, bank or MmluBank())
+    if bank is not None and bank.due(task.id, gold_every):
+        mix_in_gold(store, queue, task, bank)
     return task
-
-
-def _mix_in_gold(store: Store, queue: RoundQueue, beside: Task, bank: QuestionBank) -> None:
-    """A hidden gold task beside ``beside``: same swarm size, no fee. Best effort: the
-    requester's task is already accepted, so a failure here is logged, never raised."""
-    question = bank.gold(beside.id)
-    if question is None:
-        return
-    gold = store.tasks.add(
-        NewTask(
-            prompt=question.prompt(),
-            requester=GOLD_REQUESTER,
-            fee_wei=Wei(0),
-            swarm_size=beside.swarm_size,
-            options=question.options,
-        )
-    )
-    try:
-        queue.enqueue_round(gold.id)
-    except BrokerUnavailable:
-        store.tasks.delete(gold.id)
-        log.warning("gold task not enqueued: the broker is down", extra={"task_id": gold.id})
 
 
 def view_task(store: Store, task_id: TaskId) -> TaskView:

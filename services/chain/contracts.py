@@ -449,6 +449,19 @@ class SettlementClient(_Client):
     def fund(self, epoch: int, amount: int) -> ContractCall:
         return self._call("fund", int(epoch), int(amount))
 
+    def commit_gold(self, epoch: int, root: bytes) -> ContractCall:
+        """commitGold(epoch, root): the Merkle root of the epoch's hidden gold set, once per
+        epoch and before the epoch is proposed (EXAMINER_ROLE)."""
+        return self._call("commitGold", int(epoch), bytes32(root, what="gold root"))
+
+    def gold_commitment(self, epoch: int) -> tuple[bytes, int] | None:
+        """(root, committedAt as unix seconds) of the epoch's gold commitment; None when the
+        epoch has none (a committed root is never zero)."""
+        root, committed_at = self._view("goldCommitmentOf", int(epoch))
+        if bytes(root) == bytes(32):
+            return None
+        return bytes(root), int(committed_at)
+
     def proposal_of(self, epoch: int) -> Proposal | None:
         """The proposal of ``epoch``; None when nothing was proposed for it."""
         f = self._struct("proposalOf", int(epoch))

@@ -275,6 +275,7 @@ ROLE_GRANTS = (
     ("NodeRegistry", "ATTESTER_ROLE", "writer"),
     ("EpochSettlement", "SETTLER_ROLE", "writer"),
     ("EpochSettlement", "CHALLENGER_ROLE", "writer"),
+    ("EpochSettlement", "EXAMINER_ROLE", "writer"),  # gold commitments; the attester's account
     ("TaskEscrow", "OPERATOR_ROLE", "writer"),
 )
 
@@ -345,9 +346,10 @@ def deploy_all(
     ``params`` defaults to ``default_params(chain_id)`` (short windows on the dev chain);
     ``min_stake_wei`` overrides its minimum stake. Roles (ROLE_GRANTS): EpochSettlement may mint
     MeritToken (epoch emission) and write NodeRegistry reputations; the deployer (the single chain
-    writer) proposes and challenges epochs, slashes, attests, settles and refunds task fees, is
-    the treasury and every contract's admin. EpochSettlement is built on EpochRewardsVerifier,
-    which checks each chunk with the Groth16 verifier generated from zk/artifacts' key.
+    writer) proposes and challenges epochs, commits gold sets, slashes, attests, settles and
+    refunds task fees, is the treasury and every contract's admin. EpochSettlement is built on
+    EpochRewardsVerifier, which checks each chunk with the Groth16 verifier generated from
+    zk/artifacts' key.
     """
     account = account_from_key(deployer_key)
     chain_id = chain_id_of(w3)

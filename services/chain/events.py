@@ -109,6 +109,14 @@ class EpochProposed(ChainEvent):
 
 
 @dataclass(frozen=True)
+class GoldCommitted(ChainEvent):
+    contract = "EpochSettlement"
+    epoch: EpochId
+    root: str  # 0x-hex bytes32: the Merkle root of the epoch's hidden gold set
+    committed_at: int  # block timestamp, unix seconds
+
+
+@dataclass(frozen=True)
 class OtherEvent(ChainEvent):
     """An event of the ABIs that has no domain class yet (roles, and whatever is new)."""
 
@@ -128,6 +136,7 @@ EVENT_TYPES: dict[tuple[str, str], type[ChainEvent]] = {
         TaskFunded,
         TaskRefunded,
         EpochProposed,
+        GoldCommitted,
     )
 }
 

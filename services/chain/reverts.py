@@ -46,6 +46,22 @@ class ChainInvalid(ChainReverted, Invalid):
     exit_code = 2
 
 
+class GoldAlreadyCommitted(ChainReverted):
+    """The epoch's gold set is committed already; a commitment is never replaced."""
+
+    @property
+    def epoch(self) -> int:
+        return int(self.error_fields["epoch"])
+
+
+class GoldTooLate(ChainReverted):
+    """The epoch is already proposed: its gold set can no longer be committed before its tasks."""
+
+    @property
+    def epoch(self) -> int:
+        return int(self.error_fields["epoch"])
+
+
 def format_mrt(wei: int) -> str:
     """``90 MRT``, ``0.5 MRT``: exact, no trailing zeros."""
     text = format(Decimal(wei).scaleb(-MRT_DECIMALS).normalize(), "f")
@@ -76,6 +92,7 @@ _KNOWN_ROLES = (
     "ATTESTER_ROLE",
     "REPUTATION_WRITER_ROLE",
     "CHALLENGER_ROLE",
+    "EXAMINER_ROLE",
 )
 
 
@@ -251,6 +268,21 @@ _MESSAGES: dict[str, Explainer] = {
     "EpochRewardsVerifierPreviousRootMismatch": lambda f, fn: (
         "the proof's claim entries do not rebuild the previous epoch's finalized root",
         "take the previous amounts from the last finalized settlement's leaves",
+        ChainInvalid,
+    ),
+    "EpochSettlementGoldAlreadyCommitted": lambda f, fn: (
+        f"the gold set of epoch {f['epoch']} is already committed on chain",
+        "an epoch's gold root is committed once; compare it with goldCommitmentOf",
+        GoldAlreadyCommitted,
+    ),
+    "EpochSettlementGoldTooLate": lambda f, fn: (
+        f"epoch {f['epoch']} is already proposed: its gold set can no longer be committed",
+        "commit the gold root of an epoch later than the last proposed one, before its tasks",
+        GoldTooLate,
+    ),
+    "EpochSettlementInvalidGoldRoot": lambda f, fn: (
+        "a gold commitment needs a non-zero Merkle root",
+        "commit the root of the epoch's gold set",
         ChainInvalid,
     ),
     "UnsetVerifierNoVerifierConfigured": lambda f, fn: (

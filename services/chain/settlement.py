@@ -76,6 +76,20 @@ class ChainSettlement:
             intent_key, self.session.registry.attest(chain_node_id, score_bps, valid_until)
         )
 
+    def commit_gold(self, intent_key: str, epoch: int, root: bytes) -> str:
+        """Commit the Merkle root of ``epoch``'s hidden gold set on chain (the writer holds
+        EXAMINER_ROLE), before the epoch's first task; the tx hash.
+
+        Refusals are named before anything is queued: ``GoldAlreadyCommitted`` (an epoch is
+        committed once), ``GoldTooLate`` (the epoch is already proposed), ``ChainInvalid`` (a zero
+        root), ``ChainUnauthorized`` (the writer lacks the role).
+        """
+        return self._send(intent_key, self.session.settlement.commit_gold(epoch, root))
+
+    def gold_commitment(self, epoch: int) -> tuple[bytes, int] | None:
+        """(root, committed at, unix seconds) of ``epoch``'s gold commitment; None without one."""
+        return self.session.settlement.gold_commitment(epoch)
+
     def escrowed_wei(self, task_id: str) -> int:
         """What TaskEscrow holds for ``task_id`` (0 unless it is funded and not yet moved)."""
         from services.chain.contracts import EscrowStatus

@@ -18,8 +18,9 @@ def epoch(
     epoch_id: Annotated[int, typer.Argument(min=1, help="Epoch number")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Fetch epoch N's bundle by CID, refit every task, recompute rewards and reputations, and
-    recompute the settlement proof's score commitments from the bundle; compare."""
+    """Fetch epoch N's bundle by CID, recompute every task's posterior, the rewards, reputations and
+    reliability records, check each revealed gold item against the root committed on chain before
+    the epoch, and recompute the settlement proof's score commitments from the bundle; compare."""
     from services.app.audit import audit_epoch
     from services.bootstrap import bootstrap
     from services.core.types import EpochId
@@ -33,9 +34,12 @@ def epoch(
         provers.append(Prover())
         return audit_proof(doc, request, proof, provers[0], load_verifying_key(VKEY))
 
-    c = bootstrap(get_settings())
+    settings = get_settings()
+    c = bootstrap(settings)
     try:
-        report = audit_epoch(c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit)
+        report = audit_epoch(
+            c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit, gold_roots=_gold_roots(settings, c)
+        )
     finally:
         for prover in provers:
             prover.close()
@@ -53,3 +57,16 @@ def epoch(
             console.print(f"  {d.what}: recomputed {d.expected}, recorded {d.found}", soft_wrap=True)
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _gold_roots(settings: Any, c: Any) -> Any:
+    """The chain's gold commitments, when the chain is reachable (else the audit says so)."""
+    from services.chain.settlement import open_chain_settlement
+    from services.core.errors import MeritError
+
+    try:
+        chain = open_chain_settlement(settings, c.store)
+    except MeritError as exc:
+        console.print(f"[yellow]gold roots not checked on chain:[/yellow] {exc.detail}")
+        return None
+    return chain.gold_commitment

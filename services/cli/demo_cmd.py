@@ -98,6 +98,17 @@ def demo(
     for c in s["claims"]:
         settle_t.add_row(f"claim {c['node']}", f"{format_mrt(c['amount_wei'])} ({c['gas']:,} gas)")
     console.print(settle_t)
+    g = report.gold
+    if g:
+        gold_t = Table(title=f"hidden gold, epoch {g['epoch']}", show_header=False)
+        gold_t.add_column("field")
+        gold_t.add_column("value")
+        gold_t.add_row("set", f"{g['items']} questions drawn from the deployment's secret; Merkle root {g['root']}")
+        gold_t.add_row("committed on chain", "yes, before the epoch's first task" if g["on_chain"] else "NO")
+        gold_t.add_row("gold tasks", f"{g.get('gold_tasks', 0)} (each looks like a requester task)")
+        gold_t.add_row("revealed in the bundle", f"{g.get('revealed', 0)} item(s), with salts and Merkle proofs")
+        gold_t.add_row("merit audit", f"{g.get('audit', '-')} ({g.get('checks', 0)} checks)")
+        console.print(gold_t)
     secs = report.seconds
     console.print(
         f"stack {secs['stack']:.1f} s, nodes {secs['nodes']:.1f} s, tasks {secs['tasks']:.1f} s, "

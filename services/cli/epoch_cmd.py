@@ -30,7 +30,7 @@ def close(
 
     c = bootstrap(get_settings())
     try:
-        closed = close_epoch(c.store, c.content, emission_wei=parse_mrt(emission))
+        closed = close_epoch(c.store, c.content, emission_wei=parse_mrt(emission), bank=c.bank)
         names = {n.id: n.name for n in c.store.nodes.list()}
     finally:
         c.close()

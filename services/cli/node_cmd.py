@@ -48,7 +48,7 @@ def calibrate(
 
     c = bootstrap(get_settings())
     try:
-        result = calibrate_node(c.store, c.nodes, c.store.nodes.get_by_name(name).id, questions=questions)
+        result = calibrate_node(c.store, c.nodes, c.store.nodes.get_by_name(name).id, questions=questions, bank=c.bank)
         try:
             tx = attest_calibration(c.store, open_chain_settlement(c.settings, c.store), result)
             attested = f"attested on chain (tx {tx})" if tx else "not attested: register the node on chain first"

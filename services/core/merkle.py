@@ -64,18 +64,11 @@ class RewardTree:
         ids = [r.node_id for r in rewards]
         if len(set(ids)) != len(ids):
             raise ValueError("one entry per node id")
-        level = tuple(
+        leaves = [
             leaf(epoch, r.node_id, r.account, r.cumulative_amount)
             for r in sorted(rewards, key=lambda r: r.node_id)
-        )
-        layers = [level]
-        while len(level) > 1:
-            level = tuple(
-                _parent(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
-                for i in range(0, len(level), 2)
-            )
-            layers.append(level)
-        return cls(epoch, tuple(rewards), tuple(layers))
+        ]
+        return cls(epoch, tuple(rewards), layers_of(leaves))
 
     @property
     def root(self) -> bytes:
@@ -103,15 +96,35 @@ class RewardTree:
 
     def proof_at(self, index: int) -> list[bytes]:
         """The proof of the leaf at ``index`` of ``layers[0]`` (the leaves, by node id)."""
-        if not 0 <= index < len(self.layers[0]):
-            raise IndexError(index)
-        siblings: list[bytes] = []
-        for level in self.layers[:-1]:
-            sibling = index ^ 1
-            if sibling < len(level):
-                siblings.append(level[sibling])
-            index //= 2
-        return siblings
+        return proof_in(self.layers, index)
+
+
+def layers_of(leaves: Sequence[bytes]) -> tuple[tuple[bytes, ...], ...]:
+    """Every level of the tree over ``leaves`` (in their order), the leaves first, the root last."""
+    if not leaves:
+        raise ValueError("a Merkle tree needs at least one leaf")
+    level = tuple(leaves)
+    layers = [level]
+    while len(level) > 1:
+        level = tuple(
+            _parent(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+            for i in range(0, len(level), 2)
+        )
+        layers.append(level)
+    return tuple(layers)
+
+
+def proof_in(layers: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
+    """The sibling hashes that prove the leaf at ``index`` against the root of ``layers``."""
+    if not 0 <= index < len(layers[0]):
+        raise IndexError(index)
+    siblings: list[bytes] = []
+    for level in layers[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            siblings.append(level[sibling])
+        index //= 2
+    return siblings
 
 
 def verify(proof: Sequence[bytes], root: bytes, leaf_hash: bytes) -> bool:

@@ -138,6 +138,8 @@ class Node:
     # calibration's mean log-probability per letter: multiple-choice answers are read against it
     letter_bias: Mapping[str, float] | None = field(default=None, hash=False, compare=False)
     reliability: Reliability = field(default_factory=Reliability)
+    calibration_attempts: int = 0  # each draws fresh questions; rate-limited
+    last_calibration_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -280,3 +282,24 @@ class KnownQuestion:
 
     def prompt(self) -> str:
         return multiple_choice_prompt(self.text, self.options)
+
+
+@dataclass(frozen=True)
+class GoldSet:
+    """The hidden gold items committed for an epoch before its first task: the Merkle root of
+    their commitments (``services.core.questions``) and how many there are."""
+
+    epoch_id: EpochId
+    root: bytes  # 32 bytes
+    size: int
+    committed_at: datetime
+
+
+@dataclass(frozen=True)
+class GoldTask:
+    """A task that carries item ``index`` of the gold set committed for epoch ``set_epoch``.
+    Kept apart from the task itself, which looks like any other."""
+
+    task_id: TaskId
+    set_epoch: EpochId
+    index: int

@@ -23,7 +23,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 from services.app.ports import (
     AnswerRepository,
     EpochRepository,
+    GoldRepository,
     JudgmentRepository,
     NodeRepository,
     OutboxRepository,
@@ -49,6 +50,8 @@ from services.core.types import (
     EpochId,
     EpochNode,
     EpochStatus,
+    GoldSet,
+    GoldTask,
     Judgment,
     NewNode,
     NewTask,
@@ -90,6 +93,8 @@ _TABLES = (
     "settlements",
     "proofs",
     "claims",
+    "gold_sets",
+    "gold_tasks",
 )
 _BP = range(10_001)  # basis points
 _CALLDATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
@@ -125,6 +130,8 @@ class _Tables:
         self.settlements: dict[EpochId, Settlement] = {}
         self.proofs: dict[EpochId, bytes] = {}
         self.claims: dict[EpochId, tuple[ClaimEntry, ...]] = {}  # by chain node id
+        self.gold_sets: dict[EpochId, GoldSet] = {}
+        self.gold_tasks: dict[str, GoldTask] = {}  # by task key
 
     def snapshot(self) -> dict[str, dict[Any, Any]]:
         return {name: dict(getattr(self, name)) for name in _TABLES}
@@ -352,6 +359,16 @@ class MemoryNodes(_Repo):
         self._db.nodes[node_id] = replace(self._db.node(node_id), letter_bias=stored)
 
     @_locked
+    def record_calibration_attempt(self, node_id: NodeId) -> Node:
+        """Count one more calibration attempt, now; the node as it stands after."""
+        node = self._db.node(node_id)
+        counted = replace(
+            node, calibration_attempts=node.calibration_attempts + 1, last_calibration_at=self._db.now()
+        )
+        self._db.nodes[node_id] = counted
+        return _node_out(counted)
+
+    @_locked
     def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None:
         row = Reliability(
             *(int(v) for v in reliability.values()), distrusted=bool(reliability.distrusted)
@@ -405,7 +422,8 @@ class MemoryTasks(_Repo):
     def delete(self, task_id: TaskId) -> None:
         """Remove the task with its answers, judgments and round."""
         key = self._db.task(task_id).id
-        for table in (self._db.tasks, self._db.answers, self._db.judgments, self._db.rounds):
+        tables = (self._db.tasks, self._db.answers, self._db.judgments, self._db.rounds, self._db.gold_tasks)
+        for table in tables:
             table.pop(key, None)
 
     @_locked
@@ -702,6 +720,58 @@ def _epoch_not_found(epoch_id: EpochId) -> NotFound:
     return NotFound(f"epoch {epoch_id} not found", hint="list epochs with `merit epoch list`")
 
 
+class MemoryGold(_Repo):
+    @_locked
+    def commit(self, epoch_id: EpochId, root: bytes, size: int) -> GoldSet:
+        """Record epoch ``epoch_id``'s gold set; the first commitment stands."""
+        _get(self._db.epochs, epoch_id, lambda: _epoch_not_found(epoch_id))
+        _check(len(root) == 32, "gold_sets", "gold_sets_root_check")
+        _check(size > 0, "gold_sets", "gold_sets_size_check")
+        if epoch_id not in self._db.gold_sets:
+            self._db.gold_sets[epoch_id] = GoldSet(epoch_id, bytes(root), int(size), self._db.now())
+        return self._db.gold_sets[epoch_id]
+
+    @_locked
+    def set_of(self, epoch_id: EpochId) -> GoldSet | None:
+        return self._db.gold_sets.get(epoch_id)
+
+    @_locked
+    def next_index(self, set_epoch: EpochId) -> int | None:
+        """The set's next unused item; None when every item is used (or no set)."""
+        gold_set = self._db.gold_sets.get(set_epoch)
+        if gold_set is None:
+            return None
+        used = [g.index for g in self._db.gold_tasks.values() if g.set_epoch == set_epoch]
+        index = max(used, default=-1) + 1
+        return index if index < gold_set.size else None
+
+    @_locked
+    def link(self, task_id: TaskId, set_epoch: EpochId, index: int) -> GoldTask:
+        """Record that task ``task_id`` carries item ``index`` of the set (Conflict if taken)."""
+        key = _task_key(task_id)
+        _get(self._db.tasks, key, lambda: _task_not_found(task_id))
+        _get(self._db.gold_sets, set_epoch, lambda: NotFound(f"no gold set for epoch {set_epoch}"))
+        taken = any(g.set_epoch == set_epoch and g.index == index for g in self._db.gold_tasks.values())
+        if key in self._db.gold_tasks or taken:
+            raise Conflict("that gold item or task is already linked", constraint="gold_tasks_one_task_per_item")
+        self._db.gold_tasks[key] = GoldTask(TaskId(key), set_epoch, index)
+        return self._db.gold_tasks[key]
+
+    @_locked
+    def of(self, task_id: TaskId) -> GoldTask | None:
+        key = _task_key_or_none(task_id)
+        return None if key is None else self._db.gold_tasks.get(key)
+
+    @_locked
+    def for_tasks(self, task_ids: Iterable[TaskId]) -> dict[TaskId, GoldTask]:
+        out = {}
+        for t in task_ids:
+            g = self._db.gold_tasks.get(_task_key(t))
+            if g is not None:
+                out[g.task_id] = g
+        return out
+
+
 class MemoryOutbox(_Repo):
     @_locked
     def enqueue(
@@ -990,6 +1060,7 @@ class MemoryStore:
         self.judgments: JudgmentRepository = MemoryJudgments(self._db)
         self.rounds: RoundRepository = MemoryRounds(self._db)
         self.epochs: EpochRepository = MemoryEpochs(self._db)
+        self.gold: GoldRepository = MemoryGold(self._db)
         self.outbox: OutboxRepository = MemoryOutbox(self._db)
         self.settlements: SettlementRepository = MemorySettlements(self._db)
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from services.app import rounds
 from services.app.calibration import calibrate_node
 from services.app.epochs import close_epoch
-from services.app.gold import is_gold
 from services.app.tasks import submit_task
 from services.core import aggregation, candidates
 from services.core.types import AnswerStatus, NewNode, NodeKind, TaskId, Wei
@@ -148,7 +147,7 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
         for task_id in queue.queued:
             task = store.tasks.get(task_id)
             rnd = store.rounds.get(task_id)
-            if is_gold(task) or rnd is None or rnd.winner_id is None:
+            if store.gold.of(task_id) is not None or rnd is None or rnd.winner_id is None:
                 continue
             truth = world.truth[task.prompt]
             said = {

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from services.app.gold import GeneratedBank
 from services.app.ports import NodeChoice, NodeReply, NodeVerdict
 from services.core import candidates
 from services.core.errors import NodeUnreachable
-from services.core.types import KnownQuestion, Node, Outcome
+from services.core.questions import Draw
+from services.core.types import EpochId, KnownQuestion, Node, Outcome
 
 LETTERS = ("A", "B", "C", "D")
 ATTACKED_SHARE = 0.5  # the share of tasks a ring attacks
@@ -145,16 +146,33 @@ class SimNodes:
 
 
 class SimBank:
-    """The ``QuestionBank`` port over a ``World``: every question it hands out is fresh."""
+    """The ``QuestionBank`` port over a ``World``: the product's ``GeneratedBank`` with a secret of
+    the world's seed, telling the world each item it hands out (so simulated nodes can answer it,
+    and attackers that "recognise" known-answer tasks can)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self._bank = GeneratedBank(hashlib.sha256(f"sim-world-{world.seed}".encode()).digest())
 
-    def calibration(self, n: int, *, seed: int) -> list[KnownQuestion]:
-        return [self.world.question(known=True) for _ in range(n)]
+    @property
+    def requester(self) -> str:
+        return self._bank.requester
 
-    def gold(self, seed: str) -> KnownQuestion | None:
-        return self.world.question(known=True)
+    def due(self, task_id: str, every: int) -> bool:
+        return self._bank.due(task_id, every)
 
-    def answers(self, prompts: Iterable[str]) -> dict[str, str]:
-        return {p: self.world.truth[p] for p in prompts if p in self.world.known}
+    def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]:
+        out = self._bank.calibration(n, domain=domain)
+        for q in out:
+            self._know(q)
+        return out
+
+    def gold_item(self, set_epoch: EpochId, index: int) -> Draw | None:
+        item = self._bank.gold_item(set_epoch, index)
+        if item is not None:
+            self._know(item.question)
+        return item
+
+    def _know(self, q: KnownQuestion) -> None:
+        self.world.truth[q.prompt()] = q.answer
+        self.world.known.add(q.prompt())

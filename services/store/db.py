@@ -19,6 +19,7 @@ import psycopg_pool
 from services.app.ports import (
     AnswerRepository,
     EpochRepository,
+    GoldRepository,
     JudgmentRepository,
     NodeRepository,
     OutboxRepository,
@@ -28,6 +29,7 @@ from services.app.ports import (
 )
 from services.core.errors import StoreUnavailable
 from services.store.epochs import PostgresEpochs
+from services.store.gold import PostgresGold
 from services.store.nodes import PostgresNodes
 from services.store.outbox import PostgresOutbox
 from services.store.rounds import PostgresAnswers, PostgresJudgments, PostgresRounds
@@ -67,6 +69,7 @@ class PostgresStore:
         self.judgments: JudgmentRepository = PostgresJudgments(session)
         self.rounds: RoundRepository = PostgresRounds(session)
         self.epochs: EpochRepository = PostgresEpochs(session)
+        self.gold: GoldRepository = PostgresGold(session)
         self.outbox: OutboxRepository = PostgresOutbox(session)
         self.settlements: SettlementRepository = PostgresSettlements(session)
 

@@ -17,7 +17,8 @@ _RELIABILITY = (
 )  # fmt: skip
 _COLUMNS = (
     "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at, "
-    "reputation_anchor_bp, letter_bias, distrusted, " + ", ".join(_RELIABILITY)
+    "reputation_anchor_bp, letter_bias, distrusted, calibration_attempts, last_calibration_at, "
+    + ", ".join(_RELIABILITY)
 )
 
 
@@ -36,6 +37,8 @@ def node_from_row(row: dict[str, Any]) -> Node:
         created_at=row["created_at"],
         letter_bias=row.get("letter_bias"),
         reliability=Reliability(*(int(row[c]) for c in _RELIABILITY), distrusted=row["distrusted"]),
+        calibration_attempts=row["calibration_attempts"],
+        last_calibration_at=row["last_calibration_at"],
     )
 
 
@@ -138,6 +141,19 @@ class PostgresNodes:
                 raise NotFound(
                     f"node {node_id} not found", hint="list nodes with `merit node list`"
                 )
+
+    def record_calibration_attempt(self, node_id: NodeId) -> Node:
+        """Count one more calibration attempt, now; the node as it stands after."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE nodes SET calibration_attempts = calibration_attempts + 1,"
+                f" last_calibration_at = clock_timestamp() WHERE id = %s RETURNING {_COLUMNS}",
+                (int(node_id),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
+        return node_from_row(row)
 
     def set_status(self, node_id: NodeId, status: NodeStatus) -> None:
         with self._s.cursor() as cur:

@@ -91,6 +91,12 @@ def test_roles_are_wired(chain: Web3, deployment: Deployment) -> None:
         assert registry.functions.hasRole(role_id, DEPLOYER.address).call(), role
     challenger = settlement.functions.CHALLENGER_ROLE().call()
     assert settlement.functions.hasRole(challenger, DEPLOYER.address).call()
+    # gold commitments come from the account that attests capabilities (the chain writer)
+    examiner = settlement.functions.EXAMINER_ROLE().call()
+    assert examiner == Web3.keccak(text="EXAMINER_ROLE")
+    attester = registry.functions.ATTESTER_ROLE().call()
+    assert settlement.functions.hasRole(examiner, DEPLOYER.address).call()
+    assert registry.functions.hasRole(attester, DEPLOYER.address).call()
     assert escrow.functions.settlement().call() == deployment.address("EpochSettlement")
 
 

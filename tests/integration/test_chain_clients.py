@@ -1,4 +1,5 @@
-"""Typed contract clients, domain events and named reverts on the session's real anvil."""
+"""Typed contract clients, domain events and named reverts on the session's real anvil (and the
+chain writer's outbox on the session's real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.chain.deploy import Deployment
 from services.chain.events import (
     Approval,
     FaucetDripped,
+    GoldCommitted,
     NodeRegistered,
     Staked,
     TaskFunded,
@@ -21,17 +23,23 @@ from services.chain.events import (
     of_type,
 )
 from services.chain.keys import DEV_ACCOUNTS, Keystore, dev_account, dev_accounts, resolve_account
+from services.chain.outbox import OutboxSender, PostgresSenderLock
 from services.chain.reverts import (
     ChainInvalid,
     ChainNotFound,
     ChainUnauthorized,
+    GoldAlreadyCommitted,
+    GoldTooLate,
     format_mrt,
     parse_mrt,
 )
 from services.chain.rpc import ChainReverted
+from services.chain.settlement import ChainSettlement
 from services.chain.tx import DirectSender, simulate
 from services.core.errors import Conflict, Invalid, NotFound, Unauthorized
+from services.core.types import OutboxStatus
 from services.settings import ANVIL_DEV_KEY
+from services.store.db import PostgresStore
 from tests.fixtures.chain import DEV_KEYS, REPO_ROOT
 
 MRT = 10**18
@@ -144,6 +152,80 @@ def _any_log(session: ChainSession) -> dict:
 def test_settlement_has_no_proposal_for_an_unproposed_epoch(session: ChainSession) -> None:
     assert session.settlement.proposal_of(987_654) is None
     assert Web3.is_address(session.settlement.verifier())
+
+
+# --- gold commitments through the chain writer's outbox -------------------------------------------
+
+GOLD_ROOT = bytes(Web3.keccak(text="hidden gold set"))
+
+
+def _writer(
+    session: ChainSession, store: PostgresStore, postgres_url: str, account=None
+) -> ChainSettlement:
+    """The settler's chain as the service builds it; the deployer holds EXAMINER_ROLE."""
+    sender = OutboxSender(
+        session.w3, REPO_ROOT, account or Account.from_key(ANVIL_DEV_KEY), store.outbox,
+        PostgresSenderLock(postgres_url), decoder=session.events,
+    )  # fmt: skip
+    return ChainSettlement(session, sender)
+
+
+def test_gold_is_committed_once_through_the_outbox_and_read_back(
+    session: ChainSession, store: PostgresStore, postgres_url: str
+) -> None:
+    chain = _writer(session, store, postgres_url)
+    epoch = session.settlement.last_proposed_epoch() + 1
+    assert chain.gold_commitment(epoch) is None
+
+    tx_hash = chain.commit_gold("gold:1", epoch, GOLD_ROOT)
+
+    receipt = session.w3.eth.get_transaction_receipt(tx_hash)
+    at = int(session.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+    assert chain.gold_commitment(epoch) == (GOLD_ROOT, at)
+    assert chain.gold_commitment(epoch + 1) is None
+    assert chain.sent("gold:1") == tx_hash
+    entry = store.outbox.get_by_intent("gold:1")
+    assert entry is not None and entry.status is OutboxStatus.MINED
+    (event,) = of_type(session.events.decode_receipt(receipt), GoldCommitted)
+    assert (event.epoch, event.root, event.committed_at) == (epoch, "0x" + GOLD_ROOT.hex(), at)
+
+    writer = chain.sender.address
+    nonce = session.w3.eth.get_transaction_count(writer)
+    assert chain.commit_gold("gold:1", epoch, GOLD_ROOT) == tx_hash  # a retry sends nothing
+    assert session.w3.eth.get_transaction_count(writer) == nonce
+
+    other = bytes(Web3.keccak(text="another gold set"))
+    with pytest.raises(GoldAlreadyCommitted) as caught:
+        chain.commit_gold("gold:1-again", epoch, other)
+    assert isinstance(caught.value, Conflict) and caught.value.epoch == epoch
+    assert caught.value.one_line().startswith(f"the gold set of epoch {epoch} is already committed")
+    assert store.outbox.get_by_intent("gold:1-again") is None  # refused before it was queued
+    assert chain.gold_commitment(epoch) == (GOLD_ROOT, at)
+
+
+def test_gold_refusals_are_typed_errors(
+    session: ChainSession, store: PostgresStore, postgres_url: str
+) -> None:
+    chain = _writer(session, store, postgres_url)
+    epoch = session.settlement.last_proposed_epoch() + 1
+    with pytest.raises(ChainInvalid) as invalid:
+        chain.commit_gold("gold:zero", epoch, bytes(32))
+    assert isinstance(invalid.value, Invalid)
+    assert invalid.value.error_name == "EpochSettlementInvalidGoldRoot"
+    with pytest.raises(GoldTooLate) as late:
+        chain.commit_gold("gold:0", 0, GOLD_ROOT)  # epoch 0 counts as proposed: it never runs
+    assert late.value.epoch == 0 and "already proposed" in late.value.one_line()
+    with pytest.raises(Invalid):
+        chain.commit_gold("gold:short", epoch, GOLD_ROOT[:31])  # not 32 bytes: never encoded
+
+    stranger = _writer(session, store, postgres_url, OTHER)
+    with pytest.raises(ChainUnauthorized) as denied:
+        stranger.commit_gold("gold:stranger", epoch, GOLD_ROOT)
+    assert denied.value.error_fields["neededRole"] == Web3.keccak(text="EXAMINER_ROLE")
+    assert denied.value.one_line().startswith(f"{OTHER.address} lacks EXAMINER_ROLE for commitGold")
+    assert chain.gold_commitment(epoch) is None
+    for key in ("gold:zero", "gold:0", "gold:short", "gold:stranger"):
+        assert store.outbox.get_by_intent(key) is None
 
 
 # --- named reverts --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "compose-test-password",
     "MERIT_DEPLOYER_KEY": "0x" + "11" * 32,
     "MERIT_API_KEYS": '["compose-test-key"]',
+    "MERIT_GOLD_SECRET": "22" * 32,
 }
 APT_HINT = "apt-get update && apt-get install -y docker-compose"
 APP_IMAGE_PREFIX = "meritswarm:"
@@ -245,6 +246,7 @@ def test_app_services_share_one_production_environment(
     assert env["MERIT_IPFS_API_URL"] == "/dns/ipfs/tcp/5001/http"
     assert env["MERIT_DEPLOYER_KEY"] == SECRETS["MERIT_DEPLOYER_KEY"]
     assert env["MERIT_API_KEYS"] == SECRETS["MERIT_API_KEYS"]
+    assert env["MERIT_GOLD_SECRET"] == SECRETS["MERIT_GOLD_SECRET"]
     assert SECRETS["POSTGRES_PASSWORD"] in env["MERIT_DATABASE_URL"]
     for svc in apps.values():
         assert any(str(v).endswith(":/data") or ":/data:" in str(v) for v in svc["volumes"])

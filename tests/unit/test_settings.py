@@ -10,11 +10,30 @@ def test_production_refuses_dev_secrets(monkeypatch):
     with pytest.raises(ConfigInvalid, match="MERIT_DEPLOYER_KEY"):
         Settings()
     monkeypatch.setenv("MERIT_DEPLOYER_KEY", "0x" + "11" * 32)
+    with pytest.raises(ConfigInvalid, match="MERIT_GOLD_SECRET"):
+        Settings()  # gold nobody can look up needs a secret of the deployment's own
+    monkeypatch.setenv("MERIT_GOLD_SECRET", "22" * 32)
     monkeypatch.setenv("MERIT_API_KEYS", '["dev-requester-key"]')
     with pytest.raises(ConfigInvalid, match="MERIT_API_KEYS"):
         Settings()
     monkeypatch.setenv("MERIT_API_KEYS", '["a-real-key"]')
-    assert Settings().env == "production"
+    settings = Settings()
+    assert settings.env == "production" and "22" * 32 not in repr(settings)
+
+
+def test_dev_makes_its_gold_secret_once_readable_by_its_owner_only(tmp_path):
+    import stat
+
+    from services.bootstrap import question_bank
+
+    settings = Settings(data_dir=tmp_path)
+    first = question_bank(settings)
+    path = tmp_path / "gold.secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = question_bank(settings)
+    assert first.requester == again.requester  # the same secret, read back
+    other = question_bank(Settings(data_dir=tmp_path / "elsewhere"))
+    assert other.requester != first.requester
 
 
 def test_dev_defaults_and_derived_urls(monkeypatch):

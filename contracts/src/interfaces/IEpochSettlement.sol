@@ -20,6 +20,11 @@ pragma solidity 0.8.37;
 /// Reputation words: word `w` packs nodes `16w .. 16w+15` as uint16 basis points, node `id` in
 /// bits `16 * (id % 16)` upwards (see INodeRegistry). A proposal commits to
 /// `keccak256(abi.encodePacked(firstWord, words))`; `finalize` must be given the same words.
+///
+/// Gold commitments (commit-then-reveal): before an epoch's first task the marketplace commits
+/// the Merkle root of that epoch's hidden gold set (`commitGold`, EXAMINER_ROLE), once per epoch
+/// and only while the epoch is not yet proposed. When the gold items are revealed, an auditor
+/// checks them against the root and the block timestamp `goldCommitmentOf` returns.
 interface IEpochSettlement {
     /// @notice One epoch's proposal, as long as the contract still holds it.
     /// @param rewardsRoot Merkle root of the cumulative reward leaves.
@@ -112,6 +117,16 @@ interface IEpochSettlement {
     /// @notice The claim would take the sum claimed above the sum settled.
     error EpochSettlementPoolExceeded(uint256 amount, uint256 unclaimed);
 
+    /// @notice The gold set of the epoch is already committed; a commitment is never replaced.
+    error EpochSettlementGoldAlreadyCommitted(uint64 epoch);
+
+    /// @notice A gold commitment's root is zero.
+    error EpochSettlementInvalidGoldRoot();
+
+    /// @notice The epoch is already proposed (or is epoch 0): its gold set can no longer be
+    /// committed before its tasks.
+    error EpochSettlementGoldTooLate(uint64 epoch);
+
     /// @notice Emitted after an epoch's proposal passed its proof check.
     event EpochProposed(
         uint64 indexed epoch,
@@ -145,6 +160,10 @@ interface IEpochSettlement {
         uint256 amount,
         uint256 cumulativeAmount
     );
+
+    /// @notice Emitted after the Merkle root of an epoch's hidden gold set was committed.
+    /// @param committedAt Block timestamp of the commitment.
+    event GoldCommitted(uint64 indexed epoch, bytes32 root, uint64 committedAt);
 
     /// @notice Proposes epoch `epoch`. Only SETTLER_ROLE.
     /// @dev Asks `verifier().verificationGas(proof)` how much gas the check needs (at most
@@ -198,6 +217,17 @@ interface IEpochSettlement {
         bytes32[] calldata proof
     ) external returns (uint256 paid);
 
+    /// @notice Commits the Merkle root of epoch `epoch`'s hidden gold set, before the epoch's
+    /// first task, so that the gold items revealed later can be checked against it. Only
+    /// EXAMINER_ROLE.
+    /// @dev Checked in this order: a zero root (`EpochSettlementInvalidGoldRoot`), an epoch
+    /// already committed (`EpochSettlementGoldAlreadyCommitted`), an epoch already proposed,
+    /// i.e. `epoch <= lastProposedEpoch()`, which includes epoch 0 (`EpochSettlementGoldTooLate`).
+    /// A challenged epoch is no longer proposed, so it may still be committed if it never was.
+    /// @param epoch The epoch whose gold set `root` commits to.
+    /// @param root The gold set's Merkle root (non-zero; its leaf layout is the marketplace's).
+    function commitGold(uint64 epoch, bytes32 root) external;
+
     /// @notice The token rewards are paid in.
     function token() external view returns (address);
 
@@ -248,6 +278,14 @@ interface IEpochSettlement {
 
     /// @notice What node `nodeId` has claimed so far (its cumulative claimed amount).
     function claimedOf(uint64 nodeId) external view returns (uint256);
+
+    /// @notice The gold commitment of `epoch`; both zero when none was made.
+    /// @return root The committed Merkle root of the epoch's gold set.
+    /// @return committedAt Block timestamp of the commitment.
+    function goldCommitmentOf(uint64 epoch)
+        external
+        view
+        returns (bytes32 root, uint64 committedAt);
 
     /// @notice The Merkle leaf of a reward entry (for off-chain builders to check against).
     function leafOf(uint64 epoch, uint64 nodeId, address account, uint256 cumulativeAmount)
