@@ -221,7 +221,8 @@ def _rows(n: int) -> list[Row]:
 
 
 _ROWS = {
-    n: [tuple(bool(i >> (n - 1 - k) & 1) for k in range(n)) for i in range(2**n)] for n in (2, 3, 4, 5)
+    n: [tuple(bool(i >> (n - 1 - k) & 1) for k in range(n)) for i in range(2**n)]
+    for n in (2, 3, 4, 5)
 }
 
 
