@@ -53,7 +53,7 @@ def question_bank(settings: Settings) -> QuestionBank:
             secret = bytes.fromhex(settings.gold_secret.get_secret_value())
         except ValueError as exc:
             raise ConfigInvalid("MERIT_GOLD_SECRET is not hex", hint="use secrets.token_hex(32)") from exc
-        return GeneratedBank(secret)
+        return GeneratedBank(secret, max_delay_s=settings.gold_delay_s)
     path = settings.resolved_data_dir / "gold.secret"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -66,6 +66,6 @@ def question_bank(settings: Settings) -> QuestionBank:
     for _ in range(50):  # another process may be writing it this very moment
         text = path.read_text().strip()
         if text:
-            return GeneratedBank(bytes.fromhex(text))
+            return GeneratedBank(bytes.fromhex(text), max_delay_s=settings.gold_delay_s)
         time.sleep(0.01)
     raise ConfigInvalid(f"{path} is empty", hint="remove it; a new secret is made on the next start")

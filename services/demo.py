@@ -179,7 +179,9 @@ def run(
         devstack.down(settings.model_copy(update={"data_dir": demo_dir}))
     shutil.rmtree(demo_dir, ignore_errors=True)
     # every demo task brings a hidden gold task along, so the reveal and its audit can be shown
-    settings = settings.model_copy(update={"test_nodes": 0, "data_dir": demo_dir, "gold_every": 1})
+    settings = settings.model_copy(
+        update={"test_nodes": 0, "data_dir": demo_dir, "gold_every": 1, "gold_delay_s": 2.0}
+    )
     report = DemoReport(real_models)
     t0 = time.monotonic()
     with devstack.running(settings, on_step) as stack:
@@ -248,6 +250,12 @@ def run(
                      "answer": view["answer"], "winner": top["node_name"] if top else None,
                      "confidence": report_confidence, "task": TaskId(accepted["id"])}
                 )  # fmt: skip
+            for entry in report.tasks:  # the gold tasks come a little later: wait for them too
+                deadline = time.monotonic() + 120
+                while (made := c.store.gold.beside(entry["task"])) is None and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if made is not None:
+                    api.wait_task(made.task_id, 300)
             report.seconds["tasks"] = time.monotonic() - t
 
             t = time.monotonic()

@@ -82,6 +82,7 @@ class Stack:
             "MERIT_CHAIN_RPC_URL": s.effective_chain_rpc_url,
             "MERIT_ENV": s.env,
             "MERIT_GOLD_EVERY": str(s.gold_every),
+            "MERIT_GOLD_DELAY_S": str(s.gold_delay_s),
         }
 
 

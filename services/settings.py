@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # hex, >= 16 bytes: the secret gold and calibration questions are drawn from; None in dev/test:
     # made once at random in data_dir/gold.secret; required in production
     gold_secret: SecretStr | None = None
+    gold_delay_s: float = Field(30.0, ge=0)  # a gold task comes up to this long after its requester task
     epoch_settle: bool = True  # a closed epoch is proved, proposed and finalized on chain
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ ROUTES = {
     "merit.round.judge": {"queue": "inference"},
     "merit.round.rank": {"queue": "consensus"},
     "merit.round.fail": {"queue": "consensus"},
+    "merit.round.gold": {"queue": "consensus"},
     "merit.epoch.close": {"queue": "consensus"},
     "merit.zk.*": {"queue": "zk"},
     "merit.chain.*": {"queue": "chain"},  # one worker, one process: the single chain writer

@@ -43,6 +43,16 @@ def dispatch(task_id: str) -> list[int]:
     return node_ids
 
 
+@shared_task(name="merit.round.gold", **_RETRY)
+def gold(beside: str) -> str | None:
+    """Make the hidden gold task due beside requester task ``beside`` (sent with its delay)."""
+    from services.app.gold import mix_in_gold
+
+    c = container()
+    made = mix_in_gold(c.store, c.queue, c.store.tasks.get(TaskId(beside)), c.bank)
+    return None if made is None else made.id
+
+
 @shared_task(name="merit.round.infer", **_RETRY)
 def infer(task_id: str, node_id: int) -> str:
     c = container()

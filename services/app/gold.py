@@ -9,8 +9,9 @@ secret until the epoch closes, when the audit bundle reveals the ones that were 
 salt and Merkle proof, and ``merit audit`` checks them against the root.
 
 About one requester task in ``MERIT_GOLD_EVERY`` (chosen by a keyed hash of its id, so a retry
-decides the same way and nobody outside can tell which) brings a gold task along: the same swarm
-size and fee, asked by the marketplace's own requester identity, which looks like any API key's.
+decides the same way and nobody outside can tell which) brings a gold task along, made a random
+while later (up to ``GOLD_DELAY_S``): the same swarm size and fee, asked by the marketplace's own
+requester identity, which looks like any API key's.
 The task row says nothing of gold; only ``gold_tasks`` does. Its declared fee is never paid into
 the pool (the pool holds requester fees and emission only).
 """
@@ -31,14 +32,16 @@ from services.core.types import EpochId, GoldSet, KnownQuestion, NewTask, Task
 
 log = logging.getLogger(__name__)
 GOLD_SET_SIZE = 64  # items drawn and committed per epoch; more gold tasks than this wait for the next
+GOLD_DELAY_S = 30.0  # a gold task is made up to this long after the task it rides beside (default)
 
 
 class GeneratedBank:
     """The ``QuestionBank`` over ``services.core.questions.Generator`` with the deployment's secret:
     calibration questions per node and attempt, gold items per epoch's set."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, *, max_delay_s: float = GOLD_DELAY_S) -> None:
         self._generator = Generator(secret)
+        self._max_delay_s = max_delay_s
         self._requester = "key:" + hmac.new(secret, b"gold requester", hashlib.sha256).hexdigest()[:16]
         self._due = hmac.new(secret, b"gold due", hashlib.sha256).digest()
 
@@ -55,6 +58,12 @@ class GeneratedBank:
         digest = hmac.new(self._due, task_id.encode(), hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") % every == 0
 
+    def delay_s(self, task_id: str) -> float:
+        """How long after ``task_id`` its gold task is made: uniform in [0, max_delay_s), by a
+        keyed hash, so a gold task does not arrive together with the task it rides beside."""
+        digest = hmac.new(self._due, b"delay " + task_id.encode(), hashlib.sha256).digest()
+        return self._max_delay_s * int.from_bytes(digest[:8], "big") / 2**64
+
     def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]:
         return [self._generator.draw(i, domain=domain).question for i in range(n)]
 
@@ -70,6 +79,9 @@ class MmluBank:
 
     def due(self, task_id: str, every: int) -> bool:
         return False
+
+    def delay_s(self, task_id: str) -> float:
+        return 0.0
 
     def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]:
         from services.nodes import mmlu
@@ -104,8 +116,12 @@ def ensure_gold_set(store: Store, bank: QuestionBank) -> GoldSet | None:
 
 def mix_in_gold(store: Store, queue: RoundQueue, beside: Task, bank: QuestionBank) -> Task | None:
     """A hidden gold task beside requester task ``beside``: same swarm size and fee, the next item
-    of the open epoch's gold set. Best effort: the requester's task is already accepted, so a
-    failure here is logged, never raised."""
+    of the open epoch's gold set (the worker runs this ``bank.delay_s`` after ``beside`` came).
+    Best effort: the requester's task is already accepted, so a failure here is logged, never
+    raised."""
+    made = store.gold.beside(beside.id)
+    if made is not None:  # a redelivered job: the gold task is made already
+        return store.tasks.get(made.task_id)
     gold_set = ensure_gold_set(store, bank)
     if gold_set is None:
         return None
@@ -124,7 +140,7 @@ def mix_in_gold(store: Store, queue: RoundQueue, beside: Task, bank: QuestionBan
                 options=item.question.options,
             )
         )
-        tx.gold.link(task.id, gold_set.epoch_id, index)
+        tx.gold.link(task.id, gold_set.epoch_id, index, beside.id)
     try:
         queue.enqueue_round(task.id)
     except BrokerUnavailable:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.app.gold import mix_in_gold
 from services.app.ports import QuestionBank, RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid
 from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
@@ -46,8 +45,8 @@ def submit_task(
     bank: QuestionBank | None = None,
 ) -> Task:
     """Store the task and enqueue its round; when the broker is down, nothing stays stored.
-    With a ``bank``, about one task in ``gold_every`` brings a hidden gold task along
-    (``services.app.gold``)."""
+    With a ``bank``, about one task in ``gold_every`` brings a hidden gold task along, made a
+    random while later (``services.app.gold.mix_in_gold``), so its timing does not give it away."""
     if not prompt.strip():
         raise Invalid("prompt is empty", hint="send the question as a non-empty string")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -79,7 +78,10 @@ def submit_task(
         raise
     log.info("task submitted", extra={"task_id": task.id, "swarm_size": swarm_size})
     if bank is not None and bank.due(task.id, gold_every):
-        mix_in_gold(store, queue, task, bank)
+        try:  # best effort: the requester's task is accepted already
+            queue.enqueue_gold(task.id, bank.delay_s(task.id))
+        except BrokerUnavailable:
+            log.warning("gold task not scheduled: the broker is down", extra={"task_id": task.id})
     return task
 
 

@@ -11,6 +11,7 @@ from services.core.errors import BrokerUnavailable
 from services.core.types import TaskId
 
 DISPATCH = "merit.round.dispatch"
+GOLD = "merit.round.gold"
 _HINT = "check that redis is running at MERIT_BROKER_URL and retry"
 
 
@@ -29,8 +30,11 @@ class CeleryRoundQueue:
     def enqueue_round(self, task_id: TaskId) -> None:
         self._send(DISPATCH, [task_id])
 
-    def _send(self, name: str, args: list[Any]) -> None:
+    def enqueue_gold(self, beside: TaskId, delay_s: float) -> None:
+        self._send(GOLD, [beside], countdown=delay_s)
+
+    def _send(self, name: str, args: list[Any], countdown: float | None = None) -> None:
         try:
-            self._app.send_task(name, args=args, retry=False)
+            self._app.send_task(name, args=args, retry=False, countdown=countdown)
         except (OperationalError, OSError) as exc:
             raise BrokerUnavailable("the task broker is unreachable", hint=_HINT) from exc

@@ -303,3 +303,4 @@ class GoldTask:
     task_id: TaskId
     set_epoch: EpochId
     index: int
+    beside: TaskId | None = None  # the requester task it came with

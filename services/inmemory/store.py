@@ -746,16 +746,28 @@ class MemoryGold(_Repo):
         return index if index < gold_set.size else None
 
     @_locked
-    def link(self, task_id: TaskId, set_epoch: EpochId, index: int) -> GoldTask:
-        """Record that task ``task_id`` carries item ``index`` of the set (Conflict if taken)."""
+    def link(
+        self, task_id: TaskId, set_epoch: EpochId, index: int, beside: TaskId | None = None
+    ) -> GoldTask:
+        """Record that task ``task_id`` carries item ``index`` of the set, beside requester task
+        ``beside`` (Conflict if the item, or the requester task's gold, is taken)."""
         key = _task_key(task_id)
         _get(self._db.tasks, key, lambda: _task_not_found(task_id))
         _get(self._db.gold_sets, set_epoch, lambda: NotFound(f"no gold set for epoch {set_epoch}"))
-        taken = any(g.set_epoch == set_epoch and g.index == index for g in self._db.gold_tasks.values())
+        near = None if beside is None else TaskId(_task_key(beside))
+        taken = any(
+            (g.set_epoch == set_epoch and g.index == index) or (near is not None and g.beside == near)
+            for g in self._db.gold_tasks.values()
+        )
         if key in self._db.gold_tasks or taken:
             raise Conflict("that gold item or task is already linked", constraint="gold_tasks_one_task_per_item")
-        self._db.gold_tasks[key] = GoldTask(TaskId(key), set_epoch, index)
+        self._db.gold_tasks[key] = GoldTask(TaskId(key), set_epoch, index, near)
         return self._db.gold_tasks[key]
+
+    @_locked
+    def beside(self, task_id: TaskId) -> GoldTask | None:
+        key = _task_key_or_none(task_id)
+        return next((g for g in self._db.gold_tasks.values() if key is not None and g.beside == key), None)
 
     @_locked
     def of(self, task_id: TaskId) -> GoldTask | None:

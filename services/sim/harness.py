@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from services.app import rounds
 from services.app.calibration import calibrate_node
 from services.app.epochs import close_epoch
+from services.app.gold import mix_in_gold
+from services.app.ports import QuestionBank, Store
 from services.app.tasks import submit_task
 from services.core import aggregation, candidates
 from services.core.types import AnswerStatus, NewNode, NodeKind, TaskId, Wei
@@ -77,13 +79,24 @@ class Outcome:
 
 
 class ListQueue:
-    """The ``RoundQueue`` port as a list: the harness plays the rounds itself, in order."""
+    """The ``RoundQueue`` port as lists: the harness plays the rounds itself, in order, and makes
+    each gold task when asked (time does not pass in the simulation)."""
 
     def __init__(self) -> None:
         self.queued: list[TaskId] = []
+        self.gold: list[TaskId] = []  # requester tasks whose gold task is due
 
     def enqueue_round(self, task_id: TaskId) -> None:
         self.queued.append(task_id)
+
+    def enqueue_gold(self, beside: TaskId, delay_s: float) -> None:
+        self.gold.append(beside)
+
+    def make_gold(self, store: Store, bank: QuestionBank) -> None:
+        """Make the gold tasks asked for so far (what the worker does after the delay)."""
+        for beside in self.gold:
+            mix_in_gold(store, self, store.tasks.get(beside), bank)
+        self.gold.clear()
 
     def ping(self) -> None:
         return None
@@ -142,6 +155,7 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
                 store, queue, prompt=q.text, requester="sim-requester", fee_wei=FEE,
                 swarm_size=sc.swarm, gold_every=GOLD_EVERY, options=list(q.options), bank=bank,
             )  # fmt: skip
+        queue.make_gold(store, bank)
         for task_id in queue.queued:
             rounds.run_round(store, nodes, task_id, min_answers=MIN_ANSWERS)
         for task_id in queue.queued:

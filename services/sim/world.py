@@ -161,6 +161,9 @@ class SimBank:
     def due(self, task_id: str, every: int) -> bool:
         return self._bank.due(task_id, every)
 
+    def delay_s(self, task_id: str) -> float:
+        return self._bank.delay_s(task_id)
+
     def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]:
         out = self._bank.calibration(n, domain=domain)
         for q in out:

@@ -18,7 +18,8 @@ def _set(row: dict[str, Any]) -> GoldSet:
 
 
 def _task(row: dict[str, Any]) -> GoldTask:
-    return GoldTask(task_id_of(row["task_id"]), EpochId(row["set_epoch"]), row["item_index"])
+    beside = None if row["beside"] is None else task_id_of(row["beside"])
+    return GoldTask(task_id_of(row["task_id"]), EpochId(row["set_epoch"]), row["item_index"], beside)
 
 
 class PostgresGold:
@@ -62,16 +63,27 @@ class PostgresGold:
         assert row is not None
         return int(row["next"]) if row["next"] < found["size"] else None
 
-    def link(self, task_id: TaskId, set_epoch: EpochId, index: int) -> GoldTask:
-        """Record that task ``task_id`` carries item ``index`` of the set (Conflict if taken)."""
+    def link(
+        self, task_id: TaskId, set_epoch: EpochId, index: int, beside: TaskId | None = None
+    ) -> GoldTask:
+        """Record that task ``task_id`` carries item ``index`` of the set, beside requester task
+        ``beside`` (Conflict if the item, or the requester task's gold, is taken)."""
         with self._s.cursor() as cur:
             cur.execute(
-                "INSERT INTO gold_tasks (task_id, set_epoch, item_index) VALUES (%s, %s, %s) RETURNING *",
-                (parse_task_id(task_id), int(set_epoch), int(index)),
-            )
+                "INSERT INTO gold_tasks (task_id, set_epoch, item_index, beside) VALUES (%s, %s, %s, %s)"
+                " RETURNING *",
+                (parse_task_id(task_id), int(set_epoch), int(index),
+                 None if beside is None else parse_task_id(beside)),
+            )  # fmt: skip
             row = cur.fetchone()
         assert row is not None
         return _task(row)
+
+    def beside(self, task_id: TaskId) -> GoldTask | None:
+        with self._s.cursor() as cur:
+            cur.execute("SELECT * FROM gold_tasks WHERE beside = %s", (parse_task_id(task_id),))
+            row = cur.fetchone()
+        return None if row is None else _task(row)
 
     def of(self, task_id: TaskId) -> GoldTask | None:
         with self._s.cursor() as cur:

@@ -10,7 +10,7 @@ import pytest
 from services.app import tasks
 from services.app.audit import audit_epoch
 from services.app.epochs import close_epoch
-from services.app.gold import GeneratedBank, ensure_gold_set
+from services.app.gold import GeneratedBank, ensure_gold_set, mix_in_gold
 from services.broker.queue import CeleryRoundQueue
 from services.content.local import LocalContentStore
 from services.core.errors import Conflict
@@ -45,6 +45,9 @@ def test_a_task_brings_a_hidden_gold_task_that_looks_like_it(store, redis_url) -
         store, queue, prompt="What is 2+2?", requester="key:0123456789abcdef", fee_wei=10,
         swarm_size=3, gold_every=1, bank=BANK,
     )  # fmt: skip
+    assert len(store.tasks.list()) == 1  # the gold task is made later, by the worker
+    made = mix_in_gold(store, queue, task, BANK)  # what `merit.round.gold` runs after the delay
+    assert mix_in_gold(store, queue, task, BANK) == made  # once, however often it runs
     stored = store.tasks.list()
     gold = [t for t in stored if store.gold.of(t.id) is not None]
     assert len(stored) == 2 and len(gold) == 1

@@ -12,7 +12,7 @@ from services.api.schemas import TaskOut
 from services.app import rounds, tasks
 from services.app.audit import audit_epoch
 from services.app.epochs import close_epoch
-from services.app.gold import GOLD_SET_SIZE, GeneratedBank, commit_gold_set, ensure_gold_set
+from services.app.gold import GOLD_SET_SIZE, GeneratedBank, commit_gold_set, ensure_gold_set, mix_in_gold
 from services.core.errors import ConfigInvalid
 from services.core.questions import Generator
 from services.core.types import NewNode, NodeKind, NodeStatus, Wei
@@ -57,6 +57,7 @@ def _submit(store, queue, bank, world, n, every):
         q = world.question()
         tasks.submit_task(store, queue, prompt=q.text, requester="key:requester00001", fee_wei=7 * 10**15,
                           swarm_size=4, options=list(q.options), gold_every=every, bank=bank)  # fmt: skip
+    queue.make_gold(store, bank)  # what the worker does once each delay has passed
 
 
 def test_gold_is_committed_before_any_task_and_revealed_and_audited_at_the_close():
@@ -151,8 +152,10 @@ def test_gold_tasks_look_like_requester_tasks_in_every_field_a_node_or_requester
         q = requesters.draw(i, domain="requester").question
         tasks.submit_task(store, queue, prompt=q.text, requester=f"key:{i % 7:016x}", fee_wei=10**16,
                           swarm_size=4, options=list(q.options), gold_every=3, bank=bank)  # fmt: skip
+    asked = list(queue.gold)
+    queue.make_gold(store, bank)
     gold = store.gold.for_tasks(queue.queued)
-    assert 60 <= len(gold) <= 140 and len(gold) <= GOLD_SET_SIZE * 3
+    assert len(gold) == min(len(asked), GOLD_SET_SIZE) and 60 <= len(asked) <= 140
     views = {t: TaskOut.from_view(tasks.view_task(store, t)).model_dump(mode="json") for t in queue.queued}
     stored = {t: store.tasks.get(t) for t in queue.queued}
     paid = [t for t in queue.queued if t not in gold]
@@ -177,3 +180,18 @@ def test_a_set_is_drawn_once_per_epoch_and_never_repeats_an_item():
     later = [bank.gold_item(first.epoch_id + 1, i) for i in range(GOLD_SET_SIZE)]
     prompts = {i.question.prompt() for i in items + later}
     assert len(prompts) == 2 * GOLD_SET_SIZE
+
+
+def test_a_gold_task_comes_a_random_while_later_and_once():
+    world, store, nodes, bank = _swarm(4)
+    queue = ListQueue()
+    tasks.submit_task(store, queue, prompt="What is 2+2?", requester="key:requester00001",
+                      fee_wei=1, swarm_size=4, gold_every=1, bank=bank)  # fmt: skip
+    (beside,) = queue.gold
+    assert store.gold.beside(beside) is None  # nothing made at submission
+    delays = [bank.delay_s(f"task-{i}") for i in range(2000)]
+    assert 0 <= min(delays) < 1 and 29 < max(delays) < 30
+    assert bank.delay_s("task-1") == bank.delay_s("task-1")
+    first = mix_in_gold(store, queue, store.tasks.get(beside), bank)
+    again = mix_in_gold(store, queue, store.tasks.get(beside), bank)  # a redelivered job
+    assert first is not None and again == first and len(store.gold.for_tasks(queue.queued)) == 1

@@ -13,7 +13,9 @@ CREATE TABLE gold_tasks (
     task_id    uuid PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
     set_epoch  bigint NOT NULL REFERENCES gold_sets (epoch_id),
     item_index integer NOT NULL CHECK (item_index >= 0),
-    CONSTRAINT gold_tasks_one_task_per_item UNIQUE (set_epoch, item_index)
+    beside     uuid REFERENCES tasks (id) ON DELETE SET NULL,  -- the requester task it came with
+    CONSTRAINT gold_tasks_one_task_per_item UNIQUE (set_epoch, item_index),
+    CONSTRAINT gold_tasks_one_per_task UNIQUE (beside)
 );
 
 -- Calibration attempts, for the rate limit: each attempt draws fresh questions (node, attempt).
