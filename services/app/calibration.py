@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from services.app.gold import MmluBank
 from services.app.ports import NodeGateway, QuestionBank, Store
 from services.core.aggregation import MILLI
 from services.core import letters, reputation
@@ -50,9 +49,9 @@ def calibrate_node(
     nodes: NodeGateway,
     node_id: NodeId,
     *,
+    bank: QuestionBank,
     questions: int = 40,
     seed: int = 0,
-    bank: QuestionBank | None = None,
     now: datetime | None = None,
 ) -> CalibrationResult:
     """Ask ``questions`` calibration questions, fresh for this node and attempt; activate the
@@ -69,7 +68,7 @@ def calibrate_node(
             )
     node = store.nodes.record_calibration_attempt(node_id)
     domain = f"calibration/node-{int(node_id)}/attempt-{node.calibration_attempts}/{seed}"
-    batch = (bank or MmluBank()).calibration(questions, domain=domain)
+    batch = bank.calibration(questions, domain=domain)
     probs: list[dict[str, float]] = []
     for q in batch:
         try:

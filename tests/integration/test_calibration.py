@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.app.calibration import calibrate_node
+from services.app.gold import MmluBank
 from services.core.types import NodeStatus
 from services.devstack import register_test_node, start_test_node
 from services.ports_free import free_port
@@ -16,8 +17,8 @@ def test_a_node_that_knows_the_answers_passes_and_one_that_does_not_stays_inacti
     try:
         register_test_node(store, oracle.name, oracle.url)
         register_test_node(store, plain.name, plain.url)
-        good = calibrate_node(store, gateway, store.nodes.get_by_name("oracle").id, questions=20)
-        bad = calibrate_node(store, gateway, store.nodes.get_by_name("plain").id, questions=20)
+        good = calibrate_node(store, gateway, store.nodes.get_by_name("oracle").id, questions=20, bank=MmluBank())
+        bad = calibrate_node(store, gateway, store.nodes.get_by_name("plain").id, questions=20, bank=MmluBank())
     finally:
         oracle.stop()
         plain.stop()
@@ -35,7 +36,7 @@ def test_a_real_small_model_is_calibrated_honestly(store, smollm_node, gateway):
 
     node = store.nodes.add(NewNode(name="smol", endpoint_url=smollm_node.url, model="smollm2-135m",
                                    kind=NodeKind.OPENAI))
-    result = calibrate_node(store, gateway, node.id, questions=10)
+    result = calibrate_node(store, gateway, node.id, questions=10, bank=MmluBank())
     assert result.asked == 10 and 0 <= result.correct <= 10
     expected = NodeStatus.ACTIVE if result.correct >= result.threshold else NodeStatus.INACTIVE
     assert store.nodes.get(node.id).status is expected

@@ -195,3 +195,31 @@ def test_a_gold_task_comes_a_random_while_later_and_once():
     first = mix_in_gold(store, queue, store.tasks.get(beside), bank)
     again = mix_in_gold(store, queue, store.tasks.get(beside), bank)  # a redelivered job
     assert first is not None and again == first and len(store.gold.for_tasks(queue.queued)) == 1
+
+
+def test_calibration_is_fresh_per_node_and_attempt_and_rate_limited():
+    from datetime import timedelta
+
+    from services.app.calibration import COOLDOWN, FREE_ATTEMPTS, CalibrationTooSoon, calibrate_node
+
+    world, store, nodes, bank = _swarm(5)
+    asked: list[set[str]] = []
+    real = bank.calibration
+
+    def spy(n, *, domain):
+        out = real(n, domain=domain)
+        asked.append({q.prompt() for q in out})
+        return out
+
+    bank.calibration = spy  # type: ignore[method-assign]
+    a, b = store.nodes.list()[:2]
+    for _ in range(FREE_ATTEMPTS):
+        result = calibrate_node(store, nodes, a.id, bank=bank, questions=20)
+        assert result.passed  # a 0.7 node beats chance on 20 four-option questions
+    calibrate_node(store, nodes, b.id, bank=bank, questions=20)
+    assert all(not (x & y) for i, x in enumerate(asked) for y in asked[i + 1 :])  # never the same
+    with pytest.raises(CalibrationTooSoon, match="tried calibration 3 times") as refused:
+        calibrate_node(store, nodes, a.id, bank=bank, questions=20)
+    assert "try again after" in (refused.value.hint or "")
+    later = store.nodes.get(a.id).last_calibration_at + COOLDOWN + timedelta(seconds=1)
+    assert calibrate_node(store, nodes, a.id, bank=bank, questions=20, now=later).asked == 20
