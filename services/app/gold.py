@@ -31,7 +31,7 @@ from services.core.questions import Draw, Generator, commitment
 from services.core.types import EpochId, GoldSet, KnownQuestion, NewTask, Task
 
 log = logging.getLogger(__name__)
-GOLD_SET_SIZE = 64  # items drawn and committed per epoch; more gold tasks than this wait for the next
+GOLD_SET_SIZE = 64  # items drawn and committed per epoch; once they are used, the epoch takes no more gold
 GOLD_DELAY_S = 30.0  # a gold task is made up to this long after the task it rides beside (default)
 
 
