@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -288,9 +287,9 @@ def run(
                 claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
                                "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
             audit = audit_epoch(c.store, c.content, EpochId(epoch), gold_roots=writer.gold_commitment)
-            gold_checks = [x for x in audit.checked if " gold item " in x]
+            revealed = [t for t in json.loads(c.content.get(closed.epoch.audit_cid or ""))["tasks"] if t["gold"]]
             report.gold.update({
-                "revealed": len({re.search(r"gold item \d+/\d+", x).group(0) for x in gold_checks}),  # type: ignore[union-attr]
+                "revealed": len(revealed),
                 "gold_tasks": len(c.store.gold.for_tasks(t.id for t in c.store.tasks.list_for_epoch(EpochId(epoch)))),
                 "audit": "PASS" if audit.passed else "FAIL: " + "; ".join(d.what for d in audit.differences),
                 "checks": len(audit.checked),

@@ -88,6 +88,8 @@ def audit_epoch(
     report.check("pool", int(ep.pool_wei), int(doc["pool_wei"]))
 
     tasks = []
+    # gold set's epoch -> (its commitment on chain, its epoch's first task's time in unix seconds)
+    seen: dict[int, tuple[tuple[bytes, int] | None, int | None]] = {}
     for t in doc["tasks"]:
         task_id = TaskId(t["task_id"])
         judgments = tuple(
@@ -103,15 +105,13 @@ def audit_epoch(
         used = t.get("weights") or {}
         if cands and used:
             rates = {NodeId(int(k)): aggregation.Rates(int(v[0]), int(v[1])) for k, v in used.items()}
-            post = aggregation.posterior(
-                aggregation.Round(cands, judgments, rates, seats, aggregation.forms_of(options, len(cands)))
-            )
+            post = aggregation.posterior(aggregation.round_of(cands, judgments, rates, seats, options))
             recomputed = post.ranking()
             report.check(f"task {task_id[:8]} ranking", [e.node_id for e in recomputed], [e.node_id for e in ranking])
             worst = max((abs(post.probability[e.node_id] - e.score) for e in ranking), default=0.0)
             report.check(f"task {task_id[:8]} posterior within {SCORE_TOL}", True, worst <= SCORE_TOL)
         if t.get("gold") is not None:
-            _check_gold(report, store, task_id, t, gold_roots)
+            _check_gold(report, store, task_id, t, gold_roots, seen)
         answers = {NodeId(int(k)): v for k, v in t["answers"].items()}
         tasks.append(
             core_epoch.FinishedTask(
@@ -156,7 +156,12 @@ def audit_epoch(
 
 
 def _check_gold(
-    report: AuditReport, store: Store, task_id: TaskId, t: dict[str, Any], gold_roots: GoldRoots | None
+    report: AuditReport,
+    store: Store,
+    task_id: TaskId,
+    t: dict[str, Any],
+    gold_roots: GoldRoots | None,
+    seen: dict[int, tuple[tuple[bytes, int] | None, int | None]],
 ) -> None:
     """A revealed gold item: its commitment is a leaf of the set's root (stored and on chain), it
     is the question the task asked, and the answer the close used is its answer."""
@@ -171,9 +176,11 @@ def _check_gold(
     stored = store.gold.set_of(EpochId(int(g["set_epoch"])))
     report.check(f"{what} root is the one stored before the epoch", root.hex(), stored.root.hex() if stored else None)
     if gold_roots is not None:
-        on_chain = gold_roots(int(g["set_epoch"]))
+        set_epoch = int(g["set_epoch"])
+        if set_epoch not in seen:  # once per set: the chain's commitment, the set epoch's first task
+            times = [int(x.created_at.timestamp()) for x in store.tasks.list_for_epoch(EpochId(set_epoch))]
+            seen[set_epoch] = (gold_roots(set_epoch), min(times, default=None))
+        on_chain, first = seen[set_epoch]
         report.check(f"{what} root is the one committed on chain", root.hex(), on_chain[0].hex() if on_chain else None)
-        first = min((x.created_at for x in store.tasks.list_for_epoch(EpochId(int(g["set_epoch"])))), default=None)
         if on_chain is not None and first is not None:
-            report.check(f"{what} root was on chain before the epoch's first task", True,
-                         on_chain[1] <= int(first.timestamp()))
+            report.check(f"{what} root was on chain before the epoch's first task", True, on_chain[1] <= first)

@@ -19,7 +19,6 @@ from services.core.types import (
     Epoch,
     EpochId,
     EpochNode,
-    GoldSet,
     GoldTask,
     Reliability,
     TaskId,
@@ -176,15 +175,14 @@ def _reveal_gold(
             "the epoch holds gold tasks but no question bank was given to reveal them",
             hint="close epochs through the container (merit epoch close, or the worker)",
         )
-    sets: dict[EpochId, GoldSet] = {}
     out = {}
-    for task_id, g in gold.items():
-        if g.set_epoch not in sets:
-            found = store.gold.set_of(g.set_epoch)
-            if found is None:
-                raise ConfigInvalid(f"gold task {task_id} names a set that was never committed")
-            sets[g.set_epoch] = found
-        out[task_id] = reveal(bank, sets[g.set_epoch], g.index)
+    for set_epoch in sorted({g.set_epoch for g in gold.values()}):
+        gold_set = store.gold.set_of(set_epoch)
+        if gold_set is None:
+            raise ConfigInvalid(f"epoch {set_epoch}'s gold set was never committed")
+        mine = {t: g for t, g in gold.items() if g.set_epoch == set_epoch}
+        shown = reveal(bank, gold_set, {g.index for g in mine.values()})
+        out.update({t: shown[g.index] for t, g in mine.items()})
     return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -161,7 +162,9 @@ class Revealed:
     root: bytes
 
 
-def reveal(bank: QuestionBank, gold_set: GoldSet, index: int) -> Revealed:
+def reveal(bank: QuestionBank, gold_set: GoldSet, indices: Iterable[int]) -> dict[int, Revealed]:
+    """Items ``indices`` of the set, each with its proof; the set is drawn and checked against
+    its stored root once."""
     items = set_items(bank, gold_set.epoch_id, gold_set.size)
     layers = merkle.layers_of([commitment(i) for i in items])
     if layers[-1][0] != gold_set.root:
@@ -169,7 +172,10 @@ def reveal(bank: QuestionBank, gold_set: GoldSet, index: int) -> Revealed:
             f"the gold items of epoch {gold_set.epoch_id} do not match the stored root",
             hint="the gold secret changed since the set was committed; restore MERIT_GOLD_SECRET",
         )
-    return Revealed(int(gold_set.epoch_id), index, items[index], merkle.proof_in(layers, index), gold_set.root)
+    return {
+        i: Revealed(int(gold_set.epoch_id), i, items[i], merkle.proof_in(layers, i), gold_set.root)
+        for i in indices
+    }
 
 
 class GoldChain(Protocol):

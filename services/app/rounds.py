@@ -187,22 +187,6 @@ def _seed(task_id: TaskId) -> int:
     return int(str(task_id).replace("-", "")[:15], 16) if task_id else 0
 
 
-def round_input(
-    candidates_: tuple[Candidate, ...],
-    judgments: list[Judgment],
-    rates: dict[NodeId, aggregation.Rates],
-    seats_: dict[NodeId, int],
-    options: tuple[str, ...] | None,
-) -> aggregation.Round:
-    return aggregation.Round(
-        candidates_,
-        tuple(judgments),
-        rates,
-        seats_,
-        aggregation.forms_of(options, len(candidates_)),
-    )
-
-
 def rank(store: Store, task_id: TaskId) -> list[NodeId]:
     """Decide the round; recruit more verdicts while no candidate is confidently right.
 
@@ -227,7 +211,7 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
         return []
     members = {n for c in found for n in c.supporters} | {j.judge_id for j in judgments}
     rates = {n.id: aggregation.rates(n.reliability) for n in store.nodes.list() if n.id in members}
-    post = aggregation.posterior(round_input(found, judgments, rates, held, task.options))
+    post = aggregation.posterior(aggregation.round_of(found, judgments, rates, held, task.options))
     entries = post.ranking()
     separated = post.decided or len(found) == 1
     if not separated and rnd.recruits < MAX_RECRUITS:

@@ -198,3 +198,16 @@ def forms_of(options: Sequence[str] | None, candidates: int) -> int:
     """How many possible answers a task has: its options; for free text ``FREE_TEXT_FORMS``, or
     one more than the candidates when more distinct answers came."""
     return len(options) if options is not None else max(FREE_TEXT_FORMS, candidates + 1)
+
+
+def round_of(
+    candidates: Sequence[Candidate],
+    judgments: Sequence[Judgment],
+    rates: Mapping[NodeId, Rates],
+    seats: Mapping[NodeId, int],
+    options: Sequence[str] | None,
+) -> Round:
+    """A task's round, its number of possible answers taken from its options."""
+    return Round(
+        tuple(candidates), tuple(judgments), rates, seats, forms_of(options, len(candidates))
+    )

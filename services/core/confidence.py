@@ -1,4 +1,4 @@
-"""How sure a Bradley-Terry ranking is: bootstrap intervals, the separation rule, next pairs.
+"""How sure a Bradley-Terry ranking is: bootstrap intervals of the scores.
 
 The bootstrap resamples judgments, as Chatbot Arena does, but without touching rows: with N
 judgments aggregated into cells (one per pair and kind of outcome, see ``PairCounts``), drawing N
@@ -8,9 +8,8 @@ Each cell keeps the mean credit of its judgments, so a cell drawn k times credit
 cell is not resampled). All rounds are refitted together, warm-started at the point fit, by damped
 Newton steps solved by conjugate gradients, each round's step length its own, to ``tol``.
 
-The intervals are percentile intervals of the centred scores. The winner is *separated* when its
-lower bound is above the runner-up's upper bound; until then ``next_pairs`` says which pairs to
-judge next.
+The intervals are percentile intervals of the centred scores (Chatbot Arena's leaderboard
+intervals; ``bench/bt_speed.py`` times them against FastChat's bootstrap).
 """
 
 from __future__ import annotations
@@ -106,29 +105,3 @@ def _percentiles(
         rounds,
         converged,
     )
-
-
-def separated(intervals: Intervals[K], ranking: Sequence[K]) -> bool:
-    """True when the winner's lower bound is above the runner-up's upper bound (or no runner-up)."""
-    if len(ranking) < 2:
-        return True
-    return intervals.lower[ranking[0]] > intervals.upper[ranking[1]]
-
-
-def next_pairs(
-    counts: PairCounts[K], intervals: Intervals[K], ranking: Sequence[K], *, limit: int = 4
-) -> list[tuple[K, K]]:
-    """Up to ``limit`` pairs to judge next (each in both orders), or none once ``separated``.
-
-    The winner against the runner-up comes first; then the winner and the runner-up each against
-    every other contender (an item whose interval reaches the winner's lower bound), the pairs
-    judged least so far first. Each pair names the better-ranked item first.
-    """
-    if separated(intervals, ranking) or limit < 1:
-        return []
-    top, second = ranking[0], ranking[1]
-    bar = intervals.lower[top]
-    contenders = [k for k in ranking[2:] if intervals.upper[k] >= bar]
-    others = [(a, c) for a in (top, second) for c in contenders]
-    others.sort(key=lambda pair: counts.judged(*pair))  # stable: rank order breaks ties
-    return [(top, second), *others][:limit]

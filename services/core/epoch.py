@@ -50,12 +50,12 @@ class FinishedTask:
         """The round as the reliability estimate reads it (the rates are the estimate's own)."""
         groups = self.groups()
         members = {n for c in groups for n in c.supporters} | {j.judge_id for j in self.judgments}
-        rnd = aggregation.Round(
+        rnd = aggregation.round_of(
             groups,
             self.judgments,
             dict.fromkeys(sorted(members), aggregation.rates(Reliability())),
             {n: self.seats.get(n, 1) for n in members},
-            aggregation.forms_of(self.options, len(groups)),
+            self.options,
         )
         if self.gold is None:
             return reliability.Observed(rnd)

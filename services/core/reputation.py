@@ -1,4 +1,4 @@
-"""Reputation anchored in questions with known answers, influence, calibration and outlier judges.
+"""Reputation anchored in questions with known answers, calibration and outlier judges.
 
 A node's ``Reputation`` holds two numbers in basis points: ``score`` (what the market uses) and
 ``anchor`` (an exponential moving average of its accuracy on questions with known answers: the
@@ -9,9 +9,6 @@ scaled by how much evidence there is (``n / (n + pseudo_count)``). The score can
 ``anchor + anchor_margin_bp``: agreement with a swarm, which colluders can manufacture, cannot lift a
 node above what its gold record supports. An idle epoch decays both numbers toward the prior, which
 bounds what an identity can bank and later spend (MeritRank).
-
-Influence over a fit is linear in stake times a reputation factor, rounded down, so splitting a
-stake over several identities of the same reputation never adds influence.
 
 All arithmetic is exact (integers and fractions, rounded down at the end); the p-values reported as
 floats are evidence for people, while every decision is taken on the exact value.
@@ -27,7 +24,7 @@ from fractions import Fraction
 
 from services.core.consensus import JudgedPair, Tally
 from services.core.errors import Invalid
-from services.core.types import NodeId, Wei
+from services.core.types import NodeId
 
 BP = 10_000
 
@@ -42,7 +39,6 @@ class ReputationConfig:
     pseudo_count: int = 10  # evidence of n observations moves at rate * n / (n + pseudo_count)
     anchor_margin_bp: int = 1000  # the score never exceeds anchor + margin
     decay_bp: int = 1000  # an idle epoch moves both numbers this fraction of the way to the prior
-    influence_floor_bp: int = 5000  # a score at or below this carries no influence
 
     def __post_init__(self) -> None:
         bps = (
@@ -60,8 +56,6 @@ class ReputationConfig:
             raise Invalid("the three evidence rates must add up to at most 10000 basis points")
         if self.pseudo_count < 0:
             raise Invalid("pseudo_count must be non-negative")
-        if not 0 <= self.influence_floor_bp < BP:
-            raise Invalid("influence_floor_bp must lie in [0, 10000)")
 
 
 @dataclass(frozen=True)
@@ -144,17 +138,6 @@ def update(
     return Reputation(
         min(math.floor(score + step), anchor_bp + config.anchor_margin_bp, BP), anchor_bp
     )
-
-
-def influence(stake: Wei, rep: Reputation, config: ReputationConfig = ReputationConfig()) -> int:
-    """A judge's weight in the fit: stake times the reputation factor, rounded down.
-
-    The factor rises linearly from 0 at ``influence_floor_bp`` to 1 at 10000 basis points.
-    """
-    if stake < 0:
-        raise Invalid("stake cannot be negative")
-    floor = config.influence_floor_bp
-    return stake * max(0, rep.score_bp - floor) // (BP - floor)
 
 
 # --- binomial tests, exact ---------------------------------------------------------------------

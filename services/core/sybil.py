@@ -12,9 +12,9 @@ identities *deviate* from consensus, over a whole epoch:
   Two identities are linked when each favours the other with ``z >= reciprocal_z``. Honest judges
   favour no one in particular, and asking for favour both ways makes a chance link very unlikely.
 
-Linked identities form clusters (connected components). A cluster shares one influence: its total
-is what its most influential member alone would have, split in proportion to the members' own.
-Rewards treat a cluster the same way (``rewards.task_rewards(..., clusters=...)``).
+Linked identities form clusters (connected components). A cluster stands as one identity when
+seats are drawn (``seats.draw``), and rewards pay it as one (``rewards.task_rewards(...,
+clusters=...)``).
 
 Known limit: a lazy copier of an honest node's answers lands in that node's cluster, so the two
 share one position's reward; which of them copied is not visible in answers alone.
@@ -30,7 +30,6 @@ from itertools import combinations
 
 from services.core.consensus import SCORE
 from services.core.errors import Invalid
-from services.core.rewards import apportion
 from services.core.types import Judgment, NodeId, TaskId
 
 BP = 10_000
@@ -151,16 +150,3 @@ def detect(
         groups.setdefault(root(n), set()).add(n)
     clusters = tuple(frozenset(g) for _, g in sorted(groups.items()) if len(g) > 1)
     return SybilReport(clusters, tuple(links))
-
-
-def shared_influence(
-    influence: Mapping[NodeId, int], clusters: Iterable[Collection[NodeId]]
-) -> dict[NodeId, int]:
-    """Each cluster's members share what its most influential member alone would have."""
-    out = dict(influence)
-    for c in clusters:
-        members = {m: influence[m] for m in c if m in influence}
-        top = max(members.values(), default=0)
-        if len(members) > 1 and top > 0:
-            out.update(apportion(top, members))
-    return out

@@ -31,6 +31,11 @@ def test_the_demo_settles_a_proved_epoch_and_the_nodes_claim(env: dict[str, str]
         n: r for n, r in rewards.items() if r > 0
     }
 
+    # the epoch's hidden gold: committed on the real chain before its tasks, revealed, audited
+    g = report["gold"]
+    assert g["on_chain"] and g["items"] == 64 and g["gold_tasks"] == g["revealed"] == 4
+    assert g["audit"] == "PASS"
+
     # the stack is stopped again: no state file, and `merit status` finds nothing running
     assert not (Path(env["MERIT_DATA_DIR"]) / "stack.json").exists()
     assert merit(env, "status").returncode == 3

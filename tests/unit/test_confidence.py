@@ -1,11 +1,11 @@
-"""Bootstrap intervals over aggregated counts, the separation rule, and what to judge next."""
+"""Bootstrap intervals over aggregated counts."""
 
 import numpy as np
 import pytest
 
 from services.core import confidence
 from services.core.bradley_terry import Comparison, aggregate, aggregate_indices, fit_counts
-from services.core.confidence import Intervals, bootstrap, next_pairs, separated
+from services.core.confidence import bootstrap
 from services.core.errors import Invalid
 
 
@@ -108,64 +108,3 @@ def test_bad_settings_are_refused():
         bootstrap(counts, rounds=0)
     with pytest.raises(Invalid):
         bootstrap(counts, level=1.0)
-
-
-def test_a_clear_winner_is_separated_and_needs_no_more_judgments():
-    counts = simulated(5, 5000, seed=5)
-    point = fit_counts(counts)
-    iv = bootstrap(counts, point=point)
-    ranking = point.ranking()
-    assert ranking[0] == 0
-    assert separated(iv, ranking)
-    assert next_pairs(counts, iv, ranking) == []
-
-
-def test_the_separation_rule():
-    iv = Intervals({"a": 1.0, "b": 0.0}, {"a": 2.0, "b": 0.99}, 0.95, 100, True)
-    assert separated(iv, ["a", "b"])
-    touching = Intervals({"a": 1.0, "b": 0.0}, {"a": 2.0, "b": 1.0}, 0.95, 100, True)
-    assert not separated(touching, ["a", "b"])
-    assert separated(touching, ["a"])
-
-
-def test_close_leaders_get_more_pairs_winner_and_runner_up_first():
-    # a and b are hardly told apart; c reaches a's lower bound, d does not
-    lower = {"a": 0.5, "b": 0.4, "c": 0.1, "d": -2.0}
-    upper = {"a": 1.5, "b": 1.4, "c": 0.6, "d": -1.0}
-    iv = Intervals(lower, upper, 0.95, 100, True)
-    comps = (
-        [Comparison("a", "c", 1.0)] * 3 + [Comparison("b", "c", 1.0)] + [Comparison("a", "b", 0.5)]
-    )
-    counts = aggregate(["a", "b", "c", "d"], comps)
-    ranking = ["a", "b", "c", "d"]
-    assert not separated(iv, ranking)
-    assert next_pairs(counts, iv, ranking) == [("a", "b"), ("b", "c"), ("a", "c")]
-    assert next_pairs(counts, iv, ranking, limit=1) == [("a", "b")]
-    assert next_pairs(counts, iv, ranking, limit=0) == []
-
-
-def test_more_judgments_of_the_proposed_pairs_separate_the_leaders():
-    rng = np.random.default_rng(9)
-    strength = {"a": 0.6, "b": 0.0, "c": -0.3, "d": -1.0}
-    items = list(strength)
-    comps = []
-
-    def judge(x, y, times):
-        p = 1 / (1 + np.exp(strength[y] - strength[x]))
-        for _ in range(times):
-            comps.append(Comparison(x, y, float(rng.random() < p)))
-            comps.append(Comparison(y, x, float(rng.random() >= p)))
-
-    for i, x in enumerate(items):
-        for y in items[i + 1 :]:
-            judge(x, y, 2)
-    for _ in range(60):
-        counts = aggregate(items, comps)
-        point = fit_counts(counts)
-        iv = bootstrap(counts, point=point, rounds=100)
-        pairs = next_pairs(counts, iv, point.ranking(), limit=2)
-        if not pairs:
-            break
-        for x, y in pairs:
-            judge(x, y, 5)
-    assert pairs == [] and point.ranking()[0] == "a"

@@ -68,9 +68,10 @@ def test_splitting_a_stake_over_identities_earns_what_the_whole_stake_earns(part
     and one identity holding s each earn s / total of a unanimous swarm's rewards."""
     honest = {f"honest-{i}": 25 for i in range(6)}
     total = sum(parts) + 150
-    split = _share({**honest, **{f"a-{i}": p for i, p in enumerate(parts)}}, {f"a-{i}" for i in range(len(parts))}, 120, seed)
-    whole = _share({**honest, "a-0": sum(parts)}, {"a-0"}, 120, seed)
+    split = _share({**honest, **{f"a-{i}": p for i, p in enumerate(parts)}}, {f"a-{i}" for i in range(len(parts))}, 240, seed)
+    whole = _share({**honest, "a-0": sum(parts)}, {"a-0"}, 240, seed)
     expected = sum(parts) / total
-    # seats per task are floor or ceil of 4 x share; over 120 tasks the share is within 0.05
-    # (about 4.5 standard deviations)
-    assert abs(split - expected) <= 0.05 and abs(whole - expected) <= 0.05
+    # each identity's seats per task are floor or ceil of its own 4 x share, so the k identities'
+    # seats vary by up to k/4 Bernoulli draws: over 240 tasks their share is within 0.08 (more than
+    # 4 standard deviations at k = 5); one identity's varies less
+    assert abs(split - expected) <= 0.08 and abs(whole - expected) <= 0.08

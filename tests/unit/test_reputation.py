@@ -1,4 +1,4 @@
-"""Reputation anchored in gold, influence, calibration thresholds and outlier judges."""
+"""Reputation anchored in gold, calibration thresholds and outlier judges."""
 
 import random
 
@@ -17,12 +17,11 @@ from services.core.reputation import (
     calibrate,
     calibration_threshold,
     flag_outliers,
-    influence,
     register,
     update,
     upper_tail,
 )
-from services.core.types import Judgment, NodeId, Outcome, TaskId, Wei
+from services.core.types import Judgment, NodeId, Outcome, TaskId
 
 N = NodeId
 
@@ -119,35 +118,15 @@ def test_fixed_point_and_invalid_values():
         {"prior_bp": 10_001},
         {"gold_rate_bp": 6000, "quality_rate_bp": 3000, "agreement_rate_bp": 2000},
         {"pseudo_count": -1},
-        {"influence_floor_bp": 10_000},
     ):
         with pytest.raises(Invalid):
             ReputationConfig(**bad)
-    with pytest.raises(Invalid):
-        influence(Wei(-1), Reputation(5000, 5000))
     with pytest.raises(Invalid):
         upper_tail(5, 3, 5000)
     with pytest.raises(Invalid):
         calibration_threshold(3, 5000, 10_000)
     with pytest.raises(Invalid):
         flag_outliers({}, significance_bp=0)
-
-
-# --- influence --------------------------------------------------------------------------------------
-
-
-def test_influence_by_hand():
-    assert influence(Wei(1000), Reputation(7500, 0)) == 500  # (7500 - 5000) / 5000 of the stake
-    assert influence(Wei(1000), Reputation(5000, 0)) == 0
-    assert influence(Wei(1000), Reputation(10_000, 0)) == 1000
-
-
-@given(st.integers(0, 10**24), st.lists(st.integers(1, 1000), min_size=1, max_size=7), reps)
-def test_splitting_stake_never_adds_influence(stake, parts, rep):
-    whole = sum(parts)
-    split = [stake * p // whole for p in parts]
-    split[0] += stake - sum(split)
-    assert sum(influence(Wei(s), rep) for s in split) <= influence(Wei(stake), rep)
 
 
 # --- agreement and outliers -------------------------------------------------------------------------
