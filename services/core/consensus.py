@@ -1,10 +1,10 @@
-"""From one task's judgments to its consensus: the influence-weighted fit, positions and agreement.
+"""Reading a round's consensus: positions, judged pairs and agreement, plus a Bradley-Terry fit.
 
-Each judgment becomes one Bradley-Terry comparison whose weight is the judge's influence (see
-``reputation.influence``), so a judge with no influence does not move the fit. The consensus of a
-task is the fitted order of its answers. A judge *agrees* with it on a pair when it preferred the
-answer the consensus ranks higher; a tie verdict on a pair the consensus orders is a judged pair
-without agreement, and pairs the consensus ranks equal say nothing about a judge and are skipped.
+A round's consensus is its stored ranking of candidates (``aggregation``). A judge *agrees* with
+it on a pair when it preferred the candidate the consensus ranks higher; a tie verdict on a pair
+the consensus orders is a judged pair without agreement, and pairs the consensus ranks equal say
+nothing about a judge and are skipped. ``comparisons`` and ``fit`` turn judgments into a weighted
+Bradley-Terry fit: the peer-ranked method ``bench/swarm_accuracy.py`` measures beside the product.
 """
 
 from __future__ import annotations
