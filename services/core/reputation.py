@@ -160,6 +160,22 @@ def upper_tail(k: int, n: int, rate_bp: int) -> Fraction:
     return Fraction(sum(_pmf_numerators(n, rate_bp)[k:]), BP**n)
 
 
+def coin_lower_tail(k: int, n: int) -> Fraction:
+    """P(X <= k) for X ~ Binomial(n, 1/2), exactly: ``1 - upper_tail(k + 1, n, 5000)``.
+
+    Sums the binomial coefficients of the shorter tail (at most n/2 + 1 of them), each from the
+    last, so a judge of a hundred thousand verdicts costs a fraction of a second instead of hours.
+    """
+    if not (-1 <= k <= n):
+        raise Invalid("coin_lower_tail needs -1 <= k <= n")
+    short = min(k, n - k - 1)  # the lower tail up to k, or the upper tail above k
+    total, c = 0, 1
+    for i in range(short + 1):
+        total += c
+        c = c * (n - i) // (i + 1)
+    return Fraction(total if short == k else 2**n - total, 2**n)
+
+
 @dataclass(frozen=True)
 class Calibration:
     passed: bool
@@ -237,8 +253,10 @@ def flag_outliers(
         own = tallies[judge]
         if own.total < min_pairs:
             continue
+        if 2 * alpha < 1 and 2 * own.hits >= own.total - 1:
+            continue  # at least half agreed: P(X <= hits) >= 1/2 > alpha, never flagged
         others = Tally(everyone.hits - own.hits, everyone.total - own.total)
-        p = 1 - upper_tail(own.hits + 1, own.total, BP // 2)  # P(X <= hits) for a coin
+        p = coin_lower_tail(own.hits, own.total)  # P(X <= hits) for a coin
         if p <= alpha:
             out.append(
                 OutlierEvidence(

@@ -16,6 +16,7 @@ from services.core.reputation import (
     ReputationConfig,
     calibrate,
     calibration_threshold,
+    coin_lower_tail,
     flag_outliers,
     register,
     update,
@@ -59,6 +60,17 @@ def test_exact_tests_match_scipy(kn, rate_bp):
     assert float(upper_tail(k, n, rate_bp)) == pytest.approx(
         binom.sf(k - 1, n, p), rel=1e-9, abs=1e-300
     )
+
+
+@given(st.integers(0, 120).flatmap(lambda n: st.tuples(st.integers(-1, n), st.just(n))))
+def test_the_coin_tail_is_the_exact_tail(kn):
+    k, n = kn
+    assert coin_lower_tail(k, n) == 1 - upper_tail(k + 1, n, 5000)
+
+
+def test_the_coin_tail_of_many_verdicts_matches_scipy():
+    for k, n in ((9_850, 20_000), (10_000, 20_001), (15_000, 20_000), (10, 20_000)):
+        assert float(coin_lower_tail(k, n)) == pytest.approx(binom.cdf(k, n, 0.5), rel=1e-9, abs=1e-300)
 
 
 # --- reputation updates ---------------------------------------------------------------------------
