@@ -15,7 +15,6 @@ again), and finalized once the dev chain's clock passes the challenge window. Re
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -161,6 +160,7 @@ def run(
 ) -> DemoReport:
     """Run the demo on a fresh embedded stack (stopped again on return)."""
     from services.app.audit import audit_epoch
+    from services.app.bundles import load_bundle
     from services.app.calibration import attest_calibration, calibrate_node
     from services.app.gold import MmluBank, commit_gold_set
     from services.app.epochs import close_epoch
@@ -269,7 +269,7 @@ def run(
                      "reward_wei": int(line.reward), "reputation_before_bp": line.before.score_bp,
                      "reputation_after_bp": line.after.score_bp}
                 )  # fmt: skip
-            prover = EpochProver(lambda cid: json.loads(c.content.get(cid)))
+            prover = EpochProver(lambda cid: load_bundle(c.content, cid))
             settled = settle_epoch(c.store, writer, epoch, prove=prover.prove, check=prover.check)
             if not settled.sent:
                 raise MeritError(f"epoch {epoch} was not proposed: {settled.message}")
@@ -287,7 +287,7 @@ def run(
                 claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
                                "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
             audit = audit_epoch(c.store, c.content, EpochId(epoch), gold_roots=writer.gold_commitment)
-            revealed = [t for t in json.loads(c.content.get(closed.epoch.audit_cid or ""))["tasks"] if t["gold"]]
+            revealed = [t for t in load_bundle(c.content, closed.epoch.audit_cid or "")["tasks"] if t["gold"]]
             report.gold.update({
                 "revealed": len(revealed),
                 "gold_tasks": len(c.store.gold.for_tasks(t.id for t in c.store.tasks.list_for_epoch(EpochId(epoch)))),

@@ -5,7 +5,6 @@ dispatch -> chord(infer per node) -> plan_judging -> chord(judge per judge) -> r
 
 from __future__ import annotations
 
-import json
 import time
 from functools import lru_cache
 from typing import Any
@@ -144,9 +143,10 @@ def commit_gold() -> str | None:
 @lru_cache(maxsize=1)
 def _epoch_prover() -> Any:
     """The worker process's warm prover and verifying key, made once."""
+    from services.app.bundles import load_bundle
     from zk.epoch_proof import EpochProver
 
-    return EpochProver(lambda cid: json.loads(container().content.get(cid)))
+    return EpochProver(lambda cid: load_bundle(container().content, cid))
 
 
 @shared_task(name="merit.zk.prove_epoch", **{**_RETRY, "autoretry_for": (StoreUnavailable, ProverFailed), "max_retries": 2})

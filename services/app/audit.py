@@ -1,6 +1,6 @@
 """`merit audit epoch N`: recompute an epoch from its audit bundle and say PASS or what differs.
 
-The bundle is fetched by its CID (the content store checks the bytes against it). Each task's
+The bundle is fetched by its CID (``load_bundle`` checks every part against its CID). Each task's
 posterior is recomputed from its candidates, seats, verdicts and the rates the round used; the reward
 vector and reputation updates are recomputed with the same core code from the bundle's inputs; the
 results are compared with the bundle, with the database, and with the recorded settlement.
@@ -8,11 +8,11 @@ results are compared with the bundle, with the database, and with the recorded s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.app.bundles import load_bundle
 from services.app.ports import ContentStore, Store
 from services.app.settlement import ProofRequest, proof_request
 from services.core import aggregation, merkle, reputation
@@ -80,7 +80,7 @@ def audit_epoch(
         raise Conflict(f"epoch {epoch_id} is not closed yet", hint="close it with `merit epoch close`")
     report = AuditReport(int(epoch_id), ep.audit_cid)
     try:
-        doc = json.loads(content.get(ep.audit_cid))
+        doc = load_bundle(content, ep.audit_cid)
     except MeritError as exc:
         report.check("audit bundle matches its CID", "the bundle", f"unreadable: {exc.detail}")
         return report

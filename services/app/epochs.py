@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.app.bundles import put_bundle
 from services.app.gold import Revealed, reveal
 from services.app.ports import ContentStore, QuestionBank, Store
 from services.app.rounds import FIT_METHOD
@@ -79,7 +79,7 @@ def close_epoch(
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
         known = {n.id: n.reliability for n in nodes.values()}
         result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei), reliabilities=known)
-        cid = content.put(bundle(ep.id, finished, result, weights, reveals))
+        cid = put_bundle(content, bundle(ep.id, finished, result, weights, reveals))
         for n in result.nodes:
             if n.node_id in nodes:
                 tx.nodes.set_reputation(n.node_id, n.after.score_bp, n.after.anchor_bp)
@@ -103,8 +103,8 @@ def bundle(
     result: core_epoch.EpochResult,
     weights: dict[str, dict[str, list[int]] | None],
     reveals: Mapping[TaskId, Revealed] | None = None,
-) -> bytes:
-    """Everything an auditor needs to recompute the epoch, as canonical JSON (sorted keys)."""
+) -> dict[str, Any]:
+    """Everything an auditor needs to recompute the epoch (stored by ``bundles.put_bundle``)."""
     doc: dict[str, Any] = {
         "version": BUNDLE_VERSION,
         "epoch": epoch_id,
@@ -156,7 +156,7 @@ def bundle(
             for n in result.nodes
         ],
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return doc
 
 
 def _record(r: Reliability) -> list[int]:

@@ -149,8 +149,6 @@ def _proof_view(epoch: int, verifier: str, on_chain: bool) -> dict[str, Any]:
 
 
 def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> None:
-    import json
-
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
     from services.chain.settlement import open_chain_settlement
@@ -159,10 +157,11 @@ def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> N
     try:
         chain = open_chain_settlement(c.settings, c.store, rpc_url)
         if step == "settle":
+            from services.app.bundles import load_bundle
             from zk.epoch_proof import EpochProver
 
             content = c.content
-            prover = EpochProver(lambda cid: json.loads(content.get(cid)))
+            prover = EpochProver(lambda cid: load_bundle(content, cid))
             result = settle_epoch(c.store, chain, epoch, prove=prover.prove, check=prover.check)
             timings = [t.prove_ms for t in prover.last_timings]
             if timings:

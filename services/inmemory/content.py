@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from services.content.cid import canonical, cid_of, parse_cid
+from services.content.cid import canonical, cid_of, parse_cid, verify
 from services.core.errors import NotFound
 
 if TYPE_CHECKING:
@@ -27,8 +27,10 @@ class MemoryContent:
         return cid
 
     def get(self, cid: str) -> bytes:
-        """The bytes stored under ``cid``; ``Invalid`` for a non-CID, ``NotFound`` when absent."""
-        name = canonical(parse_cid(cid))
+        """The bytes stored under ``cid``, checked against it like the other stores (``ContentCorrupt``
+        if they changed); ``Invalid`` for a non-CID, ``NotFound`` when absent."""
+        parsed = parse_cid(cid)
+        name = canonical(parsed)
         with self._lock:
             data = self._blobs.get(name)
         if data is None:
@@ -37,7 +39,7 @@ class MemoryContent:
                 hint="check the CID; in-memory content lasts as long as the process",
                 cid=name,
             )
-        return data
+        return verify(parsed, data)
 
     def has(self, cid: str) -> bool:
         name = canonical(parse_cid(cid))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from services.app.bundles import load_bundle
 from services.app.epochs import close_epoch
 from services.content.local import LocalContentStore
 from services.core.errors import Conflict
@@ -33,7 +32,7 @@ def test_closing_pays_the_fees_out_exactly_and_moves_reputations(store, register
     stored = store.epochs.nodes(closed.epoch.id)
     assert {r.node_id: r.reward_wei for r in stored} == {n.node_id: n.reward for n in closed.result.nodes}
 
-    doc = json.loads(content.get(closed.epoch.audit_cid))
+    doc = load_bundle(content, closed.epoch.audit_cid)
     assert doc["epoch"] == closed.epoch.id and len(doc["tasks"]) == 3
     assert sum(int(n["reward_wei"]) for n in doc["nodes"]) == closed.epoch.pool_wei
 

@@ -3,12 +3,11 @@ tasks that look like any other, items taken once each, and the reveal the audit 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from services.app import tasks
 from services.app.audit import audit_epoch
+from services.app.bundles import load_bundle
 from services.app.epochs import close_epoch
 from services.app.gold import GeneratedBank, ensure_gold_set, mix_in_gold
 from services.broker.queue import CeleryRoundQueue
@@ -75,7 +74,7 @@ def test_gold_answers_move_the_records_and_the_audit_checks_the_reveal(
     after = {n.name: n.reliability for n in store.nodes.list()}
     for name in after:  # every node answered a question of known answer: its gold record moved
         assert after[name].gold_answer_total > before[name].gold_answer_total
-    doc = json.loads(content.get(closed.epoch.audit_cid))
+    doc = load_bundle(content, closed.epoch.audit_cid)
     (shown,) = [t["gold"] for t in doc["tasks"] if t["gold"]]
     assert shown["answer"] == item.question.answer and shown["root"] == gold_set.root.hex()
     report = audit_epoch(store, content, closed.epoch.id)

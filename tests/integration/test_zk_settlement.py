@@ -15,6 +15,7 @@ import pytest
 from eth_abi.abi import decode, encode
 from web3 import Web3
 
+from services.app.bundles import load_bundle, put_bundle
 from services.app.settlement import (
     MadeProof,
     ProofRequest,
@@ -62,7 +63,7 @@ def zk_world(
     w = _world(store, postgres_url, chain, production)
     assert w.session.settlement.verifier() == deployment.address("EpochRewardsVerifier")
     content = LocalContentStore(tmp_path / "content")
-    return ZkWorld(w, content, EpochProver(lambda cid: json.loads(content.get(cid)), warm_prover))
+    return ZkWorld(w, content, EpochProver(lambda cid: load_bundle(content, cid), warm_prover))
 
 
 def _close(z: ZkWorld, allocations: list[dict[NodeId, int]], clusters=()) -> EpochId:
@@ -82,7 +83,7 @@ def _close(z: ZkWorld, allocations: list[dict[NodeId, int]], clusters=()) -> Epo
             for n, r in sorted(split.rewards.items())
         ],
     }
-    cid = z.content.put(json.dumps(doc, sort_keys=True).encode())
+    cid = put_bundle(z.content, doc)
     store.epochs.record_nodes(
         [EpochNode(ep.id, n, r, 5000, 5000, 5000, False) for n, r in split.rewards.items()]
     )
@@ -132,7 +133,7 @@ def test_the_audit_recomputes_the_proofs_commitments_from_the_bundle(zk_world: Z
     e1 = _close(z, [{a: 5 * MRT, b: 3 * MRT, off: 1 * MRT}])
     assert _settle(z, e1).sent
 
-    doc = json.loads(z.content.get(w.store.epochs.get(e1).audit_cid))
+    doc = load_bundle(z.content, w.store.epochs.get(e1).audit_cid)
     request = proof_request(w.store, w.store.settlements.get(e1))
     proof = w.store.settlements.proof(e1)
     checks = audit_proof(doc, request, proof, z.prover.prover, z.prover.vk)

@@ -11,6 +11,7 @@ from scipy.stats import ks_2samp
 from services.api.schemas import TaskOut
 from services.app import rounds, tasks
 from services.app.audit import audit_epoch
+from services.app.bundles import encode, load_bundle
 from services.app.epochs import close_epoch
 from services.app.gold import GOLD_SET_SIZE, GeneratedBank, commit_gold_set, ensure_gold_set, mix_in_gold
 from services.core.errors import ConfigInvalid
@@ -75,7 +76,7 @@ def test_gold_is_committed_before_any_task_and_revealed_and_audited_at_the_close
     closed = close_epoch(store, content, bank=bank)
     # the gold tasks' declared fees are not pooled: the pool is the requester fees alone
     assert closed.result.pool == 7 * 10**15 * (len(queue.queued) - len(gold))
-    doc = json.loads(content.get(closed.epoch.audit_cid))
+    doc = load_bundle(content, closed.epoch.audit_cid)
     revealed = [t["gold"] for t in doc["tasks"] if t["gold"]]
     assert len(revealed) == len(gold)
     assert all(g["root"] == chain.roots[1][0].hex() and g["salt"] for g in revealed)
@@ -85,18 +86,23 @@ def test_gold_is_committed_before_any_task_and_revealed_and_audited_at_the_close
 
 
 class Tampered:
-    """A content store serving a bundle that reveals a different gold item."""
+    """A content store through which the close publishes a bundle that reveals a different gold
+    item than the one it used: each chunk of tasks has its first gold item edited before it is
+    stored, so every CID matches its bytes and only the audit's recomputation can tell."""
 
-    def __init__(self, inner: MemoryContent, cid: str, edit) -> None:
-        self.inner, self.cid, self.edit = inner, cid, edit
+    def __init__(self, inner: MemoryContent, edit) -> None:
+        self.inner, self.edit = inner, edit
 
     def get(self, cid: str) -> bytes:
-        doc = json.loads(self.inner.get(cid))
-        if cid == self.cid:
-            self.edit(next(t["gold"] for t in doc["tasks"] if t["gold"]))
-        return json.dumps(doc).encode()
+        return self.inner.get(cid)
 
     def put(self, data: bytes) -> str:
+        items = json.loads(data)
+        tasks = items if isinstance(items, list) and all(isinstance(t, dict) and "task_id" in t for t in items) else []
+        golds = [t["gold"] for t in tasks if t["gold"]]
+        if golds:
+            self.edit(golds[0])
+            data = encode(items)
         return self.inner.put(data)
 
     def has(self, cid: str) -> bool:
@@ -120,9 +126,8 @@ def test_a_bundle_that_reveals_a_different_gold_set_fails_the_audit(edit):
     for task_id in queue.queued:
         rounds.run_round(store, nodes, task_id, min_answers=3)
     content = MemoryContent()
-    closed = close_epoch(store, content, bank=bank)
-    lying = Tampered(content, closed.epoch.audit_cid, edit)
-    report = audit_epoch(store, lying, closed.epoch.id, gold_roots=chain.gold_commitment)
+    closed = close_epoch(store, Tampered(content, edit), bank=bank)
+    report = audit_epoch(store, content, closed.epoch.id, gold_roots=chain.gold_commitment)
     assert not report.passed
     assert any("gold item" in d.what for d in report.differences)
 

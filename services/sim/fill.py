@@ -1,0 +1,90 @@
+"""An open epoch holding many finished tasks, made fast, for measuring and testing its close.
+
+A few hundred rounds are played through the product's use cases (``submit_task``,
+``rounds.run_round`` on simulated nodes); every further task is submitted the same way and given
+the records of one of those rounds (its answers, candidates, seats, verdicts, the rates it used
+and its ranking) through the store's API, as if its round had gone the same way. The epoch then
+looks to ``close_epoch`` and to the audit like one of real rounds: 4 to 8 answers each, 2 or 3
+distinct candidates, about 3 verdicts per answer.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, replace
+
+from services.app import rounds
+from services.app.ports import Store
+from services.app.tasks import submit_task
+from services.core.types import (
+    Answer,
+    Judgment,
+    NewNode,
+    NodeKind,
+    NodeStatus,
+    Round,
+    TaskStatus,
+    Wei,
+)
+from services.inmemory import MemoryStore
+from services.sim.harness import FEE, STAKE, ListQueue
+from services.sim.world import Behaviour, SimNodes, World
+
+NODES = 10
+SWARMS = (4, 6, 8)  # seats per task, in turn
+
+
+@dataclass(frozen=True)
+class _Played:
+    text: str
+    options: tuple[str, ...]
+    swarm: int
+    answers: tuple[Answer, ...]
+    judgments: tuple[Judgment, ...]
+    round: Round
+
+
+def seeded_store(seed: int = 1) -> MemoryStore:
+    """An in-memory store whose task ids come from ``seed`` (a run is reproducible)."""
+    ids = random.Random(seed)
+    return MemoryStore(new_id=lambda: uuid.UUID(int=ids.getrandbits(128), version=4))
+
+
+def fill_epoch(store: Store, tasks: int, *, seed: int = 1, played: int = 300) -> None:
+    """Register ``NODES`` simulated nodes and finish ``tasks`` tasks in the open epoch, the first
+    ``min(played, tasks)`` by playing their rounds, the rest by repeating those rounds' records."""
+    world = World(seed)
+    for i in range(NODES):
+        name = f"node-{i}"
+        world.behaviours[name] = Behaviour(0.45 + 0.3 * i / (NODES - 1), 0.65 + 0.2 * i / (NODES - 1))
+        node = store.nodes.add(NewNode(name, f"sim://{name}", "simulated", NodeKind.TEST, stake_wei=Wei(STAKE)))
+        store.nodes.set_status(node.id, NodeStatus.ACTIVE)
+    queue, nodes = ListQueue(), SimNodes(world)
+    templates: list[_Played] = []
+    for k in range(min(played, tasks)):
+        q, swarm = world.question(), SWARMS[k % len(SWARMS)]
+        task = submit_task(store, queue, prompt=q.text, requester="bench", fee_wei=FEE, swarm_size=swarm,
+                           options=list(q.options))  # fmt: skip
+        rounds.run_round(store, nodes, task.id, min_answers=3)
+        rnd = store.rounds.get(task.id)
+        if rnd is not None and store.tasks.get(task.id).status is TaskStatus.DONE:
+            answers = tuple(store.answers.list_for_task(task.id))
+            verdicts = tuple(store.judgments.list_for_task(task.id))
+            templates.append(_Played(q.text, q.options, swarm, answers, verdicts, rnd))
+    for k in range(tasks - min(played, tasks)):
+        _repeat(store, queue, templates[k % len(templates)])
+
+
+def _repeat(store: Store, queue: ListQueue, p: _Played) -> None:
+    task = submit_task(store, queue, prompt=p.text, requester="bench", fee_wei=FEE, swarm_size=p.swarm,
+                       options=list(p.options))  # fmt: skip
+    r = p.round
+    store.rounds.start(task.id, r.node_ids, r.pairs, seats=r.seats, candidates=r.candidates)
+    for a in p.answers:
+        store.answers.put(replace(a, task_id=task.id))
+    for j in p.judgments:
+        store.judgments.put(replace(j, task_id=task.id))
+    store.rounds.finish(task.id, r.winner_id, r.ranking, r.method or "", r.separated, r.weights)
+    store.tasks.assign_open_epoch(task.id)
+    store.tasks.set_status(task.id, TaskStatus.DONE)
