@@ -146,16 +146,15 @@ def migrate_db(stack: Stack) -> None:
 
 
 def deploy_contracts(stack: Stack) -> None:
-    from services.chain.client import connect, ensure_deployed
+    from services.chain.client import connect
+    from services.chain.deploy import deploy_for
 
     w3 = connect(stack.settings.effective_chain_rpc_url)
-    dep = ensure_deployed(
-        w3,
-        stack.settings.deployer_key.get_secret_value(),
-        REPO_ROOT,
-        stack.data_dir / "deployments",
-    )
-    stack.deployment = {"chain_id": dep.chain_id, "deployer": dep.deployer, "addresses": dep.addresses}
+    dep = deploy_for(w3, stack.settings, REPO_ROOT, stack.data_dir / "deployments")
+    stack.deployment = {
+        "chain_id": dep.chain_id, "deployer": dep.deployer, "addresses": dep.addresses,
+        "roles": dep.roles.to_record() if dep.roles else {}, "timelock": dep.timelock,
+    }  # fmt: skip
 
 
 def start_test_node(

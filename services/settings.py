@@ -1,13 +1,17 @@
 """Settings: one pydantic-settings class (env prefix ``MERIT_``), read through a cached getter.
 
 Dev defaults (anvil's first account, a dev API key) are refused outside ``env=dev``/``test``.
+Every role of the marketplace is its own account: the deployer only deploys; the settler, the
+examiner and the resolver sign with their own keys; the admin and the treasury are addresses. In
+dev and test each defaults to one of anvil's dev accounts 10.. (``services.chain.keys.DEV_ROLES``);
+in production each process sets the keys of the roles it acts as.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +21,18 @@ from services.core.errors import ConfigInvalid
 # anvil's well-known dev account 0 (mnemonic "test test ... junk"); never valid outside dev.
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEV_API_KEY = "dev-requester-key"
+# the shortest timelock delay and challenge window production accepts (the dev chain uses 60 s)
+PRODUCTION_MIN_DELAY_S = 3600
+
+SigningRole = Literal["settler", "examiner", "resolver"]  # roles a marketplace process signs as
+Role = Literal["admin", "settler", "examiner", "resolver", "treasury"]
+SIGNING_ROLES: tuple[SigningRole, ...] = get_args(SigningRole)
+ROLES: tuple[Role, ...] = get_args(Role)
+
+
+def role_setting(role: Role) -> str:
+    """The environment variable that sets ``role``: a key for a signing role, else an address."""
+    return f"MERIT_{role.upper()}_{'KEY' if role in SIGNING_ROLES else 'ADDRESS'}"
 
 
 class Settings(BaseSettings):
@@ -40,7 +56,16 @@ class Settings(BaseSettings):
     content_backend: Literal["local", "ipfs"] = "local"
     ipfs_api_url: str = "/dns/127.0.0.1/tcp/5001/http"
 
-    deployer_key: SecretStr = SecretStr(ANVIL_DEV_KEY)
+    deployer_key: SecretStr = SecretStr(ANVIL_DEV_KEY)  # deploys the contracts, then holds no role
+    # the marketplace's roles (services/chain/deploy.py ROLE_GRANTS), each its own account; None:
+    # in dev/test anvil's dev account for the role (dev:10 settler .. dev:14 treasury), in
+    # production "this process does not act as that role"
+    settler_key: SecretStr | None = None  # proposes and finalizes epochs, slashes, settles escrow
+    examiner_key: SecretStr | None = None  # commits gold sets, attests calibrations
+    resolver_key: SecretStr | None = None  # rules on challenges
+    admin_address: str | None = None  # every contract's admin (behind the timelock in production)
+    treasury_address: str | None = None  # receives slashed stake
+    timelock_delay_s: int = Field(2 * 24 * 3600, ge=0)  # production: admin actions wait this long
     api_keys: list[str] = [DEV_API_KEY]
     api_url: str | None = None  # where the CLI finds the API; None: http://api_host:api_port
     client_api_key: SecretStr | None = None  # the CLI's key; None: the first of api_keys
@@ -68,6 +93,13 @@ class Settings(BaseSettings):
                     "MERIT_DEPLOYER_KEY is anvil's public dev key",
                     hint="set MERIT_DEPLOYER_KEY to a private key of your own",
                 )
+            self._refuse_shared_or_dev_role_accounts()
+            if self.timelock_delay_s < PRODUCTION_MIN_DELAY_S:
+                raise ConfigInvalid(
+                    f"MERIT_TIMELOCK_DELAY_S={self.timelock_delay_s} lets the admin act at once",
+                    hint=f"set MERIT_TIMELOCK_DELAY_S to at least {PRODUCTION_MIN_DELAY_S} "
+                    "(the default is 2 days)",
+                )
             if self.gold_secret is None:
                 raise ConfigInvalid(
                     "MERIT_GOLD_SECRET is not set",
@@ -80,6 +112,98 @@ class Settings(BaseSettings):
                     hint='set MERIT_API_KEYS to a JSON list of your own keys, e.g. ["..."]',
                 )
         return self
+
+    def _refuse_shared_or_dev_role_accounts(self) -> None:
+        """Production: no role account is one of anvil's public dev accounts, and no two roles
+        (nor the deployer) share an account."""
+        from services.chain.keys import dev_accounts
+
+        dev = {a.address.lower(): a.name for a in dev_accounts()}
+        held: dict[str, str] = {}  # address -> the setting that names it
+        named = [("MERIT_DEPLOYER_KEY", self._address_of_key("MERIT_DEPLOYER_KEY", self.deployer_key))]
+        for role in ROLES:
+            address = self._configured_address(role)
+            if address is not None:
+                named.append((role_setting(role), address))
+        for setting, address in named:
+            if address.lower() in dev:
+                raise ConfigInvalid(
+                    f"{setting} is anvil's public dev account {dev[address.lower()]}",
+                    hint=f"set {setting} to an account of your own",
+                )
+            if address.lower() in held:
+                raise ConfigInvalid(
+                    f"{setting} and {held[address.lower()]} name the same account {address}",
+                    hint=f"set {setting} to an account of its own: every role is its own key",
+                )
+            held[address.lower()] = setting
+
+    @staticmethod
+    def _address_of_key(setting: str, key: SecretStr) -> str:
+        from eth_account import Account
+
+        try:
+            return str(Account.from_key(key.get_secret_value().strip()).address)
+        except (ValueError, TypeError) as exc:
+            raise ConfigInvalid(
+                f"{setting} is not a private key", hint=f"set {setting} to 32 bytes as 0x-prefixed hex"
+            ) from exc
+
+    def _configured_address(self, role: Role) -> str | None:
+        """The address the settings name for ``role``; None when unset (no dev default)."""
+        if role in SIGNING_ROLES:
+            key: SecretStr | None = getattr(self, f"{role}_key")
+            return None if key is None else self._address_of_key(role_setting(role), key)
+        address: str | None = getattr(self, f"{role}_address")
+        if address is None:
+            return None
+        from eth_utils.address import is_address, to_checksum_address
+
+        if not is_address(address):
+            raise ConfigInvalid(
+                f"{role_setting(role)}={address!r} is not an address",
+                hint=f"set {role_setting(role)} to a 0x-prefixed 20-byte address",
+            )
+        return str(to_checksum_address(address))
+
+    # roles ---------------------------------------------------------------------------------
+    @property
+    def is_dev(self) -> bool:
+        return self.env != "production"
+
+    def role_key(self, role: SigningRole) -> str:
+        """The private key this process signs with as ``role``: its setting, or in dev/test the
+        role's dev account. ConfigInvalid naming the setting when this process has none."""
+        key: SecretStr | None = getattr(self, f"{role}_key")
+        if key is not None:
+            return key.get_secret_value().strip()
+        if self.is_dev:
+            from services.chain.keys import dev_role_account
+
+            return dev_role_account(role).private_key
+        raise ConfigInvalid(
+            f"{role_setting(role)} is not set: this process cannot act as the {role}",
+            hint=f"set {role_setting(role)} to the {role}'s private key (its own account)",
+        )
+
+    def has_role_key(self, role: SigningRole) -> bool:
+        return self.is_dev or getattr(self, f"{role}_key") is not None
+
+    def role_address(self, role: Role) -> str:
+        """The account that holds ``role``: from its setting, or in dev/test the role's dev
+        account. ConfigInvalid naming the setting when production leaves it unset."""
+        address = self._configured_address(role)
+        if address is not None:
+            return address
+        if self.is_dev:
+            from services.chain.keys import dev_role_account
+
+            return dev_role_account(role).address
+        raise ConfigInvalid(
+            f"{role_setting(role)} is not set: the contracts need a {role} of their own",
+            hint=f"set {role_setting(role)} to the {role}'s "
+            + ("private key" if role in SIGNING_ROLES else "address"),
+        )
 
     # derived locations -------------------------------------------------------------------
     @property

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 DEV_CHAIN_ID = 31337
 NPM_ANVIL = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 STATE_INTERVAL_S = 5
+DEV_ACCOUNT_COUNT = 16  # dev:0..9 deployer, nodes, requesters; dev:10.. the marketplace's roles
 
 
 def find_anvil(root: Path | None = None) -> Path:
@@ -135,6 +136,7 @@ def start_anvil(
         "--host", host,
         "--port", str(port),
         "--chain-id", str(chain_id),
+        "--accounts", str(DEV_ACCOUNT_COUNT),
         "--quiet",
     ]  # fmt: skip
     if state_file is not None:

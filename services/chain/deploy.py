@@ -1,7 +1,10 @@
 """Deploy the contract set and keep one deployment record per chain id.
 
 The record (``<records_dir>/<chain_id>.json``) names every address, its deploy transaction and
-block, the deployer and the artifacts' ``sourceHash``. ``ensure_deployed`` reuses a recorded
+block, the deployer, the account of each role (admin, settler, examiner, resolver, treasury), the
+timelock when there is one, and the artifacts' ``sourceHash``. The deployer only deploys: it hands
+every contract's admin role to the admin (in production to a MeritTimelock the admin drives) and
+renounces every role it held. ``ensure_deployed`` reuses a recorded
 deployment when the code is still on chain and the artifacts have not changed; otherwise it
 deploys afresh. Records of public chains live in deploy/deployments/ and are committed; the dev
 chain's record (31337) lives in the data directory of `merit up`.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from services.chain.compiler import ARTIFACTS_DIR, TEST_ARTIFACTS_DIR, load_artifact
+from services.chain.keys import dev_role_account
 from services.chain.rpc import (
     ChainReverted,
     account_from_key,
@@ -29,6 +33,7 @@ from services.chain.rpc import (
     send,
 )
 from services.core.errors import ConfigInvalid
+from services.settings import PRODUCTION_MIN_DELAY_S, ROLES, Settings, role_setting
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,8 @@ RECORDS_DIR = Path("deploy/deployments")
 MRT = 10**18
 DEFAULT_MIN_STAKE_WEI = 100 * MRT  # 100 MRT
 DEV_CHAIN_ID = 31337
-RECORD_VERSION = 2
+RECORD_VERSION = 3  # 3: role accounts and the timelock
+TIMELOCK = "MeritTimelock"  # deployed outside dev only; holds every contract's DEFAULT_ADMIN_ROLE
 VERIFIER_GAS_CAP = 13_000_000
 
 # deployment order; later contracts take earlier addresses in their constructors
@@ -105,6 +111,72 @@ def default_params(chain_id: int) -> DeployParams:
     return DEV_PARAMS if chain_id == DEV_CHAIN_ID else DeployParams()
 
 
+def refuse_dev_chain(chain_id: int, params: DeployParams | None = None) -> None:
+    """Production (MERIT_ENV=production) refuses the dev chain (its faucet mints to anyone) and
+    the dev chain's short windows. One ConfigInvalid saying what to set."""
+    if chain_id == DEV_CHAIN_ID:
+        raise ConfigInvalid(
+            f"MERIT_ENV=production on the dev chain {DEV_CHAIN_ID}, whose faucet mints MRT to anyone",
+            hint="set MERIT_CHAIN_RPC_URL to a production chain, or MERIT_ENV=dev for a dev stack",
+        )
+    if params is not None and (
+        params.challenge_window_s < PRODUCTION_MIN_DELAY_S
+        or params.unbonding_period_s < PRODUCTION_MIN_DELAY_S
+    ):
+        raise ConfigInvalid(
+            f"MERIT_ENV=production with dev-sized windows (challenge {params.challenge_window_s}s, "
+            f"unbonding {params.unbonding_period_s}s)",
+            hint=f"deploy with a challenge window and unbonding period of at least "
+            f"{PRODUCTION_MIN_DELAY_S}s (the production defaults: 1 day and 7 days)",
+        )
+
+
+@dataclass(frozen=True)
+class RoleAccounts:
+    """Who holds each of the marketplace's roles once the deployer is done: distinct accounts.
+
+    ``admin`` holds every contract's DEFAULT_ADMIN_ROLE directly on the dev chain; in production
+    it proposes and executes through the MeritTimelock, which holds that role instead.
+    """
+
+    admin: str
+    settler: str  # proposes and finalizes epochs, slashes, refunds and settles escrowed fees
+    examiner: str  # commits gold sets, attests calibrations
+    resolver: str  # rules on challenges
+    treasury: str  # receives slashed stake
+
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for role, address in asdict(self).items():
+            if not Web3.is_address(address):
+                raise ConfigInvalid(f"the {role} {address!r} is not an address")
+            object.__setattr__(self, role, Web3.to_checksum_address(address))
+            if address.lower() in seen:
+                raise ConfigInvalid(
+                    f"the {role} and the {seen[address.lower()]} are the same account {address}",
+                    hint=f"set {role_setting(role)} to an account of its own",  # type: ignore[arg-type]
+                )
+            seen[address.lower()] = role
+
+    @classmethod
+    def dev(cls) -> RoleAccounts:
+        """The dev chain's role accounts: anvil's dev:10 .. dev:14 (keys.DEV_ROLES)."""
+        return cls(**{role: dev_role_account(role).address for role in ROLES})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RoleAccounts:
+        """The role accounts the settings name (dev accounts 10.. in dev and test)."""
+        return cls(**{role: settings.role_address(role) for role in ROLES})
+
+    def to_record(self) -> dict[str, str]:
+        return dict(asdict(self))
+
+
+def timelock_delay_of(settings: Settings) -> int | None:
+    """The timelock's minimum delay outside dev; None in dev and test (the admin acts directly)."""
+    return None if settings.is_dev else settings.timelock_delay_s
+
+
 @dataclass(frozen=True)
 class DeployedContract:
     name: str
@@ -121,7 +193,15 @@ class Deployment:
     deployer: str
     source_hash: str
     params: DeployParams
-    contracts: dict[str, DeployedContract]
+    contracts: dict[str, DeployedContract]  # CONTRACTS, and TIMELOCK when there is one
+    roles: RoleAccounts | None = None  # None: built by hand (tests); every record names them
+    timelock_delay_s: int | None = None  # the timelock's minimum delay; None without one
+
+    @property
+    def timelock(self) -> str | None:
+        """The MeritTimelock that administers the contracts; None when the admin does directly."""
+        found = self.contracts.get(TIMELOCK)
+        return found.address if found else None
 
     @property
     def min_stake_wei(self) -> int:
@@ -155,6 +235,12 @@ class Deployment:
             "deployer": self.deployer,
             "sourceHash": self.source_hash,
             "parameters": self.params.to_record(),
+            "roles": self.roles.to_record() if self.roles else None,
+            "timelock": (
+                {"address": self.timelock, "minDelayS": str(self.timelock_delay_s)}
+                if self.timelock
+                else None
+            ),
             "contracts": {
                 name: {"address": c.address, "txHash": c.tx_hash, "blockNumber": c.block_number}
                 for name, c in sorted(self.contracts.items())
@@ -163,6 +249,9 @@ class Deployment:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Deployment:
+        if int(record.get("version", 0)) < RECORD_VERSION:
+            raise ConfigInvalid(f"deployment record version {record.get('version')} names no roles")
+        timelock = record.get("timelock")
         return cls(
             chain_id=int(record["chainId"]),
             deployer=str(record["deployer"]),
@@ -177,6 +266,8 @@ class Deployment:
                 )
                 for name, entry in record["contracts"].items()
             },
+            roles=RoleAccounts(**record["roles"]) if record.get("roles") else None,
+            timelock_delay_s=int(timelock["minDelayS"]) if timelock else None,
         )
 
 
@@ -266,17 +357,17 @@ def _grant(
     )
 
 
-# (contract, role, grantee): "settlement" is the EpochSettlement contract, "writer" the deployer,
-# the marketplace's single chain writer
+# (contract, role, grantee): "settlement" is the EpochSettlement contract; "settler", "examiner"
+# and "resolver" are the RoleAccounts of those names, each its own key. The deployer keeps nothing.
 ROLE_GRANTS = (
     ("MeritToken", "MINTER_ROLE", "settlement"),
     ("NodeRegistry", "REPUTATION_WRITER_ROLE", "settlement"),
-    ("NodeRegistry", "SETTLER_ROLE", "writer"),
-    ("NodeRegistry", "ATTESTER_ROLE", "writer"),
-    ("EpochSettlement", "SETTLER_ROLE", "writer"),
-    ("EpochSettlement", "CHALLENGER_ROLE", "writer"),
-    ("EpochSettlement", "EXAMINER_ROLE", "writer"),  # gold commitments; the attester's account
-    ("TaskEscrow", "OPERATOR_ROLE", "writer"),
+    ("NodeRegistry", "SETTLER_ROLE", "settler"),  # slash
+    ("NodeRegistry", "ATTESTER_ROLE", "examiner"),  # calibration attestations
+    ("EpochSettlement", "SETTLER_ROLE", "settler"),
+    ("EpochSettlement", "CHALLENGER_ROLE", "resolver"),  # until challenges are open to anyone
+    ("EpochSettlement", "EXAMINER_ROLE", "examiner"),  # gold commitments
+    ("TaskEscrow", "OPERATOR_ROLE", "settler"),  # refund and settle task fees
 )
 
 
@@ -286,9 +377,14 @@ def deploy_set(
     repo_root: Path,
     verifier: str,
     params: DeployParams,
+    roles: RoleAccounts,
+    *,
+    timelock_delay_s: int | None = None,
 ) -> dict[str, DeployedContract]:
-    """Deploy MeritToken, NodeRegistry, EpochSettlement (on ``verifier``) and TaskEscrow, and
-    grant the roles in ROLE_GRANTS. The deployer is every contract's admin and the treasury.
+    """Deploy MeritToken, NodeRegistry, EpochSettlement (on ``verifier``) and TaskEscrow, grant
+    the roles in ROLE_GRANTS to ``roles``, hand every contract's DEFAULT_ADMIN_ROLE to the admin
+    (with ``timelock_delay_s``: to a MeritTimelock with that minimum delay, whose proposer and
+    executor is the admin) and renounce every role the deployer held.
 
     ``deploy_all`` calls this with an EpochRewardsVerifier; tests and benches call it with a
     test-only verifier they deployed themselves (nothing is recorded).
@@ -304,7 +400,7 @@ def deploy_set(
         token.address,
         params.min_stake_wei,
         params.unbonding_period_s,
-        me,  # treasury
+        roles.treasury,
         me,
     )
     settlement = _deploy_one(
@@ -324,11 +420,41 @@ def deploy_set(
         w3, account, repo_root, "TaskEscrow", token.address, settlement.address, me
     )
     deployed = {c.name: c for c in (token, registry, settlement, escrow)}
-    grantees = {"settlement": settlement.address, "writer": me}
+    grantees = {
+        "settlement": settlement.address,
+        "settler": roles.settler,
+        "examiner": roles.examiner,
+        "resolver": roles.resolver,
+    }
     for name, role, grantee in ROLE_GRANTS:
         target = contract_at(w3, repo_root, name, deployed[name].address)
         _grant(w3, account, repo_root, target, role, grantees[grantee])
+    admin, timelock = roles.admin, None
+    if timelock_delay_s is not None:
+        timelock = _deploy_one(
+            w3, account, repo_root, TIMELOCK, timelock_delay_s, [roles.admin], [roles.admin]
+        )
+        admin = timelock.address
+    for c in deployed.values():
+        _hand_over(w3, account, repo_root, contract_at(w3, repo_root, c.name, c.address), admin)
+    if timelock is not None:
+        deployed[TIMELOCK] = timelock
     return deployed
+
+
+def _hand_over(
+    w3: Web3, account: LocalAccount, repo_root: Path, target: Contract, admin: str
+) -> None:
+    """Make ``admin`` the contract's admin, then renounce the deployer's admin role."""
+    role_id = target.functions.DEFAULT_ADMIN_ROLE().call()
+    send(w3, account, target.functions.grantRole(role_id, admin), repo_root, what=f"admin to {admin}")
+    send(
+        w3,
+        account,
+        target.functions.renounceRole(role_id, account.address),
+        repo_root,
+        what="deployer renounces admin",
+    )
 
 
 def deploy_all(
@@ -337,17 +463,23 @@ def deploy_all(
     repo_root: Path,
     records_dir: Path | None = None,
     *,
+    roles: RoleAccounts | None = None,
+    timelock_delay_s: int | None = None,
     min_stake_wei: int | None = None,
     params: DeployParams | None = None,
 ) -> Deployment:
     """Deploy RewardChunkVerifier, EpochRewardsVerifier, MeritToken, NodeRegistry, EpochSettlement
     and TaskEscrow, wire roles, and write the deployment record.
 
+    ``roles`` defaults to the dev role accounts (dev:10..) on the dev chain and is required
+    elsewhere; with ``timelock_delay_s`` a MeritTimelock administers the contracts (production).
+
     ``params`` defaults to ``default_params(chain_id)`` (short windows on the dev chain);
     ``min_stake_wei`` overrides its minimum stake. Roles (ROLE_GRANTS): EpochSettlement may mint
-    MeritToken (epoch emission) and write NodeRegistry reputations; the deployer (the single chain
-    writer) proposes and challenges epochs, commits gold sets, slashes, attests, settles and
-    refunds task fees, is the treasury and every contract's admin. EpochSettlement is built on
+    MeritToken (epoch emission) and write NodeRegistry reputations; the settler proposes epochs,
+    slashes, settles and refunds task fees; the examiner commits gold sets and attests; the
+    resolver rules on challenges; the admin (or its timelock) administers; the deployer keeps
+    nothing. EpochSettlement is built on
     EpochRewardsVerifier, which checks each chunk with the Groth16 verifier generated from
     zk/artifacts' key.
     """
@@ -357,16 +489,34 @@ def deploy_all(
     params = params or default_params(chain_id)
     if min_stake_wei is not None:
         params = replace(params, min_stake_wei=min_stake_wei)
+    if roles is None:
+        if chain_id != DEV_CHAIN_ID:
+            raise ConfigInvalid(
+                f"deploying on chain {chain_id} needs the role accounts",
+                hint="set MERIT_ADMIN_ADDRESS, MERIT_TREASURY_ADDRESS, MERIT_SETTLER_KEY, "
+                "MERIT_EXAMINER_KEY and MERIT_RESOLVER_KEY",
+            )
+        roles = RoleAccounts.dev()
+    if account.address in roles.to_record().values():
+        raise ConfigInvalid(
+            f"the deployer {account.address} is also a role account",
+            hint="the deployer only deploys: give every role an account of its own",
+        )
 
     chunks = _deploy_one(w3, account, repo_root, "RewardChunkVerifier")
     verifier = _deploy_one(w3, account, repo_root, "EpochRewardsVerifier", chunks.address)
-    deployed = deploy_set(w3, deployer_key, repo_root, verifier.address, params)
+    deployed = deploy_set(
+        w3, deployer_key, repo_root, verifier.address, params, roles,
+        timelock_delay_s=timelock_delay_s,
+    )  # fmt: skip
     deployment = Deployment(
         chain_id=chain_id,
         deployer=account.address,
         source_hash=source_hash,
         params=params,
         contracts={chunks.name: chunks, verifier.name: verifier, **deployed},
+        roles=roles,
+        timelock_delay_s=timelock_delay_s,
     )
     path = write_record(records_dir or repo_root / RECORDS_DIR, deployment)
     log.info("deployment recorded", extra={"chain_id": chain_id, "record": str(path)})
@@ -385,7 +535,7 @@ def load_deployment(
     if deployment.source_hash != artifacts_source_hash(repo_root):
         log.info("deployment record %s predates the artifacts", chain_id)
         return None
-    if set(deployment.contracts) != set(CONTRACTS):
+    if set(deployment.contracts) - {TIMELOCK} != set(CONTRACTS):
         return None
     if not all(has_code(w3, c.address) for c in deployment.contracts.values()):
         log.info("deployment record %s points at addresses without code", chain_id)
@@ -399,6 +549,8 @@ def ensure_deployed(
     repo_root: Path,
     records_dir: Path | None = None,
     *,
+    roles: RoleAccounts | None = None,
+    timelock_delay_s: int | None = None,
     min_stake_wei: int | None = None,
     params: DeployParams | None = None,
 ) -> Deployment:
@@ -411,5 +563,27 @@ def ensure_deployed(
     if existing is not None:
         return existing
     return deploy_all(
-        w3, deployer_key, repo_root, records_dir, min_stake_wei=min_stake_wei, params=params
+        w3, deployer_key, repo_root, records_dir, roles=roles, timelock_delay_s=timelock_delay_s,
+        min_stake_wei=min_stake_wei, params=params,
+    )  # fmt: skip
+
+
+def deploy_for(
+    w3: Web3, settings: Settings, repo_root: Path, records_dir: Path | None = None
+) -> Deployment:
+    """``ensure_deployed`` as the settings say: their deployer key and role accounts, a timelock
+    outside dev; production refuses the dev chain and dev-sized windows (recorded ones too)."""
+    chain_id = chain_id_of(w3)
+    if not settings.is_dev:
+        refuse_dev_chain(chain_id)
+    deployment = ensure_deployed(
+        w3,
+        settings.deployer_key.get_secret_value(),
+        repo_root,
+        records_dir,
+        roles=RoleAccounts.from_settings(settings),
+        timelock_delay_s=timelock_delay_of(settings),
     )
+    if not settings.is_dev:
+        refuse_dev_chain(chain_id, deployment.params)
+    return deployment

@@ -21,11 +21,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from services.chain.anvil import DEV_CHAIN_ID
+from services.chain.anvil import DEV_ACCOUNT_COUNT, DEV_CHAIN_ID
 from services.core.errors import Conflict, Invalid, NotFound, Unauthorized
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
-DEV_ACCOUNTS = 10  # anvil's default --accounts
+DEV_ACCOUNTS = DEV_ACCOUNT_COUNT  # anvil's --accounts in `merit up`, the tests and compose
+# the marketplace's role accounts on the dev chain, above every node and requester (dev:0..dev:9)
+DEV_ROLES = {"settler": 10, "examiner": 11, "resolver": 12, "admin": 13, "treasury": 14}
 DEV_PREFIX = "dev:"
 KEYSTORE_DIR = "keystore"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,15 +44,17 @@ class DevAccount:
         return f"{DEV_PREFIX}{self.index}"
 
 
-@lru_cache(maxsize=1)
-def dev_accounts(count: int = DEV_ACCOUNTS) -> tuple[DevAccount, ...]:
-    """anvil's dev accounts 0..count-1 (account 0 deploys the contracts in `merit up`)."""
+@lru_cache(maxsize=None)
+def _derive(index: int) -> DevAccount:
     Account.enable_unaudited_hdwallet_features()
-    out = []
-    for i in range(count):
-        acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-        out.append(DevAccount(i, acct.address, acct.key.to_0x_hex()))
-    return tuple(out)
+    acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return DevAccount(index, acct.address, acct.key.to_0x_hex())
+
+
+def dev_accounts(count: int = DEV_ACCOUNTS) -> tuple[DevAccount, ...]:
+    """anvil's dev accounts 0..count-1 (account 0 deploys the contracts in `merit up`; 10.. hold
+    the marketplace's roles, DEV_ROLES)."""
+    return tuple(_derive(i) for i in range(count))
 
 
 def dev_account(name: str) -> DevAccount:
@@ -61,7 +65,12 @@ def dev_account(name: str) -> DevAccount:
             f"{name!r} is not a dev account",
             hint=f"dev accounts are dev:0 .. dev:{DEV_ACCOUNTS - 1} (dev:0 deploys the contracts)",
         )
-    return dev_accounts()[int(index)]
+    return _derive(int(index))
+
+
+def dev_role_account(role: str) -> DevAccount:
+    """The dev account that holds ``role`` (a DEV_ROLES name) on the dev chain."""
+    return _derive(DEV_ROLES[role])
 
 
 @dataclass(frozen=True)

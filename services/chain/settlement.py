@@ -8,22 +8,45 @@ transaction instead of sending again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from services.app.ports import Store
+from services.app.ports import OutboxRepository, Store
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession
+from services.chain.deploy import refuse_dev_chain
 from services.chain.outbox import OutboxSender, PostgresSenderLock
 from services.chain.rpc import account_from_key, chain_id_of, connect
 from services.chain.tx import ContractCall, estimate
 from services.core.types import OutboxStatus
-from services.settings import Settings
+from services.core.errors import ConfigInvalid
+from services.settings import SIGNING_ROLES, Settings, SigningRole, role_setting
 
 
 class ChainSettlement:
-    def __init__(self, session: ChainSession, sender: OutboxSender) -> None:
-        self.session, self.sender = session, sender
+    """The marketplace's chain writes, each sent by the role that may make it: the settler
+    proposes and finalizes epochs and moves escrowed fees; the examiner commits gold sets and
+    attests calibrations. ``senders`` holds an outbox sender per role key this process has; a
+    write for a role it lacks raises ConfigInvalid naming the setting."""
+
+    def __init__(
+        self,
+        session: ChainSession,
+        senders: Mapping[SigningRole, OutboxSender],
+        outbox: OutboxRepository,
+    ) -> None:
+        self.session, self.senders, self.outbox = session, dict(senders), outbox
+
+    def sender(self, role: SigningRole) -> OutboxSender:
+        """The outbox sender of ``role``'s key; ConfigInvalid when this process holds none."""
+        try:
+            return self.senders[role]
+        except KeyError:
+            raise ConfigInvalid(
+                f"{role_setting(role)} is not set: this process cannot act as the {role}",
+                hint=f"set {role_setting(role)} to the {role}'s private key",
+            ) from None
 
     @property
     def chain_id(self) -> int:
@@ -44,15 +67,16 @@ class ChainSettlement:
         return self.session.registry.reputation_bp(chain_node_id)
 
     def sent(self, intent_key: str) -> str | None:
-        entry = self.sender.outbox.get_by_intent(intent_key)
+        entry = self.outbox.get_by_intent(intent_key)
         if entry is None or entry.status is not OutboxStatus.MINED:
             return None
         return entry.tx_hash
 
-    def _send(self, intent_key: str, call: ContractCall) -> str:
-        if self.sender.outbox.get_by_intent(intent_key) is None:
-            estimate(self.session.w3, self.session.root, self.sender.address, call)  # raises
-        return self.sender.send(intent_key, call).tx_hash
+    def _send(self, role: SigningRole, intent_key: str, call: ContractCall) -> str:
+        sender = self.sender(role)
+        if self.outbox.get_by_intent(intent_key) is None:
+            estimate(self.session.w3, self.session.root, sender.address, call)  # raises
+        return sender.send(intent_key, call).tx_hash
 
     def propose(
         self,
@@ -68,12 +92,12 @@ class ChainSettlement:
         call = self.session.settlement.propose(
             epoch, root, total, audit_cid, first_word, words, proof
         )
-        return self._send(intent_key, call)
+        return self._send("settler", intent_key, call)
 
     def attest(self, intent_key: str, chain_node_id: int, score_bps: int, valid_until: datetime) -> str:
         """Attest a node's calibration on chain (the writer holds ATTESTER_ROLE); the tx hash."""
         return self._send(
-            intent_key, self.session.registry.attest(chain_node_id, score_bps, valid_until)
+            "examiner", intent_key, self.session.registry.attest(chain_node_id, score_bps, valid_until)
         )
 
     def commit_gold(self, intent_key: str, epoch: int, root: bytes) -> str:
@@ -84,7 +108,7 @@ class ChainSettlement:
         committed once), ``GoldTooLate`` (the epoch is already proposed), ``ChainInvalid`` (a zero
         root), ``ChainUnauthorized`` (the writer lacks the role).
         """
-        return self._send(intent_key, self.session.settlement.commit_gold(epoch, root))
+        return self._send("examiner", intent_key, self.session.settlement.commit_gold(epoch, root))
 
     def gold_commitment(self, epoch: int) -> tuple[bytes, int] | None:
         """(root, committed at, unix seconds) of ``epoch``'s gold commitment; None without one."""
@@ -98,31 +122,41 @@ class ChainSettlement:
         return int(e.amount_wei) if e.status is EscrowStatus.FUNDED else 0
 
     def refund_task(self, intent_key: str, task_id: str) -> str:
-        return self._send(intent_key, self.session.escrow.refund(task_id))
+        return self._send("settler", intent_key, self.session.escrow.refund(task_id))
 
     def settle_task_fees(self, intent_key: str, epoch: int, task_ids: list[str]) -> str:
-        return self._send(intent_key, self.session.escrow.settle_tasks(epoch, task_ids))
+        return self._send("settler", intent_key, self.session.escrow.settle_tasks(epoch, task_ids))
 
     def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
-        return self._send(intent_key, self.session.settlement.finalize(epoch, first_word, words))
+        return self._send("settler", intent_key, self.session.settlement.finalize(epoch, first_word, words))
 
 
 def open_chain_settlement(
     settings: Settings, store: Store, rpc_url: str | None = None
 ) -> ChainSettlement:
-    """The settler's chain (``MERIT_DEPLOYER_KEY``, which holds the settler role) over the recorded
-    deployment at ``rpc_url`` (default: the settings' chain), writing through ``store``'s outbox."""
+    """The marketplace's chain over the recorded deployment at ``rpc_url`` (default: the settings'
+    chain), writing through ``store``'s outbox with one sender per role key the settings hold
+    (``MERIT_SETTLER_KEY``, ``MERIT_EXAMINER_KEY``, ``MERIT_RESOLVER_KEY``; anvil's dev:10.. in
+    dev). Production refuses the dev chain and a deployment with dev-sized windows."""
     url = rpc_url or settings.effective_chain_rpc_url
-    records = None
-    if chain_id_of(connect(url)) == DEV_CHAIN_ID:
-        records = settings.resolved_data_dir / "deployments"
+    chain_id = chain_id_of(connect(url))
+    if not settings.is_dev:
+        refuse_dev_chain(chain_id)
+    records = settings.resolved_data_dir / "deployments" if chain_id == DEV_CHAIN_ID else None
     session = ChainSession.open(url, repo_root(), records)
-    sender = OutboxSender(
-        session.w3,
-        session.root,
-        account_from_key(settings.deployer_key.get_secret_value()),
-        store.outbox,
-        PostgresSenderLock(settings.effective_database_url),
-        decoder=session.events,
-    )
-    return ChainSettlement(session, sender)
+    if not settings.is_dev:
+        refuse_dev_chain(chain_id, session.deployment.params)
+    lock = PostgresSenderLock(settings.effective_database_url)
+    senders = {
+        role: OutboxSender(
+            session.w3,
+            session.root,
+            account_from_key(settings.role_key(role)),
+            store.outbox,
+            lock,
+            decoder=session.events,
+        )
+        for role in SIGNING_ROLES
+        if settings.has_role_key(role)
+    }
+    return ChainSettlement(session, senders, store.outbox)

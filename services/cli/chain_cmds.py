@@ -24,7 +24,7 @@ from services.chain.keys import DEV_PREFIX, Keystore, dev_account, resolve_accou
 from services.chain.reverts import ChainInvalid, format_mrt, parse_mrt
 from services.chain.tx import ContractCall, DirectSender, Estimate, TxResult, simulate
 from services.cli.output import console, err_console, errors_as_one_line, print_json
-from services.core.errors import Invalid, NotFound
+from services.core.errors import ConfigInvalid, Invalid, NotFound
 from services.settings import get_settings
 
 RpcUrl = Annotated[
@@ -115,7 +115,13 @@ def _require_dev_chain_at(rpc_url: str | None) -> None:
     """The faucet exists only on the dev chain: say so before looking for a deployment."""
     from services.chain.rpc import chain_id_of, connect
 
-    chain_id = chain_id_of(connect(rpc_url or get_settings().effective_chain_rpc_url))
+    settings = get_settings()
+    if not settings.is_dev:
+        raise ConfigInvalid(
+            "MERIT_ENV=production has no faucet: MRT comes only from stake, fees and rewards",
+            hint="set MERIT_ENV=dev to use the dev chain's faucet",
+        )
+    chain_id = chain_id_of(connect(rpc_url or settings.effective_chain_rpc_url))
     if chain_id != DEV_CHAIN_ID:
         raise ChainInvalid(
             f"the faucet exists only on the dev chain {DEV_CHAIN_ID}; this is chain {chain_id}",

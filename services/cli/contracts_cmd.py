@@ -14,7 +14,7 @@ from services.chain import compiler
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.client import chain_id_of, connect
 from services.chain.compiler import repo_root
-from services.chain.deploy import CONTRACTS, RECORDS_DIR, deploy_all, load_deployment
+from services.chain.deploy import CONTRACTS, RECORDS_DIR, deploy_for, load_deployment
 from services.core.errors import MeritError
 from services.settings import get_settings
 
@@ -85,11 +85,11 @@ def deploy(
         if records_dir is None and chain_id_of(w3) == DEV_CHAIN_ID:
             records_dir = settings.resolved_data_dir / "deployments"
         existing = load_deployment(w3, root, records_dir)
-        deployment = existing
-        if deployment is None:
+        if existing is None:
             with err.status(f"deploying {len(CONTRACTS)} contracts ..."):
-                key = settings.deployer_key.get_secret_value()
-                deployment = deploy_all(w3, key, root, records_dir)
+                deployment = deploy_for(w3, settings, root, records_dir)
+        else:
+            deployment = deploy_for(w3, settings, root, records_dir)  # production checks it
     except MeritError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -103,3 +103,14 @@ def deploy(
     for name, contract in sorted(deployment.contracts.items()):
         table.add_row(name, contract.address, str(contract.block_number))
     out.print(table)
+    if deployment.roles is not None:
+        roles = Table(title="roles (the deployer holds none)")
+        roles.add_column("role")
+        roles.add_column("account")
+        for role, address in deployment.roles.to_record().items():
+            roles.add_row(role, address)
+        if deployment.timelock:
+            roles.add_row(
+                "admin's timelock", f"{deployment.timelock} ({deployment.timelock_delay_s}s delay)"
+            )
+        out.print(roles)

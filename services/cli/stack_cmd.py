@@ -92,12 +92,29 @@ def print_status(state: dict[str, Any]) -> None:
         parts.add_row(p["name"], str(p["pid"]), "[green]running[/green]" if alive else "[red]stopped[/red]", p["url"])
     console.print(parts)
     deployment = state.get("deployment") or {}
+    roles = {str(a).lower(): role for role, a in (deployment.get("roles") or {}).items()}
     if deployment.get("chain_id") == 31337:
         accounts = Table(title="dev accounts (use with --account dev:N)", show_header=True)
         for col in ("account", "address", "role"):
             accounts.add_column(col)
-        for acct in dev_accounts(4):
-            role = "deployer, settler" if acct.address == deployment.get("deployer") else "operator / requester"
+        for acct in dev_accounts():
+            if acct.address == deployment.get("deployer"):
+                role = "deployer (deployed, then renounced every role)"
+            elif acct.address.lower() in roles:
+                role = roles[acct.address.lower()]
+            elif acct.index < 4:
+                role = "operator / requester"
+            else:
+                continue
             accounts.add_row(f"dev:{acct.index}", acct.address, role)
         console.print(accounts)
         console.print("[dim]anvil's public test mnemonic 'test test ... junk': never use these keys elsewhere[/dim]")
+    elif roles:
+        held = Table(title="roles (each its own account)", show_header=True)
+        for col in ("role", "address"):
+            held.add_column(col)
+        for address, role in roles.items():
+            held.add_row(role, address)
+        console.print(held)
+    if deployment.get("timelock"):
+        console.print(f"admin actions go through the timelock at {deployment['timelock']}")

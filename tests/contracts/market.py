@@ -20,11 +20,17 @@ from services.core.merkle import (
     hash_verifier_proof,
     reputation_words,
 )
+from services.chain.keys import dev_role_account
 from services.settings import ANVIL_DEV_KEY
 from tests.fixtures.chain import REPO_ROOT, Market
 
 MRT = 10**18
-DEPLOYER: LocalAccount = Account.from_key(ANVIL_DEV_KEY)
+DEPLOYER: LocalAccount = Account.from_key(ANVIL_DEV_KEY)  # deploys, then holds no role
+SETTLER: LocalAccount = Account.from_key(dev_role_account("settler").private_key)
+EXAMINER: LocalAccount = Account.from_key(dev_role_account("examiner").private_key)
+RESOLVER: LocalAccount = Account.from_key(dev_role_account("resolver").private_key)
+ADMIN: LocalAccount = Account.from_key(dev_role_account("admin").private_key)
+TREASURY: LocalAccount = Account.from_key(dev_role_account("treasury").private_key)
 MODEL_HASH = Web3.keccak(text="tinyllama-1.1b-chat-q4")
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 EVIDENCE = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
@@ -127,7 +133,7 @@ class Contracts:
         reputations: Mapping[int, int] | None = None,
         *,
         proof: bytes | None = None,
-        account: LocalAccount = DEPLOYER,
+        account: LocalAccount = SETTLER,
     ) -> TxReceipt:
         first, words = reputation_words(reputations or {})
         proof = self.proof_for(epoch, tree.root, total) if proof is None else proof
@@ -137,7 +143,7 @@ class Contracts:
     def finalize(self, epoch: int, reputations: Mapping[int, int] | None = None) -> TxReceipt:
         first, words = reputation_words(reputations or {})
         call = self.settlement.functions.finalize(epoch, first, words)
-        return tx(self.w3, DEPLOYER, call, f"finalize {epoch}")
+        return tx(self.w3, SETTLER, call, f"finalize {epoch}")
 
     def settle(
         self,

@@ -20,7 +20,9 @@ from web3 import Web3
 
 from services.chain.client import ChainReverted
 from tests.contracts.market import (
+    ADMIN,
     DEPLOYER,
+    SETTLER,
     EVIDENCE,
     MRT,
     Contracts,
@@ -103,7 +105,7 @@ def test_stake_accounting_balances(c: Contracts, ops: list[tuple[str, int, int]]
                     assert _now(c.w3) >= model.ends[i] and model.unbonding[i] > 0
                     model.unbonding[i], model.ends[i] = 0, 0
                 elif op == "slash":
-                    tx(c.w3, DEPLOYER, reg.functions.slash(node, amount, EVIDENCE))
+                    tx(c.w3, SETTLER, reg.functions.slash(node, amount, EVIDENCE))
                     from_stake = min(amount, model.stake[i])
                     model.stake[i] -= from_stake
                     model.unbonding[i] -= amount - from_stake
@@ -223,16 +225,16 @@ def test_reputation_word_check_matches_the_per_lane_rule(
     with snapshot(c.w3):
         reg = c.registry
         writer = reg.functions.REPUTATION_WRITER_ROLE().call()
-        tx(c.w3, DEPLOYER, reg.functions.grantRole(writer, DEPLOYER.address))
+        tx(c.w3, ADMIN, reg.functions.grantRole(writer, ADMIN.address))
         # node ids 1..count exist: stand them up cheaply through the real register path
         for i in range(count):
             c.register(operator(100 + i))
         call = reg.functions.writeReputations(1, index, [word])
         if bad:
             with pytest.raises(ChainReverted) as caught:
-                tx(c.w3, DEPLOYER, call)
+                tx(c.w3, ADMIN, call)
             assert caught.value.error_name == "NodeRegistryInvalidReputation"
             assert caught.value.error_args == bad[0]
         else:
-            tx(c.w3, DEPLOYER, call)
+            tx(c.w3, ADMIN, call)
             assert reg.functions.reputationWord(index).call() == word

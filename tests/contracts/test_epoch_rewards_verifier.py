@@ -22,7 +22,7 @@ from services.chain.deploy import Deployment, _deploy_one
 from services.chain.rpc import ChainReverted, account_from_key
 from services.core.merkle import Reward, RewardTree
 from services.settings import ANVIL_DEV_KEY
-from tests.contracts.market import CID, DEPLOYER, MRT, reverts, tx
+from tests.contracts.market import CID, MRT, SETTLER, reverts, tx
 from tests.fixtures.chain import REPO_ROOT
 from zk import encoding as zk
 from zk.encoding import ChainRow, Entry, ProofChunk, Row
@@ -363,7 +363,7 @@ def test_settlement_passes_the_previous_root_and_caps_the_gas(
     settlement = deployment.contract(chain, REPO_ROOT, "EpochSettlement")
     e = make_epoch(epoch=1)  # entries claim earlier leaves, but epoch 1 has no previous root
     with reverts("EpochRewardsVerifierPreviousRootMismatch", e.previous_root, b"\0" * 32):
-        tx(chain, DEPLOYER, settlement.functions.propose(1, e.root, e.total, CID, 0, [], e.proof()))
+        tx(chain, SETTLER, settlement.functions.propose(1, e.root, e.total, CID, 0, [], e.proof()))
     # the proof below asks for more gas than the cap
     many = replace(e, chunks=e.chunks * 20)
     cap = deployment.params.verifier_gas
@@ -372,7 +372,7 @@ def test_settlement_passes_the_previous_root_and_caps_the_gas(
     with reverts("EpochSettlementVerifierGasAboveCap", asked, cap):
         tx(
             chain,
-            DEPLOYER,
+            SETTLER,
             settlement.functions.propose(1, e.root, e.total, CID, 0, [], many.proof()),
         )
     assert settlement.functions.lastProposedEpoch().call() == 0

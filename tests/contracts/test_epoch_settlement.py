@@ -19,6 +19,8 @@ from tests.contracts.market import (
     DEPLOYER,
     EVIDENCE,
     MRT,
+    RESOLVER,
+    SETTLER,
     Contracts,
     events,
     now,
@@ -71,7 +73,7 @@ def test_an_epoch_settles_and_every_node_pulls_its_reward(c: Contracts, ids: lis
             "total": total,
             "auditCid": CID,
             "reputationHash": reputation_hash(first, words),
-            "proposer": DEPLOYER.address,
+            "proposer": SETTLER.address,
         }
     ]
     assert c.settlement.functions.statusOf(1).call() == 1  # Proposed
@@ -259,12 +261,12 @@ def test_the_verifier_gets_the_gas_it_asks_for_or_nothing_runs(
     assert verifier.functions.verificationGas(proof).call() == HASH_VERIFIER_GAS
     call = c.settlement.functions.propose(1, tree.root, 10 * MRT, CID, 0, [], proof)
     with pytest.raises(ContractCustomError) as caught:
-        call.call({"from": DEPLOYER.address, "gas": 70_000})
+        call.call({"from": SETTLER.address, "gas": 70_000})
     name, args = decode_revert(REPO_ROOT, caught.value.data)  # type: ignore[arg-type]
     assert name == "EpochSettlementVerifierGasTooLow"
     assert args[1] == _needed(HASH_VERIFIER_GAS, proof)
     # what the verifier asks for, not the cap, is what the proposal needs
-    assert call.estimate_gas({"from": DEPLOYER.address}) < DEV_PARAMS.verifier_gas
+    assert call.estimate_gas({"from": SETTLER.address}) < DEV_PARAMS.verifier_gas
 
 
 def test_a_proof_needing_more_than_the_cap_is_refused(
@@ -296,9 +298,9 @@ def test_propose_refuses_strangers_and_empty_input(c: Contracts, ids: list[int])
         c.propose(1, tree, 10 * MRT, account=NODES[0])
     proof = c.proof_for(1, b"\0" * 32, MRT)
     with reverts("EpochSettlementInvalidInput"):
-        tx(c.w3, DEPLOYER, c.settlement.functions.propose(1, b"\0" * 32, MRT, CID, 0, [], proof))
+        tx(c.w3, SETTLER, c.settlement.functions.propose(1, b"\0" * 32, MRT, CID, 0, [], proof))
     with reverts("EpochSettlementInvalidInput"):
-        tx(c.w3, DEPLOYER, c.settlement.functions.propose(1, tree.root, MRT, "", 0, [], proof))
+        tx(c.w3, SETTLER, c.settlement.functions.propose(1, tree.root, MRT, "", 0, [], proof))
 
 
 def test_the_total_is_bounded_by_pool_and_emission_cap(c: Contracts, ids: list[int]) -> None:
@@ -336,10 +338,10 @@ def test_a_challenged_epoch_is_dropped_and_proposed_again(c: Contracts, ids: lis
     bad = tree_of(1, {ids[0]: (NODES[0].address, 10 * MRT)})
     c.propose(1, bad, 10 * MRT)
 
-    receipt = tx(c.w3, DEPLOYER, c.settlement.functions.challenge(1, EVIDENCE))
+    receipt = tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, EVIDENCE))
 
     assert events(c.settlement, "EpochChallenged", receipt) == [
-        {"epoch": 1, "challenger": DEPLOYER.address, "evidenceCid": EVIDENCE}
+        {"epoch": 1, "challenger": RESOLVER.address, "evidenceCid": EVIDENCE}
     ]
     assert c.settlement.functions.statusOf(1).call() == 0
     assert c.settlement.functions.proposalOf(1).call()[3] == 0
@@ -358,13 +360,13 @@ def test_challenges_need_the_role_evidence_and_an_open_window(c: Contracts, ids:
     with reverts("AccessControlUnauthorizedAccount"):
         tx(c.w3, NODES[0], c.settlement.functions.challenge(1, EVIDENCE))
     with reverts("EpochSettlementInvalidInput"):
-        tx(c.w3, DEPLOYER, c.settlement.functions.challenge(1, ""))
+        tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, ""))
     with reverts("EpochSettlementNotPending", 2):
-        tx(c.w3, DEPLOYER, c.settlement.functions.challenge(2, EVIDENCE))
+        tx(c.w3, RESOLVER, c.settlement.functions.challenge(2, EVIDENCE))
     ends = c.settlement.functions.challengeEndsAt(1).call()
     travel(c.w3, _window(c))
     with reverts("EpochSettlementChallengeWindowClosed", 1, ends):
-        tx(c.w3, DEPLOYER, c.settlement.functions.challenge(1, EVIDENCE))
+        tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, EVIDENCE))
 
 
 # --- pools ------------------------------------------------------------------------------------

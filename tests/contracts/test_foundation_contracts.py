@@ -16,6 +16,7 @@ from services.chain.client import ChainReverted, call_view, connect, send
 from services.chain.deploy import (
     CONTRACTS,
     Deployment,
+    RoleAccounts,
     _deploy_one,
     artifacts_source_hash,
     ensure_deployed,
@@ -26,6 +27,7 @@ from services.chain.rpc import account_from_key
 from services.core.errors import ChainUnavailable, PortInUse
 from services.ports_free import free_port
 from services.settings import ANVIL_DEV_KEY
+from tests.contracts.market import SETTLER
 from tests.fixtures.chain import DEV_KEYS, REPO_ROOT
 
 MRT = 10**18
@@ -74,11 +76,11 @@ def test_roles_are_wired(chain: Web3, deployment: Deployment) -> None:
     minter = token.functions.MINTER_ROLE().call()
     assert token.functions.hasRole(minter, deployment.address("EpochSettlement")).call()
     assert not token.functions.hasRole(minter, DEPLOYER.address).call()
+    roles = deployment.roles
+    assert roles is not None and roles == RoleAccounts.dev()
     settler = settlement.functions.SETTLER_ROLE().call()
-    assert settlement.functions.hasRole(settler, DEPLOYER.address).call()
-    assert escrow.functions.hasRole(
-        escrow.functions.OPERATOR_ROLE().call(), DEPLOYER.address
-    ).call()
+    assert settlement.functions.hasRole(settler, roles.settler).call()
+    assert escrow.functions.hasRole(escrow.functions.OPERATOR_ROLE().call(), roles.settler).call()
     assert settlement.functions.verifier().call() == deployment.address("EpochRewardsVerifier")
     verifier = _contract(chain, deployment, "EpochRewardsVerifier")
     assert verifier.functions.chunkVerifier().call() == deployment.address("RewardChunkVerifier")
@@ -86,17 +88,18 @@ def test_roles_are_wired(chain: Web3, deployment: Deployment) -> None:
     writer = registry.functions.REPUTATION_WRITER_ROLE().call()
     assert registry.functions.hasRole(writer, deployment.address("EpochSettlement")).call()
     assert not registry.functions.hasRole(writer, DEPLOYER.address).call()
-    for role in ("SETTLER_ROLE", "ATTESTER_ROLE"):
+    for role, holder in (("SETTLER_ROLE", roles.settler), ("ATTESTER_ROLE", roles.examiner)):
         role_id = getattr(registry.functions, role)().call()
-        assert registry.functions.hasRole(role_id, DEPLOYER.address).call(), role
+        assert registry.functions.hasRole(role_id, holder).call(), role
+    assert registry.functions.treasury().call() == roles.treasury
     challenger = settlement.functions.CHALLENGER_ROLE().call()
-    assert settlement.functions.hasRole(challenger, DEPLOYER.address).call()
-    # gold commitments come from the account that attests capabilities (the chain writer)
+    assert settlement.functions.hasRole(challenger, roles.resolver).call()
+    # gold commitments come from the account that attests capabilities (the examiner)
     examiner = settlement.functions.EXAMINER_ROLE().call()
     assert examiner == Web3.keccak(text="EXAMINER_ROLE")
     attester = registry.functions.ATTESTER_ROLE().call()
-    assert settlement.functions.hasRole(examiner, DEPLOYER.address).call()
-    assert registry.functions.hasRole(attester, DEPLOYER.address).call()
+    assert settlement.functions.hasRole(examiner, roles.examiner).call()
+    assert registry.functions.hasRole(attester, roles.examiner).call()
     assert escrow.functions.settlement().call() == deployment.address("EpochSettlement")
 
 
@@ -252,7 +255,9 @@ def test_only_minters_mint(chain: Web3, deployment: Deployment) -> None:
 def test_faucet_is_disabled_off_the_dev_chain(tmp_path: Path) -> None:
     with start_anvil(free_port(), None, tmp_path / "anvil.log", chain_id=1337) as other:
         w3 = connect(other.rpc_url)
-        deployment = ensure_deployed(w3, ANVIL_DEV_KEY, REPO_ROOT, tmp_path)
+        deployment = ensure_deployed(
+            w3, ANVIL_DEV_KEY, REPO_ROOT, tmp_path, roles=RoleAccounts.dev()
+        )
         assert record_path(tmp_path, 1337).exists()
         token = deployment.contract(w3, REPO_ROOT, "MeritToken")
         with pytest.raises(ChainReverted) as caught:
@@ -282,11 +287,11 @@ def test_escrow_holds_a_fee_and_refunds_it_once(chain: Web3, deployment: Deploym
         send(chain, OPERATOR, escrow.functions.refund(task), REPO_ROOT, what="refund")
     assert caught.value.error_name == "AccessControlUnauthorizedAccount"
 
-    send(chain, DEPLOYER, escrow.functions.refund(task), REPO_ROOT, what="refund")
+    send(chain, SETTLER, escrow.functions.refund(task), REPO_ROOT, what="refund")
     assert token.functions.balanceOf(OPERATOR.address).call() == 3 * MRT
     assert escrow.functions.escrowOf(task).call()[2] == 2
     with pytest.raises(ChainReverted) as caught:
-        send(chain, DEPLOYER, escrow.functions.refund(task), REPO_ROOT, what="refund")
+        send(chain, SETTLER, escrow.functions.refund(task), REPO_ROOT, what="refund")
     assert caught.value.error_name == "TaskEscrowNotFunded"
 
 
@@ -299,7 +304,7 @@ def test_nothing_settles_without_a_proof(chain: Web3, deployment: Deployment) ->
     propose = settlement.functions.propose(1, root, 10 * MRT, CID, 0, [], b"")
 
     with pytest.raises(ChainReverted) as caught:
-        send(chain, DEPLOYER, propose, REPO_ROOT, what="propose epoch 1")
+        send(chain, SETTLER, propose, REPO_ROOT, what="propose epoch 1")
 
     assert caught.value.error_name == "EpochRewardsVerifierMalformedProof"
     assert settlement.functions.proposalOf(1).call()[3] == 0  # epoch: nothing stored

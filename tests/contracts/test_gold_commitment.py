@@ -10,7 +10,10 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from tests.contracts.market import (
+    ADMIN,
     DEPLOYER,
+    EXAMINER,
+    RESOLVER,
     EVIDENCE,
     MRT,
     Contracts,
@@ -37,7 +40,7 @@ def c(chain: Web3, market: Market) -> Contracts:
     return Contracts(chain, market)
 
 
-def _commit(c: Contracts, epoch: int, root: bytes, account: LocalAccount = DEPLOYER) -> TxReceipt:
+def _commit(c: Contracts, epoch: int, root: bytes, account: LocalAccount = EXAMINER) -> TxReceipt:
     return tx(c.w3, account, c.settlement.functions.commitGold(epoch, root), f"commit gold {epoch}")
 
 
@@ -90,10 +93,10 @@ def test_only_the_examiner_commits(c: Contracts) -> None:
         _commit(c, 1, ROOT, STRANGER)
 
     # the role, not the settler's or challenger's, is what commitGold asks for
-    tx(c.w3, DEPLOYER, c.settlement.functions.revokeRole(EXAMINER_ROLE, DEPLOYER.address))
+    tx(c.w3, ADMIN, c.settlement.functions.revokeRole(EXAMINER_ROLE, EXAMINER.address))
     with reverts("AccessControlUnauthorizedAccount"):
         _commit(c, 1, ROOT)
-    tx(c.w3, DEPLOYER, c.settlement.functions.grantRole(EXAMINER_ROLE, STRANGER.address))
+    tx(c.w3, ADMIN, c.settlement.functions.grantRole(EXAMINER_ROLE, STRANGER.address))
     _commit(c, 1, ROOT, STRANGER)
     assert _commitment(c, 1)[0] == ROOT
 
@@ -118,6 +121,6 @@ def test_gold_comes_too_late_once_the_epoch_is_proposed(c: Contracts) -> None:
 def test_a_challenged_epoch_is_no_longer_proposed(c: Contracts) -> None:
     """As documented: dropping a proposal reopens its epoch (lastProposedEpoch goes back)."""
     _propose(c, 1)
-    tx(c.w3, DEPLOYER, c.settlement.functions.challenge(1, EVIDENCE))
+    tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, EVIDENCE))
     _commit(c, 1, ROOT)
     assert _commitment(c, 1)[0] == ROOT

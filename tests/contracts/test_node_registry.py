@@ -8,7 +8,10 @@ from web3 import Web3
 from services.chain.client import call_view
 from tests.contracts.market import (
     CID,
+    ADMIN,
     DEPLOYER,
+    EXAMINER,
+    SETTLER,
     EVIDENCE,
     MODEL_HASH,
     MRT,
@@ -170,7 +173,7 @@ def test_slash_takes_active_stake_first_and_pays_the_treasury(c: Contracts) -> N
     treasury = c.registry.functions.treasury().call()
     before = c.balance(treasury)
 
-    receipt = tx(c.w3, DEPLOYER, c.registry.functions.slash(node, need // 2, EVIDENCE))
+    receipt = tx(c.w3, SETTLER, c.registry.functions.slash(node, need // 2, EVIDENCE))
 
     assert events(c.registry, "Slashed", receipt) == [
         {
@@ -179,7 +182,7 @@ def test_slash_takes_active_stake_first_and_pays_the_treasury(c: Contracts) -> N
             "fromStake": need // 2,
             "fromUnbonding": 0,
             "evidenceCid": EVIDENCE,
-            "slasher": DEPLOYER.address,
+            "slasher": SETTLER.address,
         }
     ]
     assert c.balance(treasury) - before == need // 2
@@ -192,7 +195,7 @@ def test_slash_reaches_stake_that_is_unbonding(c: Contracts) -> None:
     node = c.register(ALICE, 2 * need)
     tx(c.w3, ALICE, c.registry.functions.requestUnstake(need))  # need active, need unbonding
 
-    receipt = tx(c.w3, DEPLOYER, c.registry.functions.slash(node, need + need // 4, EVIDENCE))
+    receipt = tx(c.w3, SETTLER, c.registry.functions.slash(node, need + need // 4, EVIDENCE))
 
     (slashed,) = events(c.registry, "Slashed", receipt)
     assert (slashed["fromStake"], slashed["fromUnbonding"]) == (need, need // 4)
@@ -204,7 +207,7 @@ def test_slash_reaches_stake_that_is_unbonding(c: Contracts) -> None:
     assert c.balance(ALICE.address) == remaining  # the slashed part never comes back
 
     with reverts("NodeRegistrySlashExceedsStake", node, 1, 0):
-        tx(c.w3, DEPLOYER, c.registry.functions.slash(node, 1, EVIDENCE))
+        tx(c.w3, SETTLER, c.registry.functions.slash(node, 1, EVIDENCE))
 
 
 def test_slash_needs_the_settler_role_evidence_and_a_node(c: Contracts) -> None:
@@ -213,13 +216,13 @@ def test_slash_needs_the_settler_role_evidence_and_a_node(c: Contracts) -> None:
     with reverts("AccessControlUnauthorizedAccount"):
         tx(c.w3, BOB, c.registry.functions.slash(node, 1, EVIDENCE))
     with reverts("NodeRegistryInvalidInput"):
-        tx(c.w3, DEPLOYER, c.registry.functions.slash(node, 1, ""))
+        tx(c.w3, SETTLER, c.registry.functions.slash(node, 1, ""))
     with reverts("NodeRegistryInvalidInput"):
-        tx(c.w3, DEPLOYER, c.registry.functions.slash(node, 0, EVIDENCE))
+        tx(c.w3, SETTLER, c.registry.functions.slash(node, 0, EVIDENCE))
     with reverts("NodeRegistryUnknownNode", 9):
-        tx(c.w3, DEPLOYER, c.registry.functions.slash(9, 1, EVIDENCE))
+        tx(c.w3, SETTLER, c.registry.functions.slash(9, 1, EVIDENCE))
     with reverts("NodeRegistrySlashExceedsStake", node, need + 1, need):
-        tx(c.w3, DEPLOYER, c.registry.functions.slash(node, need + 1, EVIDENCE))
+        tx(c.w3, SETTLER, c.registry.functions.slash(node, need + 1, EVIDENCE))
 
 
 # --- attestations -----------------------------------------------------------------------------
@@ -230,13 +233,13 @@ def test_attestation_counts_until_it_expires(c: Contracts) -> None:
     until = now(c.w3) + 100
     assert not c.registry.functions.isAttested(node).call()
 
-    receipt = tx(c.w3, DEPLOYER, c.registry.functions.attest(node, 8_750, until))
+    receipt = tx(c.w3, EXAMINER, c.registry.functions.attest(node, 8_750, until))
 
     assert events(c.registry, "CapabilityAttested", receipt) == [
-        {"nodeId": node, "attester": DEPLOYER.address, "scoreBps": 8_750, "validUntil": until}
+        {"nodeId": node, "attester": EXAMINER.address, "scoreBps": 8_750, "validUntil": until}
     ]
     score, valid_until, attester, attested_at = c.registry.functions.attestationOf(node).call()
-    assert (score, valid_until, attester) == (8_750, until, DEPLOYER.address)
+    assert (score, valid_until, attester) == (8_750, until, EXAMINER.address)
     assert attested_at == now(c.w3)
     assert c.registry.functions.isAttested(node).call()
     travel(c.w3, 101)
@@ -247,12 +250,12 @@ def test_attest_refuses_bad_scores_past_expiry_and_strangers(c: Contracts) -> No
     node = c.register(ALICE)
     later = now(c.w3) + 100
     with reverts("NodeRegistryInvalidAttestation", 10_001, later):
-        tx(c.w3, DEPLOYER, c.registry.functions.attest(node, 10_001, later))
+        tx(c.w3, EXAMINER, c.registry.functions.attest(node, 10_001, later))
     past = now(c.w3)
     with reverts("NodeRegistryInvalidAttestation", 5_000, past):
-        tx(c.w3, DEPLOYER, c.registry.functions.attest(node, 5_000, past))
+        tx(c.w3, EXAMINER, c.registry.functions.attest(node, 5_000, past))
     with reverts("NodeRegistryUnknownNode", 2):
-        tx(c.w3, DEPLOYER, c.registry.functions.attest(2, 5_000, later))
+        tx(c.w3, EXAMINER, c.registry.functions.attest(2, 5_000, later))
     with reverts("AccessControlUnauthorizedAccount"):
         tx(c.w3, ALICE, c.registry.functions.attest(node, 5_000, later))
 
@@ -269,14 +272,14 @@ def test_only_settlement_writes_reputation(c: Contracts) -> None:
 
 
 def test_reputation_words_carry_the_epoch_as_a_nonce_and_are_checked(c: Contracts) -> None:
-    """With the writer role granted to the deployer for this test only (snapshot reverts it)."""
+    """With the writer role granted to the admin for this test only (snapshot reverts it)."""
     for i in range(3):
         c.register(operator(10 + i))
     writer = c.registry.functions.REPUTATION_WRITER_ROLE().call()
-    tx(c.w3, DEPLOYER, c.registry.functions.grantRole(writer, DEPLOYER.address))
+    tx(c.w3, ADMIN, c.registry.functions.grantRole(writer, ADMIN.address))
     word = (7_000 << 16) | (6_000 << 32) | (10_000 << 48)  # nodes 1, 2, 3
 
-    receipt = tx(c.w3, DEPLOYER, c.registry.functions.writeReputations(4, 0, [word]))
+    receipt = tx(c.w3, ADMIN, c.registry.functions.writeReputations(4, 0, [word]))
 
     assert events(c.registry, "ReputationsWritten", receipt) == [
         {"epoch": 4, "firstWord": 0, "words": [word]}
@@ -289,15 +292,15 @@ def test_reputation_words_carry_the_epoch_as_a_nonce_and_are_checked(c: Contract
     assert c.registry.functions.reputationEpoch().call() == 4
     for epoch in (4, 3):  # replay and reorder
         with reverts("NodeRegistryStaleReputationEpoch", epoch, 4):
-            tx(c.w3, DEPLOYER, c.registry.functions.writeReputations(epoch, 0, [word]))
+            tx(c.w3, ADMIN, c.registry.functions.writeReputations(epoch, 0, [word]))
     with reverts("NodeRegistryInvalidReputation", 2, 10_001):
-        tx(c.w3, DEPLOYER, c.registry.functions.writeReputations(5, 0, [10_001 << 32]))
+        tx(c.w3, ADMIN, c.registry.functions.writeReputations(5, 0, [10_001 << 32]))
     with reverts("NodeRegistryInvalidReputation", 4, 1):
-        tx(c.w3, DEPLOYER, c.registry.functions.writeReputations(5, 0, [1 << 64]))  # no node 4
+        tx(c.w3, ADMIN, c.registry.functions.writeReputations(5, 0, [1 << 64]))  # no node 4
     with reverts("NodeRegistryInvalidReputation", 0, 1):
-        tx(c.w3, DEPLOYER, c.registry.functions.writeReputations(5, 0, [1]))  # node id 0
+        tx(c.w3, ADMIN, c.registry.functions.writeReputations(5, 0, [1]))  # node id 0
     with reverts("NodeRegistryInvalidReputation", 16, 1):
-        tx(c.w3, DEPLOYER, c.registry.functions.writeReputations(5, 1, [1]))
+        tx(c.w3, ADMIN, c.registry.functions.writeReputations(5, 1, [1]))
 
 
 def test_views_of_an_unknown_node_revert_by_name(c: Contracts) -> None:

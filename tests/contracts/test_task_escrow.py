@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from web3 import Web3
 
-from tests.contracts.market import DEPLOYER, MRT, Contracts, events, operator, reverts, tx
+from tests.contracts.market import MRT, SETTLER, Contracts, events, operator, reverts, tx
 from tests.fixtures.chain import Market
 
 REQUESTER = operator(40)
@@ -22,7 +22,7 @@ def c(chain: Web3, market: Market) -> Contracts:
 
 
 def test_settled_fees_move_into_the_epochs_pool(c: Contracts) -> None:
-    receipt = tx(c.w3, DEPLOYER, c.escrow.functions.settleTasks(3, TASKS[:2]))
+    receipt = tx(c.w3, SETTLER, c.escrow.functions.settleTasks(3, TASKS[:2]))
 
     assert events(c.escrow, "TaskSettled", receipt) == [
         {"taskId": TASKS[0], "epoch": 3, "amount": MRT},
@@ -38,14 +38,14 @@ def test_settled_fees_move_into_the_epochs_pool(c: Contracts) -> None:
 
 
 def test_a_fee_is_settled_or_refunded_never_both(c: Contracts) -> None:
-    tx(c.w3, DEPLOYER, c.escrow.functions.settleTasks(1, [TASKS[0]]))
-    tx(c.w3, DEPLOYER, c.escrow.functions.refund(TASKS[1]))
+    tx(c.w3, SETTLER, c.escrow.functions.settleTasks(1, [TASKS[0]]))
+    tx(c.w3, SETTLER, c.escrow.functions.refund(TASKS[1]))
     with reverts("TaskEscrowNotFunded", TASKS[0]):
-        tx(c.w3, DEPLOYER, c.escrow.functions.refund(TASKS[0]))
+        tx(c.w3, SETTLER, c.escrow.functions.refund(TASKS[0]))
     with reverts("TaskEscrowNotFunded", TASKS[1]):
-        tx(c.w3, DEPLOYER, c.escrow.functions.settleTasks(1, [TASKS[1]]))
+        tx(c.w3, SETTLER, c.escrow.functions.settleTasks(1, [TASKS[1]]))
     with reverts("TaskEscrowNotFunded", TASKS[2]):  # one bad task fails the whole batch
-        tx(c.w3, DEPLOYER, c.escrow.functions.settleTasks(1, [TASKS[2], TASKS[2]]))
+        tx(c.w3, SETTLER, c.escrow.functions.settleTasks(1, [TASKS[2], TASKS[2]]))
     assert c.escrow.functions.escrowOf(TASKS[2]).call()[2] == 1  # still Funded
 
 
@@ -53,4 +53,4 @@ def test_settle_tasks_needs_the_operator_and_a_batch(c: Contracts) -> None:
     with reverts("AccessControlUnauthorizedAccount"):
         tx(c.w3, REQUESTER, c.escrow.functions.settleTasks(1, TASKS))
     with reverts("TaskEscrowInvalidInput"):
-        tx(c.w3, DEPLOYER, c.escrow.functions.settleTasks(1, []))
+        tx(c.w3, SETTLER, c.escrow.functions.settleTasks(1, []))

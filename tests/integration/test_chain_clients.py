@@ -22,7 +22,14 @@ from services.chain.events import (
     Transfer,
     of_type,
 )
-from services.chain.keys import DEV_ACCOUNTS, Keystore, dev_account, dev_accounts, resolve_account
+from services.chain.keys import (
+    DEV_ACCOUNTS,
+    Keystore,
+    dev_account,
+    dev_accounts,
+    dev_role_account,
+    resolve_account,
+)
 from services.chain.outbox import OutboxSender, PostgresSenderLock
 from services.chain.reverts import (
     ChainInvalid,
@@ -162,12 +169,12 @@ GOLD_ROOT = bytes(Web3.keccak(text="hidden gold set"))
 def _writer(
     session: ChainSession, store: PostgresStore, postgres_url: str, account=None
 ) -> ChainSettlement:
-    """The settler's chain as the service builds it; the deployer holds EXAMINER_ROLE."""
+    """The marketplace's chain as the service builds it; gold comes from the examiner's key."""
     sender = OutboxSender(
-        session.w3, REPO_ROOT, account or Account.from_key(ANVIL_DEV_KEY), store.outbox,
+        session.w3, REPO_ROOT, account or Account.from_key(dev_role_account("examiner").private_key), store.outbox,
         PostgresSenderLock(postgres_url), decoder=session.events,
     )  # fmt: skip
-    return ChainSettlement(session, sender)
+    return ChainSettlement(session, {"examiner": sender}, store.outbox)
 
 
 def test_gold_is_committed_once_through_the_outbox_and_read_back(
@@ -189,7 +196,7 @@ def test_gold_is_committed_once_through_the_outbox_and_read_back(
     (event,) = of_type(session.events.decode_receipt(receipt), GoldCommitted)
     assert (event.epoch, event.root, event.committed_at) == (epoch, "0x" + GOLD_ROOT.hex(), at)
 
-    writer = chain.sender.address
+    writer = chain.sender("examiner").address
     nonce = session.w3.eth.get_transaction_count(writer)
     assert chain.commit_gold("gold:1", epoch, GOLD_ROOT) == tx_hash  # a retry sends nothing
     assert session.w3.eth.get_transaction_count(writer) == nonce
@@ -331,8 +338,9 @@ def test_dev_accounts_are_anvils() -> None:
     assert accounts[0].private_key == ANVIL_DEV_KEY
     assert [a.private_key for a in accounts[1:4]] == list(DEV_KEYS)
     assert dev_account("dev:1").address == OPERATOR.address
+    assert dev_account("dev:10").address == dev_role_account("settler").address
     with pytest.raises(Invalid):
-        dev_account("dev:10")
+        dev_account(f"dev:{DEV_ACCOUNTS}")
 
 
 def test_dev_accounts_are_refused_off_the_dev_chain(tmp_path: Path) -> None:

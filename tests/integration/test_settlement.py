@@ -36,7 +36,7 @@ from services.core.settlement import SettlementStatus
 from services.core.types import EpochId, EpochNode, NewNode, NodeId, Wei
 from services.settings import get_settings
 from services.store.db import PostgresStore
-from tests.contracts.market import DEPLOYER, MRT, Contracts, give_eth, operator, travel
+from tests.contracts.market import DEPLOYER, MRT, SETTLER, Contracts, give_eth, operator, travel
 from tests.fixtures.chain import REPO_ROOT, Market
 
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
@@ -87,11 +87,11 @@ def _world(
         for i, a in enumerate(operators)
     ]
     sender = OutboxSender(
-        w3, REPO_ROOT, DEPLOYER, store.outbox, PostgresSenderLock(postgres_url),
+        w3, REPO_ROOT, SETTLER, store.outbox, PostgresSenderLock(postgres_url),
         decoder=session.events,
     )  # fmt: skip
     return World(
-        store, session, ChainSettlement(session, sender), contracts, nodes, chain_ids,
+        store, session, ChainSettlement(session, {"settler": sender}, store.outbox), contracts, nodes, chain_ids,
         *_hash_proofs(market),
     )  # fmt: skip
 
@@ -148,15 +148,15 @@ def test_an_epoch_settles_finalizes_and_each_node_claims_its_cumulative_reward(
         )
 
     # a retry sends nothing new
-    nonce = w.session.w3.eth.get_transaction_count(DEPLOYER.address)
+    nonce = w.session.w3.eth.get_transaction_count(SETTLER.address)
     again = settle_epoch(w.store, w.chain, e1, prove=w.prove, check=w.check)
     assert not again.sent and again.settlement.root == s.root
-    assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
+    assert w.session.w3.eth.get_transaction_count(SETTLER.address) == nonce
     # even when the record lost its status, the outbox answers from the receipt
     w.store.settlements.set_status(e1, SettlementStatus.RECORDED)
     resent = settle_epoch(w.store, w.chain, e1, prove=w.prove, check=w.check)
     assert resent.tx_hash == w.store.outbox.get_by_intent(intent_key(31337, e1, "propose")).tx_hash
-    assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
+    assert w.session.w3.eth.get_transaction_count(SETTLER.address) == nonce
 
     early = finalize_epoch(w.store, w.chain, e1)
     assert not early.sent and early.message.startswith("not yet")

@@ -32,7 +32,7 @@ from services.core.rewards import epoch_rewards
 from services.core.settlement import ProofStatus, SettlementStatus
 from services.core.types import EpochId, EpochNode, NewNode, NodeId, Wei
 from services.store.db import PostgresStore
-from tests.contracts.market import DEPLOYER, MRT, travel
+from tests.contracts.market import MRT, SETTLER, travel
 from tests.fixtures.chain import REPO_ROOT, Market
 from tests.integration.test_settlement import OPERATORS, World, _claim, _world
 from zk import encoding
@@ -184,17 +184,17 @@ def test_a_tampered_proof_is_rejected_by_the_workers_and_by_the_contract(
         values[4] = [tuple(chunk)]
         return MadeProof(encode(list(encoding.PROOF_TYPES), values), made.chunks)
 
-    nonce = w.session.w3.eth.get_transaction_count(DEPLOYER.address)
+    nonce = w.session.w3.eth.get_transaction_count(SETTLER.address)
     result = settle_epoch(w.store, w.chain, e1, prove=tampered, check=z.prover.check)
     s = result.settlement
     assert not result.sent and s.proof_status is ProofStatus.REJECTED
     assert s.proof_detail and s.proof_detail.startswith("chunk 0:")
     assert "failed the workers' check" in result.message
     assert w.store.outbox.get_by_intent(intent_key(31337, e1, "propose")) is None
-    assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
+    assert w.session.w3.eth.get_transaction_count(SETTLER.address) == nonce
     again = settle_epoch(w.store, w.chain, e1)  # without a prover nothing unverified is sent
     assert not again.sent and again.settlement.proof_status is ProofStatus.REJECTED
-    assert w.session.w3.eth.get_transaction_count(DEPLOYER.address) == nonce
+    assert w.session.w3.eth.get_transaction_count(SETTLER.address) == nonce
 
     # sent anyway, the contract refuses it with a named error
     bad = w.store.settlements.proof(e1)
@@ -204,7 +204,7 @@ def test_a_tampered_proof_is_rejected_by_the_workers_and_by_the_contract(
         list(s.rep_words), bad,
     )  # fmt: skip
     with pytest.raises(ChainReverted) as refused:
-        estimate(w.session.w3, REPO_ROOT, DEPLOYER.address, call)
+        estimate(w.session.w3, REPO_ROOT, SETTLER.address, call)
     assert refused.value.error_name == "EpochRewardsVerifierChunkRejected"
 
     # the honest proof passes both checks

@@ -1,7 +1,8 @@
 """docker-compose.yml: what a user running `docker compose up` relies on.
 
 Validated by docker-compose itself (`config -q`, no daemon needed, no socket opened), then the
-normalized config it prints is checked for the promises the file makes: secrets are required,
+normalized config it prints is checked for the promises the file makes: it says plainly that its
+chain is a dev chain (MERIT_ENV=dev, labels), the remaining secrets are required,
 services wait for health rather than start, one chain writer, pinned images, health everywhere.
 """
 
@@ -23,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SECRETS = {
     "POSTGRES_PASSWORD": "compose-test-password",
-    "MERIT_DEPLOYER_KEY": "0x" + "11" * 32,
     "MERIT_API_KEYS": '["compose-test-key"]',
     "MERIT_GOLD_SECRET": "22" * 32,
 }
@@ -233,7 +233,27 @@ def test_every_long_running_service_has_a_healthcheck(
         assert svc.get("restart") == "unless-stopped", name
 
 
-def test_app_services_share_one_production_environment(
+def test_the_stack_says_plainly_that_it_runs_a_dev_chain(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    chain = services["chain"]
+    assert "31337" in " ".join(command_of(chain)) and "--accounts 16" in " ".join(command_of(chain))
+    assert "dev" in chain["labels"]["meritswarm.chain"]
+    assert "faucet" in chain["labels"]["meritswarm.chain"]
+    marketplace = {
+        n: s for n, s in app_services(services).items() if "MERIT_DATABASE_URL" in s["environment"]
+    }
+    assert {"api", "deploy-contracts", "worker-chain"} <= set(marketplace)
+    for name, svc in marketplace.items():
+        assert svc["environment"]["MERIT_ENV"] == "dev", name
+        assert svc["labels"]["meritswarm.env"] == "dev", name
+        # dev:0 deploys and anvil's dev accounts hold the roles: no key of anyone's own goes in
+        assert "MERIT_DEPLOYER_KEY" not in svc["environment"], name
+    text = COMPOSE_FILE.read_text()
+    assert "DEV CHAIN" in text and "MERIT_ENV=production refuses this" in text
+
+
+def test_app_services_share_one_environment(
     services: dict[str, dict[str, Any]],
 ) -> None:
     apps = app_services(services)
@@ -241,10 +261,9 @@ def test_app_services_share_one_production_environment(
     envs = [svc["environment"] for svc in apps.values()]
     assert all(env == envs[0] for env in envs)
     env = envs[0]
-    assert env["MERIT_ENV"] == "production"
+    assert env["MERIT_ENV"] == "dev"
     assert env["MERIT_CONTENT_BACKEND"] == "ipfs"
     assert env["MERIT_IPFS_API_URL"] == "/dns/ipfs/tcp/5001/http"
-    assert env["MERIT_DEPLOYER_KEY"] == SECRETS["MERIT_DEPLOYER_KEY"]
     assert env["MERIT_API_KEYS"] == SECRETS["MERIT_API_KEYS"]
     assert env["MERIT_GOLD_SECRET"] == SECRETS["MERIT_GOLD_SECRET"]
     assert SECRETS["POSTGRES_PASSWORD"] in env["MERIT_DATABASE_URL"]
@@ -265,7 +284,7 @@ def test_app_environment_is_read_by_settings(
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
     settings = Settings()
-    assert settings.env == "production"
+    assert settings.env == "dev"
     assert settings.api_keys == ["compose-test-key"]
     assert settings.content_backend == "ipfs"
     assert settings.effective_database_url.startswith("postgresql://merit:")
