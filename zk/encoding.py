@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from services.core.errors import Invalid
@@ -363,3 +364,36 @@ def encode_proof(
         ],
     ]
     return encode(list(PROOF_TYPES), values)
+
+
+@dataclass(frozen=True)
+class DecodedProof:
+    """The ``proof`` argument of ``EpochSettlement.propose``, read back (``encode_proof``'s
+    inverse): what a watcher compares row by row with the epoch's bundle."""
+
+    pool: int
+    total_score: int
+    threshold: int
+    entries: tuple[Entry, ...]
+    chunks: tuple[ProofChunk, ...]
+
+
+def decode_proof(proof: bytes) -> DecodedProof:
+    """Invalid when ``proof`` is not an encoded claim."""
+    try:
+        pool, total, cut, entries, chunks = decode(list(PROOF_TYPES), proof)
+    except Exception as exc:  # eth_abi raises several types for malformed input
+        raise Invalid(f"the proof does not decode: {exc}") from exc
+    return DecodedProof(
+        int(pool),
+        int(total),
+        int(cut),
+        tuple(Entry(int(i), to_checksum_address(a), int(p)) for i, a, p in entries),
+        tuple(
+            ProofChunk(
+                int(sc), int(ss), tuple(int(w) for w in words),
+                tuple(ChainRow(int(p), int(r), int(e)) for p, r, e in rows),
+            )
+            for sc, ss, words, rows in chunks
+        ),
+    )  # fmt: skip

@@ -17,13 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode
-from eth_utils.address import to_checksum_address
-
 from services.app.settlement import MadeProof, ProofRequest, ProofVerdict
 from services.core.errors import Invalid
 from services.core.merkle import Reward, RewardTree
 from zk import encoding
+from zk.encoding import DecodedProof, decode_proof  # noqa: F401 (re-exported)
 from zk.prover import VKEY, Prover, ProverFailed
 from zk.rows import rows_from_bundle
 from zk.verifier import Proof, VerifyingKey, load_verifying_key, verify_batch
@@ -89,35 +87,6 @@ def make_proof(
         pool, total_score, encoding.threshold(pool, rows), entries, chunks
     )
     return MadeProof(proof, len(chunks)), timings
-
-
-@dataclass(frozen=True)
-class DecodedProof:
-    pool: int
-    total_score: int
-    threshold: int
-    entries: tuple[encoding.Entry, ...]
-    chunks: tuple[encoding.ProofChunk, ...]
-
-
-def decode_proof(proof: bytes) -> DecodedProof:
-    try:
-        pool, total, threshold, entries, chunks = decode(list(encoding.PROOF_TYPES), proof)
-    except Exception as exc:  # eth_abi raises several types for malformed input
-        raise Invalid(f"the proof does not decode: {exc}") from exc
-    return DecodedProof(
-        int(pool),
-        int(total),
-        int(threshold),
-        tuple(encoding.Entry(int(i), to_checksum_address(a), int(p)) for i, a, p in entries),
-        tuple(
-            encoding.ProofChunk(
-                int(sc), int(ss), tuple(int(w) for w in words),
-                tuple(encoding.ChainRow(int(p), int(r), int(e)) for p, r, e in rows),
-            )
-            for sc, ss, words, rows in chunks
-        ),
-    )  # fmt: skip
 
 
 def _root(epoch: int, entries: Sequence[tuple[int, str, int]]) -> bytes:

@@ -8,7 +8,7 @@ results are compared with the bundle, with the database, and with the recorded s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,9 +87,35 @@ def audit_epoch(
     report.check("bundle names the epoch", int(epoch_id), doc["epoch"])
     report.check("pool", int(ep.pool_wei), int(doc["pool_wei"]))
 
-    tasks = []
+    result = recompute_epoch(doc, report)
     # gold set's epoch -> (its commitment on chain, its epoch's first task's time in unix seconds)
     seen: dict[int, tuple[tuple[bytes, int] | None, int | None]] = {}
+    for t in doc["tasks"]:
+        if t.get("gold") is not None:
+            _check_gold(report, store, TaskId(t["task_id"]), t, gold_roots, seen)
+    recorded = {NodeId(n["node_id"]): n for n in doc["nodes"]}
+    stored = {r.node_id: r.reward_wei for r in store.epochs.nodes(epoch_id)}
+    report.check("database rewards match the bundle", {k: int(v["reward_wei"]) for k, v in recorded.items()}, stored)
+
+    settlement = store.settlements.get(epoch_id)
+    if settlement is not None:
+        included = sum(n.reward for n in result.nodes if n.node_id not in set(settlement.left_out))
+        report.check("settlement total", included, int(settlement.total_wei))
+        report.check("settlement names the bundle", ep.audit_cid, settlement.audit_cid)
+        proof = store.settlements.proof(epoch_id)
+        if proof is not None and proof_audit is not None:
+            for what, expected, found in proof_audit(doc, proof_request(store, settlement), proof):
+                report.check(what, expected, found)
+    return report
+
+
+def recompute_epoch(doc: Mapping[str, Any], report: AuditReport) -> core_epoch.EpochResult:
+    """The part of the audit that needs the bundle alone (``merit audit`` and ``merit watch``):
+    each task's posterior from its candidates, seats, verdicts and the rates the round used,
+    against the ranking it recorded; then the epoch's close with the same core code, each task's
+    allocation and each node's reward, reputation, withholding and reliability against the
+    bundle's. Every comparison goes into ``report``; the recomputed result is returned."""
+    tasks = []
     for t in doc["tasks"]:
         task_id = TaskId(t["task_id"])
         judgments = tuple(
@@ -110,8 +136,6 @@ def audit_epoch(
             report.check(f"task {task_id[:8]} ranking", [e.node_id for e in recomputed], [e.node_id for e in ranking])
             worst = max((abs(post.probability[e.node_id] - e.score) for e in ranking), default=0.0)
             report.check(f"task {task_id[:8]} posterior within {SCORE_TOL}", True, worst <= SCORE_TOL)
-        if t.get("gold") is not None:
-            _check_gold(report, store, task_id, t, gold_roots, seen)
         answers = {NodeId(int(k)): v for k, v in t["answers"].items()}
         tasks.append(
             core_epoch.FinishedTask(
@@ -129,7 +153,11 @@ def audit_epoch(
         for n in doc["nodes"]
         if "reliability_before" in n
     }
-    result = core_epoch.close(epoch_id, tasks, before, Wei(int(doc["emission_wei"])), reliabilities=known)
+    result = core_epoch.close(EpochId(int(doc["epoch"])), tasks, before, Wei(int(doc["emission_wei"])), reliabilities=known)
+    for t in doc["tasks"]:  # the scores the proof commits to are these allocations' sums
+        allocation = result.task_rewards.get(TaskId(t["task_id"]), {})
+        report.check(f"task {t['task_id'][:8]} allocation", {str(k): str(v) for k, v in sorted(allocation.items())},
+                     dict(sorted(t.get("rewards_wei", {}).items())))
     recorded = {NodeId(n["node_id"]): n for n in doc["nodes"]}
     for n in result.nodes:
         row = recorded.get(n.node_id, {})
@@ -140,19 +168,7 @@ def audit_epoch(
             after = n.reliability_after
             report.check(f"node {n.node_id} reliability", [*after.values(), int(after.distrusted)],
                          row["reliability_after"])
-    stored = {r.node_id: r.reward_wei for r in store.epochs.nodes(epoch_id)}
-    report.check("database rewards match the bundle", {k: int(v["reward_wei"]) for k, v in recorded.items()}, stored)
-
-    settlement = store.settlements.get(epoch_id)
-    if settlement is not None:
-        included = sum(n.reward for n in result.nodes if n.node_id not in set(settlement.left_out))
-        report.check("settlement total", included, int(settlement.total_wei))
-        report.check("settlement names the bundle", ep.audit_cid, settlement.audit_cid)
-        proof = store.settlements.proof(epoch_id)
-        if proof is not None and proof_audit is not None:
-            for what, expected, found in proof_audit(doc, proof_request(store, settlement), proof):
-                report.check(what, expected, found)
-    return report
+    return result
 
 
 def _check_gold(

@@ -20,6 +20,7 @@ from services.core.types import (
     EpochId,
     EpochNode,
     GoldTask,
+    NodeId,
     Reliability,
     TaskId,
     TaskStatus,
@@ -79,7 +80,8 @@ def close_epoch(
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
         known = {n.id: n.reliability for n in nodes.values()}
         result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei), reliabilities=known)
-        cid = put_bundle(content, bundle(ep.id, finished, result, weights, reveals))
+        addresses = {n.id: n.address for n in nodes.values()}
+        cid = put_bundle(content, bundle(ep.id, finished, result, weights, reveals, addresses))
         for n in result.nodes:
             if n.node_id in nodes:
                 tx.nodes.set_reputation(n.node_id, n.after.score_bp, n.after.anchor_bp)
@@ -103,6 +105,7 @@ def bundle(
     result: core_epoch.EpochResult,
     weights: dict[str, dict[str, list[int]] | None],
     reveals: Mapping[TaskId, Revealed] | None = None,
+    addresses: Mapping[NodeId, str | None] | None = None,  # each node's operator (its payee)
 ) -> dict[str, Any]:
     """Everything an auditor needs to recompute the epoch (stored by ``bundles.put_bundle``)."""
     doc: dict[str, Any] = {
@@ -144,6 +147,7 @@ def bundle(
         "nodes": [
             {
                 "node_id": n.node_id,
+                "address": (addresses or {}).get(n.node_id),
                 "reward_wei": str(n.reward),
                 "reputation_before_bp": n.before.score_bp,
                 "anchor_before_bp": n.before.anchor_bp,
