@@ -49,7 +49,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.app.settlement import ProofRequest
 from services.chain.anvil import start_anvil
 from services.chain.compiler import repo_root
-from services.chain.deploy import DEV_PARAMS, deploy_all, deploy_set, deploy_test_contract
+from services.chain.deploy import (
+    DEV_PARAMS,
+    RoleAccounts,
+    deploy_all,
+    deploy_set,
+    deploy_test_contract,
+)
+from services.chain.keys import dev_role_account
 from services.chain.rpc import connect, contract_at, send
 from services.content.cid import cid_of
 from services.core.merkle import (
@@ -85,10 +92,13 @@ ROOT = repo_root()
 class Bench:
     def __init__(self, w3: Web3) -> None:
         self.w3 = w3
-        self.me: LocalAccount = Account.from_key(ANVIL_DEV_KEY)
+        # the settler proposes and finalizes (the deployer keeps no role); the faucet is public
+        self.me: LocalAccount = Account.from_key(dev_role_account("settler").private_key)
         self.nonces: dict[str, int] = {}
         verifier = deploy_test_contract(w3, ANVIL_DEV_KEY, ROOT, "HashVerifier", KEY)
-        deployed = deploy_set(w3, ANVIL_DEV_KEY, ROOT, verifier.address, DEV_PARAMS)
+        deployed = deploy_set(
+            w3, ANVIL_DEV_KEY, ROOT, verifier.address, DEV_PARAMS, RoleAccounts.dev()
+        )
         self.token = contract_at(w3, ROOT, "MeritToken", deployed["MeritToken"].address)
         self.registry = contract_at(w3, ROOT, "NodeRegistry", deployed["NodeRegistry"].address)
         self.settlement = contract_at(
