@@ -104,6 +104,7 @@ class Bench:
         self.settlement = contract_at(
             w3, ROOT, "EpochSettlement", deployed["EpochSettlement"].address
         )
+        self.post_bond(self.token, self.settlement)
         scores = deploy_test_contract(
             w3, ANVIL_DEV_KEY, ROOT, "BatchScoreBaseline", self.me.address
         )
@@ -146,6 +147,13 @@ class Bench:
     def send(self, call: Any, what: str, gas: int | None = None) -> int:
         self.nonces.pop(self.me.address, None)
         return int(send(self.w3, self.me, call, ROOT, what=what, gas=gas)["gasUsed"])
+
+    def post_bond(self, token: Any, settlement: Any) -> None:
+        """The settler posts the bond a proposal locks (from the faucet), as `merit up` does."""
+        bond = int(settlement.functions.settlerBond().call())
+        self.send(token.functions.faucet(self.me.address, bond), "faucet bond")
+        self.send(token.functions.approve(settlement.address, bond), "approve bond")
+        self.send(settlement.functions.postBond(self.me.address, bond), "post bond")
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         return self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
@@ -316,6 +324,7 @@ class ZkSettlement:
         self.settlement = deployment.contract(w3, ROOT, "EpochSettlement")
         self.verifier = deployment.contract(w3, ROOT, "EpochRewardsVerifier")
         assert self.settlement.functions.verifier().call() == self.verifier.address
+        bench.post_bond(self.token, self.settlement)
         self.prover = prover
         self.vk = load_verifying_key(VKEY)
 

@@ -274,6 +274,8 @@ def run(
             if not settled.sent:
                 raise MeritError(f"epoch {epoch} was not proposed: {settled.message}")
             receipt = session.w3.eth.get_transaction_receipt(settled.tx_hash)  # type: ignore[arg-type]
+            watched = _watch_once(session, c.content)
+            on_step(f"merit watch: {watched}")
             _advance_past_window(session)
             finalized = finalize_epoch(c.store, writer, epoch)
             claims = []
@@ -304,6 +306,7 @@ def run(
                 "propose_tx": settled.tx_hash,
                 "propose_gas": int(receipt["gasUsed"]),
                 "finalize_tx": finalized.tx_hash,
+                "watch": watched,
                 "claims": claims,
             }
             report.seconds["settlement"] = time.monotonic() - t
@@ -311,3 +314,23 @@ def run(
             c.close()
     report.seconds["total"] = time.monotonic() - t0
     return report
+
+
+WATCHER = "dev:15"  # neither a node, a requester nor one of the marketplace's roles
+
+
+def _watch_once(session: ChainSession, content: Any) -> str:
+    """One `merit watch` pass by an account of its own (holding a challenge bond from the
+    faucet) over the proposal just made; its verdict line."""
+    import tempfile
+    from pathlib import Path
+
+    from services.app.watch import WatchState, watch_once
+    from services.chain.challenges import ChainChallenges
+
+    account = Account.from_key(dev_account(WATCHER).private_key)
+    bond = int(session.settlement.challenge_bond())
+    DirectSender(session.w3, session.root, account).send(session.token.faucet(account.address, bond))
+    with tempfile.TemporaryDirectory() as tmp:
+        verdicts = watch_once(ChainChallenges(session, account), content, WatchState(Path(tmp) / "watch.json"))
+    return "; ".join(v.line() for v in verdicts) or "no proposal seen"

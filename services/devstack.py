@@ -157,6 +157,20 @@ def deploy_contracts(stack: Stack) -> None:
     }  # fmt: skip
 
 
+def post_settler_bond(stack: Stack) -> None:
+    """The settler proposes only with its bond posted: on the dev chain, the deployer funds it
+    from the faucet (once; a restart finds it posted)."""
+    from services.chain.challenges import ensure_settler_bond
+    from services.chain.contracts import ChainSession
+    from services.chain.rpc import account_from_key
+
+    s = stack.settings
+    session = ChainSession.open(s.effective_chain_rpc_url, REPO_ROOT, stack.data_dir / "deployments")
+    if session.is_dev_chain:
+        payer = account_from_key(s.deployer_key.get_secret_value())
+        ensure_settler_bond(session, payer, s.role_address("settler"))
+
+
 def start_test_node(
     name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None, fault: str = "none",
     oracle: bool = False, delay_s: float = 4.0,
@@ -284,6 +298,7 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
     out += [
         ("migrations", migrate_db),
         ("contracts", deploy_contracts),
+        ("settler bond", post_settler_bond),
         ("gold set", commit_gold),
         ("test nodes", start_test_nodes),
         ("workers", start_workers),

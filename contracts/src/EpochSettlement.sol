@@ -20,6 +20,11 @@ import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 /// rewards with one claim that covers every epoch since its last claim. Proposals live in a ring
 /// of two slots (the latest finalized epoch and the pending one), so steady-state settlement
 /// rewrites warm-able storage instead of allocating new slots each epoch.
+///
+/// Bonds: a settler's bond is one storage word; the part a pending proposal locks is not stored
+/// but follows from the pending proposal's proposer (exactly `settlerBond`, one proposal pending
+/// at a time), so finalize releases it without a write. Bonds, challenge bonds and reward pools
+/// share this contract's balance; claims are bounded by the settled totals, bonds by `_bonds`.
 contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -31,8 +36,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
 
     /// @notice Role allowed to propose (the marketplace's single chain writer).
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
-    /// @notice Role allowed to challenge a pending epoch (auditors).
-    bytes32 public constant CHALLENGER_ROLE = keccak256("CHALLENGER_ROLE");
+    /// @notice Role allowed to decide challenges (upheld or rejected).
+    bytes32 public constant RESOLVER_ROLE = keccak256("RESOLVER_ROLE");
     /// @notice Role allowed to commit an epoch's gold set root (the marketplace's examiner, the
     /// chain writer that also holds NodeRegistry's ATTESTER_ROLE).
     bytes32 public constant EXAMINER_ROLE = keccak256("EXAMINER_ROLE");
@@ -49,6 +54,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     uint64 private immutable _challengeWindow;
     uint256 private immutable _maxEmission;
     uint256 private immutable _verifierGas;
+    uint256 private immutable _settlerBond;
+    uint256 private immutable _challengeBond;
 
     Proposal[2] private _slots; // epoch e lives in _slots[e & 1]
     // one storage word: everything finalize updates and a claim checks
@@ -60,17 +67,21 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     mapping(uint64 epoch => uint256 fees) private _pools;
     mapping(uint64 nodeId => uint256 claimed) private _claimed;
     mapping(uint64 epoch => GoldCommitment commitment) private _gold;
+    mapping(address account => uint256 bond) private _bonds;
+    mapping(uint64 epoch => Challenge challenge) private _challenges;
 
     /// @param token_ The MeritToken paid out (this contract needs its MINTER_ROLE for emission).
     /// @param registry_ The NodeRegistry (this contract needs its REPUTATION_WRITER_ROLE); its
     /// unbonding period must be at least `challengeWindow_`.
     /// @param verifier_ The proof verifier (must be a contract).
-    /// @param admin Receives DEFAULT_ADMIN_ROLE (may grant SETTLER_ROLE, CHALLENGER_ROLE and
+    /// @param admin Receives DEFAULT_ADMIN_ROLE (may grant SETTLER_ROLE, RESOLVER_ROLE and
     /// EXAMINER_ROLE).
     /// @param challengeWindow_ Seconds between a proposal and its earliest finalize (non-zero).
     /// @param maxEmissionPerEpoch_ The most one epoch may mint beyond its pool, in wei.
     /// @param verifierGas_ The most gas one verification may take (non-zero): each call gets what
     /// the verifier's `verificationGas(proof)` says, and a proof that needs more is refused.
+    /// @param settlerBond_ The free bond a settler needs to propose, in wei (non-zero).
+    /// @param challengeBond_ What a challenge costs, in wei (non-zero).
     constructor(
         IMeritToken token_,
         INodeRegistry registry_,
@@ -78,11 +89,14 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         address admin,
         uint64 challengeWindow_,
         uint256 maxEmissionPerEpoch_,
-        uint256 verifierGas_
+        uint256 verifierGas_,
+        uint256 settlerBond_,
+        uint256 challengeBond_
     ) {
         if (
             address(token_) == address(0) || address(registry_) == address(0)
                 || admin == address(0) || challengeWindow_ == 0 || verifierGas_ == 0
+                || settlerBond_ == 0 || challengeBond_ == 0
         ) revert EpochSettlementInvalidConfig();
         if (address(verifier_).code.length == 0) {
             revert EpochSettlementVerifierNotContract(address(verifier_));
@@ -98,6 +112,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         _challengeWindow = challengeWindow_;
         _maxEmission = maxEmissionPerEpoch_;
         _verifierGas = verifierGas_;
+        _settlerBond = settlerBond_;
+        _challengeBond = challengeBond_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -117,6 +133,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             revert EpochSettlementInvalidInput();
         }
         _requireNext(epoch, total);
+        uint256 bond = _bonds[msg.sender]; // nothing is locked: no epoch is pending
+        if (bond < _settlerBond) revert EpochSettlementBondTooLow(msg.sender, bond, _settlerBond);
         _verify(epoch, rewardsRoot, total, proof);
 
         bytes32 reputationHash = _reputationHash(reputationFirstWord, reputationWords);
@@ -125,24 +143,80 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             reputationHash: reputationHash,
             total: SafeCast.toUint128(total),
             epoch: epoch,
-            proposedAt: uint64(block.timestamp)
+            proposedAt: uint64(block.timestamp),
+            proposer: msg.sender
         });
         _lastProposed = SafeCast.toUint32(epoch);
         emit EpochProposed(epoch, rewardsRoot, total, auditCid, reputationHash, msg.sender);
     }
 
     /// @inheritdoc IEpochSettlement
-    function challenge(uint64 epoch, string calldata evidenceCid)
-        external
-        onlyRole(CHALLENGER_ROLE)
-    {
+    function challenge(uint64 epoch, string calldata evidenceCid) external nonReentrant {
         if (bytes(evidenceCid).length == 0) revert EpochSettlementInvalidInput();
         _requirePending(epoch);
-        uint64 endsAt = _slots[epoch & 1].proposedAt + _challengeWindow;
+        uint64 proposedAt = _slots[epoch & 1].proposedAt;
+        uint64 endsAt = proposedAt + _challengeWindow;
         if (block.timestamp >= endsAt) revert EpochSettlementChallengeWindowClosed(epoch, endsAt);
+        Challenge storage held = _challenges[epoch];
+        if (held.status == ChallengeStatus.Open) {
+            revert EpochSettlementUnderChallenge(epoch, held.challenger);
+        }
 
-        _lastProposed = uint32(epoch - 1); // epoch == _lastProposed, a uint32
+        _challenges[epoch] = Challenge({
+            challenger: msg.sender,
+            status: ChallengeStatus.Open,
+            proposedAt: proposedAt,
+            challengedAt: uint64(block.timestamp),
+            evidenceCid: evidenceCid
+        });
         emit EpochChallenged(epoch, msg.sender, evidenceCid);
+
+        IERC20(address(_token)).safeTransferFrom(msg.sender, address(this), _challengeBond);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function resolve(uint64 epoch, bool upheld) external onlyRole(RESOLVER_ROLE) nonReentrant {
+        Challenge storage held = _challenges[epoch];
+        if (held.status != ChallengeStatus.Open) revert EpochSettlementNoOpenChallenge(epoch);
+        address challenger = held.challenger;
+        // an open challenge keeps its epoch pending: nothing finalizes or is proposed over it
+        if (upheld) {
+            held.status = ChallengeStatus.Upheld;
+            address settler = _slots[epoch & 1].proposer;
+            _bonds[settler] -= _settlerBond; // locked by this proposal, so it is there
+            _lastProposed = uint32(epoch - 1); // epoch == _lastProposed, a uint32
+            uint256 paid = _challengeBond + _settlerBond;
+            emit ChallengeUpheld(epoch, challenger, settler, _settlerBond, paid);
+            IERC20(address(_token)).safeTransfer(challenger, paid);
+        } else {
+            held.status = ChallengeStatus.Rejected;
+            address treasury = _registry.treasury();
+            emit ChallengeRejected(epoch, challenger, _challengeBond, treasury);
+            IERC20(address(_token)).safeTransfer(treasury, _challengeBond);
+        }
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function postBond(address account, uint256 amount) external nonReentrant {
+        if (amount == 0 || account == address(0)) revert EpochSettlementInvalidInput();
+        uint256 bond = _bonds[account] + amount;
+        _bonds[account] = bond;
+        emit BondPosted(account, msg.sender, amount, bond);
+
+        IERC20(address(_token)).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function withdrawBond(uint256 amount) external nonReentrant {
+        if (amount == 0) revert EpochSettlementInvalidInput();
+        uint256 bond = _bonds[msg.sender];
+        uint256 free = bond - _lockedOf(msg.sender);
+        if (amount > free) revert EpochSettlementBondLocked(msg.sender, amount, free);
+        bond -= amount;
+        _bonds[msg.sender] = bond;
+        emit BondWithdrawn(msg.sender, amount, bond);
+
+        IERC20(address(_token)).safeTransfer(msg.sender, amount);
     }
 
     /// @inheritdoc IEpochSettlement
@@ -154,6 +228,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         Proposal storage proposal = _slots[epoch & 1];
         uint64 endsAt = proposal.proposedAt + _challengeWindow;
         if (block.timestamp < endsAt) revert EpochSettlementChallengeWindowOpen(epoch, endsAt);
+        Challenge storage held = _challenges[epoch];
+        if (held.status == ChallengeStatus.Open) {
+            revert EpochSettlementUnderChallenge(epoch, held.challenger);
+        }
         if (_reputationHash(reputationFirstWord, reputationWords) != proposal.reputationHash) {
             revert EpochSettlementReputationMismatch(epoch);
         }
@@ -271,6 +349,26 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     }
 
     /// @inheritdoc IEpochSettlement
+    function settlerBond() external view returns (uint256) {
+        return _settlerBond;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function challengeBond() external view returns (uint256) {
+        return _challengeBond;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function bondOf(address account) external view returns (uint256 bond, uint256 locked) {
+        return (_bonds[account], _lockedOf(account));
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function challengeOf(uint64 epoch) external view returns (Challenge memory) {
+        return _challenges[epoch];
+    }
+
+    /// @inheritdoc IEpochSettlement
     function lastProposedEpoch() external view returns (uint64) {
         return _lastProposed;
     }
@@ -367,6 +465,13 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         if (epoch == lastFinalized && epoch != 0) return;
         if (epoch + 1 == lastFinalized && proposal.epoch == epoch) return;
         revert EpochSettlementEpochNotClaimable(epoch);
+    }
+
+    /// @dev The pending proposal's proposer has `_settlerBond` locked; nobody else has any.
+    function _lockedOf(address account) private view returns (uint256) {
+        uint64 pending = _lastProposed;
+        if (pending == _lastFinalized || _slots[pending & 1].proposer != account) return 0;
+        return _settlerBond;
     }
 
     function _requirePending(uint64 epoch) private view {

@@ -369,6 +369,35 @@ class Proposal:
     fields: dict[str, Any]
 
 
+class ChallengeStatus(StrEnum):
+    NONE = "none"
+    OPEN = "open"
+    UPHELD = "upheld"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ChallengeRecord:
+    """An epoch's latest challenge, as the contract holds it."""
+
+    epoch: EpochId
+    challenger: str
+    status: ChallengeStatus | int  # an int when the contract has a status this client lacks
+    proposed_at: datetime  # the challenged proposal's time (a re-proposal's is later)
+    challenged_at: datetime
+    evidence_cid: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": int(self.epoch),
+            "challenger": self.challenger,
+            "status": str(self.status),
+            "proposed_at": self.proposed_at.isoformat(),
+            "challenged_at": self.challenged_at.isoformat(),
+            "evidence_cid": self.evidence_cid,
+        }
+
+
 class SettlementClient(_Client):
     name = "EpochSettlement"
 
@@ -398,6 +427,53 @@ class SettlementClient(_Client):
 
     def challenge_window_s(self) -> int:
         return int(self._view("challengeWindow"))
+
+    def settler_bond(self) -> Wei:
+        """The free bond a settler needs to propose (what an upheld challenge slashes)."""
+        return Wei(int(self._view("settlerBond")))
+
+    def challenge_bond(self) -> Wei:
+        """What a challenge costs (returned when upheld, forfeited when rejected)."""
+        return Wei(int(self._view("challengeBond")))
+
+    def bond_of(self, account: str) -> tuple[Wei, Wei]:
+        """(bond, locked): ``account``'s settler bond and the part its pending proposal locks."""
+        bond, locked = self._view("bondOf", to_checksum_address(account))
+        return Wei(int(bond)), Wei(int(locked))
+
+    def challenge_of(self, epoch: int) -> ChallengeRecord | None:
+        """The latest challenge of ``epoch``; None when it was never challenged."""
+        f = self._struct("challengeOf", int(epoch))
+        raw = int(f["status"])
+        if raw == 0:
+            return None
+        statuses = tuple(ChallengeStatus)
+        return ChallengeRecord(
+            epoch=EpochId(int(epoch)),
+            challenger=to_checksum_address(f["challenger"]),
+            status=statuses[raw] if raw < len(statuses) else raw,
+            proposed_at=datetime.fromtimestamp(int(f["proposed_at"]), UTC),
+            challenged_at=datetime.fromtimestamp(int(f["challenged_at"]), UTC),
+            evidence_cid=str(f["evidence_cid"]),
+        )
+
+    def post_bond(self, account: str, amount: int) -> ContractCall:
+        """postBond(account, amount): add ``amount``, pulled from the sender (approve it first),
+        to ``account``'s settler bond."""
+        return self._call("postBond", to_checksum_address(account), int(amount))
+
+    def withdraw_bond(self, amount: int) -> ContractCall:
+        """withdrawBond(amount): take back part of the sender's free bond."""
+        return self._call("withdrawBond", int(amount))
+
+    def challenge(self, epoch: int, evidence_cid: str) -> ContractCall:
+        """challenge(epoch, evidenceCid): anyone, inside the window, paying ``challenge_bond()``
+        (approve it first)."""
+        return self._call("challenge", int(epoch), evidence_cid)
+
+    def resolve(self, epoch: int, upheld: bool) -> ContractCall:
+        """resolve(epoch, upheld): rule on the epoch's open challenge (RESOLVER_ROLE)."""
+        return self._call("resolve", int(epoch), bool(upheld))
 
     def propose(
         self,

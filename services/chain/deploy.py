@@ -71,10 +71,17 @@ class DeployParams:
     # the most one proposal's verification may take (EpochRewardsVerifier.verificationGas): a
     # Groth16 check per 32 nodes plus the claim tree; this cap fits 1000 nodes (32 chunks)
     verifier_gas: int = VERIFIER_GAS_CAP
+    # the free bond a settler locks per proposal (slashed to the challenger when a challenge is
+    # upheld): of the order of what one epoch could mint, so a false epoch costs the settler more
+    # than it could take; and what a challenge costs (forfeited to the treasury when rejected)
+    settler_bond_wei: int = 10_000 * MRT
+    challenge_bond_wei: int = 100 * MRT
 
     def __post_init__(self) -> None:
         if self.min_stake_wei <= 0 or self.challenge_window_s <= 0 or self.verifier_gas <= 0:
             raise ConfigInvalid("min stake, challenge window and verifier gas must be positive")
+        if self.settler_bond_wei <= 0 or self.challenge_bond_wei <= 0:
+            raise ConfigInvalid("the settler bond and the challenge bond must be positive")
         if self.unbonding_period_s < self.challenge_window_s:
             raise ConfigInvalid(
                 f"unbonding period {self.unbonding_period_s}s is shorter than the challenge "
@@ -89,6 +96,8 @@ class DeployParams:
             "challengeWindowS": str(self.challenge_window_s),
             "maxEmissionPerEpochWei": str(self.max_emission_per_epoch_wei),
             "verifierGas": str(self.verifier_gas),
+            "settlerBondWei": str(self.settler_bond_wei),
+            "challengeBondWei": str(self.challenge_bond_wei),
         }
 
     @classmethod
@@ -99,11 +108,16 @@ class DeployParams:
             challenge_window_s=int(record["challengeWindowS"]),
             max_emission_per_epoch_wei=int(record["maxEmissionPerEpochWei"]),
             verifier_gas=int(record["verifierGas"]),
+            settler_bond_wei=int(record.get("settlerBondWei", cls.settler_bond_wei)),
+            challenge_bond_wei=int(record.get("challengeBondWei", cls.challenge_bond_wei)),
         )
 
 
 # the dev chain: windows short enough for tests and `merit up` (time travel still works)
-DEV_PARAMS = DeployParams(unbonding_period_s=120, challenge_window_s=60)
+DEV_PARAMS = DeployParams(
+    unbonding_period_s=120, challenge_window_s=60, settler_bond_wei=1_000 * MRT,
+    challenge_bond_wei=10 * MRT,
+)  # fmt: skip
 
 
 def default_params(chain_id: int) -> DeployParams:
@@ -365,7 +379,7 @@ ROLE_GRANTS = (
     ("NodeRegistry", "SETTLER_ROLE", "settler"),  # slash
     ("NodeRegistry", "ATTESTER_ROLE", "examiner"),  # calibration attestations
     ("EpochSettlement", "SETTLER_ROLE", "settler"),
-    ("EpochSettlement", "CHALLENGER_ROLE", "resolver"),  # until challenges are open to anyone
+    ("EpochSettlement", "RESOLVER_ROLE", "resolver"),
     ("EpochSettlement", "EXAMINER_ROLE", "examiner"),  # gold commitments
     ("TaskEscrow", "OPERATOR_ROLE", "settler"),  # refund and settle task fees
 )
@@ -415,6 +429,8 @@ def deploy_set(
         params.challenge_window_s,
         params.max_emission_per_epoch_wei,
         params.verifier_gas,
+        params.settler_bond_wei,
+        params.challenge_bond_wei,
     )
     escrow = _deploy_one(
         w3, account, repo_root, "TaskEscrow", token.address, settlement.address, me

@@ -109,6 +109,42 @@ class EpochProposed(ChainEvent):
 
 
 @dataclass(frozen=True)
+class EpochChallenged(ChainEvent):
+    contract = "EpochSettlement"
+    epoch: EpochId
+    challenger: str
+    evidence_cid: str
+
+
+@dataclass(frozen=True)
+class ChallengeUpheld(ChainEvent):
+    contract = "EpochSettlement"
+    epoch: EpochId
+    challenger: str
+    settler: str
+    slashed: Wei  # taken from the settler's bond
+    paid: Wei  # to the challenger: its bond back plus the slashed amount
+
+
+@dataclass(frozen=True)
+class ChallengeRejected(ChainEvent):
+    contract = "EpochSettlement"
+    epoch: EpochId
+    challenger: str
+    forfeited: Wei  # the challenge bond, sent to the treasury
+    treasury: str
+
+
+@dataclass(frozen=True)
+class BondPosted(ChainEvent):
+    contract = "EpochSettlement"
+    account: str
+    from_: str
+    amount: Wei
+    bond: Wei
+
+
+@dataclass(frozen=True)
 class GoldCommitted(ChainEvent):
     contract = "EpochSettlement"
     epoch: EpochId
@@ -136,6 +172,10 @@ EVENT_TYPES: dict[tuple[str, str], type[ChainEvent]] = {
         TaskFunded,
         TaskRefunded,
         EpochProposed,
+        EpochChallenged,
+        ChallengeUpheld,
+        ChallengeRejected,
+        BondPosted,
         GoldCommitted,
     )
 }

@@ -62,6 +62,35 @@ class GoldTooLate(ChainReverted):
         return int(self.error_fields["epoch"])
 
 
+class ChallengeWindowClosed(ChainReverted):
+    """The epoch's challenge window is over: it can no longer be challenged."""
+
+    @property
+    def ended_at(self) -> int:
+        return int(self.error_fields["endedAt"])
+
+
+class UnderChallenge(ChainReverted):
+    """The epoch has an open challenge: it neither finalizes nor takes another challenge until
+    the resolver rules."""
+
+    @property
+    def challenger(self) -> str:
+        return str(self.error_fields["challenger"])
+
+
+class BondTooLow(ChainReverted):
+    """The settler's free bond is below what a proposal locks."""
+
+    @property
+    def needed(self) -> int:
+        return int(self.error_fields["needed"])
+
+    @property
+    def free(self) -> int:
+        return int(self.error_fields["free"])
+
+
 def format_mrt(wei: int) -> str:
     """``90 MRT``, ``0.5 MRT``: exact, no trailing zeros."""
     text = format(Decimal(wei).scaleb(-MRT_DECIMALS).normalize(), "f")
@@ -91,7 +120,7 @@ _KNOWN_ROLES = (
     "SLASHER_ROLE",
     "ATTESTER_ROLE",
     "REPUTATION_WRITER_ROLE",
-    "CHALLENGER_ROLE",
+    "RESOLVER_ROLE",
     "EXAMINER_ROLE",
 )
 
@@ -283,6 +312,32 @@ _MESSAGES: dict[str, Explainer] = {
     "EpochSettlementInvalidGoldRoot": lambda f, fn: (
         "a gold commitment needs a non-zero Merkle root",
         "commit the root of the epoch's gold set",
+        ChainInvalid,
+    ),
+    "EpochSettlementChallengeWindowClosed": lambda f, fn: (
+        f"the challenge window of epoch {f['epoch']} ended at timestamp {f['endedAt']}",
+        "challenge inside the window (`merit watch` checks each epoch as soon as it is proposed)",
+        ChallengeWindowClosed,
+    ),
+    "EpochSettlementUnderChallenge": lambda f, fn: (
+        f"epoch {f['epoch']} has an open challenge by {f['challenger']}",
+        "wait for the resolver to rule on it (challengeOf shows its status)",
+        UnderChallenge,
+    ),
+    "EpochSettlementNoOpenChallenge": lambda f, fn: (
+        f"epoch {f['epoch']} has no open challenge to resolve",
+        "see its latest challenge with challengeOf",
+        ChainNotFound,
+    ),
+    "EpochSettlementBondTooLow": lambda f, fn: (
+        f"the settler {f['settler']} has a free bond of {format_mrt(f['free'])}; proposing "
+        f"needs {format_mrt(f['needed'])}",
+        "post the settler bond first (EpochSettlement.postBond; `merit up` posts it on the dev chain)",
+        BondTooLow,
+    ),
+    "EpochSettlementBondLocked": lambda f, fn: (
+        f"only {format_mrt(f['free'])} of the bond is free; {format_mrt(f['amount'])} was asked",
+        "the pending proposal locks the rest until it is finalized",
         ChainInvalid,
     ),
     "UnsetVerifierNoVerifierConfigured": lambda f, fn: (

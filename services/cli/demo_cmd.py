@@ -94,6 +94,7 @@ def demo(
         f"py_ecc check {s['proof']}, verified again on chain",
     )
     settle_t.add_row("propose tx", f"{s['propose_tx']} ({s['propose_gas']:,} gas)")
+    settle_t.add_row("merit watch (its own account)", str(s.get("watch", "-")))
     settle_t.add_row("finalize tx", str(s["finalize_tx"]))
     for c in s["claims"]:
         settle_t.add_row(f"claim {c['node']}", f"{format_mrt(c['amount_wei'])} ({c['gas']:,} gas)")

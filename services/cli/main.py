@@ -22,6 +22,7 @@ from services.cli import (
     stack_cmd,
     stake_cmd,
     task_cmd,
+    watch_cmd,
 )
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.command("leaderboard")(reputation_cmd.leaderboard)
 app.add_typer(epoch_cmd.app, name="epoch")
 app.add_typer(audit_cmd.app, name="audit")
 app.command("claim")(claim_cmd.claim)
+app.command("watch")(watch_cmd.watch)
 
 api_app = typer.Typer(help="The REST API.", no_args_is_help=True)
 

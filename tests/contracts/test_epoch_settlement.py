@@ -15,14 +15,17 @@ from services.chain.rpc import account_from_key
 from services.core.merkle import hash_verifier_proof, leaf, reputation_hash, reputation_words
 from services.settings import ANVIL_DEV_KEY
 from tests.contracts.market import (
+    ADMIN,
     CID,
     DEPLOYER,
     EVIDENCE,
     MRT,
     RESOLVER,
     SETTLER,
+    TREASURY,
     Contracts,
     events,
+    give_eth,
     now,
     operator,
     reverts,
@@ -30,7 +33,7 @@ from tests.contracts.market import (
     tree_of,
     tx,
 )
-from tests.fixtures.chain import REPO_ROOT, Market
+from tests.fixtures.chain import REPO_ROOT, Market, bond_settler
 
 NODES: list[LocalAccount] = [operator(20 + i) for i in range(3)]
 
@@ -93,7 +96,7 @@ def test_an_epoch_settles_and_every_node_pulls_its_reward(c: Contracts, ids: lis
     assert c.settlement.functions.statusOf(1).call() == 2  # Finalized
     assert [c.registry.functions.reputationOf(i).call() for i in ids] == [9_000, 5_500, 1_000]
     assert c.registry.functions.reputationEpoch().call() == 1
-    assert c.balance(c.settlement.address) == total
+    assert c.balance(c.settlement.address) == total + DEV_PARAMS.settler_bond_wei  # + the bond
     assert c.settlement.functions.totalSettled().call() == total
 
     receipt = c.claim(tree, ids[0], account=NODES[2])  # anyone may submit; the leaf names the payee
@@ -110,7 +113,7 @@ def test_an_epoch_settles_and_every_node_pulls_its_reward(c: Contracts, ids: lis
     assert c.balance(NODES[0].address) == 6 * MRT
     assert c.balance(NODES[1].address) == 4 * MRT
     assert c.settlement.functions.totalClaimed().call() == total
-    assert c.balance(c.settlement.address) == 0
+    assert c.balance(c.settlement.address) == DEV_PARAMS.settler_bond_wei
 
 
 def test_one_claim_covers_every_epoch_since_the_last(c: Contracts, ids: list[int]) -> None:
@@ -276,7 +279,7 @@ def test_a_proof_needing_more_than_the_cap_is_refused(
     capped = _deploy_one(
         chain, me, REPO_ROOT, "EpochSettlement", market.address("MeritToken"),
         market.address("NodeRegistry"), market.address("HashVerifier"), me.address, 60,
-        DEV_PARAMS.max_emission_per_epoch_wei, HASH_VERIFIER_GAS - 1,
+        DEV_PARAMS.max_emission_per_epoch_wei, HASH_VERIFIER_GAS - 1, MRT, MRT,
     )  # fmt: skip
     settlement = chain.eth.contract(
         address=capped.address, abi=market.contract(chain, "EpochSettlement").abi
@@ -286,6 +289,7 @@ def test_a_proof_needing_more_than_the_cap_is_refused(
         DEPLOYER,
         settlement.functions.grantRole(settlement.functions.SETTLER_ROLE().call(), me.address),
     )
+    bond_settler(chain, capped.address, me.address)
     tree = _epoch1(ids)
     proof = hash_verifier_proof(market.verifier_key, 1, tree.root, 10 * MRT)
     with reverts("EpochSettlementVerifierGasAboveCap", HASH_VERIFIER_GAS, HASH_VERIFIER_GAS - 1):
@@ -334,39 +338,244 @@ def test_finalize_refuses_reputation_of_nodes_that_do_not_exist(
 # --- challenges -------------------------------------------------------------------------------
 
 
-def test_a_challenged_epoch_is_dropped_and_proposed_again(c: Contracts, ids: list[int]) -> None:
-    bad = tree_of(1, {ids[0]: (NODES[0].address, 10 * MRT)})
-    c.propose(1, bad, 10 * MRT)
+def _challenger(c: Contracts, i: int = 0) -> LocalAccount:
+    """A watcher with the challenge bond approved (any account may challenge)."""
+    account = operator(60 + i)
+    c.faucet(account, int(c.settlement.functions.challengeBond().call()), c.settlement.address)
+    return account
 
-    receipt = tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, EVIDENCE))
+
+def _challenge(c: Contracts, who: LocalAccount, epoch: int = 1, evidence: str = EVIDENCE):
+    return tx(c.w3, who, c.settlement.functions.challenge(epoch, evidence), "challenge")
+
+
+def _resolve(c: Contracts, epoch: int, upheld: bool, who: LocalAccount = RESOLVER):
+    give_eth(c.w3, who.address)
+    return tx(c.w3, who, c.settlement.functions.resolve(epoch, upheld), "resolve")
+
+
+def _bonds(c: Contracts) -> tuple[int, int]:
+    return (
+        int(c.settlement.functions.settlerBond().call()),
+        int(c.settlement.functions.challengeBond().call()),
+    )
+
+
+def test_anyone_may_challenge_with_a_bond_and_the_epoch_waits_for_the_resolver(
+    c: Contracts, ids: list[int]
+) -> None:
+    settler_bond, challenge_bond = _bonds(c)
+    assert (settler_bond, challenge_bond) == (DEV_PARAMS.settler_bond_wei, DEV_PARAMS.challenge_bond_wei)
+    c.propose(1, _epoch1(ids), 10 * MRT)
+    watcher = _challenger(c)
+    held = c.balance(c.settlement.address)
+
+    receipt = _challenge(c, watcher)
 
     assert events(c.settlement, "EpochChallenged", receipt) == [
-        {"epoch": 1, "challenger": RESOLVER.address, "evidenceCid": EVIDENCE}
+        {"epoch": 1, "challenger": watcher.address, "evidenceCid": EVIDENCE}
     ]
-    assert c.settlement.functions.statusOf(1).call() == 0
-    assert c.settlement.functions.proposalOf(1).call()[3] == 0
+    assert c.balance(watcher.address) == 0
+    assert c.balance(c.settlement.address) == held + challenge_bond
+    challenger, status, proposed_at, challenged_at, evidence = c.settlement.functions.challengeOf(1).call()
+    assert (challenger, status, evidence) == (watcher.address, 1, EVIDENCE)  # Open
+    assert proposed_at == c.settlement.functions.proposalOf(1).call()[4] <= challenged_at
+    assert c.settlement.functions.statusOf(1).call() == 1  # still proposed
+    with reverts("EpochSettlementUnderChallenge", 1, watcher.address):
+        _challenge(c, _challenger(c, 1))  # one open challenge per epoch
     travel(c.w3, _window(c))
+    with reverts("EpochSettlementUnderChallenge", 1, watcher.address):
+        c.finalize(1)  # not even after the window: the resolver rules first
+
+
+def test_a_challenge_needs_evidence_its_bond_and_an_open_window(c: Contracts, ids: list[int]) -> None:
+    c.propose(1, _epoch1(ids), 10 * MRT)
+    watcher = _challenger(c)
+    with reverts("EpochSettlementInvalidInput"):
+        _challenge(c, watcher, evidence="")
+    with reverts("EpochSettlementNotPending", 2):
+        _challenge(c, watcher, 2)
+    broke = operator(70)
+    give_eth(c.w3, broke.address)
+    with reverts("ERC20InsufficientAllowance"):
+        _challenge(c, broke)
+    ends = c.settlement.functions.challengeEndsAt(1).call()
+    travel(c.w3, _window(c))
+    with reverts("EpochSettlementChallengeWindowClosed", 1, ends):
+        _challenge(c, watcher)
+    c.finalize(1)
+    with reverts("EpochSettlementNotPending", 1):
+        _challenge(c, watcher)
+
+
+def test_an_upheld_challenge_cancels_the_epoch_and_pays_the_challenger_the_settlers_bond(
+    c: Contracts, ids: list[int], market: Market
+) -> None:
+    settler_bond, challenge_bond = _bonds(c)
+    bad = tree_of(1, {ids[0]: (NODES[0].address, 10 * MRT)})
+    c.propose(1, bad, 10 * MRT)
+    assert c.settlement.functions.bondOf(SETTLER.address).call() == [settler_bond, settler_bond]
+    watcher = _challenger(c)
+    _challenge(c, watcher)
+    supply = c.token.functions.totalSupply().call()
+    held = c.balance(c.settlement.address)
+
+    receipt = _resolve(c, 1, True)
+
+    assert events(c.settlement, "ChallengeUpheld", receipt) == [{
+        "epoch": 1, "challenger": watcher.address, "settler": SETTLER.address,
+        "slashed": settler_bond, "paid": challenge_bond + settler_bond,
+    }]  # fmt: skip
+    assert c.balance(watcher.address) == challenge_bond + settler_bond
+    assert c.balance(c.settlement.address) == held - challenge_bond - settler_bond
+    assert c.token.functions.totalSupply().call() == supply  # moved, never minted
+    assert c.settlement.functions.bondOf(SETTLER.address).call() == [0, 0]
+    assert c.settlement.functions.challengeOf(1).call()[1] == 2  # Upheld
+    assert c.settlement.functions.statusOf(1).call() == 0  # cancelled
+    assert c.settlement.functions.proposalOf(1).call()[3] == 0
     with reverts("EpochSettlementNotPending", 1):
         c.finalize(1)
+    with reverts("EpochSettlementNoOpenChallenge", 1):
+        _resolve(c, 1, False)
+
+    # the slashed settler proposes again only with a new bond, and the corrected epoch settles
     good = _epoch1(ids)
+    with reverts("EpochSettlementBondTooLow", SETTLER.address, 0, settler_bond):
+        c.propose(1, good, 10 * MRT)
+    bond_settler(c.w3, c.settlement.address, SETTLER.address)
     c.settle(1, good, 10 * MRT)
+    assert c.settlement.functions.challengeOf(1).call()[1] == 2  # the old proposal's ruling
     c.claim(good, ids[1])
     with reverts("EpochSettlementInvalidProof", 1, ids[0]):
         c.claim(bad, ids[0])
 
 
-def test_challenges_need_the_role_evidence_and_an_open_window(c: Contracts, ids: list[int]) -> None:
-    c.propose(1, _epoch1(ids), 10 * MRT)
-    with reverts("AccessControlUnauthorizedAccount"):
-        tx(c.w3, NODES[0], c.settlement.functions.challenge(1, EVIDENCE))
-    with reverts("EpochSettlementInvalidInput"):
-        tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, ""))
-    with reverts("EpochSettlementNotPending", 2):
-        tx(c.w3, RESOLVER, c.settlement.functions.challenge(2, EVIDENCE))
+def test_a_rejected_challenge_forfeits_its_bond_to_the_treasury_and_the_epoch_finalizes(
+    c: Contracts, ids: list[int]
+) -> None:
+    settler_bond, challenge_bond = _bonds(c)
+    tree = _epoch1(ids)
+    c.propose(1, tree, 10 * MRT)
+    watcher = _challenger(c)
+    _challenge(c, watcher)
+    treasury = c.balance(TREASURY.address)
+
+    receipt = _resolve(c, 1, False)
+
+    assert events(c.settlement, "ChallengeRejected", receipt) == [{
+        "epoch": 1, "challenger": watcher.address, "forfeited": challenge_bond,
+        "treasury": TREASURY.address,
+    }]  # fmt: skip
+    assert c.balance(TREASURY.address) == treasury + challenge_bond
+    assert c.balance(watcher.address) == 0
+    assert c.settlement.functions.challengeOf(1).call()[1] == 3  # Rejected
+    assert c.settlement.functions.bondOf(SETTLER.address).call() == [settler_bond, settler_bond]
     ends = c.settlement.functions.challengeEndsAt(1).call()
+    with reverts("EpochSettlementChallengeWindowOpen", 1, ends):
+        c.finalize(1)  # the original window still runs
+    other = _challenger(c, 1)
+    _challenge(c, other)  # a new challenge inside the window, once the first is ruled on
+    _resolve(c, 1, False)
     travel(c.w3, _window(c))
-    with reverts("EpochSettlementChallengeWindowClosed", 1, ends):
-        tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, EVIDENCE))
+    c.finalize(1)
+    assert c.settlement.functions.bondOf(SETTLER.address).call() == [settler_bond, 0]
+    c.claim(tree, ids[0])
+
+
+def test_only_the_resolver_rules_on_challenges(c: Contracts, ids: list[int]) -> None:
+    c.propose(1, _epoch1(ids), 10 * MRT)
+    with reverts("EpochSettlementNoOpenChallenge", 1):
+        _resolve(c, 1, True)
+    watcher = _challenger(c)
+    _challenge(c, watcher)
+    for who in (watcher, SETTLER, DEPLOYER, ADMIN):
+        with reverts("AccessControlUnauthorizedAccount"):
+            _resolve(c, 1, True, who)
+    _resolve(c, 1, True)
+
+
+def test_a_settler_without_a_free_bond_cannot_propose(c: Contracts, ids: list[int]) -> None:
+    settler_bond, _ = _bonds(c)
+    newcomer = operator(71)
+    give_eth(c.w3, newcomer.address)
+    give_eth(c.w3, ADMIN.address)
+    role = c.settlement.functions.SETTLER_ROLE().call()
+    tx(c.w3, ADMIN, c.settlement.functions.grantRole(role, newcomer.address), "grant")
+    with reverts("EpochSettlementBondTooLow", newcomer.address, 0, settler_bond):
+        c.propose(1, _epoch1(ids), 10 * MRT, account=newcomer)
+    c.faucet(newcomer, settler_bond - 1, c.settlement.address)
+    tx(c.w3, newcomer, c.settlement.functions.postBond(newcomer.address, settler_bond - 1), "bond")
+    with reverts("EpochSettlementBondTooLow", newcomer.address, settler_bond - 1, settler_bond):
+        c.propose(1, _epoch1(ids), 10 * MRT, account=newcomer)
+
+
+def test_only_the_unlocked_bond_can_be_withdrawn_and_only_by_its_owner(
+    c: Contracts, ids: list[int]
+) -> None:
+    settler_bond, _ = _bonds(c)
+    give_eth(c.w3, SETTLER.address)
+    c.faucet(DEPLOYER, MRT, c.settlement.address)
+    receipt = tx(c.w3, DEPLOYER, c.settlement.functions.postBond(SETTLER.address, MRT), "bond")
+    assert events(c.settlement, "BondPosted", receipt) == [
+        {"account": SETTLER.address, "from": DEPLOYER.address, "amount": MRT,
+         "bond": settler_bond + MRT}
+    ]  # fmt: skip
+    c.propose(1, _epoch1(ids), 10 * MRT)
+    assert c.settlement.functions.bondOf(SETTLER.address).call() == [settler_bond + MRT, settler_bond]
+    withdraw = c.settlement.functions.withdrawBond
+    with reverts("EpochSettlementBondLocked", SETTLER.address, settler_bond, MRT):
+        tx(c.w3, SETTLER, withdraw(settler_bond), "withdraw")
+    with reverts("EpochSettlementBondLocked", DEPLOYER.address, MRT, 0):
+        tx(c.w3, DEPLOYER, withdraw(MRT), "withdraw")  # who paid in does not own it
+    with reverts("EpochSettlementInvalidInput"):
+        tx(c.w3, SETTLER, withdraw(0), "withdraw")
+    before = c.balance(SETTLER.address)
+    receipt = tx(c.w3, SETTLER, withdraw(MRT), "withdraw")  # the free part
+    assert events(c.settlement, "BondWithdrawn", receipt) == [
+        {"account": SETTLER.address, "amount": MRT, "bond": settler_bond}
+    ]
+    travel(c.w3, _window(c))
+    c.finalize(1)  # releases the lock
+    tx(c.w3, SETTLER, withdraw(settler_bond), "withdraw")
+    assert c.balance(SETTLER.address) == before + MRT + settler_bond
+    assert c.settlement.functions.bondOf(SETTLER.address).call() == [0, 0]
+
+
+def test_challenges_and_bonds_conserve_every_token(c: Contracts, ids: list[int]) -> None:
+    """Token balances only move between the parties and the contract; the contract always holds
+    the pools, every bond and the open challenge's bond."""
+    settler_bond, challenge_bond = _bonds(c)
+    c.fund_epoch(1, 4 * MRT)
+    watchers = [_challenger(c, i) for i in range(3)]
+    parties = [SETTLER, TREASURY, DEPLOYER, *watchers]
+    supply = c.token.functions.totalSupply().call()
+
+    def total() -> int:
+        held = c.balance(c.settlement.address) + c.balance(c.registry.address)  # + stakes
+        return sum(c.balance(p.address) for p in parties) + held
+
+    def check(open_challenges: int) -> None:
+        assert total() == supply == c.token.functions.totalSupply().call()
+        bond = c.settlement.functions.bondOf(SETTLER.address).call()[0]
+        assert c.balance(c.settlement.address) == 4 * MRT + bond + open_challenges * challenge_bond
+
+    check(0)
+    c.propose(1, tree_of(1, {ids[0]: (NODES[0].address, 10 * MRT)}), 10 * MRT)
+    _challenge(c, watchers[0])
+    check(1)
+    _resolve(c, 1, True)
+    check(0)
+    bond_settler(c.w3, c.settlement.address, SETTLER.address)  # minted to the deployer first
+    supply = c.token.functions.totalSupply().call()
+    check(0)
+    c.propose(1, _epoch1(ids), 4 * MRT)
+    _challenge(c, watchers[1])
+    check(1)
+    _resolve(c, 1, False)
+    check(0)
+    travel(c.w3, _window(c))
+    c.finalize(1)
+    check(0)
 
 
 # --- pools ------------------------------------------------------------------------------------
@@ -417,12 +626,21 @@ def test_settlement_refuses_a_registry_that_unbonds_faster_than_the_window(
             60,
             0,
             500_000,
+            MRT,
+            MRT,
         )
     assert caught.value.error_name == "EpochSettlementUnbondingShorterThanWindow"
     assert caught.value.error_args == (59, 60)
     with pytest.raises(ChainReverted) as caught:
         _deploy_one(
             chain, me, REPO_ROOT, "EpochSettlement", token, quick.address, me.address, me.address,
-            30, 0, 500_000,
+            30, 0, 500_000, MRT, MRT,
         )  # fmt: skip
     assert caught.value.error_name == "EpochSettlementVerifierNotContract"
+    for bonds in ((0, MRT), (MRT, 0)):  # a challenge must cost something, and so must a lie
+        with pytest.raises(ChainReverted) as caught:
+            _deploy_one(
+                chain, me, REPO_ROOT, "EpochSettlement", token, market.address("NodeRegistry"),
+                market.address("HashVerifier"), me.address, 60, 0, 500_000, *bonds,
+            )  # fmt: skip
+        assert caught.value.error_name == "EpochSettlementInvalidConfig"

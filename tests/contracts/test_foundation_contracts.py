@@ -28,7 +28,7 @@ from services.core.errors import ChainUnavailable, PortInUse
 from services.ports_free import free_port
 from services.settings import ANVIL_DEV_KEY
 from tests.contracts.market import SETTLER
-from tests.fixtures.chain import DEV_KEYS, REPO_ROOT
+from tests.fixtures.chain import DEV_KEYS, REPO_ROOT, bond_settler
 
 MRT = 10**18
 OPERATOR = Account.from_key(DEV_KEYS[0])
@@ -92,8 +92,8 @@ def test_roles_are_wired(chain: Web3, deployment: Deployment) -> None:
         role_id = getattr(registry.functions, role)().call()
         assert registry.functions.hasRole(role_id, holder).call(), role
     assert registry.functions.treasury().call() == roles.treasury
-    challenger = settlement.functions.CHALLENGER_ROLE().call()
-    assert settlement.functions.hasRole(challenger, roles.resolver).call()
+    resolver = settlement.functions.RESOLVER_ROLE().call()
+    assert settlement.functions.hasRole(resolver, roles.resolver).call()
     # gold commitments come from the account that attests capabilities (the examiner)
     examiner = settlement.functions.EXAMINER_ROLE().call()
     assert examiner == Web3.keccak(text="EXAMINER_ROLE")
@@ -316,12 +316,13 @@ def test_nothing_settles_on_the_unset_verifier(chain: Web3, deployment: Deployme
     unset = _deploy_one(chain, me, REPO_ROOT, "UnsetVerifier")
     settlement = _deploy_one(
         chain, me, REPO_ROOT, "EpochSettlement", deployment.address("MeritToken"),
-        deployment.address("NodeRegistry"), unset.address, me.address, 60, 0, 1_000_000,
+        deployment.address("NodeRegistry"), unset.address, me.address, 60, 0, 1_000_000, MRT, MRT,
     )  # fmt: skip
     bound = deployment.contract(chain, REPO_ROOT, "EpochSettlement")
     contract = chain.eth.contract(address=settlement.address, abi=bound.abi)
     role = contract.functions.SETTLER_ROLE().call()
     send(chain, DEPLOYER, contract.functions.grantRole(role, me.address), REPO_ROOT, what="grant")
+    bond_settler(chain, settlement.address, me.address)
     propose = contract.functions.propose(1, Web3.keccak(text="rewards"), 0, CID, 0, [], b"\x01")
 
     with pytest.raises(ChainReverted) as caught:

@@ -13,9 +13,9 @@ from tests.contracts.market import (
     ADMIN,
     DEPLOYER,
     EXAMINER,
-    RESOLVER,
     EVIDENCE,
     MRT,
+    RESOLVER,
     Contracts,
     events,
     give_eth,
@@ -118,9 +118,15 @@ def test_gold_comes_too_late_once_the_epoch_is_proposed(c: Contracts) -> None:
     assert _commitment(c, 1) == (ZERO, 0)
 
 
-def test_a_challenged_epoch_is_no_longer_proposed(c: Contracts) -> None:
-    """As documented: dropping a proposal reopens its epoch (lastProposedEpoch goes back)."""
+def test_an_epoch_cancelled_by_an_upheld_challenge_is_no_longer_proposed(c: Contracts) -> None:
+    """As documented: an upheld challenge reopens its epoch (lastProposedEpoch goes back)."""
     _propose(c, 1)
-    tx(c.w3, RESOLVER, c.settlement.functions.challenge(1, EVIDENCE))
+    watcher = operator(61)
+    c.faucet(watcher, int(c.settlement.functions.challengeBond().call()), c.settlement.address)
+    tx(c.w3, watcher, c.settlement.functions.challenge(1, EVIDENCE))
+    with reverts("EpochSettlementGoldTooLate", 1):  # challenged, still proposed
+        _commit(c, 1, ROOT)
+    give_eth(c.w3, RESOLVER.address)
+    tx(c.w3, RESOLVER, c.settlement.functions.resolve(1, True))
     _commit(c, 1, ROOT)
     assert _commitment(c, 1)[0] == ROOT

@@ -57,7 +57,7 @@ ADMIN_ROLE = b"\0" * 32
 GUARDED = [
     ("EpochSettlement", "propose", "SETTLER_ROLE", "settler"),
     ("EpochSettlement", "commitGold", "EXAMINER_ROLE", "examiner"),
-    ("EpochSettlement", "challenge", "CHALLENGER_ROLE", "resolver"),
+    ("EpochSettlement", "resolve", "RESOLVER_ROLE", "resolver"),
     ("NodeRegistry", "slash", "SETTLER_ROLE", "settler"),
     ("NodeRegistry", "attest", "ATTESTER_ROLE", "examiner"),
     ("NodeRegistry", "writeReputations", "REPUTATION_WRITER_ROLE", "settlement"),

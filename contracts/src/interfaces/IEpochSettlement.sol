@@ -6,6 +6,17 @@ pragma solidity 0.8.37;
 /// root, total, audit CID, reputation words and a proof its verifier must accept; a challenge
 /// window follows; `finalize` writes the reputations and makes the rewards claimable by Merkle
 /// proof (pull payments, no loop over payees).
+///
+/// Challenges (optimistic settlement): the proof binds the reward split to the committed scores,
+/// not that the scores are what the epoch's judgments imply; anyone holding the audit bundle can
+/// check that. A settler proposes only with a free bond of at least `settlerBond()` (posted with
+/// `postBond`), locked while its proposal is pending. Anyone may `challenge` a pending epoch
+/// inside its window by paying `challengeBond()` and naming its evidence; a challenged epoch
+/// cannot finalize until RESOLVER_ROLE `resolve`s it. Upheld: the proposal is cancelled (the epoch
+/// may be proposed again), the settler's bond is slashed by `settlerBond()` and the challenger
+/// receives its own bond back plus the slashed bond. Rejected: the challenge bond goes to the
+/// registry's treasury and the proposal finalizes once its original window has ended. While the
+/// window is open after a rejection, another challenge may follow (one open at a time).
 /// @dev Epochs are numbered 1, 2, 3 ... and proposed strictly in order, one pending at a time:
 /// the epoch number is the proposal's nonce, so a proposal cannot be replayed or reordered.
 ///
@@ -32,12 +43,36 @@ interface IEpochSettlement {
     /// @param total What this epoch adds to the claimable rewards, in wei.
     /// @param epoch The epoch number (0: no proposal held for the epoch asked about).
     /// @param proposedAt Block timestamp of the proposal.
+    /// @param proposer The settler whose bond the proposal locks.
     struct Proposal {
         bytes32 rewardsRoot;
         bytes32 reputationHash;
         uint128 total;
         uint64 epoch;
         uint64 proposedAt;
+        address proposer;
+    }
+
+    /// @notice Where an epoch's latest challenge stands (None: never challenged).
+    enum ChallengeStatus {
+        None,
+        Open,
+        Upheld,
+        Rejected
+    }
+
+    /// @notice An epoch's latest challenge.
+    /// @param challenger Who challenged (and paid `challengeBond()`).
+    /// @param status Open until resolved.
+    /// @param proposedAt The challenged proposal's `proposedAt` (tells it from a re-proposal).
+    /// @param challengedAt Block timestamp of the challenge.
+    /// @param evidenceCid CID of the challenger's evidence.
+    struct Challenge {
+        address challenger;
+        ChallengeStatus status;
+        uint64 proposedAt;
+        uint64 challengedAt;
+        string evidenceCid;
     }
 
     /// @notice Where an epoch stands.
@@ -117,6 +152,20 @@ interface IEpochSettlement {
     /// @notice The claim would take the sum claimed above the sum settled.
     error EpochSettlementPoolExceeded(uint256 amount, uint256 unclaimed);
 
+    /// @notice The proposer's free bond (posted and not locked) is below `settlerBond()`.
+    error EpochSettlementBondTooLow(address settler, uint256 free, uint256 needed);
+
+    /// @notice A withdrawal asks for more than the account's free bond (the rest is locked by
+    /// its pending proposal).
+    error EpochSettlementBondLocked(address account, uint256 amount, uint256 free);
+
+    /// @notice The epoch has an open challenge: it cannot finalize, nor be challenged again,
+    /// until RESOLVER_ROLE resolves it.
+    error EpochSettlementUnderChallenge(uint64 epoch, address challenger);
+
+    /// @notice The epoch has no open challenge to resolve.
+    error EpochSettlementNoOpenChallenge(uint64 epoch);
+
     /// @notice The gold set of the epoch is already committed; a commitment is never replaced.
     error EpochSettlementGoldAlreadyCommitted(uint64 epoch);
 
@@ -137,9 +186,35 @@ interface IEpochSettlement {
         address indexed proposer
     );
 
-    /// @notice Emitted after a pending epoch was challenged and dropped; the same epoch number
-    /// may be proposed again.
+    /// @notice Emitted after a pending epoch was challenged (its challenge bond paid); it cannot
+    /// finalize until the challenge is resolved.
     event EpochChallenged(uint64 indexed epoch, address indexed challenger, string evidenceCid);
+
+    /// @notice Emitted after a challenge was upheld: the proposal is cancelled (the epoch may be
+    /// proposed again) and the settler's bond slashed.
+    /// @param slashed Taken from the settler's bond (`settlerBond()`).
+    /// @param paid Sent to the challenger: its challenge bond back plus `slashed`.
+    event ChallengeUpheld(
+        uint64 indexed epoch,
+        address indexed challenger,
+        address indexed settler,
+        uint256 slashed,
+        uint256 paid
+    );
+
+    /// @notice Emitted after a challenge was rejected: the proposal stands.
+    /// @param forfeited The challenge bond, sent to `treasury`.
+    event ChallengeRejected(
+        uint64 indexed epoch, address indexed challenger, uint256 forfeited, address treasury
+    );
+
+    /// @notice Emitted after `from` added `amount` to `account`'s settler bond.
+    /// @param bond The account's bond afterwards.
+    event BondPosted(address indexed account, address indexed from, uint256 amount, uint256 bond);
+
+    /// @notice Emitted after `account` took `amount` out of its settler bond.
+    /// @param bond The account's bond afterwards.
+    event BondWithdrawn(address indexed account, uint256 amount, uint256 bond);
 
     /// @notice Emitted after an epoch was finalized: its rewards are claimable.
     /// @param emission Tokens minted to cover the total beyond the pool.
@@ -165,7 +240,9 @@ interface IEpochSettlement {
     /// @param committedAt Block timestamp of the commitment.
     event GoldCommitted(uint64 indexed epoch, bytes32 root, uint64 committedAt);
 
-    /// @notice Proposes epoch `epoch`. Only SETTLER_ROLE.
+    /// @notice Proposes epoch `epoch`. Only SETTLER_ROLE, with a free bond of at least
+    /// `settlerBond()` (else `EpochSettlementBondTooLow`), which the proposal locks until it is
+    /// finalized or cancelled by an upheld challenge.
     /// @dev Asks `verifier().verificationGas(proof)` how much gas the check needs (at most
     /// `verifierGas()`, else `EpochSettlementVerifierGasAboveCap`), then calls
     /// `verifier().verifyEpoch(epoch, previousRoot, rewardsRoot, total, proof)` with exactly that
@@ -189,12 +266,33 @@ interface IEpochSettlement {
         bytes calldata proof
     ) external;
 
-    /// @notice Drops the pending epoch `epoch` during its challenge window. Only CHALLENGER_ROLE.
-    /// @param evidenceCid CID of the evidence (non-empty).
+    /// @notice Challenges the pending epoch `epoch` inside its challenge window. Anyone may call;
+    /// the caller pays `challengeBond()` (approve it first). One open challenge per epoch.
+    /// @param evidenceCid CID of the evidence (non-empty): what the audit bundle implies and
+    /// what the proposal says instead.
     function challenge(uint64 epoch, string calldata evidenceCid) external;
 
-    /// @notice Finalizes the pending epoch once its challenge window is over: writes its
-    /// reputations, mints any emission and makes its rewards claimable. Anyone may call.
+    /// @notice Decides the open challenge of `epoch`. Only RESOLVER_ROLE.
+    /// @param upheld True: the proposal is cancelled, the settler's bond slashed by
+    /// `settlerBond()` and the challenger paid its bond plus the slashed amount (all of it: the
+    /// treasury is the marketplace's, the settler's own side, so a slash paid there would cost
+    /// the marketplace nothing). False: the challenge bond goes to the registry's treasury (not
+    /// to the settler, whose key then earns nothing from challenges it wins) and the proposal
+    /// may finalize once its original window has ended.
+    function resolve(uint64 epoch, bool upheld) external;
+
+    /// @notice Adds `amount`, pulled from the caller (approve it first), to `account`'s settler
+    /// bond: a settler may post its own, or be funded by another account (the marketplace's
+    /// treasury, say); only `account` may withdraw it.
+    function postBond(address account, uint256 amount) external;
+
+    /// @notice Takes `amount` of the caller's free bond back (the part its pending proposal does
+    /// not lock).
+    function withdrawBond(uint256 amount) external;
+
+    /// @notice Finalizes the pending epoch once its challenge window is over and no challenge is
+    /// open: writes its reputations, mints any emission and makes its rewards claimable. Anyone
+    /// may call.
     /// @param epoch The pending epoch.
     /// @param reputationFirstWord The first word index given to `propose`.
     /// @param reputationWords The words given to `propose`.
@@ -223,7 +321,8 @@ interface IEpochSettlement {
     /// @dev Checked in this order: a zero root (`EpochSettlementInvalidGoldRoot`), an epoch
     /// already committed (`EpochSettlementGoldAlreadyCommitted`), an epoch already proposed,
     /// i.e. `epoch <= lastProposedEpoch()`, which includes epoch 0 (`EpochSettlementGoldTooLate`).
-    /// A challenged epoch is no longer proposed, so it may still be committed if it never was.
+    /// An epoch cancelled by an upheld challenge is no longer proposed, so it may still be
+    /// committed if it never was.
     /// @param epoch The epoch whose gold set `root` commits to.
     /// @param root The gold set's Merkle root (non-zero; its leaf layout is the marketplace's).
     function commitGold(uint64 epoch, bytes32 root) external;
@@ -247,7 +346,19 @@ interface IEpochSettlement {
     /// @notice The most one epoch may mint beyond its pool, in wei.
     function maxEmissionPerEpoch() external view returns (uint256);
 
-    /// @notice The last epoch proposed and not dropped (equals the last finalized when none
+    /// @notice The free bond a settler needs to propose; what an upheld challenge slashes.
+    function settlerBond() external view returns (uint256);
+
+    /// @notice What a challenger pays to challenge; returned when upheld, forfeited when not.
+    function challengeBond() external view returns (uint256);
+
+    /// @notice `account`'s settler bond and the part of it its pending proposal locks.
+    function bondOf(address account) external view returns (uint256 bond, uint256 locked);
+
+    /// @notice The latest challenge of `epoch` (all zero when never challenged).
+    function challengeOf(uint64 epoch) external view returns (Challenge memory);
+
+    /// @notice The last epoch proposed and not cancelled (equals the last finalized when none
     /// is pending).
     function lastProposedEpoch() external view returns (uint64);
 
