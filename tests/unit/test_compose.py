@@ -256,7 +256,7 @@ def test_the_stack_says_plainly_that_it_runs_a_dev_chain(
 def test_app_services_share_one_environment(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    apps = app_services(services)
+    apps = {n: s for n, s in app_services(services).items() if n != "watcher"}
     assert {"api", "migrate", "deploy-contracts", "beat", "worker-chain"} <= set(apps)
     envs = [svc["environment"] for svc in apps.values()]
     assert all(env == envs[0] for env in envs)
@@ -306,3 +306,13 @@ def test_named_volumes_keep_state(config: dict[str, Any]) -> None:
     assert {"chain-state", "db-data", "broker-data", "ipfs-data", "app-data"} <= set(
         config["volumes"]
     )
+
+
+def test_the_watcher_is_its_own_party(services: dict[str, dict[str, Any]]) -> None:
+    """An independent watcher: no database, no marketplace key, the data volume read-only."""
+    watcher = services["watcher"]
+    env = watcher["environment"]
+    assert "MERIT_DATABASE_URL" not in env and "MERIT_SETTLER_KEY" not in env
+    assert not any(k.endswith("_KEY") for k in env)
+    assert any(str(v).endswith(":ro") for v in watcher["volumes"] if str(v).startswith("app-data"))
+    assert "merit watch" in " ".join(command_of(watcher))
