@@ -375,6 +375,8 @@ class ZkSettlement:
             root=planned.tree.root,
             total=int(planned.total_wei),
             entries=planned.entries,
+            chain_id=int(self.settlement.w3.eth.chain_id),
+            settlement=self.settlement.address,
         )
         self.prover.label = f"{n} nodes, epoch {epoch}"
         self.prover.chunks, self.prover.done = -(-n // CHUNK), 0

@@ -64,6 +64,18 @@ class Row(NamedTuple):
     payee_account: str | None = None
 
 
+class Domain(NamedTuple):
+    """Where a proof is spent: the chain id and the EpochSettlement contract that calls the
+    verifier. Both open every chunk's challenge, so a proof made for one deployment is never
+    accepted by another (another chain, or another settlement contract on the same chain)."""
+
+    chain_id: int
+    settlement: str
+
+    def words(self) -> tuple[int, int]:
+        return self.chain_id, int(self.settlement, 16)
+
+
 class Entry(NamedTuple):
     """A claim-tree entry: registry node id, account, cumulative amount in the previous tree."""
 
@@ -166,6 +178,7 @@ def _word(value: int) -> bytes:
 
 
 def challenge(
+    domain: Domain,
     epoch: int,
     k: int,
     pool: int,
@@ -175,9 +188,10 @@ def challenge(
     chunk_score_sum: int,
     rows_payee_reward: Sequence[tuple[int, int]],
 ) -> int:
-    """keccak256 over the 32-byte words [epoch, k, pool, totalScore, threshold,
-    scoreCommitment, chunkScoreSum, payee_0, reward_0, ...] mod r, as the contract draws it."""
-    head = (epoch, k, pool, total_score, threshold, score_commitment, chunk_score_sum)
+    """keccak256 over the 32-byte words [chainId, settlement, epoch, k, pool, totalScore,
+    threshold, scoreCommitment, chunkScoreSum, payee_0, reward_0, ...] mod r, as the contract
+    draws it."""
+    head = (*domain.words(), epoch, k, pool, total_score, threshold, score_commitment, chunk_score_sum)
     body = [v for pair in rows_payee_reward for v in pair]
     return int.from_bytes(keccak(b"".join(_word(v) for v in (*head, *body))), "big") % R
 
@@ -240,10 +254,11 @@ def chunk_inputs(
 
 
 def chunk_challenge(
-    epoch: int, k: int, pool: int, rows: Sequence[Row], score_commitment: int
+    domain: Domain, epoch: int, k: int, pool: int, rows: Sequence[Row], score_commitment: int
 ) -> int:
     """The challenge the contract draws for chunk ``k`` once its commitment is known."""
     return challenge(
+        domain,
         epoch,
         k,
         pool,
@@ -256,20 +271,20 @@ def chunk_challenge(
 
 
 def bind(
-    epoch: int, k: int, pool: int, rows: Sequence[Row], score_commitment: int
+    domain: Domain, epoch: int, k: int, pool: int, rows: Sequence[Row], score_commitment: int
 ) -> tuple[int, dict[str, str | list[str]]]:
     """Step two of proving chunk ``k``: given the ``scoreCommitment`` output of the witness of
     ``chunk_inputs(epoch, k, pool, rows)``, the challenge and the input to prove."""
-    c = chunk_challenge(epoch, k, pool, rows, score_commitment)
+    c = chunk_challenge(domain, epoch, k, pool, rows, score_commitment)
     return c, chunk_inputs(epoch, k, pool, rows, c)
 
 
 def public_signals(
-    epoch: int, k: int, pool: int, rows: Sequence[Row], score_commitment: int
+    domain: Domain, epoch: int, k: int, pool: int, rows: Sequence[Row], score_commitment: int
 ) -> list[int]:
     """Chunk ``k``'s public signals in snarkjs order: [scoreCommitment, chunkScoreSum,
     rewardsEval, epoch, chunkIndex, pool, totalScore, threshold, challenge]."""
-    c = chunk_challenge(epoch, k, pool, rows, score_commitment)
+    c = chunk_challenge(domain, epoch, k, pool, rows, score_commitment)
     return [
         score_commitment,
         chunk_score_sum(rows, k),

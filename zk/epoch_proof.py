@@ -36,6 +36,10 @@ class ChunkTiming:
     prove_ms: int
 
 
+def _domain(request: ProofRequest) -> encoding.Domain:
+    return encoding.Domain(request.chain_id, request.settlement)
+
+
 def _entries(request: ProofRequest) -> list[encoding.Entry]:
     return [
         encoding.Entry(e.chain_node_id, e.account, int(e.cumulative_wei) - int(e.reward_wei))
@@ -65,9 +69,9 @@ def make_proof(
     for k in range(encoding.chunk_count(rows)):
         t0 = time.perf_counter()
         (commitment,) = prover.outputs(encoding.chunk_inputs(epoch, k, pool, rows), count=1)
-        _, circuit_input = encoding.bind(epoch, k, pool, rows, commitment)
+        _, circuit_input = encoding.bind(_domain(request), epoch, k, pool, rows, commitment)
         result = prover.prove(circuit_input)
-        expected = encoding.public_signals(epoch, k, pool, rows, commitment)
+        expected = encoding.public_signals(_domain(request), epoch, k, pool, rows, commitment)
         if list(result.public_signals) != expected:
             raise ProverFailed(
                 f"chunk {k}: the prover's public signals differ from the encoding's",
@@ -127,7 +131,7 @@ def check_proof(request: ProofRequest, proof: bytes, vk: VerifyingKey) -> ProofV
         score_sum += chunk.chunk_score_sum
         pairs = [(r.payee, r.reward) for r in chunk.rows]
         c = encoding.challenge(
-            epoch, k, d.pool, d.total_score, d.threshold, chunk.score_commitment,
+            _domain(request), epoch, k, d.pool, d.total_score, d.threshold, chunk.score_commitment,
             chunk.chunk_score_sum, pairs,
         )  # fmt: skip
         signals = [

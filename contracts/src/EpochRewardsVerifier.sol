@@ -3,12 +3,16 @@ pragma solidity 0.8.37;
 
 import {IEpochRewardsVerifier} from "./interfaces/IEpochRewardsVerifier.sol";
 import {IEpochVerifier} from "./interfaces/IEpochVerifier.sol";
+import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 import {IRewardChunkVerifier} from "./interfaces/IRewardChunkVerifier.sol";
 
 /// @title EpochRewardsVerifier
 /// @notice EpochSettlement's verifier: accepts an epoch only when every chunk's Groth16 proof
 /// holds for rows the chain pays, the rows add up to the pool, the paid ones to the proposal's
-/// total, and the claim root is the previous epoch's tree plus exactly those rewards.
+/// total, every paid account is the registered operator of the node it is paid for, and the
+/// claim root is the previous epoch's tree plus exactly those rewards. Each chunk's challenge
+/// is bound to the chain id and to the calling settlement contract, so a proof made for one
+/// deployment is never accepted by another.
 /// @dev Reads the proof in place from calldata (no `abi.decode` copy). Memory holds two words
 /// per entry (the tree being built and the amounts credited), two per chunk (its challenge and
 /// evaluation) and one 71-word buffer for the challenge hash, so memory cost stays linear in
@@ -18,8 +22,9 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     uint256 private constant _R =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint256 private constant _CHUNK_ROWS = 32;
-    /// @dev Words before the rows in the challenge preimage.
-    uint256 private constant _PREFIX = 7;
+    /// @dev Words before the rows in the challenge preimage: chain id, settlement (the caller),
+    /// epoch, chunk, pool, total score, threshold, score commitment, chunk score sum.
+    uint256 private constant _PREFIX = 9;
     uint256 private constant _REWARD_BOUND = 1 << 128;
     uint256 private constant _PAYEE_BOUND = 1 << 224;
 
@@ -31,19 +36,27 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     /// @dev The gas bound, from anvil measurements with margin: the fixed part (about 5k), per
     /// chunk its Groth16 call plus about 10k (32 rows read, checked and hashed, the evaluation,
     /// the call's arguments), per entry about 1.2k (two leaves, the nodes of two trees, memory;
-    /// it grows slowly with memory, about 1.25k at 4000 entries).
-    uint256 private constant _BASE_GAS = 25_000;
+    /// it grows slowly with memory, about 1.25k at 4000 entries) plus, per credited entry, the
+    /// registry lookup of its operator (a cold storage read and a warm call, about 3k; the base covers
+    /// the first, cold, call).
+    uint256 private constant _BASE_GAS = 30_000;
     uint256 private constant _CHUNK_GAS = _GROTH16_NEEDED + 20_000;
-    uint256 private constant _ENTRY_GAS = 2_000;
+    uint256 private constant _ENTRY_GAS = 5_000;
 
     IRewardChunkVerifier private immutable _chunkVerifier;
+    INodeRegistry private immutable _registry;
 
     /// @param chunkVerifier_ The generated Groth16 verifier of one chunk (must be a contract).
-    constructor(IRewardChunkVerifier chunkVerifier_) {
+    /// @param registry_ The NodeRegistry whose operators are the only accounts paid (a contract).
+    constructor(IRewardChunkVerifier chunkVerifier_, INodeRegistry registry_) {
         if (address(chunkVerifier_).code.length == 0) {
             revert EpochRewardsVerifierNotContract(address(chunkVerifier_));
         }
+        if (address(registry_).code.length == 0) {
+            revert EpochRewardsVerifierNotContract(address(registry_));
+        }
         _chunkVerifier = chunkVerifier_;
+        _registry = registry_;
     }
 
     /// @inheritdoc IEpochVerifier
@@ -70,6 +83,7 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
 
         bytes32 root = _newRoot(epoch, entries, credited);
         if (root != rewardsRoot) revert EpochRewardsVerifierRewardsRootMismatch(root, rewardsRoot);
+        _requireOperators(entries, credited);
 
         _checkProofs(epoch, claim, challenges, evals);
         return true;
@@ -86,6 +100,11 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     /// @inheritdoc IEpochRewardsVerifier
     function chunkVerifier() external view returns (address) {
         return address(_chunkVerifier);
+    }
+
+    /// @inheritdoc IEpochRewardsVerifier
+    function registry() external view returns (address) {
+        return address(_registry);
     }
 
     // --- internals --------------------------------------------------------------------------
@@ -162,23 +181,25 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     /// returns each chunk's challenge and rewards evaluation.
     function _chunks(uint64 epoch, Claim calldata claim, uint256 total, uint256[] memory credited)
         private
-        pure
+        view
         returns (uint256[] memory challenges, uint256[] memory evals)
     {
         Chunk[] calldata chunks = claim.chunks;
         challenges = new uint256[](chunks.length);
         evals = new uint256[](chunks.length);
         uint256[] memory words = new uint256[](_PREFIX + 2 * _CHUNK_ROWS);
-        words[0] = epoch;
-        words[2] = claim.pool;
-        words[3] = claim.totalScore;
-        words[4] = claim.threshold;
+        words[0] = block.chainid;
+        words[1] = uint256(uint160(msg.sender));
+        words[2] = epoch;
+        words[4] = claim.pool;
+        words[5] = claim.totalScore;
+        words[6] = claim.threshold;
         Tally memory tally;
         for (uint256 k; k < chunks.length; ++k) {
             Chunk calldata chunk = chunks[k];
-            words[1] = k;
-            words[5] = chunk.scoreCommitment;
-            words[6] = chunk.chunkScoreSum;
+            words[3] = k;
+            words[7] = chunk.scoreCommitment;
+            words[8] = chunk.chunkScoreSum;
             tally.scores += chunk.chunkScoreSum;
             uint256 n = _rows(k, chunk.rows, claim.entries, credited, words, tally);
             (challenges[k], evals[k]) = _challengeAndEval(words, n);
@@ -217,7 +238,7 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
     }
 
     /// @dev The loop of `_rows` over raw pointers: `credits` and `out` point at the data of
-    /// `credited` and at `words[7]`. `failed` is 1 + the index of the first bad row (0: none).
+    /// `credited` and at `words[_PREFIX]`. `failed` is 1 + the index of the first bad row (0: none).
     /// No sum can overflow: rewards are below 2^128 and calldata holds far fewer than 2^64 rows.
     function _scanRows(Row[] calldata rows, Entry[] calldata entries, uint256 credits, uint256 out)
         private
@@ -274,7 +295,7 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
         );
     }
 
-    /// @dev c = keccak256(words[0 .. 7 + 2n]) mod r, and sum_j words[7 + j] c^j mod r (Horner,
+    /// @dev c = keccak256(words[0 .. 9 + 2n]) mod r, and sum_j words[9 + j] c^j mod r (Horner,
     /// one row (reward, then payee) per step).
     function _challengeAndEval(uint256[] memory words, uint256 rows)
         private
@@ -331,6 +352,20 @@ contract EpochRewardsVerifier is IEpochRewardsVerifier {
             }
         }
         return _root(nodes, n);
+    }
+
+    /// @dev Every entry this epoch credits is paid to the account that operates its node in the
+    /// registry (entries carried over unchanged were checked when they were credited).
+    function _requireOperators(Entry[] calldata entries, uint256[] memory credited) private view {
+        uint256 n = entries.length;
+        for (uint256 i; i < n; ++i) {
+            if (credited[i] == 0) continue;
+            Entry calldata entry = entries[i];
+            uint64 registered = _registry.nodeIdOf(entry.account);
+            if (registered != entry.nodeId) {
+                revert EpochRewardsVerifierPayeeNotOperator(entry.nodeId, entry.account, registered);
+            }
+        }
     }
 
     /// @dev One Groth16 check per chunk, with a fixed allowance each.

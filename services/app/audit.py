@@ -74,6 +74,7 @@ def audit_epoch(
     *,
     proof_audit: ProofAudit | None = None,
     gold_roots: GoldRoots | None = None,
+    settlement_address: str | None = None,
 ) -> AuditReport:
     ep = store.epochs.get(epoch_id)
     if ep.audit_cid is None:
@@ -103,8 +104,9 @@ def audit_epoch(
         report.check("settlement total", included, int(settlement.total_wei))
         report.check("settlement names the bundle", ep.audit_cid, settlement.audit_cid)
         proof = store.settlements.proof(epoch_id)
-        if proof is not None and proof_audit is not None:
-            for what, expected, found in proof_audit(doc, proof_request(store, settlement), proof):
+        if proof is not None and proof_audit is not None and settlement_address is not None:
+            request = proof_request(store, settlement, settlement_address)
+            for what, expected, found in proof_audit(doc, request, proof):
                 report.check(what, expected, found)
     return report
 

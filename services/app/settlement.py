@@ -49,6 +49,8 @@ class ProofRequest:
     root: bytes
     total: int
     entries: tuple[ClaimEntry, ...]  # the epoch's claim tree, every on-chain node in it
+    chain_id: int = 0  # where the proof is spent: the chain and its EpochSettlement contract,
+    settlement: str = "0x" + "00" * 20  # which every chunk's challenge is bound to
 
     @property
     def payees(self) -> dict[int, tuple[int, str]]:
@@ -86,6 +88,8 @@ class SettlementChain(EscrowChain, Protocol):
 
     @property
     def chain_id(self) -> int: ...
+    @property
+    def settlement_address(self) -> str: ...  # the EpochSettlement contract proofs are bound to
     def node_id_of(self, account: str) -> int | None: ...
     def node_count(self) -> int: ...
     def reputation_bp(self, chain_node_id: int) -> int: ...
@@ -213,7 +217,7 @@ def plan_settlement(store: Store, chain: SettlementChain, epoch_id: EpochId) -> 
     return store.settlements.record(record, plan.entries)
 
 
-def proof_request(store: Store, s: Settlement) -> ProofRequest:
+def proof_request(store: Store, s: Settlement, settlement_address: str) -> ProofRequest:
     previous_root = bytes(32)
     if s.epoch_id > 1:
         before = store.settlements.get(EpochId(s.epoch_id - 1))
@@ -226,6 +230,8 @@ def proof_request(store: Store, s: Settlement) -> ProofRequest:
         root=bytes.fromhex(s.root[2:]),
         total=int(s.total_wei),
         entries=tuple(store.settlements.claims(s.epoch_id)),
+        chain_id=s.chain_id,
+        settlement=settlement_address,
     )
 
 
@@ -240,7 +246,7 @@ def prove_settlement(
         SettlementStatus.PROPOSED, SettlementStatus.FINALIZED
     ):  # fmt: skip
         return s
-    request = proof_request(store, s)
+    request = proof_request(store, s, chain.settlement_address)
     made = prove(request)
     verdict = check(request, made.proof)
     if not verdict.ok:

@@ -16,6 +16,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -43,14 +44,14 @@ DEFAULT_MIN_STAKE_WEI = 100 * MRT  # 100 MRT
 DEV_CHAIN_ID = 31337
 RECORD_VERSION = 3  # 3: role accounts and the timelock
 TIMELOCK = "MeritTimelock"  # deployed outside dev only; holds every contract's DEFAULT_ADMIN_ROLE
-VERIFIER_GAS_CAP = 13_000_000
+VERIFIER_GAS_CAP = 16_000_000
 
 # deployment order; later contracts take earlier addresses in their constructors
 CONTRACTS = (
     "RewardChunkVerifier",
-    "EpochRewardsVerifier",
     "MeritToken",
     "NodeRegistry",
+    "EpochRewardsVerifier",
     "EpochSettlement",
     "TaskEscrow",
 )
@@ -389,7 +390,7 @@ def deploy_set(
     w3: Web3,
     deployer_key: str,
     repo_root: Path,
-    verifier: str,
+    verifier: str | Callable[[str], DeployedContract],
     params: DeployParams,
     roles: RoleAccounts,
     *,
@@ -400,7 +401,8 @@ def deploy_set(
     (with ``timelock_delay_s``: to a MeritTimelock with that minimum delay, whose proposer and
     executor is the admin) and renounce every role the deployer held.
 
-    ``deploy_all`` calls this with an EpochRewardsVerifier; tests and benches call it with a
+    ``deploy_all`` calls this with a factory that deploys an EpochRewardsVerifier on the new
+    registry (it pays only registered operators); tests and benches call it with the address of a
     test-only verifier they deployed themselves (nothing is recorded).
     """
     account = account_from_key(deployer_key)
@@ -417,6 +419,7 @@ def deploy_set(
         roles.treasury,
         me,
     )
+    made = None if isinstance(verifier, str) else verifier(registry.address)
     settlement = _deploy_one(
         w3,
         account,
@@ -424,7 +427,7 @@ def deploy_set(
         "EpochSettlement",
         token.address,
         registry.address,
-        verifier,
+        verifier if made is None else made.address,
         me,
         params.challenge_window_s,
         params.max_emission_per_epoch_wei,
@@ -455,6 +458,8 @@ def deploy_set(
         _hand_over(w3, account, repo_root, contract_at(w3, repo_root, c.name, c.address), admin)
     if timelock is not None:
         deployed[TIMELOCK] = timelock
+    if made is not None:
+        deployed[made.name] = made
     return deployed
 
 
@@ -520,17 +525,19 @@ def deploy_all(
         )
 
     chunks = _deploy_one(w3, account, repo_root, "RewardChunkVerifier")
-    verifier = _deploy_one(w3, account, repo_root, "EpochRewardsVerifier", chunks.address)
+
+    def verifier(registry: str) -> DeployedContract:
+        return _deploy_one(w3, account, repo_root, "EpochRewardsVerifier", chunks.address, registry)
+
     deployed = deploy_set(
-        w3, deployer_key, repo_root, verifier.address, params, roles,
-        timelock_delay_s=timelock_delay_s,
-    )  # fmt: skip
+        w3, deployer_key, repo_root, verifier, params, roles, timelock_delay_s=timelock_delay_s
+    )
     deployment = Deployment(
         chain_id=chain_id,
         deployer=account.address,
         source_hash=source_hash,
         params=params,
-        contracts={chunks.name: chunks, verifier.name: verifier, **deployed},
+        contracts={chunks.name: chunks, **deployed},
         roles=roles,
         timelock_delay_s=timelock_delay_s,
     )

@@ -114,6 +114,11 @@ class ChainSettlement:
         """(root, committed at, unix seconds) of ``epoch``'s gold commitment; None without one."""
         return self.session.settlement.gold_commitment(epoch)
 
+    @property
+    def settlement_address(self) -> str:
+        """The EpochSettlement contract every proof's challenge is bound to."""
+        return self.session.settlement.address
+
     def escrowed_wei(self, task_id: str) -> int:
         """What TaskEscrow holds for ``task_id`` (0 unless it is funded and not yet moved)."""
         from services.chain.contracts import EscrowStatus

@@ -37,9 +37,12 @@ def epoch(
     settings = get_settings()
     c = bootstrap(settings)
     try:
+        chain = _chain(settings, c)
         report = audit_epoch(
-            c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit, gold_roots=_gold_roots(settings, c)
-        )
+            c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit,
+            gold_roots=None if chain is None else chain.gold_commitment,
+            settlement_address=None if chain is None else chain.settlement_address,
+        )  # fmt: skip
     finally:
         for prover in provers:
             prover.close()
@@ -59,14 +62,14 @@ def epoch(
         raise typer.Exit(1)
 
 
-def _gold_roots(settings: Any, c: Any) -> Any:
-    """The chain's gold commitments, when the chain is reachable (else the audit says so)."""
+def _chain(settings: Any, c: Any) -> Any:
+    """The settlement chain, when it is reachable (else the audit says what it left out): its
+    gold commitments, and the settlement contract the proof is bound to."""
     from services.chain.settlement import open_chain_settlement
     from services.core.errors import MeritError
 
     try:
-        chain = open_chain_settlement(settings, c.store)
+        return open_chain_settlement(settings, c.store)
     except MeritError as exc:
-        console.print(f"[yellow]gold roots not checked on chain:[/yellow] {exc.detail}")
+        console.print(f"[yellow]gold roots and the proof not checked on chain:[/yellow] {exc.detail}")
         return None
-    return chain.gold_commitment

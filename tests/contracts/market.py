@@ -26,6 +26,7 @@ from tests.fixtures.chain import REPO_ROOT, Market
 
 MRT = 10**18
 DEPLOYER: LocalAccount = Account.from_key(ANVIL_DEV_KEY)  # deploys, then holds no role
+# the marketplace's role accounts on the dev chain (anvil's dev:10 .. dev:14), each its own key
 SETTLER: LocalAccount = Account.from_key(dev_role_account("settler").private_key)
 EXAMINER: LocalAccount = Account.from_key(dev_role_account("examiner").private_key)
 RESOLVER: LocalAccount = Account.from_key(dev_role_account("resolver").private_key)

@@ -18,11 +18,12 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from services.chain.client import decode_revert
-from services.chain.deploy import Deployment, _deploy_one
+from services.chain.compiler import TEST_ARTIFACTS_DIR, load_artifact
+from services.chain.deploy import Deployment, _deploy_one, deploy_test_contract
 from services.chain.rpc import ChainReverted, account_from_key
 from services.core.merkle import Reward, RewardTree
 from services.settings import ANVIL_DEV_KEY
-from tests.contracts.market import CID, MRT, SETTLER, reverts, tx
+from tests.contracts.market import CID, DEPLOYER, MRT, SETTLER, reverts, tx
 from tests.fixtures.chain import REPO_ROOT
 from zk import encoding as zk
 from zk.encoding import ChainRow, Entry, ProofChunk, Row
@@ -124,8 +125,38 @@ def make_epoch(epoch: int = 3, n: int = 40, pool: int = 7 * MRT + 13, idle: int 
 
 
 @pytest.fixture
-def verifier(chain: Web3, deployment: Deployment) -> Any:
-    return deployment.contract(chain, REPO_ROOT, "EpochRewardsVerifier")
+def book(chain: Web3) -> Any:
+    """A test registry that says every synthetic payee operates the node it is paid for."""
+    made = deploy_test_contract(chain, ANVIL_DEV_KEY, REPO_ROOT, "OperatorBook")
+    book = chain.eth.contract(address=made.address, abi=load_artifact(REPO_ROOT, "OperatorBook", TEST_ARTIFACTS_DIR)["abi"])
+    ids = {ACCOUNTS[i]: i + 1 for i in range(300)}
+    ids.update({account(10_000 + i): 10_000 + i for i in range(8)})
+    ids[ACCOUNTS[57]] = 58
+    pairs = sorted(ids.items())
+    for start in range(0, len(pairs), 500):
+        part = pairs[start : start + 500]
+        tx(chain, DEPLOYER, book.functions.setMany([a for a, _ in part], [n for _, n in part]))
+    return book
+
+
+@pytest.fixture
+def verifier(chain: Web3, deployment: Deployment, book: Any) -> Any:
+    """EpochRewardsVerifier on the deployment's chunk verifier, paying the book's operators."""
+    chunks = deployment.address("RewardChunkVerifier")
+    made = _deploy_one(chain, account_from_key(ANVIL_DEV_KEY), REPO_ROOT, "EpochRewardsVerifier", chunks, book.address)
+    return chain.eth.contract(address=made.address, abi=deployment.contract(chain, REPO_ROOT, "EpochRewardsVerifier").abi)
+
+
+def test_a_payee_who_does_not_operate_its_node_is_refused(verifier: Any, book: Any, chain: Web3) -> None:
+    e = make_epoch()
+    paid = next(e for e in e.entries if e.chain_node_id == 2)
+    tx(chain, DEPLOYER, book.functions.setMany([paid.account], [0]))
+    try:
+        assert refusal(verifier, e) == (
+            "EpochRewardsVerifierPayeeNotOperator", (2, paid.account, 0)
+        )
+    finally:
+        tx(chain, DEPLOYER, book.functions.setMany([paid.account], [2]))
 
 
 def refusal(verifier: Any, e: Epoch, gas: int | None = None) -> tuple[str | None, tuple[Any, ...]]:
@@ -141,7 +172,7 @@ def trace(chain: Web3, verifier: Any, e: Epoch) -> dict[str, Any]:
     data = verifier.functions.verifyEpoch(*e.args())._encode_transaction_data()
     reply = chain.provider.make_request(  # type: ignore[arg-type]
         "debug_traceCall",
-        [{"to": verifier.address, "data": data, "gas": hex(29_000_000)}, "latest",
+        [{"from": DEPLOYER.address, "to": verifier.address, "data": data, "gas": hex(29_000_000)}, "latest",
          {"tracer": "callTracer"}],
     )  # fmt: skip
     return dict(reply["result"])
@@ -175,7 +206,11 @@ def test_the_groth16_verifier_gets_zk_encodings_public_signals(
     )
     assert [*words[0], *words[1][0], *words[1][1], *words[2]] == list(WORDS)
     rows: list[Row] = e.extra["rows"]
-    assert list(words[3]) == zk.public_signals(e.epoch, 0, e.pool, rows, 1000)
+    # the challenge is bound to the chain and to the caller (the settlement contract)
+    domain = zk.Domain(chain.eth.chain_id, DEPLOYER.address)
+    assert list(words[3]) == zk.public_signals(domain, e.epoch, 0, e.pool, rows, 1000)
+    elsewhere = zk.Domain(chain.eth.chain_id, SETTLER.address)
+    assert list(words[3]) != zk.public_signals(elsewhere, e.epoch, 0, e.pool, rows, 1000)
 
 
 # --- the structural refusals ----------------------------------------------------------------------
@@ -309,7 +344,7 @@ def test_too_little_gas_for_a_groth16_check_is_not_a_rejected_proof(verifier: An
 def test_the_chunk_verifier_must_be_a_contract(chain: Web3) -> None:
     me = account_from_key(ANVIL_DEV_KEY)
     with pytest.raises(ChainReverted) as caught:
-        _deploy_one(chain, me, REPO_ROOT, "EpochRewardsVerifier", me.address)
+        _deploy_one(chain, me, REPO_ROOT, "EpochRewardsVerifier", me.address, me.address)
     assert caught.value.error_name == "EpochRewardsVerifierNotContract"
     assert caught.value.error_args == (me.address,)
 
@@ -326,7 +361,7 @@ def structural_gas(chain: Web3, verifier: Any, e: Epoch) -> int:
     data = verifier.functions.verifyEpoch(*e.args())._encode_transaction_data()
     reply = chain.provider.make_request(  # type: ignore[arg-type]
         "debug_traceCall",
-        [{"to": verifier.address, "data": data, "gas": hex(29_000_000)}, "latest",
+        [{"from": DEPLOYER.address, "to": verifier.address, "data": data, "gas": hex(29_000_000)}, "latest",
          {"disableStack": True, "disableStorage": True, "enableMemory": False}],
     )  # fmt: skip
     steps = reply["result"]["structLogs"]
@@ -341,7 +376,7 @@ def test_the_gas_bound_covers_the_checks_and_every_groth16_call(
     e = make_epoch(n=n, idle=idle)
     bound = verifier.functions.verificationGas(e.proof()).call()
     chunks, entries = len(e.chunks), len(e.entries)
-    assert bound == 25_000 + chunks * (GROTH16_NEEDED + 20_000) + entries * 2_000
+    assert bound == 30_000 + chunks * (GROTH16_NEEDED + 20_000) + entries * 5_000
     # everything before the first Groth16 call (all of it but the calls' argument building),
     # then each call's allowance with what it needs left, and 5k per chunk for its arguments
     assert structural_gas(chain, verifier, e) + chunks * (GROTH16_NEEDED + 5_000) < bound
@@ -349,9 +384,9 @@ def test_the_gas_bound_covers_the_checks_and_every_groth16_call(
 
 def test_a_malformed_proofs_gas_bound_is_what_its_length_can_hold(verifier: Any) -> None:
     gas = verifier.functions.verificationGas
-    assert gas(b"").call() == 25_000
+    assert gas(b"").call() == 30_000
     head = b"".join(w.to_bytes(32, "big") for w in (0, 0, 0, 2**255, 160))
-    assert gas(head + (2**255).to_bytes(32, "big")).call() == 25_000 + 6 * (GROTH16_NEEDED + 20_000)
+    assert gas(head + (2**255).to_bytes(32, "big")).call() == 30_000 + 6 * (GROTH16_NEEDED + 20_000)
 
 
 # --- through EpochSettlement --------------------------------------------------------------------
@@ -365,9 +400,9 @@ def test_settlement_passes_the_previous_root_and_caps_the_gas(
     with reverts("EpochRewardsVerifierPreviousRootMismatch", e.previous_root, b"\0" * 32):
         tx(chain, SETTLER, settlement.functions.propose(1, e.root, e.total, CID, 0, [], e.proof()))
     # the proof below asks for more gas than the cap
-    many = replace(e, chunks=e.chunks * 20)
+    many = replace(e, chunks=e.chunks * 30)
     cap = deployment.params.verifier_gas
-    asked = 25_000 + 40 * (GROTH16_NEEDED + 20_000) + len(e.entries) * 2_000
+    asked = 30_000 + 60 * (GROTH16_NEEDED + 20_000) + len(e.entries) * 5_000
     assert asked > cap
     with reverts("EpochSettlementVerifierGasAboveCap", asked, cap):
         tx(

@@ -126,8 +126,7 @@ def test_a_settler_paying_other_rewards_than_the_judgments_is_challenged_and_sla
     reps = {chain_ids[n.node_id]: n.after.score_bp for n in result.nodes if n.node_id in chain_ids}
     plan = core_settlement.plan(epoch, rewards, [], reps)
     request = ProofRequest(epoch, false_cid, bytes(32), plan.tree.root, int(plan.total_wei), plan.entries)
-    if hasattr(request, "settlement"):  # a proof bound to the deployment it is spent on
-        request = replace(request, chain_id=31337, settlement=settlement.address)  # type: ignore[call-arg]
+    request = replace(request, chain_id=31337, settlement=settlement.address)  # bound to this deployment
     made, _ = make_proof(request, lambda cid: load_bundle(z.content, cid), z.prover.prover)
     sender = DirectSender(session.w3, session.root, SETTLER)
     sender.send(settlement.propose(

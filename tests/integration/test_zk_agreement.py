@@ -12,6 +12,8 @@ from services.chain.deploy import Deployment
 from tests.fixtures.chain import REPO_ROOT
 from tests.unit.test_zk_verifier import affine_words_g2, outside_g2
 from zk import encoding
+
+DOMAIN = encoding.Domain(31337, "0x" + "5e" * 20)  # proofs checked off chain only
 from zk.prover import VKEY, Prover
 from zk.verifier import FIELD_MODULUS, Proof, load_verifying_key, verify
 
@@ -37,9 +39,9 @@ def valid(prover: Prover) -> tuple[Proof, list[int]]:
     ]
     epoch, pool = 4, 10**18 + 1
     (commitment,) = prover.outputs(encoding.chunk_inputs(epoch, 0, pool, rows), count=1)
-    _, circuit_input = encoding.bind(epoch, 0, pool, rows, commitment)
+    _, circuit_input = encoding.bind(DOMAIN, epoch, 0, pool, rows, commitment)
     result = prover.prove(circuit_input)
-    signals = encoding.public_signals(epoch, 0, pool, rows, commitment)
+    signals = encoding.public_signals(DOMAIN, epoch, 0, pool, rows, commitment)
     assert list(result.public_signals) == signals
     return Proof.from_snarkjs(result.proof), signals
 

@@ -36,6 +36,8 @@ from tests.contracts.market import MRT, SETTLER, travel
 from tests.fixtures.chain import REPO_ROOT, Market
 from tests.integration.test_settlement import OPERATORS, World, _claim, _world
 from zk import encoding
+
+DOMAIN = encoding.Domain(31337, "0x" + "5e" * 20)  # proofs checked off chain only
 from zk.epoch_proof import EpochProver, audit_proof, check_proof, decode_proof
 from zk.prover import Prover
 
@@ -117,7 +119,7 @@ def test_two_epochs_settle_with_real_proofs_and_nodes_claim_cumulative_rewards(
     e2 = _close(z, [{b: 4 * MRT, a: 4 * MRT}])
     second = _settle(z, e2)
     assert second.sent, second.message
-    request = proof_request(w.store, second.settlement)
+    request = proof_request(w.store, second.settlement, w.chain.settlement_address)
     assert request.previous_root == bytes.fromhex(s1.root[2:])
     travel(w.session.w3, w.session.settlement.challenge_window_s() + 1)
     assert finalize_epoch(w.store, w.chain, e2).sent
@@ -134,7 +136,7 @@ def test_the_audit_recomputes_the_proofs_commitments_from_the_bundle(zk_world: Z
     assert _settle(z, e1).sent
 
     doc = load_bundle(z.content, w.store.epochs.get(e1).audit_cid)
-    request = proof_request(w.store, w.store.settlements.get(e1))
+    request = proof_request(w.store, w.store.settlements.get(e1), w.chain.settlement_address)
     proof = w.store.settlements.proof(e1)
     checks = audit_proof(doc, request, proof, z.prover.prover, z.prover.vk)
     assert [c for c in checks if c[1] != c[2]] == []
@@ -208,7 +210,7 @@ def test_a_tampered_proof_is_rejected_by_the_workers_and_by_the_contract(
     assert refused.value.error_name == "EpochRewardsVerifierChunkRejected"
 
     # the honest proof passes both checks
-    request = proof_request(w.store, s)
+    request = proof_request(w.store, s, w.chain.settlement_address)
     assert check_proof(request, good[0], z.prover.vk).ok
     assert not check_proof(request, bad, z.prover.vk).ok
     assert decode_proof(good[0]).chunks[0].rows == decode_proof(bad).chunks[0].rows
@@ -219,11 +221,11 @@ def test_a_prover_killed_mid_proof_is_restarted_and_the_request_retried(
 ) -> None:
     rows = [encoding.Row(1, True, 3), encoding.Row(2, True, 5)]
     (commitment,) = warm_prover.outputs(encoding.chunk_inputs(7, 0, 1000, rows), count=1)
-    _, circuit_input = encoding.bind(7, 0, 1000, rows, commitment)
+    _, circuit_input = encoding.bind(DOMAIN, 7, 0, 1000, rows, commitment)
     before = warm_prover.restarts
     killer = threading.Timer(1.0, warm_prover.kill)  # proving takes seconds: this lands mid-proof
     killer.start()
     result = warm_prover.prove(circuit_input)
     killer.join()
     assert warm_prover.restarts == before + 1
-    assert list(result.public_signals) == encoding.public_signals(7, 0, 1000, rows, commitment)
+    assert list(result.public_signals) == encoding.public_signals(DOMAIN, 7, 0, 1000, rows, commitment)

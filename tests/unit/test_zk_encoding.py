@@ -17,6 +17,8 @@ from services.core.types import NodeId
 from zk import encoding as zk
 from zk.encoding import Entry, ProofChunk, Row
 
+DOMAIN = zk.Domain(31337, "0x" + "5e" * 20)
+
 ACCOUNT = "0x" + "ab" * 20
 
 
@@ -84,13 +86,13 @@ def test_chunks_add_up_and_signals_follow_the_inputs(
     assert sum(w for p, w in pairs if p) == zk.paid_total(pool, rows)
     k = chunks - 1
     first = zk.chunk_inputs(number, k, pool, rows)
-    c, final = zk.bind(number, k, pool, rows, commitment)
+    c, final = zk.bind(DOMAIN, number, k, pool, rows, commitment)
     assert first["challenge"] == "0" and final["challenge"] == str(c)
     assert {**first, "challenge": str(c)} == final  # only the challenge changes
     for column in ("nodeId", "eligible", "score", "payee"):
         assert len(final[column]) == zk.CHUNK
     assert final["totalScore"] == str(total) and final["threshold"] == str(zk.threshold(pool, rows))
-    signals = zk.public_signals(number, k, pool, rows, commitment)
+    signals = zk.public_signals(DOMAIN, number, k, pool, rows, commitment)
     assert signals == [
         commitment,
         zk.chunk_score_sum(rows, k),
@@ -118,9 +120,10 @@ def test_the_evaluation_is_the_polynomial(c: int, pairs: list[tuple[int, int]]) 
 
 def test_the_challenge_hashes_32_byte_words_and_reduces_mod_r() -> None:
     assert zk.R == curve_order  # BN254's scalar field, the circuit's
-    words = [3, 1, 10, 7, zk.NO_THRESHOLD, 12345, 7, zk.payee(2, ACCOUNT), 6, 0, 4]
+    words = [31337, int(DOMAIN.settlement, 16), 3, 1, 10, 7, zk.NO_THRESHOLD, 12345, 7,
+             zk.payee(2, ACCOUNT), 6, 0, 4]  # fmt: skip
     digest = keccak(b"".join(w.to_bytes(32, "big") for w in words))
-    assert zk.challenge(3, 1, 10, 7, zk.NO_THRESHOLD, 12345, 7, [(words[7], 6), (0, 4)]) == (
+    assert zk.challenge(DOMAIN, 3, 1, 10, 7, zk.NO_THRESHOLD, 12345, 7, [(words[9], 6), (0, 4)]) == (
         int.from_bytes(digest, "big") % zk.R
     )
     assert zk.payee(2, ACCOUNT) == (2 << 160) + int(ACCOUNT, 16)
@@ -129,11 +132,14 @@ def test_the_challenge_hashes_32_byte_words_and_reduces_mod_r() -> None:
 
 def test_a_changed_row_changes_the_challenge() -> None:
     rows = [Row(1, True, 5, 1, ACCOUNT), Row(2, True, 3)]
-    base = zk.chunk_challenge(1, 0, 100, rows, 42)
-    assert zk.chunk_challenge(1, 0, 100, [rows[0], rows[1]._replace(score=4)], 42) != base
-    assert zk.chunk_challenge(1, 0, 100, [rows[0]._replace(payee_chain_id=2), rows[1]], 42) != base
-    assert zk.chunk_challenge(2, 0, 100, rows, 42) != base
-    assert zk.chunk_challenge(1, 0, 100, rows, 43) != base
+    base = zk.chunk_challenge(DOMAIN, 1, 0, 100, rows, 42)
+    assert zk.chunk_challenge(DOMAIN, 1, 0, 100, [rows[0], rows[1]._replace(score=4)], 42) != base
+    assert zk.chunk_challenge(DOMAIN, 1, 0, 100, [rows[0]._replace(payee_chain_id=2), rows[1]], 42) != base
+    assert zk.chunk_challenge(DOMAIN, 2, 0, 100, rows, 42) != base
+    assert zk.chunk_challenge(DOMAIN, 1, 0, 100, rows, 43) != base
+    # bound to one deployment: another chain, or another settlement contract, draws another c
+    assert zk.chunk_challenge(DOMAIN._replace(chain_id=1), 1, 0, 100, rows, 42) != base
+    assert zk.chunk_challenge(DOMAIN._replace(settlement="0x" + "ab" * 20), 1, 0, 100, rows, 42) != base
 
 
 def test_the_proof_argument_decodes_to_what_the_contract_reads() -> None:

@@ -17,14 +17,16 @@ import {IEpochVerifier} from "./IEpochVerifier.sol";
 ///   credits (`payee == nodeId << 160 | account` of that entry), a row with payee 0 is paid off
 ///   chain and its `entry` is ignored.
 ///
-/// Per chunk `k` the challenge is `c = uint256(keccak256(abi.encode(epoch, k, pool, totalScore,
-/// threshold, scoreCommitment, chunkScoreSum, payee_0, reward_0, ..., payee_{n-1},
-/// reward_{n-1}))) mod r` and `rewardsEval = sum_i payee_i c^(2i) + reward_i c^(2i+1) mod r`;
-/// the Groth16 public signals are `[scoreCommitment, chunkScoreSum, rewardsEval, epoch, k, pool,
-/// totalScore, threshold, c]`.
+/// Per chunk `k` the challenge is `c = uint256(keccak256(abi.encode(chainid, settlement, epoch,
+/// k, pool, totalScore, threshold, scoreCommitment, chunkScoreSum, payee_0, reward_0, ...,
+/// payee_{n-1}, reward_{n-1}))) mod r`, where `settlement` is the caller of `verifyEpoch` (the
+/// EpochSettlement contract), so a proof is bound to one chain and one deployment; and
+/// `rewardsEval = sum_i payee_i c^(2i) + reward_i c^(2i+1) mod r`; the Groth16 public signals
+/// are `[scoreCommitment, chunkScoreSum, rewardsEval, epoch, k, pool, totalScore, threshold, c]`.
 ///
-/// The structural checks (order, ranges, payees, sums, both roots) all run before the first
-/// Groth16 check. A proof that fails any check reverts with the error that names it; a malformed
+/// Every entry the epoch credits must be paid to its node's operator (`NodeRegistry.nodeIdOf`).
+/// The structural checks (order, ranges, payees, sums, both roots, operators) all run before
+/// the first Groth16 check. A proof that fails any check reverts with the error that names it; a malformed
 /// ABI encoding reverts without data, like `abi.decode`.
 interface IEpochRewardsVerifier is IEpochVerifier {
     /// @notice A claim tree entry: a registry node, where it is paid, and its cumulative amount in
@@ -61,8 +63,12 @@ interface IEpochRewardsVerifier is IEpochVerifier {
         Chunk[] chunks;
     }
 
-    /// @notice The chunk verifier given to the constructor holds no code.
-    error EpochRewardsVerifierNotContract(address chunkVerifier);
+    /// @notice The chunk verifier or registry given to the constructor holds no code.
+    error EpochRewardsVerifierNotContract(address target);
+
+    /// @notice Entry `nodeId` is paid to `account`, which the registry says operates node
+    /// `registered` (0: none).
+    error EpochRewardsVerifierPayeeNotOperator(uint64 nodeId, address account, uint64 registered);
 
     /// @notice Epoch 0 is never settled.
     error EpochRewardsVerifierZeroEpoch();
@@ -115,4 +121,7 @@ interface IEpochRewardsVerifier is IEpochVerifier {
 
     /// @notice The Groth16 verifier of one chunk.
     function chunkVerifier() external view returns (address);
+
+    /// @notice The NodeRegistry whose operators are the accounts paid.
+    function registry() external view returns (address);
 }
