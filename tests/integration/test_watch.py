@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,30 +26,15 @@ from services.core import settlement as core_settlement
 from services.core.reputation import Reputation
 from services.core.settlement import OnChainReward
 from services.core.types import (
-    EpochId, EpochNode, Judgment, NodeId, Outcome, RankEntry, TaskId, Wei,
+    EpochId, EpochNode, Wei,
 )  # fmt: skip
 from tests.contracts.market import DEPLOYER, MRT, RESOLVER, SETTLER, give_eth, operator, travel
 from tests.integration.test_settlement import OPERATORS
+from tests.unit.test_watch import paid_tasks
 from tests.integration.test_zk_settlement import ZkWorld, warm_prover, zk_world  # noqa: F401
 from zk.epoch_proof import EpochProver, make_proof
 
 WATCHER: LocalAccount = operator(90)
-
-
-def _tasks(a: NodeId, b: NodeId, off: NodeId) -> list[core_epoch.FinishedTask]:
-    """Two paid tasks the three nodes answered and judged (a best, then b)."""
-    out = []
-    for fee in (6 * MRT, 4 * MRT):
-        t = TaskId(str(uuid.uuid4()))
-        ranking = (RankEntry(a, 0.6, 1), RankEntry(b, 0.3, 2), RankEntry(off, 0.1, 3))
-        judgments = (
-            Judgment(t, a, b, off, Outcome.LEFT),
-            Judgment(t, b, a, off, Outcome.LEFT),
-            Judgment(t, off, a, b, Outcome.LEFT),
-        )
-        answers = {a: "Paris", b: "Lyon", off: "Nice"}
-        out.append(core_epoch.FinishedTask(t, Wei(fee), ranking, answers, judgments))
-    return out
 
 
 def _close(z: ZkWorld) -> tuple[EpochId, dict, core_epoch.EpochResult]:
@@ -60,7 +44,7 @@ def _close(z: ZkWorld) -> tuple[EpochId, dict, core_epoch.EpochResult]:
     a, b, off = z.w.nodes
     ep = store.epochs.current()
     before = {n: Reputation(5000, 5000) for n in (a, b, off)}
-    tasks = _tasks(a, b, off)
+    tasks = paid_tasks(a, b, off)
     result = core_epoch.close(ep.id, tasks, before)
     addresses = {n: OPERATORS[i].address for i, n in enumerate((a, b, off))}
     doc = bundle(ep.id, tasks, result, {}, None, addresses)

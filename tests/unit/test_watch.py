@@ -26,17 +26,23 @@ ACCOUNTS = {A: "0x" + "a1" * 20, B: "0x" + "b2" * 20, OFF: "0x" + "c3" * 20}
 CHAIN_IDS = {A: 7, B: 9}  # OFF has no registry node: it is paid off chain
 
 
-def _doc() -> dict:
-    tasks = []
+def paid_tasks(a: NodeId, b: NodeId, off: NodeId) -> list[core_epoch.FinishedTask]:
+    """Two paid tasks the three nodes answered and judged (a best, then b)."""
+    out = []
     for fee in (6 * MRT, 4 * MRT):
         t = TaskId(str(uuid.uuid4()))
-        ranking = (RankEntry(A, 0.6, 1), RankEntry(B, 0.3, 2), RankEntry(OFF, 0.1, 3))
+        ranking = (RankEntry(a, 0.6, 1), RankEntry(b, 0.3, 2), RankEntry(off, 0.1, 3))
         judgments = (
-            Judgment(t, A, B, OFF, Outcome.LEFT),
-            Judgment(t, B, A, OFF, Outcome.LEFT),
-            Judgment(t, OFF, A, B, Outcome.LEFT),
+            Judgment(t, a, b, off, Outcome.LEFT),
+            Judgment(t, b, a, off, Outcome.LEFT),
+            Judgment(t, off, a, b, Outcome.LEFT),
         )
-        tasks.append(core_epoch.FinishedTask(t, Wei(fee), ranking, {A: "x", B: "y", OFF: "z"}, judgments))
+        out.append(core_epoch.FinishedTask(t, Wei(fee), ranking, {a: "Paris", b: "Lyon", off: "Nice"}, judgments))
+    return out
+
+
+def _doc() -> dict:
+    tasks = paid_tasks(A, B, OFF)
     before = {n: Reputation(5000, 5000) for n in (A, B, OFF)}
     result = core_epoch.close(EpochId(1), tasks, before)
     return json.loads(json.dumps(bundle(EpochId(1), tasks, result, {}, None, ACCOUNTS)))
