@@ -45,6 +45,7 @@ from services.app.epochs import close_epoch
 from services.content import MAX_BLOB_BYTES
 from services.core.errors import Invalid
 from services.inmemory import MemoryContent, MemoryStore
+from services.inmemory.escrow import MemoryEscrow
 from services.sim.fill import fill_epoch, seeded_store
 
 SIZES = (500, 1_000, 10_000, 100_000)
@@ -95,7 +96,7 @@ class Peak:
         self.rise_mb, self.high_mb = (high - self.before) / 1024, high / 1024
 
 
-def _peer(store: MemoryStore) -> tuple[float, str, bytes | None]:
+def _peer(store: MemoryStore, escrow: MemoryEscrow) -> tuple[float, str, bytes | None]:
     """The close as it was before bundles had parts: the whole document as one block."""
 
     def one_block(content: MemoryContent, doc: dict[str, object]) -> str:
@@ -105,7 +106,7 @@ def _peer(store: MemoryStore) -> tuple[float, str, bytes | None]:
     t = time.perf_counter()
     try:
         with mock.patch.object(epochs, "put_bundle", one_block):
-            closed = close_epoch(store, content, emission_wei=EMISSION)
+            closed = close_epoch(store, content, emission_wei=EMISSION, escrow=escrow)
     except Invalid as exc:  # the one block is over the limit: the close is rolled back
         size = exc.context.get("size")
         return time.perf_counter() - t, f"refused: {size / 1e6:.1f} MB > 1 MiB" if size else exc.detail, None
@@ -141,18 +142,18 @@ def _apart(run: Callable[[], tuple[float, str, bytes | None]]) -> tuple[float, s
 def measure(n: int, seed: int) -> Row:
     store = seeded_store(seed)
     t = time.perf_counter()
-    fill_epoch(store, n, seed=seed)
+    escrow = fill_epoch(store, n, seed=seed)
     fill_s = time.perf_counter() - t
     gc.collect()
     gc.freeze()  # the store's rows, like a database's, are no part of the close's garbage
 
-    peer_s, verdict, peer_bytes = _apart(lambda: _peer(store))
+    peer_s, verdict, peer_bytes = _apart(lambda: _peer(store, escrow))
     row = Row(n, fill_s, peer_s, verdict, peer_bytes)
 
     content = MemoryContent()
     with Peak() as peak:
         t = time.perf_counter()
-        closed = close_epoch(store, content, emission_wei=EMISSION)
+        closed = close_epoch(store, content, emission_wei=EMISSION, escrow=escrow)
         row.close_s = time.perf_counter() - t
     row.peak_mb, row.process_mb = peak.rise_mb, peak.high_mb
     cid = closed.epoch.audit_cid or ""

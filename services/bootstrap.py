@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from services.app.escrow import FeeTerms
 from services.app.gold import GeneratedBank
 from services.app.ports import ContentStore, NodeGateway, QuestionBank, RoundQueue, Store
 from services.broker.queue import CeleryRoundQueue
@@ -17,6 +20,9 @@ from services.settings import Settings
 from services.store.db import PostgresStore
 from workers.app import create_celery
 
+if TYPE_CHECKING:
+    from services.chain.settlement import ChainSettlement
+
 
 @dataclass
 class Container:
@@ -26,6 +32,28 @@ class Container:
     nodes: NodeGateway
     queue: RoundQueue
     bank: QuestionBank
+    _chain: ChainSettlement | None = field(default=None, init=False, repr=False)
+    _fees: FeeTerms | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def chain(self) -> ChainSettlement:
+        """The marketplace's chain (contracts, role senders, the outbox), opened once per
+        process on first use; ChainUnavailable while the chain cannot be reached."""
+        with self._lock:
+            if self._chain is None:
+                from services.chain.settlement import open_chain_settlement
+
+                self._chain = open_chain_settlement(self.settings, self.store)
+            return self._chain
+
+    def fee_terms(self, *, escrow: bool = True) -> FeeTerms:
+        """What a task's fee must be: the escrow's range, read from the chain once (without
+        ``escrow``, only whether free tasks are taken)."""
+        if not escrow:
+            return FeeTerms(range=None, free_tasks=self.settings.free_tasks, wait_s=self.settings.fee_wait_s)
+        if self._fees is None:
+            self._fees = FeeTerms(self.chain().fee_range(), self.settings.free_tasks, self.settings.fee_wait_s)
+        return self._fees
 
     def close(self) -> None:
         self.store.close()

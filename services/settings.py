@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     node_timeout_s: float = Field(30.0, gt=0)
     # a task whose worker died unacknowledged is delivered again after this long (longer than any task)
     task_visibility_timeout_s: int = Field(900, ge=1)
-    default_fee_wei: int = Field(10**16, ge=0)
+    default_fee_wei: int = Field(10**16, ge=0)  # a task's fee when its payer sends none
+    free_tasks: bool = True  # take tasks without a fee (nothing of theirs is pooled)
+    fee_wait_s: int = Field(600, ge=1)  # how long a task waits for its payer to escrow the fee
     epoch_seconds: int = Field(0, ge=0)  # beat closes the open epoch this often; 0: only by hand
     epoch_emission_wei: int = Field(0, ge=0)  # minted into each epoch's pool on top of the fees
     gold_every: int = Field(10, ge=0)  # about 1 requester task in N brings a hidden gold task; 0: none

@@ -16,6 +16,7 @@ ROUTES = {
     "merit.round.rank": {"queue": "consensus"},
     "merit.round.fail": {"queue": "consensus"},
     "merit.round.gold": {"queue": "consensus"},
+    "merit.round.await_fee": {"queue": "consensus"},
     "merit.epoch.close": {"queue": "consensus"},
     "merit.zk.*": {"queue": "zk"},
     "merit.chain.*": {"queue": "chain"},  # one worker, one process: the single chain writer
@@ -43,12 +44,12 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         task_track_started=True,
     )
+    # a fee escrowed after its task failed goes back to its payer within a minute
+    app.conf.beat_schedule = {"refund-failed": {"task": "merit.chain.refund_failed", "schedule": 60.0}}
     if settings.epoch_seconds:
-        app.conf.beat_schedule = {
-            "close-epoch": {
-                "task": "merit.epoch.close",
-                "schedule": float(settings.epoch_seconds),
-                "args": [str(settings.epoch_emission_wei), settings.epoch_settle],
-            }
+        app.conf.beat_schedule["close-epoch"] = {
+            "task": "merit.epoch.close",
+            "schedule": float(settings.epoch_seconds),
+            "args": [str(settings.epoch_emission_wei), settings.epoch_settle],
         }
     return app

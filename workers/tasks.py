@@ -13,8 +13,8 @@ from celery import chord, shared_task
 
 from services.app import epochs, rounds
 from services.app.epochs import EpochEmpty
-from services.core.errors import StoreUnavailable
-from services.core.types import NodeId, TaskId
+from services.core.errors import BrokerUnavailable, ChainUnavailable, StoreUnavailable
+from services.core.types import FeeState, NodeId, TaskId
 from workers.container import container
 from zk.prover import ProverFailed
 
@@ -40,6 +40,19 @@ def dispatch(task_id: str) -> list[int]:
     else:
         _refund_if_failed(task_id)
     return node_ids
+
+
+@shared_task(
+    name="merit.round.await_fee",
+    **{**_RETRY, "autoretry_for": (StoreUnavailable, ChainUnavailable, BrokerUnavailable), "max_retries": None},
+)
+def await_fee(task_id: str) -> str:
+    """Dispatch the task once its payer's escrow holds its fee; look again later until the
+    deadline (MERIT_FEE_WAIT_S), then fail it."""
+    from services.app.escrow import check_fee
+
+    c = container()
+    return check_fee(c.store, c.queue, c.chain(), TaskId(task_id), wait_s=c.settings.fee_wait_s).value
 
 
 @shared_task(name="merit.round.gold", **_RETRY)
@@ -108,10 +121,23 @@ def _refund_if_failed(task_id: str) -> bool:
 def refund_task(task_id: str) -> str | None:
     """Refund a failed task's escrowed fee on chain (idempotent); the tx hash, or None."""
     from services.app.escrow import refund_if_failed
-    from services.chain.settlement import open_chain_settlement
 
     c = container()
-    return refund_if_failed(c.store, open_chain_settlement(c.settings, c.store), task_id)
+    if c.store.tasks.get(TaskId(task_id)).payer is None:
+        return None  # a free task: nothing was escrowed
+    return refund_if_failed(c.store, c.chain(), TaskId(task_id))
+
+
+@shared_task(name="merit.chain.refund_failed", **_RETRY)
+def refund_failed() -> list[str]:
+    """Refund what the escrow holds for recent failed tasks (periodic: a fee escrowed after its
+    task failed goes back to its payer); the refunded task ids."""
+    from services.app.escrow import refund_failed_tasks
+
+    c = container()
+    if not any(t.payer for t in c.store.tasks.list(limit=500)):
+        return []
+    return refund_failed_tasks(c.store, c.chain())
 
 
 @shared_task(name="merit.epoch.close", **_RETRY)
@@ -121,7 +147,11 @@ def close_epoch(emission_wei: str = "0", settle: bool = False) -> int | None:
     finalized once its challenge window has passed."""
     c = container()
     try:
-        epoch_id = int(epochs.close_epoch(c.store, c.content, emission_wei=int(emission_wei), bank=c.bank).epoch.id)
+        held = c.store.tasks.with_fee(FeeState.HELD, done=True, limit=1)  # any fee to move?
+        closed = epochs.close_epoch(
+            c.store, c.content, emission_wei=int(emission_wei), bank=c.bank, escrow=c.chain() if held else None
+        )
+        epoch_id = int(closed.epoch.id)
     except EpochEmpty:
         return None  # nothing finished this period: the epoch stays open
     commit_gold.delay()  # the next epoch's gold set, on chain before its first task
@@ -134,10 +164,9 @@ def close_epoch(emission_wei: str = "0", settle: bool = False) -> int | None:
 def commit_gold() -> str | None:
     """Draw the open epoch's gold set and commit its root on chain (idempotent); the tx hash."""
     from services.app.gold import commit_gold_set
-    from services.chain.settlement import open_chain_settlement
 
     c = container()
-    return commit_gold_set(c.store, open_chain_settlement(c.settings, c.store), c.bank)
+    return commit_gold_set(c.store, c.chain(), c.bank)
 
 
 @lru_cache(maxsize=1)
@@ -154,12 +183,11 @@ def prove_epoch(epoch_id: int) -> str:
     """Prove closed epoch ``epoch_id``'s settlement and check the proof with py_ecc before any gas
     is spent (a prover crash is retried); the proof's status ("verified" or "rejected")."""
     from services.app.settlement import prove_settlement
-    from services.chain.settlement import open_chain_settlement
 
     c = container()
     prover = _epoch_prover()
     s = prove_settlement(
-        c.store, open_chain_settlement(c.settings, c.store), epoch_id,
+        c.store, c.chain(), epoch_id,
         prove=prover.prove, check=prover.check,
     )  # fmt: skip
     return s.proof_status.value
@@ -170,10 +198,9 @@ def settle_epoch(epoch_id: int) -> str:
     """Propose closed epoch ``epoch_id`` on chain with its verified proof (idempotent); its
     settlement status. A proposal schedules its finalize for when the window ends."""
     from services.app.settlement import settle_epoch as settle
-    from services.chain.settlement import open_chain_settlement
 
     c = container()
-    chain = open_chain_settlement(c.settings, c.store)
+    chain = c.chain()
     result = settle(c.store, chain, epoch_id)
     if result.sent:
         finalize_epoch.apply_async((epoch_id,), countdown=chain.challenge_window_s + 1)
@@ -185,10 +212,9 @@ def finalize_epoch(self: Any, epoch_id: int) -> str:
     """Finalize proposed epoch ``epoch_id`` once its challenge window has passed (idempotent);
     while the window is open it tries again later."""
     from services.app.settlement import finalize_epoch as finalize
-    from services.chain.settlement import open_chain_settlement
 
     c = container()
-    result = finalize(c.store, open_chain_settlement(c.settings, c.store), epoch_id)
+    result = finalize(c.store, c.chain(), epoch_id)
     ends = result.extra.get("window_ends_at")
     if not result.sent and ends is not None:
         raise self.retry(countdown=max(1, int(ends) - int(time.time()) + 1))

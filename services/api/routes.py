@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from services.api.deps import get_container, requester
-from services.api.schemas import NodeOut, TaskAccepted, TaskIn, TaskOut
+from services.api.schemas import EscrowOut, NodeOut, TaskAccepted, TaskIn, TaskOut
 from services.app import tasks
 from services.bootstrap import Container
+from services.chain.contracts import task_key
 from services.core.types import TaskId
 
 router = APIRouter(prefix="/v1")
@@ -26,20 +27,31 @@ PROBLEM = {"content": {"application/problem+json": {}}}
 def submit_task(
     body: TaskIn, request: Request, response: Response, c: Dep, who: Annotated[str, Depends(requester)]
 ) -> TaskAccepted:
+    fee = body.fee_wei if body.fee_wei is not None else (c.settings.default_fee_wei if body.payer else 0)
     task = tasks.submit_task(
         c.store,
         c.queue,
         prompt=body.prompt,
         requester=who,
-        fee_wei=c.settings.default_fee_wei if body.fee_wei is None else body.fee_wei,
+        fee_wei=fee,
         swarm_size=body.swarm_size or c.settings.swarm_size,
         gold_every=c.settings.gold_every,
         options=body.options,
         bank=c.bank,
+        payer=body.payer,
+        fees=c.fee_terms(escrow=fee > 0),
     )
     url = str(request.url_for("get_task", task_id=task.id))
     response.headers["Location"] = url
-    return TaskAccepted(id=task.id, status=task.status.value, status_url=url)
+    escrow = None
+    if task.payer is not None:
+        escrow = EscrowOut(
+            chain_id=c.chain().chain_id, address=c.chain().address, task_key="0x" + task_key(task.id).hex(),
+            payer=task.payer, amount_wei=str(task.fee_wei), pay_within_s=c.settings.fee_wait_s,
+        )  # fmt: skip
+    return TaskAccepted(
+        id=task.id, status=task.status.value, status_url=url, fee_wei=str(task.fee_wei), escrow=escrow
+    )
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses={404: PROBLEM})

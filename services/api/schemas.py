@@ -15,7 +15,19 @@ class TaskIn(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The question to answer")
     swarm_size: int | None = Field(None, ge=3, le=64, description="How many nodes answer (default from settings)")
-    fee_wei: int | None = Field(None, ge=0, description="Fee in wei, escrowed for the task")
+    fee_wei: int | None = Field(
+        None,
+        ge=0,
+        lt=2**256,
+        description="Fee in wei (a decimal string is taken too), within the escrow's range; "
+        "default: the marketplace's fee when a payer is given, else 0 (a free task)",
+    )
+    payer: str | None = Field(
+        None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="The account that escrows the fee in TaskEscrow (fund(task key, fee)); the task "
+        "is dispatched once its escrow holds the fee",
+    )
     options: list[str] | None = Field(
         None,
         min_length=2,
@@ -25,10 +37,23 @@ class TaskIn(BaseModel):
     )
 
 
+class EscrowOut(BaseModel):
+    """How to pay a task's fee: call ``fund(task_key, amount_wei)`` on the escrow from the payer."""
+
+    chain_id: int
+    address: str = Field(description="the TaskEscrow contract")
+    task_key: str = Field(description="the task's bytes32 key in the escrow")
+    payer: str
+    amount_wei: str
+    pay_within_s: int = Field(description="the task fails when nothing is escrowed by then")
+
+
 class TaskAccepted(BaseModel):
     id: str
     status: str
     status_url: str
+    fee_wei: str = "0"
+    escrow: EscrowOut | None = Field(None, description="where to pay the fee; absent for a free task")
 
 
 class AnswerOut(BaseModel):
@@ -71,6 +96,12 @@ class TaskOut(BaseModel):
     error: str | None
     prompt: str
     fee_wei: str = Field(description="decimal string: wei do not fit a JSON number")
+    payer: str | None = None
+    fee_state: str = Field(
+        "free", description="free, awaiting, held, moved (into fee_epoch's pool), missing, refunded, unpaid"
+    )
+    fee_epoch: int | None = None
+    fee_note: str | None = None
     swarm_size: int
     created_at: datetime
     updated_at: datetime
@@ -116,6 +147,10 @@ class TaskOut(BaseModel):
             prompt=v.task.prompt,
             options=list(v.task.options) if v.task.options is not None else None,
             fee_wei=str(v.task.fee_wei),
+            payer=v.task.payer,
+            fee_state=v.task.fee_state.value,
+            fee_epoch=v.task.fee_epoch,
+            fee_note=v.task.fee_note,
             swarm_size=v.task.swarm_size,
             created_at=v.task.created_at,
             updated_at=v.task.updated_at,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from services.app.bundles import put_bundle
+from services.app.escrow import move_fees
 from services.app.gold import Revealed, reveal
-from services.app.ports import ContentStore, QuestionBank, Store
+from services.app.ports import ContentStore, Escrow, QuestionBank, Store
 from services.app.rounds import FIT_METHOD
 from services.core import epoch as core_epoch
 from services.core import reputation
@@ -19,16 +20,18 @@ from services.core.types import (
     Epoch,
     EpochId,
     EpochNode,
+    FeeState,
     GoldTask,
     NodeId,
     Reliability,
+    Task,
     TaskId,
     TaskStatus,
     Wei,
 )
 
 log = logging.getLogger(__name__)
-BUNDLE_VERSION = 3
+BUNDLE_VERSION = 4
 
 
 class EpochEmpty(Conflict):
@@ -43,16 +46,32 @@ class ClosedEpoch:
 
 
 def close_epoch(
-    store: Store, content: ContentStore, *, emission_wei: int = 0, bank: QuestionBank | None = None
+    store: Store,
+    content: ContentStore,
+    *,
+    emission_wei: int = 0,
+    bank: QuestionBank | None = None,
+    escrow: Escrow | None = None,
 ) -> ClosedEpoch:
-    """Close the open epoch: one exact reward vector over its finished tasks' fees plus emission,
-    reputation updates, and an audit bundle in the content store whose CID the epoch records.
+    """Close the open epoch: one exact reward vector over the fees moved into its pool plus
+    emission, reputation updates, and an audit bundle in the content store whose CID the epoch
+    records.
+
+    The pool holds only money the escrow held: first the held fees of finished tasks move into
+    the epoch's pool (``escrow.move_fees``; without an ``escrow`` nothing moves), then the close
+    pools exactly what moved into this epoch. A finished task whose fee did not move with it
+    (it finished after the move, or its escrow was gone) weighs nothing in this split; a fee that
+    moved late (its task finished in an earlier epoch) is swept into this pool beside emission.
 
     Runs in one transaction holding the open epoch's row lock; a second closer waits, then closes
     the next epoch only if that one has finished tasks.
     """
+    if escrow is not None:
+        move_fees(store, escrow, store.epochs.current().id)
     with store.transaction() as tx:
         ep = tx.epochs.lock_current()
+        moved = {t.id: t for t in tx.tasks.with_fee(FeeState.MOVED, fee_epoch=ep.id)}
+        swept = sum(int(t.fee_wei) for t in moved.values() if t.epoch_id != ep.id)
         tasks = [t for t in tx.tasks.list_for_epoch(ep.id) if t.status is TaskStatus.DONE]
         if not tasks:
             raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
@@ -68,8 +87,8 @@ def close_epoch(
             answers = {a.node_id: a.content or "" for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK}
             finished.append(
                 core_epoch.FinishedTask(
-                    # a gold task's declared fee is never pooled: it weighs nothing in the split
-                    t.id, Wei(0) if shown else t.fee_wei, rnd.ranking, answers,
+                    # only a fee moved into this pool weighs (never a gold task's declared one)
+                    t.id, Wei(0) if shown or t.id not in moved else t.fee_wei, rnd.ranking, answers,
                     tuple(tx.judgments.list_for_task(t.id)),
                     shown.item.question.answer if shown else None,
                     tuple(rnd.node_ids) if shown else (),
@@ -79,9 +98,11 @@ def close_epoch(
         nodes = {n.id: n for n in tx.nodes.list()}
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
         known = {n.id: n.reliability for n in nodes.values()}
-        result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei), reliabilities=known)
+        result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei + swept), reliabilities=known)
         addresses = {n.id: n.address for n in nodes.values()}
-        cid = put_bundle(content, bundle(ep.id, finished, result, weights, reveals, addresses))
+        doc = bundle(ep.id, finished, result, weights, reveals, addresses)
+        doc["fees"] = fee_section(emission_wei, moved.values(), [t for t in tasks if t.id not in moved])
+        cid = put_bundle(content, doc)
         for n in result.nodes:
             if n.node_id in nodes:
                 tx.nodes.set_reputation(n.node_id, n.after.score_bp, n.after.anchor_bp)
@@ -161,6 +182,24 @@ def bundle(
         ],
     }
     return doc
+
+
+def fee_section(emission_wei: int, moved: Iterable[Task], unpooled: Iterable[Task]) -> dict[str, Any]:
+    """Where the pool's money came from: each fee moved into it from the escrow (with its payer
+    and the epoch its task finished in), the emission minted beside them, and each finished task
+    whose fee is not in this pool, with why."""
+    return {
+        "minted_wei": str(emission_wei),
+        "moved": [
+            {"task_id": t.id, "payer": t.payer, "fee_wei": str(t.fee_wei), "task_epoch": t.epoch_id}
+            for t in sorted(moved, key=lambda t: t.id)
+        ],
+        "unpooled": [
+            {"task_id": t.id, "fee_wei": str(t.fee_wei), "fee_state": t.fee_state.value, "note": t.fee_note}
+            for t in sorted(unpooled, key=lambda t: t.id)
+            if t.fee_state is not FeeState.FREE
+        ],
+    }
 
 
 def _record(r: Reliability) -> list[int]:

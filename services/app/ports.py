@@ -19,6 +19,7 @@ from services.core.types import (
     Epoch,
     EpochId,
     EpochNode,
+    FeeState,
     GoldSet,
     GoldTask,
     Judgment,
@@ -62,6 +63,12 @@ class TaskRepository(Protocol):
     def delete(self, task_id: TaskId) -> None: ...
     def assign_open_epoch(self, task_id: TaskId) -> EpochId: ...  # idempotent
     def list_for_epoch(self, epoch_id: EpochId) -> builtins.list[Task]: ...
+    def set_fee(
+        self, task_id: TaskId, state: FeeState, *, epoch: EpochId | None = None, note: str | None = None
+    ) -> None: ...
+    def with_fee(  # oldest first; ``done``: finished tasks only
+        self, state: FeeState, *, fee_epoch: EpochId | None = None, done: bool = False, limit: int = 10_000
+    ) -> builtins.list[Task]: ...
 
 
 class AnswerRepository(Protocol):
@@ -248,4 +255,47 @@ class RoundQueue(Protocol):
     def enqueue_round(self, task_id: TaskId) -> None: ...  # BrokerUnavailable
     # a hidden gold task beside ``beside``, made after ``delay_s`` (``gold.mix_in_gold``)
     def enqueue_gold(self, beside: TaskId, delay_s: float) -> None: ...  # BrokerUnavailable
+    # look again, after ``delay_s``, whether the task's fee is held (``escrow.check_fee``)
+    def enqueue_fee_check(self, task_id: TaskId, delay_s: float) -> None: ...  # BrokerUnavailable
     def ping(self) -> None: ...
+
+
+# ---------------------------------------------------------------- task fees held in escrow
+@dataclass(frozen=True)
+class FeeRange:
+    """The fees the escrow accepts for one task, in wei, inclusive at both ends."""
+
+    min_wei: int
+    max_wei: int
+
+
+@dataclass(frozen=True)
+class MovedFees:
+    """What one move of escrowed fees into an epoch's pool did, read from its receipt: the fee
+    moved per task id, and the task ids whose escrow was no longer there (refunded, reclaimed or
+    never funded) and were skipped."""
+
+    epoch: int
+    moved: Mapping[str, int]
+    missing: tuple[str, ...]
+    tx_hash: str | None
+
+    @property
+    def amount_wei(self) -> int:
+        return sum(self.moved.values())
+
+
+class Escrow(Protocol):
+    """Task fees held for their payers (TaskEscrow on chain; an in-memory one for use-case tests).
+    A task's escrow is keyed by (payer, task id): only the payer's own deposit counts for it.
+    Every write goes under an intent key, so a retry returns what the first attempt did."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def address(self) -> str: ...  # where a payer sends the fee
+    def fee_range(self) -> FeeRange: ...
+    def held_wei(self, payer: str, task_id: str) -> int: ...  # 0 unless funded and still held
+    def refund(self, intent_key: str, payer: str, task_id: str) -> str: ...  # tx hash
+    # move the held fees of ``items`` (payer, task id) into ``epoch``'s pool; skip what is gone
+    def move_fees(self, intent_key: str, epoch: int, items: Sequence[tuple[str, str]]) -> MovedFees: ...

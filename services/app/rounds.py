@@ -51,8 +51,8 @@ def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[Nod
     picks the same swarm.
     """
     task = store.tasks.get(task_id)
-    if task.status.finished:
-        return []
+    if task.status.finished or task.status is TaskStatus.AWAITING_FEE:
+        return []  # finished, or its fee is not held: nothing is dispatched
     active = [n for n in store.nodes.list(status=NodeStatus.ACTIVE) if aggregation.trusted(n.reliability)]
     if len(active) < min_answers:
         fail(store, task_id, f"{len(active)} active, trusted nodes; a round needs at least {min_answers}")

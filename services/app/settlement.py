@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.app.escrow import EscrowChain, move_epoch_fees
 from services.app.ports import Store
 from services.core import settlement as core_settlement
 from services.core.errors import Conflict, NotFound
@@ -78,7 +77,7 @@ VERIFIER_ERRORS = frozenset({"UnsetVerifierNoVerifierConfigured", "EpochSettleme
 WINDOW_OPEN = "EpochSettlementChallengeWindowOpen"
 
 
-class SettlementChain(EscrowChain, Protocol):
+class SettlementChain(Protocol):
     """What settling needs from the chain (``services.chain.settlement.ChainSettlement``).
 
     Writes go through the outbox: ``propose``/``finalize`` return the tx hash of the one
@@ -292,7 +291,6 @@ def settle_epoch(
             f"epoch {epoch} has no verified proof yet",
             hint=f"prove it: `merit epoch settle {epoch}` (or let the zk worker finish)",
         )
-    move_epoch_fees(store, chain, epoch)  # escrowed fees into the pool: less is minted
     key = intent_key(chain.chain_id, epoch, "propose")
     root = bytes.fromhex(s.root[2:])
     try:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from services.app.escrow import FeeTerms, check_declared_fee
 from services.app.ports import QuestionBank, RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid
 from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
-from services.core.types import Answer, Judgment, NewTask, Node, NodeId, Round, Task, TaskId, Wei
+from services.core.types import Answer, Judgment, NewTask, Node, NodeId, Round, Task, TaskId, TaskStatus, Wei
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,21 @@ def submit_task(
     gold_every: int = 0,
     options: list[str] | tuple[str, ...] | None = None,
     bank: QuestionBank | None = None,
+    payer: str | None = None,
+    fees: FeeTerms | None = None,
 ) -> Task:
     """Store the task and enqueue its round; when the broker is down, nothing stays stored.
+
+    A task with a fee (in ``fees.range``, with the ``payer`` whose escrow holds it) waits in
+    AWAITING_FEE: its first fee check is queued instead of its round (``escrow.check_fee``
+    dispatches it once the fee is held). Without ``fees`` only free tasks are taken.
     With a ``bank``, about one task in ``gold_every`` brings a hidden gold task along, made a
     random while later (``services.app.gold.mix_in_gold``), so its timing does not give it away."""
     if not prompt.strip():
         raise Invalid("prompt is empty", hint="send the question as a non-empty string")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise Invalid(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
-    if fee_wei < 0:
-        raise Invalid("fee_wei must not be negative")
+    payer = check_declared_fee(fee_wei, payer, fees or FeeTerms(range=None))
     if options is not None:
         options = tuple(o.strip() for o in options)
         if not 2 <= len(options) <= len(OPTION_LETTERS) or not all(options):
@@ -69,10 +75,14 @@ def submit_task(
             fee_wei=Wei(fee_wei),
             swarm_size=swarm_size,
             options=options,
+            payer=payer,
         )
     )
     try:
-        queue.enqueue_round(task.id)
+        if task.status is TaskStatus.AWAITING_FEE:
+            queue.enqueue_fee_check(task.id, 0.0)
+        else:
+            queue.enqueue_round(task.id)
     except BrokerUnavailable:
         store.tasks.delete(task.id)
         raise

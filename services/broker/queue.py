@@ -12,6 +12,7 @@ from services.core.types import TaskId
 
 DISPATCH = "merit.round.dispatch"
 GOLD = "merit.round.gold"
+AWAIT_FEE = "merit.round.await_fee"
 _HINT = "check that redis is running at MERIT_BROKER_URL and retry"
 
 
@@ -32,6 +33,9 @@ class CeleryRoundQueue:
 
     def enqueue_gold(self, beside: TaskId, delay_s: float) -> None:
         self._send(GOLD, [beside], countdown=delay_s)
+
+    def enqueue_fee_check(self, task_id: TaskId, delay_s: float) -> None:
+        self._send(AWAIT_FEE, [task_id], countdown=delay_s or None)
 
     def _send(self, name: str, args: list[Any], countdown: float | None = None) -> None:
         try:

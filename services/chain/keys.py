@@ -29,6 +29,7 @@ DEV_ACCOUNTS = DEV_ACCOUNT_COUNT  # anvil's --accounts in `merit up`, the tests 
 # the marketplace's role accounts on the dev chain, above every node and requester (dev:0..dev:9)
 DEV_ROLES = {"settler": 10, "examiner": 11, "resolver": 12, "admin": 13, "treasury": 14}
 DEV_PREFIX = "dev:"
+DEV_REQUESTER = "dev:9"  # pays task fees on the dev chain (`merit up` funds it)
 KEYSTORE_DIR = "keystore"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -50,9 +50,19 @@ class ApiClient:
         return resp.json()
 
     def submit_task(
-        self, prompt: str, swarm_size: int | None, options: list[str] | None = None
+        self,
+        prompt: str,
+        swarm_size: int | None,
+        options: list[str] | None = None,
+        *,
+        fee_wei: int | None = None,
+        payer: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"prompt": prompt}
+        if fee_wei is not None:
+            body["fee_wei"] = str(fee_wei)
+        if payer is not None:
+            body["payer"] = payer
         if swarm_size is not None:
             body["swarm_size"] = swarm_size
         if options:

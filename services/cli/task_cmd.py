@@ -8,7 +8,10 @@ import typer
 from rich.table import Table
 
 from services.cli.api_client import FINISHED, ApiClient
+from services.chain.keys import DEV_REQUESTER
 from services.cli.output import console, errors_as_one_line, fail, print_json
+from services.core.errors import Invalid
+from services.core.money import format_mrt, parse_mrt
 from services.settings import get_settings
 
 app = typer.Typer(help="Submit tasks and read their answers.", no_args_is_help=True)
@@ -23,19 +26,36 @@ def submit(
     timeout: float = typer.Option(300.0, help="Seconds to wait with --wait"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
     api_url: str | None = typer.Option(None, help="API base URL [default: MERIT_API_URL]"),
-    fund: bool = typer.Option(
-        False, "--fund", help="Escrow the task's fee on chain (TaskEscrow); refunded if it fails"
+    fee: str | None = typer.Option(
+        None, help="The fee in MRT, escrowed before the task is dispatched [default: MERIT_DEFAULT_FEE_WEI]"
     ),
-    account: str | None = typer.Option(None, help="Account that funds (dev:N, a keystore name)"),
+    free: bool = typer.Option(False, "--free", help="Submit without a fee (where the marketplace takes free tasks)"),
+    fund: bool = typer.Option(
+        True, "--fund/--no-fund", help="Escrow the fee now from --account (--no-fund: the payer funds it later)"
+    ),
+    account: str | None = typer.Option(
+        None, envvar="MERIT_ACCOUNT",
+        help=f"The payer: a stored key's name or address, or dev:N [default on the dev chain: {DEV_REQUESTER}]",
+    ),  # fmt: skip
     option: list[str] | None = typer.Option(
         None, "--option", "-o", help="A multiple-choice option (repeat: A, B, ...); nodes answer by letter"
     ),
 ) -> None:
-    """Submit PROMPT; with --wait, follow the round and print the ranked answer."""
-    client = ApiClient(get_settings(), api_url)
-    accepted = client.submit_task(prompt, swarm_size, option or None)
-    if fund:
-        _fund(accepted["id"], int(client.get_task(accepted["id"])["fee_wei"]), account, quiet=as_json)
+    """Submit PROMPT and pay its fee into escrow (refunded if the task fails); with --wait,
+    follow the round and print the ranked answer."""
+    settings = get_settings()
+    client = ApiClient(settings, api_url)
+    fee_wei = 0 if free else (settings.default_fee_wei if fee is None else parse_mrt(fee))
+    payer = _Payer.open(account, fee_wei, fund=fund) if fee_wei else None
+    accepted = client.submit_task(
+        prompt, swarm_size, option or None, fee_wei=fee_wei, payer=payer.address if payer else None
+    )
+    if payer is not None and fund:
+        payer.fund(accepted["id"], fee_wei, quiet=as_json)
+    elif payer is not None and not as_json:
+        e = accepted["escrow"]
+        console.print(f"task {accepted['id'][:8]} waits {e['pay_within_s']} s for its fee: from {e['payer']}, "
+                      f"call fund({e['task_key']}, {e['amount_wei']}) on TaskEscrow {e['address']}")
     if not wait:
         print_json(accepted) if as_json else console.print(f"task [bold]{accepted['id']}[/bold] queued")
         return
@@ -48,20 +68,52 @@ def submit(
         raise typer.Exit(1)
 
 
-def _fund(task_id: str, fee_wei: int, account: str | None, *, quiet: bool) -> None:
-    """Approve and fund TaskEscrow for ``task_id`` from ``account``."""
-    from services.chain.reverts import format_mrt
-    from services.chain.tx import DirectSender
-    from services.cli.chain_cmds import open_session, signer, with_approval
+class _Payer:
+    """The account that pays a task's fee into TaskEscrow, checked before anything is submitted:
+    the fee within the escrow's range and the balance to pay it."""
 
-    session = open_session(None)
-    signing = signer(session, account)
-    sender = DirectSender(session.w3, session.root, signing, session.events)
-    fund = session.escrow.fund(task_id, fee_wei)
-    for call in with_approval(session, signing.address, fee_wei, fund, session.escrow.address):
-        sender.send(call)  # a revert raises its named error
-    if not quiet:
-        console.print(f"escrowed {format_mrt(fee_wei)} for task {task_id[:8]} (refunded if it fails)")
+    def __init__(self, session: Any, address: str, signing: Any) -> None:
+        self.session, self.address, self.signing = session, address, signing
+
+    @classmethod
+    def open(cls, spec: str | None, fee_wei: int, *, fund: bool) -> _Payer:
+        from services.cli.chain_cmds import address_of, open_session, signer
+
+        session = open_session(None)
+        spec = spec or (DEV_REQUESTER if session.is_dev_chain else None)
+        low, high = session.escrow.fee_range()
+        if not low <= fee_wei <= high:
+            raise Invalid(
+                f"the fee {format_mrt(fee_wei)} is outside the escrow's range",
+                hint=f"give --fee between {format_mrt(low)} and {format_mrt(high)}",
+            )
+        if not fund:
+            return cls(session, address_of(session, spec), None)
+        signing = signer(session, spec)
+        balance = session.token.balance_of(signing.address)
+        if balance < fee_wei:
+            hint = f"`merit faucet {format_mrt(fee_wei).split()[0]} --account {spec}`" if session.is_dev_chain else (
+                f"send MRT to {signing.address}"
+            )
+            raise Invalid(
+                f"{spec} ({signing.address}) holds {format_mrt(balance)}, less than the fee {format_mrt(fee_wei)}",
+                hint=f"{hint}, or pay from another --account",
+            )
+        return cls(session, signing.address, signing)
+
+    def fund(self, task_id: str, fee_wei: int, *, quiet: bool) -> None:
+        """Approve (when short) and fund TaskEscrow for ``task_id``."""
+        from services.chain.tx import DirectSender
+        from services.cli.chain_cmds import with_approval
+
+        s = self.session
+        sender = DirectSender(s.w3, s.root, self.signing, s.events)
+        call = s.escrow.fund(task_id, fee_wei)
+        for c in with_approval(s, self.address, fee_wei, call, s.escrow.address):
+            sender.send(c)  # a revert raises its named error
+        if not quiet:
+            console.print(f"escrowed {format_mrt(fee_wei)} from {self.address} for task {task_id[:8]} "
+                          "(refunded if it fails)")
 
 
 @app.command()

@@ -33,6 +33,7 @@ class NodeStatus(StrEnum):
 
 
 class TaskStatus(StrEnum):
+    AWAITING_FEE = "awaiting_fee"  # stored; dispatched once its fee is held in escrow
     QUEUED = "queued"
     ANSWERING = "answering"
     JUDGING = "judging"
@@ -142,6 +143,18 @@ class Node:
     last_calibration_at: datetime | None = None
 
 
+class FeeState(StrEnum):
+    """Where a task's fee stands. Only a fee MOVED into an epoch's pool is ever pooled."""
+
+    FREE = "free"  # no fee: nothing is pooled for the task
+    AWAITING = "awaiting"  # declared; the payer has not escrowed it yet
+    HELD = "held"  # escrowed by the payer; the task was dispatched
+    MOVED = "moved"  # moved from the escrow into the pool of ``fee_epoch``
+    MISSING = "missing"  # was held, gone at the move (reclaimed after expiry): never pooled
+    REFUNDED = "refunded"  # returned to the payer (the task failed)
+    UNPAID = "unpaid"  # never escrowed in time, or escrowed with another amount: the task failed
+
+
 @dataclass(frozen=True)
 class NewTask:
     prompt: str
@@ -149,6 +162,17 @@ class NewTask:
     fee_wei: Wei
     swarm_size: int
     options: tuple[str, ...] | None = None  # a multiple-choice task's options (A, B, ...)
+    # the account that escrows the fee (0x address); None: nobody pays, and whatever fee is
+    # declared (a gold task's, to look like the task beside it) is never pooled
+    payer: str | None = None
+
+    @property
+    def fee_state(self) -> FeeState:
+        return FeeState.AWAITING if self.fee_wei and self.payer else FeeState.FREE
+
+    @property
+    def status(self) -> TaskStatus:
+        return TaskStatus.AWAITING_FEE if self.fee_state is FeeState.AWAITING else TaskStatus.QUEUED
 
 
 @dataclass(frozen=True)
@@ -164,6 +188,10 @@ class Task:
     created_at: datetime
     updated_at: datetime
     options: tuple[str, ...] | None = None  # a multiple-choice task's options (A, B, ...)
+    payer: str | None = None  # the account that escrows the fee; None for a free task
+    fee_state: FeeState = FeeState.FREE
+    fee_epoch: EpochId | None = None  # the epoch whose pool received the fee (MOVED)
+    fee_note: str | None = None  # why the fee was not pooled, when it was not
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from services.core.types import (
     EpochId,
     EpochNode,
     EpochStatus,
+    FeeState,
     GoldSet,
     GoldTask,
     Judgment,
@@ -389,12 +390,14 @@ class MemoryTasks(_Repo):
             requester=task.requester,
             fee_wei=Wei(int(task.fee_wei)),
             swarm_size=task.swarm_size,
-            status=TaskStatus.QUEUED,
             error=None,
             epoch_id=None,
             created_at=now,
             updated_at=now,
             options=options,
+            payer=task.payer,
+            fee_state=task.fee_state,
+            status=task.status,
         )
         self._db.tasks[row.id] = row
         return row
@@ -417,6 +420,32 @@ class MemoryTasks(_Repo):
         self._db.tasks[task.id] = replace(
             task, status=wanted, error=error, updated_at=self._db.now()
         )
+
+    @_locked
+    def set_fee(
+        self, task_id: TaskId, state: FeeState, *, epoch: EpochId | None = None, note: str | None = None
+    ) -> None:
+        """Record where the task's fee stands (``epoch``: the pool it moved into, MOVED only)."""
+        wanted = FeeState(state)
+        _check((wanted is FeeState.MOVED) == (epoch is not None), "tasks", "tasks_moved_fee_has_epoch")
+        task = self._db.task(task_id)
+        self._db.tasks[task.id] = replace(
+            task, fee_state=wanted, fee_epoch=epoch, fee_note=note, updated_at=self._db.now()
+        )
+
+    @_locked
+    def with_fee(
+        self, state: FeeState, *, fee_epoch: EpochId | None = None, done: bool = False, limit: int = 10_000
+    ) -> builtins.list[Task]:
+        """Tasks whose fee is in ``state`` (moved into ``fee_epoch``'s pool; only finished tasks
+        with ``done``), oldest first."""
+        rows = [
+            t for t in self._db.tasks.values()
+            if t.fee_state is FeeState(state)
+            and (fee_epoch is None or t.fee_epoch == fee_epoch)
+            and (not done or t.status is TaskStatus.DONE)
+        ]  # fmt: skip
+        return sorted(rows, key=lambda t: (t.created_at, t.id))[: max(0, limit)]
 
     @_locked
     def delete(self, task_id: TaskId) -> None:

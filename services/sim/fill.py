@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 
 from services.app import rounds
 from services.app.ports import Store
-from services.app.tasks import submit_task
 from services.core.types import (
     Answer,
     Judgment,
@@ -28,7 +27,8 @@ from services.core.types import (
     Wei,
 )
 from services.inmemory import MemoryStore
-from services.sim.harness import FEE, STAKE, ListQueue
+from services.sim.harness import FEE, STAKE, ListQueue, PayingRequester
+from services.inmemory.escrow import MemoryEscrow
 from services.sim.world import Behaviour, SimNodes, World
 
 NODES = 10
@@ -51,9 +51,10 @@ def seeded_store(seed: int = 1) -> MemoryStore:
     return MemoryStore(new_id=lambda: uuid.UUID(int=ids.getrandbits(128), version=4))
 
 
-def fill_epoch(store: Store, tasks: int, *, seed: int = 1, played: int = 300) -> None:
-    """Register ``NODES`` simulated nodes and finish ``tasks`` tasks in the open epoch, the first
-    ``min(played, tasks)`` by playing their rounds, the rest by repeating those rounds' records."""
+def fill_epoch(store: Store, tasks: int, *, seed: int = 1, played: int = 300) -> MemoryEscrow:
+    """Register ``NODES`` simulated nodes and finish ``tasks`` paid tasks in the open epoch, the
+    first ``min(played, tasks)`` by playing their rounds, the rest by repeating those rounds'
+    records; the escrow that holds their fees (close the epoch with it)."""
     world = World(seed)
     for i in range(NODES):
         name = f"node-{i}"
@@ -61,11 +62,12 @@ def fill_epoch(store: Store, tasks: int, *, seed: int = 1, played: int = 300) ->
         node = store.nodes.add(NewNode(name, f"sim://{name}", "simulated", NodeKind.TEST, stake_wei=Wei(STAKE)))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
     queue, nodes = ListQueue(), SimNodes(world)
+    requester = PayingRequester(store, queue)
     templates: list[_Played] = []
     for k in range(min(played, tasks)):
         q, swarm = world.question(), SWARMS[k % len(SWARMS)]
-        task = submit_task(store, queue, prompt=q.text, requester="bench", fee_wei=FEE, swarm_size=swarm,
-                           options=list(q.options))  # fmt: skip
+        task = requester.submit(prompt=q.text, requester="bench", fee_wei=FEE, swarm_size=swarm,
+                                options=list(q.options))  # fmt: skip
         rounds.run_round(store, nodes, task.id, min_answers=3)
         rnd = store.rounds.get(task.id)
         if rnd is not None and store.tasks.get(task.id).status is TaskStatus.DONE:
@@ -73,12 +75,14 @@ def fill_epoch(store: Store, tasks: int, *, seed: int = 1, played: int = 300) ->
             verdicts = tuple(store.judgments.list_for_task(task.id))
             templates.append(_Played(q.text, q.options, swarm, answers, verdicts, rnd))
     for k in range(tasks - min(played, tasks)):
-        _repeat(store, queue, templates[k % len(templates)])
+        _repeat(requester, templates[k % len(templates)])
+    return requester.escrow
 
 
-def _repeat(store: Store, queue: ListQueue, p: _Played) -> None:
-    task = submit_task(store, queue, prompt=p.text, requester="bench", fee_wei=FEE, swarm_size=p.swarm,
-                       options=list(p.options))  # fmt: skip
+def _repeat(requester: PayingRequester, p: _Played) -> None:
+    store = requester.store
+    task = requester.submit(prompt=p.text, requester="bench", fee_wei=FEE, swarm_size=p.swarm,
+                            options=list(p.options))  # fmt: skip
     r = p.round
     store.rounds.start(task.id, r.node_ids, r.pairs, seats=r.seats, candidates=r.candidates)
     for a in p.answers:

@@ -2,7 +2,7 @@
 
 Nothing of the mechanism is re-implemented here. A run registers nodes in an in-memory store,
 calibrates them with ``calibrate_node``, submits tasks with ``submit_task`` (which mixes in hidden
-gold tasks), plays each round with ``rounds.run_round`` (the steps the Celery chain runs: seats by
+gold tasks) and pays each fee into an in-memory escrow (``check_fee`` then queues the round), plays each round with ``rounds.run_round`` (the steps the Celery chain runs: seats by
 stake, answers, candidates, the pair schedule, verdicts, the posterior and its recruits), and closes
 each epoch with ``close_epoch`` (rewards, reputations, reliability estimates, Sybil clusters for the
 next epoch's seats). Only the nodes are simulated (``services.sim.world``), and the measurements
@@ -21,16 +21,19 @@ import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.app import rounds
 from services.app.calibration import calibrate_node
 from services.app.epochs import close_epoch
+from services.app.escrow import FeeTerms, check_fee
 from services.app.gold import mix_in_gold
 from services.app.ports import QuestionBank, Store
 from services.app.tasks import submit_task
 from services.core import aggregation, candidates
-from services.core.types import AnswerStatus, NewNode, NodeKind, TaskId, Wei
+from services.core.types import AnswerStatus, NewNode, NodeKind, Task, TaskId, Wei
 from services.inmemory import MemoryContent, MemoryStore
+from services.inmemory.escrow import MemoryEscrow
 from services.sim.world import Behaviour, Plan, SimBank, SimNodes, World
 
 MRT = 10**18
@@ -85,6 +88,10 @@ class ListQueue:
     def __init__(self) -> None:
         self.queued: list[TaskId] = []
         self.gold: list[TaskId] = []  # requester tasks whose gold task is due
+        self.fee_checks: list[TaskId] = []  # tasks whose fee is to be looked at
+
+    def enqueue_fee_check(self, task_id: TaskId, delay_s: float) -> None:
+        self.fee_checks.append(task_id)
 
     def enqueue_round(self, task_id: TaskId) -> None:
         self.queued.append(task_id)
@@ -100,6 +107,28 @@ class ListQueue:
 
     def ping(self) -> None:
         return None
+
+
+PAYER = "0x" + "5e" * 20  # the simulated requester's account
+
+
+class PayingRequester:
+    """A requester who pays each task's fee into the escrow as soon as the task is accepted; the
+    fee check (what the worker runs) then queues the round. Tasks go through ``submit_task`` and
+    ``check_fee`` like any requester's, so only escrowed fees reach a pool."""
+
+    def __init__(self, store: Store, queue: ListQueue, escrow: MemoryEscrow | None = None) -> None:
+        self.store, self.queue = store, queue
+        self.escrow = escrow or MemoryEscrow()
+
+    def submit(self, **kwargs: Any) -> Task:
+        fees = FeeTerms(self.escrow.fee_range())
+        task = submit_task(self.store, self.queue, payer=PAYER, fees=fees, **kwargs)
+        if task.payer is not None:
+            self.escrow.fund(PAYER, task.id, task.fee_wei)
+            self.queue.fee_checks.remove(task.id)
+            check_fee(self.store, self.queue, self.escrow, task.id, wait_s=fees.wait_s)
+        return self.store.tasks.get(task.id)
 
 
 def behaviours(sc: Scenario, seed: int) -> dict[str, tuple[Behaviour, int]]:
@@ -133,6 +162,7 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
     nodes = SimNodes(world)
     bank = SimBank(world)
     queue = ListQueue()
+    requester = PayingRequester(store, queue)
     kinds: dict[int, str] = {}
     for name, (behaviour, stake) in behaviours(sc, seed).items():
         world.behaviours[name] = behaviour
@@ -151,8 +181,8 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
     for _ in range(epochs):
         for _ in range(per_epoch):
             q = world.question()
-            submit_task(
-                store, queue, prompt=q.text, requester="sim-requester", fee_wei=FEE,
+            requester.submit(
+                prompt=q.text, requester="sim-requester", fee_wei=FEE,
                 swarm_size=sc.swarm, gold_every=GOLD_EVERY, options=list(q.options), bank=bank,
             )  # fmt: skip
         queue.make_gold(store, bank)
@@ -183,7 +213,7 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
             out.covered += truth in chosen or (truth not in said.values() and mass < aggregation.CONFIDENT)
             out.confidence.append(rnd.ranking[0].score)
         queue.queued.clear()
-        closed = close_epoch(store, content, emission_wei=0, bank=bank)
+        closed = close_epoch(store, content, emission_wei=0, bank=bank, escrow=requester.escrow)
         rows = store.epochs.nodes(closed.epoch.id)
         paid = sum(r.reward_wei for r in rows)
         attackers = sum(r.reward_wei for r in rows if kinds.get(r.node_id) == "attacker")

@@ -6,13 +6,13 @@ import builtins
 from typing import Any
 
 from services.core.errors import Conflict, NotFound
-from services.core.types import EpochId, NewTask, Task, TaskId, TaskStatus, Wei
+from services.core.types import EpochId, FeeState, NewTask, Task, TaskId, TaskStatus, Wei
 from services.store.epochs import OPEN_NEXT
 from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
 
 _COLUMNS = (
     "id, prompt, requester, fee_wei, swarm_size, status, error, epoch_id, created_at, updated_at, "
-    "options"
+    "options, payer, fee_state, fee_epoch, fee_note"
 )
 
 
@@ -29,6 +29,10 @@ def task_from_row(row: dict[str, Any]) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         options=tuple(row["options"]) if row.get("options") is not None else None,
+        payer=row["payer"],
+        fee_state=FeeState(row["fee_state"]),
+        fee_epoch=EpochId(row["fee_epoch"]) if row["fee_epoch"] is not None else None,
+        fee_note=row["fee_note"],
     )
 
 
@@ -44,13 +48,14 @@ class PostgresTasks:
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
-                INSERT INTO tasks (prompt, requester, fee_wei, swarm_size, options)
-                VALUES (%s, %s, %s, %s, %s)
+                INSERT INTO tasks (prompt, requester, fee_wei, swarm_size, options, payer, fee_state, status)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 RETURNING {_COLUMNS}
                 """,
                 (
                     task.prompt, task.requester, int(task.fee_wei), task.swarm_size,
                     to_jsonb(list(task.options)) if task.options is not None else None,
+                    task.payer, task.fee_state.value, task.status.value,
                 ),  # fmt: skip
             )
             row = cur.fetchone()
@@ -128,6 +133,39 @@ class PostgresTasks:
             )
             if cur.rowcount == 0:
                 raise _not_found(task_id)
+
+    def set_fee(
+        self, task_id: TaskId, state: FeeState, *, epoch: EpochId | None = None, note: str | None = None
+    ) -> None:
+        """Record where the task's fee stands (``epoch``: the pool it moved into, MOVED only)."""
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                UPDATE tasks SET fee_state = %s, fee_epoch = %s, fee_note = %s,
+                                 updated_at = clock_timestamp()
+                WHERE id = %s
+                """,
+                (FeeState(state).value, None if epoch is None else int(epoch), note, key),
+            )
+            if cur.rowcount == 0:
+                raise _not_found(task_id)
+
+    def with_fee(
+        self, state: FeeState, *, fee_epoch: EpochId | None = None, done: bool = False, limit: int = 10_000
+    ) -> builtins.list[Task]:
+        """Tasks whose fee is in ``state`` (moved into ``fee_epoch``'s pool; only finished tasks
+        with ``done``), oldest first."""
+        sql = f"SELECT {_COLUMNS} FROM tasks WHERE fee_state = %s"
+        args: builtins.list[Any] = [FeeState(state).value]
+        if fee_epoch is not None:
+            sql += " AND fee_epoch = %s"
+            args.append(int(fee_epoch))
+        if done:
+            sql += " AND status = 'done'"
+        with self._s.cursor() as cur:
+            cur.execute(sql + " ORDER BY created_at, id LIMIT %s", (*args, max(0, limit)))
+            return [task_from_row(r) for r in cur.fetchall()]
 
     def delete(self, task_id: TaskId) -> None:
         """Remove the task with its answers, judgments and round."""

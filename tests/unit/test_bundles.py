@@ -12,6 +12,7 @@ from services.content import MAX_BLOB_BYTES, LocalContentStore
 from services.core.errors import Invalid, NotFound
 from services.inmemory import MemoryContent
 from services.sim.fill import fill_epoch, seeded_store
+from services.sim.harness import FEE
 
 
 def _doc(tasks: int, *, answer_chars: int = 900) -> dict:
@@ -139,9 +140,10 @@ def put_bundle_manifest(content, manifest: dict) -> str:
 
 def test_an_epoch_of_two_thousand_tasks_closes_and_its_audit_passes():
     store, content = seeded_store(3), MemoryContent()
-    fill_epoch(store, 2000, seed=3)
-    closed = close_epoch(store, content, emission_wei=10**18)
+    escrow = fill_epoch(store, 2000, seed=3)
+    closed = close_epoch(store, content, emission_wei=10**18, escrow=escrow)
     assert closed.tasks == 2000
+    assert closed.epoch.pool_wei == escrow.pools[closed.epoch.id] + 10**18 == 2000 * FEE + 10**18
     manifest = json.loads(content.get(closed.epoch.audit_cid))
     assert sum(c["bytes"] for c in manifest["chunks"]) > MAX_BLOB_BYTES  # one block could not hold it
     doc = load_bundle(content, closed.epoch.audit_cid)

@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 
 from services.app import rounds
 from services.app.epochs import close_epoch
-from services.app.tasks import submit_task
 from services.core.types import NewNode, NodeKind, NodeStatus, Wei
 from services.inmemory import MemoryContent, MemoryStore
-from services.sim.harness import ListQueue, Scenario, run
+from services.sim.harness import ListQueue, PayingRequester, Scenario, run
 from services.sim.world import Behaviour, SimNodes, World
 
 SEEDS = (1, 2, 3)
@@ -50,13 +49,13 @@ def _share(stakes: dict[str, int], group: set[str], tasks: int, seed: int) -> fl
         world.behaviours[name] = Behaviour(1.0, 1.0)
         node = store.nodes.add(NewNode(name, f"sim://{name}", "simulated", NodeKind.TEST, stake_wei=Wei(stake)))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
+    requester = PayingRequester(store, queue)
     for _ in range(tasks):
         q = world.question()
-        submit_task(store, queue, prompt=q.text, requester="r", fee_wei=10**18, swarm_size=4,
-                    options=list(q.options))  # fmt: skip
+        requester.submit(prompt=q.text, requester="r", fee_wei=10**18, swarm_size=4, options=list(q.options))
     for task_id in queue.queued:
         rounds.run_round(store, nodes, task_id, min_answers=1)
-    closed = close_epoch(store, content)
+    closed = close_epoch(store, content, escrow=requester.escrow)
     names = {n.id: n.name for n in store.nodes.list()}
     return sum(n.reward for n in closed.result.nodes if names[n.node_id] in group) / closed.result.pool
 

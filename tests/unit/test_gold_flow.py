@@ -18,7 +18,8 @@ from services.core.errors import ConfigInvalid
 from services.core.questions import Generator
 from services.core.types import NewNode, NodeKind, NodeStatus, Wei
 from services.inmemory import MemoryContent, MemoryStore
-from services.sim.harness import ListQueue
+from services.inmemory.escrow import MemoryEscrow
+from services.sim.harness import ListQueue, PayingRequester
 from services.sim.world import Behaviour, SimBank, SimNodes, World
 
 SECRET = bytes(range(32))
@@ -54,11 +55,15 @@ def _swarm(seed: int = 1):
 
 
 def _submit(store, queue, bank, world, n, every):
+    requester = PayingRequester(store, queue, ESCROW.setdefault(id(store), MemoryEscrow()))
     for _ in range(n):
         q = world.question()
-        tasks.submit_task(store, queue, prompt=q.text, requester="key:requester00001", fee_wei=7 * 10**15,
-                          swarm_size=4, options=list(q.options), gold_every=every, bank=bank)  # fmt: skip
+        requester.submit(prompt=q.text, requester="key:requester00001", fee_wei=7 * 10**15,
+                         swarm_size=4, options=list(q.options), gold_every=every, bank=bank)  # fmt: skip
     queue.make_gold(store, bank)  # what the worker does once each delay has passed
+
+
+ESCROW: dict[int, MemoryEscrow] = {}  # each test store's escrow
 
 
 def test_gold_is_committed_before_any_task_and_revealed_and_audited_at_the_close():
@@ -73,7 +78,7 @@ def test_gold_is_committed_before_any_task_and_revealed_and_audited_at_the_close
     for task_id in queue.queued:
         rounds.run_round(store, nodes, task_id, min_answers=3)
     content = MemoryContent()
-    closed = close_epoch(store, content, bank=bank)
+    closed = close_epoch(store, content, bank=bank, escrow=ESCROW[id(store)])
     # the gold tasks' declared fees are not pooled: the pool is the requester fees alone
     assert closed.result.pool == 7 * 10**15 * (len(queue.queued) - len(gold))
     doc = load_bundle(content, closed.epoch.audit_cid)
@@ -126,7 +131,7 @@ def test_a_bundle_that_reveals_a_different_gold_set_fails_the_audit(edit):
     for task_id in queue.queued:
         rounds.run_round(store, nodes, task_id, min_answers=3)
     content = MemoryContent()
-    closed = close_epoch(store, Tampered(content, edit), bank=bank)
+    closed = close_epoch(store, Tampered(content, edit), bank=bank, escrow=ESCROW[id(store)])
     report = audit_epoch(store, content, closed.epoch.id, gold_roots=chain.gold_commitment)
     assert not report.passed
     assert any("gold item" in d.what for d in report.differences)
@@ -140,7 +145,9 @@ def test_a_changed_secret_cannot_reveal_the_committed_set():
     for task_id in queue.queued:
         rounds.run_round(store, nodes, task_id, min_answers=3)
     with pytest.raises(ConfigInvalid, match="root"):
-        close_epoch(store, MemoryContent(), bank=GeneratedBank(b"another secret, 32 bytes long!!"))
+        close_epoch(
+            store, MemoryContent(), bank=GeneratedBank(b"another secret, 32 bytes long!!"), escrow=ESCROW[id(store)]
+        )
 
 
 def test_gold_tasks_look_like_requester_tasks_in_every_field_a_node_or_requester_sees():
@@ -152,11 +159,12 @@ def test_gold_tasks_look_like_requester_tasks_in_every_field_a_node_or_requester
         node = store.nodes.add(NewNode(f"n{i}", f"sim://n{i}", "sim", NodeKind.TEST, stake_wei=Wei(1)))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
     queue = ListQueue()
+    requester = PayingRequester(store, queue)
     requesters = Generator(b"requesters' own questions, 32 b")
     for i in range(300):
         q = requesters.draw(i, domain="requester").question
-        tasks.submit_task(store, queue, prompt=q.text, requester=f"key:{i % 7:016x}", fee_wei=10**16,
-                          swarm_size=4, options=list(q.options), gold_every=3, bank=bank)  # fmt: skip
+        requester.submit(prompt=q.text, requester=f"key:{i % 7:016x}", fee_wei=10**16,
+                         swarm_size=4, options=list(q.options), gold_every=3, bank=bank)  # fmt: skip
     asked = list(queue.gold)
     queue.make_gold(store, bank)
     gold = store.gold.for_tasks(queue.queued)
@@ -191,7 +199,7 @@ def test_a_gold_task_comes_a_random_while_later_and_once():
     world, store, nodes, bank = _swarm(4)
     queue = ListQueue()
     tasks.submit_task(store, queue, prompt="What is 2+2?", requester="key:requester00001",
-                      fee_wei=1, swarm_size=4, gold_every=1, bank=bank)  # fmt: skip
+                      fee_wei=0, swarm_size=4, gold_every=1, bank=bank)  # fmt: skip
     (beside,) = queue.gold
     assert store.gold.beside(beside) is None  # nothing made at submission
     delays = [bank.delay_s(f"task-{i}") for i in range(2000)]
