@@ -1,8 +1,11 @@
 """The embedded stack behind ``merit up``: real chain, database, broker, workers, API, test nodes.
 
 Every part is a real server started as a child process. State lives in the data directory, so a
-restarted stack resumes its chain, database and broker. ``stack.json`` there records the pids and
-URLs, which is how ``merit status`` and ``merit down`` work from another shell.
+restarted stack resumes its chain, database and broker. ``stack.json`` there records the pids,
+URLs, restarts and state of each part, which is how ``merit status`` and ``merit down`` work from
+another shell. While the stack runs, ``merit up`` supervises it (services/supervisor.py): a part
+that dies is started again with backoff, and given up on when it keeps crashing. Each part logs to
+``logs/<part>.log``; every ``merit up`` keeps the previous runs' logs as ``.1`` .. ``.5``.
 """
 
 from __future__ import annotations
@@ -16,14 +19,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from services.core.errors import Conflict, NotFound
+from services.core.errors import Conflict, MeritError, NotFound
 from services.core.types import NewNode, NodeKind, NodeStatus
 from services.ports_free import ensure_free
-from services.processes import Child, http_ok, pid_alive, python_module, spawn, stop_pid, wait_ready
+from services.processes import (
+    Child,
+    group_alive,
+    http_ok,
+    log_since,
+    pid_alive,
+    python_module,
+    spawn,
+    stop_pid,
+    wait_ready,
+)
 from services.settings import Settings
+from services.supervisor import Supervised, Supervisor, rotate_log
 
 log = logging.getLogger(__name__)
 STATE_FILE = "stack.json"
@@ -38,18 +53,7 @@ WORKERS = {
 }
 
 
-class Stoppable(Protocol):
-    @property
-    def pid(self) -> int: ...
-    def stop(self) -> None: ...
-
-
-@dataclass
-class Part:
-    name: str
-    url: str
-    handle: Stoppable
-    log: Path | None = None
+Part = Supervised  # name, url, handle, log; kind, how to start it again, its restarts
 
 
 @dataclass
@@ -57,10 +61,20 @@ class Stack:
     settings: Settings
     parts: list[Part] = field(default_factory=list)
     deployment: dict[str, Any] = field(default_factory=dict)
+    _rotated: set[Path] = field(default_factory=set)
 
     @property
     def data_dir(self) -> Path:
         return self.settings.resolved_data_dir
+
+    def log_file(self, name: str) -> Path:
+        """``logs/<name>.log``; the first time in this run, an earlier run's log becomes ``.1``."""
+        path = self.data_dir / "logs" / f"{name}.log"
+        if path not in self._rotated:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rotate_log(path)
+            self._rotated.add(path)
+        return path
 
     def add(self, part: Part) -> None:
         self.parts.append(part)
@@ -121,22 +135,37 @@ def check_ports(settings: Settings) -> None:
 def start_postgres_part(stack: Stack) -> None:
     from services.store.embedded import start_postgres
 
-    pg = start_postgres(stack.data_dir / "postgres", stack.settings.postgres_port, stack.data_dir / "logs" / "postgres.log")
-    stack.add(Part("postgres", pg.url, pg, stack.data_dir / "logs" / "postgres.log"))
+    log_file = stack.log_file("postgres")
+
+    def start() -> Any:
+        return start_postgres(stack.data_dir / "postgres", stack.settings.postgres_port, log_file)
+
+    pg = start()
+    stack.add(Part("postgres", pg.url, pg, log_file, kind="postgres", start=start))
 
 
 def start_redis_part(stack: Stack) -> None:
     from services.broker.embedded import start_redis
 
-    r = start_redis(stack.settings.redis_port, stack.data_dir / "redis", stack.data_dir / "logs" / "redis.log")
-    stack.add(Part("redis", r.url, r, stack.data_dir / "logs" / "redis.log"))
+    log_file = stack.log_file("redis")
+
+    def start() -> Any:
+        return start_redis(stack.settings.redis_port, stack.data_dir / "redis", log_file)
+
+    r = start()
+    stack.add(Part("redis", r.url, r, log_file, kind="redis", start=start))
 
 
 def start_anvil_part(stack: Stack) -> None:
     from services.chain.anvil import start_anvil
 
-    a = start_anvil(stack.settings.anvil_port, stack.data_dir / "anvil" / "state.json", stack.data_dir / "logs" / "anvil.log")
-    stack.add(Part("anvil", a.rpc_url, a, stack.data_dir / "logs" / "anvil.log"))
+    log_file = stack.log_file("anvil")
+
+    def start() -> Any:
+        return start_anvil(stack.settings.anvil_port, stack.data_dir / "anvil" / "state.json", log_file)
+
+    a = start()
+    stack.add(Part("anvil", a.rpc_url, a, log_file, kind="anvil", start=start))
 
 
 def migrate_db(stack: Stack) -> None:
@@ -171,16 +200,28 @@ def post_settler_bond(stack: Stack) -> None:
         ensure_settler_bond(session, payer, s.role_address("settler"))
 
 
+def fund_requester(stack: Stack) -> None:
+    """On the dev chain, the dev requester gets MRT and an allowance to pay task fees."""
+    from services.chain.contracts import ChainSession
+    from services.chain.operators import fund_dev_requester
+
+    s = stack.settings
+    session = ChainSession.open(s.effective_chain_rpc_url, REPO_ROOT, stack.data_dir / "deployments")
+    if session.is_dev_chain:
+        fund_dev_requester(session)
+
+
 def start_test_node(
     name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None, fault: str = "none",
-    oracle: bool = False, delay_s: float = 4.0,
+    oracle: bool = False, delay_s: float = 4.0, wait: bool = True,
 ) -> Child:
     args = python_module(
         "services.cli", "node", "serve-test", "--name", name, "--port", str(port), "--offset", str(offset),
         "--fault", fault, "--delay", str(delay_s), *(["--oracle"] if oracle else []),
     )
     child = spawn(name, args, url=f"http://127.0.0.1:{port}/v1", log=log_file, env=env)
-    wait_ready(child, http_ok(f"http://127.0.0.1:{port}/health"), timeout=30)
+    if wait:
+        wait_ready(child, http_ok(f"http://127.0.0.1:{port}/health"), timeout=30)
     return child
 
 
@@ -198,8 +239,10 @@ def start_test_nodes(stack: Stack) -> None:
     try:
         for i, offset in enumerate(test_node_offsets(s.test_nodes)):
             name, port = f"test-node-{i + 1}", s.test_node_base_port + i
-            child = start_test_node(name, port, offset, stack.data_dir / "logs" / f"{name}.log")
-            stack.add(Part(name, child.url, child, child.log))
+            log_file = stack.log_file(name)
+            child = start_test_node(name, port, offset, log_file)
+            restart = _later(start_test_node, name, port, offset, log_file, wait=False)
+            stack.add(Part(name, child.url, child, log_file, kind="node", start=restart))
             address, _ = register_dev_operator(session, i + 1, TEST_MODEL, child.url)
             register_test_node(store, name, child.url, address)
     finally:
@@ -252,38 +295,50 @@ def start_worker(
 
 
 def wait_workers(children: list[Child], timeout: float = 60) -> None:
-    """Each worker log says 'ready.' once it consumes from its queue."""
+    """Each worker log says 'ready.' once it consumes from its queue (this run's part of the log)."""
     for child in children:
-        wait_ready(child, lambda c=child: "ready." in c.log.read_text(errors="replace"), timeout)
+        wait_ready(child, partial(_says_ready, child), timeout)
+
+
+def _says_ready(child: Child) -> bool:
+    return "ready." in log_since(child)
 
 
 def start_workers(stack: Stack) -> None:
     env = stack.child_env()
     children = []
     for queue, (pool, conc) in WORKERS.items():
-        log_file = stack.data_dir / "logs" / f"worker-{queue}.log"
-        log_file.unlink(missing_ok=True)
+        log_file = stack.log_file(f"worker-{queue}")
         # beat rides with the chain worker (one process): it closes an epoch every MERIT_EPOCH_SECONDS
         beat = stack.data_dir / "celerybeat-schedule" if queue == "chain" and stack.settings.epoch_seconds else None
         child = start_worker(queue, pool, conc, log_file, env, beat)
         children.append(child)
-        stack.add(Part(child.name, f"queue {queue} ({pool} x{conc})", child, log_file))
+        restart = _later(start_worker, queue, pool, conc, log_file, env, beat)
+        stack.add(Part(child.name, f"queue {queue} ({pool} x{conc})", child, log_file, kind="worker", start=restart))
     wait_workers(children)
 
 
-def start_api(host: str, port: int, log_file: Path, env: dict[str, str]) -> Child:
+def start_api(host: str, port: int, log_file: Path, env: dict[str, str], wait: bool = True) -> Child:
     args = python_module(
         "uvicorn", "--factory", "services.api.app:create_app_from_env", "--host", host, "--port", str(port)
     )
     child = spawn("api", args, url=f"http://{host}:{port}", log=log_file, env=env)
-    wait_ready(child, http_ok(f"http://{host}:{port}/healthz"), timeout=60)
+    if wait:
+        wait_ready(child, http_ok(f"http://{host}:{port}/healthz"), timeout=60)
     return child
 
 
 def start_api_part(stack: Stack) -> None:
     s = stack.settings
-    child = start_api(s.api_host, s.api_port, stack.data_dir / "logs" / "api.log", stack.child_env())
-    stack.add(Part("api", child.url, child, child.log))
+    log_file = stack.log_file("api")
+    child = start_api(s.api_host, s.api_port, log_file, stack.child_env())
+    restart = _later(start_api, s.api_host, s.api_port, log_file, stack.child_env(), wait=False)
+    stack.add(Part("api", child.url, child, log_file, kind="api", start=restart))
+
+
+def _later(start: Callable[..., Child], *args: Any, **kwargs: Any) -> Callable[[], Child]:
+    """``start`` with these arguments, for the supervisor to call when the part has died."""
+    return lambda: start(*args, **kwargs)
 
 
 # ------------------------------------------------------------------------------ up / status / down
@@ -299,6 +354,7 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
         ("migrations", migrate_db),
         ("contracts", deploy_contracts),
         ("settler bond", post_settler_bond),
+        ("dev requester", fund_requester),
         ("gold set", commit_gold),
         ("test nodes", start_test_nodes),
         ("workers", start_workers),
@@ -316,7 +372,7 @@ def running(settings: Settings, on_step: Callable[[str], None] = lambda _: None)
             f"a stack is already running from {settings.resolved_data_dir} (pid {previous['pid']})",
             hint="run `merit down` first, or set MERIT_DATA_DIR to another directory",
         )
-    leftovers = [f"{p['name']} (pid {p['pid']})" for p in (previous or {}).get("parts", []) if pid_alive(int(p["pid"]))]
+    leftovers = [f"{p['name']} (pid {p['pid']})" for p in (previous or {}).get("parts", []) if _part_left(p)]
     if leftovers:
         raise Conflict(
             f"an earlier `merit up` stopped without its parts: {', '.join(leftovers)} still run",
@@ -350,7 +406,10 @@ def write_state(stack: Stack) -> None:
         "broker_url": s.effective_broker_url,
         "deployment": stack.deployment,
         "parts": [
-            {"name": p.name, "pid": p.handle.pid, "url": p.url, "log": str(p.log) if p.log else None}
+            {
+                "name": p.name, "kind": p.kind, "pid": p.pid, "url": p.url, "log": str(p.log) if p.log else None,
+                "state": p.state.value, "restarts": p.restarts, "last_exit": p.last_exit,
+            }  # fmt: skip
             for p in stack.parts
         ],
     }
@@ -360,17 +419,39 @@ def write_state(stack: Stack) -> None:
     tmp.replace(path)
 
 
-def wait_for_signal(stack: Stack, on_exit: Callable[[str], None]) -> int:
-    """Block until SIGINT/SIGTERM (exit 0) or until a part dies (exit 1)."""
+def wait_for_signal(stack: Stack, say: Callable[[str], None]) -> int:
+    """Supervise the stack until SIGINT/SIGTERM (exit 0): a part that dies is restarted (each
+    event said, logged in logs/supervisor.log and recorded in stack.json). Exit 1 when a
+    restarted part finds the stack unfit to go on (e.g. the chain went back)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        dead = [p.name for p in stack.parts if not pid_alive(p.handle.pid)]
-        if dead:
-            on_exit(f"{', '.join(dead)} stopped unexpectedly; stopping the stack")
+    supervisor = Supervisor(stack.parts)
+    record = stack.log_file("supervisor")
+    while not stop.wait(0.5):
+        try:
+            events = supervisor.tick()
+        except MeritError as exc:
+            events = [f"{exc.one_line()}; stopping the stack"]
+            _record_events(record, events, say)
             return 1
+        if events:
+            _record_events(record, events, say)
+            write_state(stack)
     return 0
+
+
+def _record_events(path: Path, events: list[str], say: Callable[[str], None]) -> None:
+    with path.open("a") as f:
+        for line in events:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+            say(line)
+
+
+def _part_left(part: dict[str, Any]) -> bool:
+    """Whether a recorded part (or anything in its process group) still runs."""
+    pid = int(part["pid"])
+    return pid_alive(pid) or group_alive(pid)
 
 
 def down(settings: Settings, timeout: float = 60) -> list[str]:
@@ -383,8 +464,67 @@ def down(settings: Settings, timeout: float = 60) -> list[str]:
         stop_pid(int(state["pid"]), timeout)  # merit up stops its parts in order
         stopped.append(f"merit up (pid {state['pid']})")
     for part in reversed(state["parts"]):  # whatever a crashed `merit up` left behind
-        if pid_alive(int(part["pid"])):
+        if _part_left(part):
             stop_pid(int(part["pid"]))
             stopped.append(f"{part['name']} (pid {part['pid']})")
     state_path(settings).unlink(missing_ok=True)
     return stopped
+
+
+# ------------------------------------------------------------------------------ health
+def health(state: dict[str, Any]) -> dict[str, str]:
+    """What a probe of each recorded part says now, by name: "ok" (with a detail where useful),
+    "not answering", "stopped", "restarting" or "failed" (given up on)."""
+    workers = _worker_pongs(state) if any(p.get("kind") == "worker" for p in state.get("parts", [])) else set()
+    out: dict[str, str] = {}
+    for part in state.get("parts", []):
+        recorded = part.get("state", "running")
+        if recorded != "running":
+            out[part["name"]] = recorded
+        elif not pid_alive(int(part["pid"])):
+            out[part["name"]] = "stopped"
+        else:
+            out[part["name"]] = _probe(part, workers)
+    return out
+
+
+def _probe(part: dict[str, Any], workers: set[str]) -> str:
+    kind, url = part.get("kind", ""), str(part.get("url", ""))
+    try:
+        if kind == "postgres":
+            import psycopg
+
+            psycopg.connect(url, connect_timeout=2).close()
+            return "ok"
+        if kind == "redis":
+            import redis
+
+            redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+            return "ok"
+        if kind == "anvil":
+            from services.chain.anvil import rpc_call
+
+            return f"ok (block {int(str(rpc_call(url, 'eth_blockNumber', timeout=1.0)), 16)})"
+        if kind == "api":
+            return "ok" if http_ok(url + "/healthz")() else "not answering"
+        if kind == "node":
+            return "ok" if http_ok(url.removesuffix("/v1") + "/health")() else "not answering"
+        if kind == "worker":
+            return "ok" if part["name"].removeprefix("worker-") in workers else "not answering"
+    except Exception:  # any failure of a probe is the answer
+        return "not answering"
+    return "running"
+
+
+def _worker_pongs(state: dict[str, Any]) -> set[str]:
+    """The queues whose worker answered one broadcast ping (1 s)."""
+    from celery import Celery
+
+    app = Celery(broker=state.get("broker_url"))
+    try:
+        replies = app.control.ping(timeout=1.0)
+    except Exception:  # the broker is down: no worker can answer
+        return set()
+    finally:
+        app.close()
+    return {name.split("@", 1)[0] for reply in replies for name in reply}

@@ -1,4 +1,8 @@
-"""Child processes of the embedded stack: start in their own session, wait until ready, stop by pid."""
+"""Child processes of the embedded stack: start in their own session, wait until ready, stop by pid.
+
+Each child leads a process group of its own (its session), so stopping it stops everything it
+started too (Celery's embedded beat, a pool's children), even when the child itself died first.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ class Child:
     proc: subprocess.Popen[bytes]
     url: str
     log: Path
+    log_offset: int = 0  # where this run's output starts in ``log`` (earlier runs' stay above)
 
     @property
     def pid(self) -> int:
@@ -40,6 +45,7 @@ def spawn(
     """Start ``args`` in a new session (Ctrl-C in the terminal reaches only ``merit up``)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
+        offset = out.tell()
         proc = subprocess.Popen(
             list(args),
             stdin=subprocess.DEVNULL,
@@ -48,7 +54,17 @@ def spawn(
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
-    return Child(name, proc, url, log)
+    return Child(name, proc, url, log, offset)
+
+
+def log_since(child: Child) -> str:
+    """What ``child`` wrote to its log since it started."""
+    try:
+        with child.log.open("rb") as f:
+            f.seek(child.log_offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def wait_ready(child: Child, probe: Callable[[], bool], timeout: float) -> None:
@@ -98,27 +114,66 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def stop_pid(pid: int, timeout: float = 15.0, *, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM, wait, then SIGKILL: the process and anything left in its session."""
-    if proc is not None and proc.poll() is not None:
-        return
+def group_alive(pgid: int) -> bool:
+    """Whether any live process (not a zombie) is left in process group ``pgid``."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.killpg(pgid, 0)
     except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return
-        if proc is None and not pid_alive(pid):
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie nobody reaps (an orphan under a container's pid 1) is not a process left
+        stats = [p / "stat" for p in Path("/proc").iterdir() if p.name.isdigit()]
+    except OSError:
+        return True
+    for stat in stats:
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def stop_pid(pid: int, timeout: float = 15.0, *, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM, wait, then SIGKILL: the process, and whatever is left in the process group it
+    leads (a dead leader's children too: no orphans)."""
+    leads_group = _leads_group(pid, proc)
+    if (proc is None or proc.poll() is None) and pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                break
+            if proc is None and not pid_alive(pid):
+                break
+            time.sleep(0.05)
+    if leads_group:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    elif pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if proc is not None:
         proc.wait()
+
+
+def _leads_group(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
+    """Whether ``pid`` is (or was, for our own exited child started in a new session) the leader
+    of its process group."""
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        # gone (or a zombie of ours): the group outlives its leader while members remain
+        return group_alive(pid)
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -11,6 +11,7 @@ import redis
 
 from services.core.errors import ConfigInvalid, PortInUse
 from services.ports_free import ensure_free
+from services.processes import stop_pid
 
 
 def redis_binary() -> Path:
@@ -36,13 +37,7 @@ class RedisProcess:
         return self.proc.pid
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: redis saves and exits
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_pid(self.proc.pid, timeout, proc=self.proc)  # SIGTERM: redis saves and exits
 
 
 def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 10.0) -> RedisProcess:
@@ -60,7 +55,9 @@ def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 1
         "--daemonize", "no",
         "--logfile", str(log_file),
     ]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(  # its own session: a Ctrl-C in the terminal reaches merit up, not redis
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+    )
     handle = RedisProcess(proc, port)
     deadline = time.monotonic() + timeout
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)

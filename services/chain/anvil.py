@@ -103,6 +103,10 @@ class AnvilProcess:
                 log.warning("anvil pid %s ignored SIGTERM; killing it", self.pid)
                 self._proc.kill()
                 self._proc.wait(timeout=timeout)
+        try:  # it leads its own session: nothing of it may outlive it
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         log.info("anvil stopped", extra={"pid": self.pid, "rc": self._proc.returncode})
 
     def __enter__(self) -> AnvilProcess:

@@ -39,7 +39,7 @@ def up(
             print_status(devstack.read_state(settings) or {})
             console.print("Try: [bold]merit task submit \"What is 2+2?\" --wait[/bold]    "
                           "Stop: Ctrl-C or [bold]merit down[/bold]")
-            code = devstack.wait_for_signal(stack, lambda msg: err_console.print(f"[red]{msg}[/red]"))
+            code = devstack.wait_for_signal(stack, lambda msg: err_console.print(f"[yellow]{msg}[/yellow]"))
             console.print("stopping ...")
     finally:
         spinner.stop()
@@ -49,7 +49,7 @@ def up(
 
 @errors_as_one_line
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
-    """Show the running stack: parts, pids, URLs and whether each answers."""
+    """Show the running stack: parts, pids, restarts, URLs and whether each answers."""
     settings = get_settings()
     state = devstack.read_state(settings)
     if state is None or not pid_alive(int(state["pid"])):
@@ -61,6 +61,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
         state["api_healthy"] = httpx.get(state["api_url"] + "/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         state["api_healthy"] = False
+    healths = devstack.health(state)
+    for part in state.get("parts", []):
+        part["health"] = healths.get(part["name"], "")
     if as_json:
         print_json(state)
     else:
@@ -85,11 +88,13 @@ def print_status(state: dict[str, Any]) -> None:
         urls.add_row(name, addr)
     console.print(urls)
     parts = Table(title="parts")
-    for col in ("part", "pid", "state", "where"):
+    for col in ("part", "pid", "health", "restarts", "where"):
         parts.add_column(col)
     for p in state.get("parts", []):
-        alive = pid_alive(int(p["pid"]))
-        parts.add_row(p["name"], str(p["pid"]), "[green]running[/green]" if alive else "[red]stopped[/red]", p["url"])
+        health = p.get("health") or ("running" if pid_alive(int(p["pid"])) else "stopped")
+        colour = "green" if health.startswith(("ok", "running")) else "yellow" if health == "restarting" else "red"
+        restarts = str(p.get("restarts", 0)) + (f" (last: {p['last_exit']})" if p.get("last_exit") else "")
+        parts.add_row(p["name"], str(p["pid"]), f"[{colour}]{health}[/{colour}]", restarts, p["url"])
     console.print(parts)
     deployment = state.get("deployment") or {}
     roles = {str(a).lower(): role for role, a in (deployment.get("roles") or {}).items()}

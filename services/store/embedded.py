@@ -184,6 +184,19 @@ def _read_postmaster_pid(data_dir: Path) -> tuple[int, int] | None:
     return pid, port
 
 
+def _remove_stale_lock(data_dir: Path) -> None:
+    """A postmaster killed -9 leaves ``postmaster.pid``; when its pid is dead, or an unreaped
+    zombie (which PostgreSQL itself takes for a live server), the file is stale: remove it."""
+    lock = data_dir / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (OSError, IndexError, ValueError):
+        return
+    if not pid_alive(pid):
+        log.info("removing the stale lock of PostgreSQL pid %s in %s", pid, data_dir)
+        lock.unlink(missing_ok=True)
+
+
 @dataclass
 class PostgresProcess:
     """A running embedded server. ``stop()`` shuts it down (fast mode) and waits for the pid."""
@@ -326,6 +339,8 @@ def start_postgres(
         log.info("embedded PostgreSQL already running (pid %s, port %s)", pid, port)
         _ensure_database(port)
         return PostgresProcess(data_dir, port, pid, log_file, _socket_dir(data_dir, port, who), who)
+
+    _remove_stale_lock(data_dir)
 
     if not is_free(port, HOST):
         raise PortInUse(

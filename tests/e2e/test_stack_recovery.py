@@ -1,0 +1,92 @@
+"""`merit up` supervises its parts: a part killed -9 is restarted, the rest of the stack keeps
+running, the status says so, its log keeps the earlier run, and `merit down` leaves no process of
+any part behind (Celery's embedded beat included)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from services.processes import group_alive, pid_alive
+from tests.e2e.test_merit_up import env, merit, start, stop  # noqa: F401 (env is a fixture)
+
+
+def read_state(env: dict[str, str]) -> dict[str, Any]:
+    return json.loads((Path(env["MERIT_DATA_DIR"]) / "stack.json").read_text())
+
+
+def part(state: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in state["parts"] if p["name"] == name)
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_worker_is_restarted_and_down_leaves_no_orphan(env):
+    env = {**env, "MERIT_TEST_NODES": "1", "MERIT_EPOCH_SECONDS": "3600"}  # beat rides with worker-chain
+    proc, state = start(env)
+    latest = state
+    pids = {p["pid"] for p in state["parts"]}
+    try:
+        chain = part(state, "worker-chain")
+        beat = wait_for(lambda: [p for p in group_members(chain["pid"]) if p != chain["pid"]], 30, "beat")
+        os.kill(chain["pid"], signal.SIGKILL)
+
+        def restarted() -> dict[str, Any] | None:
+            s = read_state(env)
+            return s if part(s, "worker-chain")["restarts"] == 1 else None
+
+        latest = wait_for(restarted, 60, "worker-chain to be restarted")
+        pids |= {p["pid"] for p in latest["parts"]}
+        again = part(latest, "worker-chain")
+        assert again["pid"] != chain["pid"] and again["last_exit"] == "killed by signal 9"
+        assert all(not pid_alive(b) for b in beat), "the dead worker's beat must not run on beside the new one"
+        assert all(p["restarts"] == 0 for p in latest["parts"] if p["name"] != "worker-chain")
+
+        def healthy() -> dict[str, Any] | None:
+            shown = merit(env, "status", "--json")
+            s = json.loads(shown.stdout) if shown.returncode == 0 else None
+            return s if s and part(s, "worker-chain")["health"] == "ok" else None
+
+        status = wait_for(healthy, 60, "the restarted worker to answer")
+        assert {p["name"]: p["health"] for p in status["parts"]}["api"] == "ok"
+        human = merit({**env, "COLUMNS": "200"}, "status")
+        row = next(line for line in human.stdout.splitlines() if "worker-chain" in line)
+        assert "ok" in row and "1 (last: killed by signal 9)" in row
+
+        log = Path(chain["log"]).read_text()
+        assert "restarted by merit up after: killed by signal 9" in log
+        assert log.count("ready.") >= 2  # the first run's lines are kept above the second's
+        beat_again = wait_for(lambda: [p for p in group_members(again["pid"]) if p != again["pid"]], 30, "beat")
+    finally:
+        out = stop(env, proc, latest)
+    assert "worker-chain stopped (killed by signal 9); restarting in 1s" in out
+    assert "worker-chain restarted" in out
+    assert not any(group_alive(p) for p in pids), "a process of a part outlived merit down"
+    assert not any(pid_alive(b) for b in beat_again)
+    supervisor_log = Path(env["MERIT_DATA_DIR"]) / "logs" / "supervisor.log"
+    assert "worker-chain restarted" in supervisor_log.read_text()
