@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 RECORDS_DIR = Path("deploy/deployments")
 MRT = 10**18
 DEFAULT_MIN_STAKE_WEI = 100 * MRT  # 100 MRT
+DAY_S = 24 * 3600
+# the shortest escrow expiry production accepts: a payer may take back a fee nobody settled or
+# refunded after this long, so it must outlast an epoch's close and settlement with room to spare
+PRODUCTION_MIN_ESCROW_EXPIRY_S = DAY_S
 DEV_CHAIN_ID = 31337
 RECORD_VERSION = 3  # 3: role accounts and the timelock
 TIMELOCK = "MeritTimelock"  # deployed outside dev only; holds every contract's DEFAULT_ADMIN_ROLE
@@ -77,12 +81,25 @@ class DeployParams:
     # than it could take; and what a challenge costs (forfeited to the treasury when rejected)
     settler_bond_wei: int = 10_000 * MRT
     challenge_bond_wei: int = 100 * MRT
+    # the task fees TaskEscrow accepts (inclusive), and how long after funding a payer may take
+    # back a fee still held (nobody settled or refunded it)
+    min_fee_wei: int = 10**15  # 0.001 MRT
+    max_fee_wei: int = 1_000 * MRT
+    escrow_expiry_s: int = 7 * DAY_S
 
     def __post_init__(self) -> None:
         if self.min_stake_wei <= 0 or self.challenge_window_s <= 0 or self.verifier_gas <= 0:
             raise ConfigInvalid("min stake, challenge window and verifier gas must be positive")
         if self.settler_bond_wei <= 0 or self.challenge_bond_wei <= 0:
             raise ConfigInvalid("the settler bond and the challenge bond must be positive")
+        if not 0 < self.min_fee_wei <= self.max_fee_wei:
+            raise ConfigInvalid(
+                f"the task fee range {self.min_fee_wei}..{self.max_fee_wei} wei is empty or "
+                "starts at 0",
+                hint="give 0 < min_fee_wei <= max_fee_wei",
+            )
+        if not 0 < self.escrow_expiry_s < 2**64:
+            raise ConfigInvalid(f"the escrow expiry {self.escrow_expiry_s}s must be positive")
         if self.unbonding_period_s < self.challenge_window_s:
             raise ConfigInvalid(
                 f"unbonding period {self.unbonding_period_s}s is shorter than the challenge "
@@ -99,6 +116,9 @@ class DeployParams:
             "verifierGas": str(self.verifier_gas),
             "settlerBondWei": str(self.settler_bond_wei),
             "challengeBondWei": str(self.challenge_bond_wei),
+            "minFeeWei": str(self.min_fee_wei),
+            "maxFeeWei": str(self.max_fee_wei),
+            "escrowExpiryS": str(self.escrow_expiry_s),
         }
 
     @classmethod
@@ -111,13 +131,17 @@ class DeployParams:
             verifier_gas=int(record["verifierGas"]),
             settler_bond_wei=int(record.get("settlerBondWei", cls.settler_bond_wei)),
             challenge_bond_wei=int(record.get("challengeBondWei", cls.challenge_bond_wei)),
+            min_fee_wei=int(record.get("minFeeWei", cls.min_fee_wei)),
+            max_fee_wei=int(record.get("maxFeeWei", cls.max_fee_wei)),
+            escrow_expiry_s=int(record.get("escrowExpiryS", cls.escrow_expiry_s)),
         )
 
 
 # the dev chain: windows short enough for tests and `merit up` (time travel still works)
 DEV_PARAMS = DeployParams(
     unbonding_period_s=120, challenge_window_s=60, settler_bond_wei=1_000 * MRT,
-    challenge_bond_wei=10 * MRT,
+    challenge_bond_wei=10 * MRT, min_fee_wei=10**15, max_fee_wei=1_000 * MRT,
+    escrow_expiry_s=DAY_S,
 )  # fmt: skip
 
 
@@ -127,8 +151,9 @@ def default_params(chain_id: int) -> DeployParams:
 
 
 def refuse_dev_chain(chain_id: int, params: DeployParams | None = None) -> None:
-    """Production (MERIT_ENV=production) refuses the dev chain (its faucet mints to anyone) and
-    the dev chain's short windows. One ConfigInvalid saying what to set."""
+    """Production (MERIT_ENV=production) refuses the dev chain (its faucet mints to anyone), the
+    dev chain's short windows and an escrow expiry under a day. One ConfigInvalid saying what to
+    set."""
     if chain_id == DEV_CHAIN_ID:
         raise ConfigInvalid(
             f"MERIT_ENV=production on the dev chain {DEV_CHAIN_ID}, whose faucet mints MRT to anyone",
@@ -143,6 +168,13 @@ def refuse_dev_chain(chain_id: int, params: DeployParams | None = None) -> None:
             f"unbonding {params.unbonding_period_s}s)",
             hint=f"deploy with a challenge window and unbonding period of at least "
             f"{PRODUCTION_MIN_DELAY_S}s (the production defaults: 1 day and 7 days)",
+        )
+    if params is not None and params.escrow_expiry_s < PRODUCTION_MIN_ESCROW_EXPIRY_S:
+        raise ConfigInvalid(
+            f"MERIT_ENV=production with an escrow expiry of {params.escrow_expiry_s}s: payers "
+            "could take back fees before their epoch is settled",
+            hint=f"deploy with an escrow expiry of at least {PRODUCTION_MIN_ESCROW_EXPIRY_S}s "
+            "(the production default: 7 days)",
         )
 
 
@@ -436,7 +468,16 @@ def deploy_set(
         params.challenge_bond_wei,
     )
     escrow = _deploy_one(
-        w3, account, repo_root, "TaskEscrow", token.address, settlement.address, me
+        w3,
+        account,
+        repo_root,
+        "TaskEscrow",
+        token.address,
+        settlement.address,
+        me,
+        params.min_fee_wei,
+        params.max_fee_wei,
+        params.escrow_expiry_s,
     )
     deployed = {c.name: c for c in (token, registry, settlement, escrow)}
     grantees = {
@@ -500,9 +541,9 @@ def deploy_all(
     MeritToken (epoch emission) and write NodeRegistry reputations; the settler proposes epochs,
     slashes, settles and refunds task fees; the examiner commits gold sets and attests; the
     resolver rules on challenges; the admin (or its timelock) administers; the deployer keeps
-    nothing. EpochSettlement is built on
-    EpochRewardsVerifier, which checks each chunk with the Groth16 verifier generated from
-    zk/artifacts' key.
+    nothing. TaskEscrow takes fees in [min_fee_wei, max_fee_wei] and lets a payer reclaim a fee
+    still held escrow_expiry_s after funding. EpochSettlement is built on EpochRewardsVerifier,
+    which checks each chunk with the Groth16 verifier generated from zk/artifacts' key.
     """
     account = account_from_key(deployer_key)
     chain_id = chain_id_of(w3)

@@ -278,20 +278,27 @@ def test_faucet_is_disabled_off_the_dev_chain(tmp_path: Path) -> None:
 def test_escrow_holds_a_fee_and_refunds_it_once(chain: Web3, deployment: Deployment) -> None:
     escrow = _contract(chain, deployment, "TaskEscrow")
     token = _contract(chain, deployment, "MeritToken")
+    params = deployment.params
+    assert escrow.functions.feeRange().call() == [params.min_fee_wei, params.max_fee_wei]
+    assert escrow.functions.expiry().call() == params.escrow_expiry_s
     task = Web3.keccak(text="task-1")
+    refund = escrow.functions.refund(OPERATOR.address, task)
     _fund_and_approve(chain, deployment, OPERATOR, 3 * MRT, escrow.address)
 
     send(chain, OPERATOR, escrow.functions.fund(task, 3 * MRT), REPO_ROOT, what="fund")
-    assert escrow.functions.escrowOf(task).call() == (OPERATOR.address, 3 * MRT, 1)
+    amount, _, status = escrow.functions.escrowOf(OPERATOR.address, task).call()
+    assert (amount, status) == (3 * MRT, 1)
+    assert escrow.functions.held().call() == 3 * MRT
     with pytest.raises(ChainReverted) as caught:
-        send(chain, OPERATOR, escrow.functions.refund(task), REPO_ROOT, what="refund")
+        send(chain, OPERATOR, refund, REPO_ROOT, what="refund")
     assert caught.value.error_name == "AccessControlUnauthorizedAccount"
 
-    send(chain, SETTLER, escrow.functions.refund(task), REPO_ROOT, what="refund")
+    send(chain, SETTLER, refund, REPO_ROOT, what="refund")
     assert token.functions.balanceOf(OPERATOR.address).call() == 3 * MRT
-    assert escrow.functions.escrowOf(task).call()[2] == 2
+    assert escrow.functions.escrowOf(OPERATOR.address, task).call()[2] == 2
+    assert escrow.functions.held().call() == 0
     with pytest.raises(ChainReverted) as caught:
-        send(chain, SETTLER, escrow.functions.refund(task), REPO_ROOT, what="refund")
+        send(chain, SETTLER, refund, REPO_ROOT, what="refund")
     assert caught.value.error_name == "TaskEscrowNotFunded"
 
 
