@@ -13,6 +13,7 @@ builds every client plus the event decoder.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -307,8 +308,9 @@ class RegistryClient(_Client):
 class EscrowStatus(StrEnum):
     NONE = "none"
     FUNDED = "funded"
-    REFUNDED = "refunded"
+    REFUNDED = "refunded"  # returned to the payer by the settler (the task failed)
     SETTLED = "settled"  # moved into an epoch's pool
+    RECLAIMED = "reclaimed"  # taken back by the payer after the escrow expired
 
 
 _ESCROW_STATUS = tuple(EscrowStatus)
@@ -316,37 +318,79 @@ _ESCROW_STATUS = tuple(EscrowStatus)
 
 @dataclass(frozen=True)
 class Escrow:
-    task_key: str  # 0x-hex bytes32
-    payer: str
+    """One payer's escrow for one task, as TaskEscrow holds it."""
+
     amount_wei: Wei
+    funded_at: datetime | None  # None when never funded
     status: EscrowStatus | int  # an int when the contract has a status this client does not know
+
+    @property
+    def held_wei(self) -> Wei:
+        """The fee still held (0 unless funded and not yet refunded, settled or reclaimed)."""
+        return self.amount_wei if self.status is EscrowStatus.FUNDED else Wei(0)
+
+
+TaskRef = str | uuid.UUID | bytes  # a task's UUID (string or value), or its 32-byte escrow key
+
+
+def _key(task: TaskRef) -> bytes:
+    return bytes32(task, what="task key") if isinstance(task, bytes) else task_key(task)
+
+
+def task_uuid(key: bytes | str) -> uuid.UUID:
+    """The task UUID of an escrow key (``task_key`` reversed); Invalid for a key that is not a
+    left-padded UUID."""
+    raw = bytes32(key, what="task key")
+    if any(raw[:16]):
+        raise Invalid(f"0x{raw.hex()} is not a task key", hint="task keys are UUIDs padded to 32")
+    return uuid.UUID(bytes=raw[16:])
 
 
 class EscrowClient(_Client):
+    """TaskEscrow: fees held per (payer, task)."""
+
     name = "TaskEscrow"
 
-    def escrow_of(self, task: str | uuid.UUID | bytes) -> Escrow:
-        key = task if isinstance(task, bytes) else task_key(task)
-        f = self._struct("escrowOf", key)
-        raw = int(f["status"])
+    def escrow_of(self, payer: str, task: TaskRef) -> Escrow:
+        f = self._struct("escrowOf", to_checksum_address(payer), _key(task))
+        raw, funded_at = int(f["status"]), int(f["funded_at"])
         return Escrow(
-            task_key=_hex(key),
-            payer=to_checksum_address(f["payer"]),
             amount_wei=Wei(int(f["amount"])),
+            funded_at=datetime.fromtimestamp(funded_at, UTC) if funded_at else None,
             status=_ESCROW_STATUS[raw] if raw < len(_ESCROW_STATUS) else raw,
         )
 
-    def fund(self, task: str | uuid.UUID | bytes, amount: int) -> ContractCall:
-        key = task if isinstance(task, bytes) else task_key(task)
-        return self._call("fund", key, int(amount))
+    def fee_range(self) -> tuple[Wei, Wei]:
+        """(smallest, largest) fee ``fund`` accepts, in wei, inclusive."""
+        low, high = self._view("feeRange")
+        return Wei(int(low)), Wei(int(high))
 
-    def refund(self, task: str | uuid.UUID | bytes) -> ContractCall:
-        key = task if isinstance(task, bytes) else task_key(task)
-        return self._call("refund", key)
+    def expiry_s(self) -> int:
+        """Seconds after funding from which a payer may reclaim a fee still held."""
+        return int(self._view("expiry"))
 
-    def settle_tasks(self, epoch: int, tasks: list[str]) -> ContractCall:
-        """settleTasks(epoch, taskIds): move funded fees into the epoch's pool (OPERATOR_ROLE)."""
-        return self._call("settleTasks", int(epoch), [task_key(t) for t in tasks])
+    def held_total(self) -> Wei:
+        """Every fee still held, summed (what the escrow's token balance holds)."""
+        return Wei(int(self._view("held")))
+
+    def fund(self, task: TaskRef, amount: int) -> ContractCall:
+        """fund(taskId, amount): the sender escrows ``amount`` as its fee for ``task`` (approve
+        the escrow for it first)."""
+        return self._call("fund", _key(task), int(amount))
+
+    def refund(self, payer: str, task: TaskRef) -> ContractCall:
+        """refund(payer, taskId): return ``payer``'s held fee for a failed task (OPERATOR_ROLE)."""
+        return self._call("refund", to_checksum_address(payer), _key(task))
+
+    def reclaim(self, task: TaskRef) -> ContractCall:
+        """reclaim(taskId): the sender takes back its own fee, still held after the expiry."""
+        return self._call("reclaim", _key(task))
+
+    def settle_tasks(self, epoch: int, items: Sequence[tuple[str, TaskRef]]) -> ContractCall:
+        """settleTasks(epoch, payers, taskIds): move each held (payer, task) fee into the
+        epoch's pool; a fee not held is skipped (OPERATOR_ROLE)."""
+        payers = [to_checksum_address(payer) for payer, _ in items]
+        return self._call("settleTasks", int(epoch), payers, [_key(task) for _, task in items])
 
 
 # --- EpochSettlement --------------------------------------------------------------------------

@@ -84,17 +84,48 @@ class Staked(ChainEvent):
 @dataclass(frozen=True)
 class TaskFunded(ChainEvent):
     contract = "TaskEscrow"
-    task_id: str  # 0x-hex bytes32
     payer: str
+    task_id: str  # 0x-hex bytes32 (contracts.task_uuid turns it back into the task's UUID)
     amount: Wei
 
 
 @dataclass(frozen=True)
 class TaskRefunded(ChainEvent):
     contract = "TaskEscrow"
-    task_id: str
     payer: str
+    task_id: str
     amount: Wei
+
+
+@dataclass(frozen=True)
+class TaskReclaimed(ChainEvent):
+    """The payer took back a fee still held after the escrow's expiry."""
+
+    contract = "TaskEscrow"
+    payer: str
+    task_id: str
+    amount: Wei
+
+
+@dataclass(frozen=True)
+class TaskSettled(ChainEvent):
+    """A task's held fee moved into the pool of ``epoch``."""
+
+    contract = "TaskEscrow"
+    epoch: EpochId
+    payer: str
+    task_id: str
+    amount: Wei
+
+
+@dataclass(frozen=True)
+class TaskFeeMissing(ChainEvent):
+    """A task of a settlement batch had no fee held for its payer; it was skipped."""
+
+    contract = "TaskEscrow"
+    epoch: EpochId
+    payer: str
+    task_id: str
 
 
 # --- EpochSettlement --------------------------------------------------------------------------
@@ -171,6 +202,9 @@ EVENT_TYPES: dict[tuple[str, str], type[ChainEvent]] = {
         Staked,
         TaskFunded,
         TaskRefunded,
+        TaskReclaimed,
+        TaskSettled,
+        TaskFeeMissing,
         EpochProposed,
         EpochChallenged,
         ChallengeUpheld,

@@ -121,6 +121,27 @@ def receipt_json(receipt: TxReceipt | Mapping[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+_HEX_FIELDS = ("transactionHash", "blockHash", "data")
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+
+
+def stored_receipt(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A receipt the outbox stored (``receipt_json``) with its logs as the event decoder reads
+    them: hashes, topics and data as bytes again."""
+    logs = [
+        {
+            **log,
+            **{k: _bytes(log[k]) for k in _HEX_FIELDS if isinstance(log.get(k), str)},
+            "topics": [_bytes(t) for t in log.get("topics", [])],
+        }
+        for log in stored.get("logs", [])
+    ]
+    return {**stored, "logs": logs}
+
+
 def _unavailable(what: str, exc: Exception) -> ChainUnavailable:
     return ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT)
 

@@ -9,7 +9,9 @@ with the command that fixes them; the rest say which error the contract raised, 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,14 @@ class BondTooLow(ChainReverted):
     @property
     def free(self) -> int:
         return int(self.error_fields["free"])
+
+
+class EscrowNotExpired(ChainReverted):
+    """The payer's escrow is still inside its expiry: it can be reclaimed from ``expires_at``."""
+
+    @property
+    def expires_at(self) -> int:
+        return int(self.error_fields["expiresAt"])
 
 
 def format_mrt(wei: int) -> str:
@@ -187,6 +197,44 @@ def _unauthorized(f: Mapping[str, Any], function: str) -> Explained:
     )
 
 
+def _task(f: Mapping[str, Any]) -> str:
+    """A TaskEscrow task key as its task's UUID (a left-padded UUID), else as hex."""
+    raw = bytes(f["taskId"])
+    if len(raw) == 32 and not any(raw[:16]):
+        return str(uuid.UUID(bytes=raw[16:]))
+    return "0x" + raw.hex()
+
+
+def _not_funded(f: Mapping[str, Any], function: str) -> Explained:
+    held = f"{f['payer']} holds no fee in escrow for task {_task(f)}"
+    if function == "reclaim":
+        hint = "only the payer's own fee, still held, can be reclaimed; see it with escrowOf"
+    elif function == "refund":
+        hint = "it was never funded by this payer, or was already refunded, settled or reclaimed"
+    else:
+        hint = "see the payer's escrow with escrowOf"
+    return f"{held} (never funded, or already refunded, settled or reclaimed)", hint, ChainNotFound
+
+
+def _fee_out_of_range(f: Mapping[str, Any], function: str) -> Explained:
+    low, high = format_mrt(int(f["minFee"])), format_mrt(int(f["maxFee"]))
+    return (
+        f"a task fee of {format_mrt(int(f['amount']))} is outside the accepted {low} to {high}",
+        f"give a fee from {low} to {high}",
+        ChainInvalid,
+    )
+
+
+def _not_expired(f: Mapping[str, Any], function: str) -> Explained:
+    at = int(f["expiresAt"])
+    when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"{f['payer']}'s fee for task {_task(f)} can be reclaimed from {when} (timestamp {at})",
+        "reclaim it after then; a failed task's fee is refunded before that",
+        EscrowNotExpired,
+    )
+
+
 def _faucet_disabled(f: Mapping[str, Any], function: str) -> Explained:
     return (
         f"the faucet exists only on the dev chain {DEV_CHAIN_ID}; this is chain {f['chainId']}",
@@ -260,18 +308,17 @@ _MESSAGES: dict[str, Explainer] = {
         ChainInvalid,
     ),
     "TaskEscrowAlreadyFunded": lambda f, fn: (
-        f"task 0x{bytes(f['taskId']).hex()} is already funded",
-        "each task is funded once",
+        f"{f['payer']} already funded task {_task(f)}",
+        "a payer funds each task once; submit a new task to pay again",
         ChainReverted,
     ),
-    "TaskEscrowNotFunded": lambda f, fn: (
-        f"task 0x{bytes(f['taskId']).hex()} holds no funded escrow",
-        "only a funded task can be refunded or pooled",
-        ChainNotFound,
-    ),
-    "TaskEscrowZeroAmount": lambda f, fn: (
-        "a task fee must be more than 0",
-        "give a positive fee",
+    "TaskEscrowNotFunded": _not_funded,
+    "TaskEscrowFeeOutOfRange": _fee_out_of_range,
+    "TaskEscrowNotExpired": _not_expired,
+    "TaskEscrowInvalidInput": lambda f, fn: (
+        f"{fn}: the escrow refused the input (an empty batch, or payer and task lists of "
+        "different lengths)",
+        "give one payer per task, at least one",
         ChainInvalid,
     ),
     "EpochSettlementAlreadyProposed": lambda f, fn: (

@@ -8,27 +8,30 @@ transaction instead of sending again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from services.app.ports import OutboxRepository, Store
+from services.app.ports import FeeRange, MovedFees, OutboxRepository, Store
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.compiler import repo_root
-from services.chain.contracts import ChainSession
+from services.chain.contracts import ChainSession, task_uuid
 from services.chain.deploy import refuse_dev_chain
-from services.chain.outbox import OutboxSender, PostgresSenderLock
-from services.chain.rpc import account_from_key, chain_id_of, connect
-from services.chain.tx import ContractCall, estimate
+from services.chain.events import TaskFeeMissing, TaskSettled
+from services.chain.outbox import OutboxSender, PostgresSenderLock, stored_receipt
+from services.chain.rpc import CHAIN_HINT, account_from_key, chain_id_of, connect
+from services.chain.tx import ContractCall, estimate, receipt_of
+from services.core.errors import ChainUnavailable, ConfigInvalid
 from services.core.types import OutboxStatus
-from services.core.errors import ConfigInvalid
 from services.settings import SIGNING_ROLES, Settings, SigningRole, role_setting
 
 
 class ChainSettlement:
     """The marketplace's chain writes, each sent by the role that may make it: the settler
-    proposes and finalizes epochs and moves escrowed fees; the examiner commits gold sets and
-    attests calibrations. ``senders`` holds an outbox sender per role key this process has; a
-    write for a role it lacks raises ConfigInvalid naming the setting."""
+    proposes and finalizes epochs, refunds escrowed fees and moves them into epoch pools (the
+    ``Escrow`` port); the examiner commits gold sets and attests calibrations. ``senders`` holds
+    an outbox sender per role key this process has; a write for a role it lacks raises
+    ConfigInvalid naming the setting."""
 
     def __init__(
         self,
@@ -37,6 +40,7 @@ class ChainSettlement:
         outbox: OutboxRepository,
     ) -> None:
         self.session, self.senders, self.outbox = session, dict(senders), outbox
+        self._fee_range: FeeRange | None = None
 
     def sender(self, role: SigningRole) -> OutboxSender:
         """The outbox sender of ``role``'s key; ConfigInvalid when this process holds none."""
@@ -119,18 +123,64 @@ class ChainSettlement:
         """The EpochSettlement contract every proof's challenge is bound to."""
         return self.session.settlement.address
 
-    def escrowed_wei(self, task_id: str) -> int:
-        """What TaskEscrow holds for ``task_id`` (0 unless it is funded and not yet moved)."""
-        from services.chain.contracts import EscrowStatus
+    # --- task fees held in escrow (services.app.ports.Escrow) -----------------------------------
 
-        e = self.session.escrow.escrow_of(task_id)
-        return int(e.amount_wei) if e.status is EscrowStatus.FUNDED else 0
+    @property
+    def address(self) -> str:
+        """The TaskEscrow contract a payer sends its fee to."""
+        return self.session.escrow.address
 
-    def refund_task(self, intent_key: str, task_id: str) -> str:
-        return self._send("settler", intent_key, self.session.escrow.refund(task_id))
+    def fee_range(self) -> FeeRange:
+        """The fees TaskEscrow accepts (fixed at deployment: read once)."""
+        if self._fee_range is None:
+            low, high = self.session.escrow.fee_range()
+            self._fee_range = FeeRange(min_wei=int(low), max_wei=int(high))
+        return self._fee_range
 
-    def settle_task_fees(self, intent_key: str, epoch: int, task_ids: list[str]) -> str:
-        return self._send("settler", intent_key, self.session.escrow.settle_tasks(epoch, task_ids))
+    def held_wei(self, payer: str, task_id: str) -> int:
+        """``payer``'s fee for ``task_id`` while TaskEscrow still holds it, else 0."""
+        return int(self.session.escrow.escrow_of(payer, task_id).held_wei)
+
+    def refund(self, intent_key: str, payer: str, task_id: str) -> str:
+        """Return ``payer``'s held fee for failed task ``task_id`` (the settler); the tx hash.
+        ``ChainNotFound`` (TaskEscrowNotFunded) when no fee of ``payer`` is held for it."""
+        return self._send("settler", intent_key, self.session.escrow.refund(payer, task_id))
+
+    def move_fees(
+        self, intent_key: str, epoch: int, items: Sequence[tuple[str, str]]
+    ) -> MovedFees:
+        """Move the held fees of ``items`` (payer, task id) into ``epoch``'s pool (the settler).
+
+        What moved and what was skipped (refunded, reclaimed, settled or never funded) is read
+        from the receipt's TaskSettled and TaskFeeMissing events, so a retry under the same
+        intent reads the first transaction's receipt and returns the same answer. A task id
+        funded by two payers of the batch counts the sum of what moved for it. Nothing is sent
+        for an empty batch."""
+        if not items:
+            return MovedFees(epoch=int(epoch), moved={}, missing=(), tx_hash=None)
+        call = self.session.escrow.settle_tasks(epoch, items)
+        tx_hash = self._send("settler", intent_key, call)
+        moved: dict[str, int] = {}
+        missing: list[str] = []
+        for event in self.session.events.decode_receipt(self._receipt(intent_key, tx_hash)):
+            if isinstance(event, TaskSettled):
+                task = str(task_uuid(event.task_id))
+                moved[task] = moved.get(task, 0) + int(event.amount)
+            elif isinstance(event, TaskFeeMissing):
+                missing.append(str(task_uuid(event.task_id)))
+        return MovedFees(epoch=int(epoch), moved=moved, missing=tuple(missing), tx_hash=tx_hash)
+
+    def _receipt(self, intent_key: str, tx_hash: str) -> Mapping[str, Any]:
+        """The receipt of ``intent_key``'s transaction as the outbox stored it, else the chain's."""
+        entry = self.outbox.get_by_intent(intent_key)
+        if entry is not None and entry.receipt is not None and entry.tx_hash == tx_hash:
+            return stored_receipt(entry.receipt)
+        receipt = receipt_of(self.session.w3, tx_hash)
+        if receipt is None:
+            raise ChainUnavailable(
+                f"the chain has no receipt for {tx_hash} of {intent_key}", hint=CHAIN_HINT
+            )
+        return receipt
 
     def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
         return self._send("settler", intent_key, self.session.settlement.finalize(epoch, first_word, words))

@@ -4,14 +4,25 @@ chain writer's outbox on the session's real PostgreSQL)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
 from web3 import Web3
 
-from services.chain.contracts import ChainNode, ChainSession, model_hash, task_key
-from services.chain.deploy import Deployment
+from services.app.ports import FeeRange, MovedFees, OutboxRepository
+from services.chain.contracts import (
+    ChainNode,
+    ChainSession,
+    EscrowStatus,
+    model_hash,
+    task_key,
+    task_uuid,
+)
+from services.chain.deploy import DEV_PARAMS, Deployment
 from services.chain.events import (
     Approval,
     FaucetDripped,
@@ -19,6 +30,7 @@ from services.chain.events import (
     NodeRegistered,
     Staked,
     TaskFunded,
+    TaskRefunded,
     Transfer,
     of_type,
 )
@@ -35,6 +47,7 @@ from services.chain.reverts import (
     ChainInvalid,
     ChainNotFound,
     ChainUnauthorized,
+    EscrowNotExpired,
     GoldAlreadyCommitted,
     GoldTooLate,
     format_mrt,
@@ -44,9 +57,10 @@ from services.chain.rpc import ChainReverted
 from services.chain.settlement import ChainSettlement
 from services.chain.tx import DirectSender, simulate
 from services.core.errors import Conflict, Invalid, NotFound, Unauthorized
-from services.core.types import OutboxStatus
+from services.core.types import OutboxEntry, OutboxStatus
 from services.settings import ANVIL_DEV_KEY
 from services.store.db import PostgresStore
+from tests.contracts.market import travel
 from tests.fixtures.chain import DEV_KEYS, REPO_ROOT
 
 MRT = 10**18
@@ -134,13 +148,24 @@ def test_escrow_fund_by_task_id(session: ChainSession) -> None:
     sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
     sender.send(session.token.faucet(OTHER.address, 5 * MRT))
     sender.send(session.token.approve(session.escrow.address, 5 * MRT))
+    held = session.escrow.held_total()
     result = sender.send(session.escrow.fund(task, 2 * MRT))
-    escrow = session.escrow.escrow_of(task)
-    assert escrow.payer == OTHER.address and escrow.amount_wei == 2 * MRT
-    assert escrow.status == "funded"
+    escrow = session.escrow.escrow_of(OTHER.address, task)
+    at = session.w3.eth.get_block(result.block_number)["timestamp"]
+    assert escrow.amount_wei == escrow.held_wei == 2 * MRT
+    assert escrow.funded_at == datetime.fromtimestamp(at, UTC)
+    assert escrow.status is EscrowStatus.FUNDED
+    assert session.escrow.escrow_of(OPERATOR.address, task).status is EscrowStatus.NONE
+    assert session.escrow.escrow_of(OPERATOR.address, task).funded_at is None
+    assert session.escrow.held_total() == held + 2 * MRT
+    assert session.escrow.fee_range() == (DEV_PARAMS.min_fee_wei, DEV_PARAMS.max_fee_wei)
+    assert session.escrow.expiry_s() == DEV_PARAMS.escrow_expiry_s
     (funded,) = of_type(result.events, TaskFunded)
+    assert (funded.payer, funded.amount) == (OTHER.address, 2 * MRT)
     assert funded.task_id == "0x" + task_key(task).hex()
-    assert uuid.UUID(bytes=bytes.fromhex(funded.task_id[2:])[16:]) == task
+    assert task_uuid(funded.task_id) == task
+    with pytest.raises(Invalid):
+        task_uuid(Web3.keccak(text="not a padded uuid"))
 
 
 def test_events_fetch_only_the_deployments_logs(session: ChainSession) -> None:
@@ -233,6 +258,130 @@ def test_gold_refusals_are_typed_errors(
     assert chain.gold_commitment(epoch) is None
     for key in ("gold:zero", "gold:0", "gold:short", "gold:stranger"):
         assert store.outbox.get_by_intent(key) is None
+
+
+# --- task fees through the Escrow port (the settler's outbox) ------------------------------------
+
+
+def _settler(session: ChainSession, outbox: OutboxRepository, postgres_url: str) -> ChainSettlement:
+    sender = OutboxSender(
+        session.w3, REPO_ROOT, Account.from_key(dev_role_account("settler").private_key), outbox,
+        PostgresSenderLock(postgres_url), decoder=session.events,
+    )  # fmt: skip
+    return ChainSettlement(session, {"settler": sender}, outbox)
+
+
+def _pay(session: ChainSession, account: Any, fees: dict[uuid.UUID, int]) -> None:
+    sender = DirectSender(session.w3, REPO_ROOT, account, session.events)
+    sender.send(session.token.faucet(account.address, sum(fees.values())))
+    sender.send(session.token.approve(session.escrow.address, sum(fees.values())))
+    for task, fee in fees.items():
+        sender.send(session.escrow.fund(task, fee))
+
+
+class _HashOnlyOutbox:
+    """The store's outbox, as one that keeps a mined entry's tx hash but not its receipt."""
+
+    def __init__(self, inner: OutboxRepository) -> None:
+        self.inner = inner
+
+    def get_by_intent(self, intent_key: str) -> OutboxEntry | None:
+        entry = self.inner.get_by_intent(intent_key)
+        return None if entry is None else replace(entry, receipt=None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_escrow_port_refunds_and_moves_fees_once_per_intent(
+    session: ChainSession, store: PostgresStore, postgres_url: str
+) -> None:
+    chain = _settler(session, store.outbox, postgres_url)
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    _pay(session, OTHER, {a: 2 * MRT, b: 3 * MRT})
+    _pay(session, OPERATOR, {c: 4 * MRT})  # OTHER never pays for c
+    assert chain.address == session.escrow.address
+    assert chain.fee_range() == FeeRange(DEV_PARAMS.min_fee_wei, DEV_PARAMS.max_fee_wei)
+    assert chain.fee_range() is chain.fee_range()  # read once
+    assert chain.held_wei(OTHER.address, str(a)) == 2 * MRT
+    assert chain.held_wei(OPERATOR.address, str(a)) == 0  # another payer's deposit does not count
+    assert chain.held_wei(OTHER.address, str(c)) == 0
+
+    settler = chain.sender("settler").address
+    refund = chain.refund("refund:a", OTHER.address, str(a))
+    nonce = session.w3.eth.get_transaction_count(settler)
+    assert chain.refund("refund:a", OTHER.address, str(a)) == refund  # a retry sends nothing
+    assert session.w3.eth.get_transaction_count(settler) == nonce
+    (refunded,) = of_type(
+        session.events.decode_receipt(session.w3.eth.get_transaction_receipt(refund)), TaskRefunded
+    )
+    assert (refunded.payer, task_uuid(refunded.task_id)) == (OTHER.address, a)
+    assert refunded.amount == 2 * MRT
+    assert chain.held_wei(OTHER.address, str(a)) == 0
+    with pytest.raises(ChainNotFound) as gone:
+        chain.refund("refund:a-again", OTHER.address, str(a))
+    assert gone.value.one_line().startswith(f"{OTHER.address} holds no fee in escrow for task {a}")
+    assert store.outbox.get_by_intent("refund:a-again") is None  # refused before it was queued
+
+    epoch = session.settlement.last_finalized_epoch() + 1
+    pool = session.settlement.pool_of(epoch)
+    items = [(OTHER.address, str(a)), (OTHER.address, str(b)), (OTHER.address, str(c))]
+    moved = chain.move_fees("fees:1", epoch, items)
+
+    assert moved.epoch == epoch and moved.tx_hash is not None
+    assert dict(moved.moved) == {str(b): 3 * MRT} and moved.amount_wei == 3 * MRT
+    assert moved.missing == (str(a), str(c))  # refunded; never paid by OTHER
+    assert session.settlement.pool_of(epoch) == pool + 3 * MRT
+    assert chain.held_wei(OPERATOR.address, str(c)) == 4 * MRT  # OPERATOR's fee stays held
+    nonce = session.w3.eth.get_transaction_count(settler)
+    assert chain.move_fees("fees:1", epoch, items) == moved  # read from the stored receipt
+    outbox: Any = _HashOnlyOutbox(store.outbox)
+    hash_only = ChainSettlement(session, chain.senders, outbox)
+    assert hash_only.move_fees("fees:1", epoch, items) == moved  # the receipt from the chain
+    assert session.w3.eth.get_transaction_count(settler) == nonce
+    assert session.settlement.pool_of(epoch) == pool + 3 * MRT
+
+    nothing = chain.move_fees("fees:2", epoch, [(OTHER.address, str(b))])  # already moved
+    assert (dict(nothing.moved), nothing.missing) == ({}, (str(b),))
+    assert nothing.tx_hash is not None and session.settlement.pool_of(epoch) == pool + 3 * MRT
+    assert chain.move_fees("fees:3", epoch, []) == MovedFees(epoch, {}, (), None)
+    assert store.outbox.get_by_intent("fees:3") is None
+
+
+def test_escrow_refusals_say_the_range_and_when_to_reclaim(session: ChainSession) -> None:
+    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    sender.send(session.token.faucet(OTHER.address, 5 * MRT))
+    sender.send(session.token.approve(session.escrow.address, 5 * MRT))
+    task = uuid.uuid4()
+    with pytest.raises(ChainInvalid) as low:
+        sender.send(session.escrow.fund(task, 10**14))
+    assert low.value.error_name == "TaskEscrowFeeOutOfRange"
+    assert low.value.one_line() == (
+        "a task fee of 0.0001 MRT is outside the accepted 0.001 MRT to 1000 MRT; "
+        "give a fee from 0.001 MRT to 1000 MRT"
+    )
+
+    result = sender.send(session.escrow.fund(task, MRT))
+    with pytest.raises(ChainReverted) as again:
+        sender.send(session.escrow.fund(task, MRT))
+    assert again.value.one_line().startswith(f"{OTHER.address} already funded task {task}")
+    funded_at = session.w3.eth.get_block(result.block_number)["timestamp"]
+    with pytest.raises(EscrowNotExpired) as early:
+        sender.send(session.escrow.reclaim(task))
+    expires = funded_at + DEV_PARAMS.escrow_expiry_s
+    assert isinstance(early.value, Conflict) and early.value.expires_at == expires
+    when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert early.value.one_line().startswith(
+        f"{OTHER.address}'s fee for task {task} can be reclaimed from {when}"
+    )
+
+    travel(session.w3, DEV_PARAMS.escrow_expiry_s)
+    before = session.token.balance_of(OTHER.address)
+    sender.send(session.escrow.reclaim(task))
+    assert session.token.balance_of(OTHER.address) == before + MRT
+    assert session.escrow.escrow_of(OTHER.address, task).status is EscrowStatus.RECLAIMED
+    with pytest.raises(ChainNotFound):
+        sender.send(session.escrow.reclaim(task))
 
 
 # --- named reverts --------------------------------------------------------------------------------
