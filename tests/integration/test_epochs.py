@@ -9,6 +9,7 @@ from services.app.epochs import close_epoch
 from services.content.local import LocalContentStore
 from services.core.errors import Conflict
 from services.core.types import EpochStatus
+from tests.fixtures.fees import escrow_of
 from tests.integration.test_rounds import new_task, run_round
 
 
@@ -19,7 +20,7 @@ def test_closing_pays_the_fees_out_exactly_and_moves_reputations(store, register
         task = new_task(store, prompt=prompt)
         run_round(store, gateway, task.id)
         fees.append(task.fee_wei)
-    closed = close_epoch(store, content, emission_wei=5)
+    closed = close_epoch(store, content, emission_wei=5, escrow=escrow_of(store))
     names = {n.id: n.name for n in registered_nodes}
     rewards = {names[n.node_id]: n.reward for n in closed.result.nodes}
     assert closed.tasks == 3 and closed.epoch.status is EpochStatus.CLOSED
@@ -38,7 +39,7 @@ def test_closing_pays_the_fees_out_exactly_and_moves_reputations(store, register
 
     assert store.epochs.current().id == closed.epoch.id + 1  # the next epoch is open
     with pytest.raises(Conflict, match="no finished tasks"):
-        close_epoch(store, content)
+        close_epoch(store, content, escrow=escrow_of(store))
 
 
 def test_failed_tasks_stay_out_of_the_epoch(store, registered_nodes, gateway, tmp_path):
@@ -48,7 +49,7 @@ def test_failed_tasks_stay_out_of_the_epoch(store, registered_nodes, gateway, tm
     run_round(store, gateway, ok.id)
     failed = new_task(store)
     rounds.fail(store, failed.id, "test")
-    closed = close_epoch(store, LocalContentStore(tmp_path))
+    closed = close_epoch(store, LocalContentStore(tmp_path), escrow=escrow_of(store))
     assert closed.tasks == 1
     assert [t.id for t in store.tasks.list_for_epoch(closed.epoch.id)] == [ok.id]
 
@@ -62,7 +63,7 @@ def test_the_explorer_shows_a_closed_epoch(store, registered_nodes, gateway, tmp
 
     task = new_task(store)
     run_round(store, gateway, task.id)
-    closed = close_epoch(store, LocalContentStore(tmp_path / "content"))
+    closed = close_epoch(store, LocalContentStore(tmp_path / "content"), escrow=escrow_of(store))
     container = bootstrap(Settings(env="test", data_dir=tmp_path, database_url=postgres_url))
     try:
         client = TestClient(create_app(container))
@@ -85,7 +86,7 @@ def test_an_audit_recomputes_the_epoch_and_names_what_was_changed(
     content = LocalContentStore(tmp_path / "content")
     for prompt in ("What is 2+2?", "What is 6*7?"):
         run_round(store, gateway, new_task(store, prompt=prompt).id)
-    closed = close_epoch(store, content)
+    closed = close_epoch(store, content, escrow=escrow_of(store))
     report = audit_epoch(store, content, closed.epoch.id)
     assert report.passed, report.differences
     assert len(report.checked) > 10

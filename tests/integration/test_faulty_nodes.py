@@ -18,6 +18,7 @@ from services.core.types import AnswerStatus, TaskStatus
 from services.devstack import register_test_node, start_test_node
 from services.nodes.client import HttpNodeGateway
 from services.ports_free import free_port
+from tests.fixtures.fees import escrow_of
 from tests.integration.test_rounds import new_task, run_round
 
 FAULTS = ("empty", "wrong-model", "garbage", "slow")
@@ -55,7 +56,7 @@ def test_faulty_nodes_are_no_shows_and_unpaid(store, registered_nodes, faulty_pr
     ranked = {n for c in rnd.candidates for n in c.supporters}
     assert {names[n] for n in ranked} == {f"test-node-{i}" for i in range(1, 5)}
     assert {r.node_id for r in rnd.ranking} == {c.id for c in rnd.candidates}
-    closed = close_epoch(store, LocalContentStore(tmp_path))
+    closed = close_epoch(store, LocalContentStore(tmp_path), escrow=escrow_of(store))
     paid = {names[n.node_id]: n.reward for n in closed.result.nodes}
     assert all(paid.get(f"faulty-{f}", 0) == 0 for f in FAULTS)
 

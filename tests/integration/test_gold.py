@@ -15,6 +15,8 @@ from services.content.local import LocalContentStore
 from services.core.errors import Conflict
 from services.core.types import NewTask, Wei
 from services.settings import Settings
+from services.app.escrow import FeeTerms
+from tests.fixtures.fees import PAYER, escrow_of
 from tests.integration.test_rounds import new_task, run_round
 from workers.app import create_celery
 
@@ -41,8 +43,8 @@ def test_gold_items_are_taken_once_each_and_linked_apart_from_the_task(store) ->
 def test_a_task_brings_a_hidden_gold_task_that_looks_like_it(store, redis_url) -> None:
     queue = CeleryRoundQueue(create_celery(Settings(broker_url=redis_url)))
     task = tasks.submit_task(
-        store, queue, prompt="What is 2+2?", requester="key:0123456789abcdef", fee_wei=10,
-        swarm_size=3, gold_every=1, bank=BANK,
+        store, queue, prompt="What is 2+2?", requester="key:0123456789abcdef", fee_wei=10**16,
+        swarm_size=3, gold_every=1, bank=BANK, payer=PAYER, fees=FeeTerms(escrow_of(store).fee_range()),
     )  # fmt: skip
     assert len(store.tasks.list()) == 1  # the gold task is made later, by the worker
     made = mix_in_gold(store, queue, task, BANK)  # what `merit.round.gold` runs after the delay
@@ -69,7 +71,7 @@ def test_gold_answers_move_the_records_and_the_audit_checks_the_reveal(
     run_round(store, gateway, task.id)
     before = {n.name: n.reliability for n in store.nodes.list()}
     content = LocalContentStore(tmp_path / "content")
-    closed = close_epoch(store, content, emission_wei=0, bank=BANK)
+    closed = close_epoch(store, content, emission_wei=0, bank=BANK, escrow=escrow_of(store))
     assert closed.result.pool == 0  # a gold task's declared fee is never pooled
     after = {n.name: n.reliability for n in store.nodes.list()}
     for name in after:  # every node answered a question of known answer: its gold record moved

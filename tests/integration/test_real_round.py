@@ -6,6 +6,7 @@ from services.app.epochs import close_epoch
 from services.content.local import LocalContentStore
 from services.core.types import AnswerStatus, NewNode, NodeKind, TaskStatus
 from services.nodes.client import HttpNodeGateway
+from tests.fixtures.fees import escrow_of
 from tests.integration.test_rounds import new_task, run_round
 
 
@@ -27,5 +28,5 @@ def test_real_models_answer_judge_rank_and_get_paid(store, model_swarm, tmp_path
     assert len(judgments) == len(rnd.pairs) and (distinct == 1 or len(judgments) >= 2)
     assert all("verdict" in j.raw and j.raw["verdict"]["1"] + j.raw["verdict"]["2"] > 0 for j in judgments)
     assert len(rnd.ranking) == distinct and all(0 <= r.score <= 1 for r in rnd.ranking)
-    closed = close_epoch(store, LocalContentStore(tmp_path))
+    closed = close_epoch(store, LocalContentStore(tmp_path), escrow=escrow_of(store))
     assert sum(n.reward for n in closed.result.nodes) + closed.result.carried == task.fee_wei

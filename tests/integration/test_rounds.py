@@ -5,10 +5,11 @@ from __future__ import annotations
 from services.app import rounds
 from services.core.types import AnswerStatus, NewNode, NewTask, NodeKind, NodeStatus, TaskStatus, Wei
 from services.ports_free import free_port
+from tests.fixtures.fees import paid_task
 
 
 def new_task(store, prompt="What is 2+2?", swarm_size=4):
-    return store.tasks.add(NewTask(prompt=prompt, requester="key:test", fee_wei=Wei(10**18), swarm_size=swarm_size))
+    return paid_task(store, prompt, swarm_size)
 
 
 def run_round(store, gateway, task_id):
