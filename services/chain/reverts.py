@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from eth_utils.crypto import keccak
 
 from services.chain.rpc import ChainReverted, decode_revert_fields
 from services.core.errors import Invalid, NotFound, Unauthorized
+from services.core.money import format_mrt, parse_mrt  # noqa: F401 - re-exported
 
-MRT_DECIMALS = 18
 DEV_CHAIN_ID = 31337
 
 
@@ -99,28 +98,6 @@ class EscrowNotExpired(ChainReverted):
     @property
     def expires_at(self) -> int:
         return int(self.error_fields["expiresAt"])
-
-
-def format_mrt(wei: int) -> str:
-    """``90 MRT``, ``0.5 MRT``: exact, no trailing zeros."""
-    text = format(Decimal(wei).scaleb(-MRT_DECIMALS).normalize(), "f")
-    return f"{text} MRT"
-
-
-def parse_mrt(text: str) -> int:
-    """``"90"`` / ``"0.5"`` / ``"90 MRT"`` as wei; Invalid for anything else (or sub-wei digits)."""
-    cleaned = text.strip().removesuffix("MRT").removesuffix("mrt").strip()
-    try:
-        amount = Decimal(cleaned)
-    except ArithmeticError:
-        amount = Decimal("NaN")
-    wei = amount.scaleb(MRT_DECIMALS) if amount.is_finite() else amount
-    if not wei.is_finite() or wei < 0 or wei != wei.to_integral_value():
-        raise Invalid(
-            f"{text!r} is not an amount of MRT",
-            hint="give a non-negative number of MRT with at most 18 decimals, e.g. 90 or 0.5",
-        )
-    return int(wei)
 
 
 _KNOWN_ROLES = (
