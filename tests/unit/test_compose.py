@@ -316,3 +316,13 @@ def test_the_watcher_is_its_own_party(services: dict[str, dict[str, Any]]) -> No
     assert not any(k.endswith("_KEY") for k in env)
     assert any(str(v).endswith(":ro") for v in watcher["volumes"] if str(v).startswith("app-data"))
     assert "merit watch" in " ".join(command_of(watcher))
+
+
+def test_the_broker_keeps_queued_tasks_across_a_crash(services: dict[str, dict[str, Any]]) -> None:
+    """redis writes every queued task to its append-only file (fsync every second), on a volume."""
+    broker = services["broker"]
+    command = " ".join(command_of(broker))
+    assert "--appendonly yes" in command and "--appendfsync everysec" in command
+    assert any(str(v).startswith("broker-data") for v in broker["volumes"]) or any(
+        isinstance(v, dict) and v.get("source") == "broker-data" for v in broker["volumes"]
+    )
