@@ -26,8 +26,8 @@ from eth_account import Account
 from services import devstack
 from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession
-from services.chain.keys import dev_account
-from services.chain.operators import register_dev_operator
+from services.chain.keys import DEV_REQUESTER, dev_account
+from services.chain.operators import pay_fee, register_dev_operator
 from services.chain.tx import DirectSender
 from services.core.errors import MeritError
 from services.core.types import NewNode, NodeKind, NodeStatus
@@ -74,6 +74,8 @@ class DemoReport:
     rewards: list[dict[str, Any]] = field(default_factory=list)
     settlement: dict[str, Any] = field(default_factory=dict)
     gold: dict[str, Any] = field(default_factory=dict)
+    escrow: dict[str, Any] = field(default_factory=dict)  # the requester's fees, held then pooled
+    roles: dict[str, str] = field(default_factory=dict)  # role -> the account that holds it
     seconds: dict[str, float] = field(default_factory=dict)
     stopped: str | None = None  # why the demo stopped early (nodes refused by calibration)
 
@@ -155,6 +157,7 @@ def run(
     tasks: tuple[str, ...] = DEMO_TASKS,
     real_models: bool = False,
     emission_wei: int = 10 * 10**18,
+    fee_wei: int = 10**18,  # each demo task's fee, escrowed by the dev requester
     calibration_questions: int = 20,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> DemoReport:
@@ -185,6 +188,9 @@ def run(
     t0 = time.monotonic()
     with devstack.running(settings, on_step) as stack:
         report.seconds["stack"] = time.monotonic() - t0
+        report.roles = {**(stack.deployment or {}).get("roles", {})}
+        if (stack.deployment or {}).get("timelock"):
+            report.roles["admin (timelock)"] = str(stack.deployment["timelock"])
         c = bootstrap(settings)
         try:
             session = ChainSession.open(
@@ -232,10 +238,14 @@ def run(
                                "root": "0x" + gold_set.root.hex(), "tx": gold_tx,
                                "on_chain": on_chain is not None and on_chain[0] == gold_set.root}  # fmt: skip
 
-            on_step("tasks through the REST API")
+            on_step("tasks through the REST API, each fee escrowed by the requester")
             api = ApiClient(settings)
+            requester = Account.from_key(dev_account(DEV_REQUESTER).private_key)
+            report.escrow = {"payer": f"{DEV_REQUESTER} {requester.address}", "fee_wei": fee_wei,
+                             "funded": [], "refused": _refused_fee(api, requester.address)}  # fmt: skip
             for prompt in tasks:
-                accepted = api.submit_task(prompt, len(report.nodes))
+                accepted = api.submit_task(prompt, len(report.nodes), fee_wei=fee_wei, payer=requester.address)
+                report.escrow["funded"].append(pay_fee(session, requester, accepted["id"], fee_wei))
                 view = api.wait_task(accepted["id"], 300)
                 if view["status"] not in FINISHED:
                     raise MeritError(
@@ -259,9 +269,15 @@ def run(
 
             t = time.monotonic()
             on_step("epoch: close, prove, check, propose, finalize, claim")
-            closed = close_epoch(c.store, c.content, emission_wei=emission_wei, bank=c.bank)
+            closed = close_epoch(c.store, c.content, emission_wei=emission_wei, bank=c.bank, escrow=writer)
             epoch = int(closed.epoch.id)
             report.epoch = epoch
+            moved = c.store.outbox.get_by_intent(f"fees:{writer.chain_id}:{epoch}")
+            report.escrow.update({
+                "moved_tx": moved.tx_hash if moved else None,
+                "pool_on_chain_wei": int(session.settlement.pool_of(epoch)),
+                "held_after_wei": int(session.escrow.held_total()),
+            })  # fmt: skip
             names = {n.node_id: n.spec.name for n in report.nodes}
             for line in closed.result.nodes:
                 report.rewards.append(
@@ -277,7 +293,9 @@ def run(
             watched = _watch_once(session, c.content)
             on_step(f"merit watch: {watched}")
             _advance_past_window(session)
+            supply = session.token.total_supply()
             finalized = finalize_epoch(c.store, writer, epoch)
+            report.escrow["minted_wei"] = int(session.token.total_supply() - supply)
             claims = []
             for i, n in enumerate(report.nodes):
                 entry = c.store.settlements.claim_of(account=n.account, epoch_id=EpochId(epoch))
@@ -314,6 +332,17 @@ def run(
             c.close()
     report.seconds["total"] = time.monotonic() - t0
     return report
+
+
+def _refused_fee(api: Any, payer: str) -> str:
+    """What the API answers a fee of 2^256 wei (nothing is stored)."""
+    from services.core.errors import MeritError as Refused
+
+    try:
+        api.submit_task("What is 2+2?", None, fee_wei=2**256, payer=payer)
+    except Refused as exc:
+        return exc.detail
+    raise MeritError("the API accepted a fee of 2^256 wei", hint="check TaskIn.fee_wei's bound")
 
 
 WATCHER = "dev:15"  # neither a node, a requester nor one of the marketplace's roles

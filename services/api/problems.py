@@ -28,6 +28,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def _short(message: str) -> str:
+    """A validation message with any number too long to read (2^256 - 1 ...) shortened."""
+    import re
+
+    message = message.replace(str(2**256), "2^256")
+    return re.sub(r"\d{25,}", lambda m: f"{m.group()[:6]}...({len(m.group())} digits)", message)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(MeritError)
     async def merit_error(request: Request, exc: MeritError) -> JSONResponse:
@@ -44,8 +52,8 @@ def install(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
             for e in exc.errors()
         ]
-        fields = ", ".join(e["field"] or "body" for e in errors)
-        return problem(422, "invalid", "Invalid input", f"invalid field(s): {fields}", request.url.path, errors=errors)
+        said = "; ".join(f"{e['field'] or 'body'}: {_short(e['message'])}" for e in errors)
+        return problem(422, "invalid", "Invalid input", f"invalid field(s): {said}", request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,6 +4,7 @@ start, so their rewards settle on chain like any operator's."""
 from __future__ import annotations
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from services.chain.contracts import ChainSession, model_hash
 from services.chain.keys import dev_account
@@ -36,6 +37,16 @@ def register_dev_operator(session: ChainSession, index: int, model: str, url: st
     if not node_id:
         raise RuntimeError(f"the registry did not record {account.address}'s registration")
     return account.address, int(node_id)
+
+
+def pay_fee(session: ChainSession, payer: LocalAccount, task_id: str, fee_wei: int) -> str:
+    """``payer`` escrows ``fee_wei`` for ``task_id`` in TaskEscrow (approving it first when the
+    allowance is short); the fund transaction's hash. A refusal raises its named error."""
+    sender = DirectSender(session.w3, session.root, payer, session.events)
+    token, escrow = session.token, session.escrow.address
+    if token.allowance(payer.address, escrow) < fee_wei:
+        sender.send(token.approve(escrow, fee_wei))
+    return sender.send(session.escrow.fund(task_id, fee_wei)).tx_hash
 
 
 DEV_REQUESTER_FUNDS = 100 * 10**18  # what `merit up` gives the dev requester to pay fees from

@@ -82,6 +82,20 @@ def demo(
         )
     console.print(tasks_t)
 
+    e = report.escrow
+    if e:
+        escrow_t = Table(title="fees: escrowed before dispatch, pooled only once moved", show_header=False)
+        escrow_t.add_column("field")
+        escrow_t.add_column("value")
+        escrow_t.add_row("requester (payer)", e["payer"])
+        escrow_t.add_row("escrowed", f"{len(e['funded'])} x {format_mrt(e['fee_wei'])} into TaskEscrow, "
+                                     "each task dispatched only once its fee was held")
+        escrow_t.add_row("a fee of 2^256 wei", f"refused (422): {e['refused']}")
+        escrow_t.add_row("moved into the epoch's pool", f"{format_mrt(e.get('pool_on_chain_wei', 0))} (tx {e.get('moved_tx')})")
+        escrow_t.add_row("still held in escrow", format_mrt(e.get("held_after_wei", 0)))
+        escrow_t.add_row("minted at finalize", f"{format_mrt(e.get('minted_wei', 0))} (emission only)")
+        console.print(escrow_t)
+
     s = report.settlement
     settle_t = Table(title=f"epoch {s['epoch']} settlement", show_header=False)
     settle_t.add_column("field")
@@ -99,6 +113,13 @@ def demo(
     for c in s["claims"]:
         settle_t.add_row(f"claim {c['node']}", f"{format_mrt(c['amount_wei'])} ({c['gas']:,} gas)")
     console.print(settle_t)
+    if report.roles:
+        roles_t = Table(title="roles: one account each (the deployer renounced every role)")
+        roles_t.add_column("role")
+        roles_t.add_column("account")
+        for role, account in report.roles.items():
+            roles_t.add_row(role, account)
+        console.print(roles_t)
     g = report.gold
     if g:
         gold_t = Table(title=f"hidden gold, epoch {g['epoch']}", show_header=False)

@@ -103,14 +103,9 @@ class _Payer:
 
     def fund(self, task_id: str, fee_wei: int, *, quiet: bool) -> None:
         """Approve (when short) and fund TaskEscrow for ``task_id``."""
-        from services.chain.tx import DirectSender
-        from services.cli.chain_cmds import with_approval
+        from services.chain.operators import pay_fee
 
-        s = self.session
-        sender = DirectSender(s.w3, s.root, self.signing, s.events)
-        call = s.escrow.fund(task_id, fee_wei)
-        for c in with_approval(s, self.address, fee_wei, call, s.escrow.address):
-            sender.send(c)  # a revert raises its named error
+        pay_fee(self.session, self.signing, task_id, fee_wei)  # a revert raises its named error
         if not quiet:
             console.print(f"escrowed {format_mrt(fee_wei)} from {self.address} for task {task_id[:8]} "
                           "(refunded if it fails)")

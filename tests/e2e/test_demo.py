@@ -31,6 +31,19 @@ def test_the_demo_settles_a_proved_epoch_and_the_nodes_claim(env: dict[str, str]
         n: r for n, r in rewards.items() if r > 0
     }
 
+    # the fees: escrowed by the requester before dispatch; the pool holds exactly those plus the
+    # emission, and finalize mints no more than the emission
+    e = report["escrow"]
+    assert e["payer"].startswith("dev:9 ") and len(e["funded"]) == 4 and e["fee_wei"] == MRT
+    assert e["pool_on_chain_wei"] == 4 * MRT and e["held_after_wei"] == 0 and e["moved_tx"]
+    assert s["pool_wei"] == 4 * MRT + 10 * MRT and e["minted_wei"] <= 10 * MRT
+    assert e["refused"].startswith("invalid field(s): fee_wei: Input should be less than 2^256")
+
+    # every role its own account, none of them the deployer
+    roles = report["roles"]
+    assert {"settler", "examiner", "resolver", "admin", "treasury"} <= set(roles)
+    assert len({v.lower() for v in roles.values()}) == len(roles)
+
     # the epoch's hidden gold: committed on the real chain before its tasks, revealed, audited
     g = report["gold"]
     assert g["on_chain"] and g["items"] == 64 and g["gold_tasks"] == g["revealed"] == 4
