@@ -157,15 +157,48 @@ def start_redis_part(stack: Stack) -> None:
 
 
 def start_anvil_part(stack: Stack) -> None:
-    from services.chain.anvil import start_anvil
+    """The dev chain, mining a block a second while idle so that challenge windows pass; after a
+    restart it is checked against what the marketplace recorded before the stack goes on."""
+    from services.chain.anvil import DEV_BLOCK_TIME_S, start_anvil
 
     log_file = stack.log_file("anvil")
+    state = stack.data_dir / "anvil" / "state.json"
 
     def start() -> Any:
-        return start_anvil(stack.settings.anvil_port, stack.data_dir / "anvil" / "state.json", log_file)
+        return start_anvil(stack.settings.anvil_port, state, log_file, block_time_s=DEV_BLOCK_TIME_S)
 
     a = start()
-    stack.add(Part("anvil", a.rpc_url, a, log_file, kind="anvil", start=start))
+    stack.add(Part("anvil", a.rpc_url, a, log_file, kind="anvil", start=start, after_start=lambda: check_chain(stack)))
+
+
+def check_chain(stack: Stack) -> None:
+    """Refuse a chain that went back behind the marketplace's last recorded transaction (anvil
+    killed before it saved its state): one line that says what to do."""
+    from services.chain.continuity import check_not_behind
+    from services.chain.rpc import chain_id_of, connect
+    from services.store.db import PostgresStore
+    from services.store.outbox import PostgresOutbox
+
+    s = stack.settings
+    rpc_url = s.effective_chain_rpc_url
+    chain_id = chain_id_of(connect(rpc_url))
+    store = PostgresStore.connect(s.effective_database_url)
+    try:
+        outbox = store.outbox
+        assert isinstance(outbox, PostgresOutbox)
+        mark = outbox.last_mined(chain_id)
+    finally:
+        store.close()
+    if s.chain_rpc_url is None:
+        hint = (
+            f"the dev chain's state in {stack.data_dir / 'anvil'} is older than the database's; "
+            f"move {stack.data_dir} aside and run `merit up` for a fresh stack"
+        )
+    else:
+        hint = "point MERIT_CHAIN_RPC_URL at the chain this marketplace wrote to"
+    check_not_behind(rpc_url, mark, hint=hint)
+
+
 
 
 def migrate_db(stack: Stack) -> None:
@@ -352,6 +385,7 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
         out.append(("anvil", start_anvil_part))
     out += [
         ("migrations", migrate_db),
+        ("chain check", check_chain),
         ("contracts", deploy_contracts),
         ("settler bond", post_settler_bond),
         ("dev requester", fund_requester),

@@ -5,7 +5,6 @@ dispatch -> chord(infer per node) -> plan_judging -> chord(judge per judge) -> r
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +23,9 @@ _RETRY: dict[str, Any] = {
     "retry_backoff_max": 30,
     "max_retries": 5,
 }
+
+
+FINALIZE_RECHECK_MAX_S = 300  # a finalize waiting for a long window looks again this often
 
 
 def _on_error(task_id: str, step: str) -> Any:
@@ -203,19 +205,34 @@ def settle_epoch(epoch_id: int) -> str:
     chain = c.chain()
     result = settle(c.store, chain, epoch_id)
     if result.sent:
-        finalize_epoch.apply_async((epoch_id,), countdown=chain.challenge_window_s + 1)
+        finalize_epoch.apply_async((epoch_id,), countdown=_recheck_s(c.settings, chain.challenge_window_s + 1))
     return result.settlement.status.value
 
 
-@shared_task(name="merit.chain.finalize_epoch", bind=True, **{**_RETRY, "max_retries": 20})
-def finalize_epoch(self: Any, epoch_id: int) -> str:
-    """Finalize proposed epoch ``epoch_id`` once its challenge window has passed (idempotent);
-    while the window is open it tries again later."""
+@shared_task(
+    name="merit.chain.finalize_epoch",
+    **{**_RETRY, "autoretry_for": (StoreUnavailable, ChainUnavailable), "max_retries": None},
+)
+def finalize_epoch(epoch_id: int) -> str:
+    """Finalize proposed epoch ``epoch_id`` once its challenge window has passed (idempotent).
+    While the window is open by the chain's clock (its latest block), it schedules itself again
+    for when the window ends (at most a few minutes ahead, well inside the broker's visibility
+    timeout): it never gives up waiting."""
     from services.app.settlement import finalize_epoch as finalize
+    from services.chain.rpc import chain_time
+    from services.core.settlement import window_wait_s
 
     c = container()
-    result = finalize(c.store, c.chain(), epoch_id)
+    chain = c.chain()
+    result = finalize(c.store, chain, epoch_id)
     ends = result.extra.get("window_ends_at")
     if not result.sent and ends is not None:
-        raise self.retry(countdown=max(1, int(ends) - int(time.time()) + 1))
+        wait = window_wait_s(int(ends), chain_time(chain.session.w3), cap_s=_recheck_s(c.settings))
+        finalize_epoch.apply_async((epoch_id,), countdown=wait)
     return result.settlement.status.value
+
+
+def _recheck_s(settings: Any, wait_s: int = FINALIZE_RECHECK_MAX_S) -> int:
+    """``wait_s``, at most FINALIZE_RECHECK_MAX_S and half the visibility timeout: a task due
+    later than that would be delivered again before it is due."""
+    return max(1, min(wait_s, FINALIZE_RECHECK_MAX_S, settings.task_visibility_timeout_s // 2))

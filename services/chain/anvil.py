@@ -1,7 +1,9 @@
 """A real anvil process for `merit up` and the test session.
 
 The chain state lives in one file (``--state``: loaded at start, dumped every few seconds and at
-exit), so a restarted stack resumes the same chain.
+exit), so a restarted stack resumes the same chain. With ``block_time_s`` the chain also mines a
+block every so often while idle (a transaction is still mined at once), so its clock, which
+contracts judge challenge windows by, moves on when nothing happens.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 DEV_CHAIN_ID = 31337
 NPM_ANVIL = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 STATE_INTERVAL_S = 5
+DEV_BLOCK_TIME_S = 1  # `merit up`'s chain: an empty block a second when idle (~1.7 KB of state each)
 DEV_ACCOUNT_COUNT = 16  # dev:0..9 deployer, nodes, requesters; dev:10.. the marketplace's roles
 
 
@@ -124,11 +127,13 @@ def start_anvil(
     chain_id: int = DEV_CHAIN_ID,
     timeout: float = 30.0,
     binary: Path | None = None,
+    block_time_s: int | None = None,
 ) -> AnvilProcess:
     """Start anvil on 127.0.0.1:``port`` and wait until it answers ``eth_chainId``.
 
     With ``state_file`` the chain is loaded from it (when it exists) and dumped to it every
-    ``STATE_INTERVAL_S`` seconds and at exit. Output goes to ``log_file``.
+    ``STATE_INTERVAL_S`` seconds and at exit. With ``block_time_s`` an idle chain mines a block
+    that often (transactions are still mined at once). Output goes to ``log_file``.
     Raises PortInUse when the port is taken, ChainUnavailable when anvil does not come up.
     """
     host = "127.0.0.1"
@@ -143,6 +148,8 @@ def start_anvil(
         "--accounts", str(DEV_ACCOUNT_COUNT),
         "--quiet",
     ]  # fmt: skip
+    if block_time_s:
+        command += ["--block-time", str(block_time_s), "--mixed-mining"]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         command += ["--state", str(state_file), "--state-interval", str(STATE_INTERVAL_S)]

@@ -86,6 +86,15 @@ def chain_id_of(w3: Web3) -> int:
         raise ChainUnavailable(f"chain stopped answering: {exc}", hint=CHAIN_HINT) from exc
 
 
+def chain_time(w3: Web3) -> int:
+    """The latest block's timestamp: the clock a call is judged by (``block.timestamp``), which
+    on an idle chain stands still unless the chain mines on its own."""
+    try:
+        return int(w3.eth.get_block("latest")["timestamp"])
+    except (requests.RequestException, OSError, Web3Exception) as exc:
+        raise ChainUnavailable(f"chain stopped answering: {exc}", hint=CHAIN_HINT) from exc
+
+
 def has_code(w3: Web3, address: str) -> bool:
     try:
         return len(w3.eth.get_code(to_checksum_address(address))) > 0

@@ -168,6 +168,13 @@ def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> N
                 result = replace(result, extra={**result.extra, "prove_ms_per_chunk": timings})
         else:
             result = finalize_epoch(c.store, chain, epoch)
+            ends = result.extra.get("window_ends_at")
+            if not result.sent and ends is not None:  # say how long by the clock the chain judges by
+                from services.chain.rpc import chain_time
+
+                now = chain_time(chain.session.w3)
+                to_go = f"{max(0, int(ends) - now)} s to go by the chain's clock ({now})"
+                result = replace(result, message=f"{result.message}: {to_go}", extra={**result.extra, "chain_time": now})
     finally:
         c.close()
     if as_json:

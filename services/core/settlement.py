@@ -152,3 +152,10 @@ def plan(
         first,
         tuple(words),
     )
+
+
+def window_wait_s(ends_at: int, chain_now: int, *, cap_s: int) -> int:
+    """Seconds to wait before finalizing can pass: the window ends at ``ends_at`` by the chain's
+    clock (``chain_now``, its latest block's timestamp, which a call is judged by), plus one block
+    for the clock to reach it; at least 1, at most ``cap_s`` (the caller looks again then)."""
+    return max(1, min(cap_s, ends_at - chain_now + 1))

@@ -7,6 +7,7 @@ never claim the same nonce.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import errors as pg_errors
@@ -36,6 +37,16 @@ def entry_from_row(row: dict[str, Any]) -> OutboxEntry:
         receipt=row["receipt"],
         created_at=row["created_at"],
     )
+
+
+@dataclass(frozen=True)
+class MinedMark:
+    """Where the outbox's latest receipt on a chain says its transaction was mined."""
+
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    intent_key: str
 
 
 def _same_address(a: str | None, b: str | None) -> bool:
@@ -179,3 +190,24 @@ class PostgresOutbox:
                     (sender,),
                 )
             return [entry_from_row(r) for r in cur.fetchall()]
+
+    def last_mined(self, chain_id: int) -> MinedMark | None:
+        """The highest block any recorded receipt on ``chain_id`` names (None without one): a
+        chain that lacks that block, or holds another there, has lost what the marketplace wrote."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                """
+                SELECT intent_key, tx_hash, receipt->>'blockNumber' AS block, receipt->>'blockHash' AS hash
+                FROM chain_outbox
+                WHERE chain_id = %s AND receipt IS NOT NULL AND receipt ? 'blockHash'
+                ORDER BY id DESC LIMIT 100
+                """,
+                (chain_id,),
+            )
+            rows = cur.fetchall()
+        marks = [
+            MinedMark(int(str(r["block"]), 0), str(r["hash"]), str(r["tx_hash"]), str(r["intent_key"]))
+            for r in rows
+            if r["block"] is not None and r["hash"]
+        ]
+        return max(marks, key=lambda m: m.block_number, default=None)

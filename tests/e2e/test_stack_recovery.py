@@ -90,3 +90,26 @@ def test_a_killed_worker_is_restarted_and_down_leaves_no_orphan(env):
     assert not any(pid_alive(b) for b in beat_again)
     supervisor_log = Path(env["MERIT_DATA_DIR"]) / "logs" / "supervisor.log"
     assert "worker-chain restarted" in supervisor_log.read_text()
+
+
+def test_an_epoch_finalizes_on_its_own_on_an_idle_chain(env):
+    """Beat closes the epoch, the workers prove and propose it, and the finalize that waits for the
+    challenge window (60 s on the dev chain, judged by the chain's clock) goes through although
+    nothing else happens on the chain meanwhile."""
+    env = {**env, "MERIT_TEST_NODES": "3", "MERIT_EPOCH_SECONDS": "5"}
+    proc, state = start(env)
+    try:
+        submitted = merit(env, "task", "submit", "What is 3+4?", "--wait", "--json")
+        assert submitted.returncode == 0, submitted.stderr
+
+        def shown(status: str) -> dict[str, Any] | None:
+            done = merit(env, "epoch", "show", "1", "--json")
+            view = json.loads(done.stdout) if done.returncode == 0 else None
+            return view if view and view["status"] == status else None
+
+        wait_for(lambda: shown("proposed"), 180, "epoch 1 to be proposed")
+        early = merit(env, "epoch", "finalize", "1")
+        assert early.returncode == 0 and "to go by the chain's clock" in early.stdout, early.stdout + early.stderr
+        wait_for(lambda: shown("finalized"), 240, "epoch 1 to be finalized by the chain worker")
+    finally:
+        stop(env, proc, read_state(env))

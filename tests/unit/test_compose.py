@@ -326,3 +326,9 @@ def test_the_broker_keeps_queued_tasks_across_a_crash(services: dict[str, dict[s
     assert any(str(v).startswith("broker-data") for v in broker["volumes"]) or any(
         isinstance(v, dict) and v.get("source") == "broker-data" for v in broker["volumes"]
     )
+
+
+def test_the_dev_chain_moves_its_clock_while_idle(services: dict[str, dict[str, Any]]) -> None:
+    """Challenge windows are judged by block time: an idle chain must still mine blocks."""
+    command = " ".join(command_of(services["chain"]))
+    assert "--block-time 1" in command and "--mixed-mining" in command
