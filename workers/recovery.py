@@ -27,10 +27,8 @@ CHAIN_QUEUE = "chain"
 def resume_outbox() -> dict[str, str]:
     """Finish every unfinished outbox entry of this process's role keys (idempotent: a mined one
     answers from its receipt); intent key -> tx hash, or the error that keeps it waiting."""
-    from services.chain.settlement import open_chain_settlement
-
     c = container()
-    chain = open_chain_settlement(c.settings, c.store)
+    chain = c.chain()
     done: dict[str, str] = {}
     for role, sender in chain.senders.items():
         for entry in c.store.outbox.pending(sender=sender.address):
