@@ -112,7 +112,7 @@ class PostgresStore:
                 f"cannot connect to PostgreSQL at {describe_url(database_url)} within {timeout:g}s",
                 hint=UNAVAILABLE_HINT,
             ) from exc
-        return cls(PoolSession(pool), pool)
+        return cls(PoolSession(pool, conninfo=database_url), pool)
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresStore]:
@@ -122,11 +122,10 @@ class PostgresStore:
             with translate_errors(), conn.transaction():  # nested: a savepoint
                 yield self
             return
-        assert self._pool is not None
-        with translate_errors():
-            with self._pool.connection() as conn:
-                with conn.transaction():
-                    yield PostgresStore(TransactionSession(conn), None)
+        assert isinstance(self._session, PoolSession)
+        with self._session.connection() as conn:
+            with translate_errors(), conn.transaction():
+                yield PostgresStore(TransactionSession(conn), None)
 
     def ping(self, timeout: float = PING_TIMEOUT_S) -> None:
         """One round trip; StoreUnavailable within ``timeout`` seconds when the server is down."""

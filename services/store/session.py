@@ -111,16 +111,53 @@ class Session(Protocol):
     def cursor(self, timeout: float | None = None) -> AbstractContextManager[Cursor]: ...
 
 
+FAIL_FAST_S = 0.5  # no pooled connection this soon: ask the server whether it is there at all
+PROBE_TIMEOUT_S = 2  # libpq's shortest connect_timeout
+
+
 class PoolSession:
-    def __init__(self, pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]]) -> None:
+    """Connections from the pool. A busy pool is waited for (up to the pool's timeout); a pool
+    whose server is down is not: when no connection comes within ``fail_fast_s``, one direct
+    connection attempt asks the server, and a refusal is StoreUnavailable at once (an API request
+    answers 503 in well under a second, not after the pool's whole timeout)."""
+
+    def __init__(
+        self,
+        pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]],
+        *,
+        conninfo: str | None = None,
+        fail_fast_s: float = FAIL_FAST_S,
+    ) -> None:
         self._pool = pool
+        self._conninfo = conninfo
+        self._fail_fast_s = fail_fast_s
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection: commit on success, else rollback; back to the pool after."""
+        with translate_errors():
+            conn = self._getconn(self._pool.timeout if timeout is None else timeout)
+            try:
+                with conn:  # a pooled connection is not closed by its context, only ended
+                    yield conn
+            finally:
+                self._pool.putconn(conn)
 
     @contextmanager
     def cursor(self, timeout: float | None = None) -> Iterator[Cursor]:
-        with translate_errors():
-            with self._pool.connection(timeout) as conn:  # commit on success, else rollback
-                with conn.cursor(row_factory=dict_row) as cur:
-                    yield cur
+        with self.connection(timeout) as conn, conn.cursor(row_factory=dict_row) as cur:
+            yield cur
+
+    def _getconn(self, timeout: float) -> psycopg.Connection[Any]:
+        first = min(timeout, self._fail_fast_s)
+        try:
+            return self._pool.getconn(first)
+        except psycopg_pool.PoolTimeout:
+            if self._conninfo is None or timeout <= first:
+                raise
+        # the server refusing (or not answering) raises OperationalError: unavailable, now
+        psycopg.connect(self._conninfo, connect_timeout=PROBE_TIMEOUT_S).close()
+        return self._pool.getconn(timeout - first)  # it answers: the pool is only busy
 
 
 class TransactionSession:
