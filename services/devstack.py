@@ -342,8 +342,9 @@ def start_workers(stack: Stack) -> None:
     children = []
     for queue, (pool, conc) in WORKERS.items():
         log_file = stack.log_file(f"worker-{queue}")
-        # beat rides with the chain worker (one process): it closes an epoch every MERIT_EPOCH_SECONDS
-        beat = stack.data_dir / "celerybeat-schedule" if queue == "chain" and stack.settings.epoch_seconds else None
+        # beat rides with the chain worker (one process): the reconciler and refunds every minute,
+        # and an epoch closed every MERIT_EPOCH_SECONDS when set
+        beat = stack.data_dir / "celerybeat-schedule" if queue == "chain" else None
         child = start_worker(queue, pool, conc, log_file, env, beat)
         children.append(child)
         restart = _later(start_worker, queue, pool, conc, log_file, env, beat)

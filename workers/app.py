@@ -46,6 +46,8 @@ def create_celery(settings: Settings) -> Celery:
     )
     # a fee escrowed after its task failed goes back to its payer within a minute
     app.conf.beat_schedule = {"refund-failed": {"task": "merit.chain.refund_failed", "schedule": 60.0}}
+    # work left in a non-final state (an unfinished chain write, a due finalize) is driven on
+    app.conf.beat_schedule["reconcile"] = {"task": "merit.chain.reconcile", "schedule": 60.0}
     if settings.epoch_seconds:
         app.conf.beat_schedule["close-epoch"] = {
             "task": "merit.epoch.close",

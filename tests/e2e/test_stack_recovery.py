@@ -47,7 +47,7 @@ def wait_for(check, timeout: float, what: str):
 
 
 def test_a_killed_worker_is_restarted_and_down_leaves_no_orphan(env):
-    env = {**env, "MERIT_TEST_NODES": "1", "MERIT_EPOCH_SECONDS": "3600"}  # beat rides with worker-chain
+    env = {**env, "MERIT_TEST_NODES": "1"}  # beat (the reconciler) rides with worker-chain
     proc, state = start(env)
     latest = state
     pids = {p["pid"] for p in state["parts"]}
