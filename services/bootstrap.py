@@ -46,6 +46,13 @@ class Container:
                 self._chain = open_chain_settlement(self.settings, self.store)
             return self._chain
 
+    def escrow_for_close(self) -> ChainSettlement | None:
+        """The escrow an epoch close moves fees out of: the chain when any finished task's fee is
+        held, else None (a close without fees needs no chain)."""
+        from services.core.types import FeeState
+
+        return self.chain() if self.store.tasks.with_fee(FeeState.HELD, done=True, limit=1) else None
+
     def fee_terms(self, *, escrow: bool = True) -> FeeTerms:
         """What a task's fee must be: the escrow's range, read from the chain once (without
         ``escrow``, only whether free tasks are taken)."""

@@ -13,7 +13,7 @@ from celery import chord, shared_task
 from services.app import epochs, rounds
 from services.app.epochs import EpochEmpty
 from services.core.errors import BrokerUnavailable, ChainUnavailable, StoreUnavailable
-from services.core.types import FeeState, NodeId, TaskId
+from services.core.types import NodeId, TaskId
 from workers.container import container
 from zk.prover import ProverFailed
 
@@ -149,9 +149,8 @@ def close_epoch(emission_wei: str = "0", settle: bool = False) -> int | None:
     finalized once its challenge window has passed."""
     c = container()
     try:
-        held = c.store.tasks.with_fee(FeeState.HELD, done=True, limit=1)  # any fee to move?
         closed = epochs.close_epoch(
-            c.store, c.content, emission_wei=int(emission_wei), bank=c.bank, escrow=c.chain() if held else None
+            c.store, c.content, emission_wei=int(emission_wei), bank=c.bank, escrow=c.escrow_for_close()
         )
         epoch_id = int(closed.epoch.id)
     except EpochEmpty:

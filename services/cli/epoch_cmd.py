@@ -23,14 +23,17 @@ def close(
     emission: Annotated[str, typer.Option(help="MRT minted into the pool on top of the fees")] = "0",
     as_json: AsJson = False,
 ) -> None:
-    """Close the open epoch: rewards over its finished tasks, reputation updates, audit bundle."""
+    """Close the open epoch: the held fees of finished tasks move into its pool on chain, then
+    rewards over what moved plus emission, reputation updates, audit bundle."""
     from services.app.epochs import close_epoch
     from services.bootstrap import bootstrap
     from services.chain.reverts import parse_mrt
 
     c = bootstrap(get_settings())
     try:
-        closed = close_epoch(c.store, c.content, emission_wei=parse_mrt(emission), bank=c.bank)
+        closed = close_epoch(
+            c.store, c.content, emission_wei=parse_mrt(emission), bank=c.bank, escrow=c.escrow_for_close()
+        )
         names = {n.id: n.name for n in c.store.nodes.list()}
     finally:
         c.close()

@@ -78,11 +78,16 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         status = merit(env, "status", "--json")
         assert status.returncode == 0 and json.loads(status.stdout)["api_healthy"] is True
 
-        assert merit(env, "faucet", "1", "--account", "dev:9").returncode == 0
-        submitted = merit(env, "task", "submit", "What is 2+2?", "--wait", "--json", "--fund", "--account", "dev:9")
+        # a payer without MRT is told so before anything is submitted
+        broke = merit(env, "task", "submit", "What is 2+2?", "--account", "dev:8")
+        assert broke.returncode != 0 and len(broke.stderr.strip().splitlines()) == 1
+        assert "holds 0 MRT, less than the fee" in broke.stderr and "merit faucet" in broke.stderr
+        # the dev requester (dev:9, funded by `merit up`) pays the fee into escrow by default
+        submitted = merit(env, "task", "submit", "What is 2+2?", "--wait", "--json")
         assert submitted.returncode == 0, submitted.stderr
         task = json.loads(submitted.stdout)
         assert task["status"] == "done" and task["answer"] == "The answer is 4."
+        assert task["fee_state"] == "held" and int(task["fee_wei"]) == 10**16
         distinct = {a["content"] for a in task["answers"] if a["status"] == "ok"}
         assert len(task["ranking"]) == len(distinct)  # one candidate per distinct answer
         human = merit(env, "task", "show", task["id"])
@@ -91,6 +96,8 @@ def test_up_answers_a_task_then_down_and_up_resume(env):
         assert closed.returncode == 0, closed.stderr
         epoch = json.loads(closed.stdout)
         assert epoch["tasks"] == 1 and int(epoch["pool_wei"]) == int(task["fee_wei"])
+        moved = json.loads(merit(env, "task", "show", task["id"], "--json").stdout)
+        assert (moved["fee_state"], moved["fee_epoch"]) == ("moved", epoch["epoch"])
         assert sum(int(n["reward_wei"]) for n in epoch["nodes"]) == int(task["fee_wei"])
         audit = merit(env, "audit", "epoch", str(epoch["epoch"]))
         assert audit.returncode == 0 and "PASS" in audit.stdout, audit.stdout + audit.stderr

@@ -50,7 +50,7 @@ def test_a_killed_worker_leaves_the_round_to_be_finished_by_another(store, postg
         wait_workers(workers)
         settings = Settings(env="test", data_dir=tmp_path, database_url=postgres_url, broker_url=redis.url)
         task = tasks.submit_task(store, CeleryRoundQueue(create_celery(settings)), prompt="What is 2+2?",
-                                 requester="key:test", fee_wei=10**16, swarm_size=4)
+                                 requester="key:test", fee_wei=0, swarm_size=4)
         wait_for(lambda: store.judgments.list_for_task(task.id), 60, "the first judgment")
         os.kill(workers[0].pid, signal.SIGKILL)  # mid-judging: some pairs judged, others in flight
         workers[0].proc.wait()
