@@ -91,6 +91,8 @@ class SettlementChain(Protocol):
     def settlement_address(self) -> str: ...  # the EpochSettlement contract proofs are bound to
     def node_id_of(self, account: str) -> int | None: ...
     def node_count(self) -> int: ...
+    # an upheld challenge cancelled the epoch's proposal and nothing proposed it again yet
+    def proposal_cancelled(self, epoch: int) -> bool: ...
     def reputation_bp(self, chain_node_id: int) -> int: ...
     def sent(self, intent_key: str) -> str | None: ...  # the mined tx hash of a finished intent
     def propose(
@@ -139,6 +141,15 @@ class SettleResult:
 
 def intent_key(chain_id: int, epoch_id: int, step: str) -> str:
     return f"settle:{chain_id}:{epoch_id}:{step}"
+
+
+def propose_attempt(propose_intent: str | None) -> int:
+    """Which proposal of its epoch ``propose_intent`` sent: 1, or n for ``...:propose:n`` (the
+    proposals after upheld challenges)."""
+    if propose_intent is None:
+        return 1
+    tail = propose_intent.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() and propose_intent.count(":") == 4 else 1
 
 
 def _error_name(exc: Exception) -> str | None:
@@ -271,6 +282,18 @@ def settle_epoch(
     s = plan_settlement(store, chain, epoch)
     leaves = len(store.settlements.claims(epoch))
     left = _left_out_note(s)
+    attempt = 1
+    if s.status is SettlementStatus.PROPOSED and chain.proposal_cancelled(epoch):
+        # an upheld challenge cancelled the proposal: the epoch is proposed again, under an
+        # intent of its own (the first one's receipt stands for the cancelled proposal)
+        attempt = propose_attempt(s.propose_intent) + 1
+        s = store.settlements.set_status(
+            epoch, SettlementStatus.RECORDED, detail="its proposal was cancelled by an upheld challenge",
+            propose_intent=intent_key(chain.chain_id, epoch, f"propose:{attempt}"),
+        )  # fmt: skip
+        log.warning("epoch proposal cancelled; proposing again", extra={"epoch": epoch, "attempt": attempt})
+    elif s.propose_intent is not None:
+        attempt = propose_attempt(s.propose_intent)
     if s.status in (SettlementStatus.PROPOSED, SettlementStatus.FINALIZED):
         return SettleResult(
             s, False, message=f"epoch {epoch} is already {s.status.value}", nodes=leaves
@@ -291,7 +314,7 @@ def settle_epoch(
             f"epoch {epoch} has no verified proof yet",
             hint=f"prove it: `merit epoch settle {epoch}` (or let the zk worker finish)",
         )
-    key = intent_key(chain.chain_id, epoch, "propose")
+    key = intent_key(chain.chain_id, epoch, "propose" if attempt == 1 else f"propose:{attempt}")
     root = bytes.fromhex(s.root[2:])
     try:
         tx_hash = chain.propose(

@@ -63,6 +63,15 @@ class ChainSettlement:
     def node_count(self) -> int:
         return self.session.registry.node_count()
 
+    def proposal_cancelled(self, epoch: int) -> bool:
+        """An upheld challenge cancelled ``epoch``'s proposal and it is not proposed again."""
+        from services.chain.contracts import ChallengeStatus
+
+        held = self.session.settlement.challenge_of(epoch)
+        if held is None or held.status is not ChallengeStatus.UPHELD:
+            return False
+        return self.session.settlement.last_proposed_epoch() < epoch
+
     @property
     def challenge_window_s(self) -> int:
         return int(self.session.settlement.challenge_window_s())

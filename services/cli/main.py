@@ -10,6 +10,7 @@ from services import logs
 from services.cli import (
     audit_cmd,
     chain_cmds,
+    challenge_cmd,
     claim_cmd,
     contracts_cmd,
     db_cmd,
@@ -47,6 +48,8 @@ app.add_typer(epoch_cmd.app, name="epoch")
 app.add_typer(audit_cmd.app, name="audit")
 app.command("claim")(claim_cmd.claim)
 app.command("watch")(watch_cmd.watch)
+app.add_typer(challenge_cmd.bond_app, name="bond")
+app.add_typer(challenge_cmd.challenge_app, name="challenge")
 
 api_app = typer.Typer(help="The REST API.", no_args_is_help=True)
 

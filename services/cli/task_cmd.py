@@ -113,6 +113,28 @@ class _Payer:
 
 @app.command()
 @errors_as_one_line
+def reclaim(
+    task_id: str = typer.Argument(..., help="The task whose fee you escrowed"),
+    account: str | None = typer.Option(None, envvar="MERIT_ACCOUNT", help="The payer that escrowed the fee"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Take back a fee you escrowed for TASK_ID that was never settled or refunded, once the
+    escrow's expiry has passed (TaskEscrow.reclaim)."""
+    from services.chain.tx import DirectSender
+    from services.cli.chain_cmds import open_session, signer
+
+    session = open_session(None)
+    signing = signer(session, account or (DEV_REQUESTER if session.is_dev_chain else None))
+    held = session.escrow.escrow_of(signing.address, task_id).held_wei
+    result = DirectSender(session.w3, session.root, signing, session.events).send(session.escrow.reclaim(task_id))
+    if as_json:
+        print_json({"task_id": task_id, "amount_wei": str(held), "tx": result.tx_hash})
+    else:
+        console.print(f"reclaimed {format_mrt(held)} for task {task_id[:8]} to {signing.address}")
+
+
+@app.command()
+@errors_as_one_line
 def show(
     task_id: str,
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),

@@ -253,5 +253,56 @@ def test_the_commands_settle_finalize_and_claim(
 
         nobody = runner.invoke(app, ["claim", "--account", "dev:9"])
         assert nobody.exit_code != 0 and "nothing to claim" in nobody.stderr
+
+        # bonds and challenges: anyone reads them, an account posts and withdraws its own bond
+        bond = json.loads(runner.invoke(app, ["bond", "show", "--of", SETTLER.address, "--json"]).stdout)
+        assert int(bond["bond_wei"]) == int(bond["settler_bond_wei"]) and bond["locked_wei"] == "0"
+        assert json.loads(runner.invoke(app, ["challenge", "show", str(e1), "--json"]).stdout) is None
+        posted = runner.invoke(app, ["bond", "post", "2", "--account", "dev:7"])
+        assert posted.exit_code == 0, posted.output
+        assert w.session.settlement.bond_of(me) == (2 * MRT, 0)
+        assert runner.invoke(app, ["bond", "withdraw", "2", "--account", "dev:7"]).exit_code == 0
+        assert w.session.token.balance_of(me) - before == 6 * MRT
+        ruled = runner.invoke(app, ["challenge", "resolve", str(e1), "--upheld", "--account", "dev:12"])
+        assert ruled.exit_code != 0 and len(ruled.stderr.strip().splitlines()) == 1
+        wrong = runner.invoke(app, ["challenge", "resolve", str(e1), "--rejected", "--account", "dev:7"])
+        assert wrong.exit_code != 0 and len(wrong.stderr.strip().splitlines()) == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_a_proposal_cancelled_by_an_upheld_challenge_is_proposed_again_and_finalizes(
+    market_world: World,
+) -> None:
+    from services.chain.challenges import ChainChallenges, ensure_settler_bond
+    from tests.contracts.market import RESOLVER
+
+    w = market_world
+    a, b, _ = w.nodes
+    settlement = w.session.settlement
+    epoch = _close(w.store, {a: 2 * MRT, b: MRT}, {})
+    first = settle_epoch(w.store, w.chain, epoch, prove=w.prove, check=w.check)
+    assert first.sent and not w.chain.proposal_cancelled(epoch)
+
+    griefer = operator(60)  # anyone may challenge; here the resolver (wrongly) upholds
+    w.contracts.faucet(griefer, int(settlement.challenge_bond()), settlement.address)
+    ChainChallenges(w.session, griefer).challenge(epoch, CID)
+    assert not w.chain.proposal_cancelled(epoch)  # open, not yet ruled on
+    ChainChallenges(w.session, RESOLVER).resolve(epoch, True)
+    assert w.chain.proposal_cancelled(epoch)
+
+    # the settler's bond was slashed: proposing again needs it posted again, and says so
+    with pytest.raises(Conflict, match="bond"):
+        settle_epoch(w.store, w.chain, epoch, prove=w.prove, check=w.check)
+    ensure_settler_bond(w.session, DEPLOYER, SETTLER.address)
+    again = settle_epoch(w.store, w.chain, epoch, prove=w.prove, check=w.check)
+    assert again.sent and again.tx_hash != first.tx_hash
+    assert again.settlement.status is SettlementStatus.PROPOSED
+    assert again.settlement.propose_intent == intent_key(31337, epoch, "propose:2")
+    assert not w.chain.proposal_cancelled(epoch)
+    assert not settle_epoch(w.store, w.chain, epoch, prove=w.prove, check=w.check).sent  # once
+
+    travel(w.session.w3, settlement.challenge_window_s() + 1)
+    assert finalize_epoch(w.store, w.chain, epoch).sent
+    assert settlement.last_finalized_epoch() == epoch
+    assert _claim(w, OPERATORS[0]) == 2 * MRT
