@@ -83,7 +83,7 @@ def main() -> None:
             nodes = [as_node(i + 1, m, u, m) for i, (u, m) in enumerate(s.split("=", 1) for s in args.node)]
         else:
             nodes, children = start_local(Path(tmp))
-        gw = HttpNodeGateway(timeout_s=300, max_tokens=1)
+        gw = HttpNodeGateway(timeout_s=300, max_tokens=1, allow_loopback=True)
         try:
             calib = mmlu.sample("calibration", args.calibration, seed=args.seed)
             test = mmlu.sample("heldout", args.questions, seed=args.seed)

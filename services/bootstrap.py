@@ -74,7 +74,11 @@ def bootstrap(settings: Settings) -> Container:
         settings=settings,
         store=PostgresStore.connect(settings.effective_database_url),
         content=build_content_store(settings),
-        nodes=HttpNodeGateway(timeout_s=settings.node_timeout_s),
+        nodes=HttpNodeGateway(
+            timeout_s=settings.node_timeout_s,
+            allow_loopback=settings.nodes_on_loopback,
+            max_reply_bytes=settings.node_max_reply_bytes,
+        ),
         queue=CeleryRoundQueue(create_celery(settings)),
         bank=question_bank(settings),
     )

@@ -72,7 +72,11 @@ class Settings(BaseSettings):
 
     swarm_size: int = Field(4, ge=3, le=64)
     min_answers: int = Field(3, ge=3)  # a pair needs a third node to judge it
-    node_timeout_s: float = Field(30.0, gt=0)
+    node_timeout_s: float = Field(30.0, gt=0)  # a node's whole reply, connect to last byte
+    node_max_reply_bytes: int = Field(1 << 20, ge=1024)  # a node's reply is given up past this
+    # nodes at 127.0.0.1 / ::1 (merit up's test nodes, a local `merit node serve`); no other
+    # inside address is ever allowed. None: allowed in dev and test; refused in production
+    node_allow_loopback: bool | None = None
     # a task whose worker died unacknowledged is delivered again after this long (longer than any task)
     task_visibility_timeout_s: int = Field(900, ge=1)
     default_fee_wei: int = Field(10**16, ge=0)  # a task's fee when its payer sends none
@@ -107,6 +111,11 @@ class Settings(BaseSettings):
                     "MERIT_GOLD_SECRET is not set",
                     hint="set it to at least 16 random bytes in hex, e.g. `python -c 'import secrets; "
                     "print(secrets.token_hex(32))'`, and keep it out of the repository and logs",
+                )
+            if self.node_allow_loopback:
+                raise ConfigInvalid(
+                    "MERIT_NODE_ALLOW_LOOPBACK lets nodes point the workers at their own host",
+                    hint="unset MERIT_NODE_ALLOW_LOOPBACK: production nodes serve at public addresses",
                 )
             if DEV_API_KEY in self.api_keys:
                 raise ConfigInvalid(
@@ -187,6 +196,11 @@ class Settings(BaseSettings):
             f"{role_setting(role)} is not set: this process cannot act as the {role}",
             hint=f"set {role_setting(role)} to the {role}'s private key (its own account)",
         )
+
+    @property
+    def nodes_on_loopback(self) -> bool:
+        """Whether node endpoints at 127.0.0.1 / ::1 are called (dev and test by default)."""
+        return self.is_dev if self.node_allow_loopback is None else self.node_allow_loopback
 
     def has_role_key(self, role: SigningRole) -> bool:
         return self.is_dev or getattr(self, f"{role}_key") is not None

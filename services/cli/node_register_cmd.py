@@ -23,6 +23,7 @@ from services.cli.chain_cmds import (
 from services.cli.output import console, errors_as_one_line
 from services.content import build_content_store, cid_of
 from services.core.errors import Conflict
+from services.nodes.egress import check_endpoint
 from services.settings import get_settings
 
 
@@ -50,6 +51,8 @@ def register(
     as_json: AsJson = False,
 ) -> None:
     """Register your node in the NodeRegistry, approving and staking the minimum (or --stake)."""
+    if endpoint is not None:  # refused early here; the workers check again at every call
+        endpoint = check_endpoint(endpoint, allow_loopback=get_settings().nodes_on_loopback)
     session = open_session(rpc_url)
     signing = signer(session, account)
     registry = session.registry

@@ -50,6 +50,14 @@ class Invalid(MeritError):
     exit_code = 2
 
 
+class EndpointRefused(Invalid):
+    """A node endpoint the marketplace must not connect to (not http(s), or an address inside:
+    loopback, private, link-local, metadata ...)."""
+
+    code = "endpoint-refused"
+    title = "Node endpoint refused"
+
+
 class Unauthorized(MeritError):
     code = "unauthorized"
     status = 401

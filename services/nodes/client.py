@@ -3,10 +3,16 @@
 A node is ``{base_url, model}``: vLLM, llama.cpp's server, Ollama, ``merit node serve`` and the
 deterministic test node all look the same from here. A timeout, a connection error or a reply
 without a message is a no-show (``NodeUnreachable``), which the round records and survives.
+
+A node is someone else's server, so every call is bounded: connections go to public addresses
+only, checked when they are opened (``services.nodes.egress``), redirects are not followed, a
+reply is read as a stream and given up at ``max_reply_bytes`` or when the whole exchange passes
+``timeout_s``, and the text kept of an answer is at most ``MAX_CONTENT_CHARS`` (cut with a marker).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -16,9 +22,10 @@ from typing import Any
 import httpx
 
 from services.app.ports import NodeChoice, NodeReply, NodeVerdict
-from services.core.errors import NodeUnreachable
+from services.core.errors import EndpointRefused, NodeUnreachable
 from services.core.types import Node, Outcome
 from services.nodes import prompts
+from services.nodes.egress import Resolver, guarded_client, system_resolver
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +33,41 @@ log = logging.getLogger(__name__)
 TRANSIENT_STATUS = {502, 503, 504}
 VERDICT_TOKENS = {"1": Outcome.LEFT, "2": Outcome.RIGHT}
 TIE_MARGIN = 0.1  # |p1 - p2| / (p1 + p2) below this is no preference
+MAX_REPLY_BYTES = 1 << 20  # a chat completion of 512 tokens with log-probabilities is far smaller
+MAX_CONTENT_CHARS = 16_000  # the text kept of one answer (and shown to its judges)
+
+
+class _ReplyRefused(Exception):
+    """A reply the gateway stopped reading: a redirect, too large, or too slow."""
+
+
+def truncated(content: str, limit: int = MAX_CONTENT_CHARS) -> str:
+    """``content`` cut to ``limit`` characters, ending in a marker that says how much was cut."""
+    if len(content) <= limit:
+        return content
+    kept = max(0, limit - 100)
+    return content[:kept] + f" [... truncated by meritswarm: {len(content) - kept} of {len(content)} characters not kept]"
 
 
 class HttpNodeGateway:
     """Per-node timeouts and a per-node concurrency limit (a small model serves one request at a
     time; piling more on it only turns them into timeouts). One retry, for transient errors only."""
 
-    def __init__(self, *, timeout_s: float, max_tokens: int = 512, per_node: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        max_tokens: int = 512,
+        per_node: int = 2,
+        allow_loopback: bool = False,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        resolve: Resolver = system_resolver,
+    ) -> None:
+        self._timeout_s = timeout_s
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
         self._max_tokens = max_tokens
-        self._http = httpx.Client(timeout=self._timeout)
+        self._max_reply_bytes = max_reply_bytes
+        self._http = guarded_client(timeout=self._timeout, allow_loopback=allow_loopback, resolve=resolve)
         self._per_node = per_node
         self._limits: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
@@ -47,18 +79,43 @@ class HttpNodeGateway:
         with self._lock:
             return self._limits.setdefault(node.endpoint_url, threading.BoundedSemaphore(self._per_node))
 
-    def _post(self, node: Node, url: str, body: dict[str, Any]) -> httpx.Response:
+    def _post(self, url: str, body: dict[str, Any], deadline: float) -> tuple[int, bytes]:
+        """POST ``body``: the status and the reply's bytes, read as they come and given up past
+        ``max_reply_bytes`` or ``deadline``. One retry, for a refused connection or a 502/503/504."""
         for attempt in (1, 2):
             try:
-                resp = self._http.post(url, json=body)
+                status, data = self._read(url, body, deadline)
             except httpx.ConnectError:
-                if attempt == 2:
+                if attempt == 2 or time.monotonic() + 0.2 >= deadline:
                     raise
             else:
-                if resp.status_code not in TRANSIENT_STATUS or attempt == 2:
-                    return resp
+                if status not in TRANSIENT_STATUS or attempt == 2 or time.monotonic() + 0.2 >= deadline:
+                    return status, data
             time.sleep(0.2)
         raise AssertionError("unreachable")
+
+    def _read(self, url: str, body: dict[str, Any], deadline: float) -> tuple[int, bytes]:
+        with self._http.stream("POST", url, json=body, headers={"Accept-Encoding": "identity"}) as resp:
+            encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):  # its size on the wire would say nothing
+                raise _ReplyRefused(f"reply compressed ({encoding}) though identity was asked for")
+            if resp.is_redirect:
+                raise _ReplyRefused(
+                    f"redirected to {resp.headers.get('location', '?')!r} (redirects are not followed)"
+                )
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_reply_bytes:
+                raise _ReplyRefused(f"reply of {declared} bytes is over the {self._max_reply_bytes}-byte cap")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in resp.iter_raw():
+                size += len(chunk)
+                if size > self._max_reply_bytes:
+                    raise _ReplyRefused(f"reply over the {self._max_reply_bytes}-byte cap (reading stopped)")
+                if time.monotonic() > deadline:
+                    raise _ReplyRefused(f"reply not complete within {self._timeout_s:g} s (reading stopped)")
+                chunks.append(chunk)
+            return resp.status_code, b"".join(chunks)
 
     def _chat(
         self, node: Node, messages: list[dict[str, str]], max_tokens: int, *, require_text: bool = True,
@@ -69,10 +126,17 @@ class HttpNodeGateway:
         started = time.perf_counter()
         try:
             with self._limit(node):
-                resp = self._post(node, url, body)
-            resp.raise_for_status()
-            data = resp.json()
-            content = data["choices"][0]["message"]["content"]
+                status, payload = self._post(url, body, time.monotonic() + self._timeout_s)
+            if not 200 <= status < 300:
+                raise NodeUnreachable(f"node {node.name} answered HTTP {status}", node_id=node.id)
+            data = json.loads(payload)
+            message = data["choices"][0]["message"]
+            content = message["content"]
+        except EndpointRefused as exc:
+            log.warning("node endpoint refused", extra={"node_id": node.id, "reason": exc.detail})
+            raise NodeUnreachable(f"node {node.name}: {exc.detail}", node_id=node.id) from exc
+        except _ReplyRefused as exc:
+            raise NodeUnreachable(f"node {node.name}: {exc}", node_id=node.id) from exc
         except httpx.TimeoutException as exc:
             raise NodeUnreachable(f"node {node.name} timed out", node_id=node.id) from exc
         except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
@@ -84,6 +148,8 @@ class HttpNodeGateway:
             raise NodeUnreachable(
                 f"node {node.name} answered with model {served!r}, registered as {node.model!r}", node_id=node.id
             )
+        content = truncated(content)
+        message["content"] = content  # the stored exchange keeps no more than the answer
         latency_ms = int((time.perf_counter() - started) * 1000)
         return content, latency_ms, {"request": body, "response": data}
 

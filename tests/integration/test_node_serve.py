@@ -27,7 +27,7 @@ def test_serves_the_openai_chat_api_with_logprobs(smollm_node):
 
 
 def test_answers_and_judges_through_the_gateway(smollm_node):
-    gateway = HttpNodeGateway(timeout_s=60, max_tokens=24)
+    gateway = HttpNodeGateway(timeout_s=60, max_tokens=24, allow_loopback=True)
     try:
         node = as_node(smollm_node.url)
         reply = gateway.answer(node, "What is the capital of France?")

@@ -13,7 +13,7 @@ from tests.integration.test_rounds import new_task, run_round
 def test_real_models_answer_judge_rank_and_get_paid(store, model_swarm, tmp_path):
     for i, (model, child) in enumerate(model_swarm):
         store.nodes.add(NewNode(name=f"{model}-{i}", endpoint_url=child.url, model=model, kind=NodeKind.OPENAI))
-    gateway = HttpNodeGateway(timeout_s=120, max_tokens=24)
+    gateway = HttpNodeGateway(timeout_s=120, max_tokens=24, allow_loopback=True)
     try:
         task = new_task(store, prompt="What is the capital of France? Answer in one word.", swarm_size=3)
         rnd = run_round(store, gateway, task.id)

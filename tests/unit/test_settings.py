@@ -195,3 +195,14 @@ def test_production_has_no_faucet(monkeypatch):
         get_settings.cache_clear()
     assert done.exit_code != 0
     assert "MERIT_ENV=production has no faucet" in done.output
+
+
+def test_nodes_on_loopback_only_in_dev_and_never_in_production(monkeypatch):
+    for key in [k for k in __import__("os").environ if k.startswith("MERIT_")]:
+        monkeypatch.delenv(key)
+    assert Settings().nodes_on_loopback and Settings(env="test").nodes_on_loopback  # merit up, the tests
+    assert not Settings(node_allow_loopback=False).nodes_on_loopback
+    assert not _production(monkeypatch).nodes_on_loopback
+    with pytest.raises(ConfigInvalid, match="MERIT_NODE_ALLOW_LOOPBACK") as caught:
+        _production(monkeypatch, MERIT_NODE_ALLOW_LOOPBACK="true")
+    assert "unset MERIT_NODE_ALLOW_LOOPBACK" in (caught.value.hint or "")
