@@ -13,6 +13,7 @@ from services.app.escrow import FeeTerms
 from services.app.gold import GeneratedBank
 from services.app.ports import ContentStore, NodeGateway, QuestionBank, RoundQueue, Store
 from services.broker.queue import CeleryRoundQueue
+from services.broker.ratelimit import RateLimiter
 from services.content import build_content_store
 from services.core.errors import ConfigInvalid
 from services.nodes.client import HttpNodeGateway
@@ -32,6 +33,7 @@ class Container:
     nodes: NodeGateway
     queue: RoundQueue
     bank: QuestionBank
+    limiter: RateLimiter | None = None  # per-API-key token buckets (the API's)
     _chain: ChainSettlement | None = field(default=None, init=False, repr=False)
     _fees: FeeTerms | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -64,6 +66,8 @@ class Container:
 
     def close(self) -> None:
         self.store.close()
+        if self.limiter is not None:
+            self.limiter.close()
         close = getattr(self.nodes, "close", None)
         if close:
             close()
@@ -81,6 +85,7 @@ def bootstrap(settings: Settings) -> Container:
         ),
         queue=CeleryRoundQueue(create_celery(settings)),
         bank=question_bank(settings),
+        limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, settings.effective_broker_url),
     )
 
 

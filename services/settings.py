@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     api_keys: list[str] = [DEV_API_KEY]
     api_url: str | None = None  # where the CLI finds the API; None: http://api_host:api_port
     client_api_key: SecretStr | None = None  # the CLI's key; None: the first of api_keys
+    max_body_bytes: int = Field(256 * 1024, ge=1024)  # a larger request body is a 413, unread
+    # per API key, a token bucket (shared by every API process through the broker's redis)
+    rate_limit_per_s: float = Field(20.0, gt=0)  # requests a key may make per second, sustained
+    rate_limit_burst: int = Field(60, ge=1)  # requests a key may make at once
 
     swarm_size: int = Field(4, ge=3, le=64)
     min_answers: int = Field(3, ge=3)  # a pair needs a third node to judge it

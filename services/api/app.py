@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.api import explorer, problems
+from services.api.bodylimit import BodyLimit
 from services.api.routes import router
 from services.bootstrap import Container, bootstrap
 from services.settings import get_settings
@@ -26,6 +27,7 @@ def create_app(container: Container) -> FastAPI:
         description="Swarm inference with peer-ranked consensus, settled on an EVM chain.",
     )
     app.state.container = container
+    app.add_middleware(BodyLimit, max_bytes=container.settings.max_body_bytes)
     problems.install(app)
     app.include_router(router)
     app.include_router(explorer.router)

@@ -1,6 +1,8 @@
-"""Built-in explorer pages: tasks, their rounds and the nodes, readable in a browser.
+"""Built-in explorer pages: epochs, their rewards and the nodes, readable in a browser.
 
-Server-rendered HTML with every value escaped; the JSON API carries the same data.
+Public pages: nothing of a task (its prompt, answers, fee or payer) is shown, since a task is
+readable only by the API key that submitted it, and nothing may tell a hidden gold task apart.
+Server-rendered HTML with every value escaped.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from services.api.deps import get_container
-from services.app import tasks
 from services.bootstrap import Container
-from services.core.types import EpochId, TaskId
+from services.core.types import EpochId
 
 router = APIRouter(prefix="/explorer", include_in_schema=False)
 Dep = Annotated[Container, Depends(get_container)]
@@ -47,15 +48,6 @@ def _kind(kind: str) -> str:
 
 @router.get("", response_class=HTMLResponse)
 def index(c: Dep) -> HTMLResponse:
-    task_rows = [
-        [
-            f"<a href='/explorer/tasks/{escape(t.id)}'><code>{escape(t.id[:8])}</code></a>",
-            f"<span class={escape(t.status.value)}>{escape(t.status.value)}</span>",
-            escape(t.prompt[:80]),
-            escape(t.created_at.strftime("%Y-%m-%d %H:%M:%S")),
-        ]
-        for t in c.store.tasks.list(limit=50)
-    ]
     node_rows = [
         [str(n.id), escape(n.name) + _kind(n.kind.value), escape(n.model), escape(n.status.value),
          f"{n.reputation_bp / 100:.2f}%"]
@@ -70,51 +62,13 @@ def index(c: Dep) -> HTMLResponse:
         ]
         for e in c.store.epochs.list(limit=20)
     ]
-    body = "<h2>Latest tasks</h2>" + _table(["task", "status", "prompt", "created"], task_rows)
+    body = (
+        "<p>Tasks are private to the requester that submitted them: read yours with "
+        "<code>GET /v1/tasks/{id}</code> and your API key.</p>"
+    )
     body += "<h2>Epochs</h2>" + _table(["epoch", "status", "pool", "audit bundle"], epoch_rows)
     body += "<h2>Nodes</h2>" + _table(["id", "name", "model", "status", "reputation"], node_rows)
     return _page("meritswarm explorer", body)
-
-
-@router.get("/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(task_id: str, c: Dep) -> HTMLResponse:
-    v = tasks.view_task(c.store, TaskId(task_id))
-
-    def name(nid: int) -> str:
-        n = v.nodes.get(nid)
-        return escape(n.name) + _kind(n.kind.value) if n else str(nid)
-
-    winner = v.winner_answer
-    body = f"<p>status <b class={escape(v.task.status.value)}>{escape(v.task.status.value)}</b>"
-    body += f"{' — ' + escape(v.task.error) if v.task.error else ''}</p>"
-    body += f"<h2>Prompt</h2><pre>{escape(v.task.prompt)}</pre>"
-    if winner:
-        body += f"<h2>Answer</h2><pre>{escape(winner.content or '')}</pre><p>by {name(winner.node_id)}</p>"
-    if v.round and v.round.ranking:
-        backers = {c.id: c.supporters for c in v.round.candidates}
-        seats = dict(v.round.seats or {})
-        text = {a.node_id: a.content or "" for a in v.answers}
-        body += "<h2>Candidates</h2>" + _table(
-            ["rank", "answer", "supporters (seats)", "P(right)"],
-            [
-                [str(r.rank), escape(text.get(r.node_id, "")),
-                 ", ".join(f"{name(n)} ({seats.get(n, 1)})" for n in backers.get(r.node_id, (r.node_id,))),
-                 f"{r.score:.3f}"]
-                for r in v.round.ranking
-            ],
-        )
-        verdict = {True: "confident (95%)", False: "not confident: no answer reached 95%"}
-        body += f"<p>winner {verdict.get(v.round.separated, '')}; {v.round.recruits} extra judging pass(es); "
-        body += f"method <code>{escape(v.round.method or '')}</code></p>"
-    body += "<h2>Answers</h2>" + _table(
-        ["node", "status", "answer", "ms"],
-        [[name(a.node_id), escape(a.status.value), escape(a.content or ""), str(a.latency_ms)] for a in v.answers],
-    )
-    body += "<h2>Judgments</h2>" + _table(
-        ["judge", "answer 1", "answer 2", "verdict"],
-        [[name(j.judge_id), name(j.left_id), name(j.right_id), escape(j.outcome.value)] for j in v.judgments],
-    )
-    return _page(f"task {task_id[:8]}", body)
 
 
 @router.get("/epochs/{epoch_id}", response_class=HTMLResponse)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.core.errors import MeritError, Unavailable
+from services.core.errors import MeritError, RateLimited, Unavailable
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -39,7 +39,7 @@ def _short(message: str) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(MeritError)
     async def merit_error(request: Request, exc: MeritError) -> JSONResponse:
-        retry = exc.retry_after_s if isinstance(exc, Unavailable) else None
+        retry = exc.retry_after_s if isinstance(exc, (Unavailable, RateLimited)) else None
         if exc.status >= 500:
             log.warning("%s: %s", exc.code, exc.detail)
         return problem(
@@ -57,7 +57,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(exc.status_code, "http-error")
+        code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 413: "too-large"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail), request.url.path)
 
     @app.exception_handler(Exception)

@@ -22,7 +22,7 @@ PROBLEM = {"content": {"application/problem+json": {}}}
     "/tasks",
     status_code=202,
     response_model=TaskAccepted,
-    responses={401: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses={401: PROBLEM, 413: PROBLEM, 422: PROBLEM, 429: PROBLEM, 503: PROBLEM},
 )
 def submit_task(
     body: TaskIn, request: Request, response: Response, c: Dep, who: Annotated[str, Depends(requester)]
@@ -54,9 +54,10 @@ def submit_task(
     )
 
 
-@router.get("/tasks/{task_id}", response_model=TaskOut, responses={404: PROBLEM})
-def get_task(task_id: str, c: Dep) -> TaskOut:
-    return TaskOut.from_view(tasks.view_task(c.store, TaskId(task_id)))
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses={401: PROBLEM, 404: PROBLEM, 429: PROBLEM})
+def get_task(task_id: str, c: Dep, who: Annotated[str, Depends(requester)]) -> TaskOut:
+    """A task submitted with the same API key; any other id is 404, whether or not it exists."""
+    return TaskOut.from_view(tasks.view_own_task(c.store, TaskId(task_id), who))
 
 
 @router.get("/nodes", response_model=list[NodeOut])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.app.escrow import FeeTerms, check_declared_fee
 from services.app.ports import QuestionBank, RoundQueue, Store
-from services.core.errors import BrokerUnavailable, Invalid
+from services.core.errors import BrokerUnavailable, Invalid, NotFound
 from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
 from services.core.types import Answer, Judgment, NewTask, Node, NodeId, Round, Task, TaskId, TaskStatus, Wei
 
@@ -67,6 +67,12 @@ def submit_task(
                 hint='send e.g. "options": ["Paris", "Rome", "Madrid"]',
             )
         prompt = multiple_choice_prompt(prompt.strip(), options)
+        if len(prompt) > MAX_PROMPT_CHARS:  # the limit holds for what every node is sent
+            raise Invalid(
+                f"the prompt with its options joined in is {len(prompt)} characters, over the "
+                f"limit of {MAX_PROMPT_CHARS}",
+                hint="shorten the question or its options",
+            )
     queue.ping()  # fail before writing anything when the broker is unreachable
     task = store.tasks.add(
         NewTask(
@@ -93,6 +99,16 @@ def submit_task(
         except BrokerUnavailable:
             log.warning("gold task not scheduled: the broker is down", extra={"task_id": task.id})
     return task
+
+
+def view_own_task(store: Store, task_id: TaskId, requester: str) -> TaskView:
+    """``view_task`` for the requester that submitted the task. Another requester's task, and
+    every hidden gold task, is not found exactly like an id that does not exist, so ids cannot be
+    probed."""
+    task = store.tasks.get(task_id)  # NotFound for an unknown or malformed id
+    if task.requester != requester or store.gold.of(task.id) is not None:
+        raise NotFound(f"task {task_id} not found", hint="check the id returned by POST /v1/tasks")
+    return view_task(store, task.id)
 
 
 def view_task(store: Store, task_id: TaskId) -> TaskView:

@@ -15,9 +15,10 @@ _BY_CODE: dict[str, type[errors.MeritError]] = {
     cls.code: cls
     for cls in (
         errors.NotFound, errors.Conflict, errors.Invalid, errors.Unauthorized, errors.Unavailable,
-        errors.BrokerUnavailable, errors.StoreUnavailable, errors.ChainUnavailable,
+        errors.BrokerUnavailable, errors.StoreUnavailable, errors.ChainUnavailable, errors.TooLarge,
     )
 }
+RATE_LIMIT_WAITS = 3  # a 429 is waited out (its Retry-After, at most 10 s) this many times
 
 
 FINISHED = ("done", "failed")
@@ -33,12 +34,13 @@ class ApiClient:
         )
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
-        try:
-            resp = self._http.request(method, path, **kw)
-        except httpx.TransportError as exc:
-            raise errors.Unavailable(
-                f"the API at {self.base_url} is unreachable", hint="start the stack with `merit up`"
-            ) from exc
+        resp = self._request(method, path, **kw)
+        for _ in range(RATE_LIMIT_WAITS):
+            wait = resp.headers.get("retry-after", "")
+            if resp.status_code != 429 or not wait.isdigit() or int(wait) > 10:
+                break
+            time.sleep(int(wait))  # nothing was done: the same request again
+            resp = self._request(method, path, **kw)
         if resp.status_code >= 400:
             try:
                 body = resp.json()
@@ -48,6 +50,14 @@ class ApiClient:
             cls = _BY_CODE.get(code, errors.MeritError)
             raise cls(body.get("detail") or resp.reason_phrase, hint=body.get("hint"))
         return resp.json()
+
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise errors.Unavailable(
+                f"the API at {self.base_url} is unreachable", hint="start the stack with `merit up`"
+            ) from exc
 
     def submit_task(
         self,

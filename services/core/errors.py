@@ -58,6 +58,26 @@ class EndpointRefused(Invalid):
     title = "Node endpoint refused"
 
 
+class TooLarge(MeritError):
+    code = "too-large"
+    status = 413
+    title = "Request body too large"
+    exit_code = 2
+
+
+class RateLimited(MeritError):
+    """Too many requests for one API key; ``retry_after_s`` says when one more is taken."""
+
+    code = "rate-limited"
+    status = 429
+    title = "Too many requests"
+    exit_code = 75
+
+    def __init__(self, detail: str, *, retry_after_s: int, hint: str | None = None) -> None:
+        super().__init__(detail, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
 class Unauthorized(MeritError):
     code = "unauthorized"
     status = 401

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from services.api.app import create_app
 from services.bootstrap import bootstrap
-from services.settings import Settings
+from services.settings import DEV_API_KEY, Settings
 from services.store.embedded import start_postgres
 from services.store.migrate import migrate
 from tests.fixtures.postgres import TEST_SERVER_SETTINGS, start_test_postgres
@@ -23,7 +23,7 @@ def test_with_postgres_down_a_request_gets_503_at_once_and_200_once_it_is_back(r
     migrate(server.url)
     container = bootstrap(Settings(env="test", data_dir=tmp_path, database_url=server.url, broker_url=redis_url))
     try:
-        client = TestClient(create_app(container))
+        client = TestClient(create_app(container), headers={"Authorization": f"Bearer {DEV_API_KEY}"})
         missing = f"/v1/tasks/{uuid.uuid4()}"
         assert client.get(missing).status_code == 404  # the route reaches the database
 
