@@ -89,7 +89,7 @@ def refusal(address: str | IPAddress, *, allow_loopback: bool = False) -> str | 
 def _refuse(host: str, address: str, why: str) -> EndpointRefused:
     shown = address if host == address else f"{host} resolves to {address}"
     return EndpointRefused(
-        f"node endpoint refused: {shown}, a {why} address",
+        f"node endpoint refused: {shown}, {'an' if why[0] in 'aeiou' else 'a'} {why} address",
         hint="a node must be reachable at a public address; in dev, MERIT_NODE_ALLOW_LOOPBACK=true "
         "admits 127.0.0.1 only",
     )

@@ -171,7 +171,7 @@ def test_a_name_resolving_to_loopback_is_refused_at_call_time(serve) -> None:
         ("http://169.254.169.254/latest/meta-data", "169.254.169.254, a link-local"),
         ("http://[fd00:ec2::254]/v1", "a private address"),
         ("http://100.100.100.200/v1", "shared or metadata range"),
-        ("http://0.0.0.0:8000/v1", "unspecified"),
+        ("http://0.0.0.0:8000/v1", "0.0.0.0, an unspecified address"),
     ],
 )
 def test_inside_addresses_are_refused_even_with_loopback_allowed(url: str, says: str) -> None:
