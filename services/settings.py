@@ -24,6 +24,11 @@ DEV_API_KEY = "dev-requester-key"
 # the shortest timelock delay and challenge window production accepts (the dev chain uses 60 s)
 PRODUCTION_MIN_DELAY_S = 3600
 
+# the broker looks for work a dead worker held this often (workers.app: kombu's restore sweep)
+RESTORE_SWEEP_S = 5
+STEP_MARGIN_S = 5  # a step's last node call ends this long before its visibility timeout
+STALL_MARGIN_S = 20  # a redelivered step has had this long to make progress
+
 SigningRole = Literal["settler", "examiner", "resolver"]  # roles a marketplace process signs as
 Role = Literal["admin", "settler", "examiner", "resolver", "treasury"]
 SIGNING_ROLES: tuple[SigningRole, ...] = get_args(SigningRole)
@@ -81,8 +86,19 @@ class Settings(BaseSettings):
     # nodes at 127.0.0.1 / ::1 (merit up's test nodes, a local `merit node serve`); no other
     # inside address is ever allowed. None: allowed in dev and test; refused in production
     node_allow_loopback: bool | None = None
-    # a task whose worker died unacknowledged is delivered again after this long (longer than any task)
-    task_visibility_timeout_s: int = Field(900, ge=1)
+    # a step whose worker died unacknowledged is delivered again after this long: longer than any
+    # step (one node call of at most node_timeout_s; a judge step starts calls only while it has
+    # run less than judge_budget_s, then goes on in a new delivery), so work a dead worker held
+    # comes back within about a minute
+    task_visibility_timeout_s: int = Field(60, ge=1)
+    # a task without progress (change of state, answer, judgment) this long is driven on by the
+    # reconciler; None: the visibility timeout and 20 s (a redelivered step has had its chance)
+    task_stall_s: int | None = Field(None, ge=1)
+    task_redrives: int = Field(3, ge=0)  # re-drives without progress, then the task fails (refunded)
+    reconcile_interval_s: int = Field(15, ge=1)  # how often beat runs the task reconciler
+    # round steps waiting in the queues above which the reconciler re-drives nothing (they may
+    # only be waiting their turn)
+    reconcile_max_backlog: int = Field(200, ge=0)
     default_fee_wei: int = Field(10**16, ge=0)  # a task's fee when its payer sends none
     free_tasks: bool = True  # take tasks without a fee (nothing of theirs is pooled)
     fee_wait_s: int = Field(600, ge=1)  # how long a task waits for its payer to escrow the fee
@@ -224,6 +240,18 @@ class Settings(BaseSettings):
             hint=f"set {role_setting(role)} to the {role}'s "
             + ("private key" if role in SIGNING_ROLES else "address"),
         )
+
+    # recovery ------------------------------------------------------------------------------
+    @property
+    def effective_task_stall_s(self) -> int:
+        return self.task_stall_s or self.task_visibility_timeout_s + STALL_MARGIN_S
+
+    @property
+    def judge_budget_s(self) -> float:
+        """How long a judge step may go on starting node calls: its last call (at most
+        ``node_timeout_s``) ends by the visibility timeout less the broker's restore sweep and a
+        margin, so a running step is never delivered a second time."""
+        return max(0.0, self.task_visibility_timeout_s - RESTORE_SWEEP_S - STEP_MARGIN_S - self.node_timeout_s)
 
     # derived locations -------------------------------------------------------------------
     @property

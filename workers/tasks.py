@@ -17,11 +17,12 @@ from services.core.types import NodeId, TaskId
 from workers.container import container
 from zk.prover import ProverFailed
 
+# the database comes back (merit up restarts it): until then a step waits, never fails for it
 _RETRY: dict[str, Any] = {
     "autoretry_for": (StoreUnavailable,),
     "retry_backoff": True,
     "retry_backoff_max": 30,
-    "max_retries": 5,
+    "max_retries": None,
 }
 
 
@@ -37,11 +38,62 @@ def dispatch(task_id: str) -> list[int]:
     c = container()
     node_ids = rounds.choose_swarm(c.store, TaskId(task_id), min_answers=c.settings.min_answers)
     if node_ids:  # one entry per seat
-        body = plan_judging.si(task_id, node_ids).on_error(_on_error(task_id, "answering"))
-        chord([infer.si(task_id, n) for n in sorted(set(node_ids))])(body)
+        _answer(task_id, node_ids)
     else:
         _refund_if_failed(task_id)
     return node_ids
+
+
+def _answer(task_id: str, seats: list[NodeId] | list[int]) -> None:
+    """Ask each seated node (once per node), then plan the judging."""
+    body = plan_judging.si(task_id, [int(n) for n in seats]).on_error(_on_error(task_id, "answering"))
+    chord([infer.si(task_id, int(n)) for n in sorted(set(seats))])(body)
+
+
+def _judge(task_id: str, judges: list[NodeId] | list[int], step: str) -> None:
+    """Ask each judge its pairs, then rank."""
+    body = rank.si(task_id).on_error(_on_error(task_id, step))
+    chord([judge.si(task_id, int(j)) for j in judges])(body)
+
+
+@shared_task(name="merit.round.resume", **_RETRY)
+def resume(task_id: str) -> str:
+    """Drive a stalled round on from where it stands (queued by the reconciler); the step."""
+    c = container()
+    plan = rounds.resume(c.store, TaskId(task_id), min_answers=c.settings.min_answers)
+    if plan.step is rounds.Step.ANSWER:
+        _answer(task_id, list(plan.nodes))
+    elif plan.step is rounds.Step.JUDGE:
+        _judge(task_id, list(plan.nodes), "judging")
+    elif plan.step is rounds.Step.RANK:
+        rank.delay(task_id)
+    else:
+        _refund_if_failed(task_id)
+    return plan.step.value
+
+
+@shared_task(name="merit.round.reconcile")
+def reconcile() -> dict[str, int]:
+    """Drive on the tasks left without progress (periodic, idempotent): a fee check again, a
+    round resumed, a task that does not move failed with the reason and its fee refunded; how many
+    of each. A failure waits for the next run."""
+    from services.app.recovery import Drive, TaskRecovery, drive_stalled_tasks
+
+    c = container()
+    s = c.settings
+    try:
+        escrow = c.chain()
+    except ChainUnavailable:  # fee checks wait for the chain; rounds need none
+        escrow = None
+    terms = TaskRecovery(s.effective_task_stall_s, s.task_redrives, s.fee_wait_s, s.reconcile_max_backlog)
+    driven = drive_stalled_tasks(c.store, c.queue, escrow, terms)
+    for d in driven:
+        if d.drive in (Drive.FAILED, Drive.FEE_FAILED):
+            refund_task.delay(d.task_id)
+    counts: dict[str, int] = {}
+    for d in driven:
+        counts[d.drive.value] = counts.get(d.drive.value, 0) + 1
+    return counts
 
 
 @shared_task(
@@ -74,23 +126,32 @@ def infer(task_id: str, node_id: int) -> str:
 
 
 @shared_task(name="merit.round.plan_judging", **_RETRY)
-def plan_judging(task_id: str, node_ids: list[int]) -> list[int]:
+def plan_judging(task_id: str, node_ids: list[int]) -> list[int] | None:
     c = container()
     judges = rounds.plan_judging(
         c.store, TaskId(task_id), [NodeId(n) for n in node_ids], min_answers=c.settings.min_answers
     )
     if judges:
-        body = rank.si(task_id).on_error(_on_error(task_id, "judging"))
-        chord([judge.si(task_id, j) for j in judges])(body)
-    elif not _refund_if_failed(task_id):  # the swarm agreed: nothing to judge
+        _judge(task_id, judges, "judging")
+    elif judges is None:  # failed here (refund), or planned before (its judges are under way)
+        _refund_if_failed(task_id)
+    else:  # the swarm agreed: nothing to judge
         rank.delay(task_id)
     return judges
 
 
-@shared_task(name="merit.round.judge", **_RETRY)
-def judge(task_id: str, judge_id: int) -> int:
+@shared_task(name="merit.round.judge", bind=True, **_RETRY)
+def judge(self: Any, task_id: str, judge_id: int) -> int:
+    """Ask the judge its pairs; a step that ran out of time (``judge_budget_s``) goes on with the
+    pairs left in a delivery of its own (its chord waits), so no delivery outlives the broker's
+    visibility timeout."""
     c = container()
-    return len(rounds.collect_judgments(c.store, c.nodes, TaskId(task_id), NodeId(judge_id)))
+    done = rounds.judge_within(
+        c.store, c.nodes, TaskId(task_id), NodeId(judge_id), budget_s=c.settings.judge_budget_s
+    )
+    if done.unasked:
+        raise self.retry(countdown=0)
+    return len(done.made)
 
 
 @shared_task(name="merit.round.rank", **_RETRY)
@@ -98,8 +159,7 @@ def rank(task_id: str) -> list[int]:
     """Rank the round; when the top two still overlap, judge the recruited pairs and rank again."""
     judges = rounds.rank(container().store, TaskId(task_id))
     if judges:
-        body = rank.si(task_id).on_error(_on_error(task_id, "recruited judging"))
-        chord([judge.si(task_id, j) for j in judges])(body)
+        _judge(task_id, judges, "recruited judging")
     return judges
 
 

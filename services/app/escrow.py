@@ -87,11 +87,13 @@ def check_fee(
     *,
     wait_s: int,
     now: datetime | None = None,
+    look_again: bool = True,
 ) -> FeeCheck:
     """Dispatch ``task_id`` when its payer's escrow holds exactly its fee; fail it when the
     deadline (``wait_s`` after it came) has passed or another amount was escrowed (refunded);
-    otherwise schedule the next look. Idempotent: a repeated call on a task past this step only
-    makes sure its round was queued."""
+    otherwise schedule the next look (not with ``look_again`` false: the reconciler looks at a
+    task whose chain of looks may still be alive, and does not start a second one). Idempotent: a
+    repeated call on a task past this step only makes sure its round was queued."""
     task = store.tasks.get(task_id)
     if task.fee_state is FeeState.HELD and task.status is TaskStatus.QUEUED:
         queue.enqueue_round(task.id)  # a redelivered check: dispatch is idempotent
@@ -120,7 +122,8 @@ def check_fee(
         store.tasks.set_fee(task.id, FeeState.UNPAID, note=reason)
         log.info("task failed: fee never escrowed", extra={"task_id": task.id})
         return FeeCheck.FAILED
-    queue.enqueue_fee_check(task.id, next_look_s(age))
+    if look_again:
+        queue.enqueue_fee_check(task.id, next_look_s(age))
     return FeeCheck.WAITING
 
 

@@ -9,6 +9,7 @@ import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from services.core.questions import Draw
@@ -35,6 +36,7 @@ from services.core.types import (
     RankEntry,
     Reliability,
     Round,
+    StalledTask,
     Task,
     TaskId,
     TaskStatus,
@@ -69,15 +71,28 @@ class TaskRepository(Protocol):
     def with_fee(  # oldest first; ``done``: finished tasks only
         self, state: FeeState, *, fee_epoch: EpochId | None = None, done: bool = False, limit: int = 10_000
     ) -> builtins.list[Task]: ...
+    # the task, row-locked until the transaction ends (inside ``Store.transaction()``); a step that
+    # reads and writes under it excludes the same step run twice at once, and late answers and
+    # judgments (``AnswerRepository.put``, ``JudgmentRepository.put`` share the lock)
+    def lock(self, task_id: TaskId) -> Task: ...  # NotFound
+    # unfinished tasks without progress (change of state, answer, judgment) since ``before``,
+    # the longest-stalled first
+    def stalled(self, before: datetime, *, limit: int = 500) -> builtins.list[StalledTask]: ...
+    def note_redrive(self, task_id: TaskId) -> int: ...  # the reconciler drove it on: how often now
+    def unfinished(self) -> int: ...  # tasks not yet done or failed
 
 
 class AnswerRepository(Protocol):
-    def put(self, answer: Answer) -> bool: ...  # False when (task, node) was already stored
+    # False when (task, node) was already stored, or the task's round has started (an answer that
+    # comes after the candidates were formed is not kept: the round did not use it)
+    def put(self, answer: Answer) -> bool: ...
     def list_for_task(self, task_id: TaskId) -> list[Answer]: ...
 
 
 class JudgmentRepository(Protocol):
-    def put(self, judgment: Judgment) -> bool: ...  # False when already stored
+    # False when already stored, or the round is finished (a verdict that comes after the ranking
+    # is not kept: the ranking did not use it)
+    def put(self, judgment: Judgment) -> bool: ...
     def list_for_task(self, task_id: TaskId) -> list[Judgment]: ...
 
 
@@ -257,6 +272,9 @@ class RoundQueue(Protocol):
     def enqueue_gold(self, beside: TaskId, delay_s: float) -> None: ...  # BrokerUnavailable
     # look again, after ``delay_s``, whether the task's fee is held (``escrow.check_fee``)
     def enqueue_fee_check(self, task_id: TaskId, delay_s: float) -> None: ...  # BrokerUnavailable
+    # drive a stalled round on from where it stands (``rounds.resume``)
+    def enqueue_resume(self, task_id: TaskId) -> None: ...  # BrokerUnavailable
+    def backlog(self) -> int: ...  # round steps waiting in the queues, not yet taken by a worker
     def ping(self) -> None: ...
 
 

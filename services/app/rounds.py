@@ -7,7 +7,11 @@ again after a crash (``acks_late``) without calling a node twice for work alread
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 
 from services.app.ports import NodeGateway, Store
 from services.core import aggregation, candidates, letters, schedule, seats
@@ -23,6 +27,7 @@ from services.core.types import (
     NodeStatus,
     PairAssignment,
     RankEntry,
+    Task,
     TaskId,
     TaskStatus,
     Wei,
@@ -47,23 +52,36 @@ def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[Nod
     """The task's seats, drawn in proportion to stake times answer weight (``seat_weight``) among
     active nodes the marketplace trusts (``aggregation.trusted``), a Sybil cluster the last
     closed epoch found standing as one identity (``core.seats``): one entry per seat, so a node
-    holding two seats appears twice. The draw is seeded by the task id, so a retried dispatch
-    picks the same swarm.
+    holding two seats appears twice. The draw is seeded by the task id, so a re-drawn swarm is the
+    same swarm.
+
+    Only a queued task is dispatched (under its row lock): a repeated dispatch (a redelivered
+    message) finds it answering and returns [], so one round's answers are asked for once; a round
+    that stalls after this is driven on by ``resume``.
     """
-    task = store.tasks.get(task_id)
-    if task.status.finished or task.status is TaskStatus.AWAITING_FEE:
-        return []  # finished, or its fee is not held: nothing is dispatched
+    with store.transaction() as tx:
+        task = tx.tasks.lock(task_id)
+        if task.status is not TaskStatus.QUEUED:
+            return []  # finished, its fee not held, or dispatched already
+        seated = _draw(tx, task, min_answers=min_answers)
+        if seated:
+            tx.tasks.set_status(task_id, TaskStatus.ANSWERING)
+    return seated
+
+
+def _draw(store: Store, task: Task, *, min_answers: int) -> list[NodeId]:
+    """``choose_swarm``'s draw, without changing the task's state; [] (the task failed) when too
+    few nodes can take part."""
     active = [n for n in store.nodes.list(status=NodeStatus.ACTIVE) if aggregation.trusted(n.reliability)]
     if len(active) < min_answers:
-        fail(store, task_id, f"{len(active)} active, trusted nodes; a round needs at least {min_answers}")
+        fail(store, task.id, f"{len(active)} active, trusted nodes; a round needs at least {min_answers}")
         return []
     held = seats.draw(
         {n.id: seat_weight(n) for n in active},
         task.swarm_size,
-        seed=_seed(task_id),
+        seed=_seed(task.id),
         clusters=store.epochs.latest_clusters(),
     )
-    store.tasks.set_status(task_id, TaskStatus.ANSWERING)
     return [n for n in sorted(held) for _ in range(held[n])]
 
 
@@ -76,9 +94,14 @@ def seat_weight(node: Node) -> int:
 
 
 def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: NodeId) -> Answer:
+    """The node's answer: the stored one, else asked for and stored. Once the round has started
+    (its candidates formed without this node's answer: a copy of the step that came late) the
+    node is not asked, and a NO_SHOW that is not stored comes back."""
     stored = next((a for a in store.answers.list_for_task(task_id) if a.node_id == node_id), None)
     if stored is not None:
         return stored
+    if store.rounds.get(task_id) is not None:
+        return Answer(task_id, node_id, AnswerStatus.NO_SHOW, None, 0, {"error": "the round started without it"})
     task = store.tasks.get(task_id)
     node = store.nodes.get(node_id)
     try:
@@ -120,43 +143,65 @@ def _choose(
 
 def plan_judging(
     store: Store, task_id: TaskId, node_ids: list[NodeId], *, min_answers: int
-) -> list[NodeId]:
+) -> list[NodeId] | None:
     """Group the answers that came into candidates and store the round's pair schedule over them;
-    return the judges (none when the swarm agreed: ``rank`` then decides alone).
+    return the judges ([] when the swarm agreed: ``rank`` then decides alone), or None when there
+    is nothing to do: the task finished or failed here, or its round was planned before (a repeated
+    call: that plan's judges and rank are under way, or ``resume`` drives them on).
 
-    ``node_ids`` is the swarm as ``choose_swarm`` drew it, one entry per seat.
+    ``node_ids`` is the swarm as ``choose_swarm`` drew it, one entry per seat; answers of nodes
+    outside it are not counted. Runs under the task's row lock: an answer that comes later is not
+    stored (``AnswerRepository.put``), so the candidates hold every answer the round keeps.
     """
-    task = store.tasks.get(task_id)
-    if task.status.finished:
-        return []
-    answers = {
-        a.node_id: a.content or ""
-        for a in store.answers.list_for_task(task_id)
-        if a.status is AnswerStatus.OK
-    }
-    if len(answers) < min(min_answers, len(set(node_ids))):
-        fail(
-            store,
-            task_id,
-            f"{len(answers)} of {len(set(node_ids))} nodes answered; need {min_answers}",
-        )
-        return []
-    held = Counter(node_ids)
-    found = candidates.group(answers, task.options)
-    pairs = schedule.plan(found, {n: held[n] for n in answers}, seed=_seed(task_id))
-    rnd = store.rounds.start(
-        task_id, sorted(held), pairs, seats=dict(held), candidates=found
-    )
-    store.tasks.set_status(task_id, TaskStatus.JUDGING)
+    with store.transaction() as tx:
+        task = tx.tasks.lock(task_id)
+        if task.status.finished or tx.rounds.get(task_id) is not None:
+            return None
+        held = Counter(node_ids)
+        answers = {
+            a.node_id: a.content or ""
+            for a in tx.answers.list_for_task(task_id)
+            if a.status is AnswerStatus.OK and a.node_id in held
+        }
+        if len(answers) < min(min_answers, len(held)):
+            fail(tx, task_id, f"{len(answers)} of {len(held)} nodes answered; need {min_answers}")
+            return None
+        found = candidates.group(answers, task.options)
+        pairs = schedule.plan(found, {n: held[n] for n in answers}, seed=_seed(task_id))
+        rnd = tx.rounds.start(task_id, sorted(held), pairs, seats=dict(held), candidates=found)
+        tx.tasks.set_status(task_id, TaskStatus.JUDGING)
     return sorted({p.judge_id for p in rnd.pairs})
 
 
 def collect_judgments(
     store: Store, nodes: NodeGateway, task_id: TaskId, judge_id: NodeId
 ) -> list[Judgment]:
+    """Ask ``judge_id`` every pair of the round it has not judged yet; the verdicts stored."""
+    return judge_within(store, nodes, task_id, judge_id, budget_s=None).made
+
+
+@dataclass(frozen=True)
+class JudgingPass:
+    made: list[Judgment]  # verdicts stored in this pass
+    unasked: int  # pairs left because the pass ran out of time (not no-shows: they were asked)
+
+
+def judge_within(
+    store: Store,
+    nodes: NodeGateway,
+    task_id: TaskId,
+    judge_id: NodeId,
+    *,
+    budget_s: float | None,
+    clock: Callable[[], float] = time.monotonic,
+) -> JudgingPass:
+    """Ask ``judge_id`` the pairs it has not judged yet, starting a new call only while the pass
+    has run less than ``budget_s`` (None: no limit; the first call is always made), so one
+    worker step stays shorter than the broker's visibility timeout; the pairs left are for the
+    next pass. A no-show is logged and not retried in this pass."""
     rnd = store.rounds.get(task_id)
-    if rnd is None:
-        return []
+    if rnd is None or rnd.finished_at is not None:
+        return JudgingPass([], 0)
     done = {
         (j.left_id, j.right_id)
         for j in store.judgments.list_for_task(task_id)
@@ -164,12 +209,15 @@ def collect_judgments(
     }
     todo = [p for p in rnd.pairs if p.judge_id == judge_id and (p.left_id, p.right_id) not in done]
     if not todo:
-        return []
+        return JudgingPass([], 0)
     task = store.tasks.get(task_id)
     judge = store.nodes.get(judge_id)
     text = {a.node_id: a.content or "" for a in store.answers.list_for_task(task_id)}
-    made = []
-    for p in todo:
+    made: list[Judgment] = []
+    started = clock()
+    for asked, p in enumerate(todo):
+        if asked and budget_s is not None and clock() - started >= budget_s:
+            return JudgingPass(made, len(todo) - asked)
         try:
             verdict = nodes.judge(judge, task.prompt, text[p.left_id], text[p.right_id])
         except NodeUnreachable as exc:
@@ -178,9 +226,9 @@ def collect_judgments(
             )
             continue
         j = Judgment(task_id, judge_id, p.left_id, p.right_id, verdict.outcome, verdict.raw)
-        store.judgments.put(j)
-        made.append(j)
-    return made
+        if store.judgments.put(j):
+            made.append(j)
+    return JudgingPass(made, 0)
 
 
 def _seed(task_id: TaskId) -> int:
@@ -196,34 +244,37 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
     the node's rates as the marketplace knows them now (kept with the round for the audit). The
     round is *separated* when the winner alone reaches 95%, or the swarm agreed; until then, up
     to ``MAX_RECRUITS`` passes ask more judges about the winner against its rivals, after which
-    the round finishes with ``separated`` false rather than judge forever.
+    the round finishes with ``separated`` false rather than judge forever. Runs under the task's
+    row lock: a verdict that comes after the round finished is not stored
+    (``JudgmentRepository.put``), so the ranking used every verdict the round keeps.
     """
-    task = store.tasks.get(task_id)
-    rnd = store.rounds.get(task_id)
-    if rnd is None or task.status.finished:
-        return []
-    store.tasks.set_status(task_id, TaskStatus.RANKING)
-    judgments = store.judgments.list_for_task(task_id)
-    held = dict(rnd.seats or dict.fromkeys(rnd.node_ids, 1))
-    found = rnd.candidates
-    if not found:
-        fail(store, task_id, "no answers to rank")
-        return []
-    members = {n for c in found for n in c.supporters} | {j.judge_id for j in judgments}
-    rates = {n.id: aggregation.rates(n.reliability) for n in store.nodes.list() if n.id in members}
-    post = aggregation.posterior(aggregation.round_of(found, judgments, rates, held, task.options))
-    entries = post.ranking()
-    separated = post.decided or len(found) == 1
-    if not separated and rnd.recruits < MAX_RECRUITS:
-        extra = _recruit(entries, found, judgments, held)
-        if extra:
-            store.rounds.add_pairs(task_id, extra, rnd.recruits + 1)
-            store.tasks.set_status(task_id, TaskStatus.JUDGING)
-            return sorted({p.judge_id for p in extra})
-    used = {n: (r.answer_ppm, r.judge_ppm) for n, r in rates.items()}
-    store.rounds.finish(task_id, entries[0].node_id, entries, FIT_METHOD, separated, used)
-    store.tasks.assign_open_epoch(task_id)
-    store.tasks.set_status(task_id, TaskStatus.DONE)
+    with store.transaction() as tx:
+        task = tx.tasks.lock(task_id)
+        rnd = tx.rounds.get(task_id)
+        if rnd is None or task.status.finished:
+            return []
+        tx.tasks.set_status(task_id, TaskStatus.RANKING)
+        judgments = tx.judgments.list_for_task(task_id)
+        held = dict(rnd.seats or dict.fromkeys(rnd.node_ids, 1))
+        found = rnd.candidates
+        if not found:
+            fail(tx, task_id, "no answers to rank")
+            return []
+        members = {n for c in found for n in c.supporters} | {j.judge_id for j in judgments}
+        rates = {n.id: aggregation.rates(n.reliability) for n in tx.nodes.list() if n.id in members}
+        post = aggregation.posterior(aggregation.round_of(found, judgments, rates, held, task.options))
+        entries = post.ranking()
+        separated = post.decided or len(found) == 1
+        if not separated and rnd.recruits < MAX_RECRUITS:
+            extra = _recruit(entries, found, judgments, held)
+            if extra:
+                tx.rounds.add_pairs(task_id, extra, rnd.recruits + 1)
+                tx.tasks.set_status(task_id, TaskStatus.JUDGING)
+                return sorted({p.judge_id for p in extra})
+        used = {n: (r.answer_ppm, r.judge_ppm) for n, r in rates.items()}
+        tx.rounds.finish(task_id, entries[0].node_id, entries, FIT_METHOD, separated, used)
+        tx.tasks.assign_open_epoch(task_id)
+        tx.tasks.set_status(task_id, TaskStatus.DONE)
     log.info(
         "task ranked",
         extra={"task_id": task_id, "winner": entries[0].node_id, "separated": separated},
@@ -258,6 +309,44 @@ def _recruit(
     return out
 
 
+class Step(StrEnum):
+    """The step a stalled round goes on with (``resume``)."""
+
+    ANSWER = "answer"  # ask the seated nodes (those without a stored answer), then plan judging
+    JUDGE = "judge"  # ask the judges with pairs still to judge, then rank
+    RANK = "rank"  # rank (again: every verdict is in, or the rank's last write was lost)
+    NONE = "none"  # nothing: finished, failed here, or waiting for its fee
+
+
+@dataclass(frozen=True)
+class Resume:
+    step: Step
+    nodes: tuple[NodeId, ...] = ()  # ANSWER: the seats (one entry per seat); JUDGE: the judges
+
+
+def resume(store: Store, task_id: TaskId, *, min_answers: int) -> Resume:
+    """Where a stalled round goes on from what is stored (the reconciler): a queued task is
+    dispatched, an answering one asks its swarm again (re-drawn: the same seats; stored answers
+    are not asked again), a judging one asks the judges whose pairs are not all judged, a
+    ranking one is ranked. Every step it names is idempotent beside a copy of itself still
+    running, so resuming a round that was only slow does no harm."""
+    task = store.tasks.get(task_id)
+    if task.status.finished or task.status is TaskStatus.AWAITING_FEE:
+        return Resume(Step.NONE)
+    if task.status is TaskStatus.QUEUED:
+        seated = choose_swarm(store, task_id, min_answers=min_answers)
+        return Resume(Step.ANSWER, tuple(seated)) if seated else Resume(Step.NONE)
+    rnd = store.rounds.get(task_id)
+    if rnd is None:
+        seated = _draw(store, task, min_answers=min_answers)
+        return Resume(Step.ANSWER, tuple(seated)) if seated else Resume(Step.NONE)
+    if task.status is TaskStatus.RANKING or rnd.finished_at is not None:
+        return Resume(Step.RANK)
+    judged = {(j.judge_id, j.left_id, j.right_id) for j in store.judgments.list_for_task(task_id)}
+    judges = sorted({p.judge_id for p in rnd.pairs if (p.judge_id, p.left_id, p.right_id) not in judged})
+    return Resume(Step.JUDGE, tuple(judges)) if judges else Resume(Step.RANK)
+
+
 def run_round(store: Store, nodes: NodeGateway, task_id: TaskId, *, min_answers: int) -> None:
     """One round start to finish in this process: the steps the Celery chain of
     ``workers.tasks`` runs (dispatch, infer, plan_judging, judge, rank and its recruits), in order.
@@ -268,9 +357,7 @@ def run_round(store: Store, nodes: NodeGateway, task_id: TaskId, *, min_answers:
     for node in sorted(set(seated)):
         collect_answer(store, nodes, task_id, node)
     judges = plan_judging(store, task_id, seated, min_answers=min_answers)
-    while True:
+    while judges is not None:
         for judge in judges:
             collect_judgments(store, nodes, task_id, judge)
-        judges = rank(store, task_id)
-        if not judges:
-            return
+        judges = rank(store, task_id) or None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import OperationalError
+from kombu.exceptions import ChannelError, OperationalError
 
 from services.core.errors import BrokerUnavailable
 from services.core.types import TaskId
@@ -13,6 +13,8 @@ from services.core.types import TaskId
 DISPATCH = "merit.round.dispatch"
 GOLD = "merit.round.gold"
 AWAIT_FEE = "merit.round.await_fee"
+RESUME = "merit.round.resume"
+ROUND_QUEUES = ("inference", "consensus")  # where a round's steps wait (workers.app.ROUTES)
 _HINT = "check that redis is running at MERIT_BROKER_URL and retry"
 
 
@@ -36,6 +38,25 @@ class CeleryRoundQueue:
 
     def enqueue_fee_check(self, task_id: TaskId, delay_s: float) -> None:
         self._send(AWAIT_FEE, [task_id], countdown=delay_s or None)
+
+    def enqueue_resume(self, task_id: TaskId) -> None:
+        self._send(RESUME, [task_id])
+
+    def backlog(self) -> int:
+        """Messages waiting in the round queues (not counting those a worker holds)."""
+        try:
+            with self._app.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=self._timeout)
+                channel = conn.default_channel
+                total = 0
+                for queue in ROUND_QUEUES:
+                    try:
+                        total += int(channel.queue_declare(queue=queue, passive=True).message_count)
+                    except ChannelError:  # never declared: nothing waits in it
+                        continue
+                return total
+        except (OperationalError, OSError) as exc:
+            raise BrokerUnavailable("the task broker is unreachable", hint=_HINT) from exc
 
     def _send(self, name: str, args: list[Any], countdown: float | None = None) -> None:
         try:

@@ -195,6 +195,16 @@ class Task:
 
 
 @dataclass(frozen=True)
+class StalledTask:
+    """An unfinished task that has not moved since ``last_progress`` (its last change of state,
+    answer or judgment); ``redrives``: how often the reconciler drove it on since it last moved."""
+
+    task: Task
+    last_progress: datetime
+    redrives: int
+
+
+@dataclass(frozen=True)
 class Answer:
     task_id: TaskId
     node_id: NodeId

@@ -67,6 +67,7 @@ from services.core.types import (
     RankEntry,
     Reliability,
     Round,
+    StalledTask,
     Task,
     TaskId,
     TaskStatus,
@@ -96,6 +97,8 @@ _TABLES = (
     "claims",
     "gold_sets",
     "gold_tasks",
+    "progress",
+    "redrives",
 )
 _BP = range(10_001)  # basis points
 _CALLDATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
@@ -133,6 +136,8 @@ class _Tables:
         self.claims: dict[EpochId, tuple[ClaimEntry, ...]] = {}  # by chain node id
         self.gold_sets: dict[EpochId, GoldSet] = {}
         self.gold_tasks: dict[str, GoldTask] = {}  # by task key
+        self.progress: dict[str, datetime] = {}  # by task key: its latest answer or judgment
+        self.redrives: dict[str, int] = {}  # by task key: re-drives since its last change of state
 
     def snapshot(self) -> dict[str, dict[Any, Any]]:
         return {name: dict(getattr(self, name)) for name in _TABLES}
@@ -420,6 +425,7 @@ class MemoryTasks(_Repo):
         self._db.tasks[task.id] = replace(
             task, status=wanted, error=error, updated_at=self._db.now()
         )
+        self._db.redrives.pop(task.id, None)
 
     @_locked
     def set_fee(
@@ -448,10 +454,38 @@ class MemoryTasks(_Repo):
         return sorted(rows, key=lambda t: (t.created_at, t.id))[: max(0, limit)]
 
     @_locked
+    def lock(self, task_id: TaskId) -> Task:
+        """The task (inside ``transaction()`` the store's lock is held already)."""
+        return self._db.task(task_id)
+
+    @_locked
+    def stalled(self, before: datetime, *, limit: int = 500) -> builtins.list[StalledTask]:
+        """Unfinished tasks without progress (change of state, answer, judgment) since ``before``."""
+        out = []
+        for t in self._db.tasks.values():
+            last = max(t.updated_at, self._db.progress.get(t.id, t.updated_at))
+            if not t.status.finished and last < before:
+                out.append(StalledTask(t, last, self._db.redrives.get(t.id, 0)))
+        return sorted(out, key=lambda s: (s.last_progress, s.task.id))[: max(0, limit)]
+
+    @_locked
+    def note_redrive(self, task_id: TaskId) -> int:
+        """Count one more re-drive of the task (its stall is timed afresh from now); the count."""
+        task = self._db.task(task_id)
+        self._db.tasks[task.id] = replace(task, updated_at=self._db.now())
+        self._db.redrives[task.id] = self._db.redrives.get(task.id, 0) + 1
+        return self._db.redrives[task.id]
+
+    @_locked
+    def unfinished(self) -> int:
+        return sum(not t.status.finished for t in self._db.tasks.values())
+
+    @_locked
     def delete(self, task_id: TaskId) -> None:
         """Remove the task with its answers, judgments and round."""
         key = self._db.task(task_id).id
-        tables = (self._db.tasks, self._db.answers, self._db.judgments, self._db.rounds, self._db.gold_tasks)
+        tables = (self._db.tasks, self._db.answers, self._db.judgments, self._db.rounds, self._db.gold_tasks,
+                  self._db.progress, self._db.redrives)
         for table in tables:
             table.pop(key, None)
 
@@ -474,7 +508,8 @@ class MemoryTasks(_Repo):
 class MemoryAnswers(_Repo):
     @_locked
     def put(self, answer: Answer) -> bool:
-        """Store the answer; False when this node's answer to this task was already stored."""
+        """Store the answer; False when this node's answer to this task was already stored, or
+        the task's round has started."""
         key = _task_key(answer.task_id)
         row = replace(
             answer,
@@ -489,7 +524,10 @@ class MemoryAnswers(_Repo):
             return False
         _present(key in self._db.tasks, "answers", "task_id", key, "tasks")
         _present(row.node_id in self._db.nodes, "answers", "node_id", row.node_id, "nodes")
+        if key in self._db.rounds:
+            return False  # the round started without it
         self._db.answers[key] = tuple(sorted((*stored, row), key=lambda a: a.node_id))
+        self._db.progress[key] = self._db.now()
         return True
 
     @_locked
@@ -503,8 +541,8 @@ class MemoryAnswers(_Repo):
 class MemoryJudgments(_Repo):
     @_locked
     def put(self, judgment: Judgment) -> bool:
-        """Store the verdict; False when this judge already judged this ordered pair of this task.
-        A judge judging its own answer is refused (Invalid)."""
+        """Store the verdict; False when this judge already judged this ordered pair of this task,
+        or the round is finished. A judge judging its own answer is refused (Invalid)."""
         key = _task_key(judgment.task_id)
         if judgment.judge_id in (judgment.left_id, judgment.right_id):
             raise Invalid(
@@ -528,7 +566,11 @@ class MemoryJudgments(_Repo):
         _present(key in self._db.tasks, "judgments", "task_id", key, "tasks")
         for column, node_id in zip(("judge_id", "left_id", "right_id"), _pair_of(row), strict=True):
             _present(node_id in self._db.nodes, "judgments", column, node_id, "nodes")
+        started = self._db.rounds.get(key)
+        if started is not None and started.finished_at is not None:
+            return False  # the round was ranked without it
         self._db.judgments[key] = tuple(sorted((*stored, row), key=_pair_of))
+        self._db.progress[key] = self._db.now()
         return True
 
     @_locked

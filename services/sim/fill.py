@@ -84,9 +84,9 @@ def _repeat(requester: PayingRequester, p: _Played) -> None:
     task = requester.submit(prompt=p.text, requester="bench", fee_wei=FEE, swarm_size=p.swarm,
                             options=list(p.options))  # fmt: skip
     r = p.round
-    store.rounds.start(task.id, r.node_ids, r.pairs, seats=r.seats, candidates=r.candidates)
-    for a in p.answers:
+    for a in p.answers:  # answers before the round starts: a started round takes no more
         store.answers.put(replace(a, task_id=task.id))
+    store.rounds.start(task.id, r.node_ids, r.pairs, seats=r.seats, candidates=r.candidates)
     for j in p.judgments:
         store.judgments.put(replace(j, task_id=task.id))
     store.rounds.finish(task.id, r.winner_id, r.ranking, r.method or "", r.separated, r.weights)

@@ -89,6 +89,7 @@ class ListQueue:
         self.queued: list[TaskId] = []
         self.gold: list[TaskId] = []  # requester tasks whose gold task is due
         self.fee_checks: list[TaskId] = []  # tasks whose fee is to be looked at
+        self.resumed: list[TaskId] = []  # stalled rounds the reconciler drove on
 
     def enqueue_fee_check(self, task_id: TaskId, delay_s: float) -> None:
         self.fee_checks.append(task_id)
@@ -98,6 +99,12 @@ class ListQueue:
 
     def enqueue_gold(self, beside: TaskId, delay_s: float) -> None:
         self.gold.append(beside)
+
+    def enqueue_resume(self, task_id: TaskId) -> None:
+        self.resumed.append(task_id)
+
+    def backlog(self) -> int:
+        return len(self.queued) + len(self.resumed)
 
     def make_gold(self, store: Store, bank: QuestionBank) -> None:
         """Make the gold tasks asked for so far (what the worker does after the delay)."""

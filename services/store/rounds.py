@@ -33,6 +33,13 @@ def _task_key_or_none(task_id: TaskId) -> Any:
         return None
 
 
+def _share_task(cur: Any, key: Any) -> None:
+    """Share-lock the task's row for this transaction: a step that holds it for update
+    (``PostgresTasks.lock``: plan_judging, rank) finishes first, and the next statement sees what it
+    wrote (its own snapshot). An unknown task is left to the insert's foreign key."""
+    cur.execute("SELECT 1 FROM tasks WHERE id = %s FOR SHARE", (key,))
+
+
 # ---------------------------------------------------------------- answers
 def answer_from_row(row: dict[str, Any]) -> Answer:
     return Answer(
@@ -50,13 +57,16 @@ class PostgresAnswers:
         self._s = session
 
     def put(self, answer: Answer) -> bool:
-        """Store the answer; False when this node's answer to this task was already stored."""
+        """Store the answer; False when this node's answer to this task was already stored, or
+        the task's round has started (its candidates were formed without this answer)."""
         key = parse_task_id(answer.task_id)
         with self._s.cursor() as cur:
+            _share_task(cur, key)  # waits for a plan_judging in progress, which then has started the round
             cur.execute(
                 """
                 INSERT INTO answers (task_id, node_id, status, content, latency_ms, raw)
-                VALUES (%s, %s, %s, %s, %s, %s)
+                SELECT %s, %s, %s, %s, %s, %s
+                WHERE NOT EXISTS (SELECT 1 FROM rounds WHERE task_id = %s)
                 ON CONFLICT (task_id, node_id) DO NOTHING
                 """,
                 (
@@ -66,6 +76,7 @@ class PostgresAnswers:
                     answer.content,
                     answer.latency_ms,
                     to_jsonb(dict(answer.raw)),
+                    key,
                 ),
             )
             return cur.rowcount == 1
@@ -103,7 +114,8 @@ class PostgresJudgments:
         self._s = session
 
     def put(self, judgment: Judgment) -> bool:
-        """Store the verdict; False when this judge already judged this ordered pair of this task.
+        """Store the verdict; False when this judge already judged this ordered pair of this task,
+        or the round is finished (its ranking was made without this verdict).
 
         A judge judging its own answer is refused (Invalid).
         """
@@ -116,10 +128,12 @@ class PostgresJudgments:
         if judgment.left_id == judgment.right_id:
             raise Invalid(f"a pair needs two different nodes, got {judgment.left_id} twice")
         with self._s.cursor() as cur:
+            _share_task(cur, key)  # waits for a rank in progress, which then has finished the round
             cur.execute(
                 """
                 INSERT INTO judgments (task_id, judge_id, left_id, right_id, outcome, raw)
-                VALUES (%s, %s, %s, %s, %s, %s)
+                SELECT %s, %s, %s, %s, %s, %s
+                WHERE NOT EXISTS (SELECT 1 FROM rounds WHERE task_id = %s AND finished_at IS NOT NULL)
                 ON CONFLICT (task_id, judge_id, left_id, right_id) DO NOTHING
                 """,
                 (
@@ -129,6 +143,7 @@ class PostgresJudgments:
                     int(judgment.right_id),
                     Outcome(judgment.outcome).value,
                     to_jsonb(dict(judgment.raw)),
+                    key,
                 ),
             )
             return cur.rowcount == 1

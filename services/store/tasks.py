@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from typing import Any
 
 from services.core.errors import Conflict, NotFound
-from services.core.types import EpochId, FeeState, NewTask, Task, TaskId, TaskStatus, Wei
+from services.core.types import EpochId, FeeState, NewTask, StalledTask, Task, TaskId, TaskStatus, Wei
 from services.store.epochs import OPEN_NEXT
 from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
 
@@ -126,7 +127,7 @@ class PostgresTasks:
         with self._s.cursor() as cur:
             cur.execute(
                 """
-                UPDATE tasks SET status = %s, error = %s, updated_at = clock_timestamp()
+                UPDATE tasks SET status = %s, error = %s, redrives = 0, updated_at = clock_timestamp()
                 WHERE id = %s
                 """,
                 (TaskStatus(status).value, error, key),
@@ -166,6 +167,58 @@ class PostgresTasks:
         with self._s.cursor() as cur:
             cur.execute(sql + " ORDER BY created_at, id LIMIT %s", (*args, max(0, limit)))
             return [task_from_row(r) for r in cur.fetchall()]
+
+    def lock(self, task_id: TaskId) -> Task:
+        """The task, row-locked (FOR UPDATE) until the transaction ends."""
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (key,))
+            row = cur.fetchone()
+        if row is None:
+            raise _not_found(task_id)
+        return task_from_row(row)
+
+    def stalled(self, before: datetime, *, limit: int = 500) -> builtins.list[StalledTask]:
+        """Unfinished tasks whose last progress (change of state, answer, judgment) is older than
+        ``before``, the longest-stalled first."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                f"""
+                SELECT * FROM (
+                    SELECT {", ".join("t." + c.strip() for c in _COLUMNS.split(","))}, t.redrives,
+                           GREATEST(t.updated_at,
+                                    (SELECT max(created_at) FROM answers a WHERE a.task_id = t.id),
+                                    (SELECT max(created_at) FROM judgments j WHERE j.task_id = t.id)
+                           ) AS last_progress
+                    FROM tasks t
+                    WHERE t.status NOT IN ('done', 'failed') AND t.updated_at < %(before)s
+                ) s
+                WHERE last_progress < %(before)s
+                ORDER BY last_progress, id LIMIT %(limit)s
+                """,
+                {"before": before, "limit": max(0, limit)},
+            )
+            return [StalledTask(task_from_row(r), r["last_progress"], int(r["redrives"])) for r in cur.fetchall()]
+
+    def note_redrive(self, task_id: TaskId) -> int:
+        """Count one more re-drive of the task (its stall is timed afresh from now); the count."""
+        key = parse_task_id(task_id)
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE tasks SET redrives = redrives + 1, updated_at = clock_timestamp() "
+                "WHERE id = %s RETURNING redrives",
+                (key,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise _not_found(task_id)
+        return int(row["redrives"])
+
+    def unfinished(self) -> int:
+        with self._s.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM tasks WHERE status NOT IN ('done', 'failed')")
+            row = cur.fetchone()
+        return int(row["n"]) if row else 0
 
     def delete(self, task_id: TaskId) -> None:
         """Remove the task with its answers, judgments and round."""

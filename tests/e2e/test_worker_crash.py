@@ -39,8 +39,8 @@ def test_a_killed_worker_leaves_the_round_to_be_finished_by_another(store, postg
         "MERIT_DATA_DIR": str(tmp_path / "data"),
         "MERIT_DATABASE_URL": postgres_url,
         "MERIT_BROKER_URL": redis.url,
-        "MERIT_NODE_TIMEOUT_S": "20",
-        "MERIT_TASK_VISIBILITY_TIMEOUT_S": "3",
+        "MERIT_NODE_TIMEOUT_S": "5",  # a slow node's 4 s reply fits; each judge call is a delivery
+        "MERIT_TASK_VISIBILITY_TIMEOUT_S": "15",  # (judge budget 0 s): no step outlives this
     }
     workers = []
     try:

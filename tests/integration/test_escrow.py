@@ -63,9 +63,9 @@ class Requests:
         """The round as the workers would leave it: three answers judged in pairs, a's best."""
         store, (a, b, c) = self.w.store, self.w.nodes
         pairs = [PairAssignment(c, a, b), PairAssignment(a, b, c), PairAssignment(b, a, c)]
-        store.rounds.start(task_id, [a, b, c], pairs)
         for node, text in ((a, "Paris"), (b, "Lyon"), (c, "Nice")):
             store.answers.put(Answer(task_id, node, AnswerStatus.OK, text, 5))
+        store.rounds.start(task_id, [a, b, c], pairs)
         for p in pairs:
             store.judgments.put(Judgment(task_id, p.judge_id, p.left_id, p.right_id, Outcome.LEFT))
         ranking = (RankEntry(a, 0.7, 1), RankEntry(b, 0.2, 2), RankEntry(c, 0.1, 3))

@@ -105,7 +105,9 @@ def test_swarm_size_bounds_the_swarm(store, registered_nodes, gateway):
     task = new_task(store, swarm_size=3)
     chosen = rounds.choose_swarm(store, task.id, min_answers=3)
     assert len(chosen) == 3
-    assert rounds.choose_swarm(store, task.id, min_answers=3) == chosen  # retried dispatch: same swarm
+    assert rounds.choose_swarm(store, task.id, min_answers=3) == []  # a redelivered dispatch: nothing
+    again = rounds.resume(store, task.id, min_answers=3)  # the reconciler: the same swarm again
+    assert again == rounds.Resume(rounds.Step.ANSWER, tuple(chosen))
 
 
 def test_a_multiple_choice_task_is_answered_by_letter_and_ranked(store, registered_nodes, gateway):
@@ -148,3 +150,77 @@ def test_overlapping_leaders_recruit_more_judgments_then_finish_unseparated(stor
     judgments = store.judgments.list_for_task(task.id)
     assert len(judgments) > 12 and len(rnd.pairs) == len(judgments)
     assert len({(j.judge_id, j.left_id, j.right_id) for j in judgments}) == len(judgments)
+
+
+def test_a_round_stalled_at_each_step_is_resumed_and_finishes_with_nothing_asked_twice(
+    store, registered_nodes, gateway
+):
+    """The reconciler's ``resume`` at every point a lost message can leave a round: it names the
+    missing step, which finds the stored work and does only what is missing."""
+    task = new_task(store)
+    ids = sorted(n.id for n in registered_nodes)
+    assert rounds.resume(store, task.id, min_answers=3) == rounds.Resume(rounds.Step.ANSWER, tuple(ids))
+    assert store.tasks.get(task.id).status is TaskStatus.ANSWERING  # a queued task was dispatched
+    rounds.collect_answer(store, gateway, task.id, ids[0])  # then the other answers were lost
+    again = rounds.resume(store, task.id, min_answers=3)
+    assert again == rounds.Resume(rounds.Step.ANSWER, tuple(ids))
+    calls = CountingGateway(gateway)
+    for n in again.nodes:
+        rounds.collect_answer(store, calls, task.id, n)
+    assert calls.asked == len(ids) - 1  # the stored answer was not asked again
+    judges = rounds.plan_judging(store, task.id, list(again.nodes), min_answers=3)
+    assert judges and rounds.plan_judging(store, task.id, list(again.nodes), min_answers=3) is None
+    rounds.collect_judgments(store, gateway, task.id, judges[0])  # the other judges' steps were lost
+    left = rounds.resume(store, task.id, min_answers=3)
+    assert left.step is rounds.Step.JUDGE and set(left.nodes) == set(judges[1:])
+    for j in left.nodes:
+        rounds.collect_judgments(store, gateway, task.id, j)
+    assert rounds.resume(store, task.id, min_answers=3) == rounds.Resume(rounds.Step.RANK)
+    while judges := rounds.rank(store, task.id):  # recruited passes, if any
+        for j in judges:
+            rounds.collect_judgments(store, gateway, task.id, j)
+    assert store.tasks.get(task.id).status is TaskStatus.DONE
+    assert rounds.resume(store, task.id, min_answers=3) == rounds.Resume(rounds.Step.NONE)
+    rnd = store.rounds.get(task.id)
+    assert len(store.judgments.list_for_task(task.id)) == len(rnd.pairs)
+
+
+def test_work_that_comes_after_its_step_is_not_kept(store, registered_nodes, gateway):
+    """A copy of a step that ran late (a redelivered message, a re-driven round) finds the round
+    moved on: an answer after the candidates were formed and a verdict after the ranking are not
+    stored, so the round's record holds exactly what its decision used."""
+    from services.core.types import Answer, Judgment, Outcome
+
+    task = new_task(store)
+    rnd = run_round(store, gateway, task.id)
+    late = Answer(task.id, rnd.node_ids[0], AnswerStatus.OK, "late", 1)
+    assert store.answers.put(late) is False  # this node's answer is stored already
+    other = store.nodes.add(NewNode(name="late-node", endpoint_url="http://127.0.0.1:9/v1", model="x"))
+    assert store.answers.put(Answer(task.id, other.id, AnswerStatus.OK, "late", 1)) is False
+    p = rnd.pairs[0]
+    unjudged = next(
+        (j, a, b) for j in rnd.node_ids for a in rnd.node_ids for b in rnd.node_ids
+        if len({j, a, b}) == 3 and (j, a, b) not in {(q.judge_id, q.left_id, q.right_id) for q in rnd.pairs}
+    )
+    assert store.judgments.put(Judgment(task.id, *unjudged, Outcome.LEFT)) is False
+    assert store.judgments.put(Judgment(task.id, p.judge_id, p.left_id, p.right_id, Outcome.TIE)) is False
+    assert len(store.judgments.list_for_task(task.id)) == len(rnd.pairs)
+    assert rounds.collect_answer(store, gateway, task.id, other.id).status is AnswerStatus.NO_SHOW
+    assert all(a.node_id != other.id for a in store.answers.list_for_task(task.id))
+
+
+class CountingGateway:
+    def __init__(self, inner):
+        self.inner, self.asked = inner, 0
+
+    def answer(self, node, prompt):
+        self.asked += 1
+        return self.inner.answer(node, prompt)
+
+    def choose(self, node, prompt, letters):
+        self.asked += 1
+        return self.inner.choose(node, prompt, letters)
+
+    def judge(self, node, prompt, left, right):
+        self.asked += 1
+        return self.inner.judge(node, prompt, left, right)
