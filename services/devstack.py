@@ -342,14 +342,30 @@ def start_workers(stack: Stack) -> None:
     children = []
     for queue, (pool, conc) in WORKERS.items():
         log_file = stack.log_file(f"worker-{queue}")
-        # beat rides with the chain worker (one process): the reconciler and refunds every minute,
-        # and an epoch closed every MERIT_EPOCH_SECONDS when set
-        beat = stack.data_dir / "celerybeat-schedule" if queue == "chain" else None
-        child = start_worker(queue, pool, conc, log_file, env, beat)
+        child = start_worker(queue, pool, conc, log_file, env)
         children.append(child)
-        restart = _later(start_worker, queue, pool, conc, log_file, env, beat)
+        restart = _later(start_worker, queue, pool, conc, log_file, env)
         stack.add(Part(child.name, f"queue {queue} ({pool} x{conc})", child, log_file, kind="worker", start=restart))
     wait_workers(children)
+
+
+def start_beat(schedule: Path, log_file: Path, env: dict[str, str]) -> Child:
+    """Celery beat, the one scheduler: the reconcilers and refunds, and an epoch closed every
+    MERIT_EPOCH_SECONDS when set. A process of its own (a worker's embedded beat that dies is not
+    started again), keeping its state in ``schedule`` and no pid file (one left by a killed beat
+    would refuse its restart)."""
+    args = python_module(
+        "celery", "-A", "workers.main", "beat", "--schedule", str(schedule), "--pidfile=", "--loglevel", "INFO",
+    )
+    return spawn("beat", args, url="schedule", log=log_file, env=env)
+
+
+def start_beat_part(stack: Stack) -> None:
+    log_file = stack.log_file("beat")
+    schedule = stack.data_dir / "celerybeat-schedule"
+    child = start_beat(schedule, log_file, stack.child_env())
+    restart = _later(start_beat, schedule, log_file, stack.child_env())
+    stack.add(Part("beat", f"schedule {schedule.name}", child, log_file, kind="beat", start=restart))
 
 
 def start_api(host: str, port: int, log_file: Path, env: dict[str, str], wait: bool = True) -> Child:
@@ -393,6 +409,7 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
         ("gold set", commit_gold),
         ("test nodes", start_test_nodes),
         ("workers", start_workers),
+        ("beat", start_beat_part),
         ("API", start_api_part),
     ]
     return out
