@@ -42,6 +42,7 @@ from services.supervisor import Supervised, Supervisor, rotate_log
 
 log = logging.getLogger(__name__)
 STATE_FILE = "stack.json"
+SAVE_EVERY_S = 5.0  # the dev chain's state file follows the chain at least this often
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # queue -> (pool, concurrency); the chain queue has one process: the single chain writer
@@ -97,6 +98,7 @@ class Stack:
             "MERIT_ENV": s.env,
             "MERIT_GOLD_EVERY": str(s.gold_every),
             "MERIT_GOLD_DELAY_S": str(s.gold_delay_s),
+            **({"MERIT_CHAIN_STATE_FILE": str(s.effective_chain_state_file)} if s.effective_chain_state_file else {}),
         }
 
 
@@ -164,8 +166,10 @@ def start_anvil_part(stack: Stack) -> None:
     log_file = stack.log_file("anvil")
     state = stack.data_dir / "anvil" / "state.json"
 
-    def start() -> Any:
-        return start_anvil(stack.settings.anvil_port, state, log_file, block_time_s=DEV_BLOCK_TIME_S)
+    def start() -> Any:  # its state is saved whole by the stack (save_chain), not by anvil itself
+        return start_anvil(
+            stack.settings.anvil_port, state, log_file, block_time_s=DEV_BLOCK_TIME_S, state_interval_s=None
+        )
 
     a = start()
     stack.add(Part("anvil", a.rpc_url, a, log_file, kind="anvil", start=start, after_start=lambda: check_chain(stack)))
@@ -408,11 +412,24 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
         ("dev requester", fund_requester),
         ("gold set", commit_gold),
         ("test nodes", start_test_nodes),
+        ("chain saved", save_chain),  # the setup's transactions survive a kill -9 of anvil
         ("workers", start_workers),
         ("beat", start_beat_part),
         ("API", start_api_part),
     ]
     return out
+
+
+def save_chain(stack: Stack) -> None:
+    """Write the dev chain's state file whole (the setup's transactions, and from the supervisor
+    every ``SAVE_EVERY_S`` what happened since; what the marketplace acts on is saved before it
+    acts: services.chain.durable)."""
+    from services.chain.durable import persister_for
+
+    s = stack.settings
+    persister = persister_for(s.effective_chain_rpc_url, s.effective_chain_state_file)
+    if persister is not None:
+        persister.persist()
 
 
 @contextmanager
@@ -480,6 +497,7 @@ def wait_for_signal(stack: Stack, say: Callable[[str], None]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     supervisor = Supervisor(stack.parts)
     record = stack.log_file("supervisor")
+    saved = time.monotonic()
     while not stop.wait(0.5):
         try:
             events = supervisor.tick()
@@ -490,6 +508,12 @@ def wait_for_signal(stack: Stack, say: Callable[[str], None]) -> int:
         if events:
             _record_events(record, events, say)
             write_state(stack)
+        if time.monotonic() - saved >= SAVE_EVERY_S:
+            saved = time.monotonic()
+            try:
+                save_chain(stack)
+            except MeritError:  # anvil is down: the supervisor restarts it; saved next time
+                log.debug("dev chain not saved", exc_info=True)
     return 0
 
 

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     database_url: str | None = None  # None: embedded PostgreSQL in data_dir
     broker_url: str | None = None  # None: embedded redis-server in data_dir
     chain_rpc_url: str | None = None  # None: embedded anvil
+    # the dev chain's state file (anvil --state): before the marketplace records what it read from
+    # or wrote to the chain, the chain is saved there (services.chain.durable); None: the embedded
+    # anvil's file in data_dir, none for a chain of your own
+    chain_state_file: Path | None = None
     content_backend: Literal["local", "ipfs"] = "local"
     ipfs_api_url: str = "/dns/127.0.0.1/tcp/5001/http"
 
@@ -281,6 +285,12 @@ class Settings(BaseSettings):
     @property
     def effective_chain_rpc_url(self) -> str:
         return self.chain_rpc_url or f"http://127.0.0.1:{self.anvil_port}"
+
+    @property
+    def effective_chain_state_file(self) -> Path | None:
+        if self.chain_state_file is not None:
+            return self.chain_state_file.expanduser().resolve()
+        return self.resolved_data_dir / "anvil" / "state.json" if self.chain_rpc_url is None else None
 
 
 @lru_cache(maxsize=1)

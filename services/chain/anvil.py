@@ -128,11 +128,13 @@ def start_anvil(
     timeout: float = 30.0,
     binary: Path | None = None,
     block_time_s: int | None = None,
+    state_interval_s: int | None = STATE_INTERVAL_S,
 ) -> AnvilProcess:
     """Start anvil on 127.0.0.1:``port`` and wait until it answers ``eth_chainId``.
 
     With ``state_file`` the chain is loaded from it (when it exists) and dumped to it every
-    ``STATE_INTERVAL_S`` seconds and at exit. With ``block_time_s`` an idle chain mines a block
+    ``state_interval_s`` seconds and at exit (None: at exit only; the caller saves it whole,
+    services.chain.durable: anvil writes the file in place, and a kill -9 mid-write spoils it). With ``block_time_s`` an idle chain mines a block
     that often (transactions are still mined at once). Output goes to ``log_file``.
     Raises PortInUse when the port is taken, ChainUnavailable when anvil does not come up.
     """
@@ -152,7 +154,9 @@ def start_anvil(
         command += ["--block-time", str(block_time_s), "--mixed-mining"]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        command += ["--state", str(state_file), "--state-interval", str(STATE_INTERVAL_S)]
+        command += ["--state", str(state_file)]
+        if state_interval_s:
+            command += ["--state-interval", str(state_interval_s)]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log_stream:
         proc = subprocess.Popen(

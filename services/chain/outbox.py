@@ -17,8 +17,10 @@
    signs, records ``nonce`` and ``tx_hash`` with ``mark_sent`` BEFORE broadcasting, broadcasts,
    waits for the receipt and records it with ``mark_mined``.
 
-So a sender killed anywhere finds, on retry, the receipt of the one transaction that carries the
-intent's nonce; a second transaction for the intent can never be mined (same nonce). The store
+On the dev chain the block of a receipt is saved to the chain's state file before the receipt is
+recorded (``durable``: services.chain.durable), so a restarted anvil still holds every transaction
+the outbox says was mined. So a sender killed anywhere finds, on retry, the receipt of the one
+transaction that carries the intent's nonce; a second transaction for the intent can never be mined (same nonce). The store
 passed in must commit each call (not a ``Store.transaction()``), so ``mark_sent`` is durable before
 the broadcast. The Celery ``chain`` queue runs one process; the lock covers everything else.
 """
@@ -160,11 +162,13 @@ class OutboxSender:
         decoder: EventDecoder | None = None,
         receipt_timeout: float = RECEIPT_TIMEOUT_S,
         on_step: Step | None = None,
+        durable: Callable[[int], object] | None = None,
     ) -> None:
         self.w3, self.root, self.account = w3, repo_root, account
         self.outbox, self.lock, self.decoder = outbox, lock, decoder
         self.receipt_timeout = receipt_timeout
         self._on_step = on_step
+        self._durable = durable  # the dev chain: keep a block before recording it (chain.durable)
         try:
             self.chain_id = int(w3.eth.chain_id)
         except (requests.RequestException, OSError, Web3Exception) as exc:
@@ -337,6 +341,8 @@ class OutboxSender:
             tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
             self.outbox.mark_sent(entry.id, nonce=int(tx["nonce"]), tx_hash=tx_hash)
         ok = int(receipt["status"]) == 1
+        if self._durable is not None:  # a chain that can lose blocks keeps this one first
+            self._durable(int(receipt["blockNumber"]))
         self.outbox.mark_mined(entry.id, receipt=receipt_json(receipt), ok=ok)
         log.info(
             "outbox tx mined", extra={"intent_key": entry.intent_key, "tx_hash": tx_hash, "ok": ok}

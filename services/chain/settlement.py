@@ -12,11 +12,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import requests
+from web3.exceptions import Web3Exception
+
 from services.app.ports import FeeRange, MovedFees, OutboxRepository, Store
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession, task_uuid
 from services.chain.deploy import refuse_dev_chain
+from services.chain.durable import ChainPersister, persister_for
 from services.chain.events import TaskFeeMissing, TaskSettled
 from services.chain.outbox import OutboxSender, PostgresSenderLock, stored_receipt
 from services.chain.rpc import CHAIN_HINT, account_from_key, chain_id_of, connect
@@ -38,9 +42,11 @@ class ChainSettlement:
         session: ChainSession,
         senders: Mapping[SigningRole, OutboxSender],
         outbox: OutboxRepository,
+        persister: ChainPersister | None = None,
     ) -> None:
         self.session, self.senders, self.outbox = session, dict(senders), outbox
         self._fee_range: FeeRange | None = None
+        self.persister = persister  # the dev chain's: what is acted on is saved first
 
     def sender(self, role: SigningRole) -> OutboxSender:
         """The outbox sender of ``role``'s key; ConfigInvalid when this process holds none."""
@@ -147,8 +153,16 @@ class ChainSettlement:
         return self._fee_range
 
     def held_wei(self, payer: str, task_id: str) -> int:
-        """``payer``'s fee for ``task_id`` while TaskEscrow still holds it, else 0."""
-        return int(self.session.escrow.escrow_of(payer, task_id).held_wei)
+        """``payer``'s fee for ``task_id`` while TaskEscrow still holds it, else 0. On the dev
+        chain a held fee is saved to the chain's state file before it is reported (the task is
+        then dispatched on it), so a restarted anvil still holds it."""
+        held = int(self.session.escrow.escrow_of(payer, task_id).held_wei)
+        if held and self.persister is not None:
+            try:
+                self.persister.persist(int(self.session.w3.eth.block_number))
+            except (requests.RequestException, OSError, Web3Exception) as exc:
+                raise ChainUnavailable(f"block number: {exc}", hint=CHAIN_HINT) from exc
+        return held
 
     def refund(self, intent_key: str, payer: str, task_id: str) -> str:
         """Return ``payer``'s held fee for failed task ``task_id`` (the settler); the tx hash.
@@ -211,6 +225,7 @@ def open_chain_settlement(
     if not settings.is_dev:
         refuse_dev_chain(chain_id, session.deployment.params)
     lock = PostgresSenderLock(settings.effective_database_url)
+    persister = persister_for(url, settings.effective_chain_state_file) if chain_id == DEV_CHAIN_ID else None
     senders = {
         role: OutboxSender(
             session.w3,
@@ -219,8 +234,9 @@ def open_chain_settlement(
             store.outbox,
             lock,
             decoder=session.events,
+            durable=None if persister is None else persister.persist,
         )
         for role in SIGNING_ROLES
         if settings.has_role_key(role)
     }
-    return ChainSettlement(session, senders, store.outbox)
+    return ChainSettlement(session, senders, store.outbox, persister)

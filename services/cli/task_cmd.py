@@ -105,10 +105,22 @@ class _Payer:
         """Approve (when short) and fund TaskEscrow for ``task_id``."""
         from services.chain.operators import pay_fee
 
-        pay_fee(self.session, self.signing, task_id, fee_wei)  # a revert raises its named error
+        tx_hash = pay_fee(self.session, self.signing, task_id, fee_wei)  # a revert raises its named error
+        _keep(self.session, tx_hash)
         if not quiet:
             console.print(f"escrowed {format_mrt(fee_wei)} from {self.address} for task {task_id[:8]} "
                           "(refunded if it fails)")
+
+
+def _keep(session: Any, tx_hash: str) -> None:
+    """On `merit up`'s dev chain, save the chain with the fee's block before the task goes on, so
+    an anvil killed now does not lose a fee its payer was told is escrowed (services.chain.durable)."""
+    from services.chain.durable import persister_for
+
+    s = get_settings()
+    persister = persister_for(s.effective_chain_rpc_url, s.effective_chain_state_file) if session.is_dev_chain else None
+    if persister is not None and persister.state_file.parent.is_dir():
+        persister.persist(int(session.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]))
 
 
 @app.command()

@@ -84,3 +84,37 @@ def test_a_chain_that_lost_a_recorded_transaction_is_refused_in_one_line(store, 
     assert len(line.splitlines()) == 1
     assert f"mined in block {lost_block}" in line and "(second)" in line
     assert "MERIT_CHAIN_RPC_URL" in line  # what to do
+
+
+def test_what_the_marketplace_acted_on_survives_a_kill_9_of_the_dev_chain(store, postgres_url, tmp_path):
+    """anvil keeps its chain in memory; a kill -9 loses what it had not written. The outbox saves
+    the chain (services.chain.durable) before it records a receipt, so the restarted chain holds
+    every transaction the database says was mined; a transaction nobody saved is gone."""
+    import os
+    import signal
+
+    from services.chain.durable import ChainPersister
+
+    port, state, log = free_port(), tmp_path / "anvil" / "state.json", tmp_path / "anvil.log"
+    stack = Stack(Settings(env="test", data_dir=tmp_path, database_url=postgres_url,
+                           chain_rpc_url=f"http://127.0.0.1:{port}"))  # fmt: skip
+    keeper = ChainPersister(f"http://127.0.0.1:{port}", state)
+    anvil = start_anvil(port, state, log, block_time_s=1, state_interval_s=None)
+    try:
+        w3 = connect(anvil.rpc_url)
+        kept = record_transfer(w3, store, "kept")  # recorded: saved first, as the outbox does
+        assert keeper.persist(kept) >= kept and keeper.persist(kept) == keeper.held()  # once
+        unsaved = w3.eth.send_transaction({"from": DEV0, "to": DEV1, "value": 2})
+        w3.eth.wait_for_transaction_receipt(unsaved)
+    finally:
+        os.kill(anvil.pid, signal.SIGKILL)
+        anvil._proc.wait()
+    anvil = start_anvil(port, state, log, block_time_s=1, state_interval_s=None)
+    try:
+        w3 = connect(anvil.rpc_url)
+        check_chain(stack)  # nothing the marketplace recorded is missing
+        assert w3.eth.get_transaction_receipt(store.outbox.get_by_intent("kept").tx_hash)["status"] == 1
+        assert w3.eth.get_transaction_count(DEV0) == 1  # the unsaved transfer went with the kill
+    finally:
+        anvil.stop()
+

@@ -173,3 +173,20 @@ def test_a_retried_move_reads_the_first_receipt_and_sends_nothing(r: Requests, t
     assert w.session.w3.eth.get_transaction_count(w.chain.sender("settler").address) == nonce
     closed = close_epoch(w.store, LocalContentStore(tmp_path), escrow=w.chain)
     assert closed.epoch.pool_wei == FEE and w.store.tasks.get(task).fee_state is FeeState.MOVED
+
+
+def test_a_fee_found_held_on_the_dev_chain_is_saved_before_it_is_reported(r: Requests, tmp_path) -> None:
+    """The fee check dispatches a task on a fee it found held: on the dev chain, the chain's state
+    is saved with that fee before held_wei reports it (services.chain.durable)."""
+    from services.chain.durable import ChainPersister
+    from services.chain.settlement import ChainSettlement
+
+    w3 = r.w.session.w3
+    keeper = ChainPersister(w3.provider.endpoint_uri, tmp_path / "anvil" / "state.json")
+    chain = ChainSettlement(r.w.session, {}, r.w.store.outbox, keeper)
+    task = r.submit()
+    assert chain.held_wei(REQUESTER.address, task.id) == 0 and keeper.held() == -1  # nothing to keep
+    r.fund(task.id)
+    funded_in = w3.eth.block_number
+    assert chain.held_wei(REQUESTER.address, task.id) == FEE
+    assert keeper.held() >= funded_in and keeper.state_file.exists()
