@@ -14,7 +14,7 @@ from services.app.ports import ContentStore, Escrow, QuestionBank, Store
 from services.app.rounds import FIT_METHOD
 from services.core import epoch as core_epoch
 from services.core import reputation
-from services.core.errors import ConfigInvalid, Conflict
+from services.core.errors import ConfigInvalid, Conflict, Invalid
 from services.core.types import (
     AnswerStatus,
     Epoch,
@@ -29,6 +29,7 @@ from services.core.types import (
     TaskStatus,
     Wei,
 )
+from zk.encoding import POOL_BOUND
 
 log = logging.getLogger(__name__)
 BUNDLE_VERSION = 4
@@ -99,6 +100,11 @@ def close_epoch(
         reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
         known = {n.id: n.reliability for n in nodes.values()}
         result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei + swept), reliabilities=known)
+        if not 0 <= result.pool < POOL_BOUND:  # the proof could never settle it: nothing is stored
+            raise Invalid(
+                f"epoch {ep.id}'s pool would be {result.pool} wei, outside the proof's bound 2^96",
+                hint="close with less emission (--emission, MERIT_EPOCH_EMISSION_WEI)",
+            )
         addresses = {n.id: n.address for n in nodes.values()}
         doc = bundle(ep.id, finished, result, weights, reveals, addresses)
         doc["fees"] = fee_section(emission_wei, moved.values(), [t for t in tasks if t.id not in moved])

@@ -234,3 +234,15 @@ def test_paid_out_never_exceeds_escrowed_plus_emission_over_many_epochs():
         assert closed.epoch.pool_wei == m.escrow.pools.get(closed.epoch.id, 0) + emission
     paid_out = sum(r.reward_wei for e in m.store.epochs.list() for r in m.store.epochs.nodes(e.id))
     assert paid_out <= sum(m.escrow.pools.values()) + emitted
+
+
+def test_a_pool_the_proof_could_never_settle_is_refused_and_the_epoch_stays_open():
+    m = Market()
+    task = m.paid()
+    epoch = m.store.epochs.current().id
+    with pytest.raises(Invalid, match="2\\^96"):
+        m.close(emission=2**96)
+    assert m.store.epochs.current().id == epoch and m.store.epochs.get(epoch).audit_cid is None
+    assert m.store.tasks.get(task.id).fee_state is FeeState.MOVED  # the move stands for the retry
+    closed = m.close(emission=10**18)
+    assert closed.epoch.id == epoch and closed.epoch.pool_wei == FEE + 10**18
