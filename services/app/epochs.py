@@ -107,7 +107,7 @@ def close_epoch(
             )
         addresses = {n.id: n.address for n in nodes.values()}
         doc = bundle(ep.id, finished, result, weights, reveals, addresses)
-        doc["fees"] = fee_section(emission_wei, moved.values(), [t for t in tasks if t.id not in moved])
+        doc.update(fee_section(emission_wei, moved.values(), [t for t in tasks if t.id not in moved]))
         cid = put_bundle(content, doc)
         for n in result.nodes:
             if n.node_id in nodes:
@@ -193,14 +193,15 @@ def bundle(
 def fee_section(emission_wei: int, moved: Iterable[Task], unpooled: Iterable[Task]) -> dict[str, Any]:
     """Where the pool's money came from: each fee moved into it from the escrow (with its payer
     and the epoch its task finished in), the emission minted beside them, and each finished task
-    whose fee is not in this pool, with why."""
+    whose fee is not in this pool, with why. Top-level lists, so the bundle stores them in chunks
+    like the tasks (an epoch of 100,000 paid tasks lists 100,000 fees)."""
     return {
         "minted_wei": str(emission_wei),
-        "moved": [
+        "fees_moved": [
             {"task_id": t.id, "payer": t.payer, "fee_wei": str(t.fee_wei), "task_epoch": t.epoch_id}
             for t in sorted(moved, key=lambda t: t.id)
         ],
-        "unpooled": [
+        "fees_unpooled": [
             {"task_id": t.id, "fee_wei": str(t.fee_wei), "fee_state": t.fee_state.value, "note": t.fee_note}
             for t in sorted(unpooled, key=lambda t: t.id)
             if t.fee_state is not FeeState.FREE

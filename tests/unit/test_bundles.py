@@ -146,6 +146,9 @@ def test_an_epoch_of_two_thousand_tasks_closes_and_its_audit_passes():
     assert closed.epoch.pool_wei == escrow.pools[closed.epoch.id] + 10**18 == 2000 * FEE + 10**18
     manifest = json.loads(content.get(closed.epoch.audit_cid))
     assert sum(c["bytes"] for c in manifest["chunks"]) > MAX_BLOB_BYTES  # one block could not hold it
+    # nothing that grows with the tasks stays in the manifest: 2,000 paid tasks' fees are chunks
+    assert len(content.get(closed.epoch.audit_cid)) < 16 * 1024
+    assert {c["field"] for c in manifest["chunks"]} >= {"tasks", "fees_moved"}
     doc = load_bundle(content, closed.epoch.audit_cid)
     assert doc["epoch"] == closed.epoch.id and len(doc["tasks"]) == 2000
     assert sum(int(n["reward_wei"]) for n in doc["nodes"]) + int(doc["carried_wei"]) == closed.epoch.pool_wei

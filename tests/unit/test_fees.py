@@ -163,9 +163,9 @@ def test_the_pool_is_what_moved_out_of_the_escrow_plus_emission():
     assert all(m.store.tasks.get(t.id).fee_state is FeeState.MOVED for t in paid)
     assert {m.store.tasks.get(t.id).fee_epoch for t in paid} == {closed.epoch.id}
     doc = load_bundle(m.content, closed.epoch.audit_cid)
-    assert doc["fees"]["minted_wei"] == "7"
-    assert sorted(int(f["fee_wei"]) for f in doc["fees"]["moved"]) == [FEE, 2 * FEE, 3 * FEE]
-    assert {f["payer"] for f in doc["fees"]["moved"]} == {PAYER}
+    assert doc["minted_wei"] == "7"
+    assert sorted(int(f["fee_wei"]) for f in doc["fees_moved"]) == [FEE, 2 * FEE, 3 * FEE]
+    assert {f["payer"] for f in doc["fees_moved"]} == {PAYER}
 
 
 def test_a_fee_gone_at_the_close_is_left_out_with_its_reason_and_the_next_epoch_closes():
@@ -178,7 +178,7 @@ def test_a_fee_gone_at_the_close_is_left_out_with_its_reason_and_the_next_epoch_
     left = m.store.tasks.get(gone.id)
     assert left.fee_state is FeeState.MISSING and "no longer held" in (left.fee_note or "")
     doc = load_bundle(m.content, first.epoch.audit_cid)
-    assert [(u["task_id"], u["fee_state"]) for u in doc["fees"]["unpooled"]] == [(gone.id, "missing")]
+    assert [(u["task_id"], u["fee_state"]) for u in doc["fees_unpooled"]] == [(gone.id, "missing")]
     assert next(t for t in doc["tasks"] if t["task_id"] == gone.id)["fee_wei"] == "0"
     assert m.store.tasks.get(kept.id).fee_state is FeeState.MOVED
     m.paid()
@@ -204,7 +204,7 @@ def test_a_fee_that_did_not_move_with_its_epoch_is_swept_into_the_next_pool():
     assert second.epoch.pool_wei == m.escrow.pools[second.epoch.id] == 2 * FEE
     assert m.store.tasks.get(late.id).fee_epoch == second.epoch.id
     swept = load_bundle(m.content, second.epoch.audit_cid)
-    assert {f["task_id"]: f["task_epoch"] for f in swept["fees"]["moved"]}[late.id] == first.epoch.id
+    assert {f["task_id"]: f["task_epoch"] for f in swept["fees_moved"]}[late.id] == first.epoch.id
     assert int(swept["emission_wei"]) == FEE  # the swept fee is split beside emission
 
 
