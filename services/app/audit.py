@@ -156,6 +156,8 @@ def recompute_epoch(doc: Mapping[str, Any], report: AuditReport) -> core_epoch.E
         if "reliability_before" in n
     }
     result = core_epoch.close(EpochId(int(doc["epoch"])), tasks, before, Wei(int(doc["emission_wei"])), reliabilities=known)
+    if "fees_moved" in doc:
+        _check_fees(report, doc)
     for t in doc["tasks"]:  # the scores the proof commits to are these allocations' sums
         allocation = result.task_rewards.get(TaskId(t["task_id"]), {})
         report.check(f"task {t['task_id'][:8]} allocation", {str(k): str(v) for k, v in sorted(allocation.items())},
@@ -171,6 +173,23 @@ def recompute_epoch(doc: Mapping[str, Any], report: AuditReport) -> core_epoch.E
             report.check(f"node {n.node_id} reliability", [*after.values(), int(after.distrusted)],
                          row["reliability_after"])
     return result
+
+
+def _check_fees(report: AuditReport, doc: Mapping[str, Any]) -> None:
+    """Only money moved out of the escrow is pooled: a task's fee weighs in the split exactly when
+    it moved into this epoch's pool with the task, the pool is the fees moved plus the emission
+    minted, and a fee that moved here for an earlier epoch's task is split beside the emission."""
+    epoch = int(doc["epoch"])
+    moved = {str(f["task_id"]): f for f in doc["fees_moved"]}
+    for t in doc["tasks"]:
+        f = moved.get(str(t["task_id"]))
+        weighs = int(f["fee_wei"]) if f is not None and f.get("task_epoch") == epoch else 0
+        report.check(f"task {str(t['task_id'])[:8]} fee is the fee moved into this pool", str(weighs), str(t["fee_wei"]))
+    total = sum(int(f["fee_wei"]) for f in moved.values())
+    swept = sum(int(f["fee_wei"]) for f in moved.values() if f.get("task_epoch") != epoch)
+    minted = int(doc["minted_wei"])
+    report.check("pool: the fees moved from the escrow plus the emission minted", total + minted, int(doc["pool_wei"]))
+    report.check("emission: the minted plus the fees swept from earlier epochs", minted + swept, int(doc["emission_wei"]))
 
 
 def _check_gold(

@@ -61,6 +61,7 @@ class WatchChain(Protocol):
     def proposals(self, from_block: int, to_block: int) -> list[ProposedEpoch]: ...
     def pending_since(self, epoch: int) -> int | None: ...  # proposedAt of the pending epoch
     def challenge_ends_at(self, epoch: int) -> int | None: ...
+    def pool_of(self, epoch: int) -> int: ...  # what EpochSettlement holds in the epoch's pool
     def now(self) -> int: ...  # the latest block's timestamp
     def open_challenger(self, epoch: int) -> str | None: ...  # who holds its open challenge
     def chain_node_id(self, account: str, block: int) -> int | None: ...
@@ -236,6 +237,10 @@ def check_and_challenge(chain: WatchChain, content: ContentStore, proposed: Prop
             if cid:
                 payees[int(n["node_id"])] = (cid, str(address))
         report = check_proposal(doc, proposed, payees)
+        if "fees_moved" in doc:  # fees the bundle pools must be in the pool: else they are minted
+            moved = sum(int(f["fee_wei"]) for f in doc["fees_moved"])
+            report.check("the fees the bundle pools are held in the epoch's pool on chain", True,
+                         chain.pool_of(epoch) >= moved)  # fmt: skip
     if report.passed:
         return Verdict(epoch, "PASS")
     evidence = content.put(evidence_document(proposed, report.differences, len(report.checked)))

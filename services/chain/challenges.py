@@ -84,6 +84,10 @@ class ChainChallenges:
             rep_words=tuple(int(w) for w in args.get("reputationWords", ())),
         )  # fmt: skip
 
+    def pool_of(self, epoch: int) -> int:
+        """What EpochSettlement holds in ``epoch``'s pool (fees moved out of the escrow)."""
+        return int(self._rpc("the epoch's pool", self.session.settlement.pool_of, epoch))
+
     def pending_since(self, epoch: int) -> int | None:
         """``proposedAt`` of ``epoch`` while it is the pending one; None otherwise."""
         if self.session.settlement.challenge_ends_at(epoch) is None:

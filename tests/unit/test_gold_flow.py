@@ -103,7 +103,7 @@ class Tampered:
 
     def put(self, data: bytes) -> str:
         items = json.loads(data)
-        tasks = items if isinstance(items, list) and all(isinstance(t, dict) and "task_id" in t for t in items) else []
+        tasks = items if isinstance(items, list) and all(isinstance(t, dict) and "gold" in t for t in items) else []
         golds = [t["gold"] for t in tasks if t["gold"]]
         if golds:
             self.edit(golds[0])

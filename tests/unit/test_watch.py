@@ -120,6 +120,10 @@ class FakeChain:
     ends_at: int = 1_060
     open_by: str | None = None
     sent: list[tuple[int, str]] = field(default_factory=list)
+    pool_: int = 10 * MRT  # what the epoch's pool holds on chain
+
+    def pool_of(self, epoch: int) -> int:
+        return self.pool_
 
     def head(self) -> int:
         return 20
@@ -183,3 +187,37 @@ def test_a_closed_window_or_an_open_challenge_is_reported_not_sent(tmp_path) -> 
         chain = FakeChain([_proposal(doc, put_bundle(content, doc), n1=1, n2=-1)], **late)
         (verdict,) = watch_once(chain, content, WatchState.load(tmp_path / f"{late}.json"))
         assert verdict.status == "FAILED" and verdict.evidence_cid and chain.sent == []
+
+
+def _with_fees(doc: dict, **changes) -> dict:
+    """``doc`` with the fees section a close writes: both tasks' fees moved into epoch 1's pool."""
+    paid = dict(doc)
+    paid["minted_wei"] = "0"
+    paid["fees_unpooled"] = []
+    paid["fees_moved"] = [
+        {"task_id": t["task_id"], "payer": "0x" + "a1" * 20, "fee_wei": t["fee_wei"], "task_epoch": 1}
+        for t in doc["tasks"]
+    ]
+    paid.update(changes)
+    return paid
+
+
+def test_fees_the_bundle_pools_must_be_held_on_chain_or_the_epoch_is_challenged(tmp_path) -> None:
+    doc = _with_fees(_doc())
+    content = MemoryContent()
+    honest = FakeChain([_proposal(doc, put_bundle(content, doc))])
+    assert [v.status for v in watch_once(honest, content, WatchState.load(tmp_path / "a.json"))] == ["PASS"]
+
+    # the bundle says 10 MRT of fees moved; the chain's pool holds 4: the rest would be minted
+    short = FakeChain([_proposal(doc, put_bundle(content, doc))], pool_=4 * MRT)
+    (verdict,) = watch_once(short, content, WatchState.load(tmp_path / "b.json"))
+    assert verdict.status == "CHALLENGED"
+    assert [d.what for d in verdict.differences] == ["the fees the bundle pools are held in the epoch's pool on chain"]
+
+
+def test_a_task_fee_that_did_not_move_weighs_nothing_in_the_audit() -> None:
+    doc = _with_fees(_doc())
+    unpaid = dict(doc, fees_moved=doc["fees_moved"][1:])  # the first task's fee never moved
+    found = _differs(unpaid, _proposal(doc))
+    assert f"task {doc['tasks'][0]['task_id'][:8]} fee is the fee moved into this pool" in found
+    assert "pool: the fees moved from the escrow plus the emission minted" in found
