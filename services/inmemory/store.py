@@ -111,12 +111,55 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_ABSENT = object()
+
+
+class _Table(dict):  # type: ignore[type-arg]
+    """A table whose writes inside a transaction are journaled, so a rollback undoes exactly
+    them: a transaction costs what it writes, not a copy of every table."""
+
+    __slots__ = ("_undo",)
+
+    def __init__(self, undo: list[list[tuple[dict[Any, Any], Any, Any]]]) -> None:
+        super().__init__()
+        self._undo = undo
+
+    def _note(self, key: Any) -> None:
+        if self._undo:
+            self._undo[-1].append((self, key, dict.get(self, key, _ABSENT)))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._note(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._note(key)
+        dict.__delitem__(self, key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self._note(key)
+        return dict.pop(self, key, *default)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._note(key)
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
+
 class _Tables:
     """The rows by primary key; answers, judgments and claims grouped by their task or epoch."""
 
     def __init__(self, clock: Callable[[], datetime], new_id: Callable[[], uuid.UUID]) -> None:
         self.lock = threading.RLock()
         self.closed = False
+        self._undo: list[list[tuple[dict[Any, Any], Any, Any]]] = []  # one journal per open transaction
         self._clock = clock
         self.new_id = new_id
         self._last: datetime | None = None
@@ -138,13 +181,35 @@ class _Tables:
         self.gold_tasks: dict[str, GoldTask] = {}  # by task key
         self.progress: dict[str, datetime] = {}  # by task key: its latest answer or judgment
         self.redrives: dict[str, int] = {}  # by task key: re-drives since its last change of state
+        self.journaled()
 
-    def snapshot(self) -> dict[str, dict[Any, Any]]:
-        return {name: dict(getattr(self, name)) for name in _TABLES}
-
-    def restore(self, snapshot: dict[str, dict[Any, Any]]) -> None:
-        for name, table in snapshot.items():
+    def journaled(self) -> None:
+        """Make every table journal its writes (called once, after the tables are set)."""
+        for name in _TABLES:
+            table = _Table(self._undo)
+            dict.update(table, getattr(self, name))
             setattr(self, name, table)
+
+    def begin(self) -> int:
+        """Open a transaction (nested: a savepoint); its depth, for ``rollback``/``commit``."""
+        self._undo.append([])
+        return len(self._undo)
+
+    def rollback(self, depth: int) -> None:
+        """Undo every write since ``begin`` returned ``depth``, newest first."""
+        while len(self._undo) >= depth:
+            for table, key, old in reversed(self._undo.pop()):
+                if old is _ABSENT:
+                    dict.pop(table, key, None)
+                else:
+                    dict.__setitem__(table, key, old)
+
+    def commit(self, depth: int) -> None:
+        """Keep the writes since ``begin``; a savepoint's become its parent's to undo."""
+        done = self._undo.pop()
+        assert len(self._undo) == depth - 1
+        if self._undo:
+            self._undo[-1].extend(done)
 
     def check_open(self) -> None:
         if self.closed:
@@ -1153,12 +1218,13 @@ class MemoryStore:
         Holds the store's lock for the block: other threads wait, as on a row lock."""
         with self._db.lock:
             self._db.check_open()
-            saved = self._db.snapshot()
+            depth = self._db.begin()
             try:
                 yield self
             except BaseException:
-                self._db.restore(saved)
+                self._db.rollback(depth)
                 raise
+            self._db.commit(depth)
 
     def ping(self) -> None:
         """StoreUnavailable once closed, like a closed pool."""
