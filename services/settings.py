@@ -9,6 +9,7 @@ in production each process sets the keys of the roles it acts as.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
@@ -27,7 +28,7 @@ PRODUCTION_MIN_DELAY_S = 3600
 # the broker looks for work a dead worker held this often (workers.app: kombu's restore sweep)
 RESTORE_SWEEP_S = 5
 STEP_MARGIN_S = 5  # a step's last node call ends this long before its visibility timeout
-STALL_MARGIN_S = 20  # a redelivered step has had this long to make progress
+STALL_MARGIN_S = 15  # a round without progress for a node call's timeout and this long is stalled
 
 SigningRole = Literal["settler", "examiner", "resolver"]  # roles a marketplace process signs as
 Role = Literal["admin", "settler", "examiner", "resolver", "treasury"]
@@ -93,13 +94,13 @@ class Settings(BaseSettings):
     # a step whose worker died unacknowledged is delivered again after this long: longer than any
     # step (one node call of at most node_timeout_s; a judge step starts calls only while it has
     # run less than judge_budget_s, then goes on in a new delivery), so work a dead worker held
-    # comes back within about a minute
-    task_visibility_timeout_s: int = Field(60, ge=1)
+    # comes back within a minute
+    task_visibility_timeout_s: int = Field(45, ge=1)
     # a task without progress (change of state, answer, judgment) this long is driven on by the
-    # reconciler; None: the visibility timeout and 20 s (a redelivered step has had its chance)
+    # reconciler; None: a node call's timeout and 15 s (no healthy round waits longer for a step)
     task_stall_s: int | None = Field(None, ge=1)
     task_redrives: int = Field(3, ge=0)  # re-drives without progress, then the task fails (refunded)
-    reconcile_interval_s: int = Field(15, ge=1)  # how often beat runs the task reconciler
+    reconcile_interval_s: int = Field(5, ge=1)  # how often beat runs the task reconciler
     # round steps waiting in the queues above which the reconciler re-drives nothing (they may
     # only be waiting their turn)
     reconcile_max_backlog: int = Field(200, ge=0)
@@ -248,7 +249,7 @@ class Settings(BaseSettings):
     # recovery ------------------------------------------------------------------------------
     @property
     def effective_task_stall_s(self) -> int:
-        return self.task_stall_s or self.task_visibility_timeout_s + STALL_MARGIN_S
+        return self.task_stall_s or math.ceil(self.node_timeout_s) + STALL_MARGIN_S
 
     @property
     def judge_budget_s(self) -> float:

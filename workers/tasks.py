@@ -33,15 +33,23 @@ def _on_error(task_id: str, step: str) -> Any:
     return fail.si(task_id, f"{step} failed on a worker; see the worker log")
 
 
-@shared_task(name="merit.round.dispatch", **_RETRY)
-def dispatch(task_id: str) -> list[int]:
+@shared_task(name="merit.round.dispatch", bind=True, **_RETRY)
+def dispatch(self: Any, task_id: str) -> list[int]:
     c = container()
     node_ids = rounds.choose_swarm(c.store, TaskId(task_id), min_answers=c.settings.min_answers)
     if node_ids:  # one entry per seat
         _answer(task_id, node_ids)
+    elif _redelivered(self):  # its worker died, maybe halfway through starting the answers
+        _resume(task_id)
     else:
         _refund_if_failed(task_id)
     return node_ids
+
+
+def _redelivered(task: Any) -> bool:
+    """Whether this delivery is the broker's second: the worker that took the first died before
+    acknowledging it, maybe after the step's state changed but before its next steps were sent."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
 
 
 def _answer(task_id: str, seats: list[NodeId] | list[int]) -> None:
@@ -59,6 +67,10 @@ def _judge(task_id: str, judges: list[NodeId] | list[int], step: str) -> None:
 @shared_task(name="merit.round.resume", **_RETRY)
 def resume(task_id: str) -> str:
     """Drive a stalled round on from where it stands (queued by the reconciler); the step."""
+    return _resume(task_id)
+
+
+def _resume(task_id: str) -> str:
     c = container()
     plan = rounds.resume(c.store, TaskId(task_id), min_answers=c.settings.min_answers)
     if plan.step is rounds.Step.ANSWER:
@@ -125,14 +137,16 @@ def infer(task_id: str, node_id: int) -> str:
     return rounds.collect_answer(c.store, c.nodes, TaskId(task_id), NodeId(node_id)).status.value
 
 
-@shared_task(name="merit.round.plan_judging", **_RETRY)
-def plan_judging(task_id: str, node_ids: list[int]) -> list[int] | None:
+@shared_task(name="merit.round.plan_judging", bind=True, **_RETRY)
+def plan_judging(self: Any, task_id: str, node_ids: list[int]) -> list[int] | None:
     c = container()
     judges = rounds.plan_judging(
         c.store, TaskId(task_id), [NodeId(n) for n in node_ids], min_answers=c.settings.min_answers
     )
     if judges:
         _judge(task_id, judges, "judging")
+    elif judges is None and _redelivered(self):  # planned by a worker that died, maybe before its judges went out
+        _resume(task_id)
     elif judges is None:  # failed here (refund), or planned before (its judges are under way)
         _refund_if_failed(task_id)
     else:  # the swarm agreed: nothing to judge

@@ -75,7 +75,8 @@ def drive_stalled_tasks(
 ) -> list[Driven]:
     """Drive on every unfinished task without progress for ``terms.stall_s``, the longest-stalled
     first: a task awaiting its fee is checked again (dispatched when held, failed past its
-    deadline); a round is resumed from where it stands (``rounds.resume``, through
+    deadline, else looked at again after another ``stall_s``: its deadline, not the count of
+    re-drives, ends its wait); a round is resumed from where it stands (``rounds.resume``, through
     ``queue.enqueue_resume``), counted, and failed with the reason once it has not moved after
     ``terms.max_redrives`` re-drives (the caller refunds a held fee). While the queues hold more
     than ``terms.max_backlog`` waiting steps, rounds are not re-driven: their steps may only be
@@ -95,6 +96,8 @@ def drive_stalled_tasks(
                 log.warning("fee not checked: %s", exc.one_line(), extra={"task_id": task.id})
                 continue
             drive = {FeeCheck.HELD: Drive.DISPATCHED, FeeCheck.FAILED: Drive.FEE_FAILED}.get(looked, Drive.FEE_WAITING)
+            if drive is Drive.FEE_WAITING:  # looked at again after another stall, not every run
+                store.tasks.note_redrive(task.id)
             out.append(Driven(task.id, task.status, drive))
             continue
         if s.redrives >= terms.max_redrives:

@@ -138,6 +138,6 @@ def test_a_held_fee_of_a_task_failed_for_being_stuck_is_refunded(store, register
     assert store.tasks.get(task.id).fee_state is FeeState.REFUNDED and escrow.held_wei(PAYER, task.id) == 0
 
 
-def test_beat_runs_the_task_reconciler_every_15_s(tmp_path) -> None:
+def test_beat_runs_the_task_reconciler_every_5_s(tmp_path) -> None:
     schedule = create_celery(Settings(env="test", data_dir=tmp_path)).conf.beat_schedule
-    assert schedule["reconcile-tasks"] == {"task": "merit.round.reconcile", "schedule": 15.0}
+    assert schedule["reconcile-tasks"] == {"task": "merit.round.reconcile", "schedule": 5.0}

@@ -69,9 +69,11 @@ def test_a_step_always_makes_its_first_call_and_without_a_budget_makes_all():
 
 def test_the_judge_budget_ends_the_last_call_before_the_visibility_timeout(tmp_path):
     s = Settings(env="test", data_dir=tmp_path)
-    assert (s.task_visibility_timeout_s, s.node_timeout_s) == (60, 30.0)
+    assert (s.task_visibility_timeout_s, s.node_timeout_s) == (45, 30.0)
     # a call started at the budget ends (node timeout) 10 s before the timeout: sweep + margin
     assert s.judge_budget_s + s.node_timeout_s == s.task_visibility_timeout_s - 10
-    assert Settings(env="test", data_dir=tmp_path, node_timeout_s=5).judge_budget_s == 45
+    assert Settings(env="test", data_dir=tmp_path, node_timeout_s=5).judge_budget_s == 30
     assert Settings(env="test", data_dir=tmp_path, task_visibility_timeout_s=3).judge_budget_s == 0
-    assert s.effective_task_stall_s == 80  # a redelivered step has had its chance first
+    # stalled: no progress for longer than a node call takes (and a margin)
+    assert s.effective_task_stall_s == 45
+    assert Settings(env="test", data_dir=tmp_path, node_timeout_s=5).effective_task_stall_s == 20
