@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from services.app.ports import Escrow, FeeRange, MovedFees, RoundQueue, Store
-from services.core.errors import Invalid
+from services.core.errors import Conflict, Invalid, NotFound
 from services.core.money import format_mrt
 from services.core.types import EpochId, FeeState, TaskId, TaskStatus
 
@@ -140,9 +140,18 @@ def refund_if_failed(store: Store, escrow: Escrow, task_id: TaskId) -> str | Non
         return None
     if task.fee_state not in (FeeState.AWAITING, FeeState.HELD, FeeState.UNPAID):
         return None
+    intent = f"refund:{escrow.chain_id}:{task.id}"
     if not escrow.held_wei(task.payer, task.id):
-        return None
-    tx = escrow.refund(f"refund:{escrow.chain_id}:{task.id}", task.payer, task.id)
+        if task.fee_state is not FeeState.HELD:
+            return None
+        # recorded as held, no longer held: if this intent's refund went out and its recording
+        # was cut short (a worker killed between the receipt and the line below), it answers again
+        try:
+            tx = escrow.refund(intent, task.payer, task.id)
+        except (Conflict, NotFound):  # never refunded by us: nothing was held
+            return None
+    else:
+        tx = escrow.refund(intent, task.payer, task.id)
     store.tasks.set_fee(task.id, FeeState.REFUNDED, note=f"refunded: {task.error or 'the task failed'}")
     log.info("task fee refunded", extra={"task_id": task.id, "tx_hash": tx})
     return tx

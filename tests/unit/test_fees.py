@@ -246,3 +246,26 @@ def test_a_pool_the_proof_could_never_settle_is_refused_and_the_epoch_stays_open
     assert m.store.tasks.get(task.id).fee_state is FeeState.MOVED  # the move stands for the retry
     closed = m.close(emission=10**18)
     assert closed.epoch.id == epoch and closed.epoch.pool_wei == FEE + 10**18
+
+
+def test_a_refund_whose_recording_was_cut_short_is_recorded_on_the_next_look():
+    """The chain worker killed after the refund's receipt but before the task's fee was marked
+    refunded: the next refund pass finds its own refund (the same intent) and records it, and
+    sends nothing again."""
+    m = Market()
+    task = m.submit()
+    m.escrow.fund(PAYER, task.id, FEE)
+    assert m.check(task.id) is FeeCheck.HELD
+    rounds.fail(m.store, task.id, "a node fault")
+    m.escrow.refund(f"refund:{m.escrow.chain_id}:{task.id}", PAYER, task.id)  # ... and the worker died
+    assert m.store.tasks.get(task.id).fee_state is FeeState.HELD and m.escrow.held_wei(PAYER, task.id) == 0
+    assert refund_failed_tasks(m.store, m.escrow) == [task.id]
+    assert m.store.tasks.get(task.id).fee_state is FeeState.REFUNDED and m.escrow.paid_back[PAYER] == FEE
+    other = m.submit()  # a held fee gone for another reason (reclaimed) is not marked refunded
+    m.escrow.fund(PAYER, other.id, FEE)
+    assert m.check(other.id) is FeeCheck.HELD
+    rounds.fail(m.store, other.id, "a node fault")
+    m.escrow.now = m.escrow.expiry_s + 1
+    m.escrow.reclaim(PAYER, other.id)
+    assert refund_failed_tasks(m.store, m.escrow) == []
+    assert m.store.tasks.get(other.id).fee_state is FeeState.HELD
