@@ -15,8 +15,8 @@ from enum import StrEnum
 from services.app.escrow import FeeCheck, check_fee
 from services.app.ports import Escrow, RoundQueue, Store
 from services.app.rounds import fail
-from services.app.settlement import SettlementChain, SettleResult, finalize_epoch
-from services.core.errors import ChainUnavailable
+from services.app.settlement import SettlementChain, SettleResult, finalize_epoch, settle_epoch
+from services.core.errors import ChainUnavailable, Conflict
 from services.core.settlement import SettlementStatus
 from services.core.types import EpochId, TaskId, TaskStatus
 
@@ -25,13 +25,25 @@ log = logging.getLogger(__name__)
 
 def finalize_due(store: Store, chain: SettlementChain) -> list[SettleResult]:
     """Finalize the proposed epochs (the newest and one before it: the contract holds two
-    proposals at most), oldest first; each sends nothing while its window is still open."""
+    proposals at most), oldest first; each sends nothing while its window is still open. A
+    proposal an upheld challenge cancelled is proposed again instead (``settle_epoch``, with its
+    recorded proof); when that cannot be done yet (the settler's bond is to be posted again), it
+    is said in the log and tried at the next run."""
     newest = store.settlements.latest(status=SettlementStatus.PROPOSED)
     if newest is None:
         return []
     before = store.settlements.get(EpochId(newest.epoch_id - 1)) if newest.epoch_id > 1 else None
     waiting = [s for s in (before, newest) if s is not None and s.status is SettlementStatus.PROPOSED]
-    return [finalize_epoch(store, chain, s.epoch_id) for s in waiting]
+    done = []
+    for s in waiting:
+        if not chain.proposal_cancelled(s.epoch_id):
+            done.append(finalize_epoch(store, chain, s.epoch_id))
+            continue
+        try:
+            done.append(settle_epoch(store, chain, s.epoch_id))
+        except Conflict as exc:
+            log.warning("cancelled epoch not proposed again yet", extra={"epoch": s.epoch_id, "error": exc.one_line()})
+    return done
 
 
 class Drive(StrEnum):

@@ -282,19 +282,20 @@ def settle_epoch(
     s = plan_settlement(store, chain, epoch)
     leaves = len(store.settlements.claims(epoch))
     left = _left_out_note(s)
-    attempt = 1
-    if s.status is SettlementStatus.PROPOSED and chain.proposal_cancelled(epoch):
-        # an upheld challenge cancelled the proposal: the epoch is proposed again, under an
-        # intent of its own (the first one's receipt stands for the cancelled proposal)
-        attempt = propose_attempt(s.propose_intent) + 1
-        s = store.settlements.set_status(
-            epoch, SettlementStatus.RECORDED, detail="its proposal was cancelled by an upheld challenge",
-            propose_intent=intent_key(chain.chain_id, epoch, f"propose:{attempt}"),
-        )  # fmt: skip
+    attempt = propose_attempt(s.propose_intent)
+    cancelled = s.status is SettlementStatus.PROPOSED and chain.proposal_cancelled(epoch)
+    if cancelled:
+        # an upheld challenge cancelled the proposal: the epoch is proposed again under an intent
+        # of its own (the one before stands for the cancelled proposal); the record stays
+        # proposed until it is, so the reconciler keeps trying (finalize_due)
+        if s.propose_intent is None or chain.sent(s.propose_intent) is not None:
+            attempt += 1
+            s = store.settlements.set_status(
+                epoch, SettlementStatus.PROPOSED, detail="its proposal was cancelled by an upheld challenge",
+                propose_intent=intent_key(chain.chain_id, epoch, f"propose:{attempt}"),
+            )  # fmt: skip
         log.warning("epoch proposal cancelled; proposing again", extra={"epoch": epoch, "attempt": attempt})
-    elif s.propose_intent is not None:
-        attempt = propose_attempt(s.propose_intent)
-    if s.status in (SettlementStatus.PROPOSED, SettlementStatus.FINALIZED):
+    if s.status in (SettlementStatus.PROPOSED, SettlementStatus.FINALIZED) and not cancelled:
         return SettleResult(
             s, False, message=f"epoch {epoch} is already {s.status.value}", nodes=leaves
         )
