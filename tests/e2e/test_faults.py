@@ -221,8 +221,8 @@ def check(env: dict[str, str], state: dict[str, Any], db: str, load: Load, kills
 
     fees: dict[str, int] = {}
     for r in rows.values():
-        if r[3] != "free":
-            fees[r[3]] = fees.get(r[3], 0) + 1
+        if r[2] != "free":  # (status, error, fee_state, payer, fee)
+            fees[r[2]] = fees.get(r[2], 0) + 1
     done = sum(r[0] == "done" for r in rows.values())
     failed = {i: r[1] for i, r in rows.items() if r[0] == "failed"}
     lines = [
