@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 from services.processes import group_alive, pid_alive
 from tests.e2e.test_merit_up import env, merit, start, stop  # noqa: F401 (env is a fixture)
+from tests.fixtures.waiting import wait_for
 
 
 def read_state(env: dict[str, str]) -> dict[str, Any]:
@@ -35,15 +35,6 @@ def group_members(pgid: int) -> list[int]:
                 members.append(int(entry.name))
     return members
 
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_killed_worker_is_restarted_and_down_leaves_no_orphan(env):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 from services import devstack
 from services.app import tasks
@@ -16,16 +15,8 @@ from services.devstack import register_test_node, start_test_node, start_worker,
 from services.ports_free import free_port
 from services.settings import Settings
 from workers.app import create_celery
+from tests.fixtures.waiting import wait_for
 
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_killed_worker_leaves_the_round_to_be_finished_by_another(store, postgres_url, tmp_path):

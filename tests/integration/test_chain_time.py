@@ -5,7 +5,6 @@ recorded is refused with one line that says what to do."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 from web3 import Web3
@@ -17,19 +16,11 @@ from services.chain.rpc import chain_time, connect
 from services.devstack import Stack, check_chain
 from services.ports_free import free_port
 from services.settings import Settings
+from tests.fixtures.waiting import wait_for
 
 DEV0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 DEV1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_an_idle_dev_chain_moves_its_clock_and_still_mines_a_transaction_at_once(tmp_path):
