@@ -264,6 +264,11 @@ class Settings(BaseSettings):
         return self.data_dir.expanduser().resolve()
 
     @property
+    def dev_records_dir(self) -> Path:
+        """Where the dev chain's deployment record lives (records of public chains: deploy/)."""
+        return self.resolved_data_dir / "deployments"
+
+    @property
     def effective_api_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
 

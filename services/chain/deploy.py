@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.compiler import ARTIFACTS_DIR, TEST_ARTIFACTS_DIR, load_artifact
 from services.chain.keys import dev_role_account
 from services.chain.rpc import (
@@ -45,7 +46,6 @@ DAY_S = 24 * 3600
 # the shortest escrow expiry production accepts: a payer may take back a fee nobody settled or
 # refunded after this long, so it must outlast an epoch's close and settlement with room to spare
 PRODUCTION_MIN_ESCROW_EXPIRY_S = DAY_S
-DEV_CHAIN_ID = 31337
 RECORD_VERSION = 3  # 3: role accounts and the timelock
 TIMELOCK = "MeritTimelock"  # deployed outside dev only; holds every contract's DEFAULT_ADMIN_ROLE
 VERIFIER_GAS_CAP = 16_000_000

@@ -17,11 +17,10 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
+from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.rpc import ChainReverted, decode_revert_fields
 from services.core.errors import Invalid, NotFound, Unauthorized
 from services.core.money import format_mrt, parse_mrt  # noqa: F401 - re-exported
-
-DEV_CHAIN_ID = 31337
 
 
 class ChainUnauthorized(ChainReverted, Unauthorized):

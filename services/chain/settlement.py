@@ -220,7 +220,7 @@ def open_chain_settlement(
     chain_id = chain_id_of(connect(url))
     if not settings.is_dev:
         refuse_dev_chain(chain_id)
-    records = settings.resolved_data_dir / "deployments" if chain_id == DEV_CHAIN_ID else None
+    records = settings.dev_records_dir if chain_id == DEV_CHAIN_ID else None
     session = ChainSession.open(url, repo_root(), records)
     if not settings.is_dev:
         refuse_dev_chain(chain_id, session.deployment.params)

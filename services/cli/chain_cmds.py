@@ -57,7 +57,7 @@ def open_session(rpc_url: str | None) -> ChainSession:
 
     records = None
     if chain_id_of(connect(url)) == DEV_CHAIN_ID:
-        records = settings.resolved_data_dir / "deployments"
+        records = settings.dev_records_dir
     return ChainSession.open(url, repo_root(), records)
 
 

@@ -83,7 +83,7 @@ def deploy(
         settings = get_settings()
         w3 = connect(rpc_url or settings.effective_chain_rpc_url)
         if records_dir is None and chain_id_of(w3) == DEV_CHAIN_ID:
-            records_dir = settings.resolved_data_dir / "deployments"
+            records_dir = settings.dev_records_dir
         existing = load_deployment(w3, root, records_dir)
         if existing is None:
             with err.status(f"deploying {len(CONTRACTS)} contracts ..."):

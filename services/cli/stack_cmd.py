@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from services import devstack
+from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.keys import dev_accounts
 from services.cli.output import console, err_console, errors_as_one_line, fail, print_json
 from services.processes import pid_alive
@@ -98,7 +99,7 @@ def print_status(state: dict[str, Any]) -> None:
     console.print(parts)
     deployment = state.get("deployment") or {}
     roles = {str(a).lower(): role for role, a in (deployment.get("roles") or {}).items()}
-    if deployment.get("chain_id") == 31337:
+    if deployment.get("chain_id") == DEV_CHAIN_ID:
         accounts = Table(title="dev accounts (use with --account dev:N)", show_header=True)
         for col in ("account", "address", "role"):
             accounts.add_column(col)
