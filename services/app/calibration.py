@@ -92,13 +92,14 @@ def calibrate_node(
             gold_answer_total=node.reliability.gold_answer_total + tally.total * MILLI,
         ),
     )
-    store.nodes.set_status(node_id, NodeStatus.ACTIVE if result.passed else NodeStatus.INACTIVE)
     reason = (
         f"{tally.hits}/{tally.total} correct; the pass mark is {result.threshold} "
         f"(chance is 25%; p = {float(result.p_value):.2g} at 99% confidence)"
     )
     if not result.passed:
         reason += ": the node stays inactive; serve a stronger model and calibrate again"
+    status = NodeStatus.ACTIVE if result.passed else NodeStatus.INACTIVE
+    store.nodes.set_status(node_id, status, note=f"calibration {'passed' if result.passed else 'failed'}: {reason}")
     return CalibrationResult(
         node_id, tally.hits, tally.total, result.threshold, result.passed, start.score_bp,
         float(result.p_value), reason,

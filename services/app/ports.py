@@ -49,12 +49,29 @@ class NodeRepository(Protocol):
     def add(self, node: NewNode) -> Node: ...
     def get(self, node_id: NodeId) -> Node: ...  # NotFound
     def get_by_name(self, name: str) -> Node: ...  # NotFound
+    def get_by_chain_id(self, chain_node_id: int) -> Node: ...  # NotFound
     def list(self, *, status: NodeStatus | None = None) -> list[Node]: ...
-    def set_status(self, node_id: NodeId, status: NodeStatus) -> None: ...
+    def set_status(self, node_id: NodeId, status: NodeStatus, note: str | None = None) -> None: ...
+    def set_chain_state(  # kept only when ``block`` is not older than the stored state's
+        self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int
+    ) -> None: ...
     def set_reputation(self, node_id: NodeId, score_bp: int, anchor_bp: int) -> None: ...
     def set_letter_bias(self, node_id: NodeId, bias: Mapping[str, float]) -> None: ...
     def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None: ...
     def record_calibration_attempt(self, node_id: NodeId) -> Node: ...  # the node, counted
+
+
+@dataclass(frozen=True)
+class ChainCursor:
+    """How far a chain follower has read: the last block applied and its hash."""
+
+    block_number: int
+    block_hash: str
+
+
+class CursorRepository(Protocol):
+    def get(self, name: str) -> ChainCursor | None: ...
+    def set(self, name: str, cursor: ChainCursor) -> None: ...
 
 
 class TaskRepository(Protocol):
@@ -208,6 +225,7 @@ class Store(Protocol):
     gold: GoldRepository
     outbox: OutboxRepository
     settlements: SettlementRepository
+    cursors: CursorRepository
 
     def transaction(self) -> AbstractContextManager[Store]: ...
     def ping(self) -> None: ...  # StoreUnavailable

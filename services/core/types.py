@@ -80,6 +80,11 @@ class NewNode:
     kind: NodeKind = NodeKind.OPENAI
     address: str | None = None
     stake_wei: Wei = Wei(0)
+    chain_node_id: int | None = None  # its id in NodeRegistry
+    metadata_cid: str | None = None  # the metadata document it registered on chain
+    signer: str | None = None  # the address whose key signs its answers and judgments
+    status: NodeStatus = NodeStatus.ACTIVE  # a node found on chain starts inactive
+    status_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,12 @@ class Node:
     reliability: Reliability = field(default_factory=Reliability)
     calibration_attempts: int = 0  # each draws fresh questions; rate-limited
     last_calibration_at: datetime | None = None
+    chain_node_id: int | None = None  # its id in NodeRegistry (None: not registered on chain)
+    metadata_cid: str | None = None  # the metadata document it registered on chain
+    signer: str | None = None  # the address whose key signs its answers and judgments
+    unbonding_wei: Wei = Wei(0)  # stake it asked back, still slashable until withdrawn
+    synced_block: int | None = None  # the chain block its stake was read at
+    status_note: str | None = None  # why it has the status it has (e.g. a calibration's result)
 
 
 class FeeState(StrEnum):

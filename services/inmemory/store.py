@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 from services.app.ports import (
     AnswerRepository,
+    ChainCursor,
+    CursorRepository,
     EpochRepository,
     GoldRepository,
     JudgmentRepository,
@@ -93,6 +95,7 @@ _TABLES = (
     "epoch_nodes",
     "outbox",
     "settlements",
+    "cursors",
     "proofs",
     "claims",
     "gold_sets",
@@ -175,6 +178,7 @@ class _Tables:
         self.epoch_nodes: dict[tuple[EpochId, NodeId], EpochNode] = {}
         self.outbox: dict[int, OutboxEntry] = {}
         self.settlements: dict[EpochId, Settlement] = {}
+        self.cursors: dict[str, ChainCursor] = {}
         self.proofs: dict[EpochId, bytes] = {}
         self.claims: dict[EpochId, tuple[ClaimEntry, ...]] = {}  # by chain node id
         self.gold_sets: dict[EpochId, GoldSet] = {}
@@ -369,6 +373,14 @@ class MemoryNodes(_Repo):
                 hint="choose another name, or look it up with `merit node list`",
                 constraint="nodes_name_key",
             )
+        if node.chain_node_id is not None and any(
+            n.chain_node_id == node.chain_node_id for n in self._db.nodes.values()
+        ):
+            raise Conflict(
+                f"registry node {node.chain_node_id} is already recorded",
+                hint="look it up with `merit node status`",
+                constraint="nodes_chain_node_id_key",
+            )
         if node.address is not None and any(
             n.address == node.address for n in self._db.nodes.values()
         ):
@@ -383,12 +395,16 @@ class MemoryNodes(_Repo):
             endpoint_url=node.endpoint_url,
             model=node.model,
             kind=kind,
-            status=NodeStatus.ACTIVE,
+            status=NodeStatus(node.status),
             reputation_bp=5000,
             stake_wei=Wei(int(node.stake_wei)),
             address=node.address,
             created_at=self._db.now(),
             reputation_anchor_bp=5000,
+            chain_node_id=node.chain_node_id,
+            metadata_cid=node.metadata_cid,
+            signer=node.signer,
+            status_note=node.status_note,
         )
         self._db.nodes[node_id] = row
         return row
@@ -396,6 +412,27 @@ class MemoryNodes(_Repo):
     @_locked
     def get(self, node_id: NodeId) -> Node:
         return _node_out(self._db.node(node_id))
+
+    @_locked
+    def get_by_chain_id(self, chain_node_id: int) -> Node:
+        found = next((n for n in self._db.nodes.values() if n.chain_node_id == chain_node_id), None)
+        if found is None:
+            raise NotFound(
+                f"registry node {chain_node_id} is not known to the marketplace yet",
+                hint="the marketplace follows the registry a few blocks behind its head; try again shortly",
+            )
+        return _node_out(found)
+
+    @_locked
+    def set_chain_state(self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int) -> None:
+        n = self._db.nodes.get(node_id)
+        if n is None or (n.synced_block is not None and n.synced_block > block):
+            return
+        _check(int(stake_wei) >= 0, "nodes", "nodes_stake_wei_check")
+        _check(int(unbonding_wei) >= 0, "nodes", "nodes_unbonding_wei_check")
+        self._db.nodes[node_id] = replace(
+            n, stake_wei=Wei(int(stake_wei)), unbonding_wei=Wei(int(unbonding_wei)), synced_block=int(block)
+        )
 
     @_locked
     def get_by_name(self, name: str) -> Node:
@@ -411,9 +448,9 @@ class MemoryNodes(_Repo):
         return [_node_out(n) for _, n in rows if wanted is None or n.status is wanted]
 
     @_locked
-    def set_status(self, node_id: NodeId, status: NodeStatus) -> None:
+    def set_status(self, node_id: NodeId, status: NodeStatus, note: str | None = None) -> None:
         wanted = NodeStatus(status)
-        self._db.nodes[node_id] = replace(self._db.node(node_id), status=wanted)
+        self._db.nodes[node_id] = replace(self._db.node(node_id), status=wanted, status_note=note)
 
     @_locked
     def set_reputation(self, node_id: NodeId, score_bp: int, anchor_bp: int) -> None:
@@ -1189,6 +1226,17 @@ class MemorySettlements(_Repo):
         )
 
 
+class MemoryCursors(_Repo):
+    @_locked
+    def get(self, name: str) -> ChainCursor | None:
+        return self._db.cursors.get(name)
+
+    @_locked
+    def set(self, name: str, cursor: ChainCursor) -> None:
+        _check(cursor.block_number >= 0, "chain_cursors", "chain_cursors_block_number_check")
+        self._db.cursors[name] = cursor
+
+
 # ---------------------------------------------------------------- the store
 class MemoryStore:
     """``Store`` in process memory: ``MemoryStore()``; ``clock`` gives its timestamps and
@@ -1211,6 +1259,7 @@ class MemoryStore:
         self.gold: GoldRepository = MemoryGold(self._db)
         self.outbox: OutboxRepository = MemoryOutbox(self._db)
         self.settlements: SettlementRepository = MemorySettlements(self._db)
+        self.cursors: CursorRepository = MemoryCursors(self._db)
 
     @contextmanager
     def transaction(self) -> Iterator[MemoryStore]:

@@ -18,6 +18,7 @@ import psycopg_pool
 
 from services.app.ports import (
     AnswerRepository,
+    CursorRepository,
     EpochRepository,
     GoldRepository,
     JudgmentRepository,
@@ -28,6 +29,7 @@ from services.app.ports import (
     TaskRepository,
 )
 from services.core.errors import StoreUnavailable
+from services.store.cursors import PostgresCursors
 from services.store.epochs import PostgresEpochs
 from services.store.gold import PostgresGold
 from services.store.nodes import PostgresNodes
@@ -72,6 +74,7 @@ class PostgresStore:
         self.gold: GoldRepository = PostgresGold(session)
         self.outbox: OutboxRepository = PostgresOutbox(session)
         self.settlements: SettlementRepository = PostgresSettlements(session)
+        self.cursors: CursorRepository = PostgresCursors(session)
 
     @classmethod
     def connect(

@@ -18,6 +18,7 @@ _RELIABILITY = (
 _COLUMNS = (
     "id, name, endpoint_url, model, kind, status, reputation_bp, stake_wei, address, created_at, "
     "reputation_anchor_bp, letter_bias, distrusted, calibration_attempts, last_calibration_at, "
+    "chain_node_id, metadata_cid, signer, unbonding_wei, synced_block, status_note, "
     + ", ".join(_RELIABILITY)
 )
 
@@ -39,6 +40,12 @@ def node_from_row(row: dict[str, Any]) -> Node:
         reliability=Reliability(*(int(row[c]) for c in _RELIABILITY), distrusted=row["distrusted"]),
         calibration_attempts=row["calibration_attempts"],
         last_calibration_at=row["last_calibration_at"],
+        chain_node_id=row["chain_node_id"],
+        metadata_cid=row["metadata_cid"],
+        signer=row["signer"],
+        unbonding_wei=Wei(int(row["unbonding_wei"])),
+        synced_block=row["synced_block"],
+        status_note=row["status_note"],
     )
 
 
@@ -52,8 +59,9 @@ class PostgresNodes:
             try:
                 cur.execute(
                     f"""
-                    INSERT INTO nodes (name, endpoint_url, model, kind, address, stake_wei)
-                    VALUES (%s, %s, %s, %s, %s, %s)
+                    INSERT INTO nodes (name, endpoint_url, model, kind, address, stake_wei,
+                                       chain_node_id, metadata_cid, signer, status, status_note)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     RETURNING {_COLUMNS}
                     """,
                     (
@@ -63,9 +71,20 @@ class PostgresNodes:
                         NodeKind(node.kind).value,
                         node.address,
                         int(node.stake_wei),
+                        node.chain_node_id,
+                        node.metadata_cid,
+                        node.signer,
+                        NodeStatus(node.status).value,
+                        node.status_note,
                     ),
                 )
             except pg_errors.UniqueViolation as exc:
+                if exc.diag.constraint_name == "nodes_chain_node_id_key":
+                    raise Conflict(
+                        f"registry node {node.chain_node_id} is already recorded",
+                        hint="look it up with `merit node status`",
+                        constraint=exc.diag.constraint_name,
+                    ) from exc
                 if exc.diag.constraint_name == "nodes_address_key":
                     raise Conflict(
                         f"address {node.address} is already registered to another node",
@@ -88,6 +107,27 @@ class PostgresNodes:
         if row is None:
             raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
         return node_from_row(row)
+
+    def get_by_chain_id(self, chain_node_id: int) -> Node:
+        with self._s.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM nodes WHERE chain_node_id = %s", (int(chain_node_id),))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(
+                f"registry node {chain_node_id} is not known to the marketplace yet",
+                hint="the marketplace follows the registry a few blocks behind its head; try again shortly",
+            )
+        return node_from_row(row)
+
+    def set_chain_state(self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int) -> None:
+        """The node's stake as the chain held it at ``block`` (a state read at an older block
+        than the one stored is not written)."""
+        with self._s.cursor() as cur:
+            cur.execute(
+                "UPDATE nodes SET stake_wei = %s, unbonding_wei = %s, synced_block = %s"
+                " WHERE id = %s AND (synced_block IS NULL OR synced_block <= %s)",
+                (int(stake_wei), int(unbonding_wei), int(block), int(node_id), int(block)),
+            )
 
     def get_by_name(self, name: str) -> Node:
         with self._s.cursor() as cur:
@@ -155,11 +195,11 @@ class PostgresNodes:
             raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
         return node_from_row(row)
 
-    def set_status(self, node_id: NodeId, status: NodeStatus) -> None:
+    def set_status(self, node_id: NodeId, status: NodeStatus, note: str | None = None) -> None:
         with self._s.cursor() as cur:
             cur.execute(
-                "UPDATE nodes SET status = %s WHERE id = %s",
-                (NodeStatus(status).value, int(node_id)),
+                "UPDATE nodes SET status = %s, status_note = %s WHERE id = %s",
+                (NodeStatus(status).value, note, int(node_id)),
             )
             if cur.rowcount == 0:
                 raise NotFound(
