@@ -2,14 +2,22 @@
 
     python bench/zk_verify.py            # everything (a few minutes on 2 cores)
     python bench/zk_verify.py --quick    # verification rows only, on a toy circuit
+    python bench/zk_verify.py --epoch    # zk.bn254 beside py_ecc's primitives, one epoch's proofs
 
 Measured in one run, everything built in a temporary directory (nothing under zk/ is written):
 
 - verification of one proof with ``zk.verifier.verify``, beside the named peer
   ``snarkjs.groth16.verify`` timed inside one warm node process (start-up excluded), the
-  ``snarkjs groth16 verify`` command (node start-up included, what a shell-out costs), and py_ecc's
-  own pairing on the same equation (three ``pairing(..., final_exponentiate=False)`` and one
-  ``final_exponentiate``, without the G2 subgroup check);
+  ``snarkjs groth16 verify`` command (node start-up included, what a shell-out costs), and the
+  same verifier written on py_ecc's primitives (``py_ecc_verify``: ``multiply``/``add`` for vk_x,
+  ``is_on_curve``, the G2 subgroup check as ``[r] B == O`` since py_ecc's ``pairing`` skips it,
+  three ``pairing(..., final_exponentiate=False)`` and one ``final_exponentiate``);
+- the proofs of one epoch of 10,000 nodes (``--nodes``; 313 chunk proofs of 32 rows) through
+  ``verify_batch`` on zk.bn254's arithmetic beside the same batched check on py_ecc's primitives
+  (``py_ecc_verify_batch``: random 128-bit weights, every B's subgroup check, n + 3 Miller loops,
+  one final exponentiation): what a zk worker spends before it sends a settlement. The 313 proofs
+  are re-randomised copies (A/t, tB + tsD, C + sA: valid for the same signals) of 8 proofs
+  snarkjs made with the committed key, so that the run does not prove for ten minutes;
 - ``verify_batch`` on 8 and 32 proofs, per proof, against verifying them one by one
   (goal: batched at least 3x faster per proof);
 - proving time of the reward-chunk circuit (zk/circuits/reward_chunk.circom) at 8, 16 and 32 rows,
@@ -52,11 +60,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from py_ecc.fields import optimized_bn128_FQ as FQ
 from py_ecc.fields import optimized_bn128_FQ2 as FQ2
+from py_ecc.fields import optimized_bn128_FQ12 as FQ12
 from py_ecc.optimized_bn128 import (
     add,
+    b,
+    b2,
     final_exponentiate,
+    is_inf,
+    is_on_curve,
     multiply,
     neg,
+    normalize,
     pairing,
 )
 
@@ -85,6 +99,8 @@ GOAL_BATCH = 3.0
 TURNS = 5  # timed turns of the verification rows; the best counts
 THRESHOLD_NONE = (1 << 162) - 1
 GAS_LIMIT = 1_000_000
+EPOCH_NODES = 10_000  # an epoch of this many nodes settles ceil(nodes / 32) chunk proofs
+CHUNK_ROWS = 32
 PAIRING_GAS_4 = (
     45_000 + 4 * 34_000
 )  # EIP-1108 price of the 4-pair check alone  # no row's key reaches it: no unit is left over
@@ -290,6 +306,22 @@ def verification_circuit(ws: Workspace, ptau: Path | None) -> Circuit:
     return ws.build("toy9", toy_source(9), ws.small_ptau(), "toy circuit, 9 public inputs")
 
 
+def base_proofs(
+    ws: Workspace, circuit: Circuit, count: int
+) -> tuple[VerifyingKey, list[tuple[Proof, tuple[int, ...]]]]:
+    """The circuit's key and ``count`` proofs snarkjs makes with it (epochs and challenges differ)."""
+    rng = random.Random(17)
+    is_chunk = circuit.label.startswith("reward_chunk")
+    inputs = [chunk_input(32, j, rng) if is_chunk else toy_input(9, j, rng) for j in range(count)]
+    progress(f"proving {count} proofs of {circuit.label} with snarkjs")
+    made = ws.prove(circuit, inputs)
+    items = [
+        (Proof.from_snarkjs(m["proof"]), public_signals_from_snarkjs(m["publicSignals"]))
+        for m in made
+    ]
+    return load_verifying_key(circuit.vkey), items
+
+
 def verification_rows(ws: Workspace, circuit: Circuit, count: int) -> list[list[str]]:
     rng = random.Random(7)
     is_chunk = circuit.label.startswith("reward_chunk")
@@ -327,8 +359,9 @@ def verification_rows(ws: Workspace, circuit: Circuit, count: int) -> list[list[
         3,
     )["cli"]
 
-    progress("timing py_ecc's own pairing on the same equation")
-    t_py_ecc = best_times({"py_ecc": lambda: py_ecc_equation(vk, *items[0])}, 2)["py_ecc"]
+    progress("timing the same verifier on py_ecc's primitives")
+    assert all(py_ecc_verify(vk, p, s) for p, s in items[:2])
+    t_py_ecc = best_times({"py_ecc": lambda: py_ecc_verify(vk, *items[0])}, 2)["py_ecc"]
 
     label = circuit.label
     rows = [
@@ -353,10 +386,10 @@ def verification_rows(ws: Workspace, circuit: Circuit, count: int) -> list[list[
             "verify 1 proof",
             label,
             ms(t_one),
-            "py_ecc pairing() as shipped",
+            "py_ecc primitives",
             ms(t_py_ecc),
             f"{t_py_ecc / t_one:.1f}x",
-            "same equation, no G2 subgroup check",
+            "same checks; G2 by r*B == O",
         ),
     ]
     for n in sizes:
@@ -381,23 +414,150 @@ def verification_rows(ws: Workspace, circuit: Circuit, count: int) -> list[list[
     return rows
 
 
-def py_ecc_equation(vk: VerifyingKey, proof: Proof, signals: Sequence[int]) -> bool:
-    """The same check on py_ecc's pairing: three Miller loops and one final exponentiation,
-    compared with the key's cached e(alpha, beta); vk_x with py_ecc's ``multiply``."""
+# --- the same verifier on py_ecc's primitives -------------------------------------------------
+
+
+def _py_g1(p: tuple[int, int]) -> tuple[FQ, FQ, FQ]:
+    return (FQ.one(), FQ.one(), FQ.zero()) if p == (0, 0) else (FQ(p[0]), FQ(p[1]), FQ.one())
+
+
+def _py_g2(p: tuple[tuple[int, int], tuple[int, int]]) -> tuple[FQ2, FQ2, FQ2]:
+    if p == ((0, 0), (0, 0)):
+        return FQ2.one(), FQ2.one(), FQ2.zero()
+    return FQ2(list(p[0])), FQ2(list(p[1])), FQ2.one()
+
+
+def _words_g1(p: tuple[FQ, FQ, FQ]) -> tuple[int, int]:
+    if is_inf(p):
+        return 0, 0
+    x, y = normalize(p)
+    return int(x), int(y)
+
+
+def _words_g2(p: tuple[FQ2, FQ2, FQ2]) -> tuple[tuple[int, int], tuple[int, int]]:
+    x, y = normalize(p)
+    return (int(x.coeffs[0]), int(x.coeffs[1])), (int(y.coeffs[0]), int(y.coeffs[1]))
+
+
+def py_ecc_points(
+    vk: VerifyingKey, proof: Proof, signals: Sequence[int]
+) -> tuple[Any, Any, Any] | None:
+    """A, B, C as py_ecc points after the checks zk.verifier makes (the EVM's): words below q,
+    signals below r, A and C on the curve, B on the twist and [r] B == O; None if one fails."""
+    if len(signals) != vk.n_public or any(not 0 <= x < CURVE_ORDER for x in signals):
+        return None
+    if any(w >= FIELD_MODULUS for w in proof.to_words()):
+        return None
+    a, bb, c = _py_g1(proof.a), _py_g2(proof.b), _py_g1(proof.c)
+    if not (is_on_curve(a, b) and is_on_curve(c, b) and is_on_curve(bb, b2)):
+        return None
+    if not is_inf(multiply(bb, CURVE_ORDER)):  # py_ecc's pairing does not check this
+        return None
+    return a, bb, c
+
+
+def py_ecc_verify(vk: VerifyingKey, proof: Proof, signals: Sequence[int]) -> bool:
+    """One proof: e(A, B) e(-vk_x, gamma) e(-C, delta) == e(alpha, beta) (cached in the key)."""
+    points = py_ecc_points(vk, proof, signals)
+    if points is None:
+        return False
+    a, bb, c = points
     vk_x = vk.ic[0]
     for x, point in zip(signals, vk.ic[1:]):
         vk_x = add(vk_x, multiply(point, x))
-    a = (FQ(proof.a[0]), FQ(proof.a[1]), FQ.one())
-    b = (FQ2(list(proof.b[0])), FQ2(list(proof.b[1])), FQ2.one())
-    c = (FQ(proof.c[0]), FQ(proof.c[1]), FQ.one())
     f = (
-        pairing(b, a, final_exponentiate=False)
+        pairing(bb, a, final_exponentiate=False)
         * pairing(vk.gamma, neg(vk_x), final_exponentiate=False)
         * pairing(vk.delta, neg(c), final_exponentiate=False)
     )
-    ok = final_exponentiate(f) == vk.alpha_beta
-    assert ok
-    return ok
+    return bool(final_exponentiate(f) == vk.alpha_beta)
+
+
+def py_ecc_verify_batch(vk: VerifyingKey, items: Sequence[tuple[Proof, Sequence[int]]]) -> bool:
+    """verify_batch's equation on py_ecc: random 128-bit s_j, prod_j e(s_j A_j, B_j)
+    e(-(sum s_j) alpha, beta) e(-sum s_j vk_x_j, gamma) e(-sum s_j C_j, delta) == 1."""
+    checked = [py_ecc_points(vk, p, s) for p, s in items]
+    if any(pts is None for pts in checked):
+        return False
+    weights = [random.getrandbits(128) | 1 for _ in items]
+    total = sum(weights) % CURVE_ORDER
+    f = FQ12.one()
+    c_sum = multiply(vk.alpha, 0)
+    for s_j, pts in zip(weights, checked):
+        assert pts is not None
+        a, bb, c = pts
+        f = f * pairing(bb, multiply(a, s_j), final_exponentiate=False)
+        c_sum = add(c_sum, multiply(c, s_j))
+    vk_x = multiply(vk.ic[0], total)
+    for i, point in enumerate(vk.ic[1:]):
+        scalar = sum(s_j * signals[i] for s_j, (_, signals) in zip(weights, items)) % CURVE_ORDER
+        vk_x = add(vk_x, multiply(point, scalar))
+    f = f * pairing(vk.beta, neg(multiply(vk.alpha, total)), final_exponentiate=False)
+    f = f * pairing(vk.gamma, neg(vk_x), final_exponentiate=False)
+    f = f * pairing(vk.delta, neg(c_sum), final_exponentiate=False)
+    return bool(final_exponentiate(f) == FQ12.one())
+
+
+def rerandomised(vk: VerifyingKey, proof: Proof, rng: random.Random) -> Proof:
+    """Another valid proof of the same statement: (A / t, t B + t s delta, C + s A)."""
+    t, s = rng.randrange(1, CURVE_ORDER), rng.randrange(1, CURVE_ORDER)
+    a, bb, c = _py_g1(proof.a), _py_g2(proof.b), _py_g1(proof.c)
+    a2 = multiply(a, pow(t, -1, CURVE_ORDER))
+    b2_ = add(multiply(bb, t), multiply(vk.delta, t * s % CURVE_ORDER))
+    c2 = add(c, multiply(a, s))
+    return Proof(_words_g1(a2), _words_g2(b2_), _words_g1(c2))
+
+
+def epoch_rows(
+    vk: VerifyingKey, base: Sequence[tuple[Proof, Sequence[int]]], label: str, nodes: int
+) -> list[list[str]]:
+    """One epoch's chunk proofs through zk.verifier and through py_ecc's primitives."""
+    n = -(-nodes // CHUNK_ROWS)
+    rng = random.Random(13)
+    progress(f"re-randomising {len(base)} proofs into {n} (an epoch of {nodes:,} nodes)")
+    items = [
+        (rerandomised(vk, base[j % len(base)][0], rng), base[j % len(base)][1]) for j in range(n)
+    ]
+    assert all(v.ok for v in verify_batch(vk, items))
+    bad = [*items[:-1], (items[-1][0], [items[-1][1][0] ^ 1, *items[-1][1][1:]])]
+    assert not verify_batch(vk, bad)[-1].ok
+    assert not py_ecc_verify(vk, *bad[-1])
+
+    progress("timing one proof: zk.verifier.verify and py_ecc_verify (best of 2 over 4 proofs)")
+    four = items[:4]
+    single = best_times(
+        {
+            "ours": lambda: [verify(vk, p, s) for p, s in four],
+            "py_ecc": lambda: [py_ecc_verify(vk, p, s) for p, s in four],
+        },
+        2,
+    )
+    progress(f"timing verify_batch of {n} (best of 3) and py_ecc_verify_batch of {n} (once)")
+    ours = best_times({"ours": lambda: verify_batch(vk, items)}, 3)["ours"]
+    start = time.perf_counter()
+    assert py_ecc_verify_batch(vk, items)
+    theirs = time.perf_counter() - start
+    one, one_py = single["ours"] / 4, single["py_ecc"] / 4
+    return [
+        row(
+            "verify 1 proof",
+            label,
+            ms(one),
+            "py_ecc primitives",
+            ms(one_py),
+            f"{one_py / one:.1f}x",
+            "same checks; G2 by r*B == O",
+        ),
+        row(
+            f"verify_batch of {n} ({nodes:,} nodes)",
+            label,
+            f"{ours:.2f} s",
+            "py_ecc primitives, batched",
+            f"{theirs:.1f} s",
+            f"{theirs / ours:.1f}x",
+            f"one epoch; {theirs - ours:.0f} s more per epoch",
+        ),
+    ]
 
 
 def prove_rows(ws: Workspace, ptau: Path | None) -> list[list[str]]:
@@ -509,6 +669,10 @@ def gas_rows(ws: Workspace) -> list[list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="verification rows on a toy circuit")
+    parser.add_argument(
+        "--epoch", action="store_true", help="only zk.bn254 beside py_ecc on one epoch's proofs"
+    )
+    parser.add_argument("--nodes", type=int, default=EPOCH_NODES, help="nodes in the epoch")
     args = parser.parse_args()
     started = time.monotonic()
     ptau = next((p for p in PTAU_CANDIDATES if p.is_file()), None)
@@ -517,8 +681,13 @@ def main() -> None:
         if args.quick:
             label = "toy circuit, 9 public inputs"
             rows = verification_rows(ws, ws.build("toy9", toy_source(9), ws.small_ptau(), label), 9)
+        elif args.epoch:
+            circuit = verification_circuit(ws, ptau)
+            rows = epoch_rows(*base_proofs(ws, circuit, 8), circuit.label, args.nodes)
         else:
-            rows = verification_rows(ws, verification_circuit(ws, ptau), 32)
+            circuit = verification_circuit(ws, ptau)
+            rows = verification_rows(ws, circuit, 32)
+            rows += epoch_rows(*base_proofs(ws, circuit, 8), circuit.label, args.nodes)
             rows += prove_rows(ws, ptau)
             rows += gas_rows(ws)
 

@@ -17,8 +17,10 @@ about 2^-128. When it fails every proof is checked on its own, so the verdicts n
 The key and the points use py_ecc's ``optimized_bn128`` types (and its constants). The curve
 arithmetic underneath, on plain integers, is ``zk.bn254``: G1 multi-scalar multiplication, the
 Miller-loop lines of B (which also carry the G2 subgroup test), the Miller loop and the final
-exponentiation. ``FIELD_MODULUS``, ``CURVE_ORDER``, ``BN_U``, ``in_g2`` and ``pairing`` are
-re-exported from there.
+exponentiation, kept for speed: py_ecc's primitives take about 30x longer per proof and 40x
+for an epoch's batch (zk/README.md, "Why our own pairing"; tests/unit/test_bn254_cross_check.py
+checks it against py_ecc). ``FIELD_MODULUS``, ``CURVE_ORDER``, ``BN_U``, ``in_g2`` and
+``pairing`` are re-exported from there.
 """
 
 from __future__ import annotations
