@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.app.settlement import ProofRequest
 from services.chain.anvil import start_anvil
-from services.chain.compiler import repo_root
+from services.resources import repo_root
 from services.chain.deploy import (
     DEV_PARAMS,
     RoleAccounts,
@@ -95,21 +95,21 @@ class Bench:
         # the settler proposes and finalizes (the deployer keeps no role); the faucet is public
         self.me: LocalAccount = Account.from_key(dev_role_account("settler").private_key)
         self.nonces: dict[str, int] = {}
-        verifier = deploy_test_contract(w3, ANVIL_DEV_KEY, ROOT, "HashVerifier", KEY)
+        verifier = deploy_test_contract(w3, ANVIL_DEV_KEY, "HashVerifier", KEY)
         deployed = deploy_set(
-            w3, ANVIL_DEV_KEY, ROOT, verifier.address, DEV_PARAMS, RoleAccounts.dev()
+            w3, ANVIL_DEV_KEY, verifier.address, DEV_PARAMS, RoleAccounts.dev()
         )
-        self.token = contract_at(w3, ROOT, "MeritToken", deployed["MeritToken"].address)
-        self.registry = contract_at(w3, ROOT, "NodeRegistry", deployed["NodeRegistry"].address)
+        self.token = contract_at(w3, "MeritToken", deployed["MeritToken"].address)
+        self.registry = contract_at(w3, "NodeRegistry", deployed["NodeRegistry"].address)
         self.settlement = contract_at(
-            w3, ROOT, "EpochSettlement", deployed["EpochSettlement"].address
+            w3, "EpochSettlement", deployed["EpochSettlement"].address
         )
         self.post_bond(self.token, self.settlement)
         scores = deploy_test_contract(
-            w3, ANVIL_DEV_KEY, ROOT, "BatchScoreBaseline", self.me.address
+            w3, ANVIL_DEV_KEY, "BatchScoreBaseline", self.me.address
         )
         per_epoch = deploy_test_contract(
-            w3, ANVIL_DEV_KEY, ROOT, "PerEpochClaims", self.token.address
+            w3, ANVIL_DEV_KEY, "PerEpochClaims", self.token.address
         )
         self.scores = self._test_contract("BatchScoreBaseline", scores.address)
         self.per_epoch = self._test_contract("PerEpochClaims", per_epoch.address)
@@ -118,7 +118,7 @@ class Bench:
     def _test_contract(self, name: str, address: str) -> Any:
         from services.chain.compiler import TEST_ARTIFACTS_DIR, load_artifact
 
-        abi = load_artifact(ROOT, name, TEST_ARTIFACTS_DIR)["abi"]
+        abi = load_artifact(name, ROOT / TEST_ARTIFACTS_DIR)["abi"]
         return self.w3.eth.contract(address=address, abi=abi)
 
     # --- transactions -----------------------------------------------------------------------
@@ -146,7 +146,7 @@ class Bench:
 
     def send(self, call: Any, what: str, gas: int | None = None) -> int:
         self.nonces.pop(self.me.address, None)
-        return int(send(self.w3, self.me, call, ROOT, what=what, gas=gas)["gasUsed"])
+        return int(send(self.w3, self.me, call, what=what, gas=gas)["gasUsed"])
 
     def post_bond(self, token: Any, settlement: Any) -> None:
         """The settler posts the bond a proposal locks (from the faucet), as `merit up` does."""
@@ -318,11 +318,11 @@ class ZkSettlement:
     def __init__(self, bench: Bench, records: Path, prover: ProgressProver) -> None:
         self.bench = bench
         w3 = bench.w3
-        deployment = deploy_all(w3, ANVIL_DEV_KEY, ROOT, records, params=DEV_PARAMS)
-        self.token = deployment.contract(w3, ROOT, "MeritToken")
-        self.registry = deployment.contract(w3, ROOT, "NodeRegistry")
-        self.settlement = deployment.contract(w3, ROOT, "EpochSettlement")
-        self.verifier = deployment.contract(w3, ROOT, "EpochRewardsVerifier")
+        deployment = deploy_all(w3, ANVIL_DEV_KEY, records, params=DEV_PARAMS)
+        self.token = deployment.contract(w3, "MeritToken")
+        self.registry = deployment.contract(w3, "NodeRegistry")
+        self.settlement = deployment.contract(w3, "EpochSettlement")
+        self.verifier = deployment.contract(w3, "EpochRewardsVerifier")
         assert self.settlement.functions.verifier().call() == self.verifier.address
         bench.post_bond(self.token, self.settlement)
         self.prover = prover

@@ -24,7 +24,6 @@ from typing import Any
 from eth_account import Account
 
 from services import devstack
-from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession
 from services.chain.keys import DEV_REQUESTER, dev_account
 from services.chain.operators import pay_fee, register_dev_operator
@@ -193,10 +192,7 @@ def run(
             report.roles["admin (timelock)"] = str(stack.deployment["timelock"])
         c = bootstrap(settings)
         try:
-            session = ChainSession.open(
-                settings.effective_chain_rpc_url, repo_root(),
-                settings.resolved_data_dir / "deployments",
-            )  # fmt: skip
+            session = ChainSession.open(settings.effective_chain_rpc_url, settings.dev_records_dir)
             writer = open_chain_settlement(settings, c.store)
 
             t = time.monotonic()
@@ -305,7 +301,7 @@ def run(
                 if entry is None:
                     continue
                 account = Account.from_key(dev_account(f"dev:{i + 1}").private_key)
-                sender = DirectSender(session.w3, session.root, account, session.events)
+                sender = DirectSender(session.w3, account, session.events)
                 paid = sender.send(session.settlement.claim_entry(entry))
                 claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
                                "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
@@ -362,7 +358,7 @@ def _watch_once(session: ChainSession, content: Any) -> str:
 
     account = Account.from_key(dev_account(WATCHER).private_key)
     bond = int(session.settlement.challenge_bond())
-    DirectSender(session.w3, session.root, account).send(session.token.faucet(account.address, bond))
+    DirectSender(session.w3, account).send(session.token.faucet(account.address, bond))
     with tempfile.TemporaryDirectory() as tmp:
         verdicts = watch_once(ChainChallenges(session, account), content, WatchState(Path(tmp) / "watch.json"))
     return "; ".join(v.line() for v in verdicts) or "no proposal seen"

@@ -43,7 +43,6 @@ from services.supervisor import Supervised, Supervisor, rotate_log
 log = logging.getLogger(__name__)
 STATE_FILE = "stack.json"
 SAVE_EVERY_S = 5.0  # the dev chain's state file follows the chain at least this often
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # queue -> (pool, concurrency); the chain queue has one process: the single chain writer
 WORKERS = {
@@ -216,7 +215,7 @@ def deploy_contracts(stack: Stack) -> None:
     from services.chain.deploy import deploy_for
 
     w3 = connect(stack.settings.effective_chain_rpc_url)
-    dep = deploy_for(w3, stack.settings, REPO_ROOT, stack.data_dir / "deployments")
+    dep = deploy_for(w3, stack.settings, stack.settings.dev_records_dir)
     stack.deployment = {
         "chain_id": dep.chain_id, "deployer": dep.deployer, "addresses": dep.addresses,
         "roles": dep.roles.to_record() if dep.roles else {}, "timelock": dep.timelock,
@@ -231,7 +230,7 @@ def post_settler_bond(stack: Stack) -> None:
     from services.chain.rpc import account_from_key
 
     s = stack.settings
-    session = ChainSession.open(s.effective_chain_rpc_url, REPO_ROOT, stack.data_dir / "deployments")
+    session = ChainSession.open(s.effective_chain_rpc_url, s.dev_records_dir)
     if session.is_dev_chain:
         payer = account_from_key(s.deployer_key.get_secret_value())
         ensure_settler_bond(session, payer, s.role_address("settler"))
@@ -243,7 +242,7 @@ def fund_requester(stack: Stack) -> None:
     from services.chain.operators import fund_dev_requester
 
     s = stack.settings
-    session = ChainSession.open(s.effective_chain_rpc_url, REPO_ROOT, stack.data_dir / "deployments")
+    session = ChainSession.open(s.effective_chain_rpc_url, s.dev_records_dir)
     if session.is_dev_chain:
         fund_dev_requester(session)
 
@@ -272,7 +271,7 @@ def start_test_nodes(stack: Stack) -> None:
 
     s = stack.settings
     store = PostgresStore.connect(s.effective_database_url)
-    session = ChainSession.open(s.effective_chain_rpc_url, REPO_ROOT, stack.data_dir / "deployments")
+    session = ChainSession.open(s.effective_chain_rpc_url, s.dev_records_dir)
     try:
         for i, offset in enumerate(test_node_offsets(s.test_nodes)):
             name, port = f"test-node-{i + 1}", s.test_node_base_port + i

@@ -7,9 +7,14 @@
 //   {"id": 3, "op": "verify", "vkey": PATH, "proof": {...}, "publicSignals": [...]} -> {"id": 3, "ok": b}
 //   {"id": 4, "op": "ping"}                                         -> {"id": 4, "ok": true}
 // Errors come back as {"id": N, "error": "..."}; the process stays up.
+// snarkjs is loaded from MERIT_NODE_MODULES (zk/prover.py names it), else from beside this file.
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
-import * as snarkjs from "snarkjs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const modules = process.env.MERIT_NODE_MODULES;
+const snarkjs = createRequire(modules ? join(modules, "prover.cjs") : import.meta.url)("snarkjs");
 
 const vkeys = new Map();
 const nOutputs = new Map();

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from services.core.errors import MeritError
+from services.core.errors import ConfigInvalid, MeritError
+from services.resources import NODE_MODULES_SETTING, node_modules, package_path
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "zk" / "artifacts"
+ARTIFACTS = package_path("zk", "artifacts")
 CIRCUIT = "reward_chunk_32"
 WASM = ARTIFACTS / f"{CIRCUIT}.wasm"
 ZKEY = ARTIFACTS / f"{CIRCUIT}.zkey"
 VKEY = ARTIFACTS / "verification_key.json"
-SCRIPT = ROOT / "zk" / "prover.mjs"
+SCRIPT = package_path("zk", "prover.mjs")
 
 
 class ProverFailed(MeritError):
@@ -49,6 +49,14 @@ def _node() -> str:
             "node is not on PATH", hint="install Node.js 18+ (the prover runs snarkjs under node)"
         )
     return found
+
+
+def _snarkjs_modules() -> Path:
+    """The node_modules holding snarkjs, which the prover script loads from there."""
+    try:
+        return node_modules()
+    except ConfigInvalid as exc:
+        raise ProverFailed(exc.detail, hint=exc.hint) from exc
 
 
 class Prover:
@@ -76,7 +84,7 @@ class Prover:
         if self._proc is None:
             self._proc = subprocess.Popen(
                 [_node(), str(SCRIPT)],
-                cwd=ROOT,
+                env={**os.environ, NODE_MODULES_SETTING: str(_snarkjs_modules())},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

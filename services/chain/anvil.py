@@ -20,21 +20,21 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.chain.compiler import repo_root
 from services.core.errors import ChainUnavailable, ConfigInvalid, PortInUse
 from services.ports_free import is_free
+from services.resources import NODE_MODULES_SETTING, node_modules
 
 log = logging.getLogger(__name__)
 
 DEV_CHAIN_ID = 31337
-NPM_ANVIL = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+NPM_ANVIL = Path("@foundry-rs/anvil-linux-amd64/bin/anvil")  # inside node_modules
 STATE_INTERVAL_S = 5
 DEV_BLOCK_TIME_S = 1  # `merit up`'s chain: an empty block a second when idle (~1.7 KB of state each)
 DEV_ACCOUNT_COUNT = 16  # dev:0..9 deployer, nodes, requesters; dev:10.. the marketplace's roles
 
 
-def find_anvil(root: Path | None = None) -> Path:
-    """MERIT_ANVIL_BIN, else `anvil` on PATH, else the npm binary under the repository root."""
+def find_anvil() -> Path:
+    """MERIT_ANVIL_BIN, else `anvil` on PATH, else the npm binary in node_modules."""
     from_env = os.environ.get("MERIT_ANVIL_BIN")
     if from_env:
         path = Path(from_env).expanduser()
@@ -47,12 +47,18 @@ def find_anvil(root: Path | None = None) -> Path:
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
-    npm = (root or repo_root()) / NPM_ANVIL
+    hint = (
+        f"set MERIT_ANVIL_BIN to an anvil binary, or {NODE_MODULES_SETTING} to the node_modules "
+        "`npm ci` made in the repository"
+    )
+    try:
+        npm = node_modules() / NPM_ANVIL
+    except ConfigInvalid as exc:
+        raise ConfigInvalid(f"no anvil binary: none on PATH, and {exc.detail}", hint=hint) from exc
     if npm.is_file() and os.access(npm, os.X_OK):
         return npm
     raise ConfigInvalid(
-        f"no anvil binary: MERIT_ANVIL_BIN unset, none on PATH, none at {npm}",
-        hint="run `npm ci` in the repository root",
+        f"no anvil binary: MERIT_ANVIL_BIN unset, none on PATH, none at {npm}", hint=hint
     )
 
 

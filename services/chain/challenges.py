@@ -31,7 +31,7 @@ from services.core.errors import ChainUnavailable
 class ChainChallenges:
     def __init__(self, session: ChainSession, account: LocalAccount) -> None:
         self.session = session
-        self.sender = DirectSender(session.w3, session.root, account, session.events)
+        self.sender = DirectSender(session.w3, account, session.events)
 
     @property
     def address(self) -> str:
@@ -144,7 +144,7 @@ def ensure_settler_bond(session: ChainSession, payer: LocalAccount, settler: str
     short = int(settlement.settler_bond()) - int(bond)
     if short <= 0:
         return 0
-    sender = DirectSender(session.w3, session.root, payer, session.events)
+    sender = DirectSender(session.w3, payer, session.events)
     if session.is_dev_chain and token.balance_of(payer.address) < short:
         sender.send(token.faucet(payer.address, short))
     if token.allowance(payer.address, settlement.address) < short:

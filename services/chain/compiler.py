@@ -3,7 +3,8 @@
 One compile covers every source under ``contracts/src`` (OpenZeppelin comes from node_modules
 through a remapping). Each deployable contract ``contracts/src/<Name>.sol`` (or ``contracts/src/generated/<Name>.sol``,
 written by ``zk/build``) gets
-``contracts/artifacts/<Name>.json`` holding its ABI, bytecode, the compiler version, the exact
+``services/chain/artifacts/<Name>.json`` (package data: ``load_artifact`` reads it from the
+installed package, so a wheel carries it) holding its ABI, bytecode, the compiler version, the exact
 standard-json settings and a ``sourceHash`` over every source file the compile read.
 
 Test-only contracts (``contracts/test/<Name>.sol``: a verifier for tests, gas-bench peers) are a
@@ -33,10 +34,12 @@ from solcx.exceptions import SolcError
 from solcx.wrapper import get_solc_version as solc_version_of
 
 from services.core.errors import ConfigInvalid, Invalid
+from services.resources import package_path
 
 SOLC_VERSION = "0.8.37"
 SOURCES_DIR = Path("contracts/src")
-ARTIFACTS_DIR = Path("contracts/artifacts")
+ARTIFACTS_DIR = Path("services/chain/artifacts")  # where a build writes them, in the checkout
+ARTIFACTS = package_path("services.chain", "artifacts")  # where a run reads them: the same, installed
 TEST_SOURCES_DIR = Path("contracts/test")
 TEST_ARTIFACTS_DIR = Path("contracts/test/artifacts")
 GENERATED = "generated"  # <sources_dir>/generated/<Name>.sol: generated contracts (zk/build)
@@ -81,15 +84,6 @@ class Staleness:
 
     def __str__(self) -> str:
         return f"{self.artifact}: {self.reason}"
-
-
-def repo_root() -> Path:
-    """The repository root: the nearest directory above this module holding pyproject.toml."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").exists():
-            return parent
-    return here.parents[2]
 
 
 # --- compiler selection -----------------------------------------------------------------------
@@ -199,7 +193,7 @@ def compile_sources(repo_root: Path, target: Target = PRODUCTION) -> tuple[dict[
 
 
 def build(repo_root: Path) -> list[Path]:
-    """Compile contracts/src into contracts/artifacts, and contracts/test (when present) into
+    """Compile contracts/src into services/chain/artifacts, and contracts/test (when present) into
     contracts/test/artifacts; returns the written paths (production first).
 
     Files are rewritten only when their content changed, and artifacts of contracts that no longer
@@ -327,12 +321,10 @@ def _check_target(repo_root: Path, target: Target) -> list[Staleness]:
     return problems
 
 
-def load_artifact(
-    repo_root: Path, name: str, artifacts_dir: Path = ARTIFACTS_DIR
-) -> dict[str, Any]:
-    """The committed artifact of contract ``name`` (a test-only contract with
-    ``artifacts_dir=TEST_ARTIFACTS_DIR``)."""
-    path = repo_root / artifacts_dir / f"{name}.json"
+def load_artifact(name: str, artifacts_dir: Path = ARTIFACTS) -> dict[str, Any]:
+    """The committed artifact of contract ``name`` (a test-only contract's from the checkout's
+    ``TEST_ARTIFACTS_DIR``)."""
+    path = artifacts_dir / f"{name}.json"
     try:
         artifact: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

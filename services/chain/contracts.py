@@ -6,7 +6,7 @@ return a ``ContractCall`` (nothing is sent): a sender estimates it, and sends it
 (``tx.DirectSender``) or through the outbox (``outbox.OutboxSender``). A function the deployed ABI
 lacks is reported by ``supports(name)``, so commands for new contract functions are thin additions.
 
-``ChainSession.open(rpc_url, repo_root, records_dir)`` connects, loads the recorded deployment and
+``ChainSession.open(rpc_url, records_dir)`` connects, loads the recorded deployment and
 builds every client plus the event decoder.
 """
 
@@ -79,9 +79,9 @@ class _Client:
 
     name: ClassVar[str]
 
-    def __init__(self, w3: Web3, repo_root: Path, deployment: Deployment) -> None:
-        self.w3, self.root = w3, repo_root
-        self.contract: Contract = deployment.contract(w3, repo_root, self.name)
+    def __init__(self, w3: Web3, deployment: Deployment) -> None:
+        self.w3 = w3
+        self.contract: Contract = deployment.contract(w3, self.name)
 
     @property
     def address(self) -> str:
@@ -108,7 +108,7 @@ class _Client:
         try:
             return getattr(self.contract.functions, function)(*args).call()
         except (ContractCustomError, ContractLogicError) as exc:
-            raise revert_error(self.root, revert_data(exc), function=function, what=what) from exc
+            raise revert_error(revert_data(exc), function=function, what=what) from exc
         except (requests.RequestException, OSError, Web3Exception) as exc:
             raise ChainUnavailable(
                 f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT
@@ -602,13 +602,13 @@ class SettlementClient(_Client):
 class ChainSession:
     """A connected chain with the deployment's clients and event decoder."""
 
-    def __init__(self, w3: Web3, repo_root: Path, deployment: Deployment) -> None:
-        self.w3, self.root, self.deployment = w3, repo_root, deployment
-        self.token = TokenClient(w3, repo_root, deployment)
-        self.registry = RegistryClient(w3, repo_root, deployment)
-        self.escrow = EscrowClient(w3, repo_root, deployment)
-        self.settlement = SettlementClient(w3, repo_root, deployment)
-        self.events = EventDecoder(repo_root, deployment.addresses)
+    def __init__(self, w3: Web3, deployment: Deployment) -> None:
+        self.w3, self.deployment = w3, deployment
+        self.token = TokenClient(w3, deployment)
+        self.registry = RegistryClient(w3, deployment)
+        self.escrow = EscrowClient(w3, deployment)
+        self.settlement = SettlementClient(w3, deployment)
+        self.events = EventDecoder(deployment.addresses)
 
     @property
     def chain_id(self) -> int:
@@ -619,13 +619,13 @@ class ChainSession:
         return self.chain_id == DEV_CHAIN_ID
 
     @classmethod
-    def open(cls, rpc_url: str, repo_root: Path, records_dir: Path | None) -> ChainSession:
+    def open(cls, rpc_url: str, records_dir: Path | None) -> ChainSession:
         """Connect to ``rpc_url`` and load its recorded deployment; ConfigInvalid without one."""
         w3 = connect(rpc_url)
-        deployment = load_deployment(w3, repo_root, records_dir)
+        deployment = load_deployment(w3, records_dir)
         if deployment is None:
             raise ConfigInvalid(
                 f"no current deployment of the contracts on chain {w3.eth.chain_id} at {rpc_url}",
                 hint="start the stack with `merit up`, or run `merit contracts deploy`",
             )
-        return cls(w3, repo_root, deployment)
+        return cls(w3, deployment)

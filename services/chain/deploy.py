@@ -24,7 +24,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from services.chain.anvil import DEV_CHAIN_ID
-from services.chain.compiler import ARTIFACTS_DIR, TEST_ARTIFACTS_DIR, load_artifact
+from services.chain.compiler import ARTIFACTS, TEST_ARTIFACTS_DIR, load_artifact
 from services.chain.keys import dev_role_account
 from services.chain.rpc import (
     ChainReverted,
@@ -35,6 +35,7 @@ from services.chain.rpc import (
     send,
 )
 from services.core.errors import ConfigInvalid
+from services.resources import repo_root
 from services.settings import PRODUCTION_MIN_DELAY_S, ROLES, Settings, role_setting
 
 log = logging.getLogger(__name__)
@@ -263,9 +264,9 @@ class Deployment:
                 hint="run `merit contracts deploy`",
             ) from exc
 
-    def contract(self, w3: Web3, repo_root: Path, name: str) -> Contract:
+    def contract(self, w3: Web3, name: str) -> Contract:
         """``name`` bound to its deployed address."""
-        return contract_at(w3, repo_root, name, self.address(name))
+        return contract_at(w3, name, self.address(name))
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -346,9 +347,14 @@ def write_record(records_dir: Path, deployment: Deployment) -> Path:
     return path
 
 
-def artifacts_source_hash(repo_root: Path) -> str:
+def public_records_dir() -> Path:
+    """Where records of public chains live: the checkout's deploy/deployments (committed)."""
+    return repo_root() / RECORDS_DIR
+
+
+def artifacts_source_hash() -> str:
     """The sourceHash shared by the artifacts of the deployed set."""
-    hashes = {load_artifact(repo_root, name)["sourceHash"] for name in CONTRACTS}
+    hashes = {load_artifact(name)["sourceHash"] for name in CONTRACTS}
     if len(hashes) != 1:
         raise ConfigInvalid(
             "the committed artifacts come from different builds",
@@ -363,14 +369,13 @@ def artifacts_source_hash(repo_root: Path) -> str:
 def _deploy_one(
     w3: Web3,
     account: LocalAccount,
-    repo_root: Path,
     name: str,
     *args: Any,
-    artifacts_dir: Path = ARTIFACTS_DIR,
+    artifacts_dir: Path = ARTIFACTS,
 ) -> DeployedContract:
-    artifact = load_artifact(repo_root, name, artifacts_dir)
+    artifact = load_artifact(name, artifacts_dir)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    receipt = send(w3, account, factory.constructor(*args), repo_root, what=f"deploy {name}")
+    receipt = send(w3, account, factory.constructor(*args), what=f"deploy {name}")
     address = receipt["contractAddress"]
     if address is None:
         raise ChainReverted(f"deploy {name}: the receipt names no contract address")
@@ -384,22 +389,22 @@ def _deploy_one(
 
 
 def deploy_test_contract(
-    w3: Web3, deployer_key: str, repo_root: Path, name: str, *args: Any
+    w3: Web3, deployer_key: str, name: str, *args: Any
 ) -> DeployedContract:
-    """Deploy a test-only contract from contracts/test/artifacts (tests and benches only)."""
+    """Deploy a test-only contract from the checkout's contracts/test/artifacts (tests and
+    benches only)."""
     account = account_from_key(deployer_key)
-    return _deploy_one(w3, account, repo_root, name, *args, artifacts_dir=TEST_ARTIFACTS_DIR)
+    return _deploy_one(w3, account, name, *args, artifacts_dir=repo_root() / TEST_ARTIFACTS_DIR)
 
 
 def _grant(
-    w3: Web3, account: LocalAccount, repo_root: Path, target: Contract, role: str, to: str
+    w3: Web3, account: LocalAccount, target: Contract, role: str, to: str
 ) -> None:
     role_id = getattr(target.functions, role)().call()
     send(
         w3,
         account,
         target.functions.grantRole(role_id, to),
-        repo_root,
         what=f"grant {role} to {to}",
     )
 
@@ -421,7 +426,6 @@ ROLE_GRANTS = (
 def deploy_set(
     w3: Web3,
     deployer_key: str,
-    repo_root: Path,
     verifier: str | Callable[[str], DeployedContract],
     params: DeployParams,
     roles: RoleAccounts,
@@ -439,11 +443,10 @@ def deploy_set(
     """
     account = account_from_key(deployer_key)
     me = account.address
-    token = _deploy_one(w3, account, repo_root, "MeritToken", me)
+    token = _deploy_one(w3, account, "MeritToken", me)
     registry = _deploy_one(
         w3,
         account,
-        repo_root,
         "NodeRegistry",
         token.address,
         params.min_stake_wei,
@@ -455,7 +458,6 @@ def deploy_set(
     settlement = _deploy_one(
         w3,
         account,
-        repo_root,
         "EpochSettlement",
         token.address,
         registry.address,
@@ -470,7 +472,6 @@ def deploy_set(
     escrow = _deploy_one(
         w3,
         account,
-        repo_root,
         "TaskEscrow",
         token.address,
         settlement.address,
@@ -487,16 +488,16 @@ def deploy_set(
         "resolver": roles.resolver,
     }
     for name, role, grantee in ROLE_GRANTS:
-        target = contract_at(w3, repo_root, name, deployed[name].address)
-        _grant(w3, account, repo_root, target, role, grantees[grantee])
+        target = contract_at(w3, name, deployed[name].address)
+        _grant(w3, account, target, role, grantees[grantee])
     admin, timelock = roles.admin, None
     if timelock_delay_s is not None:
         timelock = _deploy_one(
-            w3, account, repo_root, TIMELOCK, timelock_delay_s, [roles.admin], [roles.admin]
+            w3, account, TIMELOCK, timelock_delay_s, [roles.admin], [roles.admin]
         )
         admin = timelock.address
     for c in deployed.values():
-        _hand_over(w3, account, repo_root, contract_at(w3, repo_root, c.name, c.address), admin)
+        _hand_over(w3, account, contract_at(w3, c.name, c.address), admin)
     if timelock is not None:
         deployed[TIMELOCK] = timelock
     if made is not None:
@@ -505,16 +506,15 @@ def deploy_set(
 
 
 def _hand_over(
-    w3: Web3, account: LocalAccount, repo_root: Path, target: Contract, admin: str
+    w3: Web3, account: LocalAccount, target: Contract, admin: str
 ) -> None:
     """Make ``admin`` the contract's admin, then renounce the deployer's admin role."""
     role_id = target.functions.DEFAULT_ADMIN_ROLE().call()
-    send(w3, account, target.functions.grantRole(role_id, admin), repo_root, what=f"admin to {admin}")
+    send(w3, account, target.functions.grantRole(role_id, admin), what=f"admin to {admin}")
     send(
         w3,
         account,
         target.functions.renounceRole(role_id, account.address),
-        repo_root,
         what="deployer renounces admin",
     )
 
@@ -522,7 +522,6 @@ def _hand_over(
 def deploy_all(
     w3: Web3,
     deployer_key: str,
-    repo_root: Path,
     records_dir: Path | None = None,
     *,
     roles: RoleAccounts | None = None,
@@ -547,7 +546,7 @@ def deploy_all(
     """
     account = account_from_key(deployer_key)
     chain_id = chain_id_of(w3)
-    source_hash = artifacts_source_hash(repo_root)
+    source_hash = artifacts_source_hash()
     params = params or default_params(chain_id)
     if min_stake_wei is not None:
         params = replace(params, min_stake_wei=min_stake_wei)
@@ -565,13 +564,13 @@ def deploy_all(
             hint="the deployer only deploys: give every role an account of its own",
         )
 
-    chunks = _deploy_one(w3, account, repo_root, "RewardChunkVerifier")
+    chunks = _deploy_one(w3, account, "RewardChunkVerifier")
 
     def verifier(registry: str) -> DeployedContract:
-        return _deploy_one(w3, account, repo_root, "EpochRewardsVerifier", chunks.address, registry)
+        return _deploy_one(w3, account, "EpochRewardsVerifier", chunks.address, registry)
 
     deployed = deploy_set(
-        w3, deployer_key, repo_root, verifier, params, roles, timelock_delay_s=timelock_delay_s
+        w3, deployer_key, verifier, params, roles, timelock_delay_s=timelock_delay_s
     )
     deployment = Deployment(
         chain_id=chain_id,
@@ -582,21 +581,21 @@ def deploy_all(
         roles=roles,
         timelock_delay_s=timelock_delay_s,
     )
-    path = write_record(records_dir or repo_root / RECORDS_DIR, deployment)
+    path = write_record(records_dir or public_records_dir(), deployment)
     log.info("deployment recorded", extra={"chain_id": chain_id, "record": str(path)})
     return deployment
 
 
 def load_deployment(
-    w3: Web3, repo_root: Path, records_dir: Path | None = None
+    w3: Web3, records_dir: Path | None = None
 ) -> Deployment | None:
     """The recorded deployment of this chain when it is still valid: every address holds code and
     the record's sourceHash equals the artifacts'. None otherwise."""
     chain_id = chain_id_of(w3)
-    deployment = read_record(records_dir or repo_root / RECORDS_DIR, chain_id)
+    deployment = read_record(records_dir or public_records_dir(), chain_id)
     if deployment is None:
         return None
-    if deployment.source_hash != artifacts_source_hash(repo_root):
+    if deployment.source_hash != artifacts_source_hash():
         log.info("deployment record %s predates the artifacts", chain_id)
         return None
     if set(deployment.contracts) - {TIMELOCK} != set(CONTRACTS):
@@ -610,7 +609,6 @@ def load_deployment(
 def ensure_deployed(
     w3: Web3,
     deployer_key: str,
-    repo_root: Path,
     records_dir: Path | None = None,
     *,
     roles: RoleAccounts | None = None,
@@ -620,20 +618,20 @@ def ensure_deployed(
 ) -> Deployment:
     """The valid recorded deployment of this chain, or a fresh one (recorded) when there is none.
 
-    ``records_dir`` defaults to ``<repo_root>/deploy/deployments``. A recorded deployment is
+    ``records_dir`` defaults to the checkout's ``deploy/deployments``. A recorded deployment is
     reused whatever parameters it was made with (the record says which).
     """
-    existing = load_deployment(w3, repo_root, records_dir)
+    existing = load_deployment(w3, records_dir)
     if existing is not None:
         return existing
     return deploy_all(
-        w3, deployer_key, repo_root, records_dir, roles=roles, timelock_delay_s=timelock_delay_s,
+        w3, deployer_key, records_dir, roles=roles, timelock_delay_s=timelock_delay_s,
         min_stake_wei=min_stake_wei, params=params,
     )  # fmt: skip
 
 
 def deploy_for(
-    w3: Web3, settings: Settings, repo_root: Path, records_dir: Path | None = None
+    w3: Web3, settings: Settings, records_dir: Path | None = None
 ) -> Deployment:
     """``ensure_deployed`` as the settings say: their deployer key and role accounts, a timelock
     outside dev; production refuses the dev chain and dev-sized windows (recorded ones too)."""
@@ -643,7 +641,6 @@ def deploy_for(
     deployment = ensure_deployed(
         w3,
         settings.deployer_key.get_secret_value(),
-        repo_root,
         records_dir,
         roles=RoleAccounts.from_settings(settings),
         timelock_delay_s=timelock_delay_of(settings),

@@ -234,12 +234,12 @@ def _plain(value: Any) -> Any:
 class EventDecoder:
     """Decodes the logs of one deployment's contracts into domain events."""
 
-    def __init__(self, repo_root: Path, addresses: Mapping[str, str]) -> None:
+    def __init__(self, addresses: Mapping[str, str]) -> None:
         """``addresses``: contract name -> address (``Deployment.addresses``)."""
         self._by_address: dict[str, tuple[str, dict[bytes, dict[str, Any]]]] = {}
         for name, address in addresses.items():
             topics: dict[bytes, dict[str, Any]] = {}
-            for item in load_artifact(repo_root, name)["abi"]:
+            for item in load_artifact(name)["abi"]:
                 if item.get("type") == "event" and not item.get("anonymous"):
                     types = ",".join(i["type"] for i in item["inputs"])
                     topics[bytes(Web3.keccak(text=f"{item['name']}({types})"))] = item

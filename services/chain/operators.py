@@ -27,7 +27,7 @@ def register_dev_operator(session: ChainSession, index: int, model: str, url: st
     found = session.registry.node_id_of(account.address)
     if found:
         return account.address, int(found)
-    sender = DirectSender(session.w3, session.root, account, session.events)
+    sender = DirectSender(session.w3, account, session.events)
     stake = int(session.registry.register_stake())
     sender.send(session.token.faucet(account.address, stake))
     sender.send(session.token.approve(session.registry.address, stake))
@@ -42,7 +42,7 @@ def register_dev_operator(session: ChainSession, index: int, model: str, url: st
 def pay_fee(session: ChainSession, payer: LocalAccount, task_id: str, fee_wei: int) -> str:
     """``payer`` escrows ``fee_wei`` for ``task_id`` in TaskEscrow (approving it first when the
     allowance is short); the fund transaction's hash. A refusal raises its named error."""
-    sender = DirectSender(session.w3, session.root, payer, session.events)
+    sender = DirectSender(session.w3, payer, session.events)
     token, escrow = session.token, session.escrow.address
     if token.allowance(payer.address, escrow) < fee_wei:
         sender.send(token.approve(escrow, fee_wei))
@@ -59,7 +59,7 @@ def fund_dev_requester(session: ChainSession, amount: int = DEV_REQUESTER_FUNDS)
     from services.chain.keys import DEV_REQUESTER
 
     account = Account.from_key(dev_account(DEV_REQUESTER).private_key)
-    sender = DirectSender(session.w3, session.root, account, session.events)
+    sender = DirectSender(session.w3, account, session.events)
     token, escrow = session.token, session.escrow.address
     short = amount - int(token.balance_of(account.address))
     if short > 0:

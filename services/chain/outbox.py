@@ -154,7 +154,6 @@ class OutboxSender:
     def __init__(
         self,
         w3: Web3,
-        repo_root: Path,
         account: LocalAccount,
         outbox: OutboxRepository,
         lock: SenderLock,
@@ -164,7 +163,7 @@ class OutboxSender:
         on_step: Step | None = None,
         durable: Callable[[int], object] | None = None,
     ) -> None:
-        self.w3, self.root, self.account = w3, repo_root, account
+        self.w3, self.account = w3, account
         self.outbox, self.lock, self.decoder = outbox, lock, decoder
         self.receipt_timeout = receipt_timeout
         self._on_step = on_step
@@ -199,7 +198,7 @@ class OutboxSender:
                 f"outbox entry {entry.id} belongs to {entry.sender} on chain {entry.chain_id}",
                 hint="resume it with that sender's key on that chain",
             )
-        call = decode_call(self.root, entry.to_address or "", entry.data, entry.value_wei)
+        call = decode_call(entry.to_address or "", entry.data, entry.value_wei)
         return self._complete(entry, call)
 
     def resume_pending(self) -> list[TxResult]:
@@ -319,7 +318,7 @@ class OutboxSender:
         nonce = (
             entry.nonce if (reuse_nonce and entry.nonce is not None) else self._next_nonce(entry)
         )
-        est = estimate(self.w3, self.root, self.address, call)  # a revert raises: nothing signed
+        est = estimate(self.w3, self.address, call)  # a revert raises: nothing signed
         signed = sign(self.account, est, nonce=nonce, chain_id=self.chain_id)
         self.outbox.mark_sent(entry.id, nonce=nonce, tx_hash=signed.tx_hash)
         entry = self.outbox.get(entry.id)
@@ -347,7 +346,7 @@ class OutboxSender:
         log.info(
             "outbox tx mined", extra={"intent_key": entry.intent_key, "tx_hash": tx_hash, "ok": ok}
         )
-        return result_of(self.w3, self.root, call, self.address, receipt, self.decoder)
+        return result_of(self.w3, call, self.address, receipt, self.decoder)
 
     def _finished(self, entry: OutboxEntry, call: ContractCall) -> TxResult:
         receipt = receipt_of(self.w3, entry.tx_hash) if entry.tx_hash else None
@@ -357,7 +356,7 @@ class OutboxSender:
                 "chain does not know",
                 hint="the chain was reset; the outbox belongs to the chain it was written for",
             )
-        return result_of(self.w3, self.root, call, self.address, receipt, self.decoder)
+        return result_of(self.w3, call, self.address, receipt, self.decoder)
 
     def _step(self, name: str, entry: OutboxEntry) -> None:
         if self._on_step is not None:

@@ -396,9 +396,9 @@ def _show(value: Any) -> str:
 
 
 def revert_error(
-    repo_root: Path, data: str | bytes | None, *, function: str, what: str
+    data: str | bytes | None, *, function: str, what: str
 ) -> ChainReverted:
     """A named ChainReverted (or family subclass) for revert ``data`` of ``function``."""
-    name, args, fields = decode_revert_fields(repo_root, data)
+    name, args, fields = decode_revert_fields(data)
     detail, hint, family = explain(name, fields, function, what)
     return family(detail, error_name=name, error_args=args, error_fields=fields, hint=hint)

@@ -33,7 +33,7 @@ from web3.exceptions import (
 )
 from web3.types import TxReceipt
 
-from services.chain.compiler import ARTIFACTS_DIR, load_artifact
+from services.chain.compiler import ARTIFACTS, load_artifact
 from services.core.errors import ChainUnavailable, ConfigInvalid, Conflict
 
 log = logging.getLogger(__name__)
@@ -102,9 +102,9 @@ def has_code(w3: Web3, address: str) -> bool:
         raise ChainUnavailable(f"chain stopped answering: {exc}", hint=CHAIN_HINT) from exc
 
 
-def contract_at(w3: Web3, repo_root: Path, name: str, address: str) -> Contract:
+def contract_at(w3: Web3, name: str, address: str) -> Contract:
     """Contract ``name`` (from its committed artifact) bound to ``address``."""
-    abi = load_artifact(repo_root, name)["abi"]
+    abi = load_artifact(name)["abi"]
     return w3.eth.contract(address=to_checksum_address(address), abi=abi)
 
 
@@ -148,14 +148,14 @@ def _abi_type(item: Mapping[str, Any]) -> str:
     return kind
 
 
-def decode_revert(repo_root: Path, data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]]:
+def decode_revert(data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]]:
     """The custom error name and arguments in revert ``data``; (None, ()) when unknown."""
-    name, args, _ = decode_revert_fields(repo_root, data)
+    name, args, _ = decode_revert_fields(data)
     return name, args
 
 
 def decode_revert_fields(
-    repo_root: Path, data: str | bytes | None
+    data: str | bytes | None
 ) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
     """Like ``decode_revert``, plus the arguments by their ABI parameter names."""
     if data is None:
@@ -170,7 +170,7 @@ def decode_revert_fields(
         return None, (), {}
     if len(raw) < 4:
         return None, (), {}
-    entry = _error_table((repo_root / ARTIFACTS_DIR).resolve()).get(raw[:4])
+    entry = _error_table(ARTIFACTS).get(raw[:4])
     if entry is None:
         return None, (), {}
     try:
@@ -205,9 +205,9 @@ def _revert_data(exc: Exception) -> str | None:
     return None
 
 
-def reverted(repo_root: Path, exc: Exception, what: str) -> ChainReverted:
+def reverted(exc: Exception, what: str) -> ChainReverted:
     """Translate a web3 revert into ChainReverted with the decoded custom error."""
-    name, args = decode_revert(repo_root, _revert_data(exc))
+    name, args = decode_revert(_revert_data(exc))
     if name == "Error" and args:
         detail = f"{what} reverted: {args[0]}"
     elif name:
@@ -235,7 +235,6 @@ def send(
     w3: Web3,
     account: LocalAccount,
     call: ContractFunction | ContractConstructor,
-    repo_root: Path,
     *,
     what: str,
     gas: int | None = None,
@@ -260,7 +259,7 @@ def send(
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     except (ContractCustomError, ContractLogicError) as exc:
-        raise reverted(repo_root, exc, what) from exc
+        raise reverted(exc, what) from exc
     except TimeExhausted as exc:
         raise ChainUnavailable(
             f"{what}: no receipt within {RECEIPT_TIMEOUT_S:.0f}s", hint=CHAIN_HINT
@@ -278,11 +277,11 @@ def send(
     return receipt
 
 
-def call_view(repo_root: Path, call: ContractFunction, *, what: str) -> Any:
+def call_view(call: ContractFunction, *, what: str) -> Any:
     """Run a view, translating reverts and connection errors."""
     try:
         return call.call()
     except (ContractCustomError, ContractLogicError) as exc:
-        raise reverted(repo_root, exc, what) from exc
+        raise reverted(exc, what) from exc
     except (requests.RequestException, OSError, Web3Exception) as exc:
         raise ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT) from exc

@@ -17,7 +17,6 @@ from web3.exceptions import Web3Exception
 
 from services.app.ports import FeeRange, MovedFees, OutboxRepository, Store
 from services.chain.anvil import DEV_CHAIN_ID
-from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession, task_uuid
 from services.chain.deploy import refuse_dev_chain
 from services.chain.durable import ChainPersister, persister_for
@@ -94,7 +93,7 @@ class ChainSettlement:
     def _send(self, role: SigningRole, intent_key: str, call: ContractCall) -> str:
         sender = self.sender(role)
         if self.outbox.get_by_intent(intent_key) is None:
-            estimate(self.session.w3, self.session.root, sender.address, call)  # raises
+            estimate(self.session.w3, sender.address, call)  # raises
         return sender.send(intent_key, call).tx_hash
 
     def propose(
@@ -221,7 +220,7 @@ def open_chain_settlement(
     if not settings.is_dev:
         refuse_dev_chain(chain_id)
     records = settings.dev_records_dir if chain_id == DEV_CHAIN_ID else None
-    session = ChainSession.open(url, repo_root(), records)
+    session = ChainSession.open(url, records)
     if not settings.is_dev:
         refuse_dev_chain(chain_id, session.deployment.params)
     lock = PostgresSenderLock(settings.effective_database_url)
@@ -229,7 +228,6 @@ def open_chain_settlement(
     senders = {
         role: OutboxSender(
             session.w3,
-            session.root,
             account_from_key(settings.role_key(role)),
             store.outbox,
             lock,

@@ -31,7 +31,7 @@ from web3.exceptions import (
 )
 from web3.types import TxReceipt
 
-from services.chain.compiler import ARTIFACTS_DIR
+from services.chain.compiler import ARTIFACTS
 from services.chain.events import ChainEvent, EventDecoder
 from services.chain.reverts import revert_error
 from services.chain.rpc import (
@@ -153,11 +153,11 @@ class TxResult:
         }
 
 
-def decode_call(repo_root: Path, to: str, data: str, value_wei: int = 0) -> ContractCall:
+def decode_call(to: str, data: str, value_wei: int = 0) -> ContractCall:
     """A ContractCall from stored calldata, named by the committed ABIs where one knows it."""
     selector = bytes.fromhex(data.removeprefix("0x")[:8]) if len(data) >= 10 else b""
     w3 = Web3()
-    for path in sorted((repo_root / ARTIFACTS_DIR).glob("*.json")):
+    for path in sorted(ARTIFACTS.glob("*.json")):
         abi = json.loads(path.read_text(encoding="utf-8"))["abi"]
         contract = w3.eth.contract(abi=abi)
         try:
@@ -193,13 +193,13 @@ def _tx_fields(call: ContractCall, sender: str) -> dict[str, Any]:
     return {"from": sender, "to": call.to, "data": call.data, "value": int(call.value_wei)}
 
 
-def estimate(w3: Web3, repo_root: Path, sender: str, call: ContractCall) -> Estimate:
+def estimate(w3: Web3, sender: str, call: ContractCall) -> Estimate:
     """Gas for ``call`` from ``sender``; a revert raises the named ChainReverted (nothing sent)."""
     what = call.describe()
     try:
         gas = int(w3.eth.estimate_gas(_tx_fields(call, sender)))  # type: ignore[arg-type]
     except (ContractCustomError, ContractLogicError) as exc:
-        raise revert_error(repo_root, revert_data(exc), function=call.function, what=what) from exc
+        raise revert_error(revert_data(exc), function=call.function, what=what) from exc
     except Web3RPCError as exc:
         raise ChainReverted(f"{what} refused by the node: {exc}") from exc
     except (requests.RequestException, OSError, Web3Exception) as exc:
@@ -208,7 +208,7 @@ def estimate(w3: Web3, repo_root: Path, sender: str, call: ContractCall) -> Esti
 
 
 def simulate(
-    w3: Web3, repo_root: Path, sender: str, calls: Sequence[ContractCall]
+    w3: Web3, sender: str, calls: Sequence[ContractCall]
 ) -> list[Estimate] | None:
     """Run ``calls`` in order on top of the latest state (``eth_simulateV1``), sending nothing.
 
@@ -216,7 +216,7 @@ def simulate(
     of the first call that fails; None when the node does not offer ``eth_simulateV1``.
     """
     if len(calls) == 1:
-        return [estimate(w3, repo_root, sender, calls[0])]
+        return [estimate(w3, sender, calls[0])]
     payload = [
         {"from": sender, "to": c.to, "data": c.data, "value": hex(int(c.value_wei))} for c in calls
     ]
@@ -236,7 +236,7 @@ def simulate(
     for call, result in zip(calls, results, strict=True):
         if int(result["status"], 16) != 1:
             raise revert_error(
-                repo_root, result.get("returnData"), function=call.function, what=call.describe()
+                result.get("returnData"), function=call.function, what=call.describe()
             )
         gas = int(result["gasUsed"], 16)
         out.append(Estimate(call, sender, gas, gas * GAS_MARGIN_PCT // 100, quote))
@@ -314,14 +314,14 @@ def wait_receipt(
 
 
 def replay_revert(
-    w3: Web3, repo_root: Path, call: ContractCall, sender: str, block: int
+    w3: Web3, call: ContractCall, sender: str, block: int
 ) -> ChainReverted:
     """Why a mined transaction failed: the call replayed on the state it ran on."""
     what = f"{call.describe()} (mined in block {block})"
     try:
         w3.eth.call(_tx_fields(call, sender), block - 1)  # type: ignore[arg-type]
     except (ContractCustomError, ContractLogicError) as exc:
-        return revert_error(repo_root, revert_data(exc), function=call.function, what=what)
+        return revert_error(revert_data(exc), function=call.function, what=what)
     except (requests.RequestException, OSError, Web3Exception):
         pass
     return ChainReverted(f"{what} reverted (out of gas, or the state changed under it)")
@@ -329,7 +329,6 @@ def replay_revert(
 
 def result_of(
     w3: Web3,
-    repo_root: Path,
     call: ContractCall,
     sender: str,
     receipt: TxReceipt | Mapping[str, Any],
@@ -338,7 +337,7 @@ def result_of(
     """A TxResult from a receipt; a failed receipt raises the replayed, named revert."""
     block = int(receipt["blockNumber"])
     if int(receipt["status"]) != 1:
-        raise replay_revert(w3, repo_root, call, sender, block)
+        raise replay_revert(w3, call, sender, block)
     tx_hash = Web3.to_hex(receipt["transactionHash"])
     try:
         nonce = int(w3.eth.get_transaction(tx_hash)["nonce"])  # type: ignore[arg-type]
@@ -358,13 +357,12 @@ class DirectSender:
     def __init__(
         self,
         w3: Web3,
-        repo_root: Path,
         account: LocalAccount,
         decoder: EventDecoder | None = None,
         *,
         receipt_timeout: float = RECEIPT_TIMEOUT_S,
     ) -> None:
-        self.w3, self.root, self.account, self.decoder = w3, repo_root, account, decoder
+        self.w3, self.account, self.decoder = w3, account, decoder
         self.receipt_timeout = receipt_timeout
 
     @property
@@ -372,7 +370,7 @@ class DirectSender:
         return str(self.account.address)
 
     def estimate(self, call: ContractCall) -> Estimate:
-        return estimate(self.w3, self.root, self.address, call)
+        return estimate(self.w3, self.address, call)
 
     def send(self, call: ContractCall) -> TxResult:
         est = self.estimate(call)  # a revert raises here: nothing is signed
@@ -387,4 +385,4 @@ class DirectSender:
         receipt = wait_receipt(
             self.w3, signed.tx_hash, what=call.describe(), timeout=self.receipt_timeout
         )
-        return result_of(self.w3, self.root, call, self.address, receipt, self.decoder)
+        return result_of(self.w3, call, self.address, receipt, self.decoder)

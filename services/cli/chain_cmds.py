@@ -18,7 +18,6 @@ from eth_utils.address import is_address, to_checksum_address
 from rich.table import Table
 
 from services.chain.anvil import DEV_CHAIN_ID
-from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession
 from services.chain.keys import DEV_PREFIX, Keystore, dev_account, resolve_account
 from services.chain.reverts import ChainInvalid, format_mrt, parse_mrt
@@ -58,7 +57,7 @@ def open_session(rpc_url: str | None) -> ChainSession:
     records = None
     if chain_id_of(connect(url)) == DEV_CHAIN_ID:
         records = settings.dev_records_dir
-    return ChainSession.open(url, repo_root(), records)
+    return ChainSession.open(url, records)
 
 
 def keystore() -> Keystore:
@@ -159,9 +158,9 @@ def run_plan(
 ) -> list[TxResult]:
     """Simulate ``calls`` in order (a revert raises its named error: nothing sent), then print
     them (``dry_run``) or send them one by one. Returns what was mined."""
-    sender = DirectSender(session.w3, session.root, account, session.events)
+    sender = DirectSender(session.w3, account, session.events)
     planned: list[Estimate | None] = list(
-        simulate(session.w3, session.root, sender.address, calls) or []
+        simulate(session.w3, sender.address, calls) or []
     )
     if not planned:  # no eth_simulateV1: the first call is estimated, the rest after it is mined
         planned = [sender.estimate(calls[0]), *([None] * (len(calls) - 1))]

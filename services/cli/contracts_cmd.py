@@ -13,9 +13,9 @@ from rich.table import Table
 from services.chain import compiler
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.client import chain_id_of, connect
-from services.chain.compiler import repo_root
 from services.chain.deploy import CONTRACTS, RECORDS_DIR, deploy_for, load_deployment
 from services.core.errors import MeritError
+from services.resources import repo_root
 from services.settings import get_settings
 
 app = typer.Typer(help="Compile, check and deploy the Solidity contracts.", no_args_is_help=True)
@@ -30,9 +30,9 @@ def _fail(exc: MeritError) -> typer.Exit:
 
 @app.command()
 def build() -> None:
-    """Compile contracts/src into contracts/artifacts (one JSON per contract)."""
-    root = repo_root()
+    """Compile contracts/src into services/chain/artifacts (one JSON per contract)."""
     try:
+        root = repo_root()
         with err.status("compiling contracts/src ..."):
             paths = compiler.build(root)
     except MeritError as exc:
@@ -58,7 +58,7 @@ def check() -> None:
     if problems:
         for problem in problems:
             err.print(f"[red]stale[/red] {problem}", highlight=False)
-        err.print("run `merit contracts build` and commit contracts/artifacts", highlight=False)
+        err.print("run `merit contracts build` and commit services/chain/artifacts", highlight=False)
         raise typer.Exit(1)
     out.print("artifacts are up to date")
 
@@ -78,18 +78,17 @@ def deploy(
     as_json: Annotated[bool, typer.Option("--json", help="print the record as JSON")] = False,
 ) -> None:
     """Deploy the contract set unless this chain already has a current deployment."""
-    root = repo_root()
     try:
         settings = get_settings()
         w3 = connect(rpc_url or settings.effective_chain_rpc_url)
         if records_dir is None and chain_id_of(w3) == DEV_CHAIN_ID:
             records_dir = settings.dev_records_dir
-        existing = load_deployment(w3, root, records_dir)
+        existing = load_deployment(w3, records_dir)
         if existing is None:
             with err.status(f"deploying {len(CONTRACTS)} contracts ..."):
-                deployment = deploy_for(w3, settings, root, records_dir)
+                deployment = deploy_for(w3, settings, records_dir)
         else:
-            deployment = deploy_for(w3, settings, root, records_dir)  # production checks it
+            deployment = deploy_for(w3, settings, records_dir)  # production checks it
     except MeritError as exc:
         raise _fail(exc) from exc
     if as_json:

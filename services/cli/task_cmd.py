@@ -138,7 +138,7 @@ def reclaim(
     session = open_session(None)
     signing = signer(session, account or (DEV_REQUESTER if session.is_dev_chain else None))
     held = session.escrow.escrow_of(signing.address, task_id).held_wei
-    result = DirectSender(session.w3, session.root, signing, session.events).send(session.escrow.reclaim(task_id))
+    result = DirectSender(session.w3, signing, session.events).send(session.escrow.reclaim(task_id))
     if as_json:
         print_json({"task_id": task_id, "amount_wei": str(held), "tx": result.tx_hash})
     else:

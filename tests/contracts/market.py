@@ -22,7 +22,7 @@ from services.core.merkle import (
 )
 from services.chain.keys import dev_role_account
 from services.settings import ANVIL_DEV_KEY
-from tests.fixtures.chain import REPO_ROOT, Market
+from tests.fixtures.chain import Market
 
 MRT = 10**18
 DEPLOYER: LocalAccount = Account.from_key(ANVIL_DEV_KEY)  # deploys, then holds no role
@@ -78,7 +78,7 @@ def reverts(error_name: str, *args: Any) -> Iterator[pytest.ExceptionInfo[ChainR
 
 
 def tx(w3: Web3, account: LocalAccount, call: Any, what: str = "tx") -> TxReceipt:
-    return send(w3, account, call, REPO_ROOT, what=what)
+    return send(w3, account, call, what=what)
 
 
 def events(contract: Any, name: str, receipt: TxReceipt) -> list[dict[str, Any]]:

@@ -127,8 +127,8 @@ def make_epoch(epoch: int = 3, n: int = 40, pool: int = 7 * MRT + 13, idle: int 
 @pytest.fixture
 def book(chain: Web3) -> Any:
     """A test registry that says every synthetic payee operates the node it is paid for."""
-    made = deploy_test_contract(chain, ANVIL_DEV_KEY, REPO_ROOT, "OperatorBook")
-    book = chain.eth.contract(address=made.address, abi=load_artifact(REPO_ROOT, "OperatorBook", TEST_ARTIFACTS_DIR)["abi"])
+    made = deploy_test_contract(chain, ANVIL_DEV_KEY, "OperatorBook")
+    book = chain.eth.contract(address=made.address, abi=load_artifact("OperatorBook", REPO_ROOT / TEST_ARTIFACTS_DIR)["abi"])
     ids = {ACCOUNTS[i]: i + 1 for i in range(300)}
     ids.update({account(10_000 + i): 10_000 + i for i in range(8)})
     ids[ACCOUNTS[57]] = 58
@@ -143,8 +143,8 @@ def book(chain: Web3) -> Any:
 def verifier(chain: Web3, deployment: Deployment, book: Any) -> Any:
     """EpochRewardsVerifier on the deployment's chunk verifier, paying the book's operators."""
     chunks = deployment.address("RewardChunkVerifier")
-    made = _deploy_one(chain, account_from_key(ANVIL_DEV_KEY), REPO_ROOT, "EpochRewardsVerifier", chunks, book.address)
-    return chain.eth.contract(address=made.address, abi=deployment.contract(chain, REPO_ROOT, "EpochRewardsVerifier").abi)
+    made = _deploy_one(chain, account_from_key(ANVIL_DEV_KEY), "EpochRewardsVerifier", chunks, book.address)
+    return chain.eth.contract(address=made.address, abi=deployment.contract(chain, "EpochRewardsVerifier").abi)
 
 
 def test_a_payee_who_does_not_operate_its_node_is_refused(verifier: Any, book: Any, chain: Web3) -> None:
@@ -164,7 +164,7 @@ def refusal(verifier: Any, e: Epoch, gas: int | None = None) -> tuple[str | None
     call = verifier.functions.verifyEpoch(*e.args())
     with pytest.raises((ContractCustomError, ContractLogicError)) as caught:
         call.call({"gas": gas} if gas else {})
-    return decode_revert(REPO_ROOT, caught.value.data)  # type: ignore[arg-type]
+    return decode_revert(caught.value.data)  # type: ignore[arg-type]
 
 
 def trace(chain: Web3, verifier: Any, e: Epoch) -> dict[str, Any]:
@@ -319,10 +319,10 @@ def test_epoch_zero_and_malformed_proofs_are_refused(verifier: Any) -> None:
     args = e.args()
     with pytest.raises(ContractCustomError) as caught:
         verifier.functions.verifyEpoch(0, *args[1:]).call()
-    assert decode_revert(REPO_ROOT, caught.value.data)[0] == "EpochRewardsVerifierZeroEpoch"  # type: ignore[arg-type]
+    assert decode_revert(caught.value.data)[0] == "EpochRewardsVerifierZeroEpoch"  # type: ignore[arg-type]
     with pytest.raises(ContractCustomError) as caught:
         verifier.functions.verifyEpoch(*args[:4], b"\x01" * 159).call()
-    assert decode_revert(REPO_ROOT, caught.value.data) == (  # type: ignore[arg-type]
+    assert decode_revert(caught.value.data) == (  # type: ignore[arg-type]
         "EpochRewardsVerifierMalformedProof",
         (159,),
     )
@@ -331,7 +331,7 @@ def test_epoch_zero_and_malformed_proofs_are_refused(verifier: Any) -> None:
     broken[4 * 32 : 5 * 32] = (len(broken) + 64).to_bytes(32, "big")
     with pytest.raises(ContractLogicError) as caught:
         verifier.functions.verifyEpoch(*args[:4], bytes(broken)).call()
-    assert decode_revert(REPO_ROOT, caught.value.data)[0] is None  # type: ignore[arg-type]
+    assert decode_revert(caught.value.data)[0] is None  # type: ignore[arg-type]
 
 
 def test_too_little_gas_for_a_groth16_check_is_not_a_rejected_proof(verifier: Any) -> None:
@@ -344,7 +344,7 @@ def test_too_little_gas_for_a_groth16_check_is_not_a_rejected_proof(verifier: An
 def test_the_chunk_verifier_must_be_a_contract(chain: Web3) -> None:
     me = account_from_key(ANVIL_DEV_KEY)
     with pytest.raises(ChainReverted) as caught:
-        _deploy_one(chain, me, REPO_ROOT, "EpochRewardsVerifier", me.address, me.address)
+        _deploy_one(chain, me, "EpochRewardsVerifier", me.address, me.address)
     assert caught.value.error_name == "EpochRewardsVerifierNotContract"
     assert caught.value.error_args == (me.address,)
 
@@ -395,7 +395,7 @@ def test_a_malformed_proofs_gas_bound_is_what_its_length_can_hold(verifier: Any)
 def test_settlement_passes_the_previous_root_and_caps_the_gas(
     chain: Web3, deployment: Deployment
 ) -> None:
-    settlement = deployment.contract(chain, REPO_ROOT, "EpochSettlement")
+    settlement = deployment.contract(chain, "EpochSettlement")
     e = make_epoch(epoch=1)  # entries claim earlier leaves, but epoch 1 has no previous root
     with reverts("EpochRewardsVerifierPreviousRootMismatch", e.previous_root, b"\0" * 32):
         tx(chain, SETTLER, settlement.functions.propose(1, e.root, e.total, CID, 0, [], e.proof()))

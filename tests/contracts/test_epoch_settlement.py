@@ -259,13 +259,13 @@ def test_the_verifier_gets_the_gas_it_asks_for_or_nothing_runs(
 ) -> None:
     tree = _epoch1(ids)
     proof = c.proof_for(1, tree.root, 10 * MRT)
-    abi = load_artifact(REPO_ROOT, "HashVerifier", TEST_ARTIFACTS_DIR)["abi"]
+    abi = load_artifact("HashVerifier", REPO_ROOT / TEST_ARTIFACTS_DIR)["abi"]
     verifier = c.w3.eth.contract(address=c.market.address("HashVerifier"), abi=abi)
     assert verifier.functions.verificationGas(proof).call() == HASH_VERIFIER_GAS
     call = c.settlement.functions.propose(1, tree.root, 10 * MRT, CID, 0, [], proof)
     with pytest.raises(ContractCustomError) as caught:
         call.call({"from": SETTLER.address, "gas": 70_000})
-    name, args = decode_revert(REPO_ROOT, caught.value.data)  # type: ignore[arg-type]
+    name, args = decode_revert(caught.value.data)  # type: ignore[arg-type]
     assert name == "EpochSettlementVerifierGasTooLow"
     assert args[1] == _needed(HASH_VERIFIER_GAS, proof)
     # what the verifier asks for, not the cap, is what the proposal needs
@@ -277,7 +277,7 @@ def test_a_proof_needing_more_than_the_cap_is_refused(
 ) -> None:
     me = account_from_key(ANVIL_DEV_KEY)
     capped = _deploy_one(
-        chain, me, REPO_ROOT, "EpochSettlement", market.address("MeritToken"),
+        chain, me, "EpochSettlement", market.address("MeritToken"),
         market.address("NodeRegistry"), market.address("HashVerifier"), me.address, 60,
         DEV_PARAMS.max_emission_per_epoch_wei, HASH_VERIFIER_GAS - 1, MRT, MRT,
     )  # fmt: skip
@@ -611,13 +611,12 @@ def test_settlement_refuses_a_registry_that_unbonds_faster_than_the_window(
     token = market.address("MeritToken")
     me = account_from_key(ANVIL_DEV_KEY)
     quick = _deploy_one(
-        chain, me, REPO_ROOT, "NodeRegistry", token, MRT, 59, me.address, me.address
+        chain, me, "NodeRegistry", token, MRT, 59, me.address, me.address
     )
     with pytest.raises(ChainReverted) as caught:
         _deploy_one(
             chain,
             me,
-            REPO_ROOT,
             "EpochSettlement",
             token,
             quick.address,
@@ -633,14 +632,14 @@ def test_settlement_refuses_a_registry_that_unbonds_faster_than_the_window(
     assert caught.value.error_args == (59, 60)
     with pytest.raises(ChainReverted) as caught:
         _deploy_one(
-            chain, me, REPO_ROOT, "EpochSettlement", token, quick.address, me.address, me.address,
+            chain, me, "EpochSettlement", token, quick.address, me.address, me.address,
             30, 0, 500_000, MRT, MRT,
         )  # fmt: skip
     assert caught.value.error_name == "EpochSettlementVerifierNotContract"
     for bonds in ((0, MRT), (MRT, 0)):  # a challenge must cost something, and so must a lie
         with pytest.raises(ChainReverted) as caught:
             _deploy_one(
-                chain, me, REPO_ROOT, "EpochSettlement", token, market.address("NodeRegistry"),
+                chain, me, "EpochSettlement", token, market.address("NodeRegistry"),
                 market.address("HashVerifier"), me.address, 60, 0, 500_000, *bonds,
             )  # fmt: skip
         assert caught.value.error_name == "EpochSettlementInvalidConfig"

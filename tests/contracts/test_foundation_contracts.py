@@ -28,7 +28,7 @@ from services.core.errors import ChainUnavailable, PortInUse
 from services.ports_free import free_port
 from services.settings import ANVIL_DEV_KEY
 from tests.contracts.market import SETTLER
-from tests.fixtures.chain import DEV_KEYS, REPO_ROOT, bond_settler
+from tests.fixtures.chain import DEV_KEYS, bond_settler
 
 MRT = 10**18
 OPERATOR = Account.from_key(DEV_KEYS[0])
@@ -38,13 +38,13 @@ CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 
 def _contract(w3: Web3, deployment: Deployment, name: str):
-    return deployment.contract(w3, REPO_ROOT, name)
+    return deployment.contract(w3, name)
 
 
 def _fund_and_approve(w3: Web3, deployment: Deployment, account, amount: int, spender: str) -> None:
     token = _contract(w3, deployment, "MeritToken")
-    send(w3, account, token.functions.faucet(account.address, amount), REPO_ROOT, what="faucet")
-    send(w3, account, token.functions.approve(spender, amount), REPO_ROOT, what="approve")
+    send(w3, account, token.functions.faucet(account.address, amount), what="faucet")
+    send(w3, account, token.functions.approve(spender, amount), what="approve")
 
 
 # --- deployment -------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def test_every_contract_is_deployed_and_recorded(
     record = json.loads(record_path(deployment_records, 31337).read_text())
     assert record["chainId"] == 31337
     assert record["deployer"] == DEPLOYER.address
-    assert record["sourceHash"] == artifacts_source_hash(REPO_ROOT)
+    assert record["sourceHash"] == artifacts_source_hash()
     for name in CONTRACTS:
         entry = record["contracts"][name]
         assert entry["address"] == deployment.address(name)
@@ -109,7 +109,7 @@ def test_ensure_deployed_twice_deploys_nothing(
     block = chain.eth.block_number
     nonce = chain.eth.get_transaction_count(DEPLOYER.address)
 
-    again = ensure_deployed(chain, ANVIL_DEV_KEY, REPO_ROOT, deployment_records)
+    again = ensure_deployed(chain, ANVIL_DEV_KEY, deployment_records)
 
     assert again == deployment
     assert chain.eth.block_number == block
@@ -123,8 +123,8 @@ def test_ensure_deployed_redeploys_when_record_is_from_other_sources(
     record["sourceHash"] = "0" * 64
     record_path(tmp_path, 31337).write_text(json.dumps(record))
 
-    assert load_deployment(chain, REPO_ROOT, tmp_path) is None
-    fresh = ensure_deployed(chain, ANVIL_DEV_KEY, REPO_ROOT, tmp_path)
+    assert load_deployment(chain, tmp_path) is None
+    fresh = ensure_deployed(chain, ANVIL_DEV_KEY, tmp_path)
 
     assert fresh.address("MeritToken") != deployment.address("MeritToken")
     assert json.loads(record_path(tmp_path, 31337).read_text())["sourceHash"] == fresh.source_hash
@@ -150,7 +150,6 @@ def test_register_takes_min_stake_and_assigns_node_ids(chain: Web3, deployment: 
         chain,
         OPERATOR,
         registry.functions.register(MODEL_HASH, CID, min_stake),
-        REPO_ROOT,
         what="register",
     )
 
@@ -165,7 +164,7 @@ def test_register_takes_min_stake_and_assigns_node_ids(chain: Web3, deployment: 
     assert token.functions.balanceOf(registry.address).call() == min_stake
     assert token.functions.balanceOf(OPERATOR.address).call() == min_stake
 
-    send(chain, OPERATOR, registry.functions.stake(min_stake), REPO_ROOT, what="stake")
+    send(chain, OPERATOR, registry.functions.stake(min_stake), what="stake")
     assert registry.functions.stakeOf(1).call() == 2 * min_stake
 
 
@@ -181,7 +180,6 @@ def test_register_without_enough_stake_names_the_shortfall(
             chain,
             OPERATOR,
             registry.functions.register(MODEL_HASH, CID, need),
-            REPO_ROOT,
             what="register",
         )
 
@@ -198,7 +196,6 @@ def test_register_twice_is_refused(chain: Web3, deployment: Deployment) -> None:
         chain,
         OPERATOR,
         registry.functions.register(MODEL_HASH, CID, need),
-        REPO_ROOT,
         what="register",
     )
 
@@ -207,7 +204,6 @@ def test_register_twice_is_refused(chain: Web3, deployment: Deployment) -> None:
             chain,
             OPERATOR,
             registry.functions.register(MODEL_HASH, CID, need),
-            REPO_ROOT,
             what="register",
         )
     assert caught.value.error_name == "NodeRegistryAlreadyRegistered"
@@ -217,7 +213,7 @@ def test_register_twice_is_refused(chain: Web3, deployment: Deployment) -> None:
 def test_unknown_node_id_view_reverts_by_name(chain: Web3, deployment: Deployment) -> None:
     registry = _contract(chain, deployment, "NodeRegistry")
     with pytest.raises(ChainReverted) as caught:
-        call_view(REPO_ROOT, registry.functions.getNode(7), what="getNode")
+        call_view(registry.functions.getNode(7), what="getNode")
     assert caught.value.error_name == "NodeRegistryUnknownNode"
     assert caught.value.error_args == (7,)
 
@@ -229,7 +225,7 @@ def test_faucet_mints_on_the_dev_chain_up_to_its_limit(chain: Web3, deployment: 
     token = _contract(chain, deployment, "MeritToken")
     assert (token.functions.name().call(), token.functions.symbol().call()) == ("Merit", "MRT")
     send(
-        chain, OPERATOR, token.functions.faucet(OPERATOR.address, 5 * MRT), REPO_ROOT, what="faucet"
+        chain, OPERATOR, token.functions.faucet(OPERATOR.address, 5 * MRT), what="faucet"
     )
     assert token.functions.balanceOf(OPERATOR.address).call() == 5 * MRT
 
@@ -239,7 +235,6 @@ def test_faucet_mints_on_the_dev_chain_up_to_its_limit(chain: Web3, deployment: 
             chain,
             OPERATOR,
             token.functions.faucet(OPERATOR.address, limit + 1),
-            REPO_ROOT,
             what="faucet",
         )
     assert caught.value.error_name == "MeritTokenFaucetLimitExceeded"
@@ -248,7 +243,7 @@ def test_faucet_mints_on_the_dev_chain_up_to_its_limit(chain: Web3, deployment: 
 def test_only_minters_mint(chain: Web3, deployment: Deployment) -> None:
     token = _contract(chain, deployment, "MeritToken")
     with pytest.raises(ChainReverted) as caught:
-        send(chain, DEPLOYER, token.functions.mint(OPERATOR.address, MRT), REPO_ROOT, what="mint")
+        send(chain, DEPLOYER, token.functions.mint(OPERATOR.address, MRT), what="mint")
     assert caught.value.error_name == "AccessControlUnauthorizedAccount"
 
 
@@ -256,16 +251,15 @@ def test_faucet_is_disabled_off_the_dev_chain(tmp_path: Path) -> None:
     with start_anvil(free_port(), None, tmp_path / "anvil.log", chain_id=1337) as other:
         w3 = connect(other.rpc_url)
         deployment = ensure_deployed(
-            w3, ANVIL_DEV_KEY, REPO_ROOT, tmp_path, roles=RoleAccounts.dev()
+            w3, ANVIL_DEV_KEY, tmp_path, roles=RoleAccounts.dev()
         )
         assert record_path(tmp_path, 1337).exists()
-        token = deployment.contract(w3, REPO_ROOT, "MeritToken")
+        token = deployment.contract(w3, "MeritToken")
         with pytest.raises(ChainReverted) as caught:
             send(
                 w3,
                 OPERATOR,
                 token.functions.faucet(OPERATOR.address, MRT),
-                REPO_ROOT,
                 what="faucet",
             )
     assert caught.value.error_name == "MeritTokenFaucetDisabled"
@@ -285,20 +279,20 @@ def test_escrow_holds_a_fee_and_refunds_it_once(chain: Web3, deployment: Deploym
     refund = escrow.functions.refund(OPERATOR.address, task)
     _fund_and_approve(chain, deployment, OPERATOR, 3 * MRT, escrow.address)
 
-    send(chain, OPERATOR, escrow.functions.fund(task, 3 * MRT), REPO_ROOT, what="fund")
+    send(chain, OPERATOR, escrow.functions.fund(task, 3 * MRT), what="fund")
     amount, _, status = escrow.functions.escrowOf(OPERATOR.address, task).call()
     assert (amount, status) == (3 * MRT, 1)
     assert escrow.functions.held().call() == 3 * MRT
     with pytest.raises(ChainReverted) as caught:
-        send(chain, OPERATOR, refund, REPO_ROOT, what="refund")
+        send(chain, OPERATOR, refund, what="refund")
     assert caught.value.error_name == "AccessControlUnauthorizedAccount"
 
-    send(chain, SETTLER, refund, REPO_ROOT, what="refund")
+    send(chain, SETTLER, refund, what="refund")
     assert token.functions.balanceOf(OPERATOR.address).call() == 3 * MRT
     assert escrow.functions.escrowOf(OPERATOR.address, task).call()[2] == 2
     assert escrow.functions.held().call() == 0
     with pytest.raises(ChainReverted) as caught:
-        send(chain, SETTLER, refund, REPO_ROOT, what="refund")
+        send(chain, SETTLER, refund, what="refund")
     assert caught.value.error_name == "TaskEscrowNotFunded"
 
 
@@ -311,7 +305,7 @@ def test_nothing_settles_without_a_proof(chain: Web3, deployment: Deployment) ->
     propose = settlement.functions.propose(1, root, 10 * MRT, CID, 0, [], b"")
 
     with pytest.raises(ChainReverted) as caught:
-        send(chain, SETTLER, propose, REPO_ROOT, what="propose epoch 1")
+        send(chain, SETTLER, propose, what="propose epoch 1")
 
     assert caught.value.error_name == "EpochRewardsVerifierMalformedProof"
     assert settlement.functions.proposalOf(1).call()[3] == 0  # epoch: nothing stored
@@ -320,20 +314,20 @@ def test_nothing_settles_without_a_proof(chain: Web3, deployment: Deployment) ->
 
 def test_nothing_settles_on_the_unset_verifier(chain: Web3, deployment: Deployment) -> None:
     me = account_from_key(ANVIL_DEV_KEY)
-    unset = _deploy_one(chain, me, REPO_ROOT, "UnsetVerifier")
+    unset = _deploy_one(chain, me, "UnsetVerifier")
     settlement = _deploy_one(
-        chain, me, REPO_ROOT, "EpochSettlement", deployment.address("MeritToken"),
+        chain, me, "EpochSettlement", deployment.address("MeritToken"),
         deployment.address("NodeRegistry"), unset.address, me.address, 60, 0, 1_000_000, MRT, MRT,
     )  # fmt: skip
-    bound = deployment.contract(chain, REPO_ROOT, "EpochSettlement")
+    bound = deployment.contract(chain, "EpochSettlement")
     contract = chain.eth.contract(address=settlement.address, abi=bound.abi)
     role = contract.functions.SETTLER_ROLE().call()
-    send(chain, DEPLOYER, contract.functions.grantRole(role, me.address), REPO_ROOT, what="grant")
+    send(chain, DEPLOYER, contract.functions.grantRole(role, me.address), what="grant")
     bond_settler(chain, settlement.address, me.address)
     propose = contract.functions.propose(1, Web3.keccak(text="rewards"), 0, CID, 0, [], b"\x01")
 
     with pytest.raises(ChainReverted) as caught:
-        send(chain, DEPLOYER, propose, REPO_ROOT, what="propose epoch 1")
+        send(chain, DEPLOYER, propose, what="propose epoch 1")
 
     assert caught.value.error_name == "UnsetVerifierNoVerifierConfigured"
 
@@ -342,7 +336,7 @@ def test_only_the_settler_may_propose(chain: Web3, deployment: Deployment) -> No
     settlement = _contract(chain, deployment, "EpochSettlement")
     propose = settlement.functions.propose(1, Web3.keccak(text="r"), MRT, CID, 0, [], b"")
     with pytest.raises(ChainReverted) as caught:
-        send(chain, OPERATOR, propose, REPO_ROOT, what="propose")
+        send(chain, OPERATOR, propose, what="propose")
     assert caught.value.error_name == "AccessControlUnauthorizedAccount"
 
 
@@ -353,13 +347,13 @@ def test_restarted_anvil_resumes_the_chain_from_its_state_file(tmp_path: Path) -
     state = tmp_path / "state" / "anvil.json"
     port = free_port()
     with start_anvil(port, state, tmp_path / "anvil.log") as first:
-        deployed = ensure_deployed(connect(first.rpc_url), ANVIL_DEV_KEY, REPO_ROOT, tmp_path)
+        deployed = ensure_deployed(connect(first.rpc_url), ANVIL_DEV_KEY, tmp_path)
     assert not first.running
     assert state.exists()
 
     with start_anvil(port, state, tmp_path / "anvil.log") as second:
         w3 = connect(second.rpc_url)
-        assert load_deployment(w3, REPO_ROOT, tmp_path) == deployed
+        assert load_deployment(w3, tmp_path) == deployed
         assert w3.eth.block_number >= deployed.contracts["EpochSettlement"].block_number
 
 

@@ -23,7 +23,7 @@ from tests.contracts.market import (
     travel,
     tx,
 )
-from tests.fixtures.chain import REPO_ROOT, Market
+from tests.fixtures.chain import Market
 
 ALICE = operator(1)
 BOB = operator(2)
@@ -306,4 +306,4 @@ def test_reputation_words_carry_the_epoch_as_a_nonce_and_are_checked(c: Contract
 def test_views_of_an_unknown_node_revert_by_name(c: Contracts) -> None:
     for view in ("getNode", "stakeOf", "unbondingOf", "isActive", "attestationOf", "reputationOf"):
         with reverts("NodeRegistryUnknownNode", 0):
-            call_view(REPO_ROOT, getattr(c.registry.functions, view)(0), what=view)
+            call_view(getattr(c.registry.functions, view)(0), what=view)

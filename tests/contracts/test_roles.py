@@ -42,7 +42,7 @@ from tests.contracts.market import (
     travel,
     tx,
 )
-from tests.fixtures.chain import REPO_ROOT, Market
+from tests.fixtures.chain import Market
 
 ADMINISTERED = tuple(n for n in CONTRACTS if not n.endswith("Verifier"))  # AccessControl ones
 
@@ -105,7 +105,7 @@ def _refusal(call: Any, sender: str) -> tuple[str | None, tuple[Any, ...]]:
     try:
         call.call({"from": sender})
     except Exception as exc:  # noqa: BLE001 - decoded below; anything undecodable fails the test
-        caught = reverted(REPO_ROOT, exc, "access check")
+        caught = reverted(exc, "access check")
         return caught.error_name, tuple(caught.error_args)
     return None, ()
 
@@ -130,7 +130,7 @@ def test_the_roles_are_distinct_dev_accounts_above_every_node() -> None:
 def test_only_the_roles_account_may_act(
     chain: Web3, deployment: Deployment, name: str, function: str, role: str, holder: str
 ) -> None:
-    contract = deployment.contract(chain, REPO_ROOT, name)
+    contract = deployment.contract(chain, name)
     role_id = bytes(getattr(contract.functions, role)().call())
     call = _call(contract, function, role_id)
     allowed = _holder(deployment, holder)
@@ -150,7 +150,7 @@ def test_a_role_key_really_acts_and_the_others_are_refused_on_chain(
     chain: Web3, deployment: Deployment
 ) -> None:
     """Sent, not simulated: the examiner commits a gold root; the settler cannot."""
-    settlement = deployment.contract(chain, REPO_ROOT, "EpochSettlement")
+    settlement = deployment.contract(chain, "EpochSettlement")
     root = Web3.keccak(text="gold")
     examiner = settlement.functions.EXAMINER_ROLE().call()
     for account in (SETTLER, RESOLVER, ADMIN, TREASURY, DEPLOYER):
@@ -163,7 +163,7 @@ def test_a_role_key_really_acts_and_the_others_are_refused_on_chain(
 
 def test_finalize_is_public(chain: Web3, deployment: Deployment) -> None:
     """Anyone may finalize a proposal whose window has passed: no role is asked."""
-    settlement = deployment.contract(chain, REPO_ROOT, "EpochSettlement")
+    settlement = deployment.contract(chain, "EpochSettlement")
     for account in ROLE_KEYS.values():
         error, _ = _refusal(settlement.functions.finalize(1, 0, []), account.address)
         assert error != "AccessControlUnauthorizedAccount"
@@ -171,7 +171,7 @@ def test_finalize_is_public(chain: Web3, deployment: Deployment) -> None:
 
 def test_the_deployer_holds_no_role_after_deployment(chain: Web3, deployment: Deployment) -> None:
     for name in ADMINISTERED:
-        contract = deployment.contract(chain, REPO_ROOT, name)
+        contract = deployment.contract(chain, name)
         roles = [e["name"] for e in contract.abi if e.get("type") == "function"
                  and e["name"].endswith("_ROLE") and not e["inputs"]]  # fmt: skip
         assert "DEFAULT_ADMIN_ROLE" in roles
@@ -196,10 +196,10 @@ DELAY = 2 * 3600
 def governed(chain: Web3, market: Market) -> dict[str, Any]:
     """A contract set whose admin is a MeritTimelock (as production deploys it)."""
     deployed = deploy_set(
-        chain, ANVIL_DEV_KEY, REPO_ROOT, market.verifier.address, DEV_PARAMS, RoleAccounts.dev(),
+        chain, ANVIL_DEV_KEY, market.verifier.address, DEV_PARAMS, RoleAccounts.dev(),
         timelock_delay_s=DELAY,
     )  # fmt: skip
-    return {name: contract_at(chain, REPO_ROOT, name, c.address) for name, c in deployed.items()}
+    return {name: contract_at(chain, name, c.address) for name, c in deployed.items()}
 
 
 def test_with_a_timelock_an_admin_action_executes_only_after_the_delay(
@@ -246,8 +246,8 @@ def test_a_timelocked_deployment_is_recorded_with_its_delay(
 ) -> None:
     from services.chain.deploy import deploy_all
 
-    made = deploy_all(chain, ANVIL_DEV_KEY, REPO_ROOT, tmp_path, timelock_delay_s=DELAY)
+    made = deploy_all(chain, ANVIL_DEV_KEY, tmp_path, timelock_delay_s=DELAY)
     record = json.loads((tmp_path / "31337.json").read_text())
     assert record["timelock"] == {"address": made.timelock, "minDelayS": str(DELAY)}
     assert made.timelock is not None and made.timelock != made.roles.admin  # type: ignore[union-attr]
-    assert load_deployment(chain, REPO_ROOT, tmp_path) == made
+    assert load_deployment(chain, tmp_path) == made

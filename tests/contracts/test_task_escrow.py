@@ -23,7 +23,7 @@ from tests.contracts.market import (
     tree_of,
     tx,
 )
-from tests.fixtures.chain import REPO_ROOT, Market
+from tests.fixtures.chain import Market
 
 REQUESTER = operator(40)
 OTHER = operator(41)
@@ -82,11 +82,11 @@ def test_the_constructor_refuses_an_empty_range_or_no_expiry(
     deployer = account_from_key(ANVIL_DEV_KEY)
     args = (c.token.address, c.settlement.address, deployer.address, min_fee, max_fee, expiry)
     with reverts("TaskEscrowInvalidInput"):
-        _deploy_one(c.w3, deployer, REPO_ROOT, "TaskEscrow", *args)
+        _deploy_one(c.w3, deployer, "TaskEscrow", *args)
     zero = "0x" + "00" * 20
     with reverts("TaskEscrowInvalidInput"):
-        _deploy_one(c.w3, deployer, REPO_ROOT, "TaskEscrow", zero, *args[1:3], MRT, MRT, 60)
-    made = _deploy_one(c.w3, deployer, REPO_ROOT, "TaskEscrow", *args[:3], MRT, MRT, 60)
+        _deploy_one(c.w3, deployer, "TaskEscrow", zero, *args[1:3], MRT, MRT, 60)
+    made = _deploy_one(c.w3, deployer, "TaskEscrow", *args[:3], MRT, MRT, 60)
     assert made.address  # a one-fee range is a range
 
 

@@ -28,7 +28,6 @@ import httpx
 import psycopg
 import pytest
 
-from services.chain.compiler import repo_root
 from services.chain.contracts import ChainSession, EscrowStatus
 from services.devstack import health
 from tests.e2e.test_merit_up import MERIT, env, start, stop  # noqa: F401 (env is a fixture)
@@ -255,7 +254,7 @@ def _s(value: float | None) -> str:
 def check_outbox(state: dict[str, Any], outbox: list[tuple[Any, ...]]) -> list[str]:
     """One transaction per intent: every mined entry's transaction is on chain, and every
     transaction a marketplace role sent is exactly one entry's (none sent beside the outbox)."""
-    session = ChainSession.open(state["chain_rpc_url"], repo_root(), Path(state["data_dir"]) / "deployments")
+    session = ChainSession.open(state["chain_rpc_url"], Path(state["data_dir"]) / "deployments")
     w3 = session.w3
     senders = {s for _, s, *_ in outbox}
     recorded = {h.lower() for *_, h, st in outbox if h and st in ("mined", "failed")}
@@ -278,7 +277,7 @@ def check_outbox(state: dict[str, Any], outbox: list[tuple[Any, ...]]) -> list[s
 
 def check_escrow(env: dict[str, str], state: dict[str, Any], rows: dict[str, tuple[Any, ...]]) -> list[str]:
     """Each fee the database holds, moved or refunded is so in TaskEscrow.escrowOf(payer, task)."""
-    session = ChainSession.open(state["chain_rpc_url"], repo_root(), Path(state["data_dir"]) / "deployments")
+    session = ChainSession.open(state["chain_rpc_url"], Path(state["data_dir"]) / "deployments")
     problems = []
     for task_id, (_, _, fee_state, payer, fee) in rows.items():
         if fee_state not in EXPECTED_CHAIN:

@@ -61,7 +61,7 @@ from services.core.types import OutboxEntry, OutboxStatus
 from services.settings import ANVIL_DEV_KEY
 from services.store.db import PostgresStore
 from tests.contracts.market import travel
-from tests.fixtures.chain import DEV_KEYS, REPO_ROOT
+from tests.fixtures.chain import DEV_KEYS
 
 MRT = 10**18
 OPERATOR = Account.from_key(DEV_KEYS[0])  # dev:1
@@ -71,11 +71,11 @@ CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 @pytest.fixture
 def session(chain: Web3, deployment: Deployment) -> ChainSession:
-    return ChainSession(chain, REPO_ROOT, deployment)
+    return ChainSession(chain, deployment)
 
 
 def _register(session: ChainSession, account=OPERATOR, *, funds: int = 500 * MRT):
-    sender = DirectSender(session.w3, REPO_ROOT, account, session.events)
+    sender = DirectSender(session.w3, account, session.events)
     minimum = session.registry.min_stake()
     sender.send(session.token.faucet(account.address, funds))
     sender.send(session.token.approve(session.registry.address, minimum))
@@ -128,7 +128,7 @@ def test_stake_adds_to_the_node(session: ChainSession) -> None:
 
 
 def test_faucet_and_approve_events(session: ChainSession) -> None:
-    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    sender = DirectSender(session.w3, OTHER, session.events)
     start = session.token.balance_of(OTHER.address)
     result = sender.send(session.token.faucet(OTHER.address, 7 * MRT))
     assert session.token.balance_of(OTHER.address) == start + 7 * MRT
@@ -145,7 +145,7 @@ def test_faucet_and_approve_events(session: ChainSession) -> None:
 
 def test_escrow_fund_by_task_id(session: ChainSession) -> None:
     task = uuid.uuid4()
-    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    sender = DirectSender(session.w3, OTHER, session.events)
     sender.send(session.token.faucet(OTHER.address, 5 * MRT))
     sender.send(session.token.approve(session.escrow.address, 5 * MRT))
     held = session.escrow.held_total()
@@ -196,7 +196,7 @@ def _writer(
 ) -> ChainSettlement:
     """The marketplace's chain as the service builds it; gold comes from the examiner's key."""
     sender = OutboxSender(
-        session.w3, REPO_ROOT, account or Account.from_key(dev_role_account("examiner").private_key), store.outbox,
+        session.w3, account or Account.from_key(dev_role_account("examiner").private_key), store.outbox,
         PostgresSenderLock(postgres_url), decoder=session.events,
     )  # fmt: skip
     return ChainSettlement(session, {"examiner": sender}, store.outbox)
@@ -265,14 +265,14 @@ def test_gold_refusals_are_typed_errors(
 
 def _settler(session: ChainSession, outbox: OutboxRepository, postgres_url: str) -> ChainSettlement:
     sender = OutboxSender(
-        session.w3, REPO_ROOT, Account.from_key(dev_role_account("settler").private_key), outbox,
+        session.w3, Account.from_key(dev_role_account("settler").private_key), outbox,
         PostgresSenderLock(postgres_url), decoder=session.events,
     )  # fmt: skip
     return ChainSettlement(session, {"settler": sender}, outbox)
 
 
 def _pay(session: ChainSession, account: Any, fees: dict[uuid.UUID, int]) -> None:
-    sender = DirectSender(session.w3, REPO_ROOT, account, session.events)
+    sender = DirectSender(session.w3, account, session.events)
     sender.send(session.token.faucet(account.address, sum(fees.values())))
     sender.send(session.token.approve(session.escrow.address, sum(fees.values())))
     for task, fee in fees.items():
@@ -349,7 +349,7 @@ def test_the_escrow_port_refunds_and_moves_fees_once_per_intent(
 
 
 def test_escrow_refusals_say_the_range_and_when_to_reclaim(session: ChainSession) -> None:
-    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    sender = DirectSender(session.w3, OTHER, session.events)
     sender.send(session.token.faucet(OTHER.address, 5 * MRT))
     sender.send(session.token.approve(session.escrow.address, 5 * MRT))
     task = uuid.uuid4()
@@ -388,7 +388,7 @@ def test_escrow_refusals_say_the_range_and_when_to_reclaim(session: ChainSession
 
 
 def test_register_without_funds_names_the_error_and_its_arguments(session: ChainSession) -> None:
-    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    sender = DirectSender(session.w3, OTHER, session.events)
     nonce = session.w3.eth.get_transaction_count(OTHER.address)
     with pytest.raises(ChainReverted) as caught:
         sender.send(session.registry.register(model_hash("m"), CID))
@@ -403,7 +403,7 @@ def test_register_without_funds_names_the_error_and_its_arguments(session: Chain
 
 
 def test_unauthorized_mint_is_a_named_unauthorized_error(session: ChainSession) -> None:
-    sender = DirectSender(session.w3, REPO_ROOT, OTHER, session.events)
+    sender = DirectSender(session.w3, OTHER, session.events)
     call = session.token._call("mint", OTHER.address, 1)
     with pytest.raises(ChainUnauthorized) as caught:
         sender.send(call)
@@ -436,7 +436,7 @@ def test_second_registration_is_refused_with_the_existing_id(session: ChainSessi
 
 
 def test_faucet_over_the_limit_is_invalid(session: ChainSession) -> None:
-    sender = DirectSender(session.w3, REPO_ROOT, OTHER)
+    sender = DirectSender(session.w3, OTHER)
     limit = session.token.faucet_limit()
     with pytest.raises(ChainInvalid) as caught:
         sender.send(session.token.faucet(OTHER.address, limit + 1))
@@ -456,13 +456,13 @@ def test_simulate_catches_a_revert_at_the_second_step(session: ChainSession) -> 
     ]
     nonce = session.w3.eth.get_transaction_count(OTHER.address)
     with pytest.raises(ChainReverted) as caught:
-        simulate(session.w3, REPO_ROOT, OTHER.address, calls)
+        simulate(session.w3, OTHER.address, calls)
     assert caught.value.error_name in (
         "NodeRegistryInsufficientStake",
         "ERC20InsufficientAllowance",
     )
     assert session.w3.eth.get_transaction_count(OTHER.address) == nonce
-    good = simulate(session.w3, REPO_ROOT, OTHER.address, calls[:1] + [
+    good = simulate(session.w3, OTHER.address, calls[:1] + [
         session.token.approve(session.registry.address, 100 * MRT), calls[2]])  # fmt: skip
     assert good is not None and all(e.gas > 21_000 for e in good)
     assert session.w3.eth.get_transaction_count(OTHER.address) == nonce  # simulating sends nothing

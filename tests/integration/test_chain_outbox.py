@@ -59,12 +59,12 @@ def _crash_at(step: str):
 
 @pytest.fixture
 def session(chain: Web3, deployment: Deployment) -> ChainSession:
-    return ChainSession(chain, REPO_ROOT, deployment)
+    return ChainSession(chain, deployment)
 
 
 def _sender(session: ChainSession, store: PostgresStore, postgres_url: str, **kw) -> OutboxSender:
     return OutboxSender(
-        session.w3, REPO_ROOT, WRITER, store.outbox, PostgresSenderLock(postgres_url),
+        session.w3, WRITER, store.outbox, PostgresSenderLock(postgres_url),
         decoder=session.events, **kw,
     )  # fmt: skip
 
@@ -150,7 +150,7 @@ def test_a_copy_mined_under_another_hash_is_found_by_its_nonce(
         _sender(session, store, postgres_url, on_step=_crash_at(STEP_RECORDED)).send("d", call)
     entry = store.outbox.get_by_intent("d")
     assert entry is not None and entry.nonce is not None
-    est = estimate(session.w3, REPO_ROOT, WRITER.address, call)
+    est = estimate(session.w3, WRITER.address, call)
     copy = sign(
         WRITER, replace(est, gas_limit=est.gas_limit + 1), nonce=entry.nonce, chain_id=31337
     )
@@ -173,7 +173,7 @@ def test_a_nonce_taken_by_another_transaction_is_replaced(
         _sender(session, store, postgres_url, on_step=_crash_at(STEP_RECORDED)).send("d", call)
     entry = store.outbox.get_by_intent("d")
     assert entry is not None and entry.nonce is not None
-    other = DirectSender(session.w3, REPO_ROOT, WRITER).send(session.token.faucet(RECIPIENT, 1))
+    other = DirectSender(session.w3, WRITER).send(session.token.faucet(RECIPIENT, 1))
     assert other.nonce == entry.nonce  # someone else used it
 
     result = _sender(session, store, postgres_url).send("d", call)
@@ -204,11 +204,11 @@ def test_concurrent_senders_of_one_account_take_distinct_nonces(
 
     def send(key: str, amount: int) -> None:
         w3 = Web3(Web3.HTTPProvider(session.w3.provider.endpoint_uri))  # type: ignore[attr-defined]
-        one = ChainSession(w3, REPO_ROOT, session.deployment)
+        one = ChainSession(w3, session.deployment)
         store_ = PostgresStore.connect(postgres_url)
         try:
             results[key] = OutboxSender(
-                w3, REPO_ROOT, WRITER, store_.outbox, PostgresSenderLock(postgres_url)
+                w3, WRITER, store_.outbox, PostgresSenderLock(postgres_url)
             ).send(key, one.token.faucet(RECIPIENT, amount))
         except Exception as exc:  # noqa: BLE001
             results[key] = exc
@@ -314,7 +314,7 @@ def main(argv: list[str]) -> None:
     ``die-after-recorded`` SIGKILLs itself right after ``mark_sent`` (before the broadcast).
     """
     rpc_url, database_url, records, intent, mode = argv
-    session = ChainSession.open(rpc_url, REPO_ROOT, Path(records))
+    session = ChainSession.open(rpc_url, Path(records))
     store = PostgresStore.connect(database_url)
 
     def on_step(name: str, entry: OutboxEntry) -> None:
@@ -322,7 +322,7 @@ def main(argv: list[str]) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     sender = OutboxSender(
-        session.w3, REPO_ROOT, WRITER, store.outbox, PostgresSenderLock(database_url),
+        session.w3, WRITER, store.outbox, PostgresSenderLock(database_url),
         decoder=session.events, on_step=on_step,
     )  # fmt: skip
     result = sender.send(intent, session.token.faucet(RECIPIENT, 11 * MRT))

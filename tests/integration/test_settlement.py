@@ -37,7 +37,7 @@ from services.core.types import EpochId, EpochNode, NewNode, NodeId, Wei
 from services.settings import get_settings
 from services.store.db import PostgresStore
 from tests.contracts.market import DEPLOYER, MRT, SETTLER, Contracts, give_eth, operator, travel
-from tests.fixtures.chain import REPO_ROOT, Market
+from tests.fixtures.chain import Market
 
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 # the CLI's deployment record must name the production verifiers: the HashVerifier stands in
@@ -59,7 +59,7 @@ class World:
 
 def _session(w3: Web3, contracts: dict, params) -> ChainSession:
     deployment = Deployment(31337, DEPLOYER.address, "", params, dict(contracts))
-    return ChainSession(w3, REPO_ROOT, deployment)
+    return ChainSession(w3, deployment)
 
 
 def _hash_proofs(market: Market) -> tuple[Prover, ProofCheck]:
@@ -87,7 +87,7 @@ def _world(
         for i, a in enumerate(operators)
     ]
     sender = OutboxSender(
-        w3, REPO_ROOT, SETTLER, store.outbox, PostgresSenderLock(postgres_url),
+        w3, SETTLER, store.outbox, PostgresSenderLock(postgres_url),
         decoder=session.events,
     )  # fmt: skip
     return World(
@@ -114,7 +114,7 @@ def _claim(w: World, account: LocalAccount, epoch: int | None = None) -> int:
     give_eth(w.session.w3, account.address)
     before = w.session.token.balance_of(account.address)
     call = w.session.settlement.claim_entry(entry)
-    DirectSender(w.session.w3, REPO_ROOT, account).send(call)
+    DirectSender(w.session.w3, account).send(call)
     return w.session.token.balance_of(account.address) - before
 
 
@@ -214,7 +214,7 @@ def test_the_commands_settle_finalize_and_claim(
     # the CLI reads the market set as this chain's deployment
     data_dir = tmp_path / "data"
     record = Deployment(
-        31337, DEPLOYER.address, artifacts_source_hash(REPO_ROOT), market.params,
+        31337, DEPLOYER.address, artifacts_source_hash(), market.params,
         {**market.contracts, **{n: replace(market.verifier, name=n) for n in _VERIFIERS}},
     )  # fmt: skip
     write_record(data_dir / "deployments", record)

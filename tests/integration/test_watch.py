@@ -62,7 +62,7 @@ def _watcher(z: ZkWorld, tmp_path: Path) -> tuple[ChainChallenges, WatchState]:
     session = z.w.session
     give_eth(session.w3, WATCHER.address)
     bond = int(session.settlement.challenge_bond())
-    DirectSender(session.w3, session.root, WATCHER).send(session.token.faucet(WATCHER.address, bond))
+    DirectSender(session.w3, WATCHER).send(session.token.faucet(WATCHER.address, bond))
     return ChainChallenges(session, WATCHER), WatchState.load(tmp_path / "watch.json")
 
 
@@ -112,7 +112,7 @@ def test_a_settler_paying_other_rewards_than_the_judgments_is_challenged_and_sla
     request = ProofRequest(epoch, false_cid, bytes(32), plan.tree.root, int(plan.total_wei), plan.entries)
     request = replace(request, chain_id=31337, settlement=settlement.address)  # bound to this deployment
     made, _ = make_proof(request, lambda cid: load_bundle(z.content, cid), z.prover.prover)
-    sender = DirectSender(session.w3, session.root, SETTLER)
+    sender = DirectSender(session.w3, SETTLER)
     sender.send(settlement.propose(
         epoch, plan.tree.root, int(plan.total_wei), false_cid, plan.rep_first_word,
         list(plan.rep_words), made.proof,

@@ -16,7 +16,7 @@ from services.chain.outbox import STEP_RECORDED, OutboxSender, PostgresSenderLoc
 from services.core.types import OutboxEntry, OutboxStatus
 from services.devstack import start_worker, wait_workers
 from services.ports_free import free_port
-from tests.fixtures.chain import REPO_ROOT
+
 
 MRT = 10**18
 
@@ -33,15 +33,15 @@ def crash_after_recording(name: str, entry: OutboxEntry) -> None:
 def test_a_chain_worker_at_start_sends_the_transaction_a_dead_sender_recorded(
     chain: Web3, deployment, deployment_records, anvil, store, postgres_url, tmp_path
 ):
-    session = ChainSession(chain, REPO_ROOT, deployment)
+    session = ChainSession(chain, deployment)
     settler = Account.from_key(dev_role_account("settler").private_key)  # the worker's settler key
     sender = OutboxSender(
-        chain, REPO_ROOT, settler, store.outbox, PostgresSenderLock(postgres_url), decoder=session.events
+        chain, settler, store.outbox, PostgresSenderLock(postgres_url), decoder=session.events
     )
     nonce = chain.eth.get_transaction_count(settler.address, "latest")
     with pytest.raises(Crash):
         OutboxSender(
-            chain, REPO_ROOT, settler, store.outbox, PostgresSenderLock(postgres_url),
+            chain, settler, store.outbox, PostgresSenderLock(postgres_url),
             on_step=crash_after_recording,
         ).send("resume-at-start", session.token.faucet(settler.address, 7 * MRT))  # fmt: skip
     entry = store.outbox.get_by_intent("resume-at-start")

@@ -9,7 +9,7 @@ from web3 import Web3
 
 from services.chain.compiler import load_artifact
 from services.chain.deploy import Deployment
-from tests.fixtures.chain import REPO_ROOT
+
 from tests.unit.test_zk_verifier import affine_words_g2, outside_g2
 from zk import encoding
 
@@ -64,7 +64,7 @@ def test_snarkjs_python_and_the_contract_agree_on_every_case(
     prover: Prover, valid, chain: Web3, deployment: Deployment
 ) -> None:
     vk = load_verifying_key(VKEY)
-    artifact = load_artifact(REPO_ROOT, "RewardChunkVerifier")
+    artifact = load_artifact("RewardChunkVerifier")
     contract = chain.eth.contract(
         address=deployment.address("RewardChunkVerifier"), abi=artifact["abi"]
     )

@@ -33,7 +33,7 @@ from services.core.settlement import ProofStatus, SettlementStatus
 from services.core.types import EpochId, EpochNode, NewNode, NodeId, Wei
 from services.store.db import PostgresStore
 from tests.contracts.market import MRT, SETTLER, travel
-from tests.fixtures.chain import REPO_ROOT, Market
+from tests.fixtures.chain import Market
 from tests.integration.test_settlement import OPERATORS, World, _claim, _world
 from zk import encoding
 
@@ -206,7 +206,7 @@ def test_a_tampered_proof_is_rejected_by_the_workers_and_by_the_contract(
         list(s.rep_words), bad,
     )  # fmt: skip
     with pytest.raises(ChainReverted) as refused:
-        estimate(w.session.w3, REPO_ROOT, SETTLER.address, call)
+        estimate(w.session.w3, SETTLER.address, call)
     assert refused.value.error_name == "EpochRewardsVerifierChunkRejected"
 
     # the honest proof passes both checks

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.chain import compiler
-from services.chain.compiler import ARTIFACTS_DIR, SOLC_VERSION, SOURCES_DIR, repo_root
+from services.chain.compiler import ARTIFACTS_DIR, SOLC_VERSION, SOURCES_DIR
+from services.resources import repo_root
 
 ROOT = repo_root()
 
@@ -17,7 +18,7 @@ ROOT = repo_root()
 def test_committed_artifacts_are_current() -> None:
     problems = compiler.check(ROOT)
     assert not problems, (
-        "stale contract artifacts (run `merit contracts build` and commit contracts/artifacts):\n"
+        "stale contract artifacts (run `merit contracts build` and commit services/chain/artifacts):\n"
         + "\n".join(map(str, problems))
     )
 
