@@ -30,7 +30,8 @@ import pytest
 
 from services.chain.contracts import ChainSession, EscrowStatus
 from services.devstack import health
-from tests.e2e.test_merit_up import MERIT, env, start, stop  # noqa: F401 (env is a fixture)
+from tests.e2e.test_merit_up import env  # noqa: F401 (a fixture)
+from tests.fixtures.up import MERIT, start, stop
 
 KILLS = (
     "worker-inference", "worker-consensus", "worker-zk", "worker-chain", "beat",

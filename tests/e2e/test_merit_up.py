@@ -3,71 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from services.ports_free import free_port, is_free
-from services.processes import pid_alive
-
-MERIT = [sys.executable, "-m", "services.cli"]
-
-
-def free_run(n: int) -> int:
-    """A port p with p .. p+n-1 all free."""
-    for _ in range(100):
-        p = free_port()
-        if p + n < 65535 and all(is_free(p + i) for i in range(n)):
-            return p
-    raise RuntimeError("no run of free ports")
+from tests.fixtures.up import merit, start, stop, up_env
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MERIT_")}
-    env.update(
-        MERIT_DATA_DIR=str(tmp_path / "data"),
-        MERIT_API_PORT=str(free_port()),
-        MERIT_ANVIL_PORT=str(free_port()),
-        MERIT_POSTGRES_PORT=str(free_port()),
-        MERIT_REDIS_PORT=str(free_port()),
-        MERIT_TEST_NODE_BASE_PORT=str(free_run(3)),
-        MERIT_TEST_NODES="3",
-        MERIT_GOLD_EVERY="0",  # counts of tasks below must not meet a hidden gold task
-    )
-    return env
-
-
-def merit(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*MERIT, *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def start(env: dict[str, str], timeout: float = 180) -> tuple[subprocess.Popen[str], dict]:
-    proc = subprocess.Popen([*MERIT, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    state_file = Path(env["MERIT_DATA_DIR"]) / "stack.json"
-    deadline = time.monotonic() + timeout
-    while not state_file.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"merit up exited {proc.returncode}: {proc.stdout.read()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"merit up not ready after {timeout}s")
-        time.sleep(0.2)
-    return proc, json.loads(state_file.read_text())
-
-
-def stop(env: dict[str, str], proc: subprocess.Popen[str], state: dict) -> str:
-    down = merit(env, "down")
-    assert down.returncode == 0, down.stderr
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
-    assert not any(pid_alive(p["pid"]) for p in state["parts"]), "a part outlived merit down"
-    return out
+    return up_env(tmp_path / "data")
 
 
 def test_up_answers_a_task_then_down_and_up_resume(env):

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from services.processes import group_alive, pid_alive
-from tests.e2e.test_merit_up import env, merit, start, stop  # noqa: F401 (env is a fixture)
+from tests.e2e.test_merit_up import env  # noqa: F401 (a fixture)
+from tests.fixtures.up import merit, start, stop
 from tests.fixtures.waiting import wait_for
 
 
