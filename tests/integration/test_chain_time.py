@@ -99,7 +99,7 @@ def test_what_the_marketplace_acted_on_survives_a_kill_9_of_the_dev_chain(store,
         w3.eth.wait_for_transaction_receipt(unsaved)
     finally:
         os.kill(anvil.pid, signal.SIGKILL)
-        anvil._proc.wait()
+        anvil.proc.wait()
     anvil = start_anvil(port, state, log, block_time_s=1, state_interval_s=None)
     try:
         w3 = connect(anvil.rpc_url)
