@@ -72,28 +72,6 @@ class GeneratedBank:
         return self._generator.draw(index, domain=f"gold/epoch-{int(set_epoch)}")
 
 
-class MmluBank:
-    """MMLU's public calibration split, for development only: its answer key ships in a public
-    package, so it anchors nothing (no gold items)."""
-
-    requester = "key:mmlu-dev"
-
-    def due(self, task_id: str, every: int) -> bool:
-        return False
-
-    def delay_s(self, task_id: str) -> float:
-        return 0.0
-
-    def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]:
-        from services.nodes import mmlu
-
-        seed = int.from_bytes(hashlib.sha256(domain.encode()).digest()[:4], "big")
-        return [KnownQuestion(q.text, q.options, q.answer) for q in mmlu.sample("calibration", n, seed=seed)]
-
-    def gold_item(self, set_epoch: EpochId, index: int) -> Draw | None:
-        return None
-
-
 def set_items(bank: QuestionBank, set_epoch: EpochId, size: int = GOLD_SET_SIZE) -> list[Draw]:
     items = [bank.gold_item(set_epoch, i) for i in range(size)]
     return [i for i in items if i is not None]

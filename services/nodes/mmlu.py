@@ -16,6 +16,8 @@ from pathlib import Path
 
 from services.core.errors import ConfigInvalid, Invalid
 from services.core.letters import multiple_choice_prompt
+from services.core.questions import Draw
+from services.core.types import EpochId, KnownQuestion
 
 LETTERS = ("A", "B", "C", "D")
 SPLITS = {"calibration": range(10), "gold": range(10, 20), "heldout": range(20, 100)}
@@ -73,3 +75,24 @@ def sample(split: str, n: int, seed: int = 0) -> list[Question]:
     if n > len(pool):
         raise Invalid(f"the {split} split has {len(pool)} questions, fewer than {n}")
     return random.Random(seed).sample(pool, n)
+
+
+class MmluBank:
+    """The ``QuestionBank`` (``services.app.ports``) over MMLU's public calibration split, for
+    development only: its answer key ships in a public package, so it anchors nothing (no gold
+    items, no gold tasks)."""
+
+    requester = "key:mmlu-dev"
+
+    def due(self, task_id: str, every: int) -> bool:
+        return False
+
+    def delay_s(self, task_id: str) -> float:
+        return 0.0
+
+    def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]:
+        seed = int.from_bytes(hashlib.sha256(domain.encode()).digest()[:4], "big")
+        return [KnownQuestion(q.text, q.options, q.answer) for q in sample("calibration", n, seed=seed)]
+
+    def gold_item(self, set_epoch: EpochId, index: int) -> Draw | None:
+        return None
