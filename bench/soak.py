@@ -33,19 +33,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.ports_free import free_port, is_free  # noqa: E402
+from services.ports_free import free_port, free_run  # noqa: E402
 
 MERIT = [sys.executable, "-m", "services.cli"]
 KEY = "dev-requester-key"
 STEP = re.compile(r"Task (merit\.[a-z_.]+)\[[^\]]+\] succeeded in ([0-9.]+)s")
-
-
-def free_run(n: int) -> int:
-    for _ in range(100):
-        p = free_port()
-        if p + n < 65535 and all(is_free(p + i) for i in range(n)):
-            return p
-    raise RuntimeError("no run of free ports")
 
 
 def start(data: Path) -> tuple[subprocess.Popen[str], dict[str, str], dict]:

@@ -47,3 +47,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no quiet range: let the kernel pick
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def free_run(n: int, host: str = "127.0.0.1") -> int:
+    """A port p with p .. p+n-1 all free (a stack's test nodes listen on consecutive ports)."""
+    for _ in range(100):
+        p = free_port(host)
+        if p + n < 65535 and all(is_free(p + i, host) for i in range(n)):
+            return p
+    raise RuntimeError("no run of free ports")
