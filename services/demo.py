@@ -161,6 +161,7 @@ def run(
     on_step: Callable[[str], None] = lambda _: None,
 ) -> DemoReport:
     """Run the demo on a fresh embedded stack (stopped again on return)."""
+    from services.api_client import FINISHED, ApiClient
     from services.app.audit import audit_epoch
     from services.app.bundles import load_bundle
     from services.app.calibration import attest_calibration, calibrate_node
@@ -169,7 +170,6 @@ def run(
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
     from services.chain.settlement import open_chain_settlement
-    from services.cli.api_client import FINISHED, ApiClient
     from services.core.types import EpochId, TaskId
     from zk.epoch_proof import EpochProver
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from services.cli.api_client import ApiClient
+from services.api_client import ApiClient
 from services.cli.output import console, errors_as_one_line, print_json
 from services.settings import get_settings
 

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from services.cli.api_client import FINISHED, ApiClient
+from services.api_client import FINISHED, ApiClient
 from services.chain.keys import DEV_REQUESTER
 from services.cli.output import console, errors_as_one_line, fail, print_json
 from services.core.errors import Invalid

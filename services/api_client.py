@@ -1,4 +1,5 @@
-"""The CLI's client for the REST API; problem+json answers become MeritErrors."""
+"""The client of the marketplace's REST API (the `merit` commands and the demo talk to the API
+through it); problem+json answers become MeritErrors."""
 
 from __future__ import annotations
 
