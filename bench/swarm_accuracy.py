@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.core import consensus, letters, schedule
 from services.core.types import Judgment, Node, NodeId, NodeKind, NodeStatus, TaskId, Wei
 from services.nodes import mmlu
+from services.core.work import WorkKind, WorkOrder
 from services.nodes.client import HttpNodeGateway
 from services.ports_free import free_port
 from services.processes import Child, http_ok, python_module, spawn, wait_ready
@@ -65,7 +66,8 @@ def as_node(i: int, name: str, url: str, model: str) -> Node:
 
 
 def answer_all(gw: HttpNodeGateway, nodes: list[Node], qs: list[mmlu.Question]) -> dict[NodeId, list[dict[str, float]]]:
-    return {n.id: [gw.choose(n, q.prompt(), mmlu.LETTERS).probs for q in qs] for n in nodes}
+    order = WorkOrder(WorkKind.ANSWER, 0, 0)  # the bench reads the replies; it checks no signature
+    return {n.id: [gw.choose(n, q.prompt(), mmlu.LETTERS, order).probs for q in qs] for n in nodes}
 
 
 def main() -> None:
@@ -133,7 +135,7 @@ def peer_ranked(gw: HttpNodeGateway, nodes: list[Node], q: mmlu.Question, chosen
     pairs = [p for p in schedule.schedule(answerers, [n.id for n in nodes]) if chosen[p.left_id] != chosen[p.right_id]]
     judged = []
     for p in pairs:
-        v = gw.judge(by_id[p.judge_id], q.prompt(), text[p.left_id], text[p.right_id])
+        v = gw.judge(by_id[p.judge_id], q.prompt(), text[p.left_id], text[p.right_id], WorkOrder(WorkKind.JUDGMENT, 0, 0))
         judged.append(Judgment(TaskId("bench"), p.judge_id, p.left_id, p.right_id, v.outcome))
     fit = consensus.fit(answerers, judged)
     return chosen[max(answerers, key=lambda i: (fit.scores[i], -i))]

@@ -16,6 +16,7 @@ from services.broker.queue import CeleryRoundQueue
 from services.broker.ratelimit import RateLimiter
 from services.content import build_content_store
 from services.core.errors import ConfigInvalid
+from services.core.work import SigningDomain
 from services.nodes.client import HttpNodeGateway
 from services.settings import Settings
 from services.store.db import PostgresStore
@@ -82,11 +83,28 @@ def bootstrap(settings: Settings) -> Container:
             timeout_s=settings.node_timeout_s,
             allow_loopback=settings.nodes_on_loopback,
             max_reply_bytes=settings.node_max_reply_bytes,
+            domain=lambda: signing_domain(settings),
         ),
         queue=CeleryRoundQueue(create_celery(settings)),
         bank=question_bank(settings),
         limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, settings.effective_broker_url),
     )
+
+
+def signing_domain(settings: Settings) -> SigningDomain:
+    """The domain nodes sign their work under: MERIT_SIGNING_CHAIN_ID and MERIT_SIGNING_REGISTRY
+    when set, else the chain's id and its NodeRegistry's address from the recorded deployment
+    (read when the first node is asked for work)."""
+    from services.chain.anvil import DEV_CHAIN_ID
+    from services.chain.contracts import ChainSession
+    from services.chain.rpc import chain_id_of, connect
+
+    if settings.signing_chain_id is not None and settings.signing_registry is not None:
+        return SigningDomain(settings.signing_chain_id, settings.signing_registry)
+    url = settings.effective_chain_rpc_url
+    dev = chain_id_of(connect(url)) == DEV_CHAIN_ID
+    session = ChainSession.open(url, settings.dev_records_dir if dev else None)
+    return SigningDomain(session.chain_id, session.registry.address)
 
 
 def question_bank(settings: Settings) -> QuestionBank:

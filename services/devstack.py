@@ -249,11 +249,16 @@ def fund_requester(stack: Stack) -> None:
 
 def start_test_node(
     name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None, fault: str = "none",
-    oracle: bool = False, delay_s: float = 4.0, wait: bool = True,
+    oracle: bool = False, delay_s: float = 4.0, wait: bool = True, signer: str | Path | None = None,
+    registry: str | None = None,
 ) -> Child:
+    """A test node; with ``signer`` (a dev account ``dev:N``, or a file holding a key) and
+    ``registry`` (the dev chain's NodeRegistry), it signs its work with that key."""
+    option = "--dev-account" if str(signer).startswith("dev:") else "--signing-key"
+    signing = [option, str(signer), "--registry", registry] if signer and registry else []
     args = python_module(
         "services.cli", "node", "serve-test", "--name", name, "--port", str(port), "--offset", str(offset),
-        "--fault", fault, "--delay", str(delay_s), *(["--oracle"] if oracle else []),
+        "--fault", fault, "--delay", str(delay_s), *(["--oracle"] if oracle else []), *signing,
     )
     child = spawn(name, args, url=f"http://127.0.0.1:{port}/v1", log=log_file, env=env)
     if wait:

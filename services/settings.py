@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     min_answers: int = Field(3, ge=3)  # a pair needs a third node to judge it
     node_timeout_s: float = Field(30.0, gt=0)  # a node's whole reply, connect to last byte
     node_max_reply_bytes: int = Field(1 << 20, ge=1024)  # a node's reply is given up past this
+    # the domain nodes sign their work under (services.core.work); unset: the chain's id and its
+    # recorded NodeRegistry address, read when the first node is asked for work
+    signing_chain_id: int | None = None
+    signing_registry: str | None = None
     # nodes at 127.0.0.1 / ::1 (merit up's test nodes, a local `merit node serve`); no other
     # inside address is ever allowed. None: allowed in dev and test; refused in production
     node_allow_loopback: bool | None = None

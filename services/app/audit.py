@@ -31,6 +31,7 @@ from services.core.types import (
     TaskId,
     Wei,
 )
+from services.core.work import SigningDomain, Work, WorkKind, recover, task_number, text_hash
 
 SCORE_TOL = 1e-6
 
@@ -75,7 +76,10 @@ def audit_epoch(
     proof_audit: ProofAudit | None = None,
     gold_roots: GoldRoots | None = None,
     settlement_address: str | None = None,
+    domain: SigningDomain | None = None,
 ) -> AuditReport:
+    """The epoch's audit; with ``domain`` (the deployment's signing domain), every counted answer
+    and verdict's signature is recovered too (``check_signatures``)."""
     ep = store.epochs.get(epoch_id)
     if ep.audit_cid is None:
         raise Conflict(f"epoch {epoch_id} is not closed yet", hint="close it with `merit epoch close`")
@@ -89,6 +93,8 @@ def audit_epoch(
     report.check("pool", int(ep.pool_wei), int(doc["pool_wei"]))
 
     result = recompute_epoch(doc, report)
+    if domain is not None:
+        check_signatures(doc, report, domain)
     # gold set's epoch -> (its commitment on chain, its epoch's first task's time in unix seconds)
     seen: dict[int, tuple[tuple[bytes, int] | None, int | None]] = {}
     for t in doc["tasks"]:
@@ -173,6 +179,54 @@ def recompute_epoch(doc: Mapping[str, Any], report: AuditReport) -> core_epoch.E
             report.check(f"node {n.node_id} reliability", [*after.values(), int(after.distrusted)],
                          row["reliability_after"])
     return result
+
+
+def check_signatures(doc: Mapping[str, Any], report: AuditReport, domain: SigningDomain) -> None:
+    """Every answer and verdict the epoch counted was signed by its node's registered signer, for
+    this task (and, for a verdict, for the two answers the bundle holds), under ``domain``: each
+    line's signature is recovered; a line that is unsigned, malformed, made for other work or
+    by another key is named in the report."""
+    signers = {str(n["node_id"]): n.get("signer") for n in doc["nodes"]}
+    for t in doc["tasks"]:
+        task = str(t["task_id"])
+        signed = t.get("signed_answers") or {}
+        for node in sorted(t["answers"]):
+            what = f"task {task[:8]} answer of node {node}"
+            _check_line(report, domain, what, signed.get(node), signers.get(node), task, WorkKind.ANSWER)
+        for j in t["judgments"]:
+            what = f"task {task[:8]} verdict of node {j['judge_id']} on ({j['left_id']}, {j['right_id']})"
+            shown = (t["answers"].get(str(j["left_id"])), t["answers"].get(str(j["right_id"])))
+            _check_line(report, domain, what, j.get("signed"), signers.get(str(j["judge_id"])), task,
+                        WorkKind.JUDGMENT, shown)  # fmt: skip
+
+
+def _check_line(
+    report: AuditReport,
+    domain: SigningDomain,
+    what: str,
+    line: Mapping[str, Any] | None,
+    signer: str | None,
+    task: str,
+    kind: WorkKind,
+    shown: tuple[str | None, str | None] | None = None,
+) -> None:
+    if line is None or line.get("signature") is None:
+        report.check(f"{what} is signed", "a signature", "none")
+        return
+    try:
+        work = Work.from_fields(dict(line))
+        signature = bytes.fromhex(str(line["signature"]).removeprefix("0x"))
+    except (KeyError, TypeError, ValueError) as exc:
+        report.check(f"{what} is a well-formed signed message", "well-formed", f"malformed: {exc!r}")
+        return
+    report.check(f"{what} is signed for this task as {kind.value}", (task_number(task), kind.value),
+                 (work.task, work.kind.value))  # fmt: skip
+    if shown is not None:
+        expected = tuple(None if x is None else "0x" + text_hash(x).hex() for x in shown)
+        report.check(f"{what} is signed for the two answers shown", expected, ("0x" + work.left.hex(), "0x" + work.right.hex()))
+    got = recover(domain, work, signature)
+    report.check(f"{what} signature recovers to the node's registered signer", str(signer).lower(), str(got).lower())
+    report.check(f"{what} names the signer its signature recovers to", str(got).lower(), str(line.get("signer")).lower())
 
 
 def _check_fees(report: AuditReport, doc: Mapping[str, Any]) -> None:

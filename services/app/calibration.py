@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from services.app.ports import NodeGateway, QuestionBank, Store
+from services.app.signatures import verify
 from services.core.aggregation import MILLI
 from services.core import letters, reputation
 from services.core.consensus import Tally
 from services.core.errors import Conflict, NodeUnreachable
 from services.core.types import NodeId, NodeStatus
+from services.core.work import WorkKind, WorkOrder, calibration_task
 
 log = logging.getLogger(__name__)
 LETTERS = ("A", "B", "C", "D")
@@ -56,7 +58,8 @@ def calibrate_node(
 ) -> CalibrationResult:
     """Ask ``questions`` calibration questions, fresh for this node and attempt; activate the
     node when it beats chance, else leave it inactive with the reason. Letter bias is removed over
-    the whole batch. The answers also start the node's reliability record as an answerer.
+    the whole batch. The answers also start the node's reliability record as an answerer; an answer
+    not signed by the node's key for its question (``signatures.verify``) counts as unanswered.
     The first ``FREE_ATTEMPTS`` attempts are free; after that one per ``COOLDOWN``."""
     node = store.nodes.get(node_id)
     if node.calibration_attempts >= FREE_ATTEMPTS and node.last_calibration_at is not None:
@@ -70,12 +73,16 @@ def calibrate_node(
     domain = f"calibration/node-{int(node_id)}/attempt-{node.calibration_attempts}/{seed}"
     batch = bank.calibration(questions, domain=domain)
     probs: list[dict[str, float]] = []
-    for q in batch:
+    for i, q in enumerate(batch):  # each answer signed (kind calibration) or counted as unanswered
+        order = WorkOrder(WorkKind.CALIBRATION, calibration_task(domain, i), node.calibration_attempts)
         try:
-            probs.append(nodes.choose(node, q.prompt(), LETTERS).probs)
+            choice = nodes.choose(node, q.prompt(), LETTERS, order)
         except NodeUnreachable as exc:
             log.info("calibration no-show: %s", exc.detail, extra={"node_id": node_id})
             probs.append({})
+            continue
+        _, rejected = verify(nodes.domain, node, order, choice.receipt)
+        probs.append({} if rejected else choice.probs)
     picked = letters.debiased(probs, LETTERS)
     answered = [p for p in probs if any(p.get(x, 0.0) > 0 for x in LETTERS)]
     if answered:  # kept, so its multiple-choice answers in live rounds are read the same way

@@ -22,6 +22,7 @@ from services.core.types import (
     EpochNode,
     FeeState,
     GoldTask,
+    JudgmentStatus,
     NodeId,
     Reliability,
     Task,
@@ -29,10 +30,11 @@ from services.core.types import (
     TaskStatus,
     Wei,
 )
+from services.core.work import Signed
 from zk.encoding import POOL_BOUND
 
 log = logging.getLogger(__name__)
-BUNDLE_VERSION = 4
+BUNDLE_VERSION = 5  # 5: every counted answer and verdict carries its signed message
 
 
 class EpochEmpty(Conflict):
@@ -78,6 +80,7 @@ def close_epoch(
             raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
         finished = []
         weights: dict[str, dict[str, list[int]] | None] = {}
+        signed: dict[TaskId, dict[NodeId, Signed | None]] = {}
         reveals = _reveal_gold(tx, bank, tx.gold.for_tasks(t.id for t in tasks))
         for t in tasks:
             shown = reveals.get(t.id)
@@ -85,12 +88,14 @@ def close_epoch(
             if rnd is None:
                 continue
             weights[t.id] = None if rnd.weights is None else {str(k): list(v) for k, v in rnd.weights.items()}
-            answers = {a.node_id: a.content or "" for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK}
+            counted = [a for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK]
+            answers = {a.node_id: a.content or "" for a in counted}
+            signed[t.id] = {a.node_id: a.signed for a in counted}
             finished.append(
                 core_epoch.FinishedTask(
                     # only a fee moved into this pool weighs (never a gold task's declared one)
                     t.id, Wei(0) if shown or t.id not in moved else t.fee_wei, rnd.ranking, answers,
-                    tuple(tx.judgments.list_for_task(t.id)),
+                    tuple(j for j in tx.judgments.list_for_task(t.id) if j.status is JudgmentStatus.OK),
                     shown.item.question.answer if shown else None,
                     tuple(rnd.node_ids) if shown else (),
                     rnd.candidates, dict(rnd.seats or {}), t.options,
@@ -106,7 +111,8 @@ def close_epoch(
                 hint="close with less emission (--emission, MERIT_EPOCH_EMISSION_WEI)",
             )
         addresses = {n.id: n.address for n in nodes.values()}
-        doc = bundle(ep.id, finished, result, weights, reveals, addresses)
+        signers = {n.id: n.signer for n in nodes.values()}
+        doc = bundle(ep.id, finished, result, weights, reveals, addresses, signed, signers)
         doc.update(fee_section(emission_wei, moved.values(), [t for t in tasks if t.id not in moved]))
         cid = put_bundle(content, doc)
         for n in result.nodes:
@@ -133,8 +139,13 @@ def bundle(
     weights: dict[str, dict[str, list[int]] | None],
     reveals: Mapping[TaskId, Revealed] | None = None,
     addresses: Mapping[NodeId, str | None] | None = None,  # each node's operator (its payee)
+    signed: Mapping[TaskId, Mapping[NodeId, Signed | None]] | None = None,  # each answer's signature
+    signers: Mapping[NodeId, str | None] | None = None,  # each node's registered signing key
 ) -> dict[str, Any]:
-    """Everything an auditor needs to recompute the epoch (stored by ``bundles.put_bundle``)."""
+    """Everything an auditor needs to recompute the epoch (stored by ``bundles.put_bundle``).
+    Each counted answer (``signed_answers``) and verdict (``signed``) carries the message its node
+    signed (``services.core.work``: kind, task, round, left, right, request, reply), the signature
+    and the address it recovers to; each node its registered ``signer``."""
     doc: dict[str, Any] = {
         "version": BUNDLE_VERSION,
         "epoch": epoch_id,
@@ -150,8 +161,12 @@ def bundle(
                     {"node_id": e.node_id, "rank": e.rank, "score": e.score} for e in t.ranking
                 ],
                 "answers": {str(k): v for k, v in sorted(t.answers.items())},
+                "signed_answers": {
+                    str(k): _signed(v) for k, v in sorted((signed or {}).get(t.task_id, {}).items())
+                },
                 "judgments": [
-                    {"judge_id": j.judge_id, "left_id": j.left_id, "right_id": j.right_id, "outcome": j.outcome.value}
+                    {"judge_id": j.judge_id, "left_id": j.left_id, "right_id": j.right_id, "outcome": j.outcome.value,
+                     "signed": _signed(j.signed)}
                     for j in t.judgments
                 ],
                 "weights": weights.get(t.task_id),
@@ -175,6 +190,7 @@ def bundle(
             {
                 "node_id": n.node_id,
                 "address": (addresses or {}).get(n.node_id),
+                "signer": (signers or {}).get(n.node_id),
                 "reward_wei": str(n.reward),
                 "reputation_before_bp": n.before.score_bp,
                 "anchor_before_bp": n.before.anchor_bp,
@@ -207,6 +223,10 @@ def fee_section(emission_wei: int, moved: Iterable[Task], unpooled: Iterable[Tas
             if t.fee_state is not FeeState.FREE
         ],
     }
+
+
+def _signed(s: Signed | None) -> dict[str, object] | None:
+    return None if s is None else s.fields()
 
 
 def _record(r: Reliability) -> list[int]:

@@ -42,6 +42,7 @@ from services.core.types import (
     TaskStatus,
     Wei,
 )
+from services.core.work import Receipt, SigningDomain, WorkOrder
 
 
 # ---------------------------------------------------------------- store
@@ -245,6 +246,7 @@ class NodeReply:
     content: str
     latency_ms: int
     raw: dict[str, Any] = field(default_factory=dict)
+    receipt: Receipt | None = None  # the exchange's hashes and the node's signature
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,7 @@ class NodeVerdict:
     outcome: Outcome
     latency_ms: int
     raw: dict[str, Any] = field(default_factory=dict)
+    receipt: Receipt | None = None
 
 
 @dataclass(frozen=True)
@@ -259,15 +262,42 @@ class NodeChoice:
     probs: dict[str, float]  # letter -> probability at the answer token
     latency_ms: int
     raw: dict[str, Any] = field(default_factory=dict)
+    receipt: Receipt | None = None
 
 
 class NodeGateway(Protocol):
-    """Reaches a node only through its OpenAI-compatible chat API."""
+    """Reaches a node only through its OpenAI-compatible chat API. Each call names the work it
+    asks for (``order``: kind, task, round), and the reply comes back with its ``Receipt``, which
+    the use cases check against the node's signer under ``domain`` (``services.core.work``)."""
 
-    def choose(self, node: Node, prompt: str, letters: tuple[str, ...]) -> NodeChoice: ...
+    @property
+    def domain(self) -> SigningDomain: ...  # the deployment the marketplace's work is signed for
+    def choose(self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder) -> NodeChoice: ...
+    def answer(self, node: Node, prompt: str, order: WorkOrder) -> NodeReply: ...  # NodeUnreachable on no-show
+    def judge(self, node: Node, prompt: str, left: str, right: str, order: WorkOrder) -> NodeVerdict: ...
 
-    def answer(self, node: Node, prompt: str) -> NodeReply: ...  # NodeUnreachable on no-show
-    def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict: ...
+
+# ---------------------------------------------------------------- the chain as node registry
+@dataclass(frozen=True)
+class RegisteredNode:
+    """A node as NodeRegistry holds it at one block."""
+
+    chain_node_id: int
+    operator: str
+    model_hash: str  # 0x-hex bytes32
+    metadata_cid: str
+    stake_wei: Wei
+    unbonding_wei: Wei
+
+
+class RegistryLog(Protocol):
+    """What following the registry needs from the chain (``services.chain.registry_log``)."""
+
+    def head(self) -> int: ...  # the latest block's number
+    def block_hash(self, number: int) -> str | None: ...  # None: no such block (yet)
+    def touched(self, first: int, last: int) -> set[int]: ...  # node ids with events in the blocks
+    def node_at(self, chain_node_id: int, block: int) -> RegisteredNode | None: ...  # None: none
+    def min_stake(self) -> Wei: ...
 
 
 # ---------------------------------------------------------------- questions with known answers

@@ -10,10 +10,11 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from services.app.ports import NodeGateway, Store
+from services.app.signatures import verify
 from services.core import aggregation, candidates, letters, schedule, seats
 from services.core.errors import NodeUnreachable
 from services.core.letters import OPTION_LETTERS
@@ -22,6 +23,7 @@ from services.core.types import (
     AnswerStatus,
     Candidate,
     Judgment,
+    JudgmentStatus,
     Node,
     NodeId,
     NodeStatus,
@@ -32,6 +34,7 @@ from services.core.types import (
     TaskStatus,
     Wei,
 )
+from services.core.work import TASK_ROUND, Receipt, WorkKind, WorkOrder, task_number, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +107,20 @@ def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: N
         return Answer(task_id, node_id, AnswerStatus.NO_SHOW, None, 0, {"error": "the round started without it"})
     task = store.tasks.get(task_id)
     node = store.nodes.get(node_id)
+    order = WorkOrder(WorkKind.ANSWER, task_number(task_id), TASK_ROUND)
     try:
         if task.options is not None:
-            answer = _choose(nodes, node, task_id, task.prompt, task.options)
+            answer, receipt = _choose(nodes, node, task_id, task.prompt, task.options, order)
         else:
-            reply = nodes.answer(node, task.prompt)
+            reply = nodes.answer(node, task.prompt, order)
             answer = Answer(
                 task_id, node_id, AnswerStatus.OK, reply.content, reply.latency_ms, reply.raw
             )
+            receipt = reply.receipt
+        signed, rejected = verify(nodes.domain, node, order, receipt)
+        answer = replace(answer, signed=signed)
+        if rejected is not None:  # kept with the reason; never a candidate, never paid
+            answer = replace(answer, status=AnswerStatus.REJECTED, raw={**answer.raw, "rejected": rejected})
     except NodeUnreachable as exc:
         log.info("no-show: %s", exc.detail, extra={"task_id": task_id, "node_id": node_id})
         answer = Answer(task_id, node_id, AnswerStatus.NO_SHOW, None, 0, {"error": exc.detail})
@@ -120,18 +129,23 @@ def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: N
 
 
 def _choose(
-    nodes: NodeGateway, node: Node, task_id: TaskId, prompt: str, options: tuple[str, ...]
-) -> Answer:
+    nodes: NodeGateway,
+    node: Node,
+    task_id: TaskId,
+    prompt: str,
+    options: tuple[str, ...],
+    order: WorkOrder,
+) -> tuple[Answer, Receipt | None]:
     """A multiple-choice answer: the letter the node's top log-probabilities favour once its
     calibration's letter bias is removed, written out as "B. <option>" (so equal choices are
-    equal answers)."""
+    equal answers); with the reply's receipt."""
     allowed = OPTION_LETTERS[: len(options)]
-    choice = nodes.choose(node, prompt, allowed)
+    choice = nodes.choose(node, prompt, allowed, order)
     letter = letters.debiased_one(choice.probs, allowed, node.letter_bias)
     if letter is None:
         raise NodeUnreachable(f"{node.name} named none of the letters {', '.join(allowed)}")
     content = f"{letter}. {options[allowed.index(letter)]}"
-    return Answer(
+    answer = Answer(
         task_id,
         node.id,
         AnswerStatus.OK,
@@ -139,6 +153,7 @@ def _choose(
         choice.latency_ms,
         {**choice.raw, "probs": choice.probs},
     )
+    return answer, choice.receipt
 
 
 def plan_judging(
@@ -214,18 +229,25 @@ def judge_within(
     judge = store.nodes.get(judge_id)
     text = {a.node_id: a.content or "" for a in store.answers.list_for_task(task_id)}
     made: list[Judgment] = []
+    order = WorkOrder(WorkKind.JUDGMENT, task_number(task_id), TASK_ROUND)
     started = clock()
     for asked, p in enumerate(todo):
         if asked and budget_s is not None and clock() - started >= budget_s:
             return JudgingPass(made, len(todo) - asked)
+        left, right = text[p.left_id], text[p.right_id]
         try:
-            verdict = nodes.judge(judge, task.prompt, text[p.left_id], text[p.right_id])
+            verdict = nodes.judge(judge, task.prompt, left, right, order)
         except NodeUnreachable as exc:
             log.info(
                 "judge no-show: %s", exc.detail, extra={"task_id": task_id, "node_id": judge_id}
             )
             continue
-        j = Judgment(task_id, judge_id, p.left_id, p.right_id, verdict.outcome, verdict.raw)
+        signed, rejected = verify(
+            nodes.domain, judge, order, verdict.receipt, left=text_hash(left), right=text_hash(right)
+        )
+        j = Judgment(task_id, judge_id, p.left_id, p.right_id, verdict.outcome, verdict.raw, signed)
+        if rejected is not None:  # kept with the reason; never counted
+            j = replace(j, status=JudgmentStatus.REJECTED, raw={**j.raw, "rejected": rejected})
         if store.judgments.put(j):
             made.append(j)
     return JudgingPass(made, 0)
@@ -254,7 +276,8 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
         if rnd is None or task.status.finished:
             return []
         tx.tasks.set_status(task_id, TaskStatus.RANKING)
-        judgments = tx.judgments.list_for_task(task_id)
+        asked = tx.judgments.list_for_task(task_id)  # rejected verdicts too: those judges were asked
+        judgments = [j for j in asked if j.status is JudgmentStatus.OK]
         held = dict(rnd.seats or dict.fromkeys(rnd.node_ids, 1))
         found = rnd.candidates
         if not found:
@@ -266,7 +289,7 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
         entries = post.ranking()
         separated = post.decided or len(found) == 1
         if not separated and rnd.recruits < MAX_RECRUITS:
-            extra = _recruit(entries, found, judgments, held)
+            extra = _recruit(entries, found, asked, held)
             if extra:
                 tx.rounds.add_pairs(task_id, extra, rnd.recruits + 1)
                 tx.tasks.set_status(task_id, TaskStatus.JUDGING)

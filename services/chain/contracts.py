@@ -281,6 +281,10 @@ class RegistryClient(_Client):
         """attest(nodeId, scoreBps, validUntil): a capability attestation (ATTESTER_ROLE)."""
         return self._call("attest", int(node_id), int(score_bps), int(valid_until.timestamp()))
 
+    def slash(self, node_id: int, amount_wei: int, evidence_cid: str) -> ContractCall:
+        """slash(nodeId, amount, evidenceCid): take stake on evidence (SETTLER_ROLE)."""
+        return self._call("slash", int(node_id), int(amount_wei), evidence_cid)
+
     def attestation_of(self, node_id: int) -> tuple[int, datetime | None]:
         """(score in basis points, valid until); (0, None) when the node has none."""
         f = self._struct("attestationOf", int(node_id))

@@ -118,6 +118,11 @@ class ChainSettlement:
             "examiner", intent_key, self.session.registry.attest(chain_node_id, score_bps, valid_until)
         )
 
+    def slash(self, intent_key: str, chain_node_id: int, amount_wei: int, evidence_cid: str) -> str:
+        """Slash a node on signed evidence stored under ``evidence_cid`` (the writer holds
+        SETTLER_ROLE); the tx hash. A retry under the same intent finds the first transaction."""
+        return self._send("settler", intent_key, self.session.registry.slash(chain_node_id, amount_wei, evidence_cid))
+
     def commit_gold(self, intent_key: str, epoch: int, root: bytes) -> str:
         """Commit the Merkle root of ``epoch``'s hidden gold set on chain (the writer holds
         EXAMINER_ROLE), before the epoch's first task; the tx hash.

@@ -20,7 +20,9 @@ def epoch(
 ) -> None:
     """Fetch epoch N's bundle by CID, recompute every task's posterior, the rewards, reputations and
     reliability records, check each revealed gold item against the root committed on chain before
-    the epoch, and recompute the settlement proof's score commitments from the bundle; compare."""
+    the epoch, recover the signature of every answer and verdict it counted against its node's
+    registered signer, and recompute the settlement proof's score commitments from the bundle;
+    compare."""
     from services.app.audit import audit_epoch
     from services.bootstrap import bootstrap
     from services.core.types import EpochId
@@ -42,6 +44,7 @@ def epoch(
             c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit,
             gold_roots=None if chain is None else chain.gold_commitment,
             settlement_address=None if chain is None else chain.settlement_address,
+            domain=_signing_domain(settings),
         )  # fmt: skip
     finally:
         for prover in provers:
@@ -60,6 +63,19 @@ def epoch(
             console.print(f"  {d.what}: recomputed {d.expected}, recorded {d.found}", soft_wrap=True)
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _signing_domain(settings: Any) -> Any:
+    """The deployment's signing domain, to recover every answer's and verdict's signature (else
+    the audit says it left them out)."""
+    from services.bootstrap import signing_domain
+    from services.core.errors import MeritError
+
+    try:
+        return signing_domain(settings)
+    except MeritError as exc:
+        console.print(f"[yellow]signatures not checked:[/yellow] {exc.detail}")
+        return None
 
 
 def _chain(settings: Any, c: Any) -> Any:

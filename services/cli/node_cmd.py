@@ -5,11 +5,58 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from services.api_client import ApiClient
 from services.cli.output import console, errors_as_one_line, print_json
 from services.settings import get_settings
 
+if TYPE_CHECKING:
+    from services.nodes.signing import NodeSigner
+
 app = typer.Typer(help="Nodes of the swarm.", no_args_is_help=True)
+
+SIGNING_KEY_HELP = "A file holding the node's signing key (0x-hex): the key its registered signer is"
+CHAIN_ID_HELP = "The deployment's chain id (its signing domain) [default: the dev chain]"
+REGISTRY_HELP = "The NodeRegistry address (its signing domain) [default: the chain's deployment record]"
+
+
+def node_signer(key_file: Path | None, dev: str | None, chain_id: int | None, registry: str | None) -> NodeSigner | None:
+    """The node's signer from its options: its key (a file, or ``dev:N`` on the dev chain) and its
+    own signing domain (the chain id, and the NodeRegistry address given or read from the chain's
+    deployment record); None without a key (the node then signs nothing and earns nothing)."""
+    from services.chain.anvil import DEV_CHAIN_ID
+    from services.chain.deploy import public_records_dir, read_record
+    from services.chain.keys import dev_account
+    from services.core.errors import ConfigInvalid, Invalid
+    from services.core.work import SigningDomain
+    from services.nodes.signing import NodeSigner
+
+    if key_file is None and dev is None:
+        return None
+    chain = DEV_CHAIN_ID if chain_id is None else chain_id
+    if dev is not None:
+        if chain != DEV_CHAIN_ID:
+            raise Invalid(f"{dev} is a public dev key; it signs only on the dev chain ({DEV_CHAIN_ID})")
+        key = bytes.fromhex(dev_account(dev).private_key.removeprefix("0x"))
+    else:
+        assert key_file is not None
+        try:
+            key = bytes.fromhex(key_file.read_text().strip().removeprefix("0x"))
+        except (OSError, ValueError) as exc:
+            raise ConfigInvalid(f"cannot read a hex signing key from {key_file}: {exc}") from exc
+        if len(key) != 32:
+            raise ConfigInvalid(f"{key_file} does not hold a 32-byte key", hint="write the key as 0x-hex")
+    if registry is None:
+        records = get_settings().dev_records_dir if chain == DEV_CHAIN_ID else public_records_dir()
+        record = read_record(records, chain)
+        if record is None:
+            raise ConfigInvalid(f"no deployment record for chain {chain}", hint="pass --registry 0x...")
+        registry = record.address("NodeRegistry")
+    return NodeSigner(key, SigningDomain(chain, registry))
+
+
 
 
 @app.command("serve")
@@ -20,15 +67,23 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     threads: int = typer.Option(2, min=1, help="CPU threads for llama.cpp"),
     system: str | None = typer.Option(None, help="Your own system prompt, used in place of the caller's"),
+    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
+    chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
 ) -> None:
-    """Serve a small GGUF model on CPU behind the OpenAI-compatible chat API (llama.cpp)."""
+    """Serve a small GGUF model on CPU behind the OpenAI-compatible chat API (llama.cpp); with
+    --signing-key, every answer and verdict is signed (unsigned work is never paid)."""
     import uvicorn
 
     from services.nodes.server import build
     from services.ports_free import ensure_free
 
     ensure_free(port, "--port", host)
-    app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads, system=system)
+    signer = node_signer(signing_key, None, chain_id, registry)
+    app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads, system=system,
+                 signer=signer)  # fmt: skip
+    if signer is None:
+        console.print("[yellow]no --signing-key: replies are unsigned, and unsigned work is not paid[/yellow]")
     console.print(f"serving {model} on http://{host}:{port}/v1")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
@@ -66,22 +121,80 @@ def calibrate(
         raise typer.Exit(1)
 
 
+def _wei(mrt: str) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from services.core.errors import Invalid
+
+    try:
+        wei = Decimal(mrt) * 10**18
+    except InvalidOperation as exc:
+        raise Invalid(f"--amount {mrt!r} is not a number of MRT", hint="e.g. --amount 25") from exc
+    if wei <= 0 or wei != wei.to_integral_value():
+        raise Invalid(f"--amount {mrt!r} is not a positive amount of MRT (at most 18 decimals)")
+    return int(wei)
+
+
+@app.command("slash")
+@errors_as_one_line
+def slash(
+    evidence: Path = typer.Option(..., exists=True, dir_okay=False, help="The evidence document (JSON)"),
+    amount: str | None = typer.Option(None, help="MRT to take, e.g. 25 or 0.5 [default: all the node's stake]"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Slash a node on its own signatures: two different signed answers to one task, or a signed
+    verdict on its own answer (see services/app/evidence.py for the document's form)."""
+    import json
+
+    from services.app.evidence import slash_with_evidence
+    from services.bootstrap import bootstrap, signing_domain
+    from services.chain.settlement import open_chain_settlement
+    from services.core.errors import Invalid
+
+    settings = get_settings()
+    try:
+        doc = json.loads(evidence.read_text())
+    except ValueError as exc:
+        raise Invalid(f"{evidence} is not JSON: {exc}", hint="pass the evidence document as JSON") from exc
+    c = bootstrap(settings)
+    try:
+        done = slash_with_evidence(
+            c.store, c.content, open_chain_settlement(settings, c.store), signing_domain(settings), doc,
+            amount_wei=None if amount is None else _wei(amount),
+        )  # fmt: skip
+    finally:
+        c.close()
+    if as_json:
+        print_json({"kind": done.proven.kind, "chain_node_id": done.proven.chain_node_id, "signer": done.proven.signer,
+                    "amount_wei": str(done.amount_wei), "evidence_cid": done.evidence_cid, "tx": done.tx_hash})  # fmt: skip
+    else:
+        console.print(f"node {done.proven.chain_node_id} slashed {done.amount_wei / 10**18:g} MRT for "
+                      f"{done.proven.kind} (signer {done.proven.signer}); evidence {done.evidence_cid}, tx {done.tx_hash}")  # fmt: skip
+
+
 @app.command("serve-test")
 def serve_test(
     name: str = typer.Option(..., help="Node name"),
     port: int = typer.Option(8101, help="Port to listen on"),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     offset: int = typer.Option(0, help="Added to every arithmetic result: 0 answers correctly"),
-    fault: str = typer.Option("none", help="Misbehave for tests: none, empty, wrong-model, garbage, slow"),
+    fault: str = typer.Option(
+        "none", help="Misbehave for tests: none, empty, wrong-model, garbage, slow, bad-signature, unsigned"
+    ),
     delay: float = typer.Option(30.0, help="Seconds a slow node takes per reply"),
     oracle: bool = typer.Option(False, help="Look up MMLU answers (passes calibration; tests only)"),
+    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
+    dev_account: str | None = typer.Option(None, help="Sign with anvil's dev:N key (dev chain only)"),
+    chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
 ) -> None:
     """Serve a TEST NODE: a deterministic arithmetic program behind the OpenAI chat API (no model)."""
     import uvicorn
 
     from services.nodes.testnode import TestNode, create_app
 
-    app_ = create_app(TestNode(name, offset, fault, delay, oracle))
+    signer = node_signer(signing_key, dev_account, chain_id, registry)
+    app_ = create_app(TestNode(name, offset, fault, delay, oracle), signer)
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
 
 

@@ -13,6 +13,7 @@ from typing import Any, NewType
 
 from services.core.errors import Invalid
 from services.core.letters import multiple_choice_prompt
+from services.core.work import Signed
 
 TaskId = NewType("TaskId", str)
 NodeId = NewType("NodeId", int)
@@ -49,6 +50,12 @@ class TaskStatus(StrEnum):
 class AnswerStatus(StrEnum):
     OK = "ok"
     NO_SHOW = "no_show"
+    REJECTED = "rejected"  # unsigned, or not signed by the node's key for this work: never counted
+
+
+class JudgmentStatus(StrEnum):
+    OK = "ok"
+    REJECTED = "rejected"  # unsigned, or not signed by the judge's key for this pair: never counted
 
 
 class Outcome(StrEnum):
@@ -223,6 +230,7 @@ class Answer:
     content: str | None
     latency_ms: int
     raw: Mapping[str, Any] = field(default_factory=dict)  # the exchange, kept for audit
+    signed: Signed | None = None  # the node's signature over it (services.core.work)
 
 
 @dataclass(frozen=True)
@@ -242,6 +250,8 @@ class Judgment:
     right_id: NodeId
     outcome: Outcome
     raw: Mapping[str, Any] = field(default_factory=dict)
+    signed: Signed | None = None  # the judge's signature over it (services.core.work)
+    status: JudgmentStatus = JudgmentStatus.OK
 
 
 @dataclass(frozen=True)

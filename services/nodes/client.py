@@ -17,13 +17,15 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from services.app.ports import NodeChoice, NodeReply, NodeVerdict
-from services.core.errors import EndpointRefused, NodeUnreachable
+from services.core.errors import ConfigInvalid, EndpointRefused, NodeUnreachable
 from services.core.types import Node, Outcome
+from services.core.work import SIGNATURE_HEADER, Receipt, SigningDomain, WorkOrder, hash_bytes
 from services.nodes import prompts
 from services.nodes.egress import Resolver, guarded_client, system_resolver
 
@@ -62,7 +64,9 @@ class HttpNodeGateway:
         allow_loopback: bool = False,
         max_reply_bytes: int = MAX_REPLY_BYTES,
         resolve: Resolver = system_resolver,
+        domain: SigningDomain | Callable[[], SigningDomain] | None = None,
     ) -> None:
+        self._domain = domain
         self._timeout_s = timeout_s
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
         self._max_tokens = max_tokens
@@ -75,27 +79,39 @@ class HttpNodeGateway:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def domain(self) -> SigningDomain:
+        """The deployment the marketplace's work is signed for (read once, when first needed)."""
+        with self._lock:
+            if callable(self._domain):
+                self._domain = self._domain()
+            if self._domain is None:
+                raise ConfigInvalid("the node gateway has no signing domain", hint="build it with domain=")
+            return self._domain
+
     def _limit(self, node: Node) -> threading.BoundedSemaphore:
         with self._lock:
             return self._limits.setdefault(node.endpoint_url, threading.BoundedSemaphore(self._per_node))
 
-    def _post(self, url: str, body: dict[str, Any], deadline: float) -> tuple[int, bytes]:
+    def _post(self, url: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, bytes, str | None]:
         """POST ``body``: the status and the reply's bytes, read as they come and given up past
         ``max_reply_bytes`` or ``deadline``. One retry, for a refused connection or a 502/503/504."""
         for attempt in (1, 2):
             try:
-                status, data = self._read(url, body, deadline)
+                status, data, signature = self._read(url, body, headers, deadline)
             except httpx.ConnectError:
                 if attempt == 2 or time.monotonic() + 0.2 >= deadline:
                     raise
             else:
                 if status not in TRANSIENT_STATUS or attempt == 2 or time.monotonic() + 0.2 >= deadline:
-                    return status, data
+                    return status, data, signature
             time.sleep(0.2)
         raise AssertionError("unreachable")
 
-    def _read(self, url: str, body: dict[str, Any], deadline: float) -> tuple[int, bytes]:
-        with self._http.stream("POST", url, json=body, headers={"Accept-Encoding": "identity"}) as resp:
+    def _read(self, url: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, bytes, str | None]:
+        """The status, the reply's bytes and its signature header (None: none)."""
+        sent = {"Accept-Encoding": "identity", "Content-Type": "application/json", **headers}
+        with self._http.stream("POST", url, content=body, headers=sent) as resp:
             encoding = resp.headers.get("content-encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):  # its size on the wire would say nothing
                 raise _ReplyRefused(f"reply compressed ({encoding}) though identity was asked for")
@@ -115,18 +131,21 @@ class HttpNodeGateway:
                 if time.monotonic() > deadline:
                     raise _ReplyRefused(f"reply not complete within {self._timeout_s:g} s (reading stopped)")
                 chunks.append(chunk)
-            return resp.status_code, b"".join(chunks)
+            return resp.status_code, b"".join(chunks), resp.headers.get(SIGNATURE_HEADER)
 
     def _chat(
-        self, node: Node, messages: list[dict[str, str]], max_tokens: int, *, require_text: bool = True,
-        **extra: Any,
-    ) -> tuple[str, int, dict[str, Any]]:
+        self, node: Node, messages: list[dict[str, str]], max_tokens: int, order: WorkOrder, *,
+        require_text: bool = True, **extra: Any,
+    ) -> tuple[str, int, dict[str, Any], Receipt]:
+        """The reply's text, its latency, the exchange, and its receipt: the hashes of the exact
+        request bytes sent and reply bytes read, with the node's signature (``X-Merit-Signature``)."""
         url = node.endpoint_url.rstrip("/") + "/chat/completions"
         body = {"model": node.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens, **extra}
+        sent = json.dumps(body, separators=(",", ":")).encode()
         started = time.perf_counter()
         try:
             with self._limit(node):
-                status, payload = self._post(url, body, time.monotonic() + self._timeout_s)
+                status, payload, signature = self._post(url, sent, order.headers(), time.monotonic() + self._timeout_s)
             if not 200 <= status < 300:
                 raise NodeUnreachable(f"node {node.name} answered HTTP {status}", node_id=node.id)
             data = json.loads(payload)
@@ -151,36 +170,47 @@ class HttpNodeGateway:
         content = truncated(content)
         message["content"] = content  # the stored exchange keeps no more than the answer
         latency_ms = int((time.perf_counter() - started) * 1000)
-        return content, latency_ms, {"request": body, "response": data}
+        receipt = Receipt(hash_bytes(sent), hash_bytes(payload), _signature_bytes(signature))
+        return content, latency_ms, {"request": body, "response": data}, receipt
 
-    def answer(self, node: Node, prompt: str) -> NodeReply:
-        content, ms, raw = self._chat(node, prompts.answer_messages(prompt), self._max_tokens)
-        return NodeReply(content=content.strip(), latency_ms=ms, raw=raw)
+    def answer(self, node: Node, prompt: str, order: WorkOrder) -> NodeReply:
+        content, ms, raw, receipt = self._chat(node, prompts.answer_messages(prompt), self._max_tokens, order)
+        return NodeReply(content=content.strip(), latency_ms=ms, raw=raw, receipt=receipt)
 
-    def choose(self, node: Node, prompt: str, letters: tuple[str, ...]) -> NodeChoice:
+    def choose(self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder) -> NodeChoice:
         """A multiple-choice answer as probabilities over ``letters`` (one generated token)."""
-        content, ms, raw = self._chat(
-            node, prompts.answer_messages(prompt), 1, require_text=False, logprobs=True, top_logprobs=10
+        content, ms, raw, receipt = self._chat(
+            node, prompts.answer_messages(prompt), 1, order, require_text=False, logprobs=True, top_logprobs=10
         )
         probs = token_probabilities(raw["response"], letters)
         if not any(probs.values()):  # a server without logprobs: read the letter it wrote
             letter = content.strip().rstrip(".)").upper()
             if letter in probs:
                 probs[letter] = 1.0
-        return NodeChoice(probs=probs, latency_ms=ms, raw=raw)
+        return NodeChoice(probs=probs, latency_ms=ms, raw=raw, receipt=receipt)
 
-    def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict:
+    def judge(self, node: Node, prompt: str, left: str, right: str, order: WorkOrder) -> NodeVerdict:
         """One token, read through its top log-probabilities over "1" and "2" where the server
         reports them (vLLM, llama.cpp, Ollama, merit node serve), else through the text."""
-        content, ms, raw = self._chat(  # the one token may be blank: its logprobs still count
-            node, prompts.judge_messages(prompt, left, right), 1, require_text=False, logprobs=True,
+        content, ms, raw, receipt = self._chat(  # the one token may be blank: its logprobs still count
+            node, prompts.judge_messages(prompt, left, right), 1, order, require_text=False, logprobs=True,
             top_logprobs=10,
         )
         probs = verdict_probabilities(raw["response"])
         raw["verdict"] = probs
         if probs["1"] + probs["2"] > 0:
-            return NodeVerdict(outcome=verdict_from(probs), latency_ms=ms, raw=raw)
-        return NodeVerdict(outcome=prompts.parse_verdict(content), latency_ms=ms, raw=raw)
+            return NodeVerdict(outcome=verdict_from(probs), latency_ms=ms, raw=raw, receipt=receipt)
+        return NodeVerdict(outcome=prompts.parse_verdict(content), latency_ms=ms, raw=raw, receipt=receipt)
+
+
+def _signature_bytes(header: str | None) -> bytes | None:
+    """The signature a reply header carries (None when absent or not hex)."""
+    if header is None:
+        return None
+    try:
+        return bytes.fromhex(header.strip().removeprefix("0x"))
+    except ValueError:
+        return None
 
 
 def token_probabilities(response: dict[str, Any], tokens: tuple[str, ...]) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """`merit node serve --model NAME`: an OpenAI-compatible chat server over llama.cpp on CPU.
 
 Serves ``/v1/models``, ``/v1/chat/completions`` (with ``logprobs``/``top_logprobs``) and ``/health``
-for one of the small models in ``services.nodes.models``. GPU operators run vLLM, llama.cpp's
+for one of the small models in ``services.nodes.models``, each reply to a work order signed with
+the operator's key (``--signing-key``, ``services.nodes.signing``). GPU operators run vLLM, llama.cpp's
 ``llama-server`` or Ollama instead; the workers see the same API either way.
 """
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from services.core.errors import ConfigInvalid
 from services.nodes.models import get_model, model_path
+from services.nodes.signing import NodeSigner, SigningLayer
 
 
 class ChatBody(BaseModel):
@@ -58,8 +60,12 @@ def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict
     return [{"role": "system", "content": system}, *(m for m in messages if m.get("role") != "system")]
 
 
-def create_app(name: str, llama: Any, system: str | None = None) -> FastAPI:
+def create_app(name: str, llama: Any, system: str | None = None, signer: NodeSigner | None = None) -> FastAPI:
+    """The node's server over ``llama``; with ``signer``, its replies to work orders are signed
+    (``services.nodes.signing``)."""
     app = FastAPI(title=f"meritswarm node ({name})", docs_url=None, redoc_url=None)
+    if signer is not None:
+        app.add_middleware(SigningLayer, signer=signer)
     lock = threading.Lock()  # one llama context: one generation at a time
     has_template = bool(getattr(llama, "metadata", {}).get("tokenizer.chat_template"))
 
@@ -148,7 +154,14 @@ def _as_chat(out: dict[str, Any], name: str, with_logprobs: bool) -> dict[str, A
 
 
 def build(
-    name: str, cache_dir: Path, *, n_threads: int, n_ctx: int = 2048, system: str | None = None
+    name: str,
+    cache_dir: Path,
+    *,
+    n_threads: int,
+    n_ctx: int = 2048,
+    system: str | None = None,
+    signer: NodeSigner | None = None,
 ) -> FastAPI:
     get_model(name)
-    return create_app(name, load_llama(model_path(name, cache_dir), n_threads=n_threads, n_ctx=n_ctx), system)
+    llama = load_llama(model_path(name, cache_dir), n_threads=n_threads, n_ctx=n_ctx)
+    return create_app(name, llama, system, signer)

@@ -22,7 +22,9 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
+from services.core.work import name_key
 from services.nodes import prompts
+from services.nodes.signing import NodeSigner, SigningLayer
 
 TEST_MODEL = "merit-test-node"
 _OPS = {
@@ -77,7 +79,8 @@ def _rank_key(d: Fraction | None) -> tuple[int, Fraction]:
     return (1, Fraction(0)) if d is None else (0, d)
 
 
-FAULTS = ("none", "empty", "wrong-model", "garbage", "slow")
+# bad-signature: signs with a key that is not its registered one; unsigned: sends no signature
+FAULTS = ("none", "empty", "wrong-model", "garbage", "slow", "bad-signature", "unsigned")
 
 
 _OPTION = re.compile(r"^([A-J])\. (.*)$", re.MULTILINE)
@@ -138,8 +141,14 @@ class ChatRequest(BaseModel):
     temperature: float | None = None
 
 
-def create_app(node: TestNode) -> FastAPI:
+def create_app(node: TestNode, signer: NodeSigner | None = None) -> FastAPI:
+    """The test node's server; with ``signer``, its replies to work orders are signed
+    (``services.nodes.signing``), unless its fault is to sign wrongly or not at all."""
     app = FastAPI(title=f"meritswarm test node {node.name}", docs_url=None, redoc_url=None)
+    if signer is not None and node.fault == "bad-signature":
+        signer = NodeSigner(name_key(f"{node.name}/not its key"), signer.domain)
+    if signer is not None and node.fault != "unsigned":
+        app.add_middleware(SigningLayer, signer=signer)
 
     @app.get("/health")
     def health() -> dict[str, str]:

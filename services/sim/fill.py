@@ -19,17 +19,16 @@ from services.app.ports import Store
 from services.core.types import (
     Answer,
     Judgment,
-    NewNode,
-    NodeKind,
     NodeStatus,
     Round,
+    TaskId,
     TaskStatus,
-    Wei,
 )
+from services.core.work import Signed, name_key, sign, task_number
 from services.inmemory import MemoryStore
-from services.sim.harness import FEE, STAKE, ListQueue, PayingRequester
+from services.sim.harness import FEE, STAKE, ListQueue, PayingRequester, sim_node
 from services.inmemory.escrow import MemoryEscrow
-from services.sim.world import Behaviour, SimNodes, World
+from services.sim.world import SIM_DOMAIN, Behaviour, SimNodes, World
 
 NODES = 10
 SWARMS = (4, 6, 8)  # seats per task, in turn
@@ -59,7 +58,7 @@ def fill_epoch(store: Store, tasks: int, *, seed: int = 1, played: int = 300) ->
     for i in range(NODES):
         name = f"node-{i}"
         world.behaviours[name] = Behaviour(0.45 + 0.3 * i / (NODES - 1), 0.65 + 0.2 * i / (NODES - 1))
-        node = store.nodes.add(NewNode(name, f"sim://{name}", "simulated", NodeKind.TEST, stake_wei=Wei(STAKE)))
+        node = store.nodes.add(sim_node(name, STAKE))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
     queue, nodes = ListQueue(), SimNodes(world)
     requester = PayingRequester(store, queue)
@@ -84,11 +83,20 @@ def _repeat(requester: PayingRequester, p: _Played) -> None:
     task = requester.submit(prompt=p.text, requester="bench", fee_wei=FEE, swarm_size=p.swarm,
                             options=list(p.options))  # fmt: skip
     r = p.round
+    names = {n.id: n.name for n in store.nodes.list()}
     for a in p.answers:  # answers before the round starts: a started round takes no more
-        store.answers.put(replace(a, task_id=task.id))
+        store.answers.put(replace(a, task_id=task.id, signed=_resigned(a.signed, names[a.node_id], task.id)))
     store.rounds.start(task.id, r.node_ids, r.pairs, seats=r.seats, candidates=r.candidates)
     for j in p.judgments:
-        store.judgments.put(replace(j, task_id=task.id))
+        store.judgments.put(replace(j, task_id=task.id, signed=_resigned(j.signed, names[j.judge_id], task.id)))
     store.rounds.finish(task.id, r.winner_id, r.ranking, r.method or "", r.separated, r.weights)
     store.tasks.assign_open_epoch(task.id)
     store.tasks.set_status(task.id, TaskStatus.DONE)
+
+
+def _resigned(signed: Signed | None, name: str, task_id: TaskId) -> Signed | None:
+    """The node's signed work made again for ``task_id`` (what it would have signed there)."""
+    if signed is None:
+        return None
+    work = replace(signed.work, task=task_number(task_id))
+    return Signed(work, sign(name_key(name), SIM_DOMAIN, work), signed.signer)

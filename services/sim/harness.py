@@ -32,6 +32,7 @@ from services.app.ports import QuestionBank, Store
 from services.app.tasks import submit_task
 from services.core import aggregation, candidates
 from services.core.types import AnswerStatus, NewNode, NodeKind, Task, TaskId, Wei
+from services.core.work import address_of, name_key
 from services.inmemory import MemoryContent, MemoryStore
 from services.inmemory.escrow import MemoryEscrow
 from services.sim.world import Behaviour, Plan, SimBank, SimNodes, World
@@ -119,6 +120,14 @@ class ListQueue:
 PAYER = "0x" + "5e" * 20  # the simulated requester's account
 
 
+def sim_node(name: str, stake: int) -> NewNode:
+    """A simulated node, its signer the address of the key ``SimNodes`` signs its work with."""
+    return NewNode(
+        name, f"sim://{name}", "simulated", NodeKind.TEST, stake_wei=Wei(stake),
+        signer=address_of(name_key(name)),
+    )  # fmt: skip
+
+
 class PayingRequester:
     """A requester who pays each task's fee into the escrow as soon as the task is accepted; the
     fee check (what the worker runs) then queues the round. Tasks go through ``submit_task`` and
@@ -173,9 +182,7 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
     kinds: dict[int, str] = {}
     for name, (behaviour, stake) in behaviours(sc, seed).items():
         world.behaviours[name] = behaviour
-        node = store.nodes.add(
-            NewNode(name, f"sim://{name}", "simulated", NodeKind.TEST, stake_wei=Wei(stake))
-        )
+        node = store.nodes.add(sim_node(name, stake))
         kinds[node.id] = name.split("-")[0]
         for attempt in range(CALIBRATION_ATTEMPTS):  # an operator tries again after a failure
             if calibrate_node(store, nodes, node.id, questions=CALIBRATION_QUESTIONS, seed=attempt, bank=bank).passed:

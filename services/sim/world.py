@@ -25,8 +25,10 @@ from services.core import candidates
 from services.core.errors import NodeUnreachable
 from services.core.questions import Draw
 from services.core.types import EpochId, KnownQuestion, Node, Outcome
+from services.core.work import SigningDomain, WorkOrder, name_key, seal, text_hash
 
 LETTERS = ("A", "B", "C", "D")
+SIM_DOMAIN = SigningDomain(31337, "0x" + "5e" * 20)  # the simulated deployment's signing domain
 ATTACKED_SHARE = 0.5  # the share of tasks a ring attacks
 
 
@@ -122,27 +124,41 @@ class World:
 
 
 class SimNodes:
-    """The ``NodeGateway`` port over a ``World``: every node answers by letter."""
+    """The ``NodeGateway`` port over a ``World``: every node answers by letter, and signs what it
+    says with its key (``name_key`` of its name: register it with that key's address as signer)."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, domain: SigningDomain = SIM_DOMAIN) -> None:
         self.world = world
+        self.domain = domain
 
-    def choose(self, node: Node, prompt: str, letters: tuple[str, ...]) -> NodeChoice:
+    def _key(self, node: Node) -> bytes:
         if node.name not in self.world.behaviours:
             raise NodeUnreachable(f"{node.name} is not in the simulated world")
+        return name_key(node.name)
+
+    def choose(self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder) -> NodeChoice:
+        key = self._key(node)
         pick = self.world.letter(node.name, prompt)
         rest = (1.0 - 0.9) / (len(letters) - 1)
-        return NodeChoice({x: 0.9 if x == pick else rest for x in letters}, 1)
+        receipt = seal(key, self.domain, order, prompt.encode(), pick.encode())
+        return NodeChoice({x: 0.9 if x == pick else rest for x in letters}, 1, receipt=receipt)
 
-    def answer(self, node: Node, prompt: str) -> NodeReply:
-        return NodeReply(self.world.letter(node.name, prompt), 1)
+    def answer(self, node: Node, prompt: str, order: WorkOrder) -> NodeReply:
+        key = self._key(node)
+        said = self.world.letter(node.name, prompt)
+        return NodeReply(said, 1, receipt=seal(key, self.domain, order, prompt.encode(), said.encode()))
 
-    def judge(self, node: Node, prompt: str, left: str, right: str) -> NodeVerdict:
+    def judge(self, node: Node, prompt: str, left: str, right: str, order: WorkOrder) -> NodeVerdict:
+        key = self._key(node)
         options = LETTERS
         outcome = self.world.verdict(
             node.name, prompt, candidates.key(left, options), candidates.key(right, options)
         )
-        return NodeVerdict(outcome, 1)
+        request = "\x1f".join((prompt, left, right)).encode()
+        receipt = seal(
+            key, self.domain, order, request, outcome.value.encode(), left=text_hash(left), right=text_hash(right)
+        )
+        return NodeVerdict(outcome, 1, receipt=receipt)
 
 
 class SimBank:

@@ -16,6 +16,7 @@ from services.core.types import (
     Candidate,
     AnswerStatus,
     Judgment,
+    JudgmentStatus,
     NodeId,
     Outcome,
     PairAssignment,
@@ -23,6 +24,7 @@ from services.core.types import (
     Round,
     TaskId,
 )
+from services.core.work import ZERO, Signed, Work, WorkKind, task_number
 from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
 
 
@@ -41,6 +43,29 @@ def _share_task(cur: Any, key: Any) -> None:
 
 
 # ---------------------------------------------------------------- answers
+def _signed_of(row: dict[str, Any], kind: WorkKind) -> Signed | None:
+    """The signed message a row keeps (None for a row stored without one: a no-show)."""
+    if row["request_hash"] is None:
+        return None
+    work = Work(
+        kind, task_number(str(row["task_id"])), int(row["work_round"]),
+        bytes(row.get("left_hash") or ZERO), bytes(row.get("right_hash") or ZERO),
+        bytes(row["request_hash"]), bytes(row["reply_hash"]),
+    )  # fmt: skip
+    return Signed(work, None if row["signature"] is None else bytes(row["signature"]), row["signer"])
+
+
+def _signed_columns(signed: Signed | None) -> tuple[Any, ...]:
+    """(round, request hash, reply hash, signature, signer) of ``signed``; Nones without."""
+    if signed is None:
+        return (None, None, None, None, None)
+    w = signed.work
+    return (w.round, w.request, w.reply, signed.signature, signed.signer)
+
+
+_SIGNED_COLUMNS = "work_round, request_hash, reply_hash, signature, signer"
+
+
 def answer_from_row(row: dict[str, Any]) -> Answer:
     return Answer(
         task_id=task_id_of(row["task_id"]),
@@ -49,6 +74,7 @@ def answer_from_row(row: dict[str, Any]) -> Answer:
         content=row["content"],
         latency_ms=row["latency_ms"],
         raw=row["raw"],
+        signed=_signed_of(row, WorkKind.ANSWER),
     )
 
 
@@ -64,8 +90,9 @@ class PostgresAnswers:
             _share_task(cur, key)  # waits for a plan_judging in progress, which then has started the round
             cur.execute(
                 """
-                INSERT INTO answers (task_id, node_id, status, content, latency_ms, raw)
-                SELECT %s, %s, %s, %s, %s, %s
+                INSERT INTO answers (task_id, node_id, status, content, latency_ms, raw,
+                                     work_round, request_hash, reply_hash, signature, signer)
+                SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
                 WHERE NOT EXISTS (SELECT 1 FROM rounds WHERE task_id = %s)
                 ON CONFLICT (task_id, node_id) DO NOTHING
                 """,
@@ -76,6 +103,7 @@ class PostgresAnswers:
                     answer.content,
                     answer.latency_ms,
                     to_jsonb(dict(answer.raw)),
+                    *_signed_columns(answer.signed),
                     key,
                 ),
             )
@@ -89,7 +117,7 @@ class PostgresAnswers:
         with self._s.cursor() as cur:
             cur.execute(
                 """
-                SELECT task_id, node_id, status, content, latency_ms, raw
+                SELECT task_id, node_id, status, content, latency_ms, raw, """ + _SIGNED_COLUMNS + """
                 FROM answers WHERE task_id = %s ORDER BY node_id
                 """,
                 (key,),
@@ -106,6 +134,8 @@ def judgment_from_row(row: dict[str, Any]) -> Judgment:
         right_id=NodeId(row["right_id"]),
         outcome=Outcome(row["outcome"]),
         raw=row["raw"],
+        signed=_signed_of(row, WorkKind.JUDGMENT),
+        status=JudgmentStatus(row["status"]),
     )
 
 
@@ -131,8 +161,10 @@ class PostgresJudgments:
             _share_task(cur, key)  # waits for a rank in progress, which then has finished the round
             cur.execute(
                 """
-                INSERT INTO judgments (task_id, judge_id, left_id, right_id, outcome, raw)
-                SELECT %s, %s, %s, %s, %s, %s
+                INSERT INTO judgments (task_id, judge_id, left_id, right_id, outcome, raw, status,
+                                       left_hash, right_hash, work_round, request_hash, reply_hash,
+                                       signature, signer)
+                SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
                 WHERE NOT EXISTS (SELECT 1 FROM rounds WHERE task_id = %s AND finished_at IS NOT NULL)
                 ON CONFLICT (task_id, judge_id, left_id, right_id) DO NOTHING
                 """,
@@ -143,6 +175,10 @@ class PostgresJudgments:
                     int(judgment.right_id),
                     Outcome(judgment.outcome).value,
                     to_jsonb(dict(judgment.raw)),
+                    JudgmentStatus(judgment.status).value,
+                    None if judgment.signed is None else judgment.signed.work.left,
+                    None if judgment.signed is None else judgment.signed.work.right,
+                    *_signed_columns(judgment.signed),
                     key,
                 ),
             )
@@ -155,7 +191,8 @@ class PostgresJudgments:
         with self._s.cursor() as cur:
             cur.execute(
                 """
-                SELECT task_id, judge_id, left_id, right_id, outcome, raw
+                SELECT task_id, judge_id, left_id, right_id, outcome, raw, status, left_hash, right_hash,
+                       """ + _SIGNED_COLUMNS + """
                 FROM judgments WHERE task_id = %s
                 ORDER BY judge_id, left_id, right_id
                 """,

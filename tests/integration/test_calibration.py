@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from services.app.calibration import calibrate_node
-from services.app.gold import MmluBank
 from services.core.types import NodeStatus
-from services.devstack import register_test_node, start_test_node
+from services.devstack import start_test_node
+from services.nodes.mmlu import MmluBank
+from tests.fixtures.stack import register_test_node
 from services.ports_free import free_port
 from tests.fixtures.models import require_node_extra
+from tests.fixtures.signing import TEST_REGISTRY, key_file
 
 
 def test_a_node_that_knows_the_answers_passes_and_one_that_does_not_stays_inactive(store, gateway, tmp_path):
     require_node_extra()  # the MMLU data ships with the node extra
-    oracle = start_test_node("oracle", free_port(), 0, tmp_path / "o.log", oracle=True)
-    plain = start_test_node("plain", free_port(), 0, tmp_path / "p.log")
+    oracle = start_test_node("oracle", free_port(), 0, tmp_path / "o.log", oracle=True,
+                             signer=key_file(tmp_path, "oracle"), registry=TEST_REGISTRY)  # fmt: skip
+    plain = start_test_node("plain", free_port(), 0, tmp_path / "p.log",
+                            signer=key_file(tmp_path, "plain"), registry=TEST_REGISTRY)  # fmt: skip
     try:
         register_test_node(store, oracle.name, oracle.url)
         register_test_node(store, plain.name, plain.url)

@@ -21,7 +21,10 @@ import pytest
 
 from services.core.errors import NodeUnreachable
 from services.core.types import Node, NodeId, NodeKind, NodeStatus, Wei
+from services.core.work import WorkKind, WorkOrder
 from services.nodes.client import MAX_CONTENT_CHARS, HttpNodeGateway
+
+ORDER = WorkOrder(WorkKind.ANSWER, 1, 1)
 
 MODEL = "egress-test"
 
@@ -126,7 +129,7 @@ def gateway(**kw: object) -> HttpNodeGateway:
 def refused(gw: HttpNodeGateway, url: str) -> str:
     started = time.monotonic()
     with pytest.raises(NodeUnreachable) as caught:
-        gw.answer(node(url), "What is 2+2?")
+        gw.answer(node(url), "What is 2+2?", ORDER)
     assert time.monotonic() - started < 3
     return caught.value.detail
 
@@ -143,7 +146,7 @@ def test_a_node_at_loopback_is_refused_unless_the_dev_setting_allows_it(serve) -
         gw.close()
     dev = gateway(allow_loopback=True)  # merit up's own test nodes
     try:
-        assert dev.answer(node(s.url()), "What is 2+2?").content == "The answer is 4."
+        assert dev.answer(node(s.url()), "What is 2+2?", ORDER).content == "The answer is 4."
         assert s.hits == ["/v1/chat/completions"]
     finally:
         dev.close()
@@ -214,7 +217,7 @@ def test_a_reply_slower_than_the_timeout_is_given_up_at_the_timeout(serve) -> No
     try:
         started = time.monotonic()
         with pytest.raises(NodeUnreachable) as caught:
-            gw.answer(node(s.url()), "What is 2+2?")
+            gw.answer(node(s.url()), "What is 2+2?", ORDER)
         assert "not complete within 1.5 s" in caught.value.detail
         assert time.monotonic() - started < 2.5
     finally:
@@ -225,7 +228,7 @@ def test_a_long_answer_is_kept_cut_with_a_marker(serve) -> None:
     s = serve("long")
     gw = gateway(allow_loopback=True)
     try:
-        reply = gw.answer(node(s.url()), "What is 2+2?")
+        reply = gw.answer(node(s.url()), "What is 2+2?", ORDER)
     finally:
         gw.close()
     assert len(reply.content) <= MAX_CONTENT_CHARS

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
 
 from services.core.types import Node, NodeId, NodeKind, NodeStatus, Wei
+from services.app.signatures import verify
+from services.core.work import WorkKind, WorkOrder, text_hash
 from services.nodes.client import HttpNodeGateway
+from tests.fixtures.signing import TEST_DOMAIN, signer_of
 
 
 def as_node(url: str, model: str = "smollm2-135m") -> Node:
@@ -27,13 +31,18 @@ def test_serves_the_openai_chat_api_with_logprobs(smollm_node):
 
 
 def test_answers_and_judges_through_the_gateway(smollm_node):
-    gateway = HttpNodeGateway(timeout_s=60, max_tokens=24, allow_loopback=True)
+    gateway = HttpNodeGateway(timeout_s=60, max_tokens=24, allow_loopback=True, domain=TEST_DOMAIN)
     try:
-        node = as_node(smollm_node.url)
-        reply = gateway.answer(node, "What is the capital of France?")
+        node = replace(as_node(smollm_node.url), signer=signer_of("smol"))
+        order = WorkOrder(WorkKind.ANSWER, 7, 1)
+        reply = gateway.answer(node, "What is the capital of France?", order)
         assert reply.content and reply.raw["response"]["model"] == "smollm2-135m"
-        verdict = gateway.judge(node, "What is 2+2?", "4", "5")
+        assert verify(TEST_DOMAIN, node, order, reply.receipt)[1] is None  # signed by the operator's key
+        order = WorkOrder(WorkKind.JUDGMENT, 7, 1)
+        verdict = gateway.judge(node, "What is 2+2?", "4", "5", order)
         assert verdict.outcome.value in ("left", "right", "tie")
+        pair = {"left": text_hash("4"), "right": text_hash("5")}
+        assert verify(TEST_DOMAIN, node, order, verdict.receipt, **pair)[1] is None
     finally:
         gateway.close()
 

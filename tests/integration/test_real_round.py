@@ -7,13 +7,15 @@ from services.content.local import LocalContentStore
 from services.core.types import AnswerStatus, NewNode, NodeKind, TaskStatus
 from services.nodes.client import HttpNodeGateway
 from tests.fixtures.fees import escrow_of
+from tests.fixtures.signing import TEST_DOMAIN, signer_of
 from tests.integration.test_rounds import new_task, run_round
 
 
 def test_real_models_answer_judge_rank_and_get_paid(store, model_swarm, tmp_path):
     for i, (model, child) in enumerate(model_swarm):
-        store.nodes.add(NewNode(name=f"{model}-{i}", endpoint_url=child.url, model=model, kind=NodeKind.OPENAI))
-    gateway = HttpNodeGateway(timeout_s=120, max_tokens=24, allow_loopback=True)
+        store.nodes.add(NewNode(name=f"{model}-{i}", endpoint_url=child.url, model=model, kind=NodeKind.OPENAI,
+                                signer=signer_of(f"{model}-{i}")))  # fmt: skip
+    gateway = HttpNodeGateway(timeout_s=120, max_tokens=24, allow_loopback=True, domain=TEST_DOMAIN)
     try:
         task = new_task(store, prompt="What is the capital of France? Answer in one word.", swarm_size=3)
         rnd = run_round(store, gateway, task.id)

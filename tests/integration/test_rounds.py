@@ -213,14 +213,18 @@ class CountingGateway:
     def __init__(self, inner):
         self.inner, self.asked = inner, 0
 
-    def answer(self, node, prompt):
-        self.asked += 1
-        return self.inner.answer(node, prompt)
+    @property
+    def domain(self):
+        return self.inner.domain
 
-    def choose(self, node, prompt, letters):
+    def answer(self, node, prompt, order):
         self.asked += 1
-        return self.inner.choose(node, prompt, letters)
+        return self.inner.answer(node, prompt, order)
 
-    def judge(self, node, prompt, left, right):
+    def choose(self, node, prompt, letters, order):
         self.asked += 1
-        return self.inner.judge(node, prompt, left, right)
+        return self.inner.choose(node, prompt, letters, order)
+
+    def judge(self, node, prompt, left, right, order):
+        self.asked += 1
+        return self.inner.judge(node, prompt, left, right, order)

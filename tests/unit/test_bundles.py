@@ -12,6 +12,7 @@ from services.content import MAX_BLOB_BYTES, LocalContentStore
 from services.core.errors import Invalid, NotFound
 from services.inmemory import MemoryContent
 from services.sim.fill import fill_epoch, seeded_store
+from services.sim.world import SIM_DOMAIN
 from services.sim.harness import FEE
 
 
@@ -152,6 +153,7 @@ def test_an_epoch_of_two_thousand_tasks_closes_and_its_audit_passes():
     doc = load_bundle(content, closed.epoch.audit_cid)
     assert doc["epoch"] == closed.epoch.id and len(doc["tasks"]) == 2000
     assert sum(int(n["reward_wei"]) for n in doc["nodes"]) + int(doc["carried_wei"]) == closed.epoch.pool_wei
-    report = audit_epoch(store, content, closed.epoch.id)
+    report = audit_epoch(store, content, closed.epoch.id, domain=SIM_DOMAIN)
     assert report.passed, report.differences[:5]
     assert len(report.checked) > 4000  # every task's ranking and posterior
+    assert sum("signature recovers" in c for c in report.checked) > 2000 * 4  # every answer and verdict

@@ -17,7 +17,7 @@ from services.app import rounds
 from services.app.epochs import close_epoch
 from services.core.types import NewNode, NodeKind, NodeStatus, Wei
 from services.inmemory import MemoryContent, MemoryStore
-from services.sim.harness import ListQueue, PayingRequester, Scenario, run
+from services.sim.harness import ListQueue, PayingRequester, Scenario, run, sim_node
 from services.sim.world import Behaviour, SimNodes, World
 
 SEEDS = (1, 2, 3)
@@ -47,7 +47,7 @@ def _share(stakes: dict[str, int], group: set[str], tasks: int, seed: int) -> fl
     nodes = SimNodes(world)
     for name, stake in stakes.items():
         world.behaviours[name] = Behaviour(1.0, 1.0)
-        node = store.nodes.add(NewNode(name, f"sim://{name}", "simulated", NodeKind.TEST, stake_wei=Wei(stake)))
+        node = store.nodes.add(sim_node(name, stake))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
     requester = PayingRequester(store, queue)
     for _ in range(tasks):

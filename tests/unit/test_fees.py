@@ -21,7 +21,7 @@ from services.core.errors import Invalid
 from services.core.types import FeeState, NewNode, NodeKind, NodeStatus, TaskStatus, Wei
 from services.inmemory import MemoryContent, MemoryStore
 from services.inmemory.escrow import MemoryEscrow
-from services.sim.harness import ListQueue
+from services.sim.harness import ListQueue, sim_node
 from services.sim.world import Behaviour, SimNodes, World
 
 PAYER = "0x" + "a1" * 20
@@ -42,7 +42,7 @@ class Market:
         self.nodes = SimNodes(self.world)
         for i in range(5):
             self.world.behaviours[f"n{i}"] = Behaviour(0.8, 0.8)
-            node = self.store.nodes.add(NewNode(f"n{i}", f"sim://n{i}", "sim", NodeKind.TEST, stake_wei=Wei(10)))
+            node = self.store.nodes.add(sim_node(f"n{i}", 10))
             self.store.nodes.set_status(node.id, NodeStatus.ACTIVE)
 
     def submit(self, fee: int = FEE, payer: str | None = PAYER):

@@ -19,7 +19,7 @@ from services.core.questions import Generator
 from services.core.types import NewNode, NodeKind, NodeStatus, Wei
 from services.inmemory import MemoryContent, MemoryStore
 from services.inmemory.escrow import MemoryEscrow
-from services.sim.harness import ListQueue, PayingRequester
+from services.sim.harness import ListQueue, PayingRequester, sim_node
 from services.sim.world import Behaviour, SimBank, SimNodes, World
 
 SECRET = bytes(range(32))
@@ -49,7 +49,7 @@ def _swarm(seed: int = 1):
     for i in range(5):
         name = f"node-{i}"
         world.behaviours[name] = Behaviour(0.7, 0.8)
-        node = store.nodes.add(NewNode(name, f"sim://{name}", "sim", NodeKind.TEST, stake_wei=Wei(10)))
+        node = store.nodes.add(sim_node(name, 10))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
     return world, store, SimNodes(world), SimBank(world)
 
@@ -156,7 +156,7 @@ def test_gold_tasks_look_like_requester_tasks_in_every_field_a_node_or_requester
     store = MemoryStore()
     bank = GeneratedBank(SECRET)
     for i in range(4):
-        node = store.nodes.add(NewNode(f"n{i}", f"sim://n{i}", "sim", NodeKind.TEST, stake_wei=Wei(1)))
+        node = store.nodes.add(sim_node(f"n{i}", 1))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
     queue = ListQueue()
     requester = PayingRequester(store, queue)

@@ -9,6 +9,8 @@ from services.app.ports import NodeReply, NodeVerdict
 from services.core.types import NewNode, NewTask, NodeKind, NodeStatus, Outcome, Wei
 from services.inmemory import MemoryStore
 from services.settings import Settings
+from services.sim.harness import sim_node
+from tests.fixtures.signing import TEST_DOMAIN, receipt
 
 
 class SlowNodes:
@@ -20,20 +22,23 @@ class SlowNodes:
     def clock(self) -> float:
         return self.now
 
-    def answer(self, node, prompt):
-        self.now += self.call_s
-        return NodeReply(f"answer of {node.name}", 1)
+    domain = TEST_DOMAIN
 
-    def judge(self, node, prompt, left, right):
+    def answer(self, node, prompt, order):
+        self.now += self.call_s
+        text = f"answer of {node.name}"
+        return NodeReply(text, 1, receipt=receipt(node.name, order, prompt, text))
+
+    def judge(self, node, prompt, left, right, order):
         self.now += self.call_s
         self.judged += 1
-        return NodeVerdict(Outcome.LEFT, 1)
+        return NodeVerdict(Outcome.LEFT, 1, receipt=receipt(node.name, order, prompt, "left", left, right))
 
 
 def planned_round(nodes: SlowNodes):
     store = MemoryStore()
     for i in range(4):
-        n = store.nodes.add(NewNode(f"n{i}", f"sim://n{i}", "sim", NodeKind.TEST, stake_wei=Wei(10)))
+        n = store.nodes.add(sim_node(f"n{i}", 10))
         store.nodes.set_status(n.id, NodeStatus.ACTIVE)
     task = store.tasks.add(NewTask(prompt="q", requester="key:r", fee_wei=Wei(0), swarm_size=4))
     seated = rounds.choose_swarm(store, task.id, min_answers=3)
