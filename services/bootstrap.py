@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from services.app.escrow import FeeTerms
 from services.app.gold import GeneratedBank
 from services.app.ports import ContentStore, NodeGateway, QuestionBank, RoundQueue, Store
+from services.broker.celery_app import create_celery
 from services.broker.queue import CeleryRoundQueue
 from services.broker.ratelimit import RateLimiter
 from services.content import build_content_store
@@ -20,7 +21,6 @@ from services.core.work import SigningDomain
 from services.nodes.client import HttpNodeGateway
 from services.settings import Settings
 from services.store.db import PostgresStore
-from workers.app import create_celery
 
 if TYPE_CHECKING:
     from services.chain.settlement import ChainSettlement

@@ -25,7 +25,8 @@ DEV_API_KEY = "dev-requester-key"
 # the shortest timelock delay and challenge window production accepts (the dev chain uses 60 s)
 PRODUCTION_MIN_DELAY_S = 3600
 
-# the broker looks for work a dead worker held this often (workers.app: kombu's restore sweep)
+# the broker looks for work a dead worker held this often (kombu's restore sweep, set in
+# services.broker.celery_app)
 RESTORE_SWEEP_S = 5
 STEP_MARGIN_S = 5  # a step's last node call ends this long before its visibility timeout
 STALL_MARGIN_S = 15  # a round without progress for a node call's timeout and this long is stalled

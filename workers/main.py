@@ -3,8 +3,8 @@
 from celery.signals import setup_logging
 
 from services import logs
+from services.broker.celery_app import create_celery
 from services.settings import get_settings
-from workers.app import create_celery
 
 
 @setup_logging.connect

@@ -14,7 +14,7 @@ DISPATCH = "merit.round.dispatch"
 GOLD = "merit.round.gold"
 AWAIT_FEE = "merit.round.await_fee"
 RESUME = "merit.round.resume"
-ROUND_QUEUES = ("inference", "consensus")  # where a round's steps wait (workers.app.ROUTES)
+ROUND_QUEUES = ("inference", "consensus")  # where a round's steps wait (celery_app.ROUTES)
 _HINT = "check that redis is running at MERIT_BROKER_URL and retry"
 
 

@@ -8,13 +8,13 @@ import signal
 
 from services import devstack
 from services.app import tasks
+from services.broker.celery_app import create_celery
 from services.broker.embedded import start_redis
 from services.broker.queue import CeleryRoundQueue
 from services.core.types import TaskStatus
 from services.devstack import register_test_node, start_test_node, start_worker, wait_workers
 from services.ports_free import free_port
 from services.settings import Settings
-from workers.app import create_celery
 from tests.fixtures.waiting import wait_for
 
 

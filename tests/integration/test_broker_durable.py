@@ -9,10 +9,10 @@ import signal
 
 import redis
 
+from services.broker.celery_app import create_celery
 from services.broker.embedded import start_redis
 from services.ports_free import free_port
 from services.settings import Settings
-from workers.app import create_celery
 
 
 def test_a_queued_task_survives_redis_killed_9(tmp_path):

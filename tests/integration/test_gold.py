@@ -10,6 +10,7 @@ from services.app.audit import audit_epoch
 from services.app.bundles import load_bundle
 from services.app.epochs import close_epoch
 from services.app.gold import GeneratedBank, ensure_gold_set, mix_in_gold
+from services.broker.celery_app import create_celery
 from services.broker.queue import CeleryRoundQueue
 from services.content.local import LocalContentStore
 from services.core.errors import Conflict
@@ -18,7 +19,6 @@ from services.settings import Settings
 from services.app.escrow import FeeTerms
 from tests.fixtures.fees import PAYER, escrow_of
 from tests.integration.test_rounds import new_task, run_round
-from workers.app import create_celery
 
 BANK = GeneratedBank(b"integration-test gold secret!!!!")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from services.app.recovery import finalize_due
 from services.app.settlement import settle_epoch
+from services.broker.celery_app import create_celery
 from services.core.settlement import SettlementStatus
 from tests.contracts.market import MRT, SETTLER, travel
 from tests.integration.test_settlement import World, _close, market_world  # noqa: F401 (a fixture)
-from workers.app import create_celery
 from services.settings import Settings
 
 

@@ -59,7 +59,7 @@ def test_log_lines_carry_their_fields():
 
 
 def test_beat_closes_epochs_only_when_a_period_is_set():
-    from workers.app import create_celery
+    from services.broker.celery_app import create_celery
 
     assert "close-epoch" not in create_celery(Settings(epoch_seconds=0)).conf.beat_schedule
     schedule = create_celery(Settings(epoch_seconds=600, epoch_emission_wei=7)).conf.beat_schedule
@@ -68,7 +68,7 @@ def test_beat_closes_epochs_only_when_a_period_is_set():
 
 
 def test_beat_refunds_fees_escrowed_for_failed_tasks_every_minute():
-    from workers.app import create_celery
+    from services.broker.celery_app import create_celery
 
     for period in (0, 600):
         refund = create_celery(Settings(epoch_seconds=period)).conf.beat_schedule["refund-failed"]

@@ -1,4 +1,6 @@
-"""The Celery application: broker, queues, routing and reliability settings in one place."""
+"""The Celery application: broker, queues, routing, reliability settings and the beat schedule in
+one place; the workers (``celery -A workers.main``) and the round queue (``services.broker.queue``)
+are built on it."""
 
 from __future__ import annotations
 
