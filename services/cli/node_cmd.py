@@ -68,6 +68,7 @@ def serve(
     threads: int = typer.Option(2, min=1, help="CPU threads for llama.cpp"),
     system: str | None = typer.Option(None, help="Your own system prompt, used in place of the caller's"),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
+    dev_account: str | None = typer.Option(None, help="Sign with anvil's dev:N key (dev chain only)"),
     chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
 ) -> None:
@@ -79,7 +80,7 @@ def serve(
     from services.ports_free import ensure_free
 
     ensure_free(port, "--port", host)
-    signer = node_signer(signing_key, None, chain_id, registry)
+    signer = node_signer(signing_key, dev_account, chain_id, registry)
     app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads, system=system,
                  signer=signer)  # fmt: skip
     if signer is None:

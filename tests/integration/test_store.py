@@ -30,6 +30,7 @@ from services.core.types import (
     Wei,
 )
 from services.store.db import PostgresStore
+from tests.fixtures.signing import signed_work_round_trips
 
 UINT256_MAX = 2**256 - 1
 
@@ -193,6 +194,10 @@ def test_judgment_put_is_idempotent_per_ordered_pair(store: PostgresStore) -> No
         j,
         Judgment(task_id, c, b, a, Outcome.TIE, {}),
     ]
+
+
+def test_signed_work_and_rejected_work_round_trip(store: PostgresStore) -> None:
+    signed_work_round_trips(store, add_nodes(store, 3), add_task(store))
 
 
 def test_a_judge_never_judges_its_own_answer(store: PostgresStore) -> None:

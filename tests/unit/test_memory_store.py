@@ -284,6 +284,12 @@ def test_returned_and_given_raw_cannot_change_the_stored_answer(store: MemorySto
     assert store.answers.list_for_task(task_id)[0].raw == {"usage": {"tokens": 3}}
 
 
+def test_signed_work_and_rejected_work_round_trip(store: MemoryStore) -> None:
+    from tests.fixtures.signing import signed_work_round_trips
+
+    signed_work_round_trips(store, add_nodes(store, 3), add_task(store))
+
+
 def test_judgment_put_is_idempotent_per_ordered_pair(store: MemoryStore) -> None:
     a, b, c = add_nodes(store, 3)
     task_id = add_task(store)
