@@ -6,7 +6,10 @@ gold tasks) and pays each fee into an in-memory escrow (``check_fee`` then queue
 stake, answers, candidates, the pair schedule, verdicts, the posterior and its recruits), and closes
 each epoch with ``close_epoch`` (rewards, reputations, reliability estimates, Sybil clusters for the
 next epoch's seats). Only the nodes are simulated (``services.sim.world``), and the measurements
-read back what the store recorded.
+read back what the store recorded. Simulated nodes sign every answer and verdict with their keys
+and the use cases recover every signature, as in production (``services.app.signatures``): with
+libsecp256k1 (coincurve) that is about 0.1 ms per signature and per recovery, and a run takes about
+2.2x as long as it did unsigned (2 epochs x 40 tasks: 0.41 s before, 0.88 s after, on 2 shared cores).
 
 Measured on the requester tasks (gold tasks are the marketplace's own): the share the product
 answered right; a plain majority vote over the same answers (one node one vote, ties broken at
