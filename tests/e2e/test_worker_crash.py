@@ -12,9 +12,11 @@ from services.broker.celery_app import create_celery
 from services.broker.embedded import start_redis
 from services.broker.queue import CeleryRoundQueue
 from services.core.types import TaskStatus
-from services.devstack import register_test_node, start_test_node, start_worker, wait_workers
+from services.devstack import start_test_node, start_worker, wait_workers
+from tests.fixtures.stack import register_test_node
 from services.ports_free import free_port
 from services.settings import Settings
+from tests.fixtures.signing import TEST_DOMAIN, TEST_REGISTRY, key_file
 from tests.fixtures.waiting import wait_for
 
 
@@ -22,7 +24,8 @@ from tests.fixtures.waiting import wait_for
 def test_a_killed_worker_leaves_the_round_to_be_finished_by_another(store, postgres_url, tmp_path):
     redis = start_redis(free_port(), tmp_path / "redis", tmp_path / "redis.log")  # a broker of its own
     nodes = [
-        start_test_node(f"slow-{i}", free_port(), offset, tmp_path / f"n{i}.log", fault="slow")  # 4 s per reply
+        start_test_node(f"slow-{i}", free_port(), offset, tmp_path / f"n{i}.log", fault="slow",  # 4 s per reply
+                        signer=key_file(tmp_path, f"slow-{i}"), registry=TEST_REGISTRY)  # fmt: skip
         for i, offset in enumerate(devstack.test_node_offsets(4))
     ]
     env = {
@@ -32,6 +35,8 @@ def test_a_killed_worker_leaves_the_round_to_be_finished_by_another(store, postg
         "MERIT_BROKER_URL": redis.url,
         "MERIT_NODE_TIMEOUT_S": "5",  # a slow node's 4 s reply fits; each judge call is a delivery
         "MERIT_TASK_VISIBILITY_TIMEOUT_S": "15",  # (judge budget 0 s): no step outlives this
+        "MERIT_SIGNING_CHAIN_ID": str(TEST_DOMAIN.chain_id),  # the domain the test nodes sign for
+        "MERIT_SIGNING_REGISTRY": TEST_REGISTRY,
     }
     workers = []
     try:
