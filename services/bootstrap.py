@@ -6,12 +6,14 @@ import os
 import secrets
 import time
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from services.app.escrow import FeeTerms
 from services.app.gold import GeneratedBank
-from services.app.ports import ContentStore, NodeGateway, QuestionBank, RoundQueue, Store
+from services.app.ports import ContentStore, NodeGateway, QuestionBank, RegistryLog, RoundQueue, Store
 from services.broker.celery_app import create_celery
 from services.broker.queue import CeleryRoundQueue
 from services.broker.ratelimit import RateLimiter
@@ -48,6 +50,25 @@ class Container:
 
                 self._chain = open_chain_settlement(self.settings, self.store)
             return self._chain
+
+    def registry_log(self) -> RegistryLog:
+        """NodeRegistry as the follower reads it, over the marketplace's chain."""
+        from services.chain.registry_log import ChainRegistryLog
+
+        return ChainRegistryLog(self.chain().session)
+
+    def endpoint_check(self) -> Callable[[str], str]:
+        """Registration's check of a node endpoint, with the deployment's loopback rule."""
+        from services.nodes.egress import check_endpoint
+
+        return partial(check_endpoint, allow_loopback=self.settings.nodes_on_loopback)
+
+    def test_model(self) -> str | None:
+        """The model name test nodes register with, admitted on the dev chain only."""
+        from services.chain.anvil import DEV_CHAIN_ID
+        from services.nodes.testnode import TEST_MODEL
+
+        return TEST_MODEL if self.chain().chain_id == DEV_CHAIN_ID else None
 
     def escrow_for_close(self) -> ChainSettlement | None:
         """The escrow an epoch close moves fees out of: the chain when any finished task's fee is

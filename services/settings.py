@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     task_stall_s: int | None = Field(None, ge=1)
     task_redrives: int = Field(3, ge=0)  # re-drives without progress, then the task fails (refunded)
     reconcile_interval_s: int = Field(5, ge=1)  # how often beat runs the task reconciler
+    # the node registry is the chain: beat follows NodeRegistry this often, this many blocks
+    # behind the head (a reorganisation shallower than that never reaches the marketplace)
+    registry_follow_s: float = Field(2.0, gt=0)
+    registry_confirmations: int = Field(2, ge=0)
+    registry_start_block: int = Field(0, ge=0)  # where a fresh marketplace starts reading
+    calibration_questions: int = Field(40, ge=10, le=500)  # the examiner asks each new node this many
     # round steps waiting in the queues above which the reconciler re-drives nothing (they may
     # only be waiting their turn)
     reconcile_max_backlog: int = Field(200, ge=0)

@@ -23,6 +23,8 @@ ROUTES = {
     "merit.round.reconcile": {"queue": "consensus"},
     "merit.epoch.close": {"queue": "consensus"},
     "merit.zk.*": {"queue": "zk"},
+    "merit.registry.follow": {"queue": "consensus"},
+    "merit.registry.examine": {"queue": "inference"},
     "merit.chain.*": {"queue": "chain"},  # one worker, one process: the single chain writer
 }
 
@@ -66,6 +68,11 @@ def create_celery(settings: Settings) -> Celery:
     app.conf.beat_schedule["reconcile-tasks"] = {
         "task": "merit.round.reconcile",
         "schedule": float(settings.reconcile_interval_s),
+    }
+    # nodes registered on chain are found, admitted and examined without anyone's hand
+    app.conf.beat_schedule["follow-registry"] = {
+        "task": "merit.registry.follow",
+        "schedule": float(settings.registry_follow_s),
     }
     if settings.epoch_seconds:
         app.conf.beat_schedule["close-epoch"] = {

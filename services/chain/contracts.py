@@ -103,10 +103,12 @@ class _Client:
             hint="update the contracts (`merit contracts deploy`)",
         )
 
-    def _view(self, function: str, *args: Any) -> Any:
+    def _view(self, function: str, *args: Any, block: int | None = None) -> Any:
+        """The view's value at ``block`` (default: the latest block)."""
         what = f"{self.name}.{function}"
         try:
-            return getattr(self.contract.functions, function)(*args).call()
+            bound = getattr(self.contract.functions, function)(*args)
+            return bound.call() if block is None else bound.call(block_identifier=block)
         except (ContractCustomError, ContractLogicError) as exc:
             raise revert_error(revert_data(exc), function=function, what=what) from exc
         except (requests.RequestException, OSError, Web3Exception) as exc:
@@ -114,9 +116,9 @@ class _Client:
                 f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT
             ) from exc
 
-    def _struct(self, function: str, *args: Any) -> dict[str, Any]:
+    def _struct(self, function: str, *args: Any, block: int | None = None) -> dict[str, Any]:
         """A struct-returning view as {snake_case field: value}, by the ABI's component names."""
-        value = self._view(function, *args)
+        value = self._view(function, *args, block=block)
         outputs = next(
             i["outputs"]
             for i in self.contract.abi
@@ -179,6 +181,7 @@ class ChainNode:
     metadata_cid: str
     stake_wei: Wei
     registered_at: datetime
+    unbonding_wei: Wei = Wei(0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -205,10 +208,12 @@ class RegistryClient(_Client):
         node_id = int(self._view("nodeIdOf", to_checksum_address(operator)))
         return NodeId(node_id) if node_id else None
 
-    def node(self, node_id: int) -> ChainNode:
-        """Node ``node_id``; ChainNotFound (NodeRegistryUnknownNode) when there is none."""
-        f = self._struct("getNode", int(node_id))
+    def node(self, node_id: int, *, block: int | None = None) -> ChainNode:
+        """Node ``node_id`` (at ``block``, default the latest); ChainNotFound
+        (NodeRegistryUnknownNode) when there is none."""
+        f = self._struct("getNode", int(node_id), block=block)
         return ChainNode(
+            unbonding_wei=Wei(int(f.get("unbonding", 0))),
             node_id=NodeId(int(node_id)),
             operator=to_checksum_address(f["operator"]),
             model_hash=_hex(f["model_hash"]),

@@ -9,20 +9,30 @@ from eth_account.signers.local import LocalAccount
 from services.chain.contracts import ChainSession, model_hash
 from services.chain.keys import dev_account
 from services.chain.tx import DirectSender
-from services.content import cid_of
+from services.app.ports import ContentStore
 
 
-def metadata_document(model: str, endpoint: str | None, operator: str) -> bytes:
-    """The node's metadata as canonical JSON (its CID goes on chain)."""
+def metadata_document(
+    model: str, endpoint: str | None, operator: str, *, signer: str | None = None, name: str | None = None
+) -> bytes:
+    """The node's metadata as canonical JSON (its CID goes on chain): the model it serves, where,
+    who operates it and the address whose key signs its work (the operator's unless another)."""
     import json
 
-    doc = {"version": 1, "model": model, "endpoint": endpoint, "operator": operator}
+    doc: dict[str, object] = {"version": 1, "model": model, "endpoint": endpoint, "operator": operator,
+                              "signer": signer or operator}  # fmt: skip
+    if name is not None:
+        doc["name"] = name
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
-def register_dev_operator(session: ChainSession, index: int, model: str, url: str) -> tuple[str, int]:
+def register_dev_operator(
+    session: ChainSession, content: ContentStore, index: int, model: str, url: str, *, name: str | None = None
+) -> tuple[str, int]:
     """Dev account ``dev:index`` takes MRT from the faucet, approves and registers a node with
-    the minimum stake (once; a second call finds the registration). (address, registry node id)."""
+    the minimum stake, its metadata document put in ``content`` (once; a second call finds the
+    registration). (address, registry node id). The marketplace learns of the node from the
+    chain, as of any operator's."""
     account = Account.from_key(dev_account(f"dev:{index}").private_key)
     found = session.registry.node_id_of(account.address)
     if found:
@@ -31,8 +41,8 @@ def register_dev_operator(session: ChainSession, index: int, model: str, url: st
     stake = int(session.registry.register_stake())
     sender.send(session.token.faucet(account.address, stake))
     sender.send(session.token.approve(session.registry.address, stake))
-    metadata = metadata_document(model, url, account.address)
-    sender.send(session.registry.register(model_hash(model), cid_of(metadata), stake))
+    metadata_cid = content.put(metadata_document(model, url, account.address, name=name))
+    sender.send(session.registry.register(model_hash(model), metadata_cid, stake))
     node_id = session.registry.node_id_of(account.address)
     if not node_id:
         raise RuntimeError(f"the registry did not record {account.address}'s registration")

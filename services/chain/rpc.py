@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -65,6 +66,18 @@ class ChainReverted(Conflict):
 
 
 # --- connection -------------------------------------------------------------------------------
+
+
+@contextmanager
+def translate_chain_errors(what: str) -> Iterator[None]:
+    """A revert becomes its named ``ChainReverted`` error and a chain that stops answering
+    ``ChainUnavailable``, both saying ``what`` was being done."""
+    try:
+        yield
+    except (ContractCustomError, ContractLogicError) as exc:
+        raise reverted(exc, what) from exc
+    except (requests.RequestException, OSError, Web3Exception) as exc:
+        raise ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT) from exc
 
 
 def connect(rpc_url: str, *, timeout: float = 10.0) -> Web3:
@@ -279,9 +292,5 @@ def send(
 
 def call_view(call: ContractFunction, *, what: str) -> Any:
     """Run a view, translating reverts and connection errors."""
-    try:
+    with translate_chain_errors(what):
         return call.call()
-    except (ContractCustomError, ContractLogicError) as exc:
-        raise reverted(exc, what) from exc
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT) from exc
