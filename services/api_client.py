@@ -105,3 +105,8 @@ class ApiClient:
     def nodes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/v1/nodes")
         return result
+
+    def registry_node(self, chain_node_id: int) -> dict[str, Any]:
+        """The marketplace's record of registry node ``chain_node_id`` (NotFound until it is found)."""
+        result: dict[str, Any] = self._call("GET", f"/v1/nodes/registry/{int(chain_node_id)}")
+        return result

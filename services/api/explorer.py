@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from services.api.deps import get_container
 from services.bootstrap import Container
+from services.core.money import format_mrt
 from services.core.types import EpochId
 
 router = APIRouter(prefix="/explorer", include_in_schema=False)
@@ -48,9 +49,9 @@ def _kind(kind: str) -> str:
 
 @router.get("", response_class=HTMLResponse)
 def index(c: Dep) -> HTMLResponse:
-    node_rows = [
-        [str(n.id), escape(n.name) + _kind(n.kind.value), escape(n.model), escape(n.status.value),
-         f"{n.reputation_bp / 100:.2f}%"]
+    node_rows = [  # the same records as GET /v1/nodes and `merit node status`: stake followed from the chain
+        [str(n.id), "" if n.chain_node_id is None else str(n.chain_node_id), escape(n.name) + _kind(n.kind.value),
+         escape(n.model), escape(n.status.value), f"{n.reputation_bp / 100:.2f}%", escape(format_mrt(int(n.stake_wei)))]
         for n in c.store.nodes.list()
     ]
     epoch_rows = [
@@ -67,7 +68,7 @@ def index(c: Dep) -> HTMLResponse:
         "<code>GET /v1/tasks/{id}</code> and your API key.</p>"
     )
     body += "<h2>Epochs</h2>" + _table(["epoch", "status", "pool", "audit bundle"], epoch_rows)
-    body += "<h2>Nodes</h2>" + _table(["id", "name", "model", "status", "reputation"], node_rows)
+    body += "<h2>Nodes</h2>" + _table(["id", "registry id", "name", "model", "status", "reputation", "stake"], node_rows)
     return _page("meritswarm explorer", body)
 
 

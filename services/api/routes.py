@@ -62,9 +62,11 @@ def get_task(task_id: str, c: Dep, who: Annotated[str, Depends(requester)]) -> T
 
 @router.get("/nodes", response_model=list[NodeOut])
 def list_nodes(c: Dep) -> list[NodeOut]:
-    return [
-        NodeOut(id=n.id, name=n.name, kind=n.kind.value, model=n.model, endpoint_url=n.endpoint_url,
-                status=n.status.value, reputation_bp=n.reputation_bp, stake_wei=str(n.stake_wei),
-                address=n.address)
-        for n in c.store.nodes.list()
-    ]
+    return [NodeOut.of(n) for n in c.store.nodes.list()]
+
+
+@router.get("/nodes/registry/{chain_node_id}", response_model=NodeOut, responses={404: PROBLEM})
+def registry_node(chain_node_id: int, c: Dep) -> NodeOut:
+    """The node registered on chain as ``chain_node_id``, as the marketplace found and examined it
+    (404 until the marketplace has read the block it was registered in)."""
+    return NodeOut.of(c.store.nodes.get_by_chain_id(chain_node_id))

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.app.tasks import MAX_PROMPT_CHARS, TaskView
 from services.core import aggregation
+from services.core.types import Node
 
 
 class TaskIn(BaseModel):
@@ -183,12 +184,31 @@ class TaskOut(BaseModel):
 
 
 class NodeOut(BaseModel):
+    """A node as the marketplace holds it: its registry entry followed from the chain (stake and
+    unbonding as of ``synced_block``) and the marketplace's own view (status and its reason,
+    reputation)."""
+
     id: int
     name: str
     kind: str
     model: str
     endpoint_url: str
     status: str
+    status_note: str | None = None
     reputation_bp: int
     stake_wei: str
+    unbonding_wei: str = "0"
+    synced_block: int | None = None
     address: str | None
+    chain_node_id: int | None = None
+    signer: str | None = None
+    metadata_cid: str | None = None
+
+    @classmethod
+    def of(cls, n: Node) -> NodeOut:
+        return cls(
+            id=n.id, name=n.name, kind=n.kind.value, model=n.model, endpoint_url=n.endpoint_url,
+            status=n.status.value, status_note=n.status_note, reputation_bp=n.reputation_bp,
+            stake_wei=str(n.stake_wei), unbonding_wei=str(n.unbonding_wei), synced_block=n.synced_block,
+            address=n.address, chain_node_id=n.chain_node_id, signer=n.signer, metadata_cid=n.metadata_cid,
+        )  # fmt: skip

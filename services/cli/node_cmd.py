@@ -6,9 +6,10 @@ import typer
 from rich.table import Table
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from services.api_client import ApiClient
+from services.cli.chain_cmds import AccountSpec, AsJson, RpcUrl
 from services.cli.output import console, errors_as_one_line, print_json
 from services.settings import get_settings
 
@@ -55,8 +56,6 @@ def node_signer(key_file: Path | None, dev: str | None, chain_id: int | None, re
             raise ConfigInvalid(f"no deployment record for chain {chain}", hint="pass --registry 0x...")
         registry = record.address("NodeRegistry")
     return NodeSigner(key, SigningDomain(chain, registry))
-
-
 
 
 @app.command("serve")
@@ -197,6 +196,42 @@ def serve_test(
     signer = node_signer(signing_key, dev_account, chain_id, registry)
     app_ = create_app(TestNode(name, offset, fault, delay, oracle), signer)
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
+
+
+@app.command("status")
+@errors_as_one_line
+def status(
+    node: Annotated[
+        str | None,
+        typer.Argument(help="Registry node id or operator address [default: the account's node]"),
+    ] = None,
+    account: AccountSpec = None,
+    rpc_url: RpcUrl = None,
+    api_url: Annotated[str | None, typer.Option(help="API base URL [default: MERIT_API_URL]")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Where your node stands in the marketplace: found on chain, examined, active or why not,
+    its stake as followed from the chain, and its reputation (over the REST API)."""
+    from services.cli.chain_cmds import node_id_of_arg, open_session
+    from services.core.money import format_mrt
+
+    chain_node_id = int(node) if node is not None and node.isdigit() else node_id_of_arg(open_session(rpc_url), node, account)
+    row = ApiClient(get_settings(), api_url).registry_node(chain_node_id)
+    if as_json:
+        print_json(row)
+        return
+    colour = "green" if row["status"] == "active" else "yellow"
+    console.print(
+        f"node {chain_node_id} ({row['name']}, operator {row['address']}): [{colour}]{row['status']}[/{colour}]"
+        + (f": {row['status_note']}" if row.get("status_note") else ""),
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    console.print(
+        f"stake {format_mrt(int(row['stake_wei']))}, unbonding {format_mrt(int(row['unbonding_wei']))} "
+        f"(as of block {row['synced_block']}); reputation {row['reputation_bp'] / 100:.2f}%; "
+        f"work signed by {row['signer']}; endpoint {row['endpoint_url'] or '-'}",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
 
 
 @app.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from eth_utils.address import is_address
 
 from services.chain.contracts import model_hash
 from services.chain.operators import metadata_document
@@ -17,27 +18,31 @@ from services.cli.chain_cmds import (
     amount_wei,
     open_session,
     run_plan,
-    signer,
     with_approval,
 )
+from services.cli.chain_cmds import signer as signer_of
 from services.cli.output import console, errors_as_one_line
 from services.content import build_content_store, cid_of
-from services.core.errors import Conflict
+from services.core.errors import Conflict, Invalid
 from services.nodes.egress import check_endpoint
 from services.settings import get_settings
 
 
 @errors_as_one_line
 def register(
-    model: Annotated[str, typer.Option(help="The model served (a name, or its 0x 32-byte hash)")],
+    model: Annotated[str, typer.Option(help="The model served (its name; the chain holds its hash)")],
     endpoint: Annotated[
         str | None, typer.Option(help="The node's OpenAI-compatible base URL, for its metadata")
     ] = None,
     metadata_cid: Annotated[
         str | None,
         typer.Option(
-            help="CID of a metadata document [default: one built from --model/--endpoint]"
+            help="CID of a metadata document you published [default: one built from the options]"
         ),
+    ] = None,
+    signer: Annotated[
+        str | None,
+        typer.Option(help="Address whose key signs the node's work [default: the operator's]"),
     ] = None,
     stake: Annotated[
         str | None, typer.Option(help="MRT to stake at registration [default: the minimum]")
@@ -50,21 +55,29 @@ def register(
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
-    """Register your node in the NodeRegistry, approving and staking the minimum (or --stake)."""
-    if endpoint is not None:  # refused early here; the workers check again at every call
+    """Register your node in the NodeRegistry, approving and staking the minimum (or --stake).
+
+    The chain is the registry: the marketplace finds the node through the registry's events,
+    fetches its metadata document by CID, checks the endpoint, calibrates the node and attests the
+    result on chain. Follow it with `merit node status`."""
+    if metadata_cid is None and endpoint is None:
+        raise Invalid("give --endpoint (the node's base URL) or --metadata-cid", hint="e.g. --endpoint https://node.example.org/v1")
+    if endpoint is not None:  # refused early here; the marketplace checks again, and at every call
         endpoint = check_endpoint(endpoint, allow_loopback=get_settings().nodes_on_loopback)
+    if signer is not None and not is_address(signer):
+        raise Invalid(f"--signer {signer!r} is not an address", hint="give the 0x address of the signing key")
     session = open_session(rpc_url)
-    signing = signer(session, account)
+    signing = signer_of(session, account)
     registry = session.registry
     existing = registry.node_id_of(signing.address)
     if existing is not None:
         raise Conflict(
             f"{signing.address} already operates node {existing}",
-            hint=f"one address runs one node; see it with `merit stake show {existing}`",
+            hint=f"one address runs one node; see it with `merit node status {existing}`",
         )
     model_hash_ = model_hash(model)
     if metadata_cid is None:
-        doc = metadata_document(model, endpoint, signing.address)
+        doc = metadata_document(model, endpoint, signing.address, signer=signer, name=name)
         metadata_cid = cid_of(doc) if dry_run else build_content_store(get_settings()).put(doc)
     stake_wei = amount_wei(stake) if stake is not None else None
     register_call = registry.register(model_hash_, metadata_cid, stake_wei)
@@ -74,11 +87,6 @@ def register(
     if dry_run:
         return
     node_id = registry.node_id_of(signing.address)
-    off_chain = (
-        _register_off_chain(name or f"node-{node_id}", endpoint, model, signing.address)
-        if endpoint
-        else "not in the marketplace yet: register again with --endpoint URL to be dispatched tasks"
-    )
     if not as_json:
         console.print(
             f"registered node {node_id} for {signing.address} with {format_mrt(pulled)} staked "
@@ -86,30 +94,9 @@ def register(
             highlight=False,
             soft_wrap=True,
         )
-        console.print(off_chain, highlight=False, soft_wrap=True)
-
-
-def _register_off_chain(name: str, endpoint: str, model: str, address: str) -> str:
-    """Record the node in the marketplace's database, inactive until it passes calibration."""
-    from services.core.errors import MeritError, NotFound
-    from services.core.types import NewNode, NodeStatus
-    from services.store.db import PostgresStore
-
-    try:
-        store = PostgresStore.connect(get_settings().effective_database_url)
-    except MeritError as exc:
-        return f"not recorded in the marketplace ({exc.one_line()})"
-    try:
-        try:
-            node = store.nodes.get_by_name(name)
-            if (node.address or "").lower() != address.lower():
-                return f"not recorded: the name {name} is taken; register again with --name"
-        except NotFound:
-            node = store.nodes.add(NewNode(name, endpoint, model, address=address))
-            store.nodes.set_status(node.id, NodeStatus.INACTIVE)
-    finally:
-        store.close()
-    return (
-        f"marketplace node {name} (id {node.id}) is inactive until it passes calibration: "
-        f"run `merit node calibrate {name}`"
-    )
+        console.print(
+            "the marketplace finds it on chain within a few blocks, then calibrates it: "
+            f"follow it with `merit node status {node_id}`",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -6,20 +6,28 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 from web3 import Web3
 
+from services.app.registry import follow_registry
 from services.chain.anvil import AnvilProcess, start_anvil
+from services.chain.contracts import ChainSession
+from services.chain.registry_log import ChainRegistryLog
 from services.chain.deploy import Deployment
 from services.chain.keys import dev_account
 from services.cli.main import app
+from services.content import build_content_store
+from services.nodes.egress import check_endpoint
 from services.ports_free import free_port
 from services.settings import get_settings
 
 MRT = 10**18
+ENDPOINT = "http://127.0.0.1:9/v1"
 
 
 @pytest.fixture
@@ -94,14 +102,14 @@ def test_register_stake_and_read_back(merit, chain: Web3) -> None:
     assert all(c["gas"] > 21_000 for c in dry["calls"])
     assert chain.eth.get_transaction_count(me) == nonce  # dry run: nothing sent
 
-    out = merit("node", "register", "--model", "tinyllama", "--account", "dev:6").stdout
+    out = merit("node", "register", "--model", "tinyllama", "--endpoint", ENDPOINT, "--account", "dev:6").stdout
     assert "registered node" in out and "with 100 MRT staked" in out
     shown = _json(merit("stake", "show", "--account", "dev:6", "--json"))
     assert shown["operator"] == me and int(shown["stake_wei"]) == 100 * MRT
     assert int(shown["min_stake_wei"]) == 100 * MRT
     node_id = shown["node_id"]
 
-    again = merit("node", "register", "--model", "tinyllama", "--account", "dev:6", code=5)
+    again = merit("node", "register", "--model", "tinyllama", "--endpoint", ENDPOINT, "--account", "dev:6", code=5)
     assert f"already operates node {node_id}" in _one_line_error(again)
 
     merit("stake", "add", "90", "--account", "dev:6")
@@ -109,12 +117,8 @@ def test_register_stake_and_read_back(merit, chain: Web3) -> None:
     by_address = _json(merit("stake", "show", me, "--json"))
     assert by_address["node_id"] == node_id
 
-    rep = _json(merit("reputation", str(node_id), "--json"))
-    assert rep["node_id"] == node_id and isinstance(rep["reputation_bp"], int)
-    board = _json(merit("leaderboard", "--json"))
-    assert node_id in [row["node_id"] for row in board]
-    assert [row["rank"] for row in board] == list(range(1, len(board) + 1))
-    assert "leaderboard on chain 31337" in merit("leaderboard").stdout
+    nowhere = merit("node", "register", "--model", "m", "--account", "dev:6", code=2)
+    assert "--endpoint" in _one_line_error(nowhere)
 
 
 def test_unstake_then_withdraw_after_unbonding(merit, chain: Web3) -> None:
@@ -141,7 +145,7 @@ def test_unstake_then_withdraw_after_unbonding(merit, chain: Web3) -> None:
 def test_reverts_print_one_line_with_the_fix(merit, chain: Web3) -> None:
     me = dev_account("dev:8").address
     nonce = chain.eth.get_transaction_count(me)
-    broke = merit("node", "register", "--model", "m", "--account", "dev:8", code=5)
+    broke = merit("node", "register", "--model", "m", "--endpoint", ENDPOINT, "--account", "dev:8", code=5)
     assert "merit faucet" in _one_line_error(broke)
     not_registered = merit("stake", "add", "5", "--account", "dev:8", code=4)
     assert "operates no node" in _one_line_error(not_registered)
@@ -186,17 +190,43 @@ def test_faucet_is_refused_off_the_dev_chain(merit, tmp_path: Path) -> None:
         other.stop()
 
 
-def test_register_with_an_endpoint_records_the_node_off_chain_inactive(
-    merit, chain: Web3, store, postgres_url, monkeypatch
-) -> None:
-    from services.core.types import NodeStatus
+def _follow(store, chain: Web3, deployment: Deployment) -> None:
+    """One pass of the marketplace's registry follower (what beat runs every few seconds)."""
+    session = ChainSession(chain, deployment)
+    check = partial(check_endpoint, allow_loopback=True)
+    follow_registry(store, ChainRegistryLog(session), build_content_store(get_settings()), check, confirmations=0)
 
-    monkeypatch.setenv("MERIT_DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
+
+def test_a_registered_node_is_found_on_chain_and_every_view_agrees(
+    merit, chain: Web3, deployment: Deployment, store, api_url: str
+) -> None:
+    me = dev_account("dev:9").address
     merit("faucet", "1000", "--account", "dev:9")
-    out = merit("node", "register", "--model", "smollm2-135m", "--endpoint", "http://127.0.0.1:9/v1",
+    out = merit("node", "register", "--model", "smollm2-135m", "--endpoint", ENDPOINT,
                 "--name", "my-node", "--account", "dev:9").stdout  # fmt: skip
-    assert "registered node" in out and "merit node calibrate my-node" in out
-    node = store.nodes.get_by_name("my-node")
-    assert node.status is NodeStatus.INACTIVE and node.address == dev_account("dev:9").address
-    assert node.endpoint_url == "http://127.0.0.1:9/v1" and node.model == "smollm2-135m"
+    node_id = _json(merit("stake", "show", "--account", "dev:9", "--json"))["node_id"]
+    assert "registered node" in out and f"merit node status {node_id}" in out
+    assert store.nodes.list() == []  # the operator wrote to the chain only
+    early = merit("node", "status", str(node_id), "--api-url", api_url, code=4)
+    assert "not known to the marketplace yet" in _one_line_error(early)
+
+    _follow(store, chain, deployment)
+    status = _json(merit("node", "status", "--account", "dev:9", "--api-url", api_url, "--json"))
+    assert (status["name"], status["chain_node_id"], status["address"], status["signer"]) == ("my-node", node_id, me, me)
+    assert status["status"] == "inactive" and "waiting for calibration" in status["status_note"]
+    assert status["endpoint_url"] == ENDPOINT and status["model"] == "smollm2-135m"
+    human = merit("node", "status", str(node_id), "--api-url", api_url).stdout
+    assert "inactive" in human and "stake 100 MRT" in human
+
+    merit("stake", "add", "50", "--account", "dev:9")
+    _follow(store, chain, deployment)
+    on_chain = _json(merit("stake", "show", str(node_id), "--json"))["stake_wei"]
+    rest = _json(merit("node", "status", str(node_id), "--api-url", api_url, "--json"))
+    board = {r["node_id"]: r for r in _json(merit("leaderboard", "--api-url", api_url, "--json"))}
+    rep = _json(merit("reputation", str(node_id), "--api-url", api_url, "--json"))
+    assert on_chain == rest["stake_wei"] == board[node_id]["stake_wei"] == rep["stake_wei"] == str(150 * MRT)
+    assert rest["status"] == board[node_id]["status"] == rep["status"] == "inactive"
+    assert rest["reputation_bp"] == board[node_id]["reputation_bp"] == rep["reputation_bp"]
+    assert rep["settled_epoch"] == 0  # nothing settled on chain yet, said as such
+    page = httpx.get(f"{api_url}/explorer").text
+    assert "my-node" in page and "150 MRT" in page
