@@ -5,7 +5,8 @@ SmolLM2-135M nodes with different system prompts and one Gemma-3-270M node when 
 packages are installed (`make node`), else three labelled TEST NODES (deterministic programs, no
 model). Then, through the real parts: each node's operator (anvil dev accounts 1-3) takes MRT
 from the dev faucet and registers and stakes in the NodeRegistry; each node is calibrated on the
-MMLU calibration split and the result is attested on chain; tasks go in through the REST API
+MMLU calibration split by the marketplace, which found it through the registry's events, and the
+result is attested on chain; tasks go in through the REST API
 and are answered, judged and ranked by the workers; the epoch is closed, proved (Groth16, one
 proof per 32 nodes), checked with py_ecc, proposed to EpochSettlement (which verifies the proof
 again), and finalized once the dev chain's clock passes the challenge window. Returns one report
@@ -29,7 +30,7 @@ from services.chain.keys import DEV_REQUESTER, dev_account
 from services.chain.operators import pay_fee, register_dev_operator
 from services.chain.tx import DirectSender
 from services.core.errors import MeritError
-from services.core.types import NewNode, NodeKind, NodeStatus
+from services.core.types import NodeStatus
 from services.settings import Settings
 
 DEMO_TASKS = (
@@ -60,8 +61,7 @@ class DemoNode:
     account: str
     node_id: int = 0
     chain_node_id: int = 0
-    calibration: str = ""
-    attestation_tx: str | None = None
+    calibration: str = ""  # the examiner's result and the attestation on chain
 
 
 @dataclass
@@ -109,24 +109,39 @@ def node_specs(real_models: bool) -> list[DemoNodeSpec]:
     ]
 
 
-def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int) -> str:
+def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int, signer: str, registry: str) -> str:
+    """Start a demo node signing its work as ``signer`` (its operator's dev account)."""
     from services.processes import http_ok, python_module, spawn, wait_ready
 
     log = stack.data_dir / "logs" / f"{spec.name}.log"
     if spec.test:
         child = devstack.start_test_node(
-            spec.name, port, spec.offset, log, env=stack.child_env(), oracle=True
+            spec.name, port, spec.offset, log, env=stack.child_env(), oracle=True, signer=signer, registry=registry
         )
     else:
         args = python_module(
             "services.cli", "node", "serve", "--model", spec.model, "--port", str(port),
-            *(["--system", spec.system] if spec.system else []),
+            *(["--system", spec.system] if spec.system else []), "--dev-account", signer, "--registry", registry,
         )  # fmt: skip
         child = spawn(spec.name, args, url=f"http://127.0.0.1:{port}/v1", log=log,
                       env=stack.child_env())  # fmt: skip
         wait_ready(child, http_ok(f"http://127.0.0.1:{port}/health"), timeout=120)
     stack.add(devstack.Part(spec.name, child.url, child, child.log))
     return child.url
+
+
+def _signed_work(store: Any, task_id: Any) -> str:
+    """How much of a task's round came signed by its nodes' keys and verified (EIP-712)."""
+    from services.core.types import AnswerStatus, JudgmentStatus
+
+    answers = store.answers.list_for_task(task_id)
+    verdicts = store.judgments.list_for_task(task_id)
+    ok = sum(a.status is AnswerStatus.OK and a.signed is not None for a in answers)
+    judged = sum(j.status is JudgmentStatus.OK and j.signed is not None for j in verdicts)
+    rejected = sum(a.status is AnswerStatus.REJECTED for a in answers) + sum(
+        j.status is JudgmentStatus.REJECTED for j in verdicts
+    )
+    return f"{ok}/{len(answers)} answers, {judged}/{len(verdicts)} verdicts" + (f", {rejected} rejected" if rejected else "")
 
 
 def _confidence(view: dict[str, Any]) -> str | None:
@@ -164,8 +179,7 @@ def run(
     from services.api_client import FINISHED, ApiClient
     from services.app.audit import audit_epoch
     from services.app.bundles import load_bundle
-    from services.app.calibration import attest_calibration, calibrate_node
-    from services.app.gold import MmluBank, commit_gold_set
+    from services.app.gold import commit_gold_set
     from services.app.epochs import close_epoch
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
@@ -181,7 +195,8 @@ def run(
     shutil.rmtree(demo_dir, ignore_errors=True)
     # every demo task brings a hidden gold task along, so the reveal and its audit can be shown
     settings = settings.model_copy(
-        update={"test_nodes": 0, "data_dir": demo_dir, "gold_every": 1, "gold_delay_s": 2.0}
+        update={"test_nodes": 0, "data_dir": demo_dir, "gold_every": 1, "gold_delay_s": 2.0,
+                "calibration_questions": calibration_questions}
     )
     report = DemoReport(real_models)
     t0 = time.monotonic()
@@ -196,23 +211,21 @@ def run(
             writer = open_chain_settlement(settings, c.store)
 
             t = time.monotonic()
-            on_step("nodes: serve, register and stake, calibrate, attest")
+            on_step("nodes: serve, register and stake on chain; the marketplace finds, calibrates and attests them")
+            registered: list[tuple[DemoNodeSpec, str, str, int]] = []
             for i, spec in enumerate(node_specs(real_models)):
-                url = _start_node(stack, spec, settings.test_node_base_port + i)
-                address, chain_node_id = register_dev_operator(session, i + 1, spec.model, url)
-                kind = NodeKind.OPENAI if real_models else NodeKind.TEST
-                node = c.store.nodes.add(
-                    NewNode(spec.name, url, spec.model, kind=kind, address=address)
-                )
-                # test nodes look MMLU answers up, so the demo calibrates them on MMLU (dev only);
-                # real nodes are calibrated on questions drawn from the deployment's secret
-                result = calibrate_node(c.store, c.nodes, node.id, questions=calibration_questions,
-                                        bank=c.bank if real_models else MmluBank())  # fmt: skip
-                tx = attest_calibration(c.store, writer, result)
+                url = _start_node(stack, spec, settings.test_node_base_port + i, f"dev:{i + 1}", session.registry.address)
+                address, chain_node_id = register_dev_operator(
+                    session, c.content, i + 1, spec.model, url, name=spec.name
+                )  # the operator's whole part: the chain and its metadata document
+                registered.append((spec, url, address, chain_node_id))
+            examined = devstack.wait_examined(settings, [r[3] for r in registered])
+            for (spec, url, address, chain_node_id), node in zip(registered, examined, strict=True):
+                score, until = session.registry.attestation_of(chain_node_id)
+                attested = f"attested {score / 100:.0f}% on chain until {until:%Y-%m-%d}" if until else "not attested"
                 report.nodes.append(
                     DemoNode(spec, url, address, int(node.id), chain_node_id,
-                             f"{'passed' if result.passed else 'FAILED'} {result.correct}/"
-                             f"{result.asked} (pass mark {result.threshold})", tx)
+                             f"{(node.status_note or '').removeprefix('calibration ')}; {attested}")
                 )  # fmt: skip
             report.seconds["nodes"] = time.monotonic() - t
             active = [n for n in c.store.nodes.list(status=NodeStatus.ACTIVE)]
@@ -250,10 +263,11 @@ def run(
                     )
                 top = view["ranking"][0] if view["ranking"] else None
                 report_confidence = _confidence(view)
+                signed = _signed_work(c.store, TaskId(accepted["id"]))
                 report.tasks.append(
                     {"id": accepted["id"], "prompt": prompt, "status": view["status"],
                      "answer": view["answer"], "winner": top["node_name"] if top else None,
-                     "confidence": report_confidence, "task": TaskId(accepted["id"])}
+                     "confidence": report_confidence, "task": TaskId(accepted["id"]), "signed": signed}
                 )  # fmt: skip
             for entry in report.tasks:  # the gold tasks come a little later: wait for them too
                 deadline = time.monotonic() + 120
@@ -305,13 +319,15 @@ def run(
                 paid = sender.send(session.settlement.claim_entry(entry))
                 claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
                                "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
-            audit = audit_epoch(c.store, c.content, EpochId(epoch), gold_roots=writer.gold_commitment)
+            audit = audit_epoch(c.store, c.content, EpochId(epoch), gold_roots=writer.gold_commitment,
+                                domain=c.nodes.domain)  # every counted answer and verdict's signature recovered
             revealed = [t for t in load_bundle(c.content, closed.epoch.audit_cid or "")["tasks"] if t["gold"]]
             report.gold.update({
                 "revealed": len(revealed),
                 "gold_tasks": len(c.store.gold.for_tasks(t.id for t in c.store.tasks.list_for_epoch(EpochId(epoch)))),
                 "audit": "PASS" if audit.passed else "FAIL: " + "; ".join(d.what for d in audit.differences),
                 "checks": len(audit.checked),
+                "signatures": sum("signature recovers" in what for what in audit.checked),
             })  # fmt: skip
             report.settlement = {
                 "epoch": epoch,

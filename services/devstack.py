@@ -23,8 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from services.core.errors import Conflict, MeritError, NotFound
-from services.core.types import NewNode, NodeKind, NodeStatus
+from services.core.errors import ConfigInvalid, Conflict, MeritError, NotFound
+from services.core.types import Node, NodeStatus
 from services.ports_free import ensure_free
 from services.processes import (
     Child,
@@ -61,6 +61,7 @@ class Stack:
     settings: Settings
     parts: list[Part] = field(default_factory=list)
     deployment: dict[str, Any] = field(default_factory=dict)
+    registered: list[int] = field(default_factory=list)  # registry ids of the test nodes it started
     _rotated: set[Path] = field(default_factory=set)
 
     @property
@@ -97,6 +98,7 @@ class Stack:
             "MERIT_ENV": s.env,
             "MERIT_GOLD_EVERY": str(s.gold_every),
             "MERIT_GOLD_DELAY_S": str(s.gold_delay_s),
+            "MERIT_CALIBRATION_QUESTIONS": str(s.calibration_questions),
             **({"MERIT_CHAIN_STATE_FILE": str(s.effective_chain_state_file)} if s.effective_chain_state_file else {}),
         }
 
@@ -268,24 +270,60 @@ def start_test_node(
 
 def start_test_nodes(stack: Stack) -> None:
     """Start the test nodes; each is operated by anvil dev account N (N = 1, 2, ...), which
-    registers and stakes it on chain, so epochs settle on chain as they would for operators."""
+    registers and stakes it on chain with its metadata document. That is all: the marketplace
+    finds them through the registry's events and examines them (``wait_test_nodes``)."""
     from services.chain.contracts import ChainSession
     from services.chain.operators import register_dev_operator
+    from services.content import build_content_store
     from services.nodes.testnode import TEST_MODEL
-    from services.store.db import PostgresStore
 
     s = stack.settings
-    store = PostgresStore.connect(s.effective_database_url)
     session = ChainSession.open(s.effective_chain_rpc_url, s.dev_records_dir)
+    content = build_content_store(s)
+    for i, offset in enumerate(test_node_offsets(s.test_nodes)):
+        name, port = f"test-node-{i + 1}", s.test_node_base_port + i
+        log_file = stack.log_file(name)
+        signing = {"signer": f"dev:{i + 1}", "registry": session.registry.address}  # it signs as its operator
+        child = start_test_node(name, port, offset, log_file, oracle=True, **signing)
+        restart = _later(start_test_node, name, port, offset, log_file, oracle=True, wait=False, **signing)
+        stack.add(Part(name, child.url, child, log_file, kind="node", start=restart))
+        _, chain_node_id = register_dev_operator(session, content, i + 1, TEST_MODEL, child.url, name=name)
+        stack.registered.append(chain_node_id)
+
+
+def wait_test_nodes(stack: Stack) -> None:
+    """Wait until the marketplace has found every test node on chain and its examiner has let
+    it in (beat's registry follower and the examiner, as for any operator's node)."""
+    left_out = [n for n in wait_examined(stack.settings, stack.registered) if n.status is not NodeStatus.ACTIVE]
+    if left_out:
+        raise ConfigInvalid(
+            f"test node {left_out[0].name} was not admitted: {left_out[0].status_note}",
+            hint=f"see the worker logs in {stack.data_dir / 'logs'}",
+        )
+
+
+def wait_examined(settings: Settings, chain_node_ids: list[int], timeout_s: float = 300) -> list[Node]:
+    """The marketplace's records of registry nodes ``chain_node_ids`` once each is examined:
+    active, or inactive with the reason (its metadata refused, its calibration failed)."""
+    from services.app.registry import WAITING
+    from services.store.db import PostgresStore
+
+    if not chain_node_ids:
+        return []
+    store = PostgresStore.connect(settings.effective_database_url)
     try:
-        for i, offset in enumerate(test_node_offsets(s.test_nodes)):
-            name, port = f"test-node-{i + 1}", s.test_node_base_port + i
-            log_file = stack.log_file(name)
-            child = start_test_node(name, port, offset, log_file)
-            restart = _later(start_test_node, name, port, offset, log_file, wait=False)
-            stack.add(Part(name, child.url, child, log_file, kind="node", start=restart))
-            address, _ = register_dev_operator(session, i + 1, TEST_MODEL, child.url)
-            register_test_node(store, name, child.url, address)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            known = {n.chain_node_id: n for n in store.nodes.list() if n.chain_node_id in chain_node_ids}
+            if len(known) == len(chain_node_ids) and all(n.status_note != WAITING for n in known.values()):
+                return [known[i] for i in chain_node_ids]
+            if time.monotonic() > deadline:
+                waiting = sorted(set(chain_node_ids) - {i for i, n in known.items() if n.status_note != WAITING})
+                raise ConfigInvalid(
+                    f"registry nodes {waiting} not examined within {timeout_s:.0f} s",
+                    hint=f"see the beat and worker logs in {settings.resolved_data_dir / 'logs'}",
+                )
+            time.sleep(0.5)
     finally:
         store.close()
 
@@ -302,24 +340,6 @@ def commit_gold(stack: Stack) -> None:
         commit_gold_set(store, open_chain_settlement(stack.settings, store), question_bank(stack.settings))
     finally:
         store.close()
-
-
-def register_test_node(store: Any, name: str, url: str, address: str | None = None) -> None:
-    from services.nodes.testnode import TEST_MODEL
-
-    try:
-        node = store.nodes.get_by_name(name)
-    except NotFound:
-        node = store.nodes.add(
-            NewNode(name=name, endpoint_url=url, model=TEST_MODEL, kind=NodeKind.TEST, address=address)
-        )
-    if node.endpoint_url != url:
-        raise Conflict(
-            f"{name} is registered at {node.endpoint_url}, not {url}",
-            hint="start with the same MERIT_TEST_NODE_BASE_PORT, or use a fresh MERIT_DATA_DIR",
-        )
-    if node.status is not NodeStatus.ACTIVE:
-        store.nodes.set_status(node.id, NodeStatus.ACTIVE)
 
 
 def start_worker(
@@ -419,6 +439,7 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Stack], None]]]:
         ("chain saved", save_chain),  # the setup's transactions survive a kill -9 of anvil
         ("workers", start_workers),
         ("beat", start_beat_part),
+        ("test nodes examined", wait_test_nodes),
         ("API", start_api_part),
     ]
     return out

@@ -74,11 +74,11 @@ def demo(
         raise typer.Exit(1)
 
     tasks_t = Table(title="tasks (through POST /v1/tasks)")
-    for col in ("question", "answer", "winner", "confidence (posterior)"):
+    for col in ("question", "answer", "winner", "confidence (posterior)", "signed (EIP-712, verified)"):
         tasks_t.add_column(col)
     for t in report.tasks:
         tasks_t.add_row(
-            t["prompt"], t["answer"] or t["status"], t["winner"] or "-", t["confidence"] or "-"
+            t["prompt"], t["answer"] or t["status"], t["winner"] or "-", t["confidence"] or "-", t.get("signed", "-")
         )
     console.print(tasks_t)
 
@@ -129,7 +129,8 @@ def demo(
         gold_t.add_row("committed on chain", "yes, before the epoch's first task" if g["on_chain"] else "NO")
         gold_t.add_row("gold tasks", f"{g.get('gold_tasks', 0)} (each looks like a requester task)")
         gold_t.add_row("revealed in the bundle", f"{g.get('revealed', 0)} item(s), with salts and Merkle proofs")
-        gold_t.add_row("merit audit", f"{g.get('audit', '-')} ({g.get('checks', 0)} checks)")
+        gold_t.add_row("merit audit", f"{g.get('audit', '-')} ({g.get('checks', 0)} checks, "
+                                      f"{g.get('signatures', 0)} signatures recovered to their nodes' keys)")
         console.print(gold_t)
     secs = report.seconds
     console.print(
