@@ -38,5 +38,10 @@ test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
+# ruff (lint, then format) and mypy --strict over services/, workers/ and zk/; all three run, any failure fails
 lint: install
-	$(BIN)/python -m mypy
+	rc=0; \
+	$(BIN)/ruff check services workers zk || rc=1; \
+	$(BIN)/ruff format --check services workers zk || rc=1; \
+	$(BIN)/python -m mypy || rc=1; \
+	exit $$rc

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.app.tasks import MAX_PROMPT_CHARS, TaskView
 from services.core import aggregation
-from services.core.types import Node
+from services.core.types import Node, NodeId
 
 
 class TaskIn(BaseModel):
@@ -124,8 +124,8 @@ class TaskOut(BaseModel):
 
     @classmethod
     def from_view(cls, v: TaskView) -> TaskOut:
-        wins: dict[int, float] = {}
-        judged: dict[int, int] = {}
+        wins: dict[NodeId, float] = {}
+        judged: dict[NodeId, int] = {}
         for j in v.judgments:
             for nid in (j.left_id, j.right_id):
                 judged[nid] = judged.get(nid, 0) + 1
@@ -133,7 +133,7 @@ class TaskOut(BaseModel):
             wins[j.left_id] = wins.get(j.left_id, 0.0) + share[0]
             wins[j.right_id] = wins.get(j.right_id, 0.0) + share[1]
 
-        def name(nid: int) -> str | None:
+        def name(nid: NodeId) -> str | None:
             return v.nodes[nid].name if nid in v.nodes else None
 
         winner = v.winner_answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError
 
 from services.core.errors import BrokerUnavailable
@@ -26,7 +27,7 @@ class CeleryRoundQueue:
     def ping(self) -> None:
         try:
             with self._app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, interval_start=0, timeout=self._timeout)
+                self._connect(conn)
         except (OperationalError, OSError) as exc:
             raise BrokerUnavailable("the task broker is unreachable", hint=_HINT) from exc
 
@@ -46,17 +47,23 @@ class CeleryRoundQueue:
         """Messages waiting in the round queues (not counting those a worker holds)."""
         try:
             with self._app.connection_for_read() as conn:
-                conn.ensure_connection(max_retries=1, interval_start=0, timeout=self._timeout)
+                self._connect(conn)
                 channel = conn.default_channel
                 total = 0
                 for queue in ROUND_QUEUES:
                     try:
-                        total += int(channel.queue_declare(queue=queue, passive=True).message_count)
+                        # the transport's channel declares queues; the stubs' StdChannel omits it
+                        declared = channel.queue_declare(queue=queue, passive=True)  # type: ignore[attr-defined]
+                        total += int(declared.message_count)
                     except ChannelError:  # never declared: nothing waits in it
                         continue
                 return total
         except (OperationalError, OSError) as exc:
             raise BrokerUnavailable("the task broker is unreachable", hint=_HINT) from exc
+
+    def _connect(self, conn: Connection) -> None:
+        # kombu takes the timeout in seconds, a float; its stubs say int
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=self._timeout)  # type: ignore[arg-type]
 
     def _send(self, name: str, args: list[Any], countdown: float | None = None) -> None:
         try:

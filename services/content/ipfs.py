@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import ipfshttpclient  # type: ignore[import-untyped]
+import ipfshttpclient
 from ipfshttpclient import exceptions as ipfs_errors
 
 from services.content.cid import KUBO_CHUNKER, canonical, cid_of, parse_cid, verify

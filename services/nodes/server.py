@@ -96,7 +96,7 @@ def create_app(name: str, llama: Any, system: str | None = None, signer: NodeSig
                     )
                 )
                 out["model"] = name  # llama.cpp reports the file path
-                return _jsonable(out)
+                return _json_object(out)
             out = llama.create_completion(
                 _plain_prompt(messages),
                 max_tokens=body.max_tokens,
@@ -105,9 +105,13 @@ def create_app(name: str, llama: Any, system: str | None = None, signer: NodeSig
                 seed=body.seed,
                 stop=body.stop,
             )
-        return _jsonable(_as_chat(out, name, body.logprobs))
+        return _json_object(_as_chat(out, name, body.logprobs))
 
     return app
+
+
+def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in value.items()}
 
 
 def _jsonable(value: Any) -> Any:

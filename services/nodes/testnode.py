@@ -106,7 +106,7 @@ class TestNode:
 
             if question in answer_key():
                 return answer_key()[question]
-        options = _OPTION.findall(question)
+        options: list[tuple[str, str]] = _OPTION.findall(question)
         if options:  # a multiple-choice question: the letter of the option holding its result
             value = evaluate(question.split("\n\n", 1)[0])
             if value is not None:
