@@ -130,6 +130,18 @@ def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int, signer: st
     return child.url
 
 
+def _calibration(node: Any) -> str:
+    """The examiner's result in a few words: passed 20/20 (pass mark 11), or why not."""
+    import re
+
+    note = node.status_note or ""
+    m = re.search(r"(\d+)/(\d+) correct; the pass mark is (\d+)", note)
+    if m is None:
+        return note
+    verdict = "passed" if node.status is NodeStatus.ACTIVE else "FAILED"
+    return f"{verdict} {m[1]}/{m[2]} (pass mark {m[3]})"
+
+
 def _signed_work(store: Any, task_id: Any) -> str:
     """How much of a task's round came signed by its nodes' keys and verified (EIP-712)."""
     from services.core.types import AnswerStatus, JudgmentStatus
@@ -222,10 +234,10 @@ def run(
             examined = devstack.wait_examined(settings, [r[3] for r in registered])
             for (spec, url, address, chain_node_id), node in zip(registered, examined, strict=True):
                 score, until = session.registry.attestation_of(chain_node_id)
-                attested = f"attested {score / 100:.0f}% on chain until {until:%Y-%m-%d}" if until else "not attested"
+                attested = f"attested {score / 100:.0f}% on chain" if until else "not attested"
                 report.nodes.append(
                     DemoNode(spec, url, address, int(node.id), chain_node_id,
-                             f"{(node.status_note or '').removeprefix('calibration ')}; {attested}")
+                             f"{_calibration(node)}; {attested}")
                 )  # fmt: skip
             report.seconds["nodes"] = time.monotonic() - t
             active = [n for n in c.store.nodes.list(status=NodeStatus.ACTIVE)]
