@@ -27,14 +27,18 @@ def follow() -> dict[str, Any]:
     try:
         done = registry.follow_registry(
             c.store, c.registry_log(), c.content, c.endpoint_check(),
-            confirmations=c.settings.registry_confirmations, start_block=c.settings.registry_start_block,
-            test_model=c.test_model(),
+            confirmations=c.settings.registry_confirmations,
+            start_block=c.settings.registry_start_block, test_model=c.test_model(),
         )  # fmt: skip
     except (ChainUnavailable, ContentUnavailable, StoreUnavailable) as exc:
         return {"waiting": exc.one_line()}
-    for node_id in done.admitted:
+    for node_id in [*done.admitted, *registry.requeue_failed(c.store)]:  # failed an hour ago: again
         examine.delay(int(node_id))
-    return {"last": done.last, "admitted": [int(n) for n in done.admitted], "refused": len(done.refused)}
+    return {
+        "last": done.last,
+        "admitted": [int(n) for n in done.admitted],
+        "refused": len(done.refused),
+    }
 
 
 @shared_task(name="merit.registry.examine", **_RETRY)
@@ -52,6 +56,11 @@ def examine(node_id: int) -> str | None:
     except ChainUnavailable:
         chain = None  # calibrated now; the attestation is written by `merit node calibrate` later
     result = registry.examine_node(
-        c.store, c.nodes, chain, NodeId(node_id), bank=bank, questions=c.settings.calibration_questions
+        c.store,
+        c.nodes,
+        chain,
+        NodeId(node_id),
+        bank=bank,
+        questions=c.settings.calibration_questions,
     )
     return None if result is None else result.reason

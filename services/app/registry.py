@@ -25,12 +25,19 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
-from services.app.calibration import AttestationChain, CalibrationResult, attest_calibration, calibrate_node
+from services.app.calibration import (
+    COOLDOWN,
+    CalibrationResult,
+    attest_calibration,
+    calibrate_node,
+)
 from services.app.ports import (
+    AttestationChain,
     ChainCursor,
     ContentStore,
     NodeGateway,
@@ -48,6 +55,7 @@ CURSOR = "registry"
 REORG_DEPTH = 64  # blocks re-read after the chain reorganised under the cursor
 MAX_METADATA_BYTES = 16 * 1024
 WAITING = "registered on chain; waiting for calibration by the examiner"
+LOW_STAKE = "stake below the registry's minimum"
 
 
 class MetadataRefused(MeritError):
@@ -88,7 +96,9 @@ def parse_metadata(
     (or EndpointRefused) saying what is wrong. ``test_model``: the model name of test nodes,
     admitted on a dev chain only (None elsewhere)."""
     if len(data) > MAX_METADATA_BYTES:
-        raise MetadataRefused(f"metadata document is {len(data)} bytes (at most {MAX_METADATA_BYTES})")
+        raise MetadataRefused(
+            f"metadata document is {len(data)} bytes (at most {MAX_METADATA_BYTES})"
+        )
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -102,7 +112,9 @@ def parse_metadata(
         raise MetadataRefused("metadata names no endpoint")
     declared = "0x" + keccak(text=model.strip()).hex()
     if declared != node.model_hash.lower():
-        raise MetadataRefused(f"metadata model {model!r} is not the model hashed on chain ({node.model_hash})")
+        raise MetadataRefused(
+            f"metadata model {model!r} is not the model hashed on chain ({node.model_hash})"
+        )
     operator = doc.get("operator")
     if not isinstance(operator, str) or operator.lower() != node.operator.lower():
         raise MetadataRefused(f"metadata names operator {operator!r}, the chain {node.operator}")
@@ -110,14 +122,18 @@ def parse_metadata(
     if not isinstance(signer, str) or not is_address(signer):
         raise MetadataRefused(f"metadata signer {signer!r} is not an address")
     name = doc.get("name")
-    if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 64 or not name.isprintable()):
+    if name is not None and (
+        not isinstance(name, str) or not 0 < len(name) <= 64 or not name.isprintable()
+    ):
         raise MetadataRefused("metadata name must be 1 to 64 printable characters")
     kind = NodeKind.OPENAI
     if model == test_model:
         kind = NodeKind.TEST
     elif test_model is None and model.strip() == TEST_MODEL_NAME:
         raise MetadataRefused("test nodes are admitted on a dev chain only")
-    return NodeMetadata(model.strip(), check_endpoint(endpoint), to_checksum_address(signer), name), kind
+    return NodeMetadata(
+        model.strip(), check_endpoint(endpoint), to_checksum_address(signer), name
+    ), kind
 
 
 TEST_MODEL_NAME = "merit-test-node"  # services.nodes.testnode.TEST_MODEL
@@ -145,7 +161,9 @@ def follow_registry(
     if reorganised:
         assert cursor is not None
         first = max(start_block, cursor.block_number - REORG_DEPTH)
-        log.warning("registry reorganised under block %d; reading again from %d", cursor.block_number, first)
+        log.warning(
+            "registry reorganised under block %d; reading again from %d", cursor.block_number, first
+        )
     last = min(safe, first + max_blocks - 1)
     if last < first:
         return Followed(first, first - 1)
@@ -167,16 +185,24 @@ def follow_registry(
             if node is None:
                 node = _admit(tx, state, documents[cid], check_endpoint, test_model)
                 (out.admitted if node.status_note == WAITING else out.refused).append(node.id)
-            tx.nodes.set_chain_state(node.id, stake_wei=state.stake_wei, unbonding_wei=state.unbonding_wei, block=last)
+            tx.nodes.set_chain_state(
+                node.id, stake_wei=state.stake_wei, unbonding_wei=state.unbonding_wei, block=last
+            )
             if state.stake_wei < min_stake and node.status is NodeStatus.ACTIVE:
-                tx.nodes.set_status(
-                    node.id, NodeStatus.INACTIVE,
-                    note=f"stake {state.stake_wei} wei is below the registry's minimum {min_stake} wei",
-                )  # fmt: skip
+                note = f"{LOW_STAKE}: {state.stake_wei} of {min_stake} wei"
+                tx.nodes.set_status(node.id, NodeStatus.INACTIVE, note=note)
+            elif state.stake_wei >= min_stake and (node.status_note or "").startswith(LOW_STAKE):
+                tx.nodes.set_status(node.id, NodeStatus.INACTIVE, note=WAITING)  # examined again
+                out.admitted.append(node.id)
             out.updated += 1
         tx.cursors.set(CURSOR, ChainCursor(last, chain.block_hash(last) or ""))
     if out.admitted or out.refused:
-        log.info("registry followed to block %d: %d admitted, %d refused", last, len(out.admitted), len(out.refused))
+        log.info(
+            "registry followed to block %d: %d admitted, %d refused",
+            last,
+            len(out.admitted),
+            len(out.refused),
+        )
     return out
 
 
@@ -209,7 +235,9 @@ def _admit(
     default_name = f"node-{state.chain_node_id}"
     try:
         if isinstance(document, MeritError):
-            raise MetadataRefused(f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}")
+            raise MetadataRefused(
+                f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}"
+            )
         meta, kind = parse_metadata(document, state, check_endpoint, test_model=test_model)
     except MeritError as exc:
         log.info("registry node %d refused: %s", state.chain_node_id, exc.detail)
@@ -231,6 +259,21 @@ def _admit(
             if exc.context.get("constraint") != "nodes_name_key" or attempt == default_name:
                 raise
     raise AssertionError("unreachable")
+
+
+def requeue_failed(store: Store, *, now: datetime | None = None) -> list[NodeId]:
+    """Registry nodes whose calibration failed at least ``COOLDOWN`` ago, made waiting for the
+    examiner again (their operator may have fixed the model meanwhile); their ids. A node below
+    the registry's minimum stake, or whose metadata was refused, is not examined again."""
+    now = now or datetime.now(UTC)
+    due = [
+        n for n in store.nodes.list(status=NodeStatus.INACTIVE)
+        if n.chain_node_id is not None and (n.status_note or "").startswith("calibration failed")
+        and n.last_calibration_at is not None and n.last_calibration_at + COOLDOWN <= now
+    ]  # fmt: skip
+    for node in due:
+        store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=WAITING)
+    return [n.id for n in due]
 
 
 def examine_node(

@@ -6,12 +6,14 @@ is recorded with its reason; blocks too young are not read; a reorganisation is 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 import pytest
 from web3 import Web3
 
-from services.app.registry import CURSOR, WAITING, examine_node, follow_registry
+from services.app.calibration import COOLDOWN
+from services.app.registry import CURSOR, LOW_STAKE, WAITING, examine_node, follow_registry, requeue_failed
 from services.chain.contracts import ChainSession, model_hash
 from services.chain.deploy import Deployment
 from services.chain.outbox import OutboxSender, PostgresSenderLock
@@ -178,3 +180,30 @@ def test_a_reorganisation_under_the_cursor_is_read_again_and_a_vanished_node_lea
     assert gone.status is NodeStatus.INACTIVE and "reorganised" in gone.status_note
     cursor = reg.store.cursors.get(CURSOR)
     assert cursor is not None and cursor.block_hash == reg.log.block_hash(cursor.block_number)
+
+
+def test_a_node_that_takes_its_whole_stake_out_leaves_and_is_examined_again_once_staked(reg: Registry) -> None:
+    registry, minimum = reg.contracts.registry, reg.contracts.market.params.min_stake_wei
+    reg.register(OPERATOR)
+    node_id = reg.follow().admitted[0]
+    reg.store.nodes.set_status(node_id, NodeStatus.ACTIVE, note="as if examined")
+    tx(reg.w3, OPERATOR, registry.functions.requestUnstake(minimum), "unstake all")
+    assert reg.follow().admitted == []
+    left = reg.store.nodes.get(node_id)
+    assert left.status is NodeStatus.INACTIVE and left.status_note.startswith(LOW_STAKE)
+    assert (left.stake_wei, left.unbonding_wei) == (0, minimum)  # still slashable while it unbonds
+    reg.contracts.faucet(OPERATOR, minimum, registry.address)
+    tx(reg.w3, OPERATOR, registry.functions.stake(minimum), "stake again")
+    assert reg.follow().admitted == [node_id]  # back to the examiner, not straight back in
+    assert reg.store.nodes.get(node_id).status_note == WAITING
+
+
+def test_a_failed_node_waits_for_the_examiner_again_an_hour_after_its_attempt(reg: Registry) -> None:
+    reg.register(OPERATOR)
+    node_id = reg.follow().admitted[0]
+    attempt = reg.store.nodes.record_calibration_attempt(node_id).last_calibration_at
+    reg.store.nodes.set_status(node_id, NodeStatus.INACTIVE, note="calibration failed: 3/40 correct")
+    assert requeue_failed(reg.store, now=attempt + COOLDOWN - timedelta(seconds=1)) == []
+    assert requeue_failed(reg.store, now=attempt + COOLDOWN) == [node_id]
+    assert reg.store.nodes.get(node_id).status_note == WAITING
+    assert requeue_failed(reg.store, now=attempt + 2 * COOLDOWN) == []  # sent once
