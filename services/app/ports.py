@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from services.core.errors import Conflict
 from services.core.questions import Draw
 from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
 from services.core.types import (
@@ -46,6 +47,17 @@ from services.core.work import Receipt, SigningDomain, WorkOrder
 
 
 # ---------------------------------------------------------------- store
+def node_taken(node: NewNode, constraint: str) -> Conflict:
+    """The error of adding ``node`` when one of its unique keys (``constraint``) is taken."""
+    if constraint == "nodes_chain_node_id_key":
+        detail, hint = f"registry node {node.chain_node_id} is already recorded", "look it up with `merit node status`"
+    elif constraint == "nodes_address_key":
+        detail, hint = f"address {node.address} is already registered to another node", "each node needs its own address"
+    else:
+        detail, hint = f"a node named {node.name!r} already exists", "choose another name, or look it up with `merit node list`"
+    return Conflict(detail, hint=hint, constraint=constraint)
+
+
 class NodeRepository(Protocol):
     def add(self, node: NewNode) -> Node: ...
     def get(self, node_id: NodeId) -> Node: ...  # NotFound
@@ -365,3 +377,84 @@ class Escrow(Protocol):
     def refund(self, intent_key: str, payer: str, task_id: str) -> str: ...  # tx hash
     # move the held fees of ``items`` (payer, task id) into ``epoch``'s pool; skip what is gone
     def move_fees(self, intent_key: str, epoch: int, items: Sequence[tuple[str, str]]) -> MovedFees: ...
+
+
+# ---------------------------------------------------------------- what use cases need of the chain
+# services.chain.settlement.ChainSettlement implements the writer's ports (through the outbox),
+# services.chain.challenges.ChainChallenges the watcher's. A refusal the use cases act on arrives
+# as its services.core.errors type (ChallengeWindowOpen, VerifierRefused), never as a name.
+
+
+class SettlementChain(Protocol):
+    """What settling needs from the chain (``services.chain.settlement.ChainSettlement``).
+
+    Writes go through the outbox: ``propose``/``finalize`` return the tx hash of the one
+    transaction of ``intent_key`` (a retry returns the first one's) and raise the chain's refusal
+    when the call would revert (``VerifierRefused``, ``ChallengeWindowOpen``, another Conflict);
+    nothing is stored then.
+    """
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def settlement_address(self) -> str: ...  # the EpochSettlement contract proofs are bound to
+    def node_id_of(self, account: str) -> int | None: ...
+    def node_count(self) -> int: ...
+    # an upheld challenge cancelled the epoch's proposal and nothing proposed it again yet
+    def proposal_cancelled(self, epoch: int) -> bool: ...
+    def reputation_bp(self, chain_node_id: int) -> int: ...
+    def sent(self, intent_key: str) -> str | None: ...  # the mined tx hash of a finished intent
+    def propose(
+        self,
+        intent_key: str,
+        epoch: int,
+        root: bytes,
+        total: int,
+        audit_cid: str,
+        first_word: int,
+        words: list[int],
+        proof: bytes,
+    ) -> str: ...
+    def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str: ...
+
+
+class AttestationChain(Protocol):
+    """What attesting needs from the chain (``services.chain.settlement.ChainSettlement``)."""
+
+    @property
+    def chain_id(self) -> int: ...
+    def node_id_of(self, account: str) -> int | None: ...
+    def attest(
+        self, intent_key: str, chain_node_id: int, score_bps: int, valid_until: datetime
+    ) -> str: ...
+
+
+@dataclass(frozen=True)
+class ProposedEpoch:
+    """One ``EpochProposed`` event with the arguments of its ``propose`` call."""
+
+    epoch: int
+    audit_cid: str
+    rewards_root: str  # 0x-hex
+    total: int
+    proposer: str
+    block_number: int
+    tx_hash: str
+    proposed_at: int  # the block's timestamp, unix seconds
+    proof: bytes | None  # None: the call could not be read (sent through another contract)
+    rep_first_word: int = 0
+    rep_words: tuple[int, ...] = ()
+
+
+class WatchChain(Protocol):
+    """What the watcher needs from the chain (``services.chain.challenges.ChainChallenges``)."""
+
+    def head(self) -> int: ...  # the latest block number
+    def proposals(self, from_block: int, to_block: int) -> list[ProposedEpoch]: ...
+    def pending_since(self, epoch: int) -> int | None: ...  # proposedAt of the pending epoch
+    def challenge_ends_at(self, epoch: int) -> int | None: ...
+    def pool_of(self, epoch: int) -> int: ...  # what EpochSettlement holds in the epoch's pool
+    def now(self) -> int: ...  # the latest block's timestamp
+    def open_challenger(self, epoch: int) -> str | None: ...  # who holds its open challenge
+    def chain_node_id(self, account: str, block: int) -> int | None: ...
+    def challenge(self, epoch: int, evidence_cid: str) -> str: ...  # the tx hash

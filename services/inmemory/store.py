@@ -41,6 +41,7 @@ from services.app.ports import (
     RoundRepository,
     SettlementRepository,
     TaskRepository,
+    node_taken,
 )
 from services.core.errors import Conflict, Invalid, MeritError, NotFound, StoreUnavailable
 from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
@@ -162,7 +163,9 @@ class _Tables:
     def __init__(self, clock: Callable[[], datetime], new_id: Callable[[], uuid.UUID]) -> None:
         self.lock = threading.RLock()
         self.closed = False
-        self._undo: list[list[tuple[dict[Any, Any], Any, Any]]] = []  # one journal per open transaction
+        self._undo: list[
+            list[tuple[dict[Any, Any], Any, Any]]
+        ] = []  # one journal per open transaction
         self._clock = clock
         self.new_id = new_id
         self._last: datetime | None = None
@@ -292,7 +295,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _json(value: Any) -> Any:
-    """``value`` as a jsonb column gives it back; Invalid for what JSON cannot hold (NaN, objects)."""
+    """``value`` as a jsonb column gives it back; Invalid for what JSON cannot hold (NaN,
+    objects)."""
     try:
         text = json.dumps(value, default=_json_default, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -367,28 +371,11 @@ class MemoryNodes(_Repo):
         node_id = NodeId(next(self._db.node_ids))
         _check(node.name != "", "nodes", "nodes_name_check")
         _check(int(node.stake_wei) >= 0, "nodes", "nodes_stake_wei_check")
-        if any(n.name == node.name for n in self._db.nodes.values()):
-            raise Conflict(
-                f"a node named {node.name!r} already exists",
-                hint="choose another name, or look it up with `merit node list`",
-                constraint="nodes_name_key",
-            )
-        if node.chain_node_id is not None and any(
-            n.chain_node_id == node.chain_node_id for n in self._db.nodes.values()
-        ):
-            raise Conflict(
-                f"registry node {node.chain_node_id} is already recorded",
-                hint="look it up with `merit node status`",
-                constraint="nodes_chain_node_id_key",
-            )
-        if node.address is not None and any(
-            n.address == node.address for n in self._db.nodes.values()
-        ):
-            raise Conflict(
-                f"address {node.address} is already registered to another node",
-                hint="each node needs its own address",
-                constraint="nodes_address_key",
-            )
+        for constraint, key in (("nodes_name_key", "name"), ("nodes_chain_node_id_key", "chain_node_id"),
+                                ("nodes_address_key", "address")):  # fmt: skip
+            value = getattr(node, key)
+            if value is not None and any(getattr(n, key) == value for n in self._db.nodes.values()):
+                raise node_taken(node, constraint)
         row = Node(
             id=node_id,
             name=node.name,
@@ -419,19 +406,25 @@ class MemoryNodes(_Repo):
         if found is None:
             raise NotFound(
                 f"registry node {chain_node_id} is not known to the marketplace yet",
-                hint="the marketplace follows the registry a few blocks behind its head; try again shortly",
+                hint="the marketplace follows the registry a few blocks behind its head; "
+                "try again shortly",
             )
         return _node_out(found)
 
     @_locked
-    def set_chain_state(self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int) -> None:
+    def set_chain_state(
+        self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int
+    ) -> None:
         n = self._db.nodes.get(node_id)
         if n is None or (n.synced_block is not None and n.synced_block > block):
             return
         _check(int(stake_wei) >= 0, "nodes", "nodes_stake_wei_check")
         _check(int(unbonding_wei) >= 0, "nodes", "nodes_unbonding_wei_check")
         self._db.nodes[node_id] = replace(
-            n, stake_wei=Wei(int(stake_wei)), unbonding_wei=Wei(int(unbonding_wei)), synced_block=int(block)
+            n,
+            stake_wei=Wei(int(stake_wei)),
+            unbonding_wei=Wei(int(unbonding_wei)),
+            synced_block=int(block),
         )
 
     @_locked
@@ -471,7 +464,9 @@ class MemoryNodes(_Repo):
         """Count one more calibration attempt, now; the node as it stands after."""
         node = self._db.node(node_id)
         counted = replace(
-            node, calibration_attempts=node.calibration_attempts + 1, last_calibration_at=self._db.now()
+            node,
+            calibration_attempts=node.calibration_attempts + 1,
+            last_calibration_at=self._db.now(),
         )
         self._db.nodes[node_id] = counted
         return _node_out(counted)
@@ -531,11 +526,18 @@ class MemoryTasks(_Repo):
 
     @_locked
     def set_fee(
-        self, task_id: TaskId, state: FeeState, *, epoch: EpochId | None = None, note: str | None = None
+        self,
+        task_id: TaskId,
+        state: FeeState,
+        *,
+        epoch: EpochId | None = None,
+        note: str | None = None,
     ) -> None:
         """Record where the task's fee stands (``epoch``: the pool it moved into, MOVED only)."""
         wanted = FeeState(state)
-        _check((wanted is FeeState.MOVED) == (epoch is not None), "tasks", "tasks_moved_fee_has_epoch")
+        _check(
+            (wanted is FeeState.MOVED) == (epoch is not None), "tasks", "tasks_moved_fee_has_epoch"
+        )
         task = self._db.task(task_id)
         self._db.tasks[task.id] = replace(
             task, fee_state=wanted, fee_epoch=epoch, fee_note=note, updated_at=self._db.now()
@@ -543,7 +545,12 @@ class MemoryTasks(_Repo):
 
     @_locked
     def with_fee(
-        self, state: FeeState, *, fee_epoch: EpochId | None = None, done: bool = False, limit: int = 10_000
+        self,
+        state: FeeState,
+        *,
+        fee_epoch: EpochId | None = None,
+        done: bool = False,
+        limit: int = 10_000,
     ) -> builtins.list[Task]:
         """Tasks whose fee is in ``state`` (moved into ``fee_epoch``'s pool; only finished tasks
         with ``done``), oldest first."""
@@ -562,7 +569,8 @@ class MemoryTasks(_Repo):
 
     @_locked
     def stalled(self, before: datetime, *, limit: int = 500) -> builtins.list[StalledTask]:
-        """Unfinished tasks without progress (change of state, answer, judgment) since ``before``."""
+        """Unfinished tasks without progress (change of state, answer, judgment) since
+        ``before``."""
         out = []
         for t in self._db.tasks.values():
             last = max(t.updated_at, self._db.progress.get(t.id, t.updated_at))
@@ -586,8 +594,15 @@ class MemoryTasks(_Repo):
     def delete(self, task_id: TaskId) -> None:
         """Remove the task with its answers, judgments and round."""
         key = self._db.task(task_id).id
-        tables = (self._db.tasks, self._db.answers, self._db.judgments, self._db.rounds, self._db.gold_tasks,
-                  self._db.progress, self._db.redrives)
+        tables = (
+            self._db.tasks,
+            self._db.answers,
+            self._db.judgments,
+            self._db.rounds,
+            self._db.gold_tasks,
+            self._db.progress,
+            self._db.redrives,
+        )
         for table in tables:
             table.pop(key, None)
 
@@ -929,18 +944,24 @@ class MemoryGold(_Repo):
         _get(self._db.gold_sets, set_epoch, lambda: NotFound(f"no gold set for epoch {set_epoch}"))
         near = None if beside is None else TaskId(_task_key(beside))
         taken = any(
-            (g.set_epoch == set_epoch and g.index == index) or (near is not None and g.beside == near)
+            (g.set_epoch == set_epoch and g.index == index)
+            or (near is not None and g.beside == near)
             for g in self._db.gold_tasks.values()
         )
         if key in self._db.gold_tasks or taken:
-            raise Conflict("that gold item or task is already linked", constraint="gold_tasks_one_task_per_item")
+            raise Conflict(
+                "that gold item or task is already linked",
+                constraint="gold_tasks_one_task_per_item",
+            )
         self._db.gold_tasks[key] = GoldTask(TaskId(key), set_epoch, index, near)
         return self._db.gold_tasks[key]
 
     @_locked
     def beside(self, task_id: TaskId) -> GoldTask | None:
         key = _task_key_or_none(task_id)
-        return next((g for g in self._db.gold_tasks.values() if key is not None and g.beside == key), None)
+        return next(
+            (g for g in self._db.gold_tasks.values() if key is not None and g.beside == key), None
+        )
 
     @_locked
     def of(self, task_id: TaskId) -> GoldTask | None:
@@ -1176,7 +1197,8 @@ class MemorySettlements(_Repo):
         chunks: int,
         detail: str | None = None,
     ) -> Settlement:
-        """Record the epoch's proof and the workers' verdict on it. NotFound without a settlement."""
+        """Record the epoch's proof and the workers' verdict on it; NotFound without a
+        settlement."""
         s = self._get(epoch_id)
         _check(chunks >= 0, "settlements", "settlements_proof_chunks_check")
         row = replace(

@@ -7,7 +7,8 @@ from typing import Any
 
 from psycopg import errors as pg_errors
 
-from services.core.errors import Conflict, NotFound
+from services.app.ports import node_taken
+from services.core.errors import NotFound
 from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus, Reliability, Wei
 from services.store.session import Session, to_jsonb
 
@@ -79,23 +80,7 @@ class PostgresNodes:
                     ),
                 )
             except pg_errors.UniqueViolation as exc:
-                if exc.diag.constraint_name == "nodes_chain_node_id_key":
-                    raise Conflict(
-                        f"registry node {node.chain_node_id} is already recorded",
-                        hint="look it up with `merit node status`",
-                        constraint=exc.diag.constraint_name,
-                    ) from exc
-                if exc.diag.constraint_name == "nodes_address_key":
-                    raise Conflict(
-                        f"address {node.address} is already registered to another node",
-                        hint="each node needs its own address",
-                        constraint=exc.diag.constraint_name,
-                    ) from exc
-                raise Conflict(
-                    f"a node named {node.name!r} already exists",
-                    hint="choose another name, or look it up with `merit node list`",
-                    constraint=exc.diag.constraint_name,
-                ) from exc
+                raise node_taken(node, exc.diag.constraint_name or "nodes_name_key") from exc
             row = cur.fetchone()
         assert row is not None
         return node_from_row(row)
@@ -110,16 +95,21 @@ class PostgresNodes:
 
     def get_by_chain_id(self, chain_node_id: int) -> Node:
         with self._s.cursor() as cur:
-            cur.execute(f"SELECT {_COLUMNS} FROM nodes WHERE chain_node_id = %s", (int(chain_node_id),))
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM nodes WHERE chain_node_id = %s", (int(chain_node_id),)
+            )
             row = cur.fetchone()
         if row is None:
             raise NotFound(
                 f"registry node {chain_node_id} is not known to the marketplace yet",
-                hint="the marketplace follows the registry a few blocks behind its head; try again shortly",
+                hint="the marketplace follows the registry a few blocks behind its head; "
+                "try again shortly",
             )
         return node_from_row(row)
 
-    def set_chain_state(self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int) -> None:
+    def set_chain_state(
+        self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int
+    ) -> None:
         """The node's stake as the chain held it at ``block`` (a state read at an older block
         than the one stored is not written)."""
         with self._s.cursor() as cur:
