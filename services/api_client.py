@@ -15,8 +15,15 @@ from services.settings import Settings
 _BY_CODE: dict[str, type[errors.MeritError]] = {
     cls.code: cls
     for cls in (
-        errors.NotFound, errors.Conflict, errors.Invalid, errors.Unauthorized, errors.Unavailable,
-        errors.BrokerUnavailable, errors.StoreUnavailable, errors.ChainUnavailable, errors.TooLarge,
+        errors.NotFound,
+        errors.Conflict,
+        errors.Invalid,
+        errors.Unauthorized,
+        errors.Unavailable,
+        errors.BrokerUnavailable,
+        errors.StoreUnavailable,
+        errors.ChainUnavailable,
+        errors.TooLarge,
     )
 }
 RATE_LIMIT_WAITS = 3  # a 429 is waited out (its Retry-After, at most 10 s) this many times
@@ -107,6 +114,6 @@ class ApiClient:
         return result
 
     def registry_node(self, chain_node_id: int) -> dict[str, Any]:
-        """The marketplace's record of registry node ``chain_node_id`` (NotFound until it is found)."""
+        """The marketplace's record of registry node ``chain_node_id`` (NotFound until found)."""
         result: dict[str, Any] = self._call("GET", f"/v1/nodes/registry/{int(chain_node_id)}")
         return result

@@ -16,7 +16,9 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
-        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        fields = {
+            k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")
+        }
         if not fields:
             return base
         return base + " " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))

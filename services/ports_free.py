@@ -44,7 +44,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         port = rng.choice(rng.choice(candidates))
         if is_free(port, host):
             return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no quiet range: let the kernel pick
+    with socket.socket(
+        socket.AF_INET, socket.SOCK_STREAM
+    ) as s:  # no quiet range: let the kernel pick
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

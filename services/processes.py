@@ -11,6 +11,7 @@ started too (Celery's embedded beat, a pool's children), even when the child its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,7 +74,11 @@ def log_since(child: Child) -> str:
 
 
 def wait_ready(
-    child: Child, probe: Callable[[], bool], timeout: float, *, error: type[MeritError] = ConfigInvalid
+    child: Child,
+    probe: Callable[[], bool],
+    timeout: float,
+    *,
+    error: type[MeritError] = ConfigInvalid,
 ) -> None:
     """Until ``probe()`` says ready; ``error`` when the child exits first or is not ready in time
     (then it is stopped)."""
@@ -81,14 +86,18 @@ def wait_ready(
     while time.monotonic() < deadline:
         if not child.alive():
             raise error(
-                f"{child.name} exited with code {child.proc.returncode} while starting: {tail(child.log)}",
+                f"{child.name} exited with code {child.proc.returncode} while starting: "
+                f"{tail(child.log)}",
                 hint=f"see {child.log}",
             )
         if probe():
             return
         time.sleep(0.1)
     child.stop()
-    raise error(f"{child.name} was not ready after {timeout:.0f}s: {tail(child.log)}", hint=f"see {child.log}")
+    raise error(
+        f"{child.name} was not ready after {timeout:.0f}s: {tail(child.log)}",
+        hint=f"see {child.log}",
+    )
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -145,15 +154,15 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def stop_pid(pid: int, timeout: float = 15.0, *, proc: subprocess.Popen[bytes] | None = None) -> None:
+def stop_pid(
+    pid: int, timeout: float = 15.0, *, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """SIGTERM, wait, then SIGKILL: the process, and whatever is left in the process group it
     leads (a dead leader's children too: no orphans)."""
     leads_group = _leads_group(pid, proc)
     if (proc is None or proc.poll() is None) and pid_alive(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -162,15 +171,11 @@ def stop_pid(pid: int, timeout: float = 15.0, *, proc: subprocess.Popen[bytes] |
                 break
             time.sleep(0.05)
     if leads_group:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     elif pid_alive(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     if proc is not None:
         proc.wait()
 

@@ -104,14 +104,16 @@ class Settings(BaseSettings):
     # a task without progress (change of state, answer, judgment) this long is driven on by the
     # reconciler; None: a node call's timeout and 15 s (no healthy round waits longer for a step)
     task_stall_s: int | None = Field(None, ge=1)
-    task_redrives: int = Field(3, ge=0)  # re-drives without progress, then the task fails (refunded)
+    # re-drives without progress, then the task fails (refunded)
+    task_redrives: int = Field(3, ge=0)
     reconcile_interval_s: int = Field(5, ge=1)  # how often beat runs the task reconciler
     # the node registry is the chain: beat follows NodeRegistry this often, this many blocks
     # behind the head (a reorganisation shallower than that never reaches the marketplace)
     registry_follow_s: float = Field(2.0, gt=0)
     registry_confirmations: int = Field(2, ge=0)
     registry_start_block: int = Field(0, ge=0)  # where a fresh marketplace starts reading
-    calibration_questions: int = Field(40, ge=10, le=500)  # the examiner asks each new node this many
+    # the examiner asks each new node this many
+    calibration_questions: int = Field(40, ge=10, le=500)
     # round steps waiting in the queues above which the reconciler re-drives nothing (they may
     # only be waiting their turn)
     reconcile_max_backlog: int = Field(200, ge=0)
@@ -120,11 +122,13 @@ class Settings(BaseSettings):
     fee_wait_s: int = Field(600, ge=1)  # how long a task waits for its payer to escrow the fee
     epoch_seconds: int = Field(0, ge=0)  # beat closes the open epoch this often; 0: only by hand
     epoch_emission_wei: int = Field(0, ge=0)  # minted into each epoch's pool on top of the fees
-    gold_every: int = Field(10, ge=0)  # about 1 requester task in N brings a hidden gold task; 0: none
+    # about 1 requester task in N brings a hidden gold task; 0: none
+    gold_every: int = Field(10, ge=0)
     # hex, >= 16 bytes: the secret gold and calibration questions are drawn from; None in dev/test:
     # made once at random in data_dir/gold.secret; required in production
     gold_secret: SecretStr | None = None
-    gold_delay_s: float = Field(30.0, ge=0)  # a gold task comes up to this long after its requester task
+    # a gold task comes up to this long after its requester task
+    gold_delay_s: float = Field(30.0, ge=0)
     epoch_settle: bool = True  # a closed epoch is proved, proposed and finalized on chain
 
     @model_validator(mode="after")
@@ -145,13 +149,15 @@ class Settings(BaseSettings):
             if self.gold_secret is None:
                 raise ConfigInvalid(
                     "MERIT_GOLD_SECRET is not set",
-                    hint="set it to at least 16 random bytes in hex, e.g. `python -c 'import secrets; "
-                    "print(secrets.token_hex(32))'`, and keep it out of the repository and logs",
+                    hint="set it to at least 16 random bytes in hex, e.g. "
+                    "`python -c 'import secrets; print(secrets.token_hex(32))'`, "
+                    "and keep it out of the repository and logs",
                 )
             if self.node_allow_loopback:
                 raise ConfigInvalid(
                     "MERIT_NODE_ALLOW_LOOPBACK lets nodes point the workers at their own host",
-                    hint="unset MERIT_NODE_ALLOW_LOOPBACK: production nodes serve at public addresses",
+                    hint="unset MERIT_NODE_ALLOW_LOOPBACK: "
+                    "production nodes serve at public addresses",
                 )
             if DEV_API_KEY in self.api_keys:
                 raise ConfigInvalid(
@@ -167,7 +173,9 @@ class Settings(BaseSettings):
 
         dev = {a.address.lower(): a.name for a in dev_accounts()}
         held: dict[str, str] = {}  # address -> the setting that names it
-        named = [("MERIT_DEPLOYER_KEY", self._address_of_key("MERIT_DEPLOYER_KEY", self.deployer_key))]
+        named = [
+            ("MERIT_DEPLOYER_KEY", self._address_of_key("MERIT_DEPLOYER_KEY", self.deployer_key))
+        ]
         for role in ROLES:
             address = self._configured_address(role)
             if address is not None:
@@ -193,7 +201,8 @@ class Settings(BaseSettings):
             return str(Account.from_key(key.get_secret_value().strip()).address)
         except (ValueError, TypeError) as exc:
             raise ConfigInvalid(
-                f"{setting} is not a private key", hint=f"set {setting} to 32 bytes as 0x-prefixed hex"
+                f"{setting} is not a private key",
+                hint=f"set {setting} to 32 bytes as 0x-prefixed hex",
             ) from exc
 
     def _configured_address(self, role: Role) -> str | None:
@@ -267,7 +276,10 @@ class Settings(BaseSettings):
         """How long a judge step may go on starting node calls: its last call (at most
         ``node_timeout_s``) ends by the visibility timeout less the broker's restore sweep and a
         margin, so a running step is never delivered a second time."""
-        return max(0.0, self.task_visibility_timeout_s - RESTORE_SWEEP_S - STEP_MARGIN_S - self.node_timeout_s)
+        return max(
+            0.0,
+            self.task_visibility_timeout_s - RESTORE_SWEEP_S - STEP_MARGIN_S - self.node_timeout_s,
+        )
 
     # derived locations -------------------------------------------------------------------
     @property
@@ -291,9 +303,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or (
-            f"postgresql://merit@127.0.0.1:{self.postgres_port}/merit"
-        )
+        return self.database_url or (f"postgresql://merit@127.0.0.1:{self.postgres_port}/merit")
 
     @property
     def effective_broker_url(self) -> str:
@@ -307,7 +317,9 @@ class Settings(BaseSettings):
     def effective_chain_state_file(self) -> Path | None:
         if self.chain_state_file is not None:
             return self.chain_state_file.expanduser().resolve()
-        return self.resolved_data_dir / "anvil" / "state.json" if self.chain_rpc_url is None else None
+        return (
+            self.resolved_data_dir / "anvil" / "state.json" if self.chain_rpc_url is None else None
+        )
 
 
 @lru_cache(maxsize=1)

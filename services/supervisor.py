@@ -90,7 +90,11 @@ class Supervisor:
         for part in self.parts:
             if part.state is PartState.RUNNING and not part.alive():
                 events.append(self._crashed(part, now, _exit_of(part.handle)))
-            if part.state is PartState.RESTARTING and part.retry_at is not None and now >= part.retry_at:
+            if (
+                part.state is PartState.RESTARTING
+                and part.retry_at is not None
+                and now >= part.retry_at
+            ):
                 events.append(self._restart(part, now))
         return events
 
@@ -122,7 +126,7 @@ class Supervisor:
             note_in_log(part.log, f"restarted by merit up after: {part.last_exit}")
         try:
             part.handle = part.start()
-        except Exception as exc:  # a start that fails counts as one more crash
+        except Exception as exc:  # noqa: BLE001 - a start that fails counts as one more crash
             part.restarts += 1
             return self._crashed(part, now, f"restart failed: {_first_line(exc)}")
         part.restarts += 1

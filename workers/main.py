@@ -14,5 +14,5 @@ def _logging(loglevel: str | int | None = None, **_: object) -> None:
 
 app = create_celery(get_settings())
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
-import workers.recovery  # noqa: E402,F401  (its tasks and the chain worker's start hook)
+import workers.recovery  # noqa: E402  (its tasks and the chain worker's start hook)
 import workers.registry  # noqa: E402,F401

@@ -145,7 +145,7 @@ def _g1_affine(p: _G1Jac) -> G1Affine:
 
 def g1_msm(points: Sequence[G1Affine], scalars: Sequence[int]) -> G1Affine:
     """sum_i scalars[i] * points[i] (Straus: one shared chain of doublings)."""
-    terms = [(p, k) for p, k in zip(points, scalars) if p is not None and k]
+    terms = [(p, k) for p, k in zip(points, scalars, strict=True) if p is not None and k]
     acc = _G1_INF
     for bit in range(max((k.bit_length() for _, k in terms), default=0) - 1, -1, -1):
         acc = _g1_double(acc)
@@ -173,7 +173,7 @@ def g1_table(p: tuple[int, int]) -> G1Table:
 
 def g1_msm_tables(tables: Sequence[G1Table | None], scalars: Sequence[int]) -> G1Affine:
     """sum_i scalars[i] * p_i from precomputed multiples of fixed points (4-bit windows)."""
-    terms = [(t, k) for t, k in zip(tables, scalars) if t is not None and k]
+    terms = [(t, k) for t, k in zip(tables, scalars, strict=True) if t is not None and k]
     acc = _G1_INF
     windows = (max((k.bit_length() for _, k in terms), default=0) + 3) // 4
     for w in range(windows - 1, -1, -1):
@@ -284,7 +284,8 @@ def _pow12(a: Fp12, e: int) -> Fp12:
 
 
 def _frobenius_table(w_power: Fp12) -> tuple[tuple[tuple[int, int], ...], ...]:
-    """For the map a -> a^(q^k) with w^(q^k) = ``w_power``: w^i's image, as sparse (index, coeff)."""
+    """For the map a -> a^(q^k) with w^(q^k) = ``w_power``: w^i's image, as sparse
+    (index, coeff)."""
     table = []
     image = FP12_ONE
     for _ in range(12):
@@ -296,7 +297,7 @@ def _frobenius_table(w_power: Fp12) -> tuple[tuple[tuple[int, int], ...], ...]:
 def _frobenius(a: Fp12, table: tuple[tuple[tuple[int, int], ...], ...]) -> Fp12:
     # coefficients lie in F_q, which the Frobenius fixes: only the powers of w move
     out = [0] * 12
-    for ai, image in zip(a, table):
+    for ai, image in zip(a, table, strict=True):
         if ai:
             for j, c in image:
                 out[j] += ai * c
@@ -425,7 +426,7 @@ def _advance(
             denominators.append(_f2_sub(s[0], r[0]))
         todo.append((k, r, s))
     lines: dict[int, Line] = {}
-    for (k, r, s), inv in zip(todo, _f2_batch_inv(denominators)):
+    for (k, r, s), inv in zip(todo, _f2_batch_inv(denominators), strict=True):
         if s is None:
             xx = _f2_sqr(r[0])
             slope = _f2_mul((3 * xx[0] % _q, 3 * xx[1] % _q), inv)

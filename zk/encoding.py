@@ -191,7 +191,16 @@ def challenge(
     """keccak256 over the 32-byte words [chainId, settlement, epoch, k, pool, totalScore,
     threshold, scoreCommitment, chunkScoreSum, payee_0, reward_0, ...] mod r, as the contract
     draws it."""
-    head = (*domain.words(), epoch, k, pool, total_score, threshold, score_commitment, chunk_score_sum)
+    head = (
+        *domain.words(),
+        epoch,
+        k,
+        pool,
+        total_score,
+        threshold,
+        score_commitment,
+        chunk_score_sum,
+    )
     body = [v for pair in rows_payee_reward for v in pair]
     return int.from_bytes(keccak(b"".join(_word(v) for v in (*head, *body))), "big") % R
 

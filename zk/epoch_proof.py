@@ -60,7 +60,8 @@ def make_proof(
     paid = encoding.paid_total(pool, rows)
     if paid != request.total:
         raise Invalid(
-            f"epoch {epoch}: the bundle pays {paid} wei on chain, the settlement {request.total} wei"
+            f"epoch {epoch}: the bundle pays {paid} wei on chain, "
+            f"the settlement {request.total} wei"
         )
     entries = _entries(request)
     total_score = encoding.check_rows(pool, rows)

@@ -141,7 +141,7 @@ def _g2_json(value: object, what: str) -> tuple[Fp2, Fp2]:
     """A snarkjs G2 point [[x.c0, x.c1], [y.c0, y.c1], [1, 0]] as ((x.c0, x.c1), (y.c0, y.c1))."""
     raw = value if isinstance(value, list) and len(value) == 2 else _list(value, 3, what)
     coords = []
-    for name, item in zip(("x", "y", "z"), raw):
+    for name, item in zip(("x", "y", "z"), raw, strict=False):  # z is optional
         pair = _list(item, 2, f"{what}.{name}")
         coords.append(
             (_integer(pair[0], f"{what}.{name}.c0"), _integer(pair[1], f"{what}.{name}.c1"))
@@ -198,7 +198,7 @@ class VerifyingKey:
         beta, gamma, delta = (_key_g2(data.get(name), name) for name in names)
         assert alpha is not None
         beta_lines, gamma_lines, delta_lines = miller_lines([beta, gamma, delta])
-        for name, lines in zip(names, (beta_lines, gamma_lines, delta_lines)):
+        for name, lines in zip(names, (beta_lines, gamma_lines, delta_lines), strict=True):
             if lines is None:
                 raise Invalid(f"verification key: {name} is not in the G2 subgroup")
         assert beta_lines is not None and gamma_lines is not None and delta_lines is not None
@@ -343,7 +343,7 @@ def _check(
         if proof.b != ((0, 0), (0, 0)):
             pending.append((len(out), proof.b))
         out.append(_Checked(a, None, c, tuple(public_signals)))
-    for (j, b), lines in zip(pending, miller_lines([b for _, b in pending])):
+    for (j, _), lines in zip(pending, miller_lines([b for _, b in pending]), strict=True):
         checked = out[j]
         assert isinstance(checked, _Checked)
         if lines is None:
@@ -366,7 +366,7 @@ def _check_encoding(
         if x >= CURVE_ORDER:
             return Verdict.reject(f"public input {i} is not below the scalar field order r")
     names = ("A.x", "A.y", "B.x.c1", "B.x.c0", "B.y.c1", "B.y.c0", "C.x", "C.y")
-    for name, word in zip(names, proof.to_words()):
+    for name, word in zip(names, proof.to_words(), strict=True):
         if word >= FIELD_MODULUS:
             return Verdict.reject(f"{name} is not below the field modulus q")
     if proof.a != (0, 0) and not g1_on_curve(proof.a):
@@ -425,13 +425,14 @@ def verify_batch(vk: VerifyingKey, items: Sequence[tuple[Proof, Sequence[int]]])
     elif ready:
         weights = [secrets.randbelow((1 << 128) - 1) + 1 for _ in ready]
         total = sum(weights) % CURVE_ORDER
+        weighted = [(s, item) for s, (_, item) in zip(weights, ready, strict=True)]
         ic_scalars = [total] + [
-            sum(s * item.inputs[i] for s, (_, item) in zip(weights, ready)) % CURVE_ORDER
+            sum(s * item.inputs[i] for s, item in weighted) % CURVE_ORDER
             for i in range(vk.n_public)
         ]
         vk_x = g1_msm_tables(vk._ic, ic_scalars)
         c = g1_msm([item.c for _, item in ready], weights)
-        ab = [(g1_msm([item.a], [s]), item.b_lines) for s, (_, item) in zip(weights, ready)]
+        ab = [(g1_msm([item.a], [s]), item.b_lines) for s, item in weighted]
         pairs = _pairs(vk, ab, vk_x, c)
         alpha = g1_neg(g1_msm([vk._alpha], [total]))
         if alpha is not None:

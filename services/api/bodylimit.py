@@ -49,6 +49,8 @@ class BodyLimit:
             f"request body too large ({said}); at most {self.max_bytes} bytes are read",
             hint="send a shorter prompt or fewer, shorter options",
         )
-        response = problem(exc.status, exc.code, exc.title, exc.detail, scope.get("path", ""), hint=exc.hint)
+        response = problem(
+            exc.status, exc.code, exc.title, exc.detail, scope.get("path", ""), hint=exc.hint
+        )
         response.headers["Connection"] = "close"  # the rest of the body is never read
         await response(scope, receive, send)

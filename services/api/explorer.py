@@ -23,7 +23,8 @@ Dep = Annotated[Container, Depends(get_container)]
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.done{color:#070}.failed{color:#a00}code{background:#f4f4f4;padding:0 .2em}
 .test{background:#fff3c4;font-size:11px;padding:0 .3em;border-radius:3px}
 """
@@ -31,9 +32,10 @@ th{background:#f4f4f4}.done{color:#070}.failed{color:#a00}code{background:#f4f4f
 
 def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(
-        f"<!doctype html><html><head><meta charset=utf-8><title>{escape(title)} · meritswarm</title>"
-        f"<style>{_STYLE}</style></head><body><p><a href='/explorer'>explorer</a> · "
-        f"<a href='/docs'>API docs</a></p><h1>{escape(title)}</h1>{body}</body></html>"
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>{escape(title)} · meritswarm</title><style>{_STYLE}</style></head><body>"
+        "<p><a href='/explorer'>explorer</a> · <a href='/docs'>API docs</a></p>"
+        f"<h1>{escape(title)}</h1>{body}</body></html>"
     )
 
 
@@ -49,9 +51,17 @@ def _kind(kind: str) -> str:
 
 @router.get("", response_class=HTMLResponse)
 def index(c: Dep) -> HTMLResponse:
-    node_rows = [  # the same records as GET /v1/nodes and `merit node status`: stake followed from the chain
-        [str(n.id), "" if n.chain_node_id is None else str(n.chain_node_id), escape(n.name) + _kind(n.kind.value),
-         escape(n.model), escape(n.status.value), f"{n.reputation_bp / 100:.2f}%", escape(format_mrt(int(n.stake_wei)))]
+    # the same records as GET /v1/nodes and `merit node status`: stake followed from the chain
+    node_rows = [
+        [
+            str(n.id),
+            "" if n.chain_node_id is None else str(n.chain_node_id),
+            escape(n.name) + _kind(n.kind.value),
+            escape(n.model),
+            escape(n.status.value),
+            f"{n.reputation_bp / 100:.2f}%",
+            escape(format_mrt(int(n.stake_wei))),
+        ]
         for n in c.store.nodes.list()
     ]
     epoch_rows = [
@@ -68,7 +78,9 @@ def index(c: Dep) -> HTMLResponse:
         "<code>GET /v1/tasks/{id}</code> and your API key.</p>"
     )
     body += "<h2>Epochs</h2>" + _table(["epoch", "status", "pool", "audit bundle"], epoch_rows)
-    body += "<h2>Nodes</h2>" + _table(["id", "registry id", "name", "model", "status", "reputation", "stake"], node_rows)
+    body += "<h2>Nodes</h2>" + _table(
+        ["id", "registry id", "name", "model", "status", "reputation", "stake"], node_rows
+    )
     return _page("meritswarm explorer", body)
 
 
@@ -83,18 +95,23 @@ def epoch_page(epoch_id: int, c: Dep) -> HTMLResponse:
     settlement = c.store.settlements.get(ep.id)
     if settlement is not None:
         body += (
-            f"<p>settlement <b>{escape(settlement.status.value)}</b> on chain {settlement.chain_id}: "
+            f"<p>settlement <b>{escape(settlement.status.value)}</b> "
+            f"on chain {settlement.chain_id}: "
             f"rewards root <code>{escape(settlement.root)}</code>, total {settlement.total_wei} wei"
             f"{' — ' + escape(settlement.detail) if settlement.detail else ''}</p>"
         )
     rows = [
         [
-            escape(names[r.node_id].name) + _kind(names[r.node_id].kind.value) if r.node_id in names else str(r.node_id),
+            escape(names[r.node_id].name) + _kind(names[r.node_id].kind.value)
+            if r.node_id in names
+            else str(r.node_id),
             f"{r.reward_wei} wei",
             f"{r.reputation_before_bp / 100:.2f}% → {r.reputation_after_bp / 100:.2f}%",
             "withheld: outlier judge" if r.withheld else "",
         ]
         for r in c.store.epochs.nodes(ep.id)
     ]
-    body += "<h2>Rewards and reputation</h2>" + _table(["node", "reward", "reputation", "note"], rows)
+    body += "<h2>Rewards and reputation</h2>" + _table(
+        ["node", "reward", "reputation", "note"], rows
+    )
     return _page(f"epoch {ep.id}", body)

@@ -20,7 +20,13 @@ TYPE_BASE = "https://meritswarm.dev/problems/"
 def problem(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> JSONResponse:
-    body = {"type": TYPE_BASE + code, "title": title, "status": status, "detail": detail, "instance": instance}
+    body = {
+        "type": TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {}
     if "retry_after" in extra:
@@ -43,7 +49,13 @@ def install(app: FastAPI) -> None:
         if exc.status >= 500:
             log.warning("%s: %s", exc.code, exc.detail)
         return problem(
-            exc.status, exc.code, exc.title, exc.detail, request.url.path, hint=exc.hint, retry_after=retry
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.detail,
+            request.url.path,
+            hint=exc.hint,
+            retry_after=retry,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -53,14 +65,32 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         said = "; ".join(f"{e['field'] or 'body'}: {_short(e['message'])}" for e in errors)
-        return problem(422, "invalid", "Invalid input", f"invalid field(s): {said}", request.url.path, errors=errors)
+        return problem(
+            422,
+            "invalid",
+            "Invalid input",
+            f"invalid field(s): {said}",
+            request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 413: "too-large"}.get(exc.status_code, "http-error")
+        code = {
+            404: "not-found",
+            405: "method-not-allowed",
+            401: "unauthorized",
+            413: "too-large",
+        }.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail), request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "internal", "Internal error", "an unexpected error occurred; see the API log", request.url.path)
+        return problem(
+            500,
+            "internal",
+            "Internal error",
+            "an unexpected error occurred; see the API log",
+            request.url.path,
+        )

@@ -25,9 +25,17 @@ PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
     responses={401: PROBLEM, 413: PROBLEM, 422: PROBLEM, 429: PROBLEM, 503: PROBLEM},
 )
 def submit_task(
-    body: TaskIn, request: Request, response: Response, c: Dep, who: Annotated[str, Depends(requester)]
+    body: TaskIn,
+    request: Request,
+    response: Response,
+    c: Dep,
+    who: Annotated[str, Depends(requester)],
 ) -> TaskAccepted:
-    fee = body.fee_wei if body.fee_wei is not None else (c.settings.default_fee_wei if body.payer else 0)
+    fee = (
+        body.fee_wei
+        if body.fee_wei is not None
+        else (c.settings.default_fee_wei if body.payer else 0)
+    )
     task = tasks.submit_task(
         c.store,
         c.queue,
@@ -46,15 +54,22 @@ def submit_task(
     escrow = None
     if task.payer is not None:
         escrow = EscrowOut(
-            chain_id=c.chain().chain_id, address=c.chain().address, task_key="0x" + task_key(task.id).hex(),
-            payer=task.payer, amount_wei=str(task.fee_wei), pay_within_s=c.settings.fee_wait_s,
+            chain_id=c.chain().chain_id, address=c.chain().address,
+            task_key="0x" + task_key(task.id).hex(), payer=task.payer,
+            amount_wei=str(task.fee_wei), pay_within_s=c.settings.fee_wait_s,
         )  # fmt: skip
     return TaskAccepted(
-        id=task.id, status=task.status.value, status_url=url, fee_wei=str(task.fee_wei), escrow=escrow
+        id=task.id,
+        status=task.status.value,
+        status_url=url,
+        fee_wei=str(task.fee_wei),
+        escrow=escrow,
     )
 
 
-@router.get("/tasks/{task_id}", response_model=TaskOut, responses={401: PROBLEM, 404: PROBLEM, 429: PROBLEM})
+@router.get(
+    "/tasks/{task_id}", response_model=TaskOut, responses={401: PROBLEM, 404: PROBLEM, 429: PROBLEM}
+)
 def get_task(task_id: str, c: Dep, who: Annotated[str, Depends(requester)]) -> TaskOut:
     """A task submitted with the same API key; any other id is 404, whether or not it exists."""
     return TaskOut.from_view(tasks.view_own_task(c.store, TaskId(task_id), who))

@@ -14,8 +14,12 @@ from services.core.types import Node, NodeId
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The question to answer")
-    swarm_size: int | None = Field(None, ge=3, le=64, description="How many nodes answer (default from settings)")
+    prompt: str = Field(
+        min_length=1, max_length=MAX_PROMPT_CHARS, description="The question to answer"
+    )
+    swarm_size: int | None = Field(
+        None, ge=3, le=64, description="How many nodes answer (default from settings)"
+    )
     fee_wei: int | None = Field(
         None,
         ge=0,
@@ -26,8 +30,8 @@ class TaskIn(BaseModel):
     payer: str | None = Field(
         None,
         pattern=r"^0x[0-9a-fA-F]{40}$",
-        description="The account that escrows the fee in TaskEscrow (fund(task key, fee)); the task "
-        "is dispatched once its escrow holds the fee",
+        description="The account that escrows the fee in TaskEscrow (fund(task key, fee)); "
+        "the task is dispatched once its escrow holds the fee",
     )
     options: list[str] | None = Field(
         None,
@@ -54,7 +58,9 @@ class TaskAccepted(BaseModel):
     status: str
     status_url: str
     fee_wei: str = "0"
-    escrow: EscrowOut | None = Field(None, description="where to pay the fee; absent for a free task")
+    escrow: EscrowOut | None = Field(
+        None, description="where to pay the fee; absent for a free task"
+    )
 
 
 class AnswerOut(BaseModel):
@@ -69,17 +75,23 @@ class AnswerOut(BaseModel):
 class SupporterOut(BaseModel):
     node_id: int
     node_name: str | None
-    seats: int = Field(description="seats the node held in the round (drawn in proportion to stake)")
+    seats: int = Field(
+        description="seats the node held in the round (drawn in proportion to stake)"
+    )
 
 
 class RankOut(BaseModel):
     rank: int
     node_id: int = Field(description="the candidate's id: the node whose answer stands for it")
     node_name: str | None
-    score: float = Field(description="posterior probability that this candidate is the right answer")
+    score: float = Field(
+        description="posterior probability that this candidate is the right answer"
+    )
     lower: float | None = Field(None, description="kept for older clients; always null")
     upper: float | None = None
-    supporters: list[SupporterOut] = Field(default_factory=list, description="every node that gave this answer")
+    supporters: list[SupporterOut] = Field(
+        default_factory=list, description="every node that gave this answer"
+    )
     wins: float
     judged: int
 
@@ -99,7 +111,9 @@ class TaskOut(BaseModel):
     fee_wei: str = Field(description="decimal string: wei do not fit a JSON number")
     payer: str | None = None
     fee_state: str = Field(
-        "free", description="free, awaiting, held, moved (into fee_epoch's pool), missing, refunded, unpaid"
+        "free",
+        description="free, awaiting, held, moved (into fee_epoch's pool), missing, refunded, "
+        "unpaid",
     )
     fee_epoch: int | None = None
     fee_note: str | None = None
@@ -110,13 +124,20 @@ class TaskOut(BaseModel):
     answer: str | None
     winner_node_id: int | None
     separated: bool | None = Field(
-        None, description="the winner alone holds 95% of the posterior (or the whole swarm gave one answer)"
+        None,
+        description="the winner alone holds 95% of the posterior "
+        "(or the whole swarm gave one answer)",
     )
-    confidence: float | None = Field(None, description="posterior probability that the answer is right")
+    confidence: float | None = Field(
+        None, description="posterior probability that the answer is right"
+    )
     credible_set: list[int] = Field(
-        default_factory=list, description="the fewest candidates whose posterior reaches 95%, best first"
+        default_factory=list,
+        description="the fewest candidates whose posterior reaches 95%, best first",
     )
-    recruits: int = Field(0, description="extra judging passes run because no answer was confident yet")
+    recruits: int = Field(
+        0, description="extra judging passes run because no answer was confident yet"
+    )
     method: str | None
     ranking: list[RankOut]
     answers: list[AnswerOut]
@@ -163,21 +184,40 @@ class TaskOut(BaseModel):
             recruits=v.round.recruits if v.round else 0,
             method=v.round.method if v.round else None,
             ranking=[
-                RankOut(rank=r.rank, node_id=r.node_id, node_name=name(r.node_id), score=r.score,
-                        lower=r.lower, upper=r.upper, wins=wins.get(r.node_id, 0.0),
-                        judged=judged.get(r.node_id, 0),
-                        supporters=[SupporterOut(node_id=n, node_name=name(n), seats=seats.get(n, 1))
-                                    for n in supporters.get(r.node_id, (r.node_id,))])
+                RankOut(
+                    rank=r.rank,
+                    node_id=r.node_id,
+                    node_name=name(r.node_id),
+                    score=r.score,
+                    lower=r.lower,
+                    upper=r.upper,
+                    wins=wins.get(r.node_id, 0.0),
+                    judged=judged.get(r.node_id, 0),
+                    supporters=[
+                        SupporterOut(node_id=n, node_name=name(n), seats=seats.get(n, 1))
+                        for n in supporters.get(r.node_id, (r.node_id,))
+                    ],
+                )
                 for r in ranking
             ],
             answers=[
-                AnswerOut(node_id=a.node_id, node_name=name(a.node_id),
-                          node_kind=v.nodes[a.node_id].kind.value if a.node_id in v.nodes else None,
-                          status=a.status.value, content=a.content, latency_ms=a.latency_ms)
+                AnswerOut(
+                    node_id=a.node_id,
+                    node_name=name(a.node_id),
+                    node_kind=v.nodes[a.node_id].kind.value if a.node_id in v.nodes else None,
+                    status=a.status.value,
+                    content=a.content,
+                    latency_ms=a.latency_ms,
+                )
                 for a in v.answers
             ],
             judgments=[
-                JudgmentOut(judge_id=j.judge_id, left_id=j.left_id, right_id=j.right_id, outcome=j.outcome.value)
+                JudgmentOut(
+                    judge_id=j.judge_id,
+                    left_id=j.left_id,
+                    right_id=j.right_id,
+                    outcome=j.outcome.value,
+                )
                 for j in v.judgments
             ],
         )
@@ -209,6 +249,7 @@ class NodeOut(BaseModel):
         return cls(
             id=n.id, name=n.name, kind=n.kind.value, model=n.model, endpoint_url=n.endpoint_url,
             status=n.status.value, status_note=n.status_note, reputation_bp=n.reputation_bp,
-            stake_wei=str(n.stake_wei), unbonding_wei=str(n.unbonding_wei), synced_block=n.synced_block,
-            address=n.address, chain_node_id=n.chain_node_id, signer=n.signer, metadata_cid=n.metadata_cid,
+            stake_wei=str(n.stake_wei), unbonding_wei=str(n.unbonding_wei),
+            synced_block=n.synced_block, address=n.address, chain_node_id=n.chain_node_id,
+            signer=n.signer, metadata_cid=n.metadata_cid,
         )  # fmt: skip

@@ -48,7 +48,12 @@ def put_bundle(content: ContentStore, doc: Mapping[str, Any]) -> str:
     """Store ``doc`` as chunks and a manifest; the manifest's CID, which names the whole bundle."""
     lists = {k: v for k, v in doc.items() if isinstance(v, list)}
     chunks = [
-        {"field": name, "count": count, "bytes": len(blob), "cids": [content.put(b) for b in _blocks(blob)]}
+        {
+            "field": name,
+            "count": count,
+            "bytes": len(blob),
+            "cids": [content.put(b) for b in _blocks(blob)],
+        }
         for name in sorted(lists)
         for count, blob in _slices(lists[name])
     ]
@@ -68,7 +73,8 @@ def load_bundle(content: ContentStore, cid: str) -> dict[str, Any]:
 
     ``NotFound`` when the manifest or a chunk is absent, ``BundleCorrupt`` when any part is altered
     or does not add up, ``Unavailable`` (from the store) when it may work later. A block that is a
-    whole document rather than a manifest (epochs closed before bundles had parts) is returned as is.
+    whole document rather than a manifest (epochs closed before bundles had parts) is returned as
+    is.
     """
     head = _parse(_fetch(content, cid, f"bundle {cid}"), f"bundle {cid}")
     if not isinstance(head, dict):
@@ -95,15 +101,17 @@ def load_bundle(content: ContentStore, cid: str) -> dict[str, Any]:
             parts[field].extend(items)
         for name, items in parts.items():
             if len(items) != int(lengths[name]) or name in fields:
-                raise BundleCorrupt(f"bundle {cid} lists {lengths[name]} {name} but its chunks hold {len(items)}",
-                                    hint=_HINT, cid=cid)  # fmt: skip
+                raise BundleCorrupt(f"bundle {cid} lists {lengths[name]} {name} but its chunks "
+                                    f"hold {len(items)}", hint=_HINT, cid=cid)  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleCorrupt(f"bundle {cid} is not a well-formed manifest: {exc!r}", hint=_HINT,
                             cid=cid) from exc  # fmt: skip
     return {**fields, **parts}
 
 
-_HINT = "fetch the bundle from another copy, or challenge the epoch: its recorded CID names other bytes"
+_HINT = (
+    "fetch the bundle from another copy, or challenge the epoch: its recorded CID names other bytes"
+)
 
 
 def _slices(items: list[Any]) -> Iterator[tuple[int, bytes]]:
@@ -132,11 +140,14 @@ def _fetch(content: ContentStore, cid: str, what: str) -> bytes:
         data = content.get(cid)
     except NotFound as exc:
         raise NotFound(f"{what}: block {cid} is not in the content store", cid=cid,
-                       hint="check the CID, or fetch the bundle from a node that holds all its parts") from exc  # fmt: skip
+                       hint="check the CID, or fetch the bundle from a node that holds all its "
+                       "parts") from exc  # fmt: skip
     except Unavailable:
         raise
     except MeritError as exc:
-        raise BundleCorrupt(f"{what}: block {cid} is unreadable: {exc.detail}", hint=_HINT, cid=cid) from exc
+        raise BundleCorrupt(
+            f"{what}: block {cid} is unreadable: {exc.detail}", hint=_HINT, cid=cid
+        ) from exc
     try:
         parsed = CID.decode(cid)
     except Exception as exc:  # multiformats raises several unrelated types for bad input

@@ -77,7 +77,9 @@ def close_epoch(
         swept = sum(int(t.fee_wei) for t in moved.values() if t.epoch_id != ep.id)
         tasks = [t for t in tx.tasks.list_for_epoch(ep.id) if t.status is TaskStatus.DONE]
         if not tasks:
-            raise EpochEmpty(f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close")
+            raise EpochEmpty(
+                f"epoch {ep.id} has no finished tasks yet", hint="submit tasks, then close"
+            )
         finished = []
         weights: dict[str, dict[str, list[int]] | None] = {}
         signed: dict[TaskId, dict[NodeId, Signed | None]] = {}
@@ -87,24 +89,38 @@ def close_epoch(
             rnd = tx.rounds.get(t.id)
             if rnd is None:
                 continue
-            weights[t.id] = None if rnd.weights is None else {str(k): list(v) for k, v in rnd.weights.items()}
+            weights[t.id] = (
+                None if rnd.weights is None else {str(k): list(v) for k, v in rnd.weights.items()}
+            )
             counted = [a for a in tx.answers.list_for_task(t.id) if a.status is AnswerStatus.OK]
             answers = {a.node_id: a.content or "" for a in counted}
             signed[t.id] = {a.node_id: a.signed for a in counted}
             finished.append(
                 core_epoch.FinishedTask(
                     # only a fee moved into this pool weighs (never a gold task's declared one)
-                    t.id, Wei(0) if shown or t.id not in moved else t.fee_wei, rnd.ranking, answers,
-                    tuple(j for j in tx.judgments.list_for_task(t.id) if j.status is JudgmentStatus.OK),
+                    t.id,
+                    Wei(0) if shown or t.id not in moved else t.fee_wei,
+                    rnd.ranking,
+                    answers,
+                    tuple(
+                        j for j in tx.judgments.list_for_task(t.id) if j.status is JudgmentStatus.OK
+                    ),
                     shown.item.question.answer if shown else None,
                     tuple(rnd.node_ids) if shown else (),
-                    rnd.candidates, dict(rnd.seats or {}), t.options,
+                    rnd.candidates,
+                    dict(rnd.seats or {}),
+                    t.options,
                 )
             )
         nodes = {n.id: n for n in tx.nodes.list()}
-        reps = {n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp) for n in nodes.values()}
+        reps = {
+            n.id: reputation.Reputation(n.reputation_bp, n.reputation_anchor_bp)
+            for n in nodes.values()
+        }
         known = {n.id: n.reliability for n in nodes.values()}
-        result = core_epoch.close(ep.id, finished, reps, Wei(emission_wei + swept), reliabilities=known)
+        result = core_epoch.close(
+            ep.id, finished, reps, Wei(emission_wei + swept), reliabilities=known
+        )
         if not 0 <= result.pool < POOL_BOUND:  # the proof could never settle it: nothing is stored
             raise Invalid(
                 f"epoch {ep.id}'s pool would be {result.pool} wei, outside the proof's bound 2^96",
@@ -113,7 +129,9 @@ def close_epoch(
         addresses = {n.id: n.address for n in nodes.values()}
         signers = {n.id: n.signer for n in nodes.values()}
         doc = bundle(ep.id, finished, result, weights, reveals, addresses, signed, signers)
-        doc.update(fee_section(emission_wei, moved.values(), [t for t in tasks if t.id not in moved]))
+        doc.update(
+            fee_section(emission_wei, moved.values(), [t for t in tasks if t.id not in moved])
+        )
         cid = put_bundle(content, doc)
         for n in result.nodes:
             if n.node_id in nodes:
@@ -121,14 +139,25 @@ def close_epoch(
                 tx.nodes.set_reliability(n.node_id, n.reliability_after)
         tx.epochs.record_nodes(
             [
-                EpochNode(ep.id, n.node_id, n.reward, n.before.score_bp, n.after.score_bp, n.after.anchor_bp, n.withheld)
+                EpochNode(
+                    ep.id,
+                    n.node_id,
+                    n.reward,
+                    n.before.score_bp,
+                    n.after.score_bp,
+                    n.after.anchor_bp,
+                    n.withheld,
+                )
                 for n in result.nodes
                 if n.node_id in nodes
             ]
         )
         closed = tx.epochs.close(ep.id, result.pool, cid)
         tx.epochs.record_clusters(ep.id, [sorted(c) for c in result.clusters])
-    log.info("epoch closed", extra={"epoch": ep.id, "tasks": len(finished), "pool_wei": result.pool, "cid": cid})
+    log.info(
+        "epoch closed",
+        extra={"epoch": ep.id, "tasks": len(finished), "pool_wei": result.pool, "cid": cid},
+    )
     return ClosedEpoch(closed, result, len(finished))
 
 
@@ -139,7 +168,8 @@ def bundle(
     weights: dict[str, dict[str, list[int]] | None],
     reveals: Mapping[TaskId, Revealed] | None = None,
     addresses: Mapping[NodeId, str | None] | None = None,  # each node's operator (its payee)
-    signed: Mapping[TaskId, Mapping[NodeId, Signed | None]] | None = None,  # each answer's signature
+    signed: Mapping[TaskId, Mapping[NodeId, Signed | None]]
+    | None = None,  # each answer's signature
     signers: Mapping[NodeId, str | None] | None = None,  # each node's registered signing key
 ) -> dict[str, Any]:
     """Everything an auditor needs to recompute the epoch (stored by ``bundles.put_bundle``).
@@ -165,25 +195,41 @@ def bundle(
                     str(k): _signed(v) for k, v in sorted((signed or {}).get(t.task_id, {}).items())
                 },
                 "judgments": [
-                    {"judge_id": j.judge_id, "left_id": j.left_id, "right_id": j.right_id, "outcome": j.outcome.value,
-                     "signed": _signed(j.signed)}
+                    {
+                        "judge_id": j.judge_id,
+                        "left_id": j.left_id,
+                        "right_id": j.right_id,
+                        "outcome": j.outcome.value,
+                        "signed": _signed(j.signed),
+                    }
                     for j in t.judgments
                 ],
                 "weights": weights.get(t.task_id),
-                "candidates": [{"id": c.id, "supporters": list(c.supporters)} for c in t.candidates],
+                "candidates": [
+                    {"id": c.id, "supporters": list(c.supporters)} for c in t.candidates
+                ],
                 "seats": {str(k): v for k, v in sorted(t.seats.items())},
                 "options": None if t.options is None else list(t.options),
                 "gold_answer": t.gold,
                 "swarm": list(t.swarm),
-                "rewards_wei": {str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())},
-                "gold": None if t.task_id not in (reveals or {}) else _revealed((reveals or {})[t.task_id]),
+                "rewards_wei": {
+                    str(k): str(v) for k, v in sorted(result.task_rewards[t.task_id].items())
+                },
+                "gold": None
+                if t.task_id not in (reveals or {})
+                else _revealed((reveals or {})[t.task_id]),
             }
             for t in tasks
         ],
         "clusters": [sorted(c) for c in result.clusters],
         "outliers": [
-            {"judge_id": o.judge_id, "agreed": o.agreed, "judged": o.judged, "deviation": str(o.deviation),
-             "p_value": str(o.p_value)}
+            {
+                "judge_id": o.judge_id,
+                "agreed": o.agreed,
+                "judged": o.judged,
+                "deviation": str(o.deviation),
+                "p_value": str(o.p_value),
+            }
             for o in result.outliers
         ],
         "nodes": [
@@ -206,7 +252,9 @@ def bundle(
     return doc
 
 
-def fee_section(emission_wei: int, moved: Iterable[Task], unpooled: Iterable[Task]) -> dict[str, Any]:
+def fee_section(
+    emission_wei: int, moved: Iterable[Task], unpooled: Iterable[Task]
+) -> dict[str, Any]:
     """Where the pool's money came from: each fee moved into it from the escrow (with its payer
     and the epoch its task finished in), the emission minted beside them, and each finished task
     whose fee is not in this pool, with why. Top-level lists, so the bundle stores them in chunks
@@ -218,7 +266,12 @@ def fee_section(emission_wei: int, moved: Iterable[Task], unpooled: Iterable[Tas
             for t in sorted(moved, key=lambda t: t.id)
         ],
         "fees_unpooled": [
-            {"task_id": t.id, "fee_wei": str(t.fee_wei), "fee_state": t.fee_state.value, "note": t.fee_note}
+            {
+                "task_id": t.id,
+                "fee_wei": str(t.fee_wei),
+                "fee_state": t.fee_state.value,
+                "note": t.fee_note,
+            }
             for t in sorted(unpooled, key=lambda t: t.id)
             if t.fee_state is not FeeState.FREE
         ],

@@ -72,16 +72,23 @@ def _signed(item: Any, where: str) -> tuple[Work, bytes]:
     return work, signature
 
 
-def check_evidence(doc: Mapping[str, Any], domain: SigningDomain, registered_signer: str | None) -> Proven:
+def check_evidence(
+    doc: Mapping[str, Any], domain: SigningDomain, registered_signer: str | None
+) -> Proven:
     """What ``doc`` proves against the node whose registered signer is ``registered_signer``,
     under ``domain``; EvidenceInvalid (with what does not hold) otherwise."""
     kind = doc.get("kind")
     if kind not in (EQUIVOCATION, SELF_JUDGMENT):
-        raise EvidenceInvalid(f"evidence kind {kind!r} is not {EQUIVOCATION!r} or {SELF_JUDGMENT!r}")
-    if (doc.get("chain_id"), str(doc.get("registry", "")).lower()) != (domain.chain_id, domain.registry.lower()):
         raise EvidenceInvalid(
-            f"the evidence names chain {doc.get('chain_id')} registry {doc.get('registry')}, not this deployment "
-            f"(chain {domain.chain_id}, registry {domain.registry})"
+            f"evidence kind {kind!r} is not {EQUIVOCATION!r} or {SELF_JUDGMENT!r}"
+        )
+    if (doc.get("chain_id"), str(doc.get("registry", "")).lower()) != (
+        domain.chain_id,
+        domain.registry.lower(),
+    ):
+        raise EvidenceInvalid(
+            f"the evidence names chain {doc.get('chain_id')} registry {doc.get('registry')}, "
+            f"not this deployment (chain {domain.chain_id}, registry {domain.registry})"
         )
     items = doc.get("signed")
     if not isinstance(items, list) or len(items) != 2:
@@ -92,7 +99,8 @@ def check_evidence(doc: Mapping[str, Any], domain: SigningDomain, registered_sig
         raise EvidenceInvalid("the accused node has no registered signer")
     if any(s is None or s.lower() != registered_signer.lower() for s in signers):
         raise EvidenceInvalid(
-            f"the messages recover to {signers[0]} and {signers[1]}, not both to the node's signer {registered_signer}"
+            f"the messages recover to {signers[0]} and {signers[1]}, "
+            f"not both to the node's signer {registered_signer}"
         )
     if (a.task, a.round) != (b.task, b.round):
         raise EvidenceInvalid("the two messages are for different work (task or round differ)")
@@ -100,7 +108,9 @@ def check_evidence(doc: Mapping[str, Any], domain: SigningDomain, registered_sig
         if a.kind != b.kind or a.kind not in (WorkKind.ANSWER, WorkKind.CALIBRATION):
             raise EvidenceInvalid("equivocation needs two answers of one kind")
         if a.request != b.request:
-            raise EvidenceInvalid("the two answers reply to different requests: answering both is no offence")
+            raise EvidenceInvalid(
+                "the two answers reply to different requests: answering both is no offence"
+            )
         if a.reply == b.reply:
             raise EvidenceInvalid("the two answers are the same reply")
     else:
@@ -128,7 +138,9 @@ class SlashingChain(Protocol):
 
     @property
     def chain_id(self) -> int: ...
-    def slash(self, intent_key: str, chain_node_id: int, amount_wei: int, evidence_cid: str) -> str: ...
+    def slash(
+        self, intent_key: str, chain_node_id: int, amount_wei: int, evidence_cid: str
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,9 @@ def slash_with_evidence(
     proven = check_evidence(doc, domain, node.signer)
     amount = int(node.stake_wei) + int(node.unbonding_wei) if amount_wei is None else amount_wei
     if amount <= 0:
-        raise Invalid(f"nothing to slash: node {chain_node_id} holds no stake", hint="pass --amount")
+        raise Invalid(
+            f"nothing to slash: node {chain_node_id} holds no stake", hint="pass --amount"
+        )
     blob = encode(doc)
     cid = content.put(blob)
     key = f"slash:{chain.chain_id}:{chain_node_id}:{hash_bytes(blob).hex()}"

@@ -32,7 +32,8 @@ from services.core.questions import Draw, Generator, commitment
 from services.core.types import EpochId, GoldSet, KnownQuestion, NewTask, Task
 
 log = logging.getLogger(__name__)
-GOLD_SET_SIZE = 64  # items drawn and committed per epoch; once they are used, the epoch takes no more gold
+# items drawn and committed per epoch; once they are used, the epoch takes no more gold
+GOLD_SET_SIZE = 64
 GOLD_DELAY_S = 30.0  # a gold task is made up to this long after the task it rides beside (default)
 
 
@@ -43,7 +44,9 @@ class GeneratedBank:
     def __init__(self, secret: bytes, *, max_delay_s: float = GOLD_DELAY_S) -> None:
         self._generator = Generator(secret)
         self._max_delay_s = max_delay_s
-        self._requester = "key:" + hmac.new(secret, b"gold requester", hashlib.sha256).hexdigest()[:16]
+        self._requester = (
+            "key:" + hmac.new(secret, b"gold requester", hashlib.sha256).hexdigest()[:16]
+        )
         self._due = hmac.new(secret, b"gold due", hashlib.sha256).digest()
 
     @property

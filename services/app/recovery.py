@@ -33,7 +33,9 @@ def finalize_due(store: Store, chain: SettlementChain) -> list[SettleResult]:
     if newest is None:
         return []
     before = store.settlements.get(EpochId(newest.epoch_id - 1)) if newest.epoch_id > 1 else None
-    waiting = [s for s in (before, newest) if s is not None and s.status is SettlementStatus.PROPOSED]
+    waiting = [
+        s for s in (before, newest) if s is not None and s.status is SettlementStatus.PROPOSED
+    ]
     done = []
     for s in waiting:
         if not chain.proposal_cancelled(s.epoch_id):
@@ -42,7 +44,10 @@ def finalize_due(store: Store, chain: SettlementChain) -> list[SettleResult]:
         try:
             done.append(settle_epoch(store, chain, s.epoch_id))
         except Conflict as exc:
-            log.warning("cancelled epoch not proposed again yet", extra={"epoch": s.epoch_id, "error": exc.one_line()})
+            log.warning(
+                "cancelled epoch not proposed again yet",
+                extra={"epoch": s.epoch_id, "error": exc.one_line()},
+            )
     return done
 
 
@@ -103,11 +108,21 @@ def drive_stalled_tasks(
             if escrow is None:
                 continue
             try:
-                looked = check_fee(store, queue, escrow, task.id, wait_s=terms.fee_wait_s, now=now, look_again=False)
+                looked = check_fee(
+                    store,
+                    queue,
+                    escrow,
+                    task.id,
+                    wait_s=terms.fee_wait_s,
+                    now=now,
+                    look_again=False,
+                )
             except ChainUnavailable as exc:  # looked at again at the next run
                 log.warning("fee not checked: %s", exc.one_line(), extra={"task_id": task.id})
                 continue
-            drive = {FeeCheck.HELD: Drive.DISPATCHED, FeeCheck.FAILED: Drive.FEE_FAILED}.get(looked, Drive.FEE_WAITING)
+            drive = {FeeCheck.HELD: Drive.DISPATCHED, FeeCheck.FAILED: Drive.FEE_FAILED}.get(
+                looked, Drive.FEE_WAITING
+            )
             if drive is Drive.FEE_WAITING:  # looked at again after another stall, not every run
                 store.tasks.note_redrive(task.id)
             out.append(Driven(task.id, task.status, drive))
@@ -116,7 +131,8 @@ def drive_stalled_tasks(
             fail(
                 store,
                 task.id,
-                f"stuck while {task.status.value}: no progress since {s.last_progress:%Y-%m-%d %H:%M:%S} UTC "
+                f"stuck while {task.status.value}: "
+                f"no progress since {s.last_progress:%Y-%m-%d %H:%M:%S} UTC "
                 f"after {s.redrives} re-drives",
             )
             out.append(Driven(task.id, task.status, Drive.FAILED, s.redrives))

@@ -32,7 +32,6 @@ from services.core.types import (
     Task,
     TaskId,
     TaskStatus,
-    Wei,
 )
 from services.core.work import TASK_ROUND, Receipt, WorkKind, WorkOrder, task_number, text_hash
 
@@ -75,9 +74,15 @@ def choose_swarm(store: Store, task_id: TaskId, *, min_answers: int) -> list[Nod
 def _draw(store: Store, task: Task, *, min_answers: int) -> list[NodeId]:
     """``choose_swarm``'s draw, without changing the task's state; [] (the task failed) when too
     few nodes can take part."""
-    active = [n for n in store.nodes.list(status=NodeStatus.ACTIVE) if aggregation.trusted(n.reliability)]
+    active = [
+        n for n in store.nodes.list(status=NodeStatus.ACTIVE) if aggregation.trusted(n.reliability)
+    ]
     if len(active) < min_answers:
-        fail(store, task.id, f"{len(active)} active, trusted nodes; a round needs at least {min_answers}")
+        fail(
+            store,
+            task.id,
+            f"{len(active)} active, trusted nodes; a round needs at least {min_answers}",
+        )
         return []
     held = seats.draw(
         {n.id: seat_weight(n) for n in active},
@@ -104,7 +109,14 @@ def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: N
     if stored is not None:
         return stored
     if store.rounds.get(task_id) is not None:
-        return Answer(task_id, node_id, AnswerStatus.NO_SHOW, None, 0, {"error": "the round started without it"})
+        return Answer(
+            task_id,
+            node_id,
+            AnswerStatus.NO_SHOW,
+            None,
+            0,
+            {"error": "the round started without it"},
+        )
     task = store.tasks.get(task_id)
     node = store.nodes.get(node_id)
     order = WorkOrder(WorkKind.ANSWER, task_number(task_id), TASK_ROUND)
@@ -120,7 +132,9 @@ def collect_answer(store: Store, nodes: NodeGateway, task_id: TaskId, node_id: N
         signed, rejected = verify(nodes.domain, node, order, receipt)
         answer = replace(answer, signed=signed)
         if rejected is not None:  # kept with the reason; never a candidate, never paid
-            answer = replace(answer, status=AnswerStatus.REJECTED, raw={**answer.raw, "rejected": rejected})
+            answer = replace(
+                answer, status=AnswerStatus.REJECTED, raw={**answer.raw, "rejected": rejected}
+            )
     except NodeUnreachable as exc:
         log.info("no-show: %s", exc.detail, extra={"task_id": task_id, "node_id": node_id})
         answer = Answer(task_id, node_id, AnswerStatus.NO_SHOW, None, 0, {"error": exc.detail})
@@ -243,7 +257,12 @@ def judge_within(
             )
             continue
         signed, rejected = verify(
-            nodes.domain, judge, order, verdict.receipt, left=text_hash(left), right=text_hash(right)
+            nodes.domain,
+            judge,
+            order,
+            verdict.receipt,
+            left=text_hash(left),
+            right=text_hash(right),
         )
         j = Judgment(task_id, judge_id, p.left_id, p.right_id, verdict.outcome, verdict.raw, signed)
         if rejected is not None:  # kept with the reason; never counted
@@ -276,7 +295,8 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
         if rnd is None or task.status.finished:
             return []
         tx.tasks.set_status(task_id, TaskStatus.RANKING)
-        asked = tx.judgments.list_for_task(task_id)  # rejected verdicts too: those judges were asked
+        # rejected verdicts too: those judges were asked
+        asked = tx.judgments.list_for_task(task_id)
         judgments = [j for j in asked if j.status is JudgmentStatus.OK]
         held = dict(rnd.seats or dict.fromkeys(rnd.node_ids, 1))
         found = rnd.candidates
@@ -285,7 +305,9 @@ def rank(store: Store, task_id: TaskId) -> list[NodeId]:
             return []
         members = {n for c in found for n in c.supporters} | {j.judge_id for j in judgments}
         rates = {n.id: aggregation.rates(n.reliability) for n in tx.nodes.list() if n.id in members}
-        post = aggregation.posterior(aggregation.round_of(found, judgments, rates, held, task.options))
+        post = aggregation.posterior(
+            aggregation.round_of(found, judgments, rates, held, task.options)
+        )
         entries = post.ranking()
         separated = post.decided or len(found) == 1
         if not separated and rnd.recruits < MAX_RECRUITS:
@@ -366,7 +388,9 @@ def resume(store: Store, task_id: TaskId, *, min_answers: int) -> Resume:
     if task.status is TaskStatus.RANKING or rnd.finished_at is not None:
         return Resume(Step.RANK)
     judged = {(j.judge_id, j.left_id, j.right_id) for j in store.judgments.list_for_task(task_id)}
-    judges = sorted({p.judge_id for p in rnd.pairs if (p.judge_id, p.left_id, p.right_id) not in judged})
+    judges = sorted(
+        {p.judge_id for p in rnd.pairs if (p.judge_id, p.left_id, p.right_id) not in judged}
+    )
     return Resume(Step.JUDGE, tuple(judges)) if judges else Resume(Step.RANK)
 
 

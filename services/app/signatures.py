@@ -38,6 +38,8 @@ def verify(
         return result, None
     signer = None if receipt.signature is None else recover(domain, work, receipt.signature)
     log.warning(
-        "work rejected: %s", result, extra={"node_id": node.id, "kind": order.kind.value, "task": f"{order.task:x}"}
+        "work rejected: %s",
+        result,
+        extra={"node_id": node.id, "kind": order.kind.value, "task": f"{order.task:x}"},
     )
     return Signed(work, receipt.signature, signer), result

@@ -9,7 +9,18 @@ from services.app.escrow import FeeTerms, check_declared_fee
 from services.app.ports import QuestionBank, RoundQueue, Store
 from services.core.errors import BrokerUnavailable, Invalid, NotFound
 from services.core.letters import OPTION_LETTERS, multiple_choice_prompt
-from services.core.types import Answer, Judgment, NewTask, Node, NodeId, Round, Task, TaskId, TaskStatus, Wei
+from services.core.types import (
+    Answer,
+    Judgment,
+    NewTask,
+    Node,
+    NodeId,
+    Round,
+    Task,
+    TaskId,
+    TaskStatus,
+    Wei,
+)
 
 log = logging.getLogger(__name__)
 

@@ -58,10 +58,17 @@ def create_celery(settings: Settings) -> Celery:
         task_track_started=True,
         # a step that starts the next one while redis restarts (merit up: a second or two) waits
         # for it rather than fail; a request's publish does not retry (services.broker.queue)
-        task_publish_retry_policy={"max_retries": 30, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        task_publish_retry_policy={
+            "max_retries": 30,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
     )
     # a fee escrowed after its task failed goes back to its payer within a minute
-    app.conf.beat_schedule = {"refund-failed": {"task": "merit.chain.refund_failed", "schedule": 60.0}}
+    app.conf.beat_schedule = {
+        "refund-failed": {"task": "merit.chain.refund_failed", "schedule": 60.0}
+    }
     # work left in a non-final state (an unfinished chain write, a due finalize) is driven on
     app.conf.beat_schedule["reconcile"] = {"task": "merit.chain.reconcile", "schedule": 60.0}
     # rounds and fee checks left without progress are driven on, or failed with the reason

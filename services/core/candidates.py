@@ -28,12 +28,16 @@ def key(text: str, options: Sequence[str] | None = None) -> str:
     return folded.rstrip(".!").casefold()
 
 
-def group(answers: Mapping[NodeId, str], options: Sequence[str] | None = None) -> tuple[Candidate, ...]:
+def group(
+    answers: Mapping[NodeId, str], options: Sequence[str] | None = None
+) -> tuple[Candidate, ...]:
     """The distinct candidates among ``answers`` (node -> text), ordered by id."""
     by_key: dict[str, list[NodeId]] = {}
     for node in sorted(answers):
         by_key.setdefault(key(answers[node], options), []).append(node)
-    return tuple(sorted((Candidate(ns[0], tuple(ns)) for ns in by_key.values()), key=lambda c: c.id))
+    return tuple(
+        sorted((Candidate(ns[0], tuple(ns)) for ns in by_key.values()), key=lambda c: c.id)
+    )
 
 
 def candidate_of(candidates: Sequence[Candidate]) -> dict[NodeId, NodeId]:

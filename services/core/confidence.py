@@ -99,8 +99,8 @@ def _percentiles(
     centred = theta - theta.mean(axis=1, keepdims=True)
     lower, upper = np.quantile(centred, [(1 - level) / 2, (1 + level) / 2], axis=0)
     return Intervals(
-        dict(zip(items, lower.tolist())),
-        dict(zip(items, upper.tolist())),
+        dict(zip(items, lower.tolist(), strict=True)),
+        dict(zip(items, upper.tolist(), strict=True)),
         level,
         rounds,
         converged,

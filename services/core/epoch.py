@@ -23,9 +23,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.core import aggregation, candidates, consensus, letters, reliability, reputation, rewards, sybil
+from services.core import (
+    aggregation,
+    candidates,
+    consensus,
+    letters,
+    reliability,
+    reputation,
+    rewards,
+    sybil,
+)
 from services.core.consensus import JudgedPair, Tally
-from services.core.types import Candidate, EpochId, Judgment, NodeId, RankEntry, Reliability, TaskId, Wei
+from services.core.types import (
+    Candidate,
+    EpochId,
+    Judgment,
+    NodeId,
+    RankEntry,
+    Reliability,
+    TaskId,
+    Wei,
+)
 
 LETTERS = ("A", "B", "C", "D")
 
@@ -60,7 +78,11 @@ class FinishedTask:
         if self.gold is None:
             return reliability.Observed(rnd)
         right = next(
-            (c.id for c in groups if candidates.key(self.answers.get(c.id, ""), self.options or LETTERS) == self.gold),
+            (
+                c.id
+                for c in groups
+                if candidates.key(self.answers.get(c.id, ""), self.options or LETTERS) == self.gold
+            ),
             None,
         )
         absent = tuple(sorted(set(self.swarm) - set(self.answers)))
@@ -164,7 +186,12 @@ def close(
             agreement[judge] = agreement.get(judge, Tally()) + tally
     results = []
     for node in sorted(
-        set(reputations) | set(split.rewards) | set(quality) | set(agreement) | set(gold) | set(after_rel)
+        set(reputations)
+        | set(split.rewards)
+        | set(quality)
+        | set(agreement)
+        | set(gold)
+        | set(after_rel)
     ):
         before = reputations.get(node, reputation.register(Tally(), reputation_config))
         evidence = reputation.Evidence(

@@ -30,7 +30,8 @@ def bias(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> dict[s
 
 
 def debiased(batch: Sequence[Mapping[str, float]], letters: Sequence[str]) -> list[str | None]:
-    """Each answer's letter after removing the batch's letter bias; None where no letter had mass."""
+    """Each answer's letter after removing the batch's letter bias; None where no letter had
+    mass."""
     mean = bias(batch, letters)
     out: list[str | None] = []
     for p in batch:
@@ -70,5 +71,7 @@ OPTION_LETTERS = tuple("ABCDEFGHIJ")
 
 def multiple_choice_prompt(question: str, options: Sequence[str]) -> str:
     """The question with its options lettered A, B, ... and the instruction to answer by letter."""
-    lines = [question, ""] + [f"{letter}. {opt}" for letter, opt in zip(OPTION_LETTERS, options)]
+    lines = [question, ""] + [
+        f"{letter}. {opt}" for letter, opt in zip(OPTION_LETTERS, options, strict=False)
+    ]
     return "\n".join(lines) + "\n\nAnswer with the letter of the correct option."

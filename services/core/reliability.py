@@ -49,7 +49,8 @@ class Observed:
 
     round: aggregation.Round
     gold: bool = False  # the answer is known to the marketplace
-    truth: NodeId | None = None  # on a gold task: the right candidate (None: no candidate was right)
+    # on a gold task: the right candidate (None: no candidate was right)
+    truth: NodeId | None = None
     absent: tuple[NodeId, ...] = ()  # on a gold task: asked, and gave no answer
 
 
@@ -64,7 +65,8 @@ def decay(r: Reliability) -> Reliability:
 
 
 def combine(kept: Reliability, counts: Sequence[float] | None) -> Reliability:
-    """``kept`` plus an epoch's counts, in thousandths of an observation (hits never exceed total)."""
+    """``kept`` plus an epoch's counts, in thousandths of an observation (hits never exceed
+    total)."""
     if counts is None:
         return kept
     add = [round(x * MILLI) for x in counts]
@@ -135,7 +137,9 @@ def estimate(
         nodes = set(kept) | set(counts)
         for obs in rounds:
             nodes |= set(obs.round.rates)
-        now = {n: aggregation.rates(combine(kept.get(n, Reliability()), counts.get(n))) for n in nodes}
+        now = {
+            n: aggregation.rates(combine(kept.get(n, Reliability()), counts.get(n))) for n in nodes
+        }
         fresh: Counts = {}
         for obs in rounds:
             rnd = replace(obs.round, rates={n: now[n] for n in obs.round.rates})
@@ -144,7 +148,8 @@ def estimate(
             break
         counts = fresh
     after = {
-        n: combine(kept.get(n, Reliability()), counts.get(n)) for n in sorted(set(kept) | set(counts))
+        n: combine(kept.get(n, Reliability()), counts.get(n))
+        for n in sorted(set(kept) | set(counts))
     }
     flagged = two_faced(after)
     return {n: replace(r, distrusted=n in flagged) for n, r in after.items()}
@@ -154,10 +159,10 @@ def two_faced(records: Mapping[NodeId, Reliability]) -> set[NodeId]:
     """Nodes that do markedly better where the answer is known than where it is not, beyond what
     the other nodes show: as answerer or as judge, the known-answer rate exceeds the peer rate by
     at least ``TWO_FACED_GAP`` more than the median node's does (or by ``TWO_FACED_ALONE`` in
-    itself, should two-faced nodes be many), and by ``TWO_FACED_Z`` standard errors. Every honest node's peer record runs a little low (its peers' labels are not always
-    right), by about the same for all; a node that recognises the tasks where it is checked does
-    not fit that pattern. Nodes with fewer than ``MIN_EVIDENCE`` observations on either side are
-    not judged."""
+    itself, should two-faced nodes be many), and by ``TWO_FACED_Z`` standard errors. Every honest
+    node's peer record runs a little low (its peers' labels are not always right), by about the
+    same for all; a node that recognises the tasks where it is checked does not fit that pattern.
+    Nodes with fewer than ``MIN_EVIDENCE`` observations on either side are not judged."""
     flagged: set[NodeId] = set()
     for at in (0, 2):  # the answer records, then the judge records
         gaps: dict[NodeId, tuple[float, float]] = {}

@@ -6,9 +6,9 @@ calibration at registration and the hidden gold questions mixed into rounds). Ea
 moves toward the node's evidence: gold accuracy with the largest rate, judged answer quality (share
 of other answers its answers beat) and judging agreement with consensus with smaller ones, each
 scaled by how much evidence there is (``n / (n + pseudo_count)``). The score can never exceed
-``anchor + anchor_margin_bp``: agreement with a swarm, which colluders can manufacture, cannot lift a
-node above what its gold record supports. An idle epoch decays both numbers toward the prior, which
-bounds what an identity can bank and later spend (MeritRank).
+``anchor + anchor_margin_bp``: agreement with a swarm, which colluders can manufacture, cannot lift
+a node above what its gold record supports. An idle epoch decays both numbers toward the prior,
+which bounds what an identity can bank and later spend (MeritRank).
 
 All arithmetic is exact (integers and fractions, rounded down at the end); the p-values reported as
 floats are evidence for people, while every decision is taken on the exact value.

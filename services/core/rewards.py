@@ -5,11 +5,12 @@ on integer weights, with leftover units going to the largest remainders and, amo
 to the smallest node id. Nothing here is ever negative.
 
 Per task (after Fortytwo): ``answerer_share_bp`` of the task's reward goes to the answers: each
-candidate (a distinct answer) is weighted ``x ** position_exponent`` where ``x = (n - rank) / (n - 1)``
-for the task's ``n`` ranked candidates (the best has x = 1, the last x = 0, a unanimous swarm's one
-candidate 1, and equal ranks share the positions they hold), and every supporter of a candidate is
-credited its weight once per seat it held; ``judge_share_bp`` goes to the judges, each weighted by how far its rate of
-agreement with the consensus exceeds ``min_agreement_bp`` (at or below it, nothing). Where one
+candidate (a distinct answer) is weighted ``x ** position_exponent`` where
+``x = (n - rank) / (n - 1)`` for the task's ``n`` ranked candidates (the best has x = 1, the last
+x = 0, a unanimous swarm's one candidate 1, and equal ranks share the positions they hold), and
+every supporter of a candidate is credited its weight once per seat it held; ``judge_share_bp``
+goes to the judges, each weighted by how far its rate of agreement with the consensus exceeds
+``min_agreement_bp`` (at or below it, nothing). Where one
 side has nobody to pay, the other side gets the whole reward.
 
 Sybil clusters (see ``sybil``) are paid as one identity. The answers of a cluster take one weight,
@@ -143,7 +144,8 @@ def iroot(x: int, k: int) -> int:
 
 
 def position_weight(rank: int, n: int, exponent: Fraction = Fraction(3, 2)) -> int:
-    """``((n - rank) / (n - 1)) ** exponent`` in 1e18 fixed point, rounded down; 1e18 when n == 1."""
+    """``((n - rank) / (n - 1)) ** exponent`` in 1e18 fixed point, rounded down; 1e18 when
+    n == 1."""
     if not 1 <= rank <= n:
         raise Invalid("rank must lie between 1 and n")
     if n == 1:

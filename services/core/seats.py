@@ -32,7 +32,8 @@ def draw(
     seed: int,
     clusters: Iterable[Collection[NodeId]] = (),
 ) -> dict[NodeId, int]:
-    """Seats per identity (only those holding one), adding up to ``seats``; deterministic per seed."""
+    """Seats per identity (only those holding one), adding up to ``seats``; deterministic per
+    seed."""
     if seats < 1:
         raise Invalid("a swarm needs at least one seat")
     if any(s < 0 for s in stakes.values()):
@@ -68,7 +69,7 @@ def draw(
 def _points_in(start: Fraction, end: Fraction, u: Fraction, count: int) -> int:
     """How many of u, u + 1, ..., u + count - 1 lie in [start, end)."""
     first = max(0, -((u - start) // 1))  # smallest k with u + k >= start
-    last = min(count - 1, (end - u) // 1 - (1 if (end - u) % 1 == 0 else 0))  # largest k, u + k < end
+    last = min(count - 1, (end - u) // 1 - (1 if (end - u) % 1 == 0 else 0))  # largest k < end - u
     return max(0, int(last) - int(first) + 1)
 
 

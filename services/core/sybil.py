@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -118,8 +118,8 @@ def detect(
 ) -> SybilReport:
     """Cluster the epoch's identities whose answers or judgments are near-duplicates.
 
-    ``answers`` maps node -> task -> answer (content or digest), ``consensus`` task -> the answer the
-    swarm chose; ``judgments`` with the tasks' fitted ``scores`` add the judging comparison.
+    ``answers`` maps node -> task -> answer (content or digest), ``consensus`` task -> the answer
+    the swarm chose; ``judgments`` with the tasks' fitted ``scores`` add the judging comparison.
     """
     dev = deviations(answers, consensus)
     z = favour(judgments, scores or {})

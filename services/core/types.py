@@ -147,7 +147,7 @@ class Node:
     stake_wei: Wei
     address: str | None
     created_at: datetime
-    reputation_anchor_bp: int = 5000  # the part of reputation earned on questions with known answers
+    reputation_anchor_bp: int = 5000  # the part of reputation earned on known-answer questions
     # calibration's mean log-probability per letter: multiple-choice answers are read against it
     letter_bias: Mapping[str, float] | None = field(default=None, hash=False, compare=False)
     reliability: Reliability = field(default_factory=Reliability)
@@ -257,7 +257,8 @@ class Judgment:
 @dataclass(frozen=True)
 class Candidate:
     """One distinct answer of a round and the nodes that gave it (normalised text; the letter of a
-    multiple-choice answer). Its smallest supporter's node id stands for it in pairs and rankings."""
+    multiple-choice answer). Its smallest supporter's node id stands for it in pairs and
+    rankings."""
 
     id: NodeId
     supporters: tuple[NodeId, ...]

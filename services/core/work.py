@@ -33,9 +33,9 @@ harness, which goes through the same checks, is not slowed much.
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from eth_hash.auto import keccak
 from eth_keys.datatypes import PrivateKey, Signature
@@ -45,7 +45,8 @@ from eth_utils.exceptions import ValidationError
 DOMAIN_NAME = "meritswarm"
 DOMAIN_VERSION = "1"
 WORK_TYPE = (
-    "Work(string kind,uint256 task,uint32 round,bytes32 left,bytes32 right,bytes32 request,bytes32 reply)"
+    "Work(string kind,uint256 task,uint32 round,bytes32 left,bytes32 right,"
+    "bytes32 request,bytes32 reply)"
 )
 _DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 _WORK_TYPEHASH = keccak(WORK_TYPE.encode())
@@ -125,7 +126,11 @@ class WorkOrder:
     round: int
 
     def headers(self) -> dict[str, str]:
-        return {KIND_HEADER: self.kind.value, TASK_HEADER: f"0x{self.task:064x}", ROUND_HEADER: str(self.round)}
+        return {
+            KIND_HEADER: self.kind.value,
+            TASK_HEADER: f"0x{self.task:064x}",
+            ROUND_HEADER: str(self.round),
+        }
 
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> WorkOrder | None:
@@ -190,7 +195,10 @@ class Work:
             WorkKind(str(f["kind"])),
             int(str(f["task"])),
             int(str(f["round"])),
-            *(bytes.fromhex(str(f[k]).removeprefix("0x")) for k in ("left", "right", "request", "reply")),
+            *(
+                bytes.fromhex(str(f[k]).removeprefix("0x"))
+                for k in ("left", "right", "request", "reply")
+            ),
         )
 
 
@@ -250,7 +258,9 @@ def recover(domain: SigningDomain, work: Work, signature: bytes) -> str | None:
         return None
 
 
-def check(domain: SigningDomain, signer: str | None, expected: Work, signature: bytes | None) -> Signed | str:
+def check(
+    domain: SigningDomain, signer: str | None, expected: Work, signature: bytes | None
+) -> Signed | str:
     """``expected`` as signed by ``signer`` (the node's registered key), or why not: unsigned,
     no registered signer, or the signature recovers to another address (forged, or made for
     other work: another task, round, kind, pair, request, reply or deployment)."""
@@ -287,5 +297,7 @@ def seal(
 ) -> Receipt:
     """The receipt of an exchange (``request``, ``reply`` bodies) signed with ``private_key``:
     what an honest node's reply carries. In-memory nodes (the consensus harness, tests) use it."""
-    work = Work(order.kind, order.task, order.round, left, right, hash_bytes(request), hash_bytes(reply))
+    work = Work(
+        order.kind, order.task, order.round, left, right, hash_bytes(request), hash_bytes(reply)
+    )
     return Receipt(work.request, work.reply, sign(private_key, domain, work))

@@ -27,8 +27,9 @@ class MemoryContent:
         return cid
 
     def get(self, cid: str) -> bytes:
-        """The bytes stored under ``cid``, checked against it like the other stores (``ContentCorrupt``
-        if they changed); ``Invalid`` for a non-CID, ``NotFound`` when absent."""
+        """The bytes stored under ``cid``, checked against it like the other stores
+        (``ContentCorrupt`` if they changed); ``Invalid`` for a non-CID, ``NotFound`` when
+        absent."""
         parsed = parse_cid(cid)
         name = canonical(parsed)
         with self._lock:

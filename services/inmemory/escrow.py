@@ -41,7 +41,9 @@ class MemoryEscrow:
     # --- what a payer does -------------------------------------------------------------------
     def fund(self, payer: str, task_id: str, amount: int) -> None:
         if not self.range.min_wei <= amount <= self.range.max_wei:
-            raise Invalid(f"fee {amount} wei is outside [{self.range.min_wei}, {self.range.max_wei}]")
+            raise Invalid(
+                f"fee {amount} wei is outside [{self.range.min_wei}, {self.range.max_wei}]"
+            )
         with self._lock:
             key = (payer.lower(), str(task_id))
             if key in self._slots:
@@ -54,7 +56,9 @@ class MemoryEscrow:
             if slot is None or slot.status != "funded":
                 raise Conflict(f"task {task_id} holds no fee of {payer}")
             if self.now < slot.funded_at + self.expiry_s:
-                raise Conflict(f"task {task_id}'s fee can be reclaimed from {slot.funded_at + self.expiry_s}")
+                raise Conflict(
+                    f"task {task_id}'s fee can be reclaimed from {slot.funded_at + self.expiry_s}"
+                )
             slot.status = "reclaimed"
             self.paid_back[payer.lower()] = self.paid_back.get(payer.lower(), 0) + slot.amount
             return slot.amount

@@ -48,7 +48,10 @@ def truncated(content: str, limit: int = MAX_CONTENT_CHARS) -> str:
     if len(content) <= limit:
         return content
     kept = max(0, limit - 100)
-    return content[:kept] + f" [... truncated by meritswarm: {len(content) - kept} of {len(content)} characters not kept]"
+    return (
+        content[:kept] + f" [... truncated by meritswarm: {len(content) - kept} of {len(content)} "
+        "characters not kept]"
+    )
 
 
 class HttpNodeGateway:
@@ -71,7 +74,9 @@ class HttpNodeGateway:
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
         self._max_tokens = max_tokens
         self._max_reply_bytes = max_reply_bytes
-        self._http = guarded_client(timeout=self._timeout, allow_loopback=allow_loopback, resolve=resolve)
+        self._http = guarded_client(
+            timeout=self._timeout, allow_loopback=allow_loopback, resolve=resolve
+        )
         self._per_node = per_node
         self._limits: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
@@ -86,16 +91,23 @@ class HttpNodeGateway:
             if callable(self._domain):
                 self._domain = self._domain()
             if self._domain is None:
-                raise ConfigInvalid("the node gateway has no signing domain", hint="build it with domain=")
+                raise ConfigInvalid(
+                    "the node gateway has no signing domain", hint="build it with domain="
+                )
             return self._domain
 
     def _limit(self, node: Node) -> threading.BoundedSemaphore:
         with self._lock:
-            return self._limits.setdefault(node.endpoint_url, threading.BoundedSemaphore(self._per_node))
+            return self._limits.setdefault(
+                node.endpoint_url, threading.BoundedSemaphore(self._per_node)
+            )
 
-    def _post(self, url: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, bytes, str | None]:
+    def _post(
+        self, url: str, body: bytes, headers: dict[str, str], deadline: float
+    ) -> tuple[int, bytes, str | None]:
         """POST ``body``: the status and the reply's bytes, read as they come and given up past
-        ``max_reply_bytes`` or ``deadline``. One retry, for a refused connection or a 502/503/504."""
+        ``max_reply_bytes`` or ``deadline``. One retry, for a refused connection or a
+        502/503/504."""
         for attempt in (1, 2):
             try:
                 status, data, signature = self._read(url, body, headers, deadline)
@@ -103,12 +115,18 @@ class HttpNodeGateway:
                 if attempt == 2 or time.monotonic() + 0.2 >= deadline:
                     raise
             else:
-                if status not in TRANSIENT_STATUS or attempt == 2 or time.monotonic() + 0.2 >= deadline:
+                if (
+                    status not in TRANSIENT_STATUS
+                    or attempt == 2
+                    or time.monotonic() + 0.2 >= deadline
+                ):
                     return status, data, signature
             time.sleep(0.2)
         raise AssertionError("unreachable")
 
-    def _read(self, url: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, bytes, str | None]:
+    def _read(
+        self, url: str, body: bytes, headers: dict[str, str], deadline: float
+    ) -> tuple[int, bytes, str | None]:
         """The status, the reply's bytes and its signature header (None: none)."""
         sent = {"Accept-Encoding": "identity", "Content-Type": "application/json", **headers}
         with self._http.stream("POST", url, content=body, headers=sent) as resp:
@@ -117,35 +135,57 @@ class HttpNodeGateway:
                 raise _ReplyRefused(f"reply compressed ({encoding}) though identity was asked for")
             if resp.is_redirect:
                 raise _ReplyRefused(
-                    f"redirected to {resp.headers.get('location', '?')!r} (redirects are not followed)"
+                    f"redirected to {resp.headers.get('location', '?')!r} "
+                    "(redirects are not followed)"
                 )
             declared = resp.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_reply_bytes:
-                raise _ReplyRefused(f"reply of {declared} bytes is over the {self._max_reply_bytes}-byte cap")
+                raise _ReplyRefused(
+                    f"reply of {declared} bytes is over the {self._max_reply_bytes}-byte cap"
+                )
             chunks: list[bytes] = []
             size = 0
             for chunk in resp.iter_raw():
                 size += len(chunk)
                 if size > self._max_reply_bytes:
-                    raise _ReplyRefused(f"reply over the {self._max_reply_bytes}-byte cap (reading stopped)")
+                    raise _ReplyRefused(
+                        f"reply over the {self._max_reply_bytes}-byte cap (reading stopped)"
+                    )
                 if time.monotonic() > deadline:
-                    raise _ReplyRefused(f"reply not complete within {self._timeout_s:g} s (reading stopped)")
+                    raise _ReplyRefused(
+                        f"reply not complete within {self._timeout_s:g} s (reading stopped)"
+                    )
                 chunks.append(chunk)
             return resp.status_code, b"".join(chunks), resp.headers.get(SIGNATURE_HEADER)
 
     def _chat(
-        self, node: Node, messages: list[dict[str, str]], max_tokens: int, order: WorkOrder, *,
-        require_text: bool = True, **extra: Any,
+        self,
+        node: Node,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        order: WorkOrder,
+        *,
+        require_text: bool = True,
+        **extra: Any,
     ) -> tuple[str, int, dict[str, Any], Receipt]:
         """The reply's text, its latency, the exchange, and its receipt: the hashes of the exact
-        request bytes sent and reply bytes read, with the node's signature (``X-Merit-Signature``)."""
+        request bytes sent and reply bytes read, with the node's signature
+        (``X-Merit-Signature``)."""
         url = node.endpoint_url.rstrip("/") + "/chat/completions"
-        body = {"model": node.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens, **extra}
+        body = {
+            "model": node.model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": max_tokens,
+            **extra,
+        }
         sent = json.dumps(body, separators=(",", ":")).encode()
         started = time.perf_counter()
         try:
             with self._limit(node):
-                status, payload, signature = self._post(url, sent, order.headers(), time.monotonic() + self._timeout_s)
+                status, payload, signature = self._post(
+                    url, sent, order.headers(), time.monotonic() + self._timeout_s
+                )
             if not 200 <= status < 300:
                 raise NodeUnreachable(f"node {node.name} answered HTTP {status}", node_id=node.id)
             data = json.loads(payload)
@@ -165,7 +205,8 @@ class HttpNodeGateway:
         served = data.get("model")
         if served is not None and served != node.model:
             raise NodeUnreachable(
-                f"node {node.name} answered with model {served!r}, registered as {node.model!r}", node_id=node.id
+                f"node {node.name} answered with model {served!r}, registered as {node.model!r}",
+                node_id=node.id,
             )
         content = truncated(content)
         message["content"] = content  # the stored exchange keeps no more than the answer
@@ -174,13 +215,23 @@ class HttpNodeGateway:
         return content, latency_ms, {"request": body, "response": data}, receipt
 
     def answer(self, node: Node, prompt: str, order: WorkOrder) -> NodeReply:
-        content, ms, raw, receipt = self._chat(node, prompts.answer_messages(prompt), self._max_tokens, order)
+        content, ms, raw, receipt = self._chat(
+            node, prompts.answer_messages(prompt), self._max_tokens, order
+        )
         return NodeReply(content=content.strip(), latency_ms=ms, raw=raw, receipt=receipt)
 
-    def choose(self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder) -> NodeChoice:
+    def choose(
+        self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder
+    ) -> NodeChoice:
         """A multiple-choice answer as probabilities over ``letters`` (one generated token)."""
         content, ms, raw, receipt = self._chat(
-            node, prompts.answer_messages(prompt), 1, order, require_text=False, logprobs=True, top_logprobs=10
+            node,
+            prompts.answer_messages(prompt),
+            1,
+            order,
+            require_text=False,
+            logprobs=True,
+            top_logprobs=10,
         )
         probs = token_probabilities(raw["response"], letters)
         if not any(probs.values()):  # a server without logprobs: read the letter it wrote
@@ -189,18 +240,29 @@ class HttpNodeGateway:
                 probs[letter] = 1.0
         return NodeChoice(probs=probs, latency_ms=ms, raw=raw, receipt=receipt)
 
-    def judge(self, node: Node, prompt: str, left: str, right: str, order: WorkOrder) -> NodeVerdict:
+    def judge(
+        self, node: Node, prompt: str, left: str, right: str, order: WorkOrder
+    ) -> NodeVerdict:
         """One token, read through its top log-probabilities over "1" and "2" where the server
         reports them (vLLM, llama.cpp, Ollama, merit node serve), else through the text."""
-        content, ms, raw, receipt = self._chat(  # the one token may be blank: its logprobs still count
-            node, prompts.judge_messages(prompt, left, right), 1, order, require_text=False, logprobs=True,
-            top_logprobs=10,
+        content, ms, raw, receipt = (
+            self._chat(  # the one token may be blank: its logprobs still count
+                node,
+                prompts.judge_messages(prompt, left, right),
+                1,
+                order,
+                require_text=False,
+                logprobs=True,
+                top_logprobs=10,
+            )
         )
         probs = verdict_probabilities(raw["response"])
         raw["verdict"] = probs
         if probs["1"] + probs["2"] > 0:
             return NodeVerdict(outcome=verdict_from(probs), latency_ms=ms, raw=raw, receipt=receipt)
-        return NodeVerdict(outcome=prompts.parse_verdict(content), latency_ms=ms, raw=raw, receipt=receipt)
+        return NodeVerdict(
+            outcome=prompts.parse_verdict(content), latency_ms=ms, raw=raw, receipt=receipt
+        )
 
 
 def _signature_bytes(header: str | None) -> bytes | None:

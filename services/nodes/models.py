@@ -7,6 +7,7 @@ Install them with `make node` (llama-cpp-python, then the model packages of depl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -57,7 +58,9 @@ def get_model(name: str) -> ShippedModel:
     try:
         return MODELS[name]
     except KeyError:
-        raise NotFound(f"no shipped model named {name!r}", hint=f"choose one of: {', '.join(MODELS)}") from None
+        raise NotFound(
+            f"no shipped model named {name!r}", hint=f"choose one of: {', '.join(MODELS)}"
+        ) from None
 
 
 def _package_dir(package: str) -> Path:
@@ -91,10 +94,8 @@ def _verified(path: Path, model: ShippedModel) -> Path:
             f"{path} has sha256 {actual}, expected {model.sha256}",
             hint=f"reinstall {model.requirement}",
         )
-    try:
+    with contextlib.suppress(OSError):  # a read-only site-packages: verify again next time
         stamp.write_text(json.dumps(key))
-    except OSError:
-        pass  # a read-only site-packages: verify again next time
     return path
 
 
@@ -109,10 +110,14 @@ def model_path(name: str, cache_dir: Path) -> Path:
     target = cache_dir / model.filename
     if not target.exists():
         chunks = sorted(
-            p for part in model.parts for p in (_package_dir(part) / "data").glob(model.filename + ".part*")
+            p
+            for part in model.parts
+            for p in (_package_dir(part) / "data").glob(model.filename + ".part*")
         )
         if len(chunks) != len(model.parts):
-            raise ConfigInvalid(f"{model.name}: found {len(chunks)} of {len(model.parts)} parts", hint=_INSTALL_HINT)
+            raise ConfigInvalid(
+                f"{model.name}: found {len(chunks)} of {len(model.parts)} parts", hint=_INSTALL_HINT
+            )
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
         with open(tmp, "wb") as out:

@@ -29,7 +29,9 @@ def answer_messages(prompt: str) -> list[dict[str, str]]:
     ]
 
 
-def judge_messages(prompt: str, left: str, right: str, boundary: str | None = None) -> list[dict[str, str]]:
+def judge_messages(
+    prompt: str, left: str, right: str, boundary: str | None = None
+) -> list[dict[str, str]]:
     """A judging request: the question and the two answers, each answer between lines that carry
     a fresh random ``boundary`` (16 hex digits), so an answer that imitates the layout ("Answer
     2: ...") cannot move where the judge (and its signature) reads the answers."""

@@ -1,9 +1,9 @@
 """`merit node serve --model NAME`: an OpenAI-compatible chat server over llama.cpp on CPU.
 
-Serves ``/v1/models``, ``/v1/chat/completions`` (with ``logprobs``/``top_logprobs``) and ``/health``
-for one of the small models in ``services.nodes.models``, each reply to a work order signed with
-the operator's key (``--signing-key``, ``services.nodes.signing``). GPU operators run vLLM, llama.cpp's
-``llama-server`` or Ollama instead; the workers see the same API either way.
+Serves ``/v1/models``, ``/v1/chat/completions`` (with ``logprobs``/``top_logprobs``) and
+``/health`` for one of the small models in ``services.nodes.models``, each reply to a work order
+signed with the operator's key (``--signing-key``, ``services.nodes.signing``). GPU operators run
+vLLM, llama.cpp's ``llama-server`` or Ollama instead; the workers see the same API either way.
 """
 
 from __future__ import annotations
@@ -35,16 +35,27 @@ class ChatBody(BaseModel):
 
 
 def _openai_error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": status}}, status_code=status
+    )
 
 
 def load_llama(path: Path, *, n_threads: int, n_ctx: int) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError as exc:
-        raise ConfigInvalid("llama-cpp-python is not installed", hint="install it with `make node`") from exc
+        raise ConfigInvalid(
+            "llama-cpp-python is not installed", hint="install it with `make node`"
+        ) from exc
     # logits_all: top_logprobs needs the logits of every generated position
-    return Llama(model_path=str(path), n_threads=n_threads, n_ctx=n_ctx, logits_all=True, verbose=False, seed=0)
+    return Llama(
+        model_path=str(path),
+        n_threads=n_threads,
+        n_ctx=n_ctx,
+        logits_all=True,
+        verbose=False,
+        seed=0,
+    )
 
 
 def _plain_prompt(messages: list[dict[str, Any]]) -> str:
@@ -57,10 +68,15 @@ def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict
     """The operator's own system prompt, when set, in place of the caller's."""
     if not system:
         return messages
-    return [{"role": "system", "content": system}, *(m for m in messages if m.get("role") != "system")]
+    return [
+        {"role": "system", "content": system},
+        *(m for m in messages if m.get("role") != "system"),
+    ]
 
 
-def create_app(name: str, llama: Any, system: str | None = None, signer: NodeSigner | None = None) -> FastAPI:
+def create_app(
+    name: str, llama: Any, system: str | None = None, signer: NodeSigner | None = None
+) -> FastAPI:
     """The node's server over ``llama``; with ``signer``, its replies to work orders are signed
     (``services.nodes.signing``)."""
     app = FastAPI(title=f"meritswarm node ({name})", docs_url=None, redoc_url=None)
@@ -75,12 +91,19 @@ def create_app(name: str, llama: Any, system: str | None = None, signer: NodeSig
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "meritswarm"}]}
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "owned_by": "meritswarm"}],
+        }
 
     @app.post("/v1/chat/completions", response_model=None)
     def chat(body: ChatBody) -> dict[str, Any] | JSONResponse:
         if body.model not in (None, name):
-            return _openai_error(404, f"model {body.model!r} is not served here; this node serves {name!r}", "invalid_request_error")
+            return _openai_error(
+                404,
+                f"model {body.model!r} is not served here; this node serves {name!r}",
+                "invalid_request_error",
+            )
         messages = with_system(body.messages, system)
         with lock:
             if has_template:
@@ -137,7 +160,9 @@ def _as_chat(out: dict[str, Any], name: str, with_logprobs: bool) -> dict[str, A
                     "logprob": tlp,
                     "top_logprobs": [{"token": t, "logprob": v} for t, v in (top or {}).items()],
                 }
-                for tok, tlp, top in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"] or [])
+                for tok, tlp, top in zip(
+                    lp["tokens"], lp["token_logprobs"], lp["top_logprobs"] or [], strict=False
+                )
             ]
         }
     return {

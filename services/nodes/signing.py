@@ -62,7 +62,12 @@ class NodeSigner:
     """A node's key and domain, and the replies it signed (kept for ``keep_s``)."""
 
     def __init__(
-        self, private_key: bytes, domain: SigningDomain, *, keep_s: float = KEEP_S, keep_max: int = KEEP_MAX
+        self,
+        private_key: bytes,
+        domain: SigningDomain,
+        *,
+        keep_s: float = KEEP_S,
+        keep_max: int = KEEP_MAX,
     ) -> None:
         self._key = private_key
         self.domain = domain
@@ -73,7 +78,9 @@ class NodeSigner:
 
     def sign(self, order: WorkOrder, request: bytes, reply: bytes) -> bytes:
         left, right = judged_pair(order, request)
-        work = Work(order.kind, order.task, order.round, left, right, hash_bytes(request), hash_bytes(reply))
+        work = Work(
+            order.kind, order.task, order.round, left, right, hash_bytes(request), hash_bytes(reply)
+        )
         return sign(self._key, self.domain, work)
 
     def kept(self, key: tuple[WorkOrder, bytes]) -> _Kept | None:
@@ -115,7 +122,9 @@ class SigningLayer:
         if scope["type"] != "http" or scope.get("path") != CHAT_PATH:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         order = WorkOrder.from_headers(headers)
         if order is None:
             await self.app(scope, receive, send)
@@ -161,7 +170,11 @@ class SigningLayer:
         await self.app(scope, replay, capture)
         reply = b"".join(body)
         status = int(start.get("status", 500))
-        out = [(k, v) for k, v in start.get("headers", []) if k.lower() != SIGNATURE_HEADER.lower().encode()]
+        out = [
+            (k, v)
+            for k, v in start.get("headers", [])
+            if k.lower() != SIGNATURE_HEADER.lower().encode()
+        ]
         if 200 <= status < 300:
             signature = self.signer.sign(order, request, reply)
             out += [

@@ -38,7 +38,9 @@ _EXPR = re.compile(r"[-+*/()\d\s.]*\d[-+*/()\d\s.]*")
 
 def evaluate(question: str) -> Fraction | None:
     """The value of the longest arithmetic expression in ``question``, exactly, or None."""
-    candidates = sorted((m.group().strip() for m in _EXPR.finditer(question)), key=len, reverse=True)
+    candidates = sorted(
+        (m.group().strip() for m in _EXPR.finditer(question)), key=len, reverse=True
+    )
     for text in candidates:
         if not re.search(r"[-+*/]", text):
             continue
@@ -90,7 +92,12 @@ class TestNode:
     __test__ = False  # a test node, not a pytest class
 
     def __init__(
-        self, name: str, offset: int = 0, fault: str = "none", delay_s: float = 30.0, oracle: bool = False
+        self,
+        name: str,
+        offset: int = 0,
+        fault: str = "none",
+        delay_s: float = 30.0,
+        oracle: bool = False,
     ) -> None:
         if fault not in FAULTS:
             raise ValueError(f"fault must be one of {FAULTS}")
@@ -156,7 +163,10 @@ def create_app(node: TestNode, signer: NodeSigner | None = None) -> FastAPI:
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": TEST_MODEL, "object": "model", "owned_by": "test"}]}
+        return {
+            "object": "list",
+            "data": [{"id": TEST_MODEL, "object": "model", "owned_by": "test"}],
+        }
 
     @app.post("/v1/chat/completions", response_model=None)
     def chat(req: ChatRequest) -> dict[str, Any] | PlainTextResponse:
@@ -173,7 +183,10 @@ def create_app(node: TestNode, signer: NodeSigner | None = None) -> FastAPI:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": "" if node.fault == "empty" else text},
+                    "message": {
+                        "role": "assistant",
+                        "content": "" if node.fault == "empty" else text,
+                    },
                     "finish_reason": "stop",
                 }
             ],

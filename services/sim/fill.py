@@ -26,8 +26,8 @@ from services.core.types import (
 )
 from services.core.work import Signed, name_key, sign, task_number
 from services.inmemory import MemoryStore
-from services.sim.harness import FEE, STAKE, ListQueue, PayingRequester, sim_node
 from services.inmemory.escrow import MemoryEscrow
+from services.sim.harness import FEE, STAKE, ListQueue, PayingRequester, sim_node
 from services.sim.world import SIM_DOMAIN, Behaviour, SimNodes, World
 
 NODES = 10
@@ -57,7 +57,9 @@ def fill_epoch(store: Store, tasks: int, *, seed: int = 1, played: int = 300) ->
     world = World(seed)
     for i in range(NODES):
         name = f"node-{i}"
-        world.behaviours[name] = Behaviour(0.45 + 0.3 * i / (NODES - 1), 0.65 + 0.2 * i / (NODES - 1))
+        world.behaviours[name] = Behaviour(
+            0.45 + 0.3 * i / (NODES - 1), 0.65 + 0.2 * i / (NODES - 1)
+        )
         node = store.nodes.add(sim_node(name, STAKE))
         store.nodes.set_status(node.id, NodeStatus.ACTIVE)
     queue, nodes = ListQueue(), SimNodes(world)
@@ -85,10 +87,14 @@ def _repeat(requester: PayingRequester, p: _Played) -> None:
     r = p.round
     names = {n.id: n.name for n in store.nodes.list()}
     for a in p.answers:  # answers before the round starts: a started round takes no more
-        store.answers.put(replace(a, task_id=task.id, signed=_resigned(a.signed, names[a.node_id], task.id)))
+        store.answers.put(
+            replace(a, task_id=task.id, signed=_resigned(a.signed, names[a.node_id], task.id))
+        )
     store.rounds.start(task.id, r.node_ids, r.pairs, seats=r.seats, candidates=r.candidates)
     for j in p.judgments:
-        store.judgments.put(replace(j, task_id=task.id, signed=_resigned(j.signed, names[j.judge_id], task.id)))
+        store.judgments.put(
+            replace(j, task_id=task.id, signed=_resigned(j.signed, names[j.judge_id], task.id))
+        )
     store.rounds.finish(task.id, r.winner_id, r.ranking, r.method or "", r.separated, r.weights)
     store.tasks.assign_open_epoch(task.id)
     store.tasks.set_status(task.id, TaskStatus.DONE)

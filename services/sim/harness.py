@@ -2,14 +2,16 @@
 
 Nothing of the mechanism is re-implemented here. A run registers nodes in an in-memory store,
 calibrates them with ``calibrate_node``, submits tasks with ``submit_task`` (which mixes in hidden
-gold tasks) and pays each fee into an in-memory escrow (``check_fee`` then queues the round), plays each round with ``rounds.run_round`` (the steps the Celery chain runs: seats by
-stake, answers, candidates, the pair schedule, verdicts, the posterior and its recruits), and closes
-each epoch with ``close_epoch`` (rewards, reputations, reliability estimates, Sybil clusters for the
+gold tasks) and pays each fee into an in-memory escrow (``check_fee`` then queues the round),
+plays each round with ``rounds.run_round`` (the steps the Celery chain runs: seats by stake,
+answers, candidates, the pair schedule, verdicts, the posterior and its recruits), and closes each
+epoch with ``close_epoch`` (rewards, reputations, reliability estimates, Sybil clusters for the
 next epoch's seats). Only the nodes are simulated (``services.sim.world``), and the measurements
 read back what the store recorded. Simulated nodes sign every answer and verdict with their keys
 and the use cases recover every signature, as in production (``services.app.signatures``): with
 libsecp256k1 (coincurve) that is about 0.1 ms per signature and per recovery, and a run takes about
-2.2x as long as it did unsigned (2 epochs x 40 tasks: 0.41 s before, 0.88 s after, on 2 shared cores).
+2.2x as long as it did unsigned (2 epochs x 40 tasks: 0.41 s before, 0.88 s after, on 2 shared
+cores).
 
 Measured on the requester tasks (gold tasks are the marketplace's own): the share the product
 answered right; a plain majority vote over the same answers (one node one vote, ties broken at
@@ -165,7 +167,9 @@ def behaviours(sc: Scenario, seed: int) -> dict[str, tuple[Behaviour, int]]:
         if sc.single:
             out["attacker-0"] = (Behaviour(skill[0], skill[1], plan), total)
         else:
-            parts = [1 + i for i in range(sc.attackers)] if sc.plan == "split" else [1] * sc.attackers
+            parts = (
+                [1 + i for i in range(sc.attackers)] if sc.plan == "split" else [1] * sc.attackers
+            )
             shares = [total * p // sum(parts) for p in parts]
             shares[-1] += total - sum(shares)
             for i, share in enumerate(shares):
@@ -188,7 +192,9 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
         node = store.nodes.add(sim_node(name, stake))
         kinds[node.id] = name.split("-")[0]
         for attempt in range(CALIBRATION_ATTEMPTS):  # an operator tries again after a failure
-            if calibrate_node(store, nodes, node.id, questions=CALIBRATION_QUESTIONS, seed=attempt, bank=bank).passed:
+            if calibrate_node(
+                store, nodes, node.id, questions=CALIBRATION_QUESTIONS, seed=attempt, bank=bank
+            ).passed:
                 break
 
     out = Outcome()
@@ -227,7 +233,9 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
             post = aggregation.Posterior({e.node_id: e.score for e in rnd.ranking}, 0.0)
             chosen = {said[c] for c in post.credible_set()}
             mass = sum(e.score for e in rnd.ranking)
-            out.covered += truth in chosen or (truth not in said.values() and mass < aggregation.CONFIDENT)
+            out.covered += truth in chosen or (
+                truth not in said.values() and mass < aggregation.CONFIDENT
+            )
             out.confidence.append(rnd.ranking[0].score)
         queue.queued.clear()
         closed = close_epoch(store, content, emission_wei=0, bank=bank, escrow=requester.escrow)
@@ -242,7 +250,5 @@ def run(sc: Scenario, seed: int, *, epochs: int = 4, per_epoch: int = 60) -> Out
         out.distrusted_honest += distrusted / max(len(records), 1) / epochs
     out.majority = majority_right / out.tasks if out.tasks else 0.0
     honest_ids = [n for n, k in kinds.items() if k == "honest" and asked_by_node[n] >= 10]
-    out.best_single = max(
-        (right_by_node[n] / asked_by_node[n] for n in honest_ids), default=0.0
-    )
+    out.best_single = max((right_by_node[n] / asked_by_node[n] for n in honest_ids), default=0.0)
     return out

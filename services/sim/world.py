@@ -136,7 +136,9 @@ class SimNodes:
             raise NodeUnreachable(f"{node.name} is not in the simulated world")
         return name_key(node.name)
 
-    def choose(self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder) -> NodeChoice:
+    def choose(
+        self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder
+    ) -> NodeChoice:
         key = self._key(node)
         pick = self.world.letter(node.name, prompt)
         rest = (1.0 - 0.9) / (len(letters) - 1)
@@ -146,9 +148,13 @@ class SimNodes:
     def answer(self, node: Node, prompt: str, order: WorkOrder) -> NodeReply:
         key = self._key(node)
         said = self.world.letter(node.name, prompt)
-        return NodeReply(said, 1, receipt=seal(key, self.domain, order, prompt.encode(), said.encode()))
+        return NodeReply(
+            said, 1, receipt=seal(key, self.domain, order, prompt.encode(), said.encode())
+        )
 
-    def judge(self, node: Node, prompt: str, left: str, right: str, order: WorkOrder) -> NodeVerdict:
+    def judge(
+        self, node: Node, prompt: str, left: str, right: str, order: WorkOrder
+    ) -> NodeVerdict:
         key = self._key(node)
         options = LETTERS
         outcome = self.world.verdict(
@@ -156,7 +162,13 @@ class SimNodes:
         )
         request = "\x1f".join((prompt, left, right)).encode()
         receipt = seal(
-            key, self.domain, order, request, outcome.value.encode(), left=text_hash(left), right=text_hash(right)
+            key,
+            self.domain,
+            order,
+            request,
+            outcome.value.encode(),
+            left=text_hash(left),
+            right=text_hash(right),
         )
         return NodeVerdict(outcome, 1, receipt=receipt)
 

@@ -12,7 +12,9 @@ class PostgresCursors:
 
     def get(self, name: str) -> ChainCursor | None:
         with self._s.cursor() as cur:
-            cur.execute("SELECT block_number, block_hash FROM chain_cursors WHERE name = %s", (name,))
+            cur.execute(
+                "SELECT block_number, block_hash FROM chain_cursors WHERE name = %s", (name,)
+            )
             row = cur.fetchone()
         return None if row is None else ChainCursor(int(row["block_number"]), row["block_hash"])
 

@@ -126,9 +126,8 @@ class PostgresStore:
                 yield self
             return
         assert isinstance(self._session, PoolSession)
-        with self._session.connection() as conn:
-            with translate_errors(), conn.transaction():
-                yield PostgresStore(TransactionSession(conn), None)
+        with self._session.connection() as conn, translate_errors(), conn.transaction():
+            yield PostgresStore(TransactionSession(conn), None)
 
     def ping(self, timeout: float = PING_TIMEOUT_S) -> None:
         """One round trip; StoreUnavailable within ``timeout`` seconds when the server is down."""

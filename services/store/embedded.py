@@ -12,6 +12,7 @@ directory, registers atexit hooks that stop the server, and locks a per-user run
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -230,10 +231,8 @@ class PostgresProcess:
             time.sleep(0.02)
         if self.running():
             log.warning("postgres pid %s ignored a fast shutdown; sending SIGQUIT", self.pid)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, 3)
-            except ProcessLookupError:
-                pass
             while self.running() and time.monotonic() < deadline + 5:
                 time.sleep(0.02)
         if self.running():
@@ -298,10 +297,8 @@ def _ensure_database(port: int) -> None:
             "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
         ).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass
 
 
 def start_postgres(

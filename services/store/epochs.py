@@ -151,8 +151,15 @@ class PostgresEpochs:
                 ON CONFLICT (epoch_id, node_id) DO NOTHING
                 """,
                 [
-                    (int(r.epoch_id), int(r.node_id), int(r.reward_wei), r.reputation_before_bp,
-                     r.reputation_after_bp, r.anchor_after_bp, r.withheld)
+                    (
+                        int(r.epoch_id),
+                        int(r.node_id),
+                        int(r.reward_wei),
+                        r.reputation_before_bp,
+                        r.reputation_after_bp,
+                        r.anchor_after_bp,
+                        r.withheld,
+                    )
                     for r in rows
                 ],
             )
@@ -168,8 +175,14 @@ class PostgresEpochs:
                 (int(epoch_id),),
             )
             return [
-                EpochNode(EpochId(r["epoch_id"]), NodeId(r["node_id"]), Wei(int(r["reward_wei"])),
-                          r["reputation_before_bp"], r["reputation_after_bp"], r["anchor_after_bp"],
-                          r["withheld"])
+                EpochNode(
+                    EpochId(r["epoch_id"]),
+                    NodeId(r["node_id"]),
+                    Wei(int(r["reward_wei"])),
+                    r["reputation_before_bp"],
+                    r["reputation_after_bp"],
+                    r["anchor_after_bp"],
+                    r["withheld"],
+                )
                 for r in cur.fetchall()
             ]

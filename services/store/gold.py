@@ -19,7 +19,9 @@ def _set(row: dict[str, Any]) -> GoldSet:
 
 def _task(row: dict[str, Any]) -> GoldTask:
     beside = None if row["beside"] is None else task_id_of(row["beside"])
-    return GoldTask(task_id_of(row["task_id"]), EpochId(row["set_epoch"]), row["item_index"], beside)
+    return GoldTask(
+        task_id_of(row["task_id"]), EpochId(row["set_epoch"]), row["item_index"], beside
+    )
 
 
 class PostgresGold:
@@ -51,12 +53,15 @@ class PostgresGold:
         """The set's next unused item; None when every item is used (or no set). Locks the set's
         row until the transaction ends, so call it and ``link`` in one transaction."""
         with self._s.cursor() as cur:
-            cur.execute("SELECT size FROM gold_sets WHERE epoch_id = %s FOR UPDATE", (int(set_epoch),))
+            cur.execute(
+                "SELECT size FROM gold_sets WHERE epoch_id = %s FOR UPDATE", (int(set_epoch),)
+            )
             found = cur.fetchone()
             if found is None:
                 return None
             cur.execute(
-                "SELECT coalesce(max(item_index) + 1, 0) AS next FROM gold_tasks WHERE set_epoch = %s",
+                "SELECT coalesce(max(item_index) + 1, 0) AS next FROM gold_tasks "
+                "WHERE set_epoch = %s",
                 (int(set_epoch),),
             )
             row = cur.fetchone()
@@ -70,8 +75,8 @@ class PostgresGold:
         ``beside`` (Conflict if the item, or the requester task's gold, is taken)."""
         with self._s.cursor() as cur:
             cur.execute(
-                "INSERT INTO gold_tasks (task_id, set_epoch, item_index, beside) VALUES (%s, %s, %s, %s)"
-                " RETURNING *",
+                "INSERT INTO gold_tasks (task_id, set_epoch, item_index, beside) "
+                "VALUES (%s, %s, %s, %s) RETURNING *",
                 (parse_task_id(task_id), int(set_epoch), int(index),
                  None if beside is None else parse_task_id(beside)),
             )  # fmt: skip

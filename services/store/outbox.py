@@ -197,7 +197,8 @@ class PostgresOutbox:
         with self._s.cursor() as cur:
             cur.execute(
                 """
-                SELECT intent_key, tx_hash, receipt->>'blockNumber' AS block, receipt->>'blockHash' AS hash
+                SELECT intent_key, tx_hash,
+                       receipt->>'blockNumber' AS block, receipt->>'blockHash' AS hash
                 FROM chain_outbox
                 WHERE chain_id = %s AND receipt IS NOT NULL AND receipt ? 'blockHash'
                 ORDER BY id DESC LIMIT 100
@@ -206,7 +207,9 @@ class PostgresOutbox:
             )
             rows = cur.fetchall()
         marks = [
-            MinedMark(int(str(r["block"]), 0), str(r["hash"]), str(r["tx_hash"]), str(r["intent_key"]))
+            MinedMark(
+                int(str(r["block"]), 0), str(r["hash"]), str(r["tx_hash"]), str(r["intent_key"])
+            )
             for r in rows
             if r["block"] is not None and r["hash"]
         ]

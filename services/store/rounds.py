@@ -13,8 +13,8 @@ from typing import Any
 from services.core.errors import Invalid, NotFound
 from services.core.types import (
     Answer,
-    Candidate,
     AnswerStatus,
+    Candidate,
     Judgment,
     JudgmentStatus,
     NodeId,
@@ -52,7 +52,9 @@ def _signed_of(row: dict[str, Any], kind: WorkKind) -> Signed | None:
         bytes(row.get("left_hash") or ZERO), bytes(row.get("right_hash") or ZERO),
         bytes(row["request_hash"]), bytes(row["reply_hash"]),
     )  # fmt: skip
-    return Signed(work, None if row["signature"] is None else bytes(row["signature"]), row["signer"])
+    return Signed(
+        work, None if row["signature"] is None else bytes(row["signature"]), row["signer"]
+    )
 
 
 def _signed_columns(signed: Signed | None) -> tuple[Any, ...]:
@@ -87,7 +89,8 @@ class PostgresAnswers:
         the task's round has started (its candidates were formed without this answer)."""
         key = parse_task_id(answer.task_id)
         with self._s.cursor() as cur:
-            _share_task(cur, key)  # waits for a plan_judging in progress, which then has started the round
+            # waits for a plan_judging in progress, which then has started the round
+            _share_task(cur, key)
             cur.execute(
                 """
                 INSERT INTO answers (task_id, node_id, status, content, latency_ms, raw,
@@ -116,8 +119,8 @@ class PostgresAnswers:
             return []
         with self._s.cursor() as cur:
             cur.execute(
-                """
-                SELECT task_id, node_id, status, content, latency_ms, raw, """ + _SIGNED_COLUMNS + """
+                f"""
+                SELECT task_id, node_id, status, content, latency_ms, raw, {_SIGNED_COLUMNS}
                 FROM answers WHERE task_id = %s ORDER BY node_id
                 """,
                 (key,),
@@ -165,7 +168,9 @@ class PostgresJudgments:
                                        left_hash, right_hash, work_round, request_hash, reply_hash,
                                        signature, signer)
                 SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
-                WHERE NOT EXISTS (SELECT 1 FROM rounds WHERE task_id = %s AND finished_at IS NOT NULL)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM rounds WHERE task_id = %s AND finished_at IS NOT NULL
+                )
                 ON CONFLICT (task_id, judge_id, left_id, right_id) DO NOTHING
                 """,
                 (
@@ -190,9 +195,9 @@ class PostgresJudgments:
             return []
         with self._s.cursor() as cur:
             cur.execute(
-                """
-                SELECT task_id, judge_id, left_id, right_id, outcome, raw, status, left_hash, right_hash,
-                       """ + _SIGNED_COLUMNS + """
+                f"""
+                SELECT task_id, judge_id, left_id, right_id, outcome, raw, status,
+                       left_hash, right_hash, {_SIGNED_COLUMNS}
                 FROM judgments WHERE task_id = %s
                 ORDER BY judge_id, left_id, right_id
                 """,
@@ -203,8 +208,8 @@ class PostgresJudgments:
 
 # ---------------------------------------------------------------- rounds
 _ROUND_COLUMNS = (
-    "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at, separated, recruits, "
-    "weights, seats, candidates"
+    "task_id, node_ids, pairs, winner_id, ranking, method, started_at, finished_at, separated, "
+    "recruits, weights, seats, candidates"
 )
 
 
@@ -219,7 +224,11 @@ def round_from_row(row: dict[str, Any]) -> Round:
         winner_id=NodeId(row["winner_id"]) if row["winner_id"] is not None else None,
         ranking=tuple(
             RankEntry(
-                NodeId(e["node_id"]), float(e["score"]), int(e["rank"]), e.get("lower"), e.get("upper")
+                NodeId(e["node_id"]),
+                float(e["score"]),
+                int(e["rank"]),
+                e.get("lower"),
+                e.get("upper"),
             )
             for e in row["ranking"]
         ),
@@ -231,9 +240,12 @@ def round_from_row(row: dict[str, Any]) -> Round:
         weights=None
         if row["weights"] is None
         else {NodeId(int(k)): (int(v[0]), int(v[1])) for k, v in row["weights"].items()},
-        seats=None if row["seats"] is None else {NodeId(int(k)): int(v) for k, v in row["seats"].items()},
+        seats=None
+        if row["seats"] is None
+        else {NodeId(int(k)): int(v) for k, v in row["seats"].items()},
         candidates=tuple(
-            Candidate(NodeId(c["id"]), tuple(NodeId(n) for n in c["supporters"])) for c in row["candidates"]
+            Candidate(NodeId(c["id"]), tuple(NodeId(n) for n in c["supporters"]))
+            for c in row["candidates"]
         ),
     )
 
@@ -274,7 +286,13 @@ class PostgresRounds:
                 ON CONFLICT (task_id) DO NOTHING
                 RETURNING {_ROUND_COLUMNS}
                 """,
-                (key, [int(n) for n in node_ids], to_jsonb(pairs_json), seats_json, to_jsonb(candidates_json)),
+                (
+                    key,
+                    [int(n) for n in node_ids],
+                    to_jsonb(pairs_json),
+                    seats_json,
+                    to_jsonb(candidates_json),
+                ),
             )
             row = cur.fetchone()
             if row is None:
@@ -347,7 +365,9 @@ class PostgresRounds:
                     to_jsonb(ranking_json),
                     method,
                     separated,
-                    None if weights is None else to_jsonb({str(k): [int(a), int(b)] for k, (a, b) in weights.items()}),
+                    None
+                    if weights is None
+                    else to_jsonb({str(k): [int(a), int(b)] for k, (a, b) in weights.items()}),
                     key,
                 ),
             )

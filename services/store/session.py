@@ -166,7 +166,9 @@ class TransactionSession:
 
     @contextmanager
     def cursor(self, timeout: float | None = None) -> Iterator[Cursor]:
-        with translate_errors():
-            with self.conn.transaction():  # a savepoint inside the outer transaction
-                with self.conn.cursor(row_factory=dict_row) as cur:
-                    yield cur
+        with (
+            translate_errors(),
+            self.conn.transaction(),  # a savepoint inside the outer transaction
+            self.conn.cursor(row_factory=dict_row) as cur,
+        ):
+            yield cur

@@ -174,7 +174,8 @@ class PostgresSettlements:
         chunks: int,
         detail: str | None = None,
     ) -> Settlement:
-        """Record the epoch's proof and the workers' verdict on it. NotFound without a settlement."""
+        """Record the epoch's proof and the workers' verdict on it; NotFound without a
+        settlement."""
         with self._s.cursor() as cur:
             cur.execute(
                 f"""

@@ -7,7 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from services.core.errors import Conflict, NotFound
-from services.core.types import EpochId, FeeState, NewTask, StalledTask, Task, TaskId, TaskStatus, Wei
+from services.core.types import (
+    EpochId,
+    FeeState,
+    NewTask,
+    StalledTask,
+    Task,
+    TaskId,
+    TaskStatus,
+    Wei,
+)
 from services.store.epochs import OPEN_NEXT
 from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
 
@@ -49,7 +58,8 @@ class PostgresTasks:
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
-                INSERT INTO tasks (prompt, requester, fee_wei, swarm_size, options, payer, fee_state, status)
+                INSERT INTO tasks (prompt, requester, fee_wei, swarm_size, options, payer,
+                                   fee_state, status)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 RETURNING {_COLUMNS}
                 """,
@@ -57,8 +67,8 @@ class PostgresTasks:
                     task.prompt, task.requester, int(task.fee_wei), task.swarm_size,
                     to_jsonb(list(task.options)) if task.options is not None else None,
                     task.payer, task.fee_state.value, task.status.value,
-                ),  # fmt: skip
-            )
+                ),
+            )  # fmt: skip
             row = cur.fetchone()
         assert row is not None
         return task_from_row(row)
@@ -127,7 +137,8 @@ class PostgresTasks:
         with self._s.cursor() as cur:
             cur.execute(
                 """
-                UPDATE tasks SET status = %s, error = %s, redrives = 0, updated_at = clock_timestamp()
+                UPDATE tasks
+                SET status = %s, error = %s, redrives = 0, updated_at = clock_timestamp()
                 WHERE id = %s
                 """,
                 (TaskStatus(status).value, error, key),
@@ -136,7 +147,12 @@ class PostgresTasks:
                 raise _not_found(task_id)
 
     def set_fee(
-        self, task_id: TaskId, state: FeeState, *, epoch: EpochId | None = None, note: str | None = None
+        self,
+        task_id: TaskId,
+        state: FeeState,
+        *,
+        epoch: EpochId | None = None,
+        note: str | None = None,
     ) -> None:
         """Record where the task's fee stands (``epoch``: the pool it moved into, MOVED only)."""
         key = parse_task_id(task_id)
@@ -153,7 +169,12 @@ class PostgresTasks:
                 raise _not_found(task_id)
 
     def with_fee(
-        self, state: FeeState, *, fee_epoch: EpochId | None = None, done: bool = False, limit: int = 10_000
+        self,
+        state: FeeState,
+        *,
+        fee_epoch: EpochId | None = None,
+        done: bool = False,
+        limit: int = 10_000,
     ) -> builtins.list[Task]:
         """Tasks whose fee is in ``state`` (moved into ``fee_epoch``'s pool; only finished tasks
         with ``done``), oldest first."""
@@ -198,7 +219,10 @@ class PostgresTasks:
                 """,
                 {"before": before, "limit": max(0, limit)},
             )
-            return [StalledTask(task_from_row(r), r["last_progress"], int(r["redrives"])) for r in cur.fetchall()]
+            return [
+                StalledTask(task_from_row(r), r["last_progress"], int(r["redrives"]))
+                for r in cur.fetchall()
+            ]
 
     def note_redrive(self, task_id: TaskId) -> int:
         """Count one more re-drive of the task (its stall is timed afresh from now); the count."""

@@ -85,25 +85,35 @@ def iso(date: Ymd) -> str:
 
 _SHIFT_LATER = (
     "{name}'s {event} is on {date}. What is the date exactly {n} days later?",
-    "{name} had a {event} booked for {date}, but it was postponed by {n} days. What is the new "
-    "date?",
+    (
+        "{name} had a {event} booked for {date}, but it was postponed by {n} days. What is the new "
+        "date?"
+    ),
     "Counting forward {n} days from {date}, the day of {name}'s {event}, which date do you reach?",
     "{name} wants a reminder {n} days after the {event} on {date}. On what date is the reminder?",
 )
 _SHIFT_EARLIER = (
     "{name}'s {event} is on {date}. What was the date {n} days earlier?",
-    "{name} will start preparing for the {event} on {date} exactly {n} days beforehand. On what "
-    "date does {name} start?",
+    (
+        "{name} will start preparing for the {event} on {date} exactly {n} days beforehand. "
+        "On what date does {name} start?"
+    ),
     "What date is {n} days before {date}, the day of {name}'s {event}?",
 )
 _BETWEEN = (
     "{name}'s {event} is on {d1} and the next one on {d2}. How many days apart are they?",
-    "{name} wrote down {d1} in a diary, and the {event} is on {d2}. How many days after the first "
-    "date is the second?",
-    "{name} checked into a hotel on {d1} for a {event} and checked out on {d2}. How many nights "
-    "did {name} stay?",
-    "How many days are there from {d1} to {d2}, the date of {name}'s {event}? Count the days "
-    "after {d1} up to and including {d2}.",
+    (
+        "{name} wrote down {d1} in a diary, and the {event} is on {d2}. "
+        "How many days after the first date is the second?"
+    ),
+    (
+        "{name} checked into a hotel on {d1} for a {event} and checked out on {d2}. "
+        "How many nights did {name} stay?"
+    ),
+    (
+        "How many days are there from {d1} to {d2}, the date of {name}'s {event}? Count the days "
+        "after {d1} up to and including {d2}."
+    ),
 )
 _WEEKDAY_REF = (
     "{ref} is a {wd}. {name}'s {event} is on {date}. What day of the week is that?",

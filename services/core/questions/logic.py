@@ -21,6 +21,7 @@ for satisfy, the assignments one flip away from the answer and those a misreadin
 
 from __future__ import annotations
 
+from itertools import pairwise
 from types import MappingProxyType
 from typing import TypeAlias
 
@@ -47,20 +48,28 @@ _EVALUATE = (
     "{intro} Assume {assign}. Then is {formula} true, or is it false?",
 )
 _COUNT = (
-    "{intro} There are {rows} ways to assign true or false to {letters}. In how many of them is "
-    "{formula} true?",
-    "{intro} Over all {rows} combinations of truth values for {letters}, how many make "
-    "{formula} true?",
+    (
+        "{intro} There are {rows} ways to assign true or false to {letters}. "
+        "In how many of them is {formula} true?"
+    ),
+    (
+        "{intro} Over all {rows} combinations of truth values for {letters}, how many make "
+        "{formula} true?"
+    ),
     "{intro} In the truth table of {formula}, how many of the {rows} rows are true?",
-    "{intro} Count the combinations of truth values for {letters} that make {formula} true. "
-    "How many are there out of {rows}?",
+    (
+        "{intro} Count the combinations of truth values for {letters} that make {formula} true. "
+        "How many are there out of {rows}?"
+    ),
 )
 _SATISFY = (
     "{intro} Exactly one combination of truth values makes {formula} true. Which one is it?",
     "{intro} For which truth values of {letters} is {formula} true? Only one combination works.",
     "{intro} Which assignment of true and false to {letters} makes {formula} true?",
-    "{intro} Only one way of setting {letters} to true or false makes {formula} hold. Which "
-    "way is it?",
+    (
+        "{intro} Only one way of setting {letters} to true or false makes {formula} hold. Which "
+        "way is it?"
+    ),
 )
 
 
@@ -112,7 +121,7 @@ def build(s: Stream, level: int, options: int) -> Spec:
         )
     (row,) = true
     flip = s.below(n)  # one near miss: with all of them the answer is the options' centre
-    near = [row[:flip] + (not row[flip],) + row[flip + 1 :]]
+    near = [(*row[:flip], not row[flip], *row[flip + 1 :])]
     misread = [r for slip in _SLIPS for r in _true_rows(formula, n, slip)]
     every = _rows(n)
     return Spec(
@@ -147,7 +156,7 @@ def _formula(
     leaves = list(letters) + [s.choice(letters) for _ in range(ops + 1 - len(letters))]
     for _ in range(20):  # no letter next to itself: "(k or k)" would be a giveaway
         s.shuffle(leaves)
-        if all(a != b for a, b in zip(leaves, leaves[1:])):
+        if all(a != b for a, b in pairwise(leaves)):
             break
     if not root:
         return _tree(s, leaves, ops, pool)

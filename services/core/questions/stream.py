@@ -25,7 +25,7 @@ class Stream:
     """Unbiased integers, choices and shuffles drawn from HMAC-SHA256(key, counter) blocks, read
     as one string of bits."""
 
-    __slots__ = ("_key", "_counter", "_pool", "_bits")
+    __slots__ = ("_bits", "_counter", "_key", "_pool")
 
     def __init__(self, key: bytes) -> None:
         self._key = key

@@ -107,8 +107,8 @@ def _reverse(s: Stream, level: int) -> Spec:
     if s.chance(1, 2):
         text = s.choice((
             "Reverse the letters of each word in '{p}', but keep the words in their order.",
-            "{name} wants every word of '{p}' spelled backwards, with the words staying where "
-            "they are. What is the result?",
+            ("{name} wants every word of '{p}' spelled backwards, with the words staying where "
+             "they are. What is the result?"),
         )).format(p=phrase, name=name)  # fmt: skip
         answer, op, wrong = each, "reverse each word", [whole, order, phrase]
     else:

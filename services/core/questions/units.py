@@ -108,24 +108,36 @@ _MIXED = (
 )  # fmt: skip
 _SCENES = {  # amounts are drawn over a wide range: the scenes fit small and large ones
     "length": (
-        "{name} measured a distance of {x}.", "{name}'s notes give a length of {x}.",
-        "A cable on {name}'s order form is listed as {x}.", "The route {name} planned is {x}.",
-        "{name} needs {x} of fencing.", "A survey lists one boundary of {name}'s land as {x}.",
+        "{name} measured a distance of {x}.",
+        "{name}'s notes give a length of {x}.",
+        "A cable on {name}'s order form is listed as {x}.",
+        "The route {name} planned is {x}.",
+        "{name} needs {x} of fencing.",
+        "A survey lists one boundary of {name}'s land as {x}.",
     ),
     "mass": (
-        "{name} weighed a load of {x}.", "A shipment for {name} is listed at {x}.",
-        "{name}'s notes give a mass of {x}.", "The cargo {name} is sending weighs {x}.",
-        "{name}'s bakery used {x} of flour last year.", "A sample in {name}'s lab weighs {x}.",
+        "{name} weighed a load of {x}.",
+        "A shipment for {name} is listed at {x}.",
+        "{name}'s notes give a mass of {x}.",
+        "The cargo {name} is sending weighs {x}.",
+        "{name}'s bakery used {x} of flour last year.",
+        "A sample in {name}'s lab weighs {x}.",
     ),
     "time": (
-        "{name} logged {x} of work.", "A job on {name}'s list took {x}.",
-        "{name}'s notes give a duration of {x}.", "The machine {name} runs was on for {x}.",
-        "{name}'s experiment ran for {x}.", "A recording {name} made lasts {x}.",
+        "{name} logged {x} of work.",
+        "A job on {name}'s list took {x}.",
+        "{name}'s notes give a duration of {x}.",
+        "The machine {name} runs was on for {x}.",
+        "{name}'s experiment ran for {x}.",
+        "A recording {name} made lasts {x}.",
     ),
     "volume": (
-        "{name} measured {x} of liquid.", "A tank on {name}'s list holds {x}.",
-        "{name}'s notes give a volume of {x}.", "The reservoir {name} manages released {x}.",
-        "{name}'s recipe, scaled up, needs {x} of milk.", "A flask in {name}'s lab holds {x}.",
+        "{name} measured {x} of liquid.",
+        "A tank on {name}'s list holds {x}.",
+        "{name}'s notes give a volume of {x}.",
+        "The reservoir {name} manages released {x}.",
+        "{name}'s recipe, scaled up, needs {x} of milk.",
+        "A flask in {name}'s lab holds {x}.",
     ),
 }
 _ASK = (
@@ -229,9 +241,7 @@ def decimal(x: Fraction) -> str:
 def _decimals(xs: list[Fraction]) -> tuple[str, ...]:
     """The positive, terminating ones, as decimals of at most 12 places."""
     return tuple(
-        decimal(x)
-        for x in xs
-        if x > 0 and _odd(x.denominator) == 1 and x.denominator <= 10**12
+        decimal(x) for x in xs if x > 0 and _odd(x.denominator) == 1 and x.denominator <= 10**12
     )
 
 
