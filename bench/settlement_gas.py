@@ -48,7 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.app.settlement import ProofRequest
 from services.chain.anvil import start_anvil
-from services.resources import repo_root
 from services.chain.deploy import (
     DEV_PARAMS,
     RoleAccounts,
@@ -57,7 +56,8 @@ from services.chain.deploy import (
     deploy_test_contract,
 )
 from services.chain.keys import dev_role_account
-from services.chain.rpc import connect, contract_at, send
+from services.chain.rpc import connect, contract_at
+from services.chain.tx import send
 from services.content.cid import cid_of
 from services.core.merkle import (
     Reward,
@@ -69,6 +69,7 @@ from services.core.rewards import epoch_rewards
 from services.core.settlement import OnChainReward, SettlementPlan, plan
 from services.core.types import EpochId, NodeId, Wei
 from services.ports_free import free_port
+from services.resources import repo_root
 from services.settings import ANVIL_DEV_KEY
 from zk.encoding import CHUNK
 from zk.epoch_proof import check_proof, make_proof

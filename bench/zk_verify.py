@@ -592,7 +592,8 @@ def gas_rows(ws: Workspace) -> list[list[str]]:
 
     from services.chain.anvil import start_anvil
     from services.chain.compiler import SETTINGS, find_compiler
-    from services.chain.rpc import account_from_key, connect, send
+    from services.chain.rpc import account_from_key, connect
+    from services.chain.tx import send
     from services.ports_free import free_port
     from services.settings import ANVIL_DEV_KEY
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from services.app.escrow import FeeTerms
 from services.app.gold import GeneratedBank
-from services.app.ports import ContentStore, NodeGateway, QuestionBank, RegistryLog, RoundQueue, Store
+from services.app.ports import (
+    ContentStore,
+    NodeGateway,
+    QuestionBank,
+    RegistryLog,
+    RoundQueue,
+    Store,
+)
 from services.broker.celery_app import create_celery
 from services.broker.queue import CeleryRoundQueue
 from services.broker.ratelimit import RateLimiter
@@ -30,6 +37,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Container:
+    """Every adapter of one process, each built once; ``with bootstrap(settings) as c:`` closes
+    them all (the store, the limiter, the node gateway, the chain once it was opened)."""
+
     settings: Settings
     store: Store
     content: ContentStore
@@ -37,6 +47,7 @@ class Container:
     queue: RoundQueue
     bank: QuestionBank
     limiter: RateLimiter | None = None  # per-API-key token buckets (the API's)
+    chain_rpc_url: str | None = None  # the chain written to when not the settings' (--rpc-url)
     _chain: ChainSettlement | None = field(default=None, init=False, repr=False)
     _fees: FeeTerms | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -48,7 +59,9 @@ class Container:
             if self._chain is None:
                 from services.chain.settlement import open_chain_settlement
 
-                self._chain = open_chain_settlement(self.settings, self.store)
+                self._chain = open_chain_settlement(
+                    self.settings, self.store, self.chain_rpc_url
+                )
             return self._chain
 
     def registry_log(self) -> RegistryLog:
@@ -93,11 +106,24 @@ class Container:
         close = getattr(self.nodes, "close", None)
         if close:
             close()
+        with self._lock:
+            chain, self._chain = self._chain, None
+        if chain is not None:
+            chain.close()
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
-def bootstrap(settings: Settings) -> Container:
+def bootstrap(settings: Settings, *, chain_rpc_url: str | None = None) -> Container:
+    """Every adapter from ``settings``; the chain is opened on first use, at ``chain_rpc_url``
+    when given (else the settings' chain)."""
     return Container(
         settings=settings,
+        chain_rpc_url=chain_rpc_url,
         store=PostgresStore.connect(settings.effective_database_url),
         content=build_content_store(settings),
         nodes=HttpNodeGateway(
@@ -116,16 +142,15 @@ def signing_domain(settings: Settings) -> SigningDomain:
     """The domain nodes sign their work under: MERIT_SIGNING_CHAIN_ID and MERIT_SIGNING_REGISTRY
     when set, else the chain's id and its NodeRegistry's address from the recorded deployment
     (read when the first node is asked for work)."""
-    from services.chain.anvil import DEV_CHAIN_ID
     from services.chain.contracts import ChainSession
-    from services.chain.rpc import chain_id_of, connect
 
     if settings.signing_chain_id is not None and settings.signing_registry is not None:
         return SigningDomain(settings.signing_chain_id, settings.signing_registry)
-    url = settings.effective_chain_rpc_url
-    dev = chain_id_of(connect(url)) == DEV_CHAIN_ID
-    session = ChainSession.open(url, settings.dev_records_dir if dev else None)
-    return SigningDomain(session.chain_id, session.registry.address)
+    session = ChainSession.for_settings(settings)
+    try:
+        return SigningDomain(session.chain_id, session.registry.address)
+    finally:
+        session.close()
 
 
 def question_bank(settings: Settings) -> QuestionBank:

@@ -191,11 +191,10 @@ def run(
     from services.api_client import FINISHED, ApiClient
     from services.app.audit import audit_epoch
     from services.app.bundles import load_bundle
-    from services.app.gold import commit_gold_set
     from services.app.epochs import close_epoch
+    from services.app.gold import commit_gold_set
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
-    from services.chain.settlement import open_chain_settlement
     from services.core.types import EpochId, TaskId
     from zk.epoch_proof import EpochProver
 
@@ -217,10 +216,9 @@ def run(
         report.roles = {**(stack.deployment or {}).get("roles", {})}
         if (stack.deployment or {}).get("timelock"):
             report.roles["admin (timelock)"] = str(stack.deployment["timelock"])
-        c = bootstrap(settings)
-        try:
-            session = ChainSession.open(settings.effective_chain_rpc_url, settings.dev_records_dir)
-            writer = open_chain_settlement(settings, c.store)
+        with bootstrap(settings) as c:
+            writer = c.chain()  # the marketplace's chain writer; the operators sign on its session
+            session = writer.session
 
             t = time.monotonic()
             on_step("nodes: serve, register and stake on chain; the marketplace finds, calibrates and attests them")
@@ -355,8 +353,6 @@ def run(
                 "claims": claims,
             }
             report.seconds["settlement"] = time.monotonic() - t
-        finally:
-            c.close()
     report.seconds["total"] = time.monotonic() - t0
     return report
 

@@ -232,7 +232,7 @@ def post_settler_bond(stack: Stack) -> None:
     from services.chain.rpc import account_from_key
 
     s = stack.settings
-    session = ChainSession.open(s.effective_chain_rpc_url, s.dev_records_dir)
+    session = ChainSession.for_settings(s)
     if session.is_dev_chain:
         payer = account_from_key(s.deployer_key.get_secret_value())
         ensure_settler_bond(session, payer, s.role_address("settler"))
@@ -244,7 +244,7 @@ def fund_requester(stack: Stack) -> None:
     from services.chain.operators import fund_dev_requester
 
     s = stack.settings
-    session = ChainSession.open(s.effective_chain_rpc_url, s.dev_records_dir)
+    session = ChainSession.for_settings(s)
     if session.is_dev_chain:
         fund_dev_requester(session)
 
@@ -278,7 +278,7 @@ def start_test_nodes(stack: Stack) -> None:
     from services.nodes.testnode import TEST_MODEL
 
     s = stack.settings
-    session = ChainSession.open(s.effective_chain_rpc_url, s.dev_records_dir)
+    session = ChainSession.for_settings(s)
     content = build_content_store(s)
     for i, offset in enumerate(test_node_offsets(s.test_nodes)):
         name, port = f"test-node-{i + 1}", s.test_node_base_port + i
@@ -331,15 +331,10 @@ def wait_examined(settings: Settings, chain_node_ids: list[int], timeout_s: floa
 def commit_gold(stack: Stack) -> None:
     """Draw the open epoch's hidden gold set and commit its root on chain before any task."""
     from services.app.gold import commit_gold_set
-    from services.bootstrap import question_bank
-    from services.chain.settlement import open_chain_settlement
-    from services.store.db import PostgresStore
+    from services.bootstrap import bootstrap
 
-    store = PostgresStore.connect(stack.settings.effective_database_url)
-    try:
-        commit_gold_set(store, open_chain_settlement(stack.settings, store), question_bank(stack.settings))
-    finally:
-        store.close()
+    with bootstrap(stack.settings) as c:
+        commit_gold_set(c.store, c.chain(), c.bank)
 
 
 def start_worker(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
-
+from services.app.ports import AttestationChain as AttestationChain  # re-exported
 from services.app.ports import NodeGateway, QuestionBank, Store
 from services.app.signatures import verify
 from services.core.aggregation import MILLI
@@ -111,17 +110,6 @@ def calibrate_node(
         node_id, tally.hits, tally.total, result.threshold, result.passed, start.score_bp,
         float(result.p_value), reason,
     )
-
-
-class AttestationChain(Protocol):
-    """What attesting needs from the chain (``services.chain.settlement.ChainSettlement``)."""
-
-    @property
-    def chain_id(self) -> int: ...
-    def node_id_of(self, account: str) -> int | None: ...
-    def attest(
-        self, intent_key: str, chain_node_id: int, score_bps: int, valid_until: datetime
-    ) -> str: ...
 
 
 ATTESTATION_VALID_FOR = timedelta(days=30)

@@ -30,6 +30,7 @@ from services.core.types import (
     NewTask,
     Node,
     NodeId,
+    NodeKind,
     NodeStatus,
     OutboxEntry,
     Outcome,
@@ -65,6 +66,9 @@ class NodeRepository(Protocol):
     def get_by_chain_id(self, chain_node_id: int) -> Node: ...  # NotFound
     def list(self, *, status: NodeStatus | None = None) -> list[Node]: ...
     def set_status(self, node_id: NodeId, status: NodeStatus, note: str | None = None) -> None: ...
+    def set_metadata(  # what a registry node's metadata document said, fetched after its admission
+        self, node_id: NodeId, *, endpoint_url: str, model: str, kind: NodeKind, signer: str
+    ) -> None: ...
     def set_chain_state(  # kept only when ``block`` is not older than the stored state's
         self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int
     ) -> None: ...

@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from services.app.ports import SettlementChain as SettlementChain  # re-exported
 from services.app.ports import Store
 from services.core import settlement as core_settlement
-from services.core.errors import Conflict, NotFound
+from services.core.errors import ChallengeWindowOpen, Conflict, NotFound, VerifierRefused
 from services.core.merkle import LANES
 from services.core.settlement import (
     ClaimEntry,
@@ -72,43 +73,6 @@ class ProofVerdict:
 Prover = Callable[[ProofRequest], MadeProof]
 ProofCheck = Callable[[ProofRequest, bytes], ProofVerdict]
 
-# the verifier refusing (or missing) leaves the settlement waiting for it
-VERIFIER_ERRORS = frozenset({"UnsetVerifierNoVerifierConfigured", "EpochSettlementProofRejected"})
-WINDOW_OPEN = "EpochSettlementChallengeWindowOpen"
-
-
-class SettlementChain(Protocol):
-    """What settling needs from the chain (``services.chain.settlement.ChainSettlement``).
-
-    Writes go through the outbox: ``propose``/``finalize`` return the tx hash of the one
-    transaction of ``intent_key`` (a retry returns the first one's) and raise the chain's named
-    error (a Conflict with ``error_name``) when the call would revert; nothing is stored then.
-    """
-
-    @property
-    def chain_id(self) -> int: ...
-    @property
-    def settlement_address(self) -> str: ...  # the EpochSettlement contract proofs are bound to
-    def node_id_of(self, account: str) -> int | None: ...
-    def node_count(self) -> int: ...
-    # an upheld challenge cancelled the epoch's proposal and nothing proposed it again yet
-    def proposal_cancelled(self, epoch: int) -> bool: ...
-    def reputation_bp(self, chain_node_id: int) -> int: ...
-    def sent(self, intent_key: str) -> str | None: ...  # the mined tx hash of a finished intent
-    def propose(
-        self,
-        intent_key: str,
-        epoch: int,
-        root: bytes,
-        total: int,
-        audit_cid: str,
-        first_word: int,
-        words: list[int],
-        proof: bytes,
-    ) -> str: ...
-    def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str: ...
-
-
 @dataclass(frozen=True)
 class SettleResult:
     settlement: Settlement
@@ -150,11 +114,6 @@ def propose_attempt(propose_intent: str | None) -> int:
         return 1
     tail = propose_intent.rsplit(":", 1)[-1]
     return int(tail) if tail.isdigit() and propose_intent.count(":") == 4 else 1
-
-
-def _error_name(exc: Exception) -> str | None:
-    name = getattr(exc, "error_name", None)
-    return str(name) if name else None
 
 
 def plan_settlement(store: Store, chain: SettlementChain, epoch_id: EpochId) -> Settlement:
@@ -322,10 +281,8 @@ def settle_epoch(
             key, int(epoch), root, int(s.total_wei), s.audit_cid, s.rep_first_word,
             list(s.rep_words), proof,
         )  # fmt: skip
-    except Conflict as exc:
-        name = _error_name(exc)
-        if name is None or not (name in VERIFIER_ERRORS or name.startswith("EpochRewardsVerifier")):
-            raise
+    except VerifierRefused as exc:  # refused (or missing): the settlement waits for it
+        name = exc.reason
         s = store.settlements.set_status(
             epoch, SettlementStatus.AWAITING_VERIFIER, detail=f"{name}: {exc.detail}"
         )
@@ -368,10 +325,8 @@ def finalize_epoch(store: Store, chain: SettlementChain, epoch_id: int) -> Settl
     key = intent_key(chain.chain_id, epoch, "finalize")
     try:
         tx_hash = chain.finalize(key, int(epoch), s.rep_first_word, list(s.rep_words))
-    except Conflict as exc:
-        if _error_name(exc) != WINDOW_OPEN:
-            raise
-        ends = getattr(exc, "error_args", (None, None))[-1]
+    except ChallengeWindowOpen as exc:
+        ends = exc.ends_at
         return SettleResult(
             s,
             False,

@@ -21,11 +21,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from services.app.audit import AuditReport, Difference, recompute_epoch
 from services.app.bundles import load_bundle
-from services.app.ports import ContentStore
+from services.app.ports import ContentStore, WatchChain
+from services.app.ports import ProposedEpoch as ProposedEpoch  # re-exported
 from services.core.epoch import EpochResult
 from services.core.errors import Invalid, MeritError
 from services.core.merkle import LANES
@@ -35,37 +36,6 @@ from zk.rows import rows_from_bundle
 log = logging.getLogger(__name__)
 EVIDENCE_FORMAT = "merit-challenge-evidence/1"
 STATE_FORMAT = "merit-watch-state/1"
-
-
-@dataclass(frozen=True)
-class ProposedEpoch:
-    """One ``EpochProposed`` event with the arguments of its ``propose`` call."""
-
-    epoch: int
-    audit_cid: str
-    rewards_root: str  # 0x-hex
-    total: int
-    proposer: str
-    block_number: int
-    tx_hash: str
-    proposed_at: int  # the block's timestamp, unix seconds
-    proof: bytes | None  # None: the call could not be read (sent through another contract)
-    rep_first_word: int = 0
-    rep_words: tuple[int, ...] = ()
-
-
-class WatchChain(Protocol):
-    """What the watcher needs from the chain (``services.chain.challenges.ChainChallenges``)."""
-
-    def head(self) -> int: ...  # the latest block number
-    def proposals(self, from_block: int, to_block: int) -> list[ProposedEpoch]: ...
-    def pending_since(self, epoch: int) -> int | None: ...  # proposedAt of the pending epoch
-    def challenge_ends_at(self, epoch: int) -> int | None: ...
-    def pool_of(self, epoch: int) -> int: ...  # what EpochSettlement holds in the epoch's pool
-    def now(self) -> int: ...  # the latest block's timestamp
-    def open_challenger(self, epoch: int) -> str | None: ...  # who holds its open challenge
-    def chain_node_id(self, account: str, block: int) -> int | None: ...
-    def challenge(self, epoch: int, evidence_cid: str) -> str: ...  # the tx hash
 
 
 @dataclass(frozen=True)

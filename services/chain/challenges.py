@@ -3,7 +3,7 @@
 ``ChainChallenges`` is the watcher's (and the resolver's) side of settlement: it reads the
 ``EpochProposed`` events with the arguments of their ``propose`` calls, the pending epoch and its
 window, the registry's node ids at a given block, and sends ``challenge`` (approving the challenge
-bond first when the allowance is short) or ``resolve``. It implements ``services.app.watch.WatchChain``.
+bond first when the allowance is short) or ``resolve``. It implements ``services.app.ports.WatchChain``.
 Refusals arrive as the named errors of ``services.chain.reverts`` (``ChallengeWindowClosed``,
 ``UnderChallenge``, ...).
 
@@ -15,17 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
-from web3.exceptions import Web3Exception
 
-from services.app.watch import ProposedEpoch
-from services.chain.contracts import ChallengeRecord, ChallengeStatus, ChainSession
+from services.app.ports import ProposedEpoch
+from services.chain.contracts import ChainSession, ChallengeRecord, ChallengeStatus
 from services.chain.events import EpochProposed
-from services.chain.rpc import CHAIN_HINT
+from services.chain.rpc import translate_chain_errors
 from services.chain.tx import DirectSender, TxResult
-from services.core.errors import ChainUnavailable
 
 
 class ChainChallenges:
@@ -38,10 +35,8 @@ class ChainChallenges:
         return self.sender.address
 
     def _rpc(self, what: str, fn: Any, *args: Any) -> Any:
-        try:
+        with translate_chain_errors(what):
             return fn(*args)
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT) from exc
 
     # --- reads --------------------------------------------------------------------------------
 

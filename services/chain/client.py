@@ -16,16 +16,9 @@ from services.chain.deploy import (
     load_deployment,
     read_record,
 )
-from services.chain.rpc import (
-    ChainReverted,
-    account_from_key,
-    call_view,
-    chain_id_of,
-    connect,
-    contract_at,
-    decode_revert,
-    send,
-)
+from services.chain.reverts import ChainReverted, decode_revert
+from services.chain.rpc import account_from_key, call_view, chain_id_of, connect, contract_at
+from services.chain.tx import send
 
 __all__ = [
     "CONTRACTS",

@@ -20,21 +20,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-import requests
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.deploy import Deployment, load_deployment
 from services.chain.events import EventDecoder, snake
-from services.chain.reverts import revert_error
-from services.chain.rpc import CHAIN_HINT, connect, revert_data
+from services.chain.rpc import chain_id_of, connect, translate_chain_errors
 from services.chain.tx import ContractCall, contract_call
-from services.core.errors import ChainUnavailable, ConfigInvalid, Invalid
+from services.core.errors import ConfigInvalid, Invalid
 from services.core.settlement import ClaimEntry
 from services.core.types import EpochId, NodeId, Wei
+from services.settings import Settings
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -105,16 +103,9 @@ class _Client:
 
     def _view(self, function: str, *args: Any, block: int | None = None) -> Any:
         """The view's value at ``block`` (default: the latest block)."""
-        what = f"{self.name}.{function}"
-        try:
+        with translate_chain_errors(f"{self.name}.{function}", function=function):
             bound = getattr(self.contract.functions, function)(*args)
             return bound.call() if block is None else bound.call(block_identifier=block)
-        except (ContractCustomError, ContractLogicError) as exc:
-            raise revert_error(revert_data(exc), function=function, what=what) from exc
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise ChainUnavailable(
-                f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT
-            ) from exc
 
     def _struct(self, function: str, *args: Any, block: int | None = None) -> dict[str, Any]:
         """A struct-returning view as {snake_case field: value}, by the ABI's component names."""
@@ -638,3 +629,20 @@ class ChainSession:
                 hint="start the stack with `merit up`, or run `merit contracts deploy`",
             )
         return cls(w3, deployment)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, rpc_url: str | None = None) -> ChainSession:
+        """The chain at ``rpc_url`` (default: the settings' chain) with its recorded deployment:
+        on the dev chain, the one `merit up` recorded in the data dir."""
+        url = rpc_url or settings.effective_chain_rpc_url
+        dev = chain_id_of(connect(url)) == DEV_CHAIN_ID
+        return cls.open(url, settings.dev_records_dir if dev else None)
+
+    def close(self) -> None:
+        """Close the HTTP sessions web3 keeps to the chain (one per thread that used it)."""
+        manager = getattr(self.w3.provider, "_request_session_manager", None)
+        cache = getattr(manager, "session_cache", None)
+        if cache is not None:
+            for _, session in cache.items():
+                session.close()
+            cache.clear()

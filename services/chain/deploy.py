@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -26,14 +26,9 @@ from web3.contract import Contract
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.compiler import ARTIFACTS, TEST_ARTIFACTS_DIR, load_artifact
 from services.chain.keys import dev_role_account
-from services.chain.rpc import (
-    ChainReverted,
-    account_from_key,
-    chain_id_of,
-    contract_at,
-    has_code,
-    send,
-)
+from services.chain.reverts import ChainReverted
+from services.chain.rpc import account_from_key, chain_id_of, contract_at, has_code
+from services.chain.tx import send
 from services.core.errors import ConfigInvalid
 from services.resources import repo_root
 from services.settings import PRODUCTION_MIN_DELAY_S, ROLES, Settings, role_setting

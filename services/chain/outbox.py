@@ -32,20 +32,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
-import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import TxData, TxReceipt
 
 from services.app.ports import OutboxRepository
 from services.chain.events import EventDecoder
-from services.chain.rpc import CHAIN_HINT, RECEIPT_TIMEOUT_S
+from services.chain.rpc import RECEIPT_TIMEOUT_S, translate_chain_errors
 from services.chain.tx import (
     ContractCall,
     NonceTaken,
@@ -58,7 +56,7 @@ from services.chain.tx import (
     sign,
     wait_receipt,
 )
-from services.core.errors import ChainUnavailable, Conflict, StoreUnavailable
+from services.core.errors import Conflict, StoreUnavailable
 from services.core.types import OutboxEntry, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -144,10 +142,6 @@ def stored_receipt(stored: Mapping[str, Any]) -> dict[str, Any]:
     return {**stored, "logs": logs}
 
 
-def _unavailable(what: str, exc: Exception) -> ChainUnavailable:
-    return ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT)
-
-
 class OutboxSender:
     """The single chain writer of one account, through the store's ``chain_outbox``."""
 
@@ -168,10 +162,8 @@ class OutboxSender:
         self.receipt_timeout = receipt_timeout
         self._on_step = on_step
         self._durable = durable  # the dev chain: keep a block before recording it (chain.durable)
-        try:
+        with translate_chain_errors("outbox"):
             self.chain_id = int(w3.eth.chain_id)
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise _unavailable("outbox", exc) from exc
 
     @property
     def address(self) -> str:
@@ -238,10 +230,8 @@ class OutboxSender:
                 return receipt, False
         if entry.nonce is None:
             return None, False
-        try:
+        with translate_chain_errors("nonce"):
             mined_count = int(self.w3.eth.get_transaction_count(self.address, "latest"))
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise _unavailable("nonce", exc) from exc
         if mined_count <= entry.nonce:
             return None, False
         tx = self._mined_with_nonce(entry.nonce)
@@ -264,7 +254,7 @@ class OutboxSender:
         """The mined transaction of this sender with ``nonce``: the first block whose nonce count
         passes it (binary search on historical state), else a scan of recent blocks."""
         w3, me = self.w3, self.address
-        try:
+        with translate_chain_errors("nonce search"):
             hi = int(w3.eth.block_number)
             try:
                 lo = 0
@@ -285,24 +275,19 @@ class OutboxSender:
                         and int(tx["nonce"]) == nonce
                     ):
                         return tx  # type: ignore[return-value]
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise _unavailable("nonce search", exc) from exc
         return None
 
     def _in_pool(self, tx_hash: str) -> bool:
-        try:
-            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return False
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise _unavailable("transaction lookup", exc) from exc
+        with translate_chain_errors("transaction lookup"):
+            try:
+                tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return False
         return tx is not None
 
     def _next_nonce(self, entry: OutboxEntry) -> int:
-        try:
+        with translate_chain_errors("nonce"):
             pending_count = int(self.w3.eth.get_transaction_count(self.address, "pending"))
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise _unavailable("nonce", exc) from exc
         held = [
             e.nonce + 1
             for e in self.outbox.pending(sender=self.address)

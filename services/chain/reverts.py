@@ -1,26 +1,159 @@
 """Reverts as named MeritErrors: the contract's custom error, its arguments, and the fix.
 
-``revert_error`` turns revert data (from an estimate, a call or a replayed failed transaction) into
-a ``ChainReverted`` whose ``error_name``/``error_args``/``error_fields`` carry the decoded custom
-error; the family follows the error (an AccessControl refusal is ``ChainUnauthorized``, an unknown
-id is ``ChainNotFound``, bad input ``ChainInvalid``). Common errors get a one-line message in MRT
-with the command that fixes them; the rest say which error the contract raised, with its arguments.
+The chain adapter's one revert translator. ``revert_error`` turns revert data (from an estimate, a
+call or a replayed failed transaction) into a ``ChainReverted`` whose
+``error_name``/``error_args``/``error_fields`` carry the custom error decoded with every committed
+artifact's ABI; the family follows the error (an AccessControl refusal is ``ChainUnauthorized``, an
+unknown id is ``ChainNotFound``, bad input ``ChainInvalid``), and a refusal a use case acts on is
+also its ``services.core.errors`` type (``ChallengeWindowOpen``, ``VerifierRefused``), so use cases
+catch types, never names. Common errors get a one-line message in MRT with the command that fixes
+them; the rest say which error the contract raised, with its arguments.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from services.chain.anvil import DEV_CHAIN_ID
-from services.chain.rpc import ChainReverted, decode_revert_fields
-from services.core.errors import Invalid, NotFound, Unauthorized
+from services.chain.compiler import ARTIFACTS
+from services.core.errors import (
+    ChallengeWindowOpen,
+    Conflict,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    VerifierRefused,
+)
 from services.core.money import format_mrt, parse_mrt  # noqa: F401 - re-exported
+
+
+class ChainReverted(Conflict):
+    """The chain refused a transaction or call; ``error_name``/``error_args`` say why."""
+
+    code = "chain-reverted"
+    title = "Transaction reverted"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        error_name: str | None = None,
+        error_args: tuple[Any, ...] = (),
+        error_fields: Mapping[str, Any] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(detail, hint=hint, error_name=error_name, error_args=error_args)
+        self.error_name = error_name
+        self.error_args = error_args
+        self.error_fields: dict[str, Any] = dict(error_fields or {})  # the args by ABI name
+
+
+
+# --- revert decoding --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ErrorAbi:
+    name: str
+    types: tuple[str, ...]
+    names: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=8)
+def _error_table(artifacts_dir: Path) -> Mapping[bytes, _ErrorAbi]:
+    table: dict[bytes, _ErrorAbi] = {}
+    for path in sorted(artifacts_dir.glob("*.json")):
+        for item in json.loads(path.read_text(encoding="utf-8"))["abi"]:
+            if item.get("type") != "error":
+                continue
+            types = tuple(_abi_type(i) for i in item["inputs"])
+            signature = f"{item['name']}({','.join(types)})"
+            names = tuple(str(i.get("name") or f"arg{n}") for n, i in enumerate(item["inputs"]))
+            table[function_signature_to_4byte_selector(signature)] = _ErrorAbi(
+                item["name"], types, names
+            )
+    # Solidity's built-ins, for require(...) strings and panics
+    table[function_signature_to_4byte_selector("Error(string)")] = _ErrorAbi(
+        "Error", ("string",), ("message",)
+    )
+    table[function_signature_to_4byte_selector("Panic(uint256)")] = _ErrorAbi(
+        "Panic", ("uint256",), ("code",)
+    )
+    return table
+
+
+def _abi_type(item: Mapping[str, Any]) -> str:
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
+    return kind
+
+
+def decode_revert(data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]]:
+    """The custom error name and arguments in revert ``data``; (None, ()) when unknown."""
+    name, args, _ = decode_revert_fields(data)
+    return name, args
+
+
+def decode_revert_fields(
+    data: str | bytes | None
+) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
+    """Like ``decode_revert``, plus the arguments by their ABI parameter names."""
+    if data is None:
+        return None, (), {}
+    try:
+        raw = (
+            bytes.fromhex(data.removeprefix("0x"))
+            if isinstance(data, str)
+            else data
+        )
+    except ValueError:
+        return None, (), {}
+    if len(raw) < 4:
+        return None, (), {}
+    entry = _error_table(ARTIFACTS).get(raw[:4])
+    if entry is None:
+        return None, (), {}
+    try:
+        values = abi_decode(list(entry.types), raw[4:])
+    except Exception:  # malformed payload: name only  # noqa: BLE001
+        return entry.name, (), {}
+    args = tuple(_checksummed(t, v) for t, v in zip(entry.types, values, strict=True))
+    return entry.name, args, dict(zip(entry.names, args, strict=True))
+
+
+
+
+def _checksummed(abi_type: str, value: Any) -> Any:
+    """Addresses as checksummed strings, like web3 returns them from calls."""
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if abi_type == "address[]":
+        return [to_checksum_address(v) for v in value]
+    return value
+
+
+def revert_data(exc: Exception) -> str | None:
+    """The raw revert payload a web3 exception carries, if any."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict):  # some providers nest it
+        inner = data.get("data")
+        return inner if isinstance(inner, str) else None
+    return None
 
 
 class ChainUnauthorized(ChainReverted, Unauthorized):
@@ -89,6 +222,30 @@ class BondTooLow(ChainReverted):
     @property
     def free(self) -> int:
         return int(self.error_fields["free"])
+
+
+class WindowStillOpen(ChainReverted, ChallengeWindowOpen):
+    """The epoch's challenge window is still open: it finalizes from ``ends_at``."""
+
+    @property
+    def ends_at(self) -> int:
+        return int(self.error_fields["endsAt"])
+
+
+class VerifierRefusal(ChainReverted, VerifierRefused):
+    """No proof verifier is deployed, or the verifier refused the proof's shape."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.error_name)
+
+
+class ProofRefused(ChainInvalid, VerifierRefused):
+    """The verifier found the proof false for what it pays."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.error_name)
 
 
 class EscrowNotExpired(ChainReverted):
@@ -305,7 +462,7 @@ _MESSAGES: dict[str, Explainer] = {
     "EpochSettlementProofRejected": lambda f, fn: (
         f"the verifier rejected the proof for epoch {f['epoch']}",
         "recompute the proof from the epoch's committed scores",
-        ChainInvalid,
+        ProofRefused,
     ),
     "EpochSettlementVerifierGasAboveCap": lambda f, fn: (
         f"the proof needs {f['gas']:,} gas to verify, more than the cap of {f['cap']:,}",
@@ -315,12 +472,12 @@ _MESSAGES: dict[str, Explainer] = {
     "EpochRewardsVerifierChunkRejected": lambda f, fn: (
         f"the Groth16 proof of chunk {f['chunk']} does not hold for the rows it pays",
         "prove the epoch again from its audit bundle",
-        ChainInvalid,
+        ProofRefused,
     ),
     "EpochRewardsVerifierPreviousRootMismatch": lambda f, fn: (
         "the proof's claim entries do not rebuild the previous epoch's finalized root",
         "take the previous amounts from the last finalized settlement's leaves",
-        ChainInvalid,
+        ProofRefused,
     ),
     "EpochSettlementGoldAlreadyCommitted": lambda f, fn: (
         f"the gold set of epoch {f['epoch']} is already committed on chain",
@@ -336,6 +493,11 @@ _MESSAGES: dict[str, Explainer] = {
         "a gold commitment needs a non-zero Merkle root",
         "commit the root of the epoch's gold set",
         ChainInvalid,
+    ),
+    "EpochSettlementChallengeWindowOpen": lambda f, fn: (
+        f"epoch {f['epoch']}'s challenge window is open until timestamp {f['endsAt']}",
+        "finalize it after then (`merit epoch finalize`)",
+        WindowStillOpen,
     ),
     "EpochSettlementChallengeWindowClosed": lambda f, fn: (
         f"the challenge window of epoch {f['epoch']} ended at timestamp {f['endedAt']}",
@@ -366,7 +528,7 @@ _MESSAGES: dict[str, Explainer] = {
     "UnsetVerifierNoVerifierConfigured": lambda f, fn: (
         "no proof verifier is deployed yet: settlement is disabled",
         "deploy the contracts with the generated Groth16 verifier",
-        ChainReverted,
+        VerifierRefusal,
     ),
 }
 
@@ -385,8 +547,19 @@ def explain(
         return f"{what} reverted: {fields.get('message')}", None, ChainReverted
     if error_name:
         args = ", ".join(f"{k}={_show(v)}" for k, v in fields.items())
-        return f"{what} reverted with {error_name}({args})", None, ChainReverted
+        return f"{what} reverted with {error_name}({args})", None, _FAMILIES.get(
+            error_name, VerifierRefusal if error_name.startswith(_VERIFIER) else ChainReverted
+        )
     return f"{what} reverted without a reason the ABIs name", None, ChainReverted
+
+
+# an explained error whose explainer no longer fits its fields keeps its family
+_FAMILIES: dict[str, type[ChainReverted]] = {
+    "EpochSettlementChallengeWindowOpen": WindowStillOpen,
+    "EpochSettlementProofRejected": ProofRefused,
+    "UnsetVerifierNoVerifierConfigured": VerifierRefusal,
+}
+_VERIFIER = "EpochRewardsVerifier"  # every refusal of the rewards verifier's
 
 
 def _show(value: Any) -> str:
@@ -395,9 +568,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def revert_error(
-    data: str | bytes | None, *, function: str, what: str
-) -> ChainReverted:
+def revert_error(data: str | bytes | None, *, function: str, what: str) -> ChainReverted:
     """A named ChainReverted (or family subclass) for revert ``data`` of ``function``."""
     name, args, fields = decode_revert_fields(data)
     detail, hint, family = explain(name, fields, function, what)

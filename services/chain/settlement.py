@@ -12,9 +12,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import requests
-from web3.exceptions import Web3Exception
-
 from services.app.ports import FeeRange, MovedFees, OutboxRepository, Store
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.contracts import ChainSession, task_uuid
@@ -22,7 +19,13 @@ from services.chain.deploy import refuse_dev_chain
 from services.chain.durable import ChainPersister, persister_for
 from services.chain.events import TaskFeeMissing, TaskSettled
 from services.chain.outbox import OutboxSender, PostgresSenderLock, stored_receipt
-from services.chain.rpc import CHAIN_HINT, account_from_key, chain_id_of, connect
+from services.chain.rpc import (
+    CHAIN_HINT,
+    account_from_key,
+    chain_id_of,
+    connect,
+    translate_chain_errors,
+)
 from services.chain.tx import ContractCall, estimate, receipt_of
 from services.core.errors import ChainUnavailable, ConfigInvalid
 from services.core.types import OutboxStatus
@@ -162,10 +165,9 @@ class ChainSettlement:
         then dispatched on it), so a restarted anvil still holds it."""
         held = int(self.session.escrow.escrow_of(payer, task_id).held_wei)
         if held and self.persister is not None:
-            try:
-                self.persister.persist(int(self.session.w3.eth.block_number))
-            except (requests.RequestException, OSError, Web3Exception) as exc:
-                raise ChainUnavailable(f"block number: {exc}", hint=CHAIN_HINT) from exc
+            with translate_chain_errors("block number"):
+                block = int(self.session.w3.eth.block_number)
+            self.persister.persist(block)
         return held
 
     def refund(self, intent_key: str, payer: str, task_id: str) -> str:
@@ -211,6 +213,9 @@ class ChainSettlement:
 
     def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
         return self._send("settler", intent_key, self.session.settlement.finalize(epoch, first_word, words))
+
+    def close(self) -> None:
+        self.session.close()
 
 
 def open_chain_settlement(

@@ -3,8 +3,11 @@
 A call is estimated before anything is signed, and a revert at estimation becomes the named
 MeritError of ``reverts`` (nothing is sent). ``simulate`` runs a sequence of calls (approve, then
 register) on top of the current state with ``eth_simulateV1`` so a plan that would fail at its
-second step fails before its first is sent. ``DirectSender`` signs and sends from a local account
-and waits for the receipt; the service's writer sends through the outbox (``outbox.py``) instead.
+second step fails before its first is sent. Every write is sent one of two ways behind the same
+``send(call) -> TxResult``: ``DirectSender`` signs and sends from a local account and waits for the
+receipt (a person at a terminal, a deployment: ``send`` for a web3 call); the service's writer
+sends through the outbox (``outbox.OutboxSender``), from the same estimate, signature and
+broadcast.
 """
 
 from __future__ import annotations
@@ -13,34 +16,20 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import (
-    ContractCustomError,
-    ContractLogicError,
-    TimeExhausted,
-    TransactionNotFound,
-    Web3Exception,
-    Web3RPCError,
-)
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import TxReceipt
 
 from services.chain.compiler import ARTIFACTS
 from services.chain.events import ChainEvent, EventDecoder
-from services.chain.reverts import revert_error
-from services.chain.rpc import (
-    CHAIN_HINT,
-    GAS_MARGIN_PCT,
-    RECEIPT_TIMEOUT_S,
-    ChainReverted,
-    revert_data,
-)
+from services.chain.reverts import ChainReverted, revert_error
+from services.chain.rpc import GAS_MARGIN_PCT, RECEIPT_TIMEOUT_S, translate_chain_errors
 from services.core.errors import ChainUnavailable
 from services.core.types import Wei
 
@@ -171,39 +160,27 @@ def decode_call(to: str, data: str, value_wei: int = 0) -> ContractCall:
 # --- estimation -------------------------------------------------------------------------------
 
 
-def _unavailable(what: str, exc: Exception) -> ChainUnavailable:
-    return ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT)
-
-
 def fees(w3: Web3) -> Fees:
     """Fee caps for the next block: 2 x base fee + tip (legacy chains: the gas price)."""
-    try:
+    with translate_chain_errors("fee estimate"):
         block = w3.eth.get_block("latest")
         base = block.get("baseFeePerGas")
         if base is None:
             price = int(w3.eth.gas_price)
             return Fees(price, 0, price)
         tip = int(w3.eth.max_priority_fee)
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise _unavailable("fee estimate", exc) from exc
     return Fees(2 * int(base) + tip, tip, int(base))
 
 
 def _tx_fields(call: ContractCall, sender: str) -> dict[str, Any]:
-    return {"from": sender, "to": call.to, "data": call.data, "value": int(call.value_wei)}
+    to = {"to": call.to} if call.to else {}  # no address: a deployment
+    return {"from": sender, **to, "data": call.data, "value": int(call.value_wei)}
 
 
-def estimate(w3: Web3, sender: str, call: ContractCall) -> Estimate:
+def estimate(w3: Web3, sender: str, call: ContractCall, *, what: str | None = None) -> Estimate:
     """Gas for ``call`` from ``sender``; a revert raises the named ChainReverted (nothing sent)."""
-    what = call.describe()
-    try:
+    with translate_chain_errors(what or call.describe(), function=call.function, refused=True):
         gas = int(w3.eth.estimate_gas(_tx_fields(call, sender)))  # type: ignore[arg-type]
-    except (ContractCustomError, ContractLogicError) as exc:
-        raise revert_error(revert_data(exc), function=call.function, what=what) from exc
-    except Web3RPCError as exc:
-        raise ChainReverted(f"{what} refused by the node: {exc}") from exc
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise _unavailable(what, exc) from exc
     return Estimate(call, sender, gas, gas * GAS_MARGIN_PCT // 100, fees(w3))
 
 
@@ -220,13 +197,11 @@ def simulate(
     payload = [
         {"from": sender, "to": c.to, "data": c.data, "value": hex(int(c.value_wei))} for c in calls
     ]
-    try:
+    with translate_chain_errors("simulate"):
         reply = w3.provider.make_request(
             "eth_simulateV1",  # type: ignore[arg-type]
             [{"blockStateCalls": [{"calls": payload}], "validation": False}, "latest"],
         )
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise _unavailable("simulate", exc) from exc
     if "error" in reply or not reply.get("result"):
         log.info("eth_simulateV1 unavailable: %s", reply.get("error"))
         return None
@@ -259,13 +234,12 @@ def sign(account: LocalAccount, estimate_: Estimate, *, nonce: int, chain_id: in
         "type": 2,
         "chainId": chain_id,
         "nonce": nonce,
-        "to": call.to,
-        "data": call.data,
-        "value": int(call.value_wei),
+        **_tx_fields(call, account.address),
         "gas": estimate_.gas_limit,
         "maxFeePerGas": estimate_.fees.max_fee_per_gas,
         "maxPriorityFeePerGas": estimate_.fees.max_priority_fee_per_gas,
     }
+    del tx["from"]
     signed = account.sign_transaction(tx)
     return SignedTx(bytes(signed.raw_transaction), Web3.to_hex(signed.hash), nonce)
 
@@ -276,41 +250,38 @@ class NonceTaken(ChainReverted):
 
 def broadcast(w3: Web3, signed: SignedTx, *, what: str) -> None:
     """Send a signed transaction; a node that already holds it is fine."""
-    try:
-        w3.eth.send_raw_transaction(signed.raw)
-    except Web3RPCError as exc:
-        message = str(exc).lower()
-        if "already known" in message or "already imported" in message:
-            return
-        if "nonce too low" in message or "nonce has already been used" in message:
-            raise NonceTaken(f"{what}: nonce {signed.nonce} is already used") from exc
-        raise ChainReverted(f"{what} refused by the node: {exc}") from exc
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise _unavailable(what, exc) from exc
+    with translate_chain_errors(what, refused=True):
+        try:
+            w3.eth.send_raw_transaction(signed.raw)
+        except Web3RPCError as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                return
+            if "nonce too low" in message or "nonce has already been used" in message:
+                raise NonceTaken(f"{what}: nonce {signed.nonce} is already used") from exc
+            raise
 
 
 def receipt_of(w3: Web3, tx_hash: str) -> TxReceipt | None:
     """The receipt of a mined transaction; None while it is not mined (or unknown)."""
-    try:
-        return w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-    except TransactionNotFound:
-        return None
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise _unavailable(f"receipt of {tx_hash}", exc) from exc
+    with translate_chain_errors(f"receipt of {tx_hash}"):
+        try:
+            return w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
 
 
 def wait_receipt(
     w3: Web3, tx_hash: str, *, what: str, timeout: float = RECEIPT_TIMEOUT_S
 ) -> TxReceipt:
-    try:
-        return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)  # type: ignore[arg-type]
-    except TimeExhausted as exc:
-        raise ChainUnavailable(
-            f"{what}: no receipt for {tx_hash} within {timeout:.0f}s",
-            hint="the transaction may still be mined; retry the same command to pick it up",
-        ) from exc
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise _unavailable(what, exc) from exc
+    with translate_chain_errors(what):
+        try:
+            return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)  # type: ignore[arg-type]
+        except TimeExhausted as exc:
+            raise ChainUnavailable(
+                f"{what}: no receipt for {tx_hash} within {timeout:.0f}s",
+                hint="the transaction may still be mined; retry the same command to pick it up",
+            ) from exc
 
 
 def replay_revert(
@@ -319,10 +290,11 @@ def replay_revert(
     """Why a mined transaction failed: the call replayed on the state it ran on."""
     what = f"{call.describe()} (mined in block {block})"
     try:
-        w3.eth.call(_tx_fields(call, sender), block - 1)  # type: ignore[arg-type]
-    except (ContractCustomError, ContractLogicError) as exc:
-        return revert_error(revert_data(exc), function=call.function, what=what)
-    except (requests.RequestException, OSError, Web3Exception):
+        with translate_chain_errors(what, function=call.function):
+            w3.eth.call(_tx_fields(call, sender), block - 1)  # type: ignore[arg-type]
+    except ChainReverted as named:
+        return named
+    except ChainUnavailable:
         pass
     return ChainReverted(f"{what} reverted (out of gas, or the state changed under it)")
 
@@ -339,12 +311,18 @@ def result_of(
     if int(receipt["status"]) != 1:
         raise replay_revert(w3, call, sender, block)
     tx_hash = Web3.to_hex(receipt["transactionHash"])
-    try:
-        nonce = int(w3.eth.get_transaction(tx_hash)["nonce"])  # type: ignore[arg-type]
-    except (requests.RequestException, OSError, Web3Exception) as exc:
-        raise _unavailable(f"transaction {tx_hash}", exc) from exc
+    with translate_chain_errors(f"transaction {tx_hash}"):
+        nonce = int(w3.eth.get_transaction(tx_hash)["nonce"])
     events = tuple(decoder.decode_receipt(receipt)) if decoder else ()
     return TxResult(call, tx_hash, block, int(receipt["gasUsed"]), nonce, events)
+
+
+class Sender(Protocol):
+    """One account's chain writes: directly, or through the outbox under an intent key."""
+
+    @property
+    def address(self) -> str: ...
+    def send(self, call: ContractCall) -> TxResult: ...
 
 
 class DirectSender:
@@ -373,16 +351,43 @@ class DirectSender:
         return estimate(self.w3, self.address, call)
 
     def send(self, call: ContractCall) -> TxResult:
-        est = self.estimate(call)  # a revert raises here: nothing is signed
-        try:
-            nonce = int(self.w3.eth.get_transaction_count(self.address, "pending"))
+        return result_of(self.w3, call, self.address, self.mine(call), self.decoder)
+
+    def mine(
+        self, call: ContractCall, *, what: str | None = None, gas: int | None = None
+    ) -> TxReceipt:
+        """Send ``call`` and wait for it to be mined; the receipt. ``gas`` skips the estimate; a
+        revert (estimated, or when mined) raises the named ChainReverted."""
+        what = what or call.describe()
+        if gas is None:
+            est = estimate(self.w3, self.address, call, what=what)  # a revert raises here
+        else:
+            est = Estimate(call, self.address, gas, gas, fees(self.w3))
+        with translate_chain_errors(what):
+            nonce = int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
             chain_id = int(self.w3.eth.chain_id)
-        except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise _unavailable(call.describe(), exc) from exc
         signed = sign(self.account, est, nonce=nonce, chain_id=chain_id)
-        broadcast(self.w3, signed, what=call.describe())
-        log.info("tx sent", extra={"call": call.describe(), "tx_hash": signed.tx_hash})
-        receipt = wait_receipt(
-            self.w3, signed.tx_hash, what=call.describe(), timeout=self.receipt_timeout
-        )
-        return result_of(self.w3, call, self.address, receipt, self.decoder)
+        broadcast(self.w3, signed, what=what)
+        log.info("tx sent", extra={"call": what, "tx_hash": signed.tx_hash})
+        receipt = wait_receipt(self.w3, signed.tx_hash, what=what, timeout=self.receipt_timeout)
+        if int(receipt["status"]) != 1:
+            raise replay_revert(self.w3, call, self.address, int(receipt["blockNumber"]))
+        return receipt
+
+
+def send(
+    w3: Web3,
+    account: LocalAccount,
+    call: ContractFunction | ContractConstructor,
+    *,
+    what: str,
+    gas: int | None = None,
+) -> TxReceipt:
+    """Sign and send a web3 ``call`` (a deployment's, a test's) from ``account`` as a
+    ``DirectSender`` sends every write; the mined receipt. ``gas`` replaces the estimate."""
+    if isinstance(call, ContractConstructor):
+        target = ContractCall("deployment", "constructor", (), "", call.data_in_transaction)
+    else:
+        data = call._encode_transaction_data()
+        target = ContractCall("contract", call.fn_name, tuple(call.args), call.address, data)
+    return DirectSender(w3, account).mine(target, what=what, gas=gas)

@@ -37,19 +37,18 @@ def epoch(
         return audit_proof(doc, request, proof, provers[0], load_verifying_key(VKEY))
 
     settings = get_settings()
-    c = bootstrap(settings)
-    try:
-        chain = _chain(settings, c)
-        report = audit_epoch(
-            c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit,
-            gold_roots=None if chain is None else chain.gold_commitment,
-            settlement_address=None if chain is None else chain.settlement_address,
-            domain=_signing_domain(settings),
-        )  # fmt: skip
-    finally:
-        for prover in provers:
-            prover.close()
-        c.close()
+    with bootstrap(settings) as c:
+        try:
+            chain = _chain(c)
+            report = audit_epoch(
+                c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit,
+                gold_roots=None if chain is None else chain.gold_commitment,
+                settlement_address=None if chain is None else chain.settlement_address,
+                domain=_signing_domain(settings),
+            )  # fmt: skip
+        finally:
+            for prover in provers:
+                prover.close()
     if as_json:
         print_json({"epoch": report.epoch_id, "audit_cid": report.audit_cid, "passed": report.passed,
                     "checked": len(report.checked), "differences": [vars(d) for d in report.differences]})
@@ -78,14 +77,13 @@ def _signing_domain(settings: Any) -> Any:
         return None
 
 
-def _chain(settings: Any, c: Any) -> Any:
+def _chain(c: Any) -> Any:
     """The settlement chain, when it is reachable (else the audit says what it left out): its
     gold commitments, and the settlement contract the proof is bound to."""
-    from services.chain.settlement import open_chain_settlement
     from services.core.errors import MeritError
 
     try:
-        return open_chain_settlement(settings, c.store)
+        return c.chain()
     except MeritError as exc:
         console.print(f"[yellow]gold roots and the proof not checked on chain:[/yellow] {exc.detail}")
         return None

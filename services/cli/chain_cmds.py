@@ -50,14 +50,7 @@ Amount = Annotated[str, typer.Argument(help="Amount of MRT, e.g. 90 or 0.5")]
 
 def open_session(rpc_url: str | None) -> ChainSession:
     """The chain at ``rpc_url`` (default from settings) with its recorded deployment."""
-    settings = get_settings()
-    url = rpc_url or settings.effective_chain_rpc_url
-    from services.chain.rpc import chain_id_of, connect
-
-    records = None
-    if chain_id_of(connect(url)) == DEV_CHAIN_ID:
-        records = settings.dev_records_dir
-    return ChainSession.open(url, records)
+    return ChainSession.for_settings(get_settings(), rpc_url)
 
 
 def keystore() -> Keystore:

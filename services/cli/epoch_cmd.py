@@ -154,11 +154,9 @@ def _proof_view(epoch: int, verifier: str, on_chain: bool) -> dict[str, Any]:
 def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> None:
     from services.app.settlement import finalize_epoch, settle_epoch
     from services.bootstrap import bootstrap
-    from services.chain.settlement import open_chain_settlement
 
-    c = bootstrap(get_settings())
-    try:
-        chain = open_chain_settlement(c.settings, c.store, rpc_url)
+    with bootstrap(get_settings(), chain_rpc_url=rpc_url) as c:
+        chain = c.chain()
         if step == "settle":
             from services.app.bundles import load_bundle
             from zk.epoch_proof import EpochProver
@@ -178,8 +176,6 @@ def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> N
                 now = chain_time(chain.session.w3)
                 to_go = f"{max(0, int(ends) - now)} s to go by the chain's clock ({now})"
                 result = replace(result, message=f"{result.message}: {to_go}", extra={**result.extra, "chain_time": now})
-    finally:
-        c.close()
     if as_json:
         print_json(result.as_dict())
     else:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import typer
-from rich.table import Table
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
 
 from services.api_client import ApiClient
 from services.cli.chain_cmds import AccountSpec, AsJson, RpcUrl
@@ -98,19 +98,15 @@ def calibrate(
     """Proof of capability: questions with known answers; the node is active only if it passes."""
     from services.app.calibration import attest_calibration, calibrate_node
     from services.bootstrap import bootstrap
-    from services.chain.settlement import open_chain_settlement
     from services.core.errors import MeritError
 
-    c = bootstrap(get_settings())
-    try:
+    with bootstrap(get_settings()) as c:
         result = calibrate_node(c.store, c.nodes, c.store.nodes.get_by_name(name).id, questions=questions, bank=c.bank)
         try:
-            tx = attest_calibration(c.store, open_chain_settlement(c.settings, c.store), result)
+            tx = attest_calibration(c.store, c.chain(), result)
             attested = f"attested on chain (tx {tx})" if tx else "not attested: register the node on chain first"
         except MeritError as exc:
             tx, attested = None, f"not attested: {exc.one_line()}"
-    finally:
-        c.close()
     if as_json:
         print_json({**vars(result), "attestation_tx": tx})
     else:
@@ -148,7 +144,6 @@ def slash(
 
     from services.app.evidence import slash_with_evidence
     from services.bootstrap import bootstrap, signing_domain
-    from services.chain.settlement import open_chain_settlement
     from services.core.errors import Invalid
 
     settings = get_settings()
@@ -156,14 +151,11 @@ def slash(
         doc = json.loads(evidence.read_text())
     except ValueError as exc:
         raise Invalid(f"{evidence} is not JSON: {exc}", hint="pass the evidence document as JSON") from exc
-    c = bootstrap(settings)
-    try:
+    with bootstrap(settings) as c:
         done = slash_with_evidence(
-            c.store, c.content, open_chain_settlement(settings, c.store), signing_domain(settings), doc,
+            c.store, c.content, c.chain(), signing_domain(settings), doc,
             amount_wei=None if amount is None else _wei(amount),
         )  # fmt: skip
-    finally:
-        c.close()
     if as_json:
         print_json({"kind": done.proven.kind, "chain_node_id": done.proven.chain_node_id, "signer": done.proven.signer,
                     "amount_wei": str(done.amount_wei), "evidence_cid": done.evidence_cid, "tx": done.tx_hash})  # fmt: skip

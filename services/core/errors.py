@@ -139,3 +139,31 @@ class NodeUnreachable(Unavailable):
 
     code = "node-unreachable"
     title = "Node unreachable"
+
+
+# --- refusals of the chain that use cases act on ----------------------------------------------
+# The chain adapter raises these (as its named reverts); fakes may raise them directly.
+
+
+class ChallengeWindowOpen(Conflict):
+    """An epoch cannot be finalized yet: its challenge window is open until ``ends_at``."""
+
+    code = "challenge-window-open"
+    title = "Challenge window still open"
+
+    @property
+    def ends_at(self) -> int:
+        """When the window closes, unix seconds (the chain's clock)."""
+        return int(self.context["ends_at"])
+
+
+class VerifierRefused(Conflict):
+    """The chain's proof verifier refused a settlement proof, or none is deployed yet;
+    ``reason`` names the contract's refusal."""
+
+    code = "verifier-refused"
+    title = "Proof verifier refused"
+
+    @property
+    def reason(self) -> str:
+        return str(self.context["reason"])
