@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
@@ -46,7 +46,7 @@ from services.app.ports import (
     RegistryLog,
     Store,
 )
-from services.core.errors import Conflict, MeritError, NotFound
+from services.core.errors import Conflict, MeritError, NotFound, Unavailable
 from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,10 @@ REORG_DEPTH = 64  # blocks re-read after the chain reorganised under the cursor
 MAX_METADATA_BYTES = 16 * 1024
 WAITING = "registered on chain; waiting for calibration by the examiner"
 LOW_STAKE = "stake below the registry's minimum"
+REFUSED = "metadata refused"
+PENDING = "metadata not fetched yet"  # the content store did not answer: tried again each pass
+PENDING_PER_PASS = 20
+METADATA_WAIT = timedelta(hours=1)  # then a document still missing is refused
 
 
 class MetadataRefused(MeritError):
@@ -165,14 +169,16 @@ def follow_registry(
             "registry reorganised under block %d; reading again from %d", cursor.block_number, first
         )
     last = min(safe, first + max_blocks - 1)
-    if last < first:
+    pending = {int(n.chain_node_id or 0): n for n in _pending(store)}  # metadata not fetched yet: again
+    if last < first and not pending:
         return Followed(first, first - 1)
-    touched = chain.touched(first, last)
+    at = max(last, first - 1)  # where states are read: the cursor's block when no block is new
+    touched = chain.touched(first, last) if last >= first else set()
     if reorganised:
         touched |= {n.chain_node_id for n in store.nodes.list() if n.chain_node_id is not None}
-    states = {cid: chain.node_at(cid, last) for cid in sorted(touched)}
-    fresh = {cid: s for cid, s in states.items() if s is not None and _known(store, cid) is None}
-    documents = {cid: _fetch(content, s.metadata_cid) for cid, s in fresh.items()}
+    states = {cid: chain.node_at(cid, at) for cid in sorted(touched | set(pending))}
+    fetch = {cid: s for cid, s in states.items() if s is not None and (cid in pending or _known(store, cid) is None)}
+    documents = {cid: _fetch(content, s.metadata_cid) for cid, s in fetch.items()}
     min_stake = chain.min_stake()
     out = Followed(first, last, reorganised=reorganised)
     with store.transaction() as tx:
@@ -184,9 +190,12 @@ def follow_registry(
                 continue
             if node is None:
                 node = _admit(tx, state, documents[cid], check_endpoint, test_model)
-                (out.admitted if node.status_note == WAITING else out.refused).append(node.id)
+                _sort(out, node)
+            elif cid in pending:
+                node = _fetched_late(tx, node, state, documents[cid], check_endpoint, test_model)
+                _sort(out, node)
             tx.nodes.set_chain_state(
-                node.id, stake_wei=state.stake_wei, unbonding_wei=state.unbonding_wei, block=last
+                node.id, stake_wei=state.stake_wei, unbonding_wei=state.unbonding_wei, block=at
             )
             if state.stake_wei < min_stake and node.status is NodeStatus.ACTIVE:
                 note = f"{LOW_STAKE}: {state.stake_wei} of {min_stake} wei"
@@ -195,7 +204,8 @@ def follow_registry(
                 tx.nodes.set_status(node.id, NodeStatus.INACTIVE, note=WAITING)  # examined again
                 out.admitted.append(node.id)
             out.updated += 1
-        tx.cursors.set(CURSOR, ChainCursor(last, chain.block_hash(last) or ""))
+        if last >= first:
+            tx.cursors.set(CURSOR, ChainCursor(last, chain.block_hash(last) or ""))
     if out.admitted or out.refused:
         log.info(
             "registry followed to block %d: %d admitted, %d refused",
@@ -216,6 +226,47 @@ def _known(store: Store, chain_node_id: int) -> Node | None:
         return None
 
 
+def _sort(out: Followed, node: Node) -> None:
+    """Count a node just recorded: admitted (waiting for the examiner), refused, or neither yet."""
+    if node.status_note == WAITING:
+        out.admitted.append(node.id)
+    elif (node.status_note or "").startswith(REFUSED):
+        out.refused.append(node.id)
+
+
+def _pending(store: Store) -> list[Node]:
+    """Registry nodes whose metadata could not be fetched yet (a content store that did not
+    answer), at most ``PENDING_PER_PASS`` a pass, the longest waiting first."""
+    waiting = [n for n in store.nodes.list(status=NodeStatus.INACTIVE)
+               if n.chain_node_id is not None and (n.status_note or "").startswith(PENDING)]  # fmt: skip
+    return waiting[:PENDING_PER_PASS]
+
+
+def _fetched_late(
+    store: Store,
+    node: Node,
+    state: RegisteredNode,
+    document: bytes | MeritError,
+    check_endpoint: EndpointCheck,
+    test_model: str | None,
+) -> Node:
+    """A node recorded while its metadata could not be fetched, tried again: admitted once it
+    comes and checks out, refused when it is wrong or still missing ``METADATA_WAIT`` after."""
+    if isinstance(document, Unavailable) and datetime.now(UTC) < node.created_at + METADATA_WAIT:
+        store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=f"{PENDING}: {document.one_line()}")
+        return store.nodes.get(node.id)
+    try:
+        if isinstance(document, MeritError):
+            raise MetadataRefused(f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}")
+        meta, kind = parse_metadata(document, state, check_endpoint, test_model=test_model)
+    except MeritError as exc:
+        store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=f"{REFUSED}: {exc.detail}")
+        return store.nodes.get(node.id)
+    store.nodes.set_metadata(node.id, endpoint_url=meta.endpoint, model=meta.model, kind=kind, signer=meta.signer)
+    store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=WAITING)
+    return store.nodes.get(node.id)
+
+
 def _fetch(content: ContentStore, cid: str) -> bytes | MeritError:
     """The metadata document, or the error that says why it could not be had (it is recorded)."""
     try:
@@ -233,6 +284,12 @@ def _admit(
 ) -> Node:
     """Record a node found on chain: waiting for the examiner, or refused with the reason."""
     default_name = f"node-{state.chain_node_id}"
+    if isinstance(document, Unavailable):  # recorded now, its metadata tried again each pass
+        return store.nodes.add(
+            NewNode(default_name, "", "", address=state.operator, chain_node_id=state.chain_node_id,
+                    metadata_cid=state.metadata_cid, status=NodeStatus.INACTIVE,
+                    status_note=f"{PENDING}: {document.one_line()}")
+        )  # fmt: skip
     try:
         if isinstance(document, MeritError):
             raise MetadataRefused(
@@ -244,7 +301,7 @@ def _admit(
         return store.nodes.add(
             NewNode(default_name, "", "", address=state.operator, chain_node_id=state.chain_node_id,
                     metadata_cid=state.metadata_cid, status=NodeStatus.INACTIVE,
-                    status_note=f"metadata refused: {exc.detail}")
+                    status_note=f"{REFUSED}: {exc.detail}")
         )  # fmt: skip
     name = meta.name or default_name
     for attempt in (name, default_name):

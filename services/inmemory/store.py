@@ -412,6 +412,14 @@ class MemoryNodes(_Repo):
         return _node_out(found)
 
     @_locked
+    def set_metadata(
+        self, node_id: NodeId, *, endpoint_url: str, model: str, kind: NodeKind, signer: str
+    ) -> None:
+        self._db.nodes[node_id] = replace(
+            self._db.node(node_id), endpoint_url=endpoint_url, model=model, kind=NodeKind(kind), signer=signer
+        )
+
+    @_locked
     def set_chain_state(
         self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int
     ) -> None:

@@ -13,7 +13,8 @@ import pytest
 from web3 import Web3
 
 from services.app.calibration import COOLDOWN
-from services.app.registry import CURSOR, LOW_STAKE, WAITING, examine_node, follow_registry, requeue_failed
+from services.app import registry as registry_module
+from services.app.registry import CURSOR, LOW_STAKE, PENDING, WAITING, examine_node, follow_registry, requeue_failed
 from services.chain.contracts import ChainSession, model_hash
 from services.chain.deploy import Deployment
 from services.chain.outbox import OutboxSender, PostgresSenderLock
@@ -21,6 +22,7 @@ from services.chain.operators import metadata_document
 from services.chain.registry_log import ChainRegistryLog
 from services.chain.settlement import ChainSettlement
 from services.content.local import LocalContentStore
+from services.core.errors import ContentUnavailable
 from services.core.types import NodeKind, NodeStatus
 from services.devstack import start_test_node
 from services.nodes.egress import check_endpoint
@@ -207,3 +209,47 @@ def test_a_failed_node_waits_for_the_examiner_again_an_hour_after_its_attempt(re
     assert requeue_failed(reg.store, now=attempt + COOLDOWN) == [node_id]
     assert reg.store.nodes.get(node_id).status_note == WAITING
     assert requeue_failed(reg.store, now=attempt + 2 * COOLDOWN) == []  # sent once
+
+
+class FlakyContent:
+    """The content store, not answering while ``down`` (an IPFS node that times out)."""
+
+    def __init__(self, inner: LocalContentStore) -> None:
+        self.inner, self.down = inner, True
+
+    def get(self, cid: str) -> bytes:
+        if self.down:
+            raise ContentUnavailable("the content store did not answer in 30 s")
+        return self.inner.get(cid)
+
+    def put(self, data: bytes) -> str:
+        return self.inner.put(data)
+
+    def has(self, cid: str) -> bool:
+        return self.inner.has(cid)
+
+
+def test_metadata_the_content_store_cannot_give_yet_is_tried_again_without_holding_the_registry_up(
+    reg: Registry, monkeypatch
+) -> None:
+    flaky = FlakyContent(reg.content)
+    check = partial(check_endpoint, allow_loopback=True)
+    follow = partial(follow_registry, reg.store, reg.log, flaky, check, confirmations=0, test_model=TEST_MODEL)
+    first = reg.register(OPERATOR)
+    done = follow()
+    assert done.admitted == [] and done.refused == []
+    node = reg.store.nodes.get_by_chain_id(first)
+    assert node.status_note.startswith(PENDING) and node.endpoint_url == ""
+    second = reg.register(ANOTHER)  # the cursor went on: later registrations are read meanwhile
+    flaky.down = False
+    admitted = follow().admitted
+    assert {reg.store.nodes.get(n).chain_node_id for n in admitted} == {first, second}
+    late = reg.store.nodes.get_by_chain_id(first)
+    assert late.status_note == WAITING and late.signer == OPERATOR.address and late.model == TEST_MODEL
+
+    third = reg.register(operator(82))  # and one whose document never comes
+    flaky.down = True
+    follow()
+    monkeypatch.setattr(registry_module, "METADATA_WAIT", timedelta(0))
+    assert len(follow().refused) == 1
+    assert reg.store.nodes.get_by_chain_id(third).status_note.startswith("metadata refused: metadata")
