@@ -169,7 +169,8 @@ def follow_registry(
             "registry reorganised under block %d; reading again from %d", cursor.block_number, first
         )
     last = min(safe, first + max_blocks - 1)
-    pending = {int(n.chain_node_id or 0): n for n in _pending(store)}  # metadata not fetched yet: again
+    # metadata not fetched yet: again
+    pending = {int(n.chain_node_id or 0): n for n in _pending(store)}
     if last < first and not pending:
         return Followed(first, first - 1)
     at = max(last, first - 1)  # where states are read: the cursor's block when no block is new
@@ -177,7 +178,11 @@ def follow_registry(
     if reorganised:
         touched |= {n.chain_node_id for n in store.nodes.list() if n.chain_node_id is not None}
     states = {cid: chain.node_at(cid, at) for cid in sorted(touched | set(pending))}
-    fetch = {cid: s for cid, s in states.items() if s is not None and (cid in pending or _known(store, cid) is None)}
+    fetch = {
+        cid: s
+        for cid, s in states.items()
+        if s is not None and (cid in pending or _known(store, cid) is None)
+    }
     documents = {cid: _fetch(content, s.metadata_cid) for cid, s in fetch.items()}
     min_stake = chain.min_stake()
     out = Followed(first, last, reorganised=reorganised)
@@ -237,8 +242,10 @@ def _sort(out: Followed, node: Node) -> None:
 def _pending(store: Store) -> list[Node]:
     """Registry nodes whose metadata could not be fetched yet (a content store that did not
     answer), at most ``PENDING_PER_PASS`` a pass, the longest waiting first."""
-    waiting = [n for n in store.nodes.list(status=NodeStatus.INACTIVE)
-               if n.chain_node_id is not None and (n.status_note or "").startswith(PENDING)]  # fmt: skip
+    waiting = [
+        n for n in store.nodes.list(status=NodeStatus.INACTIVE)
+        if n.chain_node_id is not None and (n.status_note or "").startswith(PENDING)
+    ]  # fmt: skip
     return waiting[:PENDING_PER_PASS]
 
 
@@ -253,16 +260,22 @@ def _fetched_late(
     """A node recorded while its metadata could not be fetched, tried again: admitted once it
     comes and checks out, refused when it is wrong or still missing ``METADATA_WAIT`` after."""
     if isinstance(document, Unavailable) and datetime.now(UTC) < node.created_at + METADATA_WAIT:
-        store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=f"{PENDING}: {document.one_line()}")
+        store.nodes.set_status(
+            node.id, NodeStatus.INACTIVE, note=f"{PENDING}: {document.one_line()}"
+        )
         return store.nodes.get(node.id)
     try:
         if isinstance(document, MeritError):
-            raise MetadataRefused(f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}")
+            raise MetadataRefused(
+                f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}"
+            )
         meta, kind = parse_metadata(document, state, check_endpoint, test_model=test_model)
     except MeritError as exc:
         store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=f"{REFUSED}: {exc.detail}")
         return store.nodes.get(node.id)
-    store.nodes.set_metadata(node.id, endpoint_url=meta.endpoint, model=meta.model, kind=kind, signer=meta.signer)
+    store.nodes.set_metadata(
+        node.id, endpoint_url=meta.endpoint, model=meta.model, kind=kind, signer=meta.signer
+    )
     store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=WAITING)
     return store.nodes.get(node.id)
 

@@ -371,7 +371,8 @@ class MemoryNodes(_Repo):
         node_id = NodeId(next(self._db.node_ids))
         _check(node.name != "", "nodes", "nodes_name_check")
         _check(int(node.stake_wei) >= 0, "nodes", "nodes_stake_wei_check")
-        for constraint, key in (("nodes_name_key", "name"), ("nodes_chain_node_id_key", "chain_node_id"),
+        for constraint, key in (("nodes_name_key", "name"),
+                                ("nodes_chain_node_id_key", "chain_node_id"),
                                 ("nodes_address_key", "address")):  # fmt: skip
             value = getattr(node, key)
             if value is not None and any(getattr(n, key) == value for n in self._db.nodes.values()):
@@ -416,7 +417,11 @@ class MemoryNodes(_Repo):
         self, node_id: NodeId, *, endpoint_url: str, model: str, kind: NodeKind, signer: str
     ) -> None:
         self._db.nodes[node_id] = replace(
-            self._db.node(node_id), endpoint_url=endpoint_url, model=model, kind=NodeKind(kind), signer=signer
+            self._db.node(node_id),
+            endpoint_url=endpoint_url,
+            model=model,
+            kind=NodeKind(kind),
+            signer=signer,
         )
 
     @_locked

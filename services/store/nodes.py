@@ -112,11 +112,14 @@ class PostgresNodes:
     ) -> None:
         with self._s.cursor() as cur:
             cur.execute(
-                "UPDATE nodes SET endpoint_url = %s, model = %s, kind = %s, signer = %s WHERE id = %s",
+                "UPDATE nodes SET endpoint_url = %s, model = %s, kind = %s, signer = %s "
+                "WHERE id = %s",
                 (endpoint_url, model, NodeKind(kind).value, signer, int(node_id)),
             )
             if cur.rowcount == 0:
-                raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
+                raise NotFound(
+                    f"node {node_id} not found", hint="list nodes with `merit node list`"
+                )
 
     def set_chain_state(
         self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int
