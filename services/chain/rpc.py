@@ -51,11 +51,16 @@ def translate_chain_errors(
     try:
         yield
     except (ContractCustomError, ContractLogicError) as exc:
-        raise revert_error(revert_data(exc), function=function, what=what) from exc
+        raise reverted(exc, what, function=function) from exc
     except (requests.RequestException, OSError, Web3Exception) as exc:
         if refused and isinstance(exc, Web3RPCError):
             raise ChainReverted(f"{what} refused by the node: {exc}") from exc
         raise ChainUnavailable(f"{what}: chain stopped answering: {exc}", hint=CHAIN_HINT) from exc
+
+
+def reverted(exc: Exception, what: str, *, function: str = "") -> ChainReverted:
+    """The named ChainReverted of the revert a web3 exception carries (``reverts.revert_error``)."""
+    return revert_error(revert_data(exc), function=function, what=what)
 
 
 def connect(rpc_url: str, *, timeout: float = 10.0) -> Web3:
