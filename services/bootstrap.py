@@ -59,9 +59,7 @@ class Container:
             if self._chain is None:
                 from services.chain.settlement import open_chain_settlement
 
-                self._chain = open_chain_settlement(
-                    self.settings, self.store, self.chain_rpc_url
-                )
+                self._chain = open_chain_settlement(self.settings, self.store, self.chain_rpc_url)
             return self._chain
 
     def registry_log(self) -> RegistryLog:
@@ -88,15 +86,21 @@ class Container:
         held, else None (a close without fees needs no chain)."""
         from services.core.types import FeeState
 
-        return self.chain() if self.store.tasks.with_fee(FeeState.HELD, done=True, limit=1) else None
+        return (
+            self.chain() if self.store.tasks.with_fee(FeeState.HELD, done=True, limit=1) else None
+        )
 
     def fee_terms(self, *, escrow: bool = True) -> FeeTerms:
         """What a task's fee must be: the escrow's range, read from the chain once (without
         ``escrow``, only whether free tasks are taken)."""
         if not escrow:
-            return FeeTerms(range=None, free_tasks=self.settings.free_tasks, wait_s=self.settings.fee_wait_s)
+            return FeeTerms(
+                range=None, free_tasks=self.settings.free_tasks, wait_s=self.settings.fee_wait_s
+            )
         if self._fees is None:
-            self._fees = FeeTerms(self.chain().fee_range(), self.settings.free_tasks, self.settings.fee_wait_s)
+            self._fees = FeeTerms(
+                self.chain().fee_range(), self.settings.free_tasks, self.settings.fee_wait_s
+            )
         return self._fees
 
     def close(self) -> None:
@@ -134,7 +138,9 @@ def bootstrap(settings: Settings, *, chain_rpc_url: str | None = None) -> Contai
         ),
         queue=CeleryRoundQueue(create_celery(settings)),
         bank=question_bank(settings),
-        limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, settings.effective_broker_url),
+        limiter=RateLimiter(
+            settings.rate_limit_per_s, settings.rate_limit_burst, settings.effective_broker_url
+        ),
     )
 
 
@@ -160,7 +166,9 @@ def question_bank(settings: Settings) -> QuestionBank:
         try:
             secret = bytes.fromhex(settings.gold_secret.get_secret_value())
         except ValueError as exc:
-            raise ConfigInvalid("MERIT_GOLD_SECRET is not hex", hint="use secrets.token_hex(32)") from exc
+            raise ConfigInvalid(
+                "MERIT_GOLD_SECRET is not hex", hint="use secrets.token_hex(32)"
+            ) from exc
         return GeneratedBank(secret, max_delay_s=settings.gold_delay_s)
     path = settings.resolved_data_dir / "gold.secret"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,4 +184,6 @@ def question_bank(settings: Settings) -> QuestionBank:
         if text:
             return GeneratedBank(bytes.fromhex(text), max_delay_s=settings.gold_delay_s)
         time.sleep(0.01)
-    raise ConfigInvalid(f"{path} is empty", hint="remove it; a new secret is made on the next start")
+    raise ConfigInvalid(
+        f"{path} is empty", hint="remove it; a new secret is made on the next start"
+    )

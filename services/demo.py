@@ -109,19 +109,29 @@ def node_specs(real_models: bool) -> list[DemoNodeSpec]:
     ]
 
 
-def _start_node(stack: devstack.Stack, spec: DemoNodeSpec, port: int, signer: str, registry: str) -> str:
+def _start_node(
+    stack: devstack.Stack, spec: DemoNodeSpec, port: int, signer: str, registry: str
+) -> str:
     """Start a demo node signing its work as ``signer`` (its operator's dev account)."""
     from services.processes import http_ok, python_module, spawn, wait_ready
 
     log = stack.data_dir / "logs" / f"{spec.name}.log"
     if spec.test:
         child = devstack.start_test_node(
-            spec.name, port, spec.offset, log, env=stack.child_env(), oracle=True, signer=signer, registry=registry
+            spec.name,
+            port,
+            spec.offset,
+            log,
+            env=stack.child_env(),
+            oracle=True,
+            signer=signer,
+            registry=registry,
         )
     else:
         args = python_module(
             "services.cli", "node", "serve", "--model", spec.model, "--port", str(port),
-            *(["--system", spec.system] if spec.system else []), "--dev-account", signer, "--registry", registry,
+            *(["--system", spec.system] if spec.system else []),
+            "--dev-account", signer, "--registry", registry,
         )  # fmt: skip
         child = spawn(spec.name, args, url=f"http://127.0.0.1:{port}/v1", log=log,
                       env=stack.child_env())  # fmt: skip
@@ -153,7 +163,9 @@ def _signed_work(store: Any, task_id: Any) -> str:
     rejected = sum(a.status is AnswerStatus.REJECTED for a in answers) + sum(
         j.status is JudgmentStatus.REJECTED for j in verdicts
     )
-    return f"{ok}/{len(answers)} answers, {judged}/{len(verdicts)} verdicts" + (f", {rejected} rejected" if rejected else "")
+    return f"{ok}/{len(answers)} answers, {judged}/{len(verdicts)} verdicts" + (
+        f", {rejected} rejected" if rejected else ""
+    )
 
 
 def _confidence(view: dict[str, Any]) -> str | None:
@@ -206,8 +218,13 @@ def run(
     shutil.rmtree(demo_dir, ignore_errors=True)
     # every demo task brings a hidden gold task along, so the reveal and its audit can be shown
     settings = settings.model_copy(
-        update={"test_nodes": 0, "data_dir": demo_dir, "gold_every": 1, "gold_delay_s": 2.0,
-                "calibration_questions": calibration_questions}
+        update={
+            "test_nodes": 0,
+            "data_dir": demo_dir,
+            "gold_every": 1,
+            "gold_delay_s": 2.0,
+            "calibration_questions": calibration_questions,
+        }
     )
     report = DemoReport(real_models)
     t0 = time.monotonic()
@@ -221,10 +238,19 @@ def run(
             session = writer.session
 
             t = time.monotonic()
-            on_step("nodes: serve, register and stake on chain; the marketplace finds, calibrates and attests them")
+            on_step(
+                "nodes: serve, register and stake on chain; "
+                "the marketplace finds, calibrates and attests them"
+            )
             registered: list[tuple[DemoNodeSpec, str, str, int]] = []
             for i, spec in enumerate(node_specs(real_models)):
-                url = _start_node(stack, spec, settings.test_node_base_port + i, f"dev:{i + 1}", session.registry.address)
+                url = _start_node(
+                    stack,
+                    spec,
+                    settings.test_node_base_port + i,
+                    f"dev:{i + 1}",
+                    session.registry.address,
+                )
                 address, chain_node_id = register_dev_operator(
                     session, c.content, i + 1, spec.model, url, name=spec.name
                 )  # the operator's whole part: the chain and its metadata document
@@ -238,7 +264,7 @@ def run(
                              f"{_calibration(node)}; {attested}")
                 )  # fmt: skip
             report.seconds["nodes"] = time.monotonic() - t
-            active = [n for n in c.store.nodes.list(status=NodeStatus.ACTIVE)]
+            active = list(c.store.nodes.list(status=NodeStatus.ACTIVE))
             if len(active) < 2:
                 report.stopped = (
                     f"only {len(active)} node(s) passed calibration and a round needs two; "
@@ -255,15 +281,19 @@ def run(
                 on_chain = writer.gold_commitment(int(gold_set.epoch_id))
                 report.gold = {"epoch": int(gold_set.epoch_id), "items": gold_set.size,
                                "root": "0x" + gold_set.root.hex(), "tx": gold_tx,
-                               "on_chain": on_chain is not None and on_chain[0] == gold_set.root}  # fmt: skip
+                               "on_chain": on_chain is not None
+                               and on_chain[0] == gold_set.root}  # fmt: skip
 
             on_step("tasks through the REST API, each fee escrowed by the requester")
             api = ApiClient(settings)
             requester = Account.from_key(dev_account(DEV_REQUESTER).private_key)
             report.escrow = {"payer": f"{DEV_REQUESTER} {requester.address}", "fee_wei": fee_wei,
-                             "funded": [], "refused": _refused_fee(api, requester.address)}  # fmt: skip
+                             "funded": [],
+                             "refused": _refused_fee(api, requester.address)}  # fmt: skip
             for prompt in tasks:
-                accepted = api.submit_task(prompt, len(report.nodes), fee_wei=fee_wei, payer=requester.address)
+                accepted = api.submit_task(
+                    prompt, len(report.nodes), fee_wei=fee_wei, payer=requester.address
+                )
                 report.escrow["funded"].append(pay_fee(session, requester, accepted["id"], fee_wei))
                 view = api.wait_task(accepted["id"], 300)
                 if view["status"] not in FINISHED:
@@ -277,13 +307,17 @@ def run(
                 report.tasks.append(
                     {"id": accepted["id"], "prompt": prompt, "status": view["status"],
                      "answer": view["answer"], "winner": top["node_name"] if top else None,
-                     "confidence": report_confidence, "task": TaskId(accepted["id"]), "signed": signed}
+                     "confidence": report_confidence, "task": TaskId(accepted["id"]),
+                     "signed": signed}
                 )  # fmt: skip
             for entry in report.tasks:  # the gold tasks come a little later: wait for them too
                 deadline = time.monotonic() + 120
-                while (made := c.store.gold.beside(entry["task"])) is None and time.monotonic() < deadline:
+                while (
+                    made := c.store.gold.beside(entry["task"])
+                ) is None and time.monotonic() < deadline:
                     time.sleep(0.2)
-                finish_by = time.monotonic() + 300  # read from the store: no requester may read gold
+                # read from the store: no requester may read gold
+                finish_by = time.monotonic() + 300
                 while made is not None and not c.store.tasks.get(made.task_id).status.finished:
                     if time.monotonic() > finish_by:
                         break
@@ -292,7 +326,9 @@ def run(
 
             t = time.monotonic()
             on_step("epoch: close, prove, check, propose, finalize, claim")
-            closed = close_epoch(c.store, c.content, emission_wei=emission_wei, bank=c.bank, escrow=writer)
+            closed = close_epoch(
+                c.store, c.content, emission_wei=emission_wei, bank=c.bank, escrow=writer
+            )
             epoch = int(closed.epoch.id)
             report.epoch = epoch
             moved = c.store.outbox.get_by_intent(f"fees:{writer.chain_id}:{epoch}")
@@ -321,21 +357,34 @@ def run(
             report.escrow["minted_wei"] = int(session.token.total_supply() - supply)
             claims = []
             for i, n in enumerate(report.nodes):
-                entry = c.store.settlements.claim_of(account=n.account, epoch_id=EpochId(epoch))
-                if entry is None:
+                leaf = c.store.settlements.claim_of(account=n.account, epoch_id=EpochId(epoch))
+                if leaf is None:
                     continue
                 account = Account.from_key(dev_account(f"dev:{i + 1}").private_key)
                 sender = DirectSender(session.w3, account, session.events)
-                paid = sender.send(session.settlement.claim_entry(entry))
-                claims.append({"node": n.spec.name, "amount_wei": int(entry.cumulative_wei),
+                paid = sender.send(session.settlement.claim_entry(leaf))
+                claims.append({"node": n.spec.name, "amount_wei": int(leaf.cumulative_wei),
                                "tx": paid.tx_hash, "gas": paid.gas_used})  # fmt: skip
-            audit = audit_epoch(c.store, c.content, EpochId(epoch), gold_roots=writer.gold_commitment,
-                                domain=c.nodes.domain)  # every counted answer and verdict's signature recovered
-            revealed = [t for t in load_bundle(c.content, closed.epoch.audit_cid or "")["tasks"] if t["gold"]]
+            # every counted answer and verdict's signature recovered
+            audit = audit_epoch(
+                c.store,
+                c.content,
+                EpochId(epoch),
+                gold_roots=writer.gold_commitment,
+                domain=c.nodes.domain,
+            )
+            revealed = [
+                t
+                for t in load_bundle(c.content, closed.epoch.audit_cid or "")["tasks"]
+                if t["gold"]
+            ]
             report.gold.update({
                 "revealed": len(revealed),
-                "gold_tasks": len(c.store.gold.for_tasks(t.id for t in c.store.tasks.list_for_epoch(EpochId(epoch)))),
-                "audit": "PASS" if audit.passed else "FAIL: " + "; ".join(d.what for d in audit.differences),
+                "gold_tasks": len(c.store.gold.for_tasks(
+                    t.id for t in c.store.tasks.list_for_epoch(EpochId(epoch))
+                )),
+                "audit": "PASS" if audit.passed
+                else "FAIL: " + "; ".join(d.what for d in audit.differences),
                 "checks": len(audit.checked),
                 "signatures": sum("signature recovers" in what for what in audit.checked),
             })  # fmt: skip
@@ -384,5 +433,7 @@ def _watch_once(session: ChainSession, content: Any) -> str:
     bond = int(session.settlement.challenge_bond())
     DirectSender(session.w3, account).send(session.token.faucet(account.address, bond))
     with tempfile.TemporaryDirectory() as tmp:
-        verdicts = watch_once(ChainChallenges(session, account), content, WatchState(Path(tmp) / "watch.json"))
+        verdicts = watch_once(
+            ChainChallenges(session, account), content, WatchState(Path(tmp) / "watch.json")
+        )
     return "; ".join(v.line() for v in verdicts) or "no proposal seen"

@@ -99,7 +99,11 @@ class Stack:
             "MERIT_GOLD_EVERY": str(s.gold_every),
             "MERIT_GOLD_DELAY_S": str(s.gold_delay_s),
             "MERIT_CALIBRATION_QUESTIONS": str(s.calibration_questions),
-            **({"MERIT_CHAIN_STATE_FILE": str(s.effective_chain_state_file)} if s.effective_chain_state_file else {}),
+            **(
+                {"MERIT_CHAIN_STATE_FILE": str(s.effective_chain_state_file)}
+                if s.effective_chain_state_file
+                else {}
+            ),
         }
 
 
@@ -169,11 +173,25 @@ def start_anvil_part(stack: Stack) -> None:
 
     def start() -> Any:  # its state is saved whole by the stack (save_chain), not by anvil itself
         return start_anvil(
-            stack.settings.anvil_port, state, log_file, block_time_s=DEV_BLOCK_TIME_S, state_interval_s=None
+            stack.settings.anvil_port,
+            state,
+            log_file,
+            block_time_s=DEV_BLOCK_TIME_S,
+            state_interval_s=None,
         )
 
     a = start()
-    stack.add(Part("anvil", a.rpc_url, a, log_file, kind="anvil", start=start, after_start=lambda: check_chain(stack)))
+    stack.add(
+        Part(
+            "anvil",
+            a.rpc_url,
+            a,
+            log_file,
+            kind="anvil",
+            start=start,
+            after_start=lambda: check_chain(stack),
+        )
+    )
 
 
 def check_chain(stack: Stack) -> None:
@@ -202,8 +220,6 @@ def check_chain(stack: Stack) -> None:
     else:
         hint = "point MERIT_CHAIN_RPC_URL at the chain this marketplace wrote to"
     check_not_behind(rpc_url, mark, hint=hint)
-
-
 
 
 def migrate_db(stack: Stack) -> None:
@@ -250,8 +266,16 @@ def fund_requester(stack: Stack) -> None:
 
 
 def start_test_node(
-    name: str, port: int, offset: int, log_file: Path, env: dict[str, str] | None = None, fault: str = "none",
-    oracle: bool = False, delay_s: float = 4.0, wait: bool = True, signer: str | Path | None = None,
+    name: str,
+    port: int,
+    offset: int,
+    log_file: Path,
+    env: dict[str, str] | None = None,
+    fault: str = "none",
+    oracle: bool = False,
+    delay_s: float = 4.0,
+    wait: bool = True,
+    signer: str | Path | None = None,
     registry: str | None = None,
 ) -> Child:
     """A test node; with ``signer`` (a dev account ``dev:N``, or a file holding a key) and
@@ -259,8 +283,21 @@ def start_test_node(
     option = "--dev-account" if str(signer).startswith("dev:") else "--signing-key"
     signing = [option, str(signer), "--registry", registry] if signer and registry else []
     args = python_module(
-        "services.cli", "node", "serve-test", "--name", name, "--port", str(port), "--offset", str(offset),
-        "--fault", fault, "--delay", str(delay_s), *(["--oracle"] if oracle else []), *signing,
+        "services.cli",
+        "node",
+        "serve-test",
+        "--name",
+        name,
+        "--port",
+        str(port),
+        "--offset",
+        str(offset),
+        "--fault",
+        fault,
+        "--delay",
+        str(delay_s),
+        *(["--oracle"] if oracle else []),
+        *signing,
     )
     child = spawn(name, args, url=f"http://127.0.0.1:{port}/v1", log=log_file, env=env)
     if wait:
@@ -283,18 +320,29 @@ def start_test_nodes(stack: Stack) -> None:
     for i, offset in enumerate(test_node_offsets(s.test_nodes)):
         name, port = f"test-node-{i + 1}", s.test_node_base_port + i
         log_file = stack.log_file(name)
-        signing = {"signer": f"dev:{i + 1}", "registry": session.registry.address}  # it signs as its operator
-        child = start_test_node(name, port, offset, log_file, oracle=True, **signing)
-        restart = _later(start_test_node, name, port, offset, log_file, oracle=True, wait=False, **signing)
+        signer, registry = f"dev:{i + 1}", session.registry.address  # it signs as its operator
+        child = start_test_node(
+            name, port, offset, log_file, oracle=True, signer=signer, registry=registry
+        )
+        restart = _later(
+            start_test_node, name, port, offset, log_file,
+            oracle=True, wait=False, signer=signer, registry=registry,
+        )  # fmt: skip
         stack.add(Part(name, child.url, child, log_file, kind="node", start=restart))
-        _, chain_node_id = register_dev_operator(session, content, i + 1, TEST_MODEL, child.url, name=name)
+        _, chain_node_id = register_dev_operator(
+            session, content, i + 1, TEST_MODEL, child.url, name=name
+        )
         stack.registered.append(chain_node_id)
 
 
 def wait_test_nodes(stack: Stack) -> None:
     """Wait until the marketplace has found every test node on chain and its examiner has let
     it in (beat's registry follower and the examiner, as for any operator's node)."""
-    left_out = [n for n in wait_examined(stack.settings, stack.registered) if n.status is not NodeStatus.ACTIVE]
+    left_out = [
+        n
+        for n in wait_examined(stack.settings, stack.registered)
+        if n.status is not NodeStatus.ACTIVE
+    ]
     if left_out:
         raise ConfigInvalid(
             f"test node {left_out[0].name} was not admitted: {left_out[0].status_note}",
@@ -302,7 +350,9 @@ def wait_test_nodes(stack: Stack) -> None:
         )
 
 
-def wait_examined(settings: Settings, chain_node_ids: list[int], timeout_s: float = 300) -> list[Node]:
+def wait_examined(
+    settings: Settings, chain_node_ids: list[int], timeout_s: float = 300
+) -> list[Node]:
     """The marketplace's records of registry nodes ``chain_node_ids`` once each is examined:
     active, or inactive with the reason (its metadata refused, its calibration failed)."""
     from services.app.registry import WAITING
@@ -314,11 +364,17 @@ def wait_examined(settings: Settings, chain_node_ids: list[int], timeout_s: floa
     try:
         deadline = time.monotonic() + timeout_s
         while True:
-            known = {n.chain_node_id: n for n in store.nodes.list() if n.chain_node_id in chain_node_ids}
-            if len(known) == len(chain_node_ids) and all(n.status_note != WAITING for n in known.values()):
+            known = {
+                n.chain_node_id: n for n in store.nodes.list() if n.chain_node_id in chain_node_ids
+            }
+            if len(known) == len(chain_node_ids) and all(
+                n.status_note != WAITING for n in known.values()
+            ):
                 return [known[i] for i in chain_node_ids]
             if time.monotonic() > deadline:
-                waiting = sorted(set(chain_node_ids) - {i for i, n in known.items() if n.status_note != WAITING})
+                waiting = sorted(
+                    set(chain_node_ids) - {i for i, n in known.items() if n.status_note != WAITING}
+                )
                 raise ConfigInvalid(
                     f"registry nodes {waiting} not examined within {timeout_s:.0f} s",
                     hint=f"see the beat and worker logs in {settings.resolved_data_dir / 'logs'}",
@@ -338,20 +394,41 @@ def commit_gold(stack: Stack) -> None:
 
 
 def start_worker(
-    queue: str, pool: str, concurrency: int, log_file: Path, env: dict[str, str], beat_schedule: Path | None = None
+    queue: str,
+    pool: str,
+    concurrency: int,
+    log_file: Path,
+    env: dict[str, str],
+    beat_schedule: Path | None = None,
 ) -> Child:
     """A Celery worker for ``queue``; with ``beat_schedule`` it also runs beat (the periodic epoch
     close) inside it, keeping beat's state in that file."""
     beat = ["-B", "--schedule", str(beat_schedule)] if beat_schedule else []
     args = python_module(
-        "celery", "-A", "workers.main", "worker", "-Q", queue, "-n", f"{queue}@%h",
-        "--pool", pool, "-c", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle", *beat,
+        "celery",
+        "-A",
+        "workers.main",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "--pool",
+        pool,
+        "-c",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        *beat,
     )
     return spawn(f"worker-{queue}", args, url=queue, log=log_file, env=env)
 
 
 def wait_workers(children: list[Child], timeout: float = 60) -> None:
-    """Each worker log says 'ready.' once it consumes from its queue (this run's part of the log)."""
+    """Each worker log says 'ready.' once it consumes from its queue (this run's part of the
+    log)."""
     for child in children:
         wait_ready(child, partial(_says_ready, child), timeout)
 
@@ -368,7 +445,16 @@ def start_workers(stack: Stack) -> None:
         child = start_worker(queue, pool, conc, log_file, env)
         children.append(child)
         restart = _later(start_worker, queue, pool, conc, log_file, env)
-        stack.add(Part(child.name, f"queue {queue} ({pool} x{conc})", child, log_file, kind="worker", start=restart))
+        stack.add(
+            Part(
+                child.name,
+                f"queue {queue} ({pool} x{conc})",
+                child,
+                log_file,
+                kind="worker",
+                start=restart,
+            )
+        )
     wait_workers(children)
 
 
@@ -378,7 +464,15 @@ def start_beat(schedule: Path, log_file: Path, env: dict[str, str]) -> Child:
     started again), keeping its state in ``schedule`` and no pid file (one left by a killed beat
     would refuse its restart)."""
     args = python_module(
-        "celery", "-A", "workers.main", "beat", "--schedule", str(schedule), "--pidfile=", "--loglevel", "INFO",
+        "celery",
+        "-A",
+        "workers.main",
+        "beat",
+        "--schedule",
+        str(schedule),
+        "--pidfile=",
+        "--loglevel",
+        "INFO",
     )
     return spawn("beat", args, url="schedule", log=log_file, env=env)
 
@@ -388,12 +482,22 @@ def start_beat_part(stack: Stack) -> None:
     schedule = stack.data_dir / "celerybeat-schedule"
     child = start_beat(schedule, log_file, stack.child_env())
     restart = _later(start_beat, schedule, log_file, stack.child_env())
-    stack.add(Part("beat", f"schedule {schedule.name}", child, log_file, kind="beat", start=restart))
+    stack.add(
+        Part("beat", f"schedule {schedule.name}", child, log_file, kind="beat", start=restart)
+    )
 
 
-def start_api(host: str, port: int, log_file: Path, env: dict[str, str], wait: bool = True) -> Child:
+def start_api(
+    host: str, port: int, log_file: Path, env: dict[str, str], wait: bool = True
+) -> Child:
     args = python_module(
-        "uvicorn", "--factory", "services.api.app:create_app_from_env", "--host", host, "--port", str(port)
+        "uvicorn",
+        "--factory",
+        "services.api.app:create_app_from_env",
+        "--host",
+        host,
+        "--port",
+        str(port),
     )
     child = spawn("api", args, url=f"http://{host}:{port}", log=log_file, env=env)
     if wait:
@@ -461,7 +565,9 @@ def running(settings: Settings, on_step: Callable[[str], None] = lambda _: None)
             f"a stack is already running from {settings.resolved_data_dir} (pid {previous['pid']})",
             hint="run `merit down` first, or set MERIT_DATA_DIR to another directory",
         )
-    leftovers = [f"{p['name']} (pid {p['pid']})" for p in (previous or {}).get("parts", []) if _part_left(p)]
+    leftovers = [
+        f"{p['name']} (pid {p['pid']})" for p in (previous or {}).get("parts", []) if _part_left(p)
+    ]
     if leftovers:
         raise Conflict(
             f"an earlier `merit up` stopped without its parts: {', '.join(leftovers)} still run",
@@ -496,12 +602,13 @@ def write_state(stack: Stack) -> None:
         "deployment": stack.deployment,
         "parts": [
             {
-                "name": p.name, "kind": p.kind, "pid": p.pid, "url": p.url, "log": str(p.log) if p.log else None,
+                "name": p.name, "kind": p.kind, "pid": p.pid, "url": p.url,
+                "log": str(p.log) if p.log else None,
                 "state": p.state.value, "restarts": p.restarts, "last_exit": p.last_exit,
-            }  # fmt: skip
+            }
             for p in stack.parts
         ],
-    }
+    }  # fmt: skip
     path = state_path(s)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2, default=str))
@@ -554,7 +661,10 @@ def down(settings: Settings, timeout: float = 60) -> list[str]:
     """Stop a stack started by ``merit up`` (from any shell); returns what was stopped."""
     state = read_state(settings)
     if state is None:
-        raise NotFound(f"no stack is running from {settings.resolved_data_dir}", hint="start one with `merit up`")
+        raise NotFound(
+            f"no stack is running from {settings.resolved_data_dir}",
+            hint="start one with `merit up`",
+        )
     stopped = []
     if pid_alive(int(state["pid"])):
         stop_pid(int(state["pid"]), timeout)  # merit up stops its parts in order
@@ -571,7 +681,11 @@ def down(settings: Settings, timeout: float = 60) -> list[str]:
 def health(state: dict[str, Any]) -> dict[str, str]:
     """What a probe of each recorded part says now, by name: "ok" (with a detail where useful),
     "not answering", "stopped", "restarting" or "failed" (given up on)."""
-    workers = _worker_pongs(state) if any(p.get("kind") == "worker" for p in state.get("parts", [])) else set()
+    workers = (
+        _worker_pongs(state)
+        if any(p.get("kind") == "worker" for p in state.get("parts", []))
+        else set()
+    )
     out: dict[str, str] = {}
     for part in state.get("parts", []):
         recorded = part.get("state", "running")
@@ -607,7 +721,7 @@ def _probe(part: dict[str, Any], workers: set[str]) -> str:
             return "ok" if http_ok(url.removesuffix("/v1") + "/health")() else "not answering"
         if kind == "worker":
             return "ok" if part["name"].removeprefix("worker-") in workers else "not answering"
-    except Exception:  # any failure of a probe is the answer
+    except Exception:  # noqa: BLE001 - any failure of a probe is the answer
         return "not answering"
     return "running"
 
@@ -619,7 +733,7 @@ def _worker_pongs(state: dict[str, Any]) -> set[str]:
     app = Celery(broker=state.get("broker_url"))
     try:
         replies = app.control.ping(timeout=1.0)
-    except Exception:  # the broker is down: no worker can answer
+    except Exception:  # noqa: BLE001 - whatever the broker raises, no worker can answer
         return set()
     finally:
         app.close()

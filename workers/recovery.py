@@ -42,7 +42,10 @@ def reconcile() -> dict[str, Any]:
 
     resumed = _resume(older_than_s=STUCK_AFTER_S)
     finalized = finalize_due(container().store, container().chain())
-    return {"resumed": resumed, "finalize": {int(r.settlement.epoch_id): r.message for r in finalized}}
+    return {
+        "resumed": resumed,
+        "finalize": {int(r.settlement.epoch_id): r.message for r in finalized},
+    }
 
 
 def _resume(older_than_s: float) -> dict[str, str]:
@@ -65,7 +68,10 @@ def _resume(older_than_s: float) -> dict[str, str]:
                 )
                 done[entry.intent_key] = f"error: {exc.one_line()}"
             else:
-                log.info("outbox entry resumed", extra={"intent_key": entry.intent_key, "tx_hash": done[entry.intent_key]})
+                log.info(
+                    "outbox entry resumed",
+                    extra={"intent_key": entry.intent_key, "tx_hash": done[entry.intent_key]},
+                )
     return done
 
 

@@ -54,7 +54,9 @@ def _redelivered(task: Any) -> bool:
 
 def _answer(task_id: str, seats: list[NodeId] | list[int]) -> None:
     """Ask each seated node (once per node), then plan the judging."""
-    body = plan_judging.si(task_id, [int(n) for n in seats]).on_error(_on_error(task_id, "answering"))
+    body = plan_judging.si(task_id, [int(n) for n in seats]).on_error(
+        _on_error(task_id, "answering")
+    )
     chord([infer.si(task_id, int(n)) for n in sorted(set(seats))])(body)
 
 
@@ -97,7 +99,9 @@ def reconcile() -> dict[str, int]:
         escrow = c.chain()
     except ChainUnavailable:  # fee checks wait for the chain; rounds need none
         escrow = None
-    terms = TaskRecovery(s.effective_task_stall_s, s.task_redrives, s.fee_wait_s, s.reconcile_max_backlog)
+    terms = TaskRecovery(
+        s.effective_task_stall_s, s.task_redrives, s.fee_wait_s, s.reconcile_max_backlog
+    )
     driven = drive_stalled_tasks(c.store, c.queue, escrow, terms)
     for d in driven:
         if d.drive in (Drive.FAILED, Drive.FEE_FAILED):
@@ -110,7 +114,11 @@ def reconcile() -> dict[str, int]:
 
 @shared_task(
     name="merit.round.await_fee",
-    **{**_RETRY, "autoretry_for": (StoreUnavailable, ChainUnavailable, BrokerUnavailable), "max_retries": None},
+    **{
+        **_RETRY,
+        "autoretry_for": (StoreUnavailable, ChainUnavailable, BrokerUnavailable),
+        "max_retries": None,
+    },
 )
 def await_fee(task_id: str) -> str:
     """Dispatch the task once its payer's escrow holds its fee; look again later until the
@@ -118,7 +126,9 @@ def await_fee(task_id: str) -> str:
     from services.app.escrow import check_fee
 
     c = container()
-    return check_fee(c.store, c.queue, c.chain(), TaskId(task_id), wait_s=c.settings.fee_wait_s).value
+    return check_fee(
+        c.store, c.queue, c.chain(), TaskId(task_id), wait_s=c.settings.fee_wait_s
+    ).value
 
 
 @shared_task(name="merit.round.gold", **_RETRY)
@@ -145,7 +155,8 @@ def plan_judging(self: Any, task_id: str, node_ids: list[int]) -> list[int] | No
     )
     if judges:
         _judge(task_id, judges, "judging")
-    elif judges is None and _redelivered(self):  # planned by a worker that died, maybe before its judges went out
+    elif judges is None and _redelivered(self):
+        # planned by a worker that died, maybe before its judges went out
         _resume(task_id)
     elif judges is None:  # failed here (refund), or planned before (its judges are under way)
         _refund_if_failed(task_id)
@@ -224,7 +235,11 @@ def close_epoch(emission_wei: str = "0", settle: bool = False) -> int | None:
     c = container()
     try:
         closed = epochs.close_epoch(
-            c.store, c.content, emission_wei=int(emission_wei), bank=c.bank, escrow=c.escrow_for_close()
+            c.store,
+            c.content,
+            emission_wei=int(emission_wei),
+            bank=c.bank,
+            escrow=c.escrow_for_close(),
         )
         epoch_id = int(closed.epoch.id)
     except EpochEmpty:
@@ -253,7 +268,10 @@ def _epoch_prover() -> Any:
     return EpochProver(lambda cid: load_bundle(container().content, cid))
 
 
-@shared_task(name="merit.zk.prove_epoch", **{**_RETRY, "autoretry_for": (StoreUnavailable, ProverFailed), "max_retries": 2})
+@shared_task(
+    name="merit.zk.prove_epoch",
+    **{**_RETRY, "autoretry_for": (StoreUnavailable, ProverFailed), "max_retries": 2},
+)
 def prove_epoch(epoch_id: int) -> str:
     """Prove closed epoch ``epoch_id``'s settlement and check the proof with py_ecc before any gas
     is spent (a prover crash is retried); the proof's status ("verified" or "rejected")."""
@@ -278,7 +296,9 @@ def settle_epoch(epoch_id: int) -> str:
     chain = c.chain()
     result = settle(c.store, chain, epoch_id)
     if result.sent:
-        finalize_epoch.apply_async((epoch_id,), countdown=_recheck_s(c.settings, chain.challenge_window_s + 1))
+        finalize_epoch.apply_async(
+            (epoch_id,), countdown=_recheck_s(c.settings, chain.challenge_window_s + 1)
+        )
     return result.settlement.status.value
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+
 from services.app.ports import AttestationChain as AttestationChain  # re-exported
 from services.app.ports import NodeGateway, QuestionBank, Store
 from services.app.signatures import verify
-from services.core.aggregation import MILLI
 from services.core import letters, reputation
+from services.core.aggregation import MILLI
 from services.core.consensus import Tally
 from services.core.errors import Conflict, NodeUnreachable
 from services.core.types import NodeId, NodeStatus
@@ -28,6 +29,7 @@ COOLDOWN = timedelta(hours=1)
 
 class CalibrationTooSoon(Conflict):
     code = "calibration-too-soon"
+
 
 CHANCE_BP = 2500  # four options
 CONFIDENCE_BP = 9900
@@ -73,7 +75,9 @@ def calibrate_node(
     batch = bank.calibration(questions, domain=domain)
     probs: list[dict[str, float]] = []
     for i, q in enumerate(batch):  # each answer signed (kind calibration) or counted as unanswered
-        order = WorkOrder(WorkKind.CALIBRATION, calibration_task(domain, i), node.calibration_attempts)
+        order = WorkOrder(
+            WorkKind.CALIBRATION, calibration_task(domain, i), node.calibration_attempts
+        )
         try:
             choice = nodes.choose(node, q.prompt(), LETTERS, order)
         except NodeUnreachable as exc:
@@ -86,7 +90,7 @@ def calibrate_node(
     answered = [p for p in probs if any(p.get(x, 0.0) > 0 for x in LETTERS)]
     if answered:  # kept, so its multiple-choice answers in live rounds are read the same way
         store.nodes.set_letter_bias(node_id, letters.bias(answered, LETTERS))
-    tally = Tally(sum(p == q.answer for p, q in zip(picked, batch)), len(batch))
+    tally = Tally(sum(p == q.answer for p, q in zip(picked, batch, strict=True)), len(batch))
     result = reputation.calibrate(tally, CHANCE_BP, CONFIDENCE_BP)
     start = reputation.register(tally)
     store.nodes.set_reputation(node_id, start.score_bp, start.anchor_bp)
@@ -105,10 +109,18 @@ def calibrate_node(
     if not result.passed:
         reason += ": the node stays inactive; serve a stronger model and calibrate again"
     status = NodeStatus.ACTIVE if result.passed else NodeStatus.INACTIVE
-    store.nodes.set_status(node_id, status, note=f"calibration {'passed' if result.passed else 'failed'}: {reason}")
+    store.nodes.set_status(
+        node_id, status, note=f"calibration {'passed' if result.passed else 'failed'}: {reason}"
+    )
     return CalibrationResult(
-        node_id, tally.hits, tally.total, result.threshold, result.passed, start.score_bp,
-        float(result.p_value), reason,
+        node_id,
+        tally.hits,
+        tally.total,
+        result.threshold,
+        result.passed,
+        start.score_bp,
+        float(result.p_value),
+        reason,
     )
 
 

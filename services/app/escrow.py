@@ -50,12 +50,20 @@ class FeeTerms:
 def check_declared_fee(fee_wei: int, payer: str | None, terms: FeeTerms) -> str | None:
     """The payer of a task declaring ``fee_wei`` (normalised), or Invalid saying what to send."""
     if fee_wei < 0:
-        raise Invalid("fee_wei must not be negative", hint="send the fee in wei, e.g. \"10000000000000000\"")
+        raise Invalid(
+            "fee_wei must not be negative", hint='send the fee in wei, e.g. "10000000000000000"'
+        )
     r = terms.range
-    span = f"{r.min_wei} to {r.max_wei} wei ({format_mrt(r.min_wei)} to {format_mrt(r.max_wei)})" if r else ""
+    span = (
+        f"{r.min_wei} to {r.max_wei} wei ({format_mrt(r.min_wei)} to {format_mrt(r.max_wei)})"
+        if r
+        else ""
+    )
     if fee_wei == 0:
         if not terms.free_tasks:
-            raise Invalid("this marketplace takes no free tasks", hint=f"send fee_wei of {span} and a payer")
+            raise Invalid(
+                "this marketplace takes no free tasks", hint=f"send fee_wei of {span} and a payer"
+            )
         return None
     if r is None:
         raise Invalid(
@@ -63,7 +71,9 @@ def check_declared_fee(fee_wei: int, payer: str | None, terms: FeeTerms) -> str 
             hint="send fee_wei 0 (a free task)",
         )
     if not r.min_wei <= fee_wei <= r.max_wei:
-        raise Invalid(f"fee_wei {fee_wei} is outside the escrow's range", hint=f"send a fee of {span}")
+        raise Invalid(
+            f"fee_wei {fee_wei} is outside the escrow's range", hint=f"send a fee of {span}"
+        )
     if payer is None or not _ADDRESS.match(payer):
         raise Invalid(
             "a task with a fee needs its payer",
@@ -152,7 +162,9 @@ def refund_if_failed(store: Store, escrow: Escrow, task_id: TaskId) -> str | Non
             return None
     else:
         tx = escrow.refund(intent, task.payer, task.id)
-    store.tasks.set_fee(task.id, FeeState.REFUNDED, note=f"refunded: {task.error or 'the task failed'}")
+    store.tasks.set_fee(
+        task.id, FeeState.REFUNDED, note=f"refunded: {task.error or 'the task failed'}"
+    )
     log.info("task fee refunded", extra={"task_id": task.id, "tx_hash": tx})
     return tx
 
@@ -181,10 +193,16 @@ def move_fees(store: Store, escrow: Escrow, epoch_id: EpochId) -> MovedFees | No
         for task_id in moved.missing:
             tx.tasks.set_fee(
                 TaskId(task_id), FeeState.MISSING,
-                note=f"the escrow no longer held the fee when epoch {epoch_id} closed (reclaimed by its payer?)",
+                note=f"the escrow no longer held the fee when epoch {epoch_id} closed "
+                "(reclaimed by its payer?)",
             )  # fmt: skip
     log.info(
         "task fees moved into the epoch pool",
-        extra={"epoch": epoch_id, "moved": len(moved.moved), "missing": len(moved.missing), "wei": moved.amount_wei},
+        extra={
+            "epoch": epoch_id,
+            "moved": len(moved.moved),
+            "missing": len(moved.missing),
+            "wei": moved.amount_wei,
+        },
     )
     return moved

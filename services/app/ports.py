@@ -51,11 +51,20 @@ from services.core.work import Receipt, SigningDomain, WorkOrder
 def node_taken(node: NewNode, constraint: str) -> Conflict:
     """The error of adding ``node`` when one of its unique keys (``constraint``) is taken."""
     if constraint == "nodes_chain_node_id_key":
-        detail, hint = f"registry node {node.chain_node_id} is already recorded", "look it up with `merit node status`"
+        detail, hint = (
+            f"registry node {node.chain_node_id} is already recorded",
+            "look it up with `merit node status`",
+        )
     elif constraint == "nodes_address_key":
-        detail, hint = f"address {node.address} is already registered to another node", "each node needs its own address"
+        detail, hint = (
+            f"address {node.address} is already registered to another node",
+            "each node needs its own address",
+        )
     else:
-        detail, hint = f"a node named {node.name!r} already exists", "choose another name, or look it up with `merit node list`"
+        detail, hint = (
+            f"a node named {node.name!r} already exists",
+            "choose another name, or look it up with `merit node list`",
+        )
     return Conflict(detail, hint=hint, constraint=constraint)
 
 
@@ -100,10 +109,20 @@ class TaskRepository(Protocol):
     def assign_open_epoch(self, task_id: TaskId) -> EpochId: ...  # idempotent
     def list_for_epoch(self, epoch_id: EpochId) -> builtins.list[Task]: ...
     def set_fee(
-        self, task_id: TaskId, state: FeeState, *, epoch: EpochId | None = None, note: str | None = None
+        self,
+        task_id: TaskId,
+        state: FeeState,
+        *,
+        epoch: EpochId | None = None,
+        note: str | None = None,
     ) -> None: ...
     def with_fee(  # oldest first; ``done``: finished tasks only
-        self, state: FeeState, *, fee_epoch: EpochId | None = None, done: bool = False, limit: int = 10_000
+        self,
+        state: FeeState,
+        *,
+        fee_epoch: EpochId | None = None,
+        done: bool = False,
+        limit: int = 10_000,
     ) -> builtins.list[Task]: ...
     # the task, row-locked until the transaction ends (inside ``Store.transaction()``); a step that
     # reads and writes under it excludes the same step run twice at once, and late answers and
@@ -288,9 +307,14 @@ class NodeGateway(Protocol):
 
     @property
     def domain(self) -> SigningDomain: ...  # the deployment the marketplace's work is signed for
-    def choose(self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder) -> NodeChoice: ...
-    def answer(self, node: Node, prompt: str, order: WorkOrder) -> NodeReply: ...  # NodeUnreachable on no-show
-    def judge(self, node: Node, prompt: str, left: str, right: str, order: WorkOrder) -> NodeVerdict: ...
+    def choose(
+        self, node: Node, prompt: str, letters: tuple[str, ...], order: WorkOrder
+    ) -> NodeChoice: ...
+    # NodeUnreachable on no-show
+    def answer(self, node: Node, prompt: str, order: WorkOrder) -> NodeReply: ...
+    def judge(
+        self, node: Node, prompt: str, left: str, right: str, order: WorkOrder
+    ) -> NodeVerdict: ...
 
 
 # ---------------------------------------------------------------- the chain as node registry
@@ -380,7 +404,9 @@ class Escrow(Protocol):
     def held_wei(self, payer: str, task_id: str) -> int: ...  # 0 unless funded and still held
     def refund(self, intent_key: str, payer: str, task_id: str) -> str: ...  # tx hash
     # move the held fees of ``items`` (payer, task id) into ``epoch``'s pool; skip what is gone
-    def move_fees(self, intent_key: str, epoch: int, items: Sequence[tuple[str, str]]) -> MovedFees: ...
+    def move_fees(
+        self, intent_key: str, epoch: int, items: Sequence[tuple[str, str]]
+    ) -> MovedFees: ...
 
 
 # ---------------------------------------------------------------- what use cases need of the chain

@@ -1,4 +1,5 @@
-"""Use cases of settling a closed epoch on chain: propose it, finalize it after the challenge window.
+"""Use cases of settling a closed epoch on chain: propose it, finalize it after the challenge
+window.
 
 ``settle_epoch`` plans the epoch's cumulative reward tree over the nodes that have an on-chain
 identity (``nodes.address`` operates a registry node; the others are left out of the tree and
@@ -72,6 +73,7 @@ class ProofVerdict:
 
 Prover = Callable[[ProofRequest], MadeProof]
 ProofCheck = Callable[[ProofRequest, bytes], ProofVerdict]
+
 
 @dataclass(frozen=True)
 class SettleResult:
@@ -250,10 +252,13 @@ def settle_epoch(
         if s.propose_intent is None or chain.sent(s.propose_intent) is not None:
             attempt += 1
             s = store.settlements.set_status(
-                epoch, SettlementStatus.PROPOSED, detail="its proposal was cancelled by an upheld challenge",
+                epoch, SettlementStatus.PROPOSED,
+                detail="its proposal was cancelled by an upheld challenge",
                 propose_intent=intent_key(chain.chain_id, epoch, f"propose:{attempt}"),
             )  # fmt: skip
-        log.warning("epoch proposal cancelled; proposing again", extra={"epoch": epoch, "attempt": attempt})
+        log.warning(
+            "epoch proposal cancelled; proposing again", extra={"epoch": epoch, "attempt": attempt}
+        )
     if s.status in (SettlementStatus.PROPOSED, SettlementStatus.FINALIZED) and not cancelled:
         return SettleResult(
             s, False, message=f"epoch {epoch} is already {s.status.value}", nodes=leaves

@@ -82,7 +82,9 @@ def check_proposal(
     honest = dict(doc)
     honest["clusters"] = [sorted(c) for c in result.clusters]
     honest["tasks"] = [
-        {**t, "rewards_wei": {str(k): str(v) for k, v in result.task_rewards.get(t["task_id"], {}).items()}}
+        {**t, "rewards_wei": {
+            str(k): str(v) for k, v in result.task_rewards.get(t["task_id"], {}).items()
+        }}
         for t in doc["tasks"]
     ]  # fmt: skip
     mine = {n.node_id: n for n in result.nodes}
@@ -117,14 +119,19 @@ def check_proposal(
         report.check(f"row of node {row.node_id} reward", reward, chain.reward)
         report.check(f"row of node {row.node_id} payee", hex(payee), hex(chain.payee))
     report.check(
-        "proposal total is its paid rows' sum", sum(r.reward for r in found if r.payee), proposed.total
+        "proposal total is its paid rows' sum",
+        sum(r.reward for r in found if r.payee),
+        proposed.total,
     )
     _check_reputations(report, result, payees, proposed)
     return report
 
 
 def _check_reputations(
-    report: AuditReport, result: EpochResult, payees: Mapping[int, tuple[int, str]], proposed: ProposedEpoch
+    report: AuditReport,
+    result: EpochResult,
+    payees: Mapping[int, tuple[int, str]],
+    proposed: ProposedEpoch,
 ) -> None:
     """Each on-chain node's lane in the proposal's reputation words is its recomputed score."""
     words, first = proposed.rep_words, proposed.rep_first_word
@@ -155,7 +162,9 @@ class WatchState:
         except FileNotFoundError:
             return cls(path)
         except ValueError as exc:
-            raise Invalid(f"the watch state {path} is not JSON: {exc}", hint="move it away") from exc
+            raise Invalid(
+                f"the watch state {path} is not JSON: {exc}", hint="move it away"
+            ) from exc
         return cls(path, int(raw.get("next_block", 0)), dict(raw.get("verdicts", {})))
 
     def save(self) -> None:
@@ -189,7 +198,9 @@ def watch_once(chain: WatchChain, content: ContentStore, state: WatchState) -> l
     return verdicts
 
 
-def check_and_challenge(chain: WatchChain, content: ContentStore, proposed: ProposedEpoch) -> Verdict:
+def check_and_challenge(
+    chain: WatchChain, content: ContentStore, proposed: ProposedEpoch
+) -> Verdict:
     """The verdict on one proposal, challenging it when it differs and can still be challenged."""
     epoch = proposed.epoch
     if chain.pending_since(epoch) != proposed.proposed_at:
@@ -217,14 +228,18 @@ def check_and_challenge(chain: WatchChain, content: ContentStore, proposed: Prop
     differences = tuple(report.differences)
     held = chain.open_challenger(epoch)
     if held is not None:
-        return Verdict(epoch, "FAILED", evidence, None, differences, f"already challenged by {held}")
+        return Verdict(
+            epoch, "FAILED", evidence, None, differences, f"already challenged by {held}"
+        )
     ends = chain.challenge_ends_at(epoch)
     if ends is None or chain.now() >= ends:
         return Verdict(epoch, "FAILED", evidence, None, differences, "challenge window closed")
     try:
         tx_hash = chain.challenge(epoch, evidence)
     except MeritError as exc:
-        return Verdict(epoch, "FAILED", evidence, None, differences, f"challenge refused: {exc.detail}")
+        return Verdict(
+            epoch, "FAILED", evidence, None, differences, f"challenge refused: {exc.detail}"
+        )
     return Verdict(epoch, "CHALLENGED", evidence, tx_hash, differences)
 
 
@@ -240,10 +255,10 @@ def evidence_document(
             "tx_hash": proposed.tx_hash, "block_number": proposed.block_number,
             "rewards_root": proposed.rewards_root, "total_wei": str(proposed.total),
             "proposer": proposed.proposer,
-        },  # fmt: skip
+        },
         "checked": checked,
         "differences": [
             {"what": d.what, "expected": d.expected, "found": d.found} for d in differences
         ],
-    }
+    }  # fmt: skip
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()

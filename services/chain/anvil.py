@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 DEV_CHAIN_ID = 31337
 NPM_ANVIL = Path("@foundry-rs/anvil-linux-amd64/bin/anvil")  # inside node_modules
 STATE_INTERVAL_S = 5
-DEV_BLOCK_TIME_S = 1  # `merit up`'s chain: an empty block a second when idle (~1.7 KB of state each)
+# `merit up`'s chain: an empty block a second when idle (~1.7 KB of state each)
+DEV_BLOCK_TIME_S = 1
 DEV_ACCOUNT_COUNT = 16  # dev:0..9 deployer, nodes, requesters; dev:10.. the marketplace's roles
 
 
@@ -138,8 +139,9 @@ def start_anvil(
 
     With ``state_file`` the chain is loaded from it (when it exists) and dumped to it every
     ``state_interval_s`` seconds and at exit (None: at exit only; the caller saves it whole,
-    services.chain.durable: anvil writes the file in place, and a kill -9 mid-write spoils it). With ``block_time_s`` an idle chain mines a block
-    that often (transactions are still mined at once). Output goes to ``log_file``.
+    services.chain.durable: anvil writes the file in place, and a kill -9 mid-write spoils it).
+    With ``block_time_s`` an idle chain mines a block that often (transactions are still mined at
+    once). Output goes to ``log_file``.
     Raises PortInUse when the port is taken, ChainUnavailable when anvil does not come up.
     """
     host = "127.0.0.1"
@@ -162,12 +164,18 @@ def start_anvil(
         if state_interval_s:
             command += ["--state-interval", str(state_interval_s)]
     rpc_url = f"http://{host}:{port}"
-    handle = AnvilProcess(rpc_url, port, state_file, spawn("anvil", command, url=rpc_url, log=log_file))
+    handle = AnvilProcess(
+        rpc_url, port, state_file, spawn("anvil", command, url=rpc_url, log=log_file)
+    )
     try:
-        wait_ready(handle.child, partial(_answers, rpc_url, chain_id), timeout, error=ChainUnavailable)
+        wait_ready(
+            handle.child, partial(_answers, rpc_url, chain_id), timeout, error=ChainUnavailable
+        )
     except BaseException as exc:
         handle.stop()
-        if isinstance(exc, ChainUnavailable) and "Address already in use" in log_since(handle.child):
+        if isinstance(exc, ChainUnavailable) and "Address already in use" in log_since(
+            handle.child
+        ):
             raise _port_in_use(port) from None
         raise
     log.info("anvil started", extra={"pid": handle.pid, "rpc_url": rpc_url})

@@ -3,7 +3,8 @@
 ``ChainChallenges`` is the watcher's (and the resolver's) side of settlement: it reads the
 ``EpochProposed`` events with the arguments of their ``propose`` calls, the pending epoch and its
 window, the registry's node ids at a given block, and sends ``challenge`` (approving the challenge
-bond first when the allowance is short) or ``resolve``. It implements ``services.app.ports.WatchChain``.
+bond first when the allowance is short) or ``resolve``. It implements
+``services.app.ports.WatchChain``.
 Refusals arrive as the named errors of ``services.chain.reverts`` (``ChallengeWindowClosed``,
 ``UnderChallenge``, ...).
 

@@ -1,8 +1,8 @@
 """Compile contracts/src into committed artifacts, and tell whether those artifacts are stale.
 
 One compile covers every source under ``contracts/src`` (OpenZeppelin comes from node_modules
-through a remapping). Each deployable contract ``contracts/src/<Name>.sol`` (or ``contracts/src/generated/<Name>.sol``,
-written by ``zk/build``) gets
+through a remapping). Each deployable contract ``contracts/src/<Name>.sol`` (or
+``contracts/src/generated/<Name>.sol``, written by ``zk/build``) gets
 ``services/chain/artifacts/<Name>.json`` (package data: ``load_artifact`` reads it from the
 installed package, so a wheel carries it) holding its ABI, bytecode, the compiler version, the exact
 standard-json settings and a ``sourceHash`` over every source file the compile read.
@@ -39,7 +39,8 @@ from services.resources import package_path
 SOLC_VERSION = "0.8.37"
 SOURCES_DIR = Path("contracts/src")
 ARTIFACTS_DIR = Path("services/chain/artifacts")  # where a build writes them, in the checkout
-ARTIFACTS = package_path("services.chain", "artifacts")  # where a run reads them: the same, installed
+# where a run reads them: the same, installed
+ARTIFACTS = package_path("services.chain", "artifacts")
 TEST_SOURCES_DIR = Path("contracts/test")
 TEST_ARTIFACTS_DIR = Path("contracts/test/artifacts")
 GENERATED = "generated"  # <sources_dir>/generated/<Name>.sol: generated contracts (zk/build)

@@ -228,7 +228,8 @@ class RegistryClient(_Client):
         self, model_hash_: bytes, metadata_cid: str, stake_wei: int | None = None
     ) -> ContractCall:
         """register(modelHash, metadataCid[, amount]): a registry that takes the initial stake as
-        an argument gets ``stake_wei`` (default: the minimum); the foundation one pulls the minimum."""
+        an argument gets ``stake_wei`` (default: the minimum); the foundation one pulls the
+        minimum."""
         inputs = self._inputs("register")
         if len(inputs) >= 3:
             amount = int(stake_wei) if stake_wei is not None else int(self.min_stake())

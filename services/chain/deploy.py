@@ -152,7 +152,8 @@ def refuse_dev_chain(chain_id: int, params: DeployParams | None = None) -> None:
     set."""
     if chain_id == DEV_CHAIN_ID:
         raise ConfigInvalid(
-            f"MERIT_ENV=production on the dev chain {DEV_CHAIN_ID}, whose faucet mints MRT to anyone",
+            f"MERIT_ENV=production on the dev chain {DEV_CHAIN_ID}, "
+            "whose faucet mints MRT to anyone",
             hint="set MERIT_CHAIN_RPC_URL to a production chain, or MERIT_ENV=dev for a dev stack",
         )
     if params is not None and (
@@ -383,18 +384,14 @@ def _deploy_one(
     )
 
 
-def deploy_test_contract(
-    w3: Web3, deployer_key: str, name: str, *args: Any
-) -> DeployedContract:
+def deploy_test_contract(w3: Web3, deployer_key: str, name: str, *args: Any) -> DeployedContract:
     """Deploy a test-only contract from the checkout's contracts/test/artifacts (tests and
     benches only)."""
     account = account_from_key(deployer_key)
     return _deploy_one(w3, account, name, *args, artifacts_dir=repo_root() / TEST_ARTIFACTS_DIR)
 
 
-def _grant(
-    w3: Web3, account: LocalAccount, target: Contract, role: str, to: str
-) -> None:
+def _grant(w3: Web3, account: LocalAccount, target: Contract, role: str, to: str) -> None:
     role_id = getattr(target.functions, role)().call()
     send(
         w3,
@@ -500,9 +497,7 @@ def deploy_set(
     return deployed
 
 
-def _hand_over(
-    w3: Web3, account: LocalAccount, target: Contract, admin: str
-) -> None:
+def _hand_over(w3: Web3, account: LocalAccount, target: Contract, admin: str) -> None:
     """Make ``admin`` the contract's admin, then renounce the deployer's admin role."""
     role_id = target.functions.DEFAULT_ADMIN_ROLE().call()
     send(w3, account, target.functions.grantRole(role_id, admin), what=f"admin to {admin}")
@@ -581,9 +576,7 @@ def deploy_all(
     return deployment
 
 
-def load_deployment(
-    w3: Web3, records_dir: Path | None = None
-) -> Deployment | None:
+def load_deployment(w3: Web3, records_dir: Path | None = None) -> Deployment | None:
     """The recorded deployment of this chain when it is still valid: every address holds code and
     the record's sourceHash equals the artifacts'. None otherwise."""
     chain_id = chain_id_of(w3)
@@ -625,9 +618,7 @@ def ensure_deployed(
     )  # fmt: skip
 
 
-def deploy_for(
-    w3: Web3, settings: Settings, records_dir: Path | None = None
-) -> Deployment:
+def deploy_for(w3: Web3, settings: Settings, records_dir: Path | None = None) -> Deployment:
     """``ensure_deployed`` as the settings say: their deployer key and role accounts, a timelock
     outside dev; production refuses the dev chain and dev-sized windows (recorded ones too)."""
     chain_id = chain_id_of(w3)

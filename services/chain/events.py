@@ -15,7 +15,6 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from eth_utils.address import to_checksum_address
@@ -251,7 +250,8 @@ class EventDecoder:
         return [to_checksum_address(a) for a in self._by_address]
 
     def decode_log(self, log: LogReceipt | Mapping[str, Any]) -> ChainEvent | None:
-        """The domain event of ``log``; None when it is not from the deployment or not in its ABI."""
+        """The domain event of ``log``; None when it is not from the deployment or not in its
+        ABI."""
         known = self._by_address.get(str(log["address"]).lower())
         if known is None or not log["topics"]:
             return None

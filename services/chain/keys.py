@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from eth_account import Account
@@ -45,7 +45,7 @@ class DevAccount:
         return f"{DEV_PREFIX}{self.index}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _derive(index: int) -> DevAccount:
     Account.enable_unaudited_hdwallet_features()
     acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
@@ -95,7 +95,8 @@ class Keystore:
         if not _NAME.match(name) or name.startswith(DEV_PREFIX):
             raise Invalid(
                 f"{name!r} is not a key name",
-                hint="use letters, digits, '.', '_' or '-' (up to 64), starting with a letter or digit",
+                hint="use letters, digits, '.', '_' or '-' (up to 64), "
+                "starting with a letter or digit",
             )
         return self.directory / f"{name}.json"
 

@@ -6,28 +6,39 @@ from __future__ import annotations
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from services.app.ports import ContentStore
 from services.chain.contracts import ChainSession, model_hash
 from services.chain.keys import dev_account
 from services.chain.tx import DirectSender
-from services.app.ports import ContentStore
 
 
 def metadata_document(
-    model: str, endpoint: str | None, operator: str, *, signer: str | None = None, name: str | None = None
+    model: str,
+    endpoint: str | None,
+    operator: str,
+    *,
+    signer: str | None = None,
+    name: str | None = None,
 ) -> bytes:
     """The node's metadata as canonical JSON (its CID goes on chain): the model it serves, where,
     who operates it and the address whose key signs its work (the operator's unless another)."""
     import json
 
-    doc: dict[str, object] = {"version": 1, "model": model, "endpoint": endpoint, "operator": operator,
-                              "signer": signer or operator}  # fmt: skip
+    doc: dict[str, object] = {"version": 1, "model": model, "endpoint": endpoint,
+                              "operator": operator, "signer": signer or operator}  # fmt: skip
     if name is not None:
         doc["name"] = name
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
 def register_dev_operator(
-    session: ChainSession, content: ContentStore, index: int, model: str, url: str, *, name: str | None = None
+    session: ChainSession,
+    content: ContentStore,
+    index: int,
+    model: str,
+    url: str,
+    *,
+    name: str | None = None,
 ) -> tuple[str, int]:
     """Dev account ``dev:index`` takes MRT from the faucet, approves and registers a node with
     the minimum stake, its metadata document put in ``content`` (once; a second call finds the

@@ -60,7 +60,6 @@ class ChainReverted(Conflict):
         self.error_fields: dict[str, Any] = dict(error_fields or {})  # the args by ABI name
 
 
-
 # --- revert decoding --------------------------------------------------------------------------
 
 
@@ -108,17 +107,13 @@ def decode_revert(data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]
 
 
 def decode_revert_fields(
-    data: str | bytes | None
+    data: str | bytes | None,
 ) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
     """Like ``decode_revert``, plus the arguments by their ABI parameter names."""
     if data is None:
         return None, (), {}
     try:
-        raw = (
-            bytes.fromhex(data.removeprefix("0x"))
-            if isinstance(data, str)
-            else data
-        )
+        raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else data
     except ValueError:
         return None, (), {}
     if len(raw) < 4:
@@ -132,8 +127,6 @@ def decode_revert_fields(
         return entry.name, (), {}
     args = tuple(_checksummed(t, v) for t, v in zip(entry.types, values, strict=True))
     return entry.name, args, dict(zip(entry.names, args, strict=True))
-
-
 
 
 def _checksummed(abi_type: str, value: Any) -> Any:
@@ -316,7 +309,10 @@ def _insufficient_stake(f: Mapping[str, Any], function: str) -> Explained:
 def _below_minimum(f: Mapping[str, Any], function: str) -> Explained:
     remaining, minimum = int(f["remaining"]), int(f["minStake"])
     return (
-        f"the stake left, {format_mrt(remaining)}, would be below the minimum {format_mrt(minimum)}",
+        (
+            f"the stake left, {format_mrt(remaining)}, would be below the minimum "
+            f"{format_mrt(minimum)}"
+        ),
         "unstake less, or unstake everything to leave the swarm",
         ChainInvalid,
     )
@@ -449,8 +445,10 @@ _MESSAGES: dict[str, Explainer] = {
     "TaskEscrowFeeOutOfRange": _fee_out_of_range,
     "TaskEscrowNotExpired": _not_expired,
     "TaskEscrowInvalidInput": lambda f, fn: (
-        f"{fn}: the escrow refused the input (an empty batch, or payer and task lists of "
-        "different lengths)",
+        (
+            f"{fn}: the escrow refused the input (an empty batch, or payer and task lists of "
+            "different lengths)"
+        ),
         "give one payer per task, at least one",
         ChainInvalid,
     ),
@@ -515,9 +513,14 @@ _MESSAGES: dict[str, Explainer] = {
         ChainNotFound,
     ),
     "EpochSettlementBondTooLow": lambda f, fn: (
-        f"the settler {f['settler']} has a free bond of {format_mrt(f['free'])}; proposing "
-        f"needs {format_mrt(f['needed'])}",
-        "post the settler bond first (EpochSettlement.postBond; `merit up` posts it on the dev chain)",
+        (
+            f"the settler {f['settler']} has a free bond of {format_mrt(f['free'])}; proposing "
+            f"needs {format_mrt(f['needed'])}"
+        ),
+        (
+            "post the settler bond first (EpochSettlement.postBond; `merit up` posts it on the "
+            "dev chain)"
+        ),
         BondTooLow,
     ),
     "EpochSettlementBondLocked": lambda f, fn: (
@@ -547,8 +550,12 @@ def explain(
         return f"{what} reverted: {fields.get('message')}", None, ChainReverted
     if error_name:
         args = ", ".join(f"{k}={_show(v)}" for k, v in fields.items())
-        return f"{what} reverted with {error_name}({args})", None, _FAMILIES.get(
-            error_name, VerifierRefusal if error_name.startswith(_VERIFIER) else ChainReverted
+        return (
+            f"{what} reverted with {error_name}({args})",
+            None,
+            _FAMILIES.get(
+                error_name, VerifierRefusal if error_name.startswith(_VERIFIER) else ChainReverted
+            ),
         )
     return f"{what} reverted without a reason the ABIs name", None, ChainReverted
 

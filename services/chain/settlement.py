@@ -115,16 +115,24 @@ class ChainSettlement:
         )
         return self._send("settler", intent_key, call)
 
-    def attest(self, intent_key: str, chain_node_id: int, score_bps: int, valid_until: datetime) -> str:
+    def attest(
+        self, intent_key: str, chain_node_id: int, score_bps: int, valid_until: datetime
+    ) -> str:
         """Attest a node's calibration on chain (the writer holds ATTESTER_ROLE); the tx hash."""
         return self._send(
-            "examiner", intent_key, self.session.registry.attest(chain_node_id, score_bps, valid_until)
+            "examiner",
+            intent_key,
+            self.session.registry.attest(chain_node_id, score_bps, valid_until),
         )
 
     def slash(self, intent_key: str, chain_node_id: int, amount_wei: int, evidence_cid: str) -> str:
         """Slash a node on signed evidence stored under ``evidence_cid`` (the writer holds
         SETTLER_ROLE); the tx hash. A retry under the same intent finds the first transaction."""
-        return self._send("settler", intent_key, self.session.registry.slash(chain_node_id, amount_wei, evidence_cid))
+        return self._send(
+            "settler",
+            intent_key,
+            self.session.registry.slash(chain_node_id, amount_wei, evidence_cid),
+        )
 
     def commit_gold(self, intent_key: str, epoch: int, root: bytes) -> str:
         """Commit the Merkle root of ``epoch``'s hidden gold set on chain (the writer holds
@@ -175,9 +183,7 @@ class ChainSettlement:
         ``ChainNotFound`` (TaskEscrowNotFunded) when no fee of ``payer`` is held for it."""
         return self._send("settler", intent_key, self.session.escrow.refund(payer, task_id))
 
-    def move_fees(
-        self, intent_key: str, epoch: int, items: Sequence[tuple[str, str]]
-    ) -> MovedFees:
+    def move_fees(self, intent_key: str, epoch: int, items: Sequence[tuple[str, str]]) -> MovedFees:
         """Move the held fees of ``items`` (payer, task id) into ``epoch``'s pool (the settler).
 
         What moved and what was skipped (refunded, reclaimed, settled or never funded) is read
@@ -212,7 +218,9 @@ class ChainSettlement:
         return receipt
 
     def finalize(self, intent_key: str, epoch: int, first_word: int, words: list[int]) -> str:
-        return self._send("settler", intent_key, self.session.settlement.finalize(epoch, first_word, words))
+        return self._send(
+            "settler", intent_key, self.session.settlement.finalize(epoch, first_word, words)
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -234,7 +242,11 @@ def open_chain_settlement(
     if not settings.is_dev:
         refuse_dev_chain(chain_id, session.deployment.params)
     lock = PostgresSenderLock(settings.effective_database_url)
-    persister = persister_for(url, settings.effective_chain_state_file) if chain_id == DEV_CHAIN_ID else None
+    persister = (
+        persister_for(url, settings.effective_chain_state_file)
+        if chain_id == DEV_CHAIN_ID
+        else None
+    )
     senders = {
         role: OutboxSender(
             session.w3,

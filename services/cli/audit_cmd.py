@@ -9,7 +9,9 @@ import typer
 from services.cli.output import console, errors_as_one_line, print_json
 from services.settings import get_settings
 
-app = typer.Typer(help="Check what the marketplace recorded against a recomputation.", no_args_is_help=True)
+app = typer.Typer(
+    help="Check what the marketplace recorded against a recomputation.", no_args_is_help=True
+)
 
 
 @app.command("epoch")
@@ -32,7 +34,9 @@ def epoch(
 
     provers: list[Prover] = []  # started only when the epoch has a proof to audit
 
-    def proof_audit(doc: dict[str, Any], request: Any, proof: bytes) -> list[tuple[str, object, object]]:
+    def proof_audit(
+        doc: dict[str, Any], request: Any, proof: bytes
+    ) -> list[tuple[str, object, object]]:
         provers.append(Prover())
         return audit_proof(doc, request, proof, provers[0], load_verifying_key(VKEY))
 
@@ -50,16 +54,29 @@ def epoch(
             for prover in provers:
                 prover.close()
     if as_json:
-        print_json({"epoch": report.epoch_id, "audit_cid": report.audit_cid, "passed": report.passed,
-                    "checked": len(report.checked), "differences": [vars(d) for d in report.differences]})
+        print_json(
+            {
+                "epoch": report.epoch_id,
+                "audit_cid": report.audit_cid,
+                "passed": report.passed,
+                "checked": len(report.checked),
+                "differences": [vars(d) for d in report.differences],
+            }
+        )
     elif report.passed:
-        console.print(f"[green]PASS[/green] epoch {report.epoch_id}: {len(report.checked)} checks against "
-                      f"bundle {report.audit_cid}")
+        console.print(
+            f"[green]PASS[/green] epoch {report.epoch_id}: {len(report.checked)} checks against "
+            f"bundle {report.audit_cid}"
+        )
     else:
-        console.print(f"[red]FAIL[/red] epoch {report.epoch_id}: {len(report.differences)} of "
-                      f"{len(report.checked)} checks differ")
+        console.print(
+            f"[red]FAIL[/red] epoch {report.epoch_id}: {len(report.differences)} of "
+            f"{len(report.checked)} checks differ"
+        )
         for d in report.differences:
-            console.print(f"  {d.what}: recomputed {d.expected}, recorded {d.found}", soft_wrap=True)
+            console.print(
+                f"  {d.what}: recomputed {d.expected}, recorded {d.found}", soft_wrap=True
+            )
     if not report.passed:
         raise typer.Exit(1)
 
@@ -85,5 +102,7 @@ def _chain(c: Any) -> Any:
     try:
         return c.chain()
     except MeritError as exc:
-        console.print(f"[yellow]gold roots and the proof not checked on chain:[/yellow] {exc.detail}")
+        console.print(
+            f"[yellow]gold roots and the proof not checked on chain:[/yellow] {exc.detail}"
+        )
         return None

@@ -38,7 +38,8 @@ AccountSpec = Annotated[
         "--account",
         "-a",
         envvar="MERIT_ACCOUNT",
-        help="Who signs: a stored key's name or address (`merit key list`), or dev:N on chain 31337",
+        help="Who signs: a stored key's name or address (`merit key list`), "
+        "or dev:N on chain 31337",
     ),
 ]
 DryRun = Annotated[
@@ -152,9 +153,7 @@ def run_plan(
     """Simulate ``calls`` in order (a revert raises its named error: nothing sent), then print
     them (``dry_run``) or send them one by one. Returns what was mined."""
     sender = DirectSender(session.w3, account, session.events)
-    planned: list[Estimate | None] = list(
-        simulate(session.w3, sender.address, calls) or []
-    )
+    planned: list[Estimate | None] = list(simulate(session.w3, sender.address, calls) or [])
     if not planned:  # no eth_simulateV1: the first call is estimated, the rest after it is mined
         planned = [sender.estimate(calls[0]), *([None] * (len(calls) - 1))]
     if dry_run:

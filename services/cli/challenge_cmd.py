@@ -24,8 +24,12 @@ from services.cli.chain_cmds import (
 )
 from services.cli.output import console, errors_as_one_line, print_json
 
-bond_app = typer.Typer(help="The settler's bond, which an upheld challenge slashes.", no_args_is_help=True)
-challenge_app = typer.Typer(help="Challenge a proposed epoch, or rule on a challenge.", no_args_is_help=True)
+bond_app = typer.Typer(
+    help="The settler's bond, which an upheld challenge slashes.", no_args_is_help=True
+)
+challenge_app = typer.Typer(
+    help="Challenge a proposed epoch, or rule on a challenge.", no_args_is_help=True
+)
 Epoch = Annotated[int, typer.Argument(min=1, help="The epoch")]
 
 
@@ -33,7 +37,9 @@ Epoch = Annotated[int, typer.Argument(min=1, help="The epoch")]
 @errors_as_one_line
 def bond_show(
     account: AccountSpec = None,
-    settler: Annotated[str | None, typer.Option("--of", help="Whose bond [default: --account]")] = None,
+    settler: Annotated[
+        str | None, typer.Option("--of", help="Whose bond [default: --account]")
+    ] = None,
     rpc_url: RpcUrl = None,
     as_json: AsJson = False,
 ) -> None:
@@ -42,7 +48,8 @@ def bond_show(
     who = settler or address_of(session, account)
     bond, locked = session.settlement.bond_of(who)
     view = {"account": who, "bond_wei": str(bond), "locked_wei": str(locked),
-            "free_wei": str(bond - locked), "settler_bond_wei": str(session.settlement.settler_bond())}  # fmt: skip
+            "free_wei": str(bond - locked),
+            "settler_bond_wei": str(session.settlement.settler_bond())}  # fmt: skip
     if as_json:
         print_json(view)
         return
@@ -60,7 +67,9 @@ def bond_show(
 @errors_as_one_line
 def bond_post(
     amount: Amount,
-    for_account: Annotated[str | None, typer.Option("--for", help="Whose bond [default: --account]")] = None,
+    for_account: Annotated[
+        str | None, typer.Option("--for", help="Whose bond [default: --account]")
+    ] = None,
     account: AccountSpec = None,
     rpc_url: RpcUrl = None,
     dry_run: DryRun = False,
@@ -88,7 +97,13 @@ def bond_withdraw(
     """Withdraw AMOUNT MRT of your bond's free part (a pending proposal locks the rest)."""
     session = open_session(rpc_url)
     signing = signer(session, account)
-    run_plan(session, signing, [session.settlement.withdraw_bond(amount_wei(amount))], dry_run=dry_run, as_json=as_json)
+    run_plan(
+        session,
+        signing,
+        [session.settlement.withdraw_bond(amount_wei(amount))],
+        dry_run=dry_run,
+        as_json=as_json,
+    )
 
 
 @challenge_app.command("show")
@@ -104,7 +119,8 @@ def challenge_show(epoch: Epoch, rpc_url: RpcUrl = None, as_json: AsJson = False
         console.print(f"epoch {epoch} was never challenged")
         return
     status = getattr(found.status, "value", found.status)
-    console.print(f"epoch {epoch}: challenge {status} by {found.challenger} at {found.challenged_at:%Y-%m-%d %H:%M:%S}Z; "
+    console.print(f"epoch {epoch}: challenge {status} by {found.challenger} "
+                  f"at {found.challenged_at:%Y-%m-%d %H:%M:%S}Z; "
                   f"evidence {found.evidence_cid}", soft_wrap=True)  # fmt: skip
 
 
@@ -124,7 +140,8 @@ def challenge_open(
     signing = signer(session, account)
     bond = int(session.settlement.challenge_bond())
     call = session.settlement.challenge(epoch, evidence)
-    run_plan(session, signing, with_approval(session, signing.address, bond, call, session.settlement.address),
+    run_plan(session, signing,
+             with_approval(session, signing.address, bond, call, session.settlement.address),
              dry_run=dry_run, as_json=as_json)  # fmt: skip
 
 
@@ -132,7 +149,9 @@ def challenge_open(
 @errors_as_one_line
 def challenge_resolve(
     epoch: Epoch,
-    upheld: Annotated[bool, typer.Option("--upheld/--rejected", help="Rule for the challenger, or against")],
+    upheld: Annotated[
+        bool, typer.Option("--upheld/--rejected", help="Rule for the challenger, or against")
+    ],
     account: AccountSpec = None,
     rpc_url: RpcUrl = None,
     dry_run: DryRun = False,
@@ -143,6 +162,14 @@ def challenge_resolve(
     bond; rejected sends the challenge bond to the treasury and the proposal finalizes as due."""
     session = open_session(rpc_url)
     signing = signer(session, account)
-    run_plan(session, signing, [session.settlement.resolve(epoch, upheld)], dry_run=dry_run, as_json=as_json)
+    run_plan(
+        session,
+        signing,
+        [session.settlement.resolve(epoch, upheld)],
+        dry_run=dry_run,
+        as_json=as_json,
+    )
     if not dry_run and not as_json:
-        console.print(f"epoch {epoch}: challenge {'upheld, proposal cancelled' if upheld else 'rejected'}")
+        console.print(
+            f"epoch {epoch}: challenge {'upheld, proposal cancelled' if upheld else 'rejected'}"
+        )

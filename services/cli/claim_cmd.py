@@ -1,4 +1,5 @@
-"""`merit claim`: pull a node's rewards with its Merkle proof from the latest finalized settlement."""
+"""`merit claim`: pull a node's rewards with its Merkle proof from the latest finalized
+settlement."""
 
 from __future__ import annotations
 

@@ -58,7 +58,9 @@ def check() -> None:
     if problems:
         for problem in problems:
             err.print(f"[red]stale[/red] {problem}", highlight=False)
-        err.print("run `merit contracts build` and commit services/chain/artifacts", highlight=False)
+        err.print(
+            "run `merit contracts build` and commit services/chain/artifacts", highlight=False
+        )
         raise typer.Exit(1)
     out.print("artifacts are up to date")
 

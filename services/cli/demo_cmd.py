@@ -74,26 +74,46 @@ def demo(
         raise typer.Exit(1)
 
     tasks_t = Table(title="tasks (through POST /v1/tasks)")
-    for col in ("question", "answer", "winner", "confidence (posterior)", "signed (EIP-712, verified)"):
+    for col in (
+        "question",
+        "answer",
+        "winner",
+        "confidence (posterior)",
+        "signed (EIP-712, verified)",
+    ):
         tasks_t.add_column(col)
     for t in report.tasks:
         tasks_t.add_row(
-            t["prompt"], t["answer"] or t["status"], t["winner"] or "-", t["confidence"] or "-", t.get("signed", "-")
+            t["prompt"],
+            t["answer"] or t["status"],
+            t["winner"] or "-",
+            t["confidence"] or "-",
+            t.get("signed", "-"),
         )
     console.print(tasks_t)
 
     e = report.escrow
     if e:
-        escrow_t = Table(title="fees: escrowed before dispatch, pooled only once moved", show_header=False)
+        escrow_t = Table(
+            title="fees: escrowed before dispatch, pooled only once moved", show_header=False
+        )
         escrow_t.add_column("field")
         escrow_t.add_column("value")
         escrow_t.add_row("requester (payer)", e["payer"])
-        escrow_t.add_row("escrowed", f"{len(e['funded'])} x {format_mrt(e['fee_wei'])} into TaskEscrow, "
-                                     "each task dispatched only once its fee was held")
+        escrow_t.add_row(
+            "escrowed",
+            f"{len(e['funded'])} x {format_mrt(e['fee_wei'])} into TaskEscrow, "
+            "each task dispatched only once its fee was held",
+        )
         escrow_t.add_row("a fee of 2^256 wei", f"refused (422): {e['refused']}")
-        escrow_t.add_row("moved into the epoch's pool", f"{format_mrt(e.get('pool_on_chain_wei', 0))} (tx {e.get('moved_tx')})")
+        escrow_t.add_row(
+            "moved into the epoch's pool",
+            f"{format_mrt(e.get('pool_on_chain_wei', 0))} (tx {e.get('moved_tx')})",
+        )
         escrow_t.add_row("still held in escrow", format_mrt(e.get("held_after_wei", 0)))
-        escrow_t.add_row("minted at finalize", f"{format_mrt(e.get('minted_wei', 0))} (emission only)")
+        escrow_t.add_row(
+            "minted at finalize", f"{format_mrt(e.get('minted_wei', 0))} (emission only)"
+        )
         console.print(escrow_t)
 
     s = report.settlement
@@ -125,12 +145,23 @@ def demo(
         gold_t = Table(title=f"hidden gold, epoch {g['epoch']}", show_header=False)
         gold_t.add_column("field")
         gold_t.add_column("value")
-        gold_t.add_row("set", f"{g['items']} questions drawn from the deployment's secret; Merkle root {g['root']}")
-        gold_t.add_row("committed on chain", "yes, before the epoch's first task" if g["on_chain"] else "NO")
+        gold_t.add_row(
+            "set",
+            f"{g['items']} questions drawn from the deployment's secret; Merkle root {g['root']}",
+        )
+        gold_t.add_row(
+            "committed on chain", "yes, before the epoch's first task" if g["on_chain"] else "NO"
+        )
         gold_t.add_row("gold tasks", f"{g.get('gold_tasks', 0)} (each looks like a requester task)")
-        gold_t.add_row("revealed in the bundle", f"{g.get('revealed', 0)} item(s), with salts and Merkle proofs")
-        gold_t.add_row("merit audit", f"{g.get('audit', '-')} ({g.get('checks', 0)} checks, "
-                                      f"{g.get('signatures', 0)} signatures recovered to their nodes' keys)")
+        gold_t.add_row(
+            "revealed in the bundle",
+            f"{g.get('revealed', 0)} item(s), with salts and Merkle proofs",
+        )
+        gold_t.add_row(
+            "merit audit",
+            f"{g.get('audit', '-')} ({g.get('checks', 0)} checks, "
+            f"{g.get('signatures', 0)} signatures recovered to their nodes' keys)",
+        )
         console.print(gold_t)
     secs = report.seconds
     console.print(

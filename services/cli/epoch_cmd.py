@@ -20,7 +20,9 @@ app = typer.Typer(help="Epochs and their settlement.", no_args_is_help=True)
 @app.command("close")
 @errors_as_one_line
 def close(
-    emission: Annotated[str, typer.Option(help="MRT minted into the pool on top of the fees")] = "0",
+    emission: Annotated[
+        str, typer.Option(help="MRT minted into the pool on top of the fees")
+    ] = "0",
     as_json: AsJson = False,
 ) -> None:
     """Close the open epoch: the held fees of finished tasks move into its pool on chain, then
@@ -32,7 +34,11 @@ def close(
     c = bootstrap(get_settings())
     try:
         closed = close_epoch(
-            c.store, c.content, emission_wei=parse_mrt(emission), bank=c.bank, escrow=c.escrow_for_close()
+            c.store,
+            c.content,
+            emission_wei=parse_mrt(emission),
+            bank=c.bank,
+            escrow=c.escrow_for_close(),
         )
         names = {n.id: n.name for n in c.store.nodes.list()}
     finally:
@@ -49,15 +55,30 @@ def close(
         for n in closed.result.nodes
     ]
     if as_json:
-        print_json({"epoch": closed.epoch.id, "tasks": closed.tasks, "pool_wei": str(closed.result.pool),
-                    "audit_cid": closed.epoch.audit_cid, "nodes": rows})
+        print_json(
+            {
+                "epoch": closed.epoch.id,
+                "tasks": closed.tasks,
+                "pool_wei": str(closed.result.pool),
+                "audit_cid": closed.epoch.audit_cid,
+                "nodes": rows,
+            }
+        )
         return
-    table = Table(title=f"epoch {closed.epoch.id}: {closed.tasks} tasks, pool {format_mrt(closed.result.pool)}")
+    table = Table(
+        title=f"epoch {closed.epoch.id}: {closed.tasks} tasks, "
+        f"pool {format_mrt(closed.result.pool)}"
+    )
     for col in ("node", "reward", "reputation", "note"):
         table.add_column(col)
     for r in rows:
         rep = f"{r['reputation_before_bp'] / 100:.2f}% -> {r['reputation_after_bp'] / 100:.2f}%"
-        table.add_row(r["node"], format_mrt(int(r["reward_wei"])), rep, "withheld: outlier judge" if r["withheld"] else "")
+        table.add_row(
+            r["node"],
+            format_mrt(int(r["reward_wei"])),
+            rep,
+            "withheld: outlier judge" if r["withheld"] else "",
+        )
     console.print(table)
     console.print(f"audit bundle {closed.epoch.audit_cid}")
 
@@ -107,7 +128,9 @@ def show(
     workers = proof["workers"]
     table.add_row(
         "proof (workers, py_ecc)",
-        "-" if workers is None else f"{workers['status']}, {workers['chunks']} chunk proof(s)"
+        "-"
+        if workers is None
+        else f"{workers['status']}, {workers['chunks']} chunk proof(s)"
         + (f": {workers['detail']}" if workers["detail"] else ""),
     )
     table.add_row("proof (chain)", proof["chain"])
@@ -170,12 +193,17 @@ def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> N
         else:
             result = finalize_epoch(c.store, chain, epoch)
             ends = result.extra.get("window_ends_at")
-            if not result.sent and ends is not None:  # say how long by the clock the chain judges by
+            if not result.sent and ends is not None:
+                # say how long by the clock the chain judges by
                 from services.chain.rpc import chain_time
 
                 now = chain_time(chain.session.w3)
                 to_go = f"{max(0, int(ends) - now)} s to go by the chain's clock ({now})"
-                result = replace(result, message=f"{result.message}: {to_go}", extra={**result.extra, "chain_time": now})
+                result = replace(
+                    result,
+                    message=f"{result.message}: {to_go}",
+                    extra={**result.extra, "chain_time": now},
+                )
     if as_json:
         print_json(result.as_dict())
     else:
@@ -185,7 +213,8 @@ def _settle_step(step: str, epoch: int, rpc_url: str | None, as_json: bool) -> N
             took = f", proved in {sum(ms) / 1000:.1f} s" if ms else ""
             console.print(
                 f"proof: {s.proof_chunks} Groth16 chunk proof(s), py_ecc check "
-                f"{s.proof_status.value}{took}" + (f" ({s.proof_detail})" if s.proof_detail else ""),
+                f"{s.proof_status.value}{took}"
+                + (f" ({s.proof_detail})" if s.proof_detail else ""),
                 highlight=False, soft_wrap=True,
             )  # fmt: skip
         console.print(result.message, highlight=False, soft_wrap=True)

@@ -18,12 +18,18 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Nodes of the swarm.", no_args_is_help=True)
 
-SIGNING_KEY_HELP = "A file holding the node's signing key (0x-hex): the key its registered signer is"
+SIGNING_KEY_HELP = (
+    "A file holding the node's signing key (0x-hex): the key its registered signer is"
+)
 CHAIN_ID_HELP = "The deployment's chain id (its signing domain) [default: the dev chain]"
-REGISTRY_HELP = "The NodeRegistry address (its signing domain) [default: the chain's deployment record]"
+REGISTRY_HELP = (
+    "The NodeRegistry address (its signing domain) [default: the chain's deployment record]"
+)
 
 
-def node_signer(key_file: Path | None, dev: str | None, chain_id: int | None, registry: str | None) -> NodeSigner | None:
+def node_signer(
+    key_file: Path | None, dev: str | None, chain_id: int | None, registry: str | None
+) -> NodeSigner | None:
     """The node's signer from its options: its key (a file, or ``dev:N`` on the dev chain) and its
     own signing domain (the chain id, and the NodeRegistry address given or read from the chain's
     deployment record); None without a key (the node then signs nothing and earns nothing)."""
@@ -39,7 +45,9 @@ def node_signer(key_file: Path | None, dev: str | None, chain_id: int | None, re
     chain = DEV_CHAIN_ID if chain_id is None else chain_id
     if dev is not None:
         if chain != DEV_CHAIN_ID:
-            raise Invalid(f"{dev} is a public dev key; it signs only on the dev chain ({DEV_CHAIN_ID})")
+            raise Invalid(
+                f"{dev} is a public dev key; it signs only on the dev chain ({DEV_CHAIN_ID})"
+            )
         key = bytes.fromhex(dev_account(dev).private_key.removeprefix("0x"))
     else:
         assert key_file is not None
@@ -48,12 +56,16 @@ def node_signer(key_file: Path | None, dev: str | None, chain_id: int | None, re
         except (OSError, ValueError) as exc:
             raise ConfigInvalid(f"cannot read a hex signing key from {key_file}: {exc}") from exc
         if len(key) != 32:
-            raise ConfigInvalid(f"{key_file} does not hold a 32-byte key", hint="write the key as 0x-hex")
+            raise ConfigInvalid(
+                f"{key_file} does not hold a 32-byte key", hint="write the key as 0x-hex"
+            )
     if registry is None:
         records = get_settings().dev_records_dir if chain == DEV_CHAIN_ID else public_records_dir()
         record = read_record(records, chain)
         if record is None:
-            raise ConfigInvalid(f"no deployment record for chain {chain}", hint="pass --registry 0x...")
+            raise ConfigInvalid(
+                f"no deployment record for chain {chain}", hint="pass --registry 0x..."
+            )
         registry = record.address("NodeRegistry")
     return NodeSigner(key, SigningDomain(chain, registry))
 
@@ -65,9 +77,13 @@ def serve(
     port: int = typer.Option(8201, help="Port to listen on"),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     threads: int = typer.Option(2, min=1, help="CPU threads for llama.cpp"),
-    system: str | None = typer.Option(None, help="Your own system prompt, used in place of the caller's"),
+    system: str | None = typer.Option(
+        None, help="Your own system prompt, used in place of the caller's"
+    ),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
-    dev_account: str | None = typer.Option(None, help="Sign with anvil's dev:N key (dev chain only)"),
+    dev_account: str | None = typer.Option(
+        None, help="Sign with anvil's dev:N key (dev chain only)"
+    ),
     chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
 ) -> None:
@@ -80,10 +96,12 @@ def serve(
 
     ensure_free(port, "--port", host)
     signer = node_signer(signing_key, dev_account, chain_id, registry)
-    app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads, system=system,
-                 signer=signer)  # fmt: skip
+    app_ = build(model, get_settings().resolved_data_dir / "models", n_threads=threads,
+                 system=system, signer=signer)  # fmt: skip
     if signer is None:
-        console.print("[yellow]no --signing-key: replies are unsigned, and unsigned work is not paid[/yellow]")
+        console.print(
+            "[yellow]no --signing-key: replies are unsigned, and unsigned work is not paid[/yellow]"
+        )
     console.print(f"serving {model} on http://{host}:{port}/v1")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
@@ -101,17 +119,26 @@ def calibrate(
     from services.core.errors import MeritError
 
     with bootstrap(get_settings()) as c:
-        result = calibrate_node(c.store, c.nodes, c.store.nodes.get_by_name(name).id, questions=questions, bank=c.bank)
+        result = calibrate_node(
+            c.store, c.nodes, c.store.nodes.get_by_name(name).id, questions=questions, bank=c.bank
+        )
         try:
             tx = attest_calibration(c.store, c.chain(), result)
-            attested = f"attested on chain (tx {tx})" if tx else "not attested: register the node on chain first"
+            attested = (
+                f"attested on chain (tx {tx})"
+                if tx
+                else "not attested: register the node on chain first"
+            )
         except MeritError as exc:
             tx, attested = None, f"not attested: {exc.one_line()}"
     if as_json:
         print_json({**vars(result), "attestation_tx": tx})
     else:
         verdict = "[green]passed[/green]" if result.passed else "[red]failed[/red]"
-        console.print(f"{name} {verdict}: {result.reason}; starting reputation {result.reputation_bp / 100:.2f}%")
+        console.print(
+            f"{name} {verdict}: {result.reason}; "
+            f"starting reputation {result.reputation_bp / 100:.2f}%"
+        )
         console.print(attested, highlight=False, soft_wrap=True)
     if not result.passed:
         raise typer.Exit(1)
@@ -134,8 +161,12 @@ def _wei(mrt: str) -> int:
 @app.command("slash")
 @errors_as_one_line
 def slash(
-    evidence: Path = typer.Option(..., exists=True, dir_okay=False, help="The evidence document (JSON)"),
-    amount: str | None = typer.Option(None, help="MRT to take, e.g. 25 or 0.5 [default: all the node's stake]"),
+    evidence: Path = typer.Option(
+        ..., exists=True, dir_okay=False, help="The evidence document (JSON)"
+    ),
+    amount: str | None = typer.Option(
+        None, help="MRT to take, e.g. 25 or 0.5 [default: all the node's stake]"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Slash a node on its own signatures: two different signed answers to one task, or a signed
@@ -150,18 +181,22 @@ def slash(
     try:
         doc = json.loads(evidence.read_text())
     except ValueError as exc:
-        raise Invalid(f"{evidence} is not JSON: {exc}", hint="pass the evidence document as JSON") from exc
+        raise Invalid(
+            f"{evidence} is not JSON: {exc}", hint="pass the evidence document as JSON"
+        ) from exc
     with bootstrap(settings) as c:
         done = slash_with_evidence(
             c.store, c.content, c.chain(), signing_domain(settings), doc,
             amount_wei=None if amount is None else _wei(amount),
         )  # fmt: skip
     if as_json:
-        print_json({"kind": done.proven.kind, "chain_node_id": done.proven.chain_node_id, "signer": done.proven.signer,
-                    "amount_wei": str(done.amount_wei), "evidence_cid": done.evidence_cid, "tx": done.tx_hash})  # fmt: skip
+        print_json({"kind": done.proven.kind, "chain_node_id": done.proven.chain_node_id,
+                    "signer": done.proven.signer, "amount_wei": str(done.amount_wei),
+                    "evidence_cid": done.evidence_cid, "tx": done.tx_hash})  # fmt: skip
     else:
-        console.print(f"node {done.proven.chain_node_id} slashed {done.amount_wei / 10**18:g} MRT for "
-                      f"{done.proven.kind} (signer {done.proven.signer}); evidence {done.evidence_cid}, tx {done.tx_hash}")  # fmt: skip
+        console.print(f"node {done.proven.chain_node_id} slashed {done.amount_wei / 10**18:g} MRT "
+                      f"for {done.proven.kind} (signer {done.proven.signer}); "
+                      f"evidence {done.evidence_cid}, tx {done.tx_hash}")  # fmt: skip
 
 
 @app.command("serve-test")
@@ -171,16 +206,22 @@ def serve_test(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     offset: int = typer.Option(0, help="Added to every arithmetic result: 0 answers correctly"),
     fault: str = typer.Option(
-        "none", help="Misbehave for tests: none, empty, wrong-model, garbage, slow, bad-signature, unsigned"
+        "none",
+        help="Misbehave for tests: none, empty, wrong-model, garbage, slow, bad-signature, "
+        "unsigned",
     ),
     delay: float = typer.Option(30.0, help="Seconds a slow node takes per reply"),
-    oracle: bool = typer.Option(False, help="Look up MMLU answers (passes calibration; tests only)"),
+    oracle: bool = typer.Option(
+        False, help="Look up MMLU answers (passes calibration; tests only)"
+    ),
     signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
-    dev_account: str | None = typer.Option(None, help="Sign with anvil's dev:N key (dev chain only)"),
+    dev_account: str | None = typer.Option(
+        None, help="Sign with anvil's dev:N key (dev chain only)"
+    ),
     chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
     registry: str | None = typer.Option(None, help=REGISTRY_HELP),
 ) -> None:
-    """Serve a TEST NODE: a deterministic arithmetic program behind the OpenAI chat API (no model)."""
+    """Serve a TEST NODE: a deterministic arithmetic program behind OpenAI's chat API (no model)."""
     import uvicorn
 
     from services.nodes.testnode import TestNode, create_app
@@ -199,7 +240,9 @@ def status(
     ] = None,
     account: AccountSpec = None,
     rpc_url: RpcUrl = None,
-    api_url: Annotated[str | None, typer.Option(help="API base URL [default: MERIT_API_URL]")] = None,
+    api_url: Annotated[
+        str | None, typer.Option(help="API base URL [default: MERIT_API_URL]")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Where your node stands in the marketplace: found on chain, examined, active or why not,
@@ -207,19 +250,25 @@ def status(
     from services.cli.chain_cmds import node_id_of_arg, open_session
     from services.core.money import format_mrt
 
-    chain_node_id = int(node) if node is not None and node.isdigit() else node_id_of_arg(open_session(rpc_url), node, account)
+    chain_node_id = (
+        int(node)
+        if node is not None and node.isdigit()
+        else node_id_of_arg(open_session(rpc_url), node, account)
+    )
     row = ApiClient(get_settings(), api_url).registry_node(chain_node_id)
     if as_json:
         print_json(row)
         return
     colour = "green" if row["status"] == "active" else "yellow"
     console.print(
-        f"node {chain_node_id} ({row['name']}, operator {row['address']}): [{colour}]{row['status']}[/{colour}]"
+        f"node {chain_node_id} ({row['name']}, operator {row['address']}): "
+        f"[{colour}]{row['status']}[/{colour}]"
         + (f": {row['status_note']}" if row.get("status_note") else ""),
         highlight=False, soft_wrap=True,
     )  # fmt: skip
     console.print(
-        f"stake {format_mrt(int(row['stake_wei']))}, unbonding {format_mrt(int(row['unbonding_wei']))} "
+        f"stake {format_mrt(int(row['stake_wei']))}, "
+        f"unbonding {format_mrt(int(row['unbonding_wei']))} "
         f"(as of block {row['synced_block']}); reputation {row['reputation_bp'] / 100:.2f}%; "
         f"work signed by {row['signer']}; endpoint {row['endpoint_url'] or '-'}",
         highlight=False, soft_wrap=True,
@@ -242,6 +291,13 @@ def list_nodes(
         table.add_column(col)
     for n in nodes:
         kind = "[yellow]test node[/yellow]" if n["kind"] == "test" else n["kind"]
-        table.add_row(str(n["id"]), n["name"], kind, n["model"], n["status"],
-                      f"{n['reputation_bp'] / 100:.2f}%", n["endpoint_url"])
+        table.add_row(
+            str(n["id"]),
+            n["name"],
+            kind,
+            n["model"],
+            n["status"],
+            f"{n['reputation_bp'] / 100:.2f}%",
+            n["endpoint_url"],
+        )
     console.print(table)

@@ -30,7 +30,9 @@ from services.settings import get_settings
 
 @errors_as_one_line
 def register(
-    model: Annotated[str, typer.Option(help="The model served (its name; the chain holds its hash)")],
+    model: Annotated[
+        str, typer.Option(help="The model served (its name; the chain holds its hash)")
+    ],
     endpoint: Annotated[
         str | None, typer.Option(help="The node's OpenAI-compatible base URL, for its metadata")
     ] = None,
@@ -61,11 +63,16 @@ def register(
     fetches its metadata document by CID, checks the endpoint, calibrates the node and attests the
     result on chain. Follow it with `merit node status`."""
     if metadata_cid is None and endpoint is None:
-        raise Invalid("give --endpoint (the node's base URL) or --metadata-cid", hint="e.g. --endpoint https://node.example.org/v1")
+        raise Invalid(
+            "give --endpoint (the node's base URL) or --metadata-cid",
+            hint="e.g. --endpoint https://node.example.org/v1",
+        )
     if endpoint is not None:  # refused early here; the marketplace checks again, and at every call
         endpoint = check_endpoint(endpoint, allow_loopback=get_settings().nodes_on_loopback)
     if signer is not None and not is_address(signer):
-        raise Invalid(f"--signer {signer!r} is not an address", hint="give the 0x address of the signing key")
+        raise Invalid(
+            f"--signer {signer!r} is not an address", hint="give the 0x address of the signing key"
+        )
     session = open_session(rpc_url)
     signing = signer_of(session, account)
     registry = session.registry

@@ -55,13 +55,15 @@ def reputation(
         print_json(row)
         return
     settled = (
-        f"{row['settled_reputation_bp'] / 100:.2f}% as settled on chain at epoch {row['settled_epoch']}"
+        f"{row['settled_reputation_bp'] / 100:.2f}% as settled on chain "
+        f"at epoch {row['settled_epoch']}"
         if row["settled_epoch"]
         else "no epoch settled on chain yet"
     )
     console.print(
         f"node {row['node_id']} ({row['name']}, {row['operator']}): reputation "
-        f"{row['reputation_bp'] / 100:.2f}% ({settled}), stake {format_mrt(int(row['stake_wei']))}, {row['status']}",
+        f"{row['reputation_bp'] / 100:.2f}% ({settled}), "
+        f"stake {format_mrt(int(row['stake_wei']))}, {row['status']}",
         highlight=False,
         soft_wrap=True,
     )
@@ -85,10 +87,12 @@ def leaderboard(
         return
     table = Table(title="leaderboard")
     for col in ("#", "node", "name", "operator", "reputation", "stake", "status"):
-        table.add_column(col, justify="right" if col in ("#", "node", "reputation", "stake") else "left")
+        table.add_column(
+            col, justify="right" if col in ("#", "node", "reputation", "stake") else "left"
+        )
     for r in rows:
         table.add_row(
-            str(r["rank"]), str(r["node_id"]), r["name"], r["operator"], f"{r['reputation_bp'] / 100:.2f}%",
-            format_mrt(int(r["stake_wei"])), r["status"],
+            str(r["rank"]), str(r["node_id"]), r["name"], r["operator"],
+            f"{r['reputation_bp'] / 100:.2f}%", format_mrt(int(r["stake_wei"])), r["status"],
         )  # fmt: skip
     console.print(table)

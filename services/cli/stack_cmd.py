@@ -19,7 +19,9 @@ from services.settings import get_settings
 
 @errors_as_one_line
 def up(
-    test_nodes: int | None = typer.Option(None, min=0, max=16, help="Test nodes to start [default: MERIT_TEST_NODES=4]"),
+    test_nodes: int | None = typer.Option(
+        None, min=0, max=16, help="Test nodes to start [default: MERIT_TEST_NODES=4]"
+    ),
 ) -> None:
     """Start chain, database, broker, workers, API and test nodes; Ctrl-C stops them all."""
     settings = get_settings()
@@ -35,12 +37,18 @@ def up(
     try:
         with devstack.running(settings, on_step) as stack:
             spinner.stop()
-            console.print(f"[green]meritswarm is up[/green] in {time.monotonic() - started:.1f}s "
-                          f"(data in {settings.resolved_data_dir})")
+            console.print(
+                f"[green]meritswarm is up[/green] in {time.monotonic() - started:.1f}s "
+                f"(data in {settings.resolved_data_dir})"
+            )
             print_status(devstack.read_state(settings) or {})
-            console.print("Try: [bold]merit task submit \"What is 2+2?\" --wait[/bold]    "
-                          "Stop: Ctrl-C or [bold]merit down[/bold]")
-            code = devstack.wait_for_signal(stack, lambda msg: err_console.print(f"[yellow]{msg}[/yellow]"))
+            console.print(
+                'Try: [bold]merit task submit "What is 2+2?" --wait[/bold]    '
+                "Stop: Ctrl-C or [bold]merit down[/bold]"
+            )
+            code = devstack.wait_for_signal(
+                stack, lambda msg: err_console.print(f"[yellow]{msg}[/yellow]")
+            )
             console.print("stopping ...")
     finally:
         spinner.stop()
@@ -56,10 +64,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
     if state is None or not pid_alive(int(state["pid"])):
         if as_json:
             print_json({"running": False, "data_dir": str(settings.resolved_data_dir)})
-        raise fail(f"no stack is running from {settings.resolved_data_dir}; start one with `merit up`", 3)
+        raise fail(
+            f"no stack is running from {settings.resolved_data_dir}; start one with `merit up`", 3
+        )
     state["running"] = True
     try:
-        state["api_healthy"] = httpx.get(state["api_url"] + "/healthz", timeout=2).status_code == 200
+        state["api_healthy"] = (
+            httpx.get(state["api_url"] + "/healthz", timeout=2).status_code == 200
+        )
     except httpx.HTTPError:
         state["api_healthy"] = False
     healths = devstack.health(state)
@@ -82,8 +94,14 @@ def print_status(state: dict[str, Any]) -> None:
     urls = Table(show_header=False, box=None)
     urls.add_column(style="bold")
     urls.add_column()
-    for label, key in (("API", "api_url"), ("OpenAPI docs", "docs_url"), ("explorer", "explorer_url"),
-                       ("chain RPC", "chain_rpc_url"), ("database", "database_url"), ("broker", "broker_url")):
+    for label, key in (
+        ("API", "api_url"),
+        ("OpenAPI docs", "docs_url"),
+        ("explorer", "explorer_url"),
+        ("chain RPC", "chain_rpc_url"),
+        ("database", "database_url"),
+        ("broker", "broker_url"),
+    ):
         urls.add_row(label, state.get(key, ""))
     for name, addr in (state.get("deployment") or {}).get("addresses", {}).items():
         urls.add_row(name, addr)
@@ -93,9 +111,19 @@ def print_status(state: dict[str, Any]) -> None:
         parts.add_column(col)
     for p in state.get("parts", []):
         health = p.get("health") or ("running" if pid_alive(int(p["pid"])) else "stopped")
-        colour = "green" if health.startswith(("ok", "running")) else "yellow" if health == "restarting" else "red"
-        restarts = str(p.get("restarts", 0)) + (f" (last: {p['last_exit']})" if p.get("last_exit") else "")
-        parts.add_row(p["name"], str(p["pid"]), f"[{colour}]{health}[/{colour}]", restarts, p["url"])
+        colour = (
+            "green"
+            if health.startswith(("ok", "running"))
+            else "yellow"
+            if health == "restarting"
+            else "red"
+        )
+        restarts = str(p.get("restarts", 0)) + (
+            f" (last: {p['last_exit']})" if p.get("last_exit") else ""
+        )
+        parts.add_row(
+            p["name"], str(p["pid"]), f"[{colour}]{health}[/{colour}]", restarts, p["url"]
+        )
     console.print(parts)
     deployment = state.get("deployment") or {}
     roles = {str(a).lower(): role for role, a in (deployment.get("roles") or {}).items()}
@@ -114,7 +142,10 @@ def print_status(state: dict[str, Any]) -> None:
                 continue
             accounts.add_row(f"dev:{acct.index}", acct.address, role)
         console.print(accounts)
-        console.print("[dim]anvil's public test mnemonic 'test test ... junk': never use these keys elsewhere[/dim]")
+        console.print(
+            "[dim]anvil's public test mnemonic 'test test ... junk': "
+            "never use these keys elsewhere[/dim]"
+        )
     elif roles:
         held = Table(title="roles (each its own account)", show_header=True)
         for col in ("role", "address"):

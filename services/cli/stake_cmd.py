@@ -84,7 +84,12 @@ def show(
         rows.append(("unbonding", format_mrt(int(view["unbonding_wei"]))))
         rows.append(("withdrawable from", view["unbonding_ends"] or "-"))
     if "active" in view:
-        rows.append(("stake at the minimum", "yes" if view["active"] else "no (the marketplace seats it no more)"))
+        rows.append(
+            (
+                "stake at the minimum",
+                "yes" if view["active"] else "no (the marketplace seats it no more)",
+            )
+        )
     for name, value in rows:
         table.add_row(name, str(value))
     console.print(table)

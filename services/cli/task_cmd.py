@@ -27,18 +27,29 @@ def submit(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
     api_url: str | None = typer.Option(None, help="API base URL [default: MERIT_API_URL]"),
     fee: str | None = typer.Option(
-        None, help="The fee in MRT, escrowed before the task is dispatched [default: MERIT_DEFAULT_FEE_WEI]"
+        None,
+        help="The fee in MRT, escrowed before the task is dispatched "
+        "[default: MERIT_DEFAULT_FEE_WEI]",
     ),
-    free: bool = typer.Option(False, "--free", help="Submit without a fee (where the marketplace takes free tasks)"),
+    free: bool = typer.Option(
+        False, "--free", help="Submit without a fee (where the marketplace takes free tasks)"
+    ),
     fund: bool = typer.Option(
-        True, "--fund/--no-fund", help="Escrow the fee now from --account (--no-fund: the payer funds it later)"
+        True,
+        "--fund/--no-fund",
+        help="Escrow the fee now from --account (--no-fund: the payer funds it later)",
     ),
     account: str | None = typer.Option(
-        None, envvar="MERIT_ACCOUNT",
-        help=f"The payer: a stored key's name or address, or dev:N [default on the dev chain: {DEV_REQUESTER}]",
-    ),  # fmt: skip
+        None,
+        envvar="MERIT_ACCOUNT",
+        help="The payer: a stored key's name or address, or dev:N "
+        f"[default on the dev chain: {DEV_REQUESTER}]",
+    ),
     option: list[str] | None = typer.Option(
-        None, "--option", "-o", help="A multiple-choice option (repeat: A, B, ...); nodes answer by letter"
+        None,
+        "--option",
+        "-o",
+        help="A multiple-choice option (repeat: A, B, ...); nodes answer by letter",
     ),
 ) -> None:
     """Submit PROMPT and pay its fee into escrow (refunded if the task fails); with --wait,
@@ -54,10 +65,15 @@ def submit(
         payer.fund(accepted["id"], fee_wei, quiet=as_json)
     elif payer is not None and not as_json:
         e = accepted["escrow"]
-        console.print(f"task {accepted['id'][:8]} waits {e['pay_within_s']} s for its fee: from {e['payer']}, "
-                      f"call fund({e['task_key']}, {e['amount_wei']}) on TaskEscrow {e['address']}")
+        console.print(
+            f"task {accepted['id'][:8]} waits {e['pay_within_s']} s for its fee: "
+            f"from {e['payer']}, "
+            f"call fund({e['task_key']}, {e['amount_wei']}) on TaskEscrow {e['address']}"
+        )
     if not wait:
-        print_json(accepted) if as_json else console.print(f"task [bold]{accepted['id']}[/bold] queued")
+        print_json(accepted) if as_json else console.print(
+            f"task [bold]{accepted['id']}[/bold] queued"
+        )
         return
     task = follow(client, accepted["id"], timeout, quiet=as_json)
     if as_json:
@@ -92,11 +108,14 @@ class _Payer:
         signing = signer(session, spec)
         balance = session.token.balance_of(signing.address)
         if balance < fee_wei:
-            hint = f"`merit faucet {format_mrt(fee_wei).split()[0]} --account {spec}`" if session.is_dev_chain else (
-                f"send MRT to {signing.address}"
+            hint = (
+                f"`merit faucet {format_mrt(fee_wei).split()[0]} --account {spec}`"
+                if session.is_dev_chain
+                else (f"send MRT to {signing.address}")
             )
             raise Invalid(
-                f"{spec} ({signing.address}) holds {format_mrt(balance)}, less than the fee {format_mrt(fee_wei)}",
+                f"{spec} ({signing.address}) holds {format_mrt(balance)}, "
+                f"less than the fee {format_mrt(fee_wei)}",
                 hint=f"{hint}, or pay from another --account",
             )
         return cls(session, signing.address, signing)
@@ -105,20 +124,28 @@ class _Payer:
         """Approve (when short) and fund TaskEscrow for ``task_id``."""
         from services.chain.operators import pay_fee
 
-        tx_hash = pay_fee(self.session, self.signing, task_id, fee_wei)  # a revert raises its named error
+        # a revert raises its named error
+        tx_hash = pay_fee(self.session, self.signing, task_id, fee_wei)
         _keep(self.session, tx_hash)
         if not quiet:
-            console.print(f"escrowed {format_mrt(fee_wei)} from {self.address} for task {task_id[:8]} "
-                          "(refunded if it fails)")
+            console.print(
+                f"escrowed {format_mrt(fee_wei)} from {self.address} for task {task_id[:8]} "
+                "(refunded if it fails)"
+            )
 
 
 def _keep(session: Any, tx_hash: str) -> None:
     """On `merit up`'s dev chain, save the chain with the fee's block before the task goes on, so
-    an anvil killed now does not lose a fee its payer was told is escrowed (services.chain.durable)."""
+    an anvil killed now does not lose a fee its payer was told is escrowed
+    (services.chain.durable)."""
     from services.chain.durable import persister_for
 
     s = get_settings()
-    persister = persister_for(s.effective_chain_rpc_url, s.effective_chain_state_file) if session.is_dev_chain else None
+    persister = (
+        persister_for(s.effective_chain_rpc_url, s.effective_chain_state_file)
+        if session.is_dev_chain
+        else None
+    )
     if persister is not None and persister.state_file.parent.is_dir():
         persister.persist(int(session.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]))
 
@@ -127,7 +154,9 @@ def _keep(session: Any, tx_hash: str) -> None:
 @errors_as_one_line
 def reclaim(
     task_id: str = typer.Argument(..., help="The task whose fee you escrowed"),
-    account: str | None = typer.Option(None, envvar="MERIT_ACCOUNT", help="The payer that escrowed the fee"),
+    account: str | None = typer.Option(
+        None, envvar="MERIT_ACCOUNT", help="The payer that escrowed the fee"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Take back a fee you escrowed for TASK_ID that was never settled or refunded, once the
@@ -163,13 +192,18 @@ def follow(client: ApiClient, task_id: str, timeout: float, *, quiet: bool) -> d
         def show(task: dict[str, Any]) -> None:
             if not quiet:
                 n_ans = sum(a["status"] == "ok" for a in task["answers"])
-                status.update(f"task {task_id[:8]}: {task['status']} "
-                              f"({n_ans} answers, {len(task['judgments'])} judgments)")
+                status.update(
+                    f"task {task_id[:8]}: {task['status']} "
+                    f"({n_ans} answers, {len(task['judgments'])} judgments)"
+                )
 
         task = client.wait_task(task_id, timeout, show)
     if task["status"] not in FINISHED:
-        raise fail(f"task {task_id} is still {task['status']} after {timeout:.0f}s; "
-                   f"check later with `merit task show {task_id}`", 75)
+        raise fail(
+            f"task {task_id} is still {task['status']} after {timeout:.0f}s; "
+            f"check later with `merit task show {task_id}`",
+            75,
+        )
     return task
 
 
@@ -184,29 +218,41 @@ def render(task: dict[str, Any]) -> None:
         if winner:
             console.print(f"[dim]by {winner['node_name']} ({task['method']})[/dim]")
         if task.get("separated") is not None:
-            extra = f" after {task['recruits']} extra judging pass(es)" if task.get("recruits") else ""
+            extra = (
+                f" after {task['recruits']} extra judging pass(es)" if task.get("recruits") else ""
+            )
             unanimous = len(task["ranking"]) == 1
             console.print(
                 f"[green]confident:[/green] P(right) = {task['confidence']:.3f}"
-                + (", the whole swarm agreed" if unanimous else "") + extra
+                + (", the whole swarm agreed" if unanimous else "")
+                + extra
                 if task["separated"]
-                else f"[yellow]not confident:[/yellow] P(right) = {task['confidence']:.3f}; the 95% "
-                f"credible set holds {len(task['credible_set'])} answers" + extra
+                else f"[yellow]not confident:[/yellow] P(right) = {task['confidence']:.3f}; "
+                f"the 95% credible set holds {len(task['credible_set'])} answers" + extra
             )
     answers = {a["node_id"]: a for a in task["answers"]}
+    test_nodes = {n for n, a in answers.items() if a.get("node_kind") == "test"}
     table = Table(title="candidates", show_lines=False)
     for col in ("rank", "answer", "supporters (seats)", "P(right)", "wins / judged"):
         table.add_column(col)
     for r in task["ranking"]:
         backers = ", ".join(
-            f"{s['node_name'] or s['node_id']}{' [yellow](test node)[/yellow]' if answers.get(s['node_id'], {}).get('node_kind') == 'test' else ''}"
+            f"{s['node_name'] or s['node_id']}"
+            f"{' [yellow](test node)[/yellow]' if s['node_id'] in test_nodes else ''}"
             f" ({s['seats']})"
             for s in r.get("supporters", [])
         )
-        table.add_row(str(r["rank"]), answers[r["node_id"]]["content"] or "", backers, f"{r['score']:.3f}",
-                      f"{r['wins']:g} / {r['judged']}")
+        table.add_row(
+            str(r["rank"]),
+            answers[r["node_id"]]["content"] or "",
+            backers,
+            f"{r['score']:.3f}",
+            f"{r['wins']:g} / {r['judged']}",
+        )
     for a in task["answers"]:
         if a["status"] != "ok":
-            table.add_row("-", f"[red]{a['status']}[/red]", a["node_name"] or str(a["node_id"]), "", "")
+            table.add_row(
+                "-", f"[red]{a['status']}[/red]", a["node_name"] or str(a["node_id"]), "", ""
+            )
     if task["ranking"] or task["answers"]:
         console.print(table)

@@ -34,7 +34,9 @@ def watch(
     ] = 10.0,
     state: Annotated[
         Path | None,
-        typer.Option("--state", help="Cursor file [default: <data dir>/watch/<chain>-<contract>.json]"),
+        typer.Option(
+            "--state", help="Cursor file [default: <data dir>/watch/<chain>-<contract>.json]"
+        ),
     ] = None,
 ) -> None:
     """Follow EpochProposed events; fetch each epoch's audit bundle by its CID, recompute the
