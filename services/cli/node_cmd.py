@@ -106,6 +106,41 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
+@app.command("proxy")
+@errors_as_one_line
+def proxy(
+    upstream: str = typer.Option(
+        ...,
+        help="Your OpenAI-compatible server's base URL (vLLM, llama.cpp, Ollama), "
+        "e.g. http://127.0.0.1:8000/v1",
+    ),
+    port: int = typer.Option(8301, help="Port to listen on"),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
+    dev_account: str | None = typer.Option(
+        None, help="Sign with anvil's dev:N key (dev chain only)"
+    ),
+    chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
+    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+) -> None:
+    """Serve any OpenAI-compatible server as a node whose work is signed: its replies pass through
+    unchanged, each reply to a work order signed with your key (register this proxy's URL)."""
+    import uvicorn
+
+    from services.core.errors import Invalid
+    from services.nodes.proxy import create_proxy
+    from services.ports_free import ensure_free
+
+    signer = node_signer(signing_key, dev_account, chain_id, registry)
+    if signer is None:
+        raise Invalid(
+            "the proxy signs work: give --signing-key FILE", hint="make a key with `merit key new`"
+        )
+    ensure_free(port, "--port", host)
+    console.print(f"signing the work of {upstream} as {signer.address} on http://{host}:{port}/v1")
+    uvicorn.run(create_proxy(upstream, signer), host=host, port=port, log_level="warning")
+
+
 @app.command("calibrate")
 @errors_as_one_line
 def calibrate(
