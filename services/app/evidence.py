@@ -34,10 +34,10 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from services.app.bundles import encode
-from services.app.ports import ContentStore, Store
+from services.app.ports import ContentStore, SlashingChain, Store
 from services.core.errors import Invalid
 from services.core.work import SigningDomain, Work, WorkKind, hash_bytes, recover, text_hash
 
@@ -131,16 +131,6 @@ def _content(reply_body: str) -> str:
         return str(json.loads(reply_body)["choices"][0]["message"]["content"]).strip()
     except (ValueError, KeyError, IndexError, TypeError):
         return reply_body
-
-
-class SlashingChain(Protocol):
-    """What slashing needs from the chain (``services.chain.settlement.ChainSettlement``)."""
-
-    @property
-    def chain_id(self) -> int: ...
-    def slash(
-        self, intent_key: str, chain_node_id: int, amount_wei: int, evidence_cid: str
-    ) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,8 @@ import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
-from services.app.ports import QuestionBank, RoundQueue, Store
+from services.app.ports import GoldChain, QuestionBank, RoundQueue, Store
 from services.core import merkle
 from services.core.errors import BrokerUnavailable, ConfigInvalid, Conflict
 from services.core.questions import Draw, Generator, commitment
@@ -157,15 +156,6 @@ def reveal(bank: QuestionBank, gold_set: GoldSet, indices: Iterable[int]) -> dic
         i: Revealed(int(gold_set.epoch_id), i, items[i], merkle.proof_in(layers, i), gold_set.root)
         for i in indices
     }
-
-
-class GoldChain(Protocol):
-    """What committing a gold set needs from the chain (``services.chain.settlement``)."""
-
-    @property
-    def chain_id(self) -> int: ...
-    def commit_gold(self, intent_key: str, epoch: int, root: bytes) -> str: ...
-    def gold_commitment(self, epoch: int) -> tuple[bytes, int] | None: ...
 
 
 def commit_gold_set(store: Store, chain: GoldChain, bank: QuestionBank) -> str | None:

@@ -459,6 +459,25 @@ class AttestationChain(Protocol):
     ) -> str: ...
 
 
+class GoldChain(Protocol):
+    """What committing a gold set needs from the chain (``services.chain.settlement``)."""
+
+    @property
+    def chain_id(self) -> int: ...
+    def commit_gold(self, intent_key: str, epoch: int, root: bytes) -> str: ...
+    def gold_commitment(self, epoch: int) -> tuple[bytes, int] | None: ...
+
+
+class SlashingChain(Protocol):
+    """What slashing needs from the chain (``services.chain.settlement.ChainSettlement``)."""
+
+    @property
+    def chain_id(self) -> int: ...
+    def slash(
+        self, intent_key: str, chain_node_id: int, amount_wei: int, evidence_cid: str
+    ) -> str: ...
+
+
 @dataclass(frozen=True)
 class ProposedEpoch:
     """One ``EpochProposed`` event with the arguments of its ``propose`` call."""

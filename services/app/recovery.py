@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from services.app.escrow import FeeCheck, check_fee
-from services.app.ports import Escrow, RoundQueue, Store
+from services.app.ports import Escrow, RoundQueue, SettlementChain, Store
 from services.app.rounds import fail
-from services.app.settlement import SettlementChain, SettleResult, finalize_epoch, settle_epoch
+from services.app.settlement import SettleResult, finalize_epoch, settle_epoch
 from services.core.errors import ChainUnavailable, Conflict
 from services.core.settlement import SettlementStatus
 from services.core.types import EpochId, TaskId, TaskStatus
