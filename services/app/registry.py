@@ -259,25 +259,39 @@ def _fetched_late(
 ) -> Node:
     """A node recorded while its metadata could not be fetched, tried again: admitted once it
     comes and checks out, refused when it is wrong or still missing ``METADATA_WAIT`` after."""
-    if isinstance(document, Unavailable) and datetime.now(UTC) < node.created_at + METADATA_WAIT:
-        store.nodes.set_status(
-            node.id, NodeStatus.INACTIVE, note=f"{PENDING}: {document.one_line()}"
+    if isinstance(document, Unavailable) and datetime.now(UTC) >= node.created_at + METADATA_WAIT:
+        document = MeritError(f"still unavailable after {METADATA_WAIT}: {document.one_line()}")
+    read = _read(state, document, check_endpoint, test_model)
+    if isinstance(read, str):
+        store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=read)
+    else:
+        meta, kind = read
+        store.nodes.set_metadata(
+            node.id, endpoint_url=meta.endpoint, model=meta.model, kind=kind, signer=meta.signer
         )
-        return store.nodes.get(node.id)
+        store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=WAITING)
+    return store.nodes.get(node.id)
+
+
+def _read(
+    state: RegisteredNode,
+    document: bytes | MeritError,
+    check_endpoint: EndpointCheck,
+    test_model: str | None,
+) -> tuple[NodeMetadata, NodeKind] | str:
+    """The node's metadata, checked; else the note that says why not (not fetched yet: the
+    content store did not answer; refused: what is wrong)."""
+    if isinstance(document, Unavailable):
+        return f"{PENDING}: {document.one_line()}"
     try:
         if isinstance(document, MeritError):
             raise MetadataRefused(
                 f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}"
             )
-        meta, kind = parse_metadata(document, state, check_endpoint, test_model=test_model)
+        return parse_metadata(document, state, check_endpoint, test_model=test_model)
     except MeritError as exc:
-        store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=f"{REFUSED}: {exc.detail}")
-        return store.nodes.get(node.id)
-    store.nodes.set_metadata(
-        node.id, endpoint_url=meta.endpoint, model=meta.model, kind=kind, signer=meta.signer
-    )
-    store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=WAITING)
-    return store.nodes.get(node.id)
+        log.info("registry node %d refused: %s", state.chain_node_id, exc.detail)
+        return f"{REFUSED}: {exc.detail}"
 
 
 def _fetch(content: ContentStore, cid: str) -> bytes | MeritError:
@@ -295,27 +309,16 @@ def _admit(
     check_endpoint: EndpointCheck,
     test_model: str | None,
 ) -> Node:
-    """Record a node found on chain: waiting for the examiner, or refused with the reason."""
+    """Record a node found on chain: waiting for the examiner, waiting for its metadata, or
+    refused with the reason."""
     default_name = f"node-{state.chain_node_id}"
-    if isinstance(document, Unavailable):  # recorded now, its metadata tried again each pass
+    read = _read(state, document, check_endpoint, test_model)
+    if isinstance(read, str):
         return store.nodes.add(
             NewNode(default_name, "", "", address=state.operator, chain_node_id=state.chain_node_id,
-                    metadata_cid=state.metadata_cid, status=NodeStatus.INACTIVE,
-                    status_note=f"{PENDING}: {document.one_line()}")
+                    metadata_cid=state.metadata_cid, status=NodeStatus.INACTIVE, status_note=read)
         )  # fmt: skip
-    try:
-        if isinstance(document, MeritError):
-            raise MetadataRefused(
-                f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}"
-            )
-        meta, kind = parse_metadata(document, state, check_endpoint, test_model=test_model)
-    except MeritError as exc:
-        log.info("registry node %d refused: %s", state.chain_node_id, exc.detail)
-        return store.nodes.add(
-            NewNode(default_name, "", "", address=state.operator, chain_node_id=state.chain_node_id,
-                    metadata_cid=state.metadata_cid, status=NodeStatus.INACTIVE,
-                    status_note=f"{REFUSED}: {exc.detail}")
-        )  # fmt: skip
+    meta, kind = read
     name = meta.name or default_name
     for attempt in (name, default_name):
         try:
