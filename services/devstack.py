@@ -737,4 +737,4 @@ def _worker_pongs(state: dict[str, Any]) -> set[str]:
         return set()
     finally:
         app.close()
-    return {name.split("@", 1)[0] for reply in replies for name in reply}
+    return {name.split("@", 1)[0] for reply in replies or [] for name in reply}

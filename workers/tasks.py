@@ -14,6 +14,7 @@ from services.app import epochs, rounds
 from services.app.epochs import EpochEmpty
 from services.core.errors import BrokerUnavailable, ChainUnavailable, StoreUnavailable
 from services.core.types import NodeId, TaskId
+from services.settings import Settings
 from workers.container import container
 from zk.prover import ProverFailed
 
@@ -34,7 +35,7 @@ def _on_error(task_id: str, step: str) -> Any:
 
 
 @shared_task(name="merit.round.dispatch", bind=True, **_RETRY)
-def dispatch(self: Any, task_id: str) -> list[int]:
+def dispatch(self: Any, task_id: str) -> list[NodeId]:
     c = container()
     node_ids = rounds.choose_swarm(c.store, TaskId(task_id), min_answers=c.settings.min_answers)
     if node_ids:  # one entry per seat
@@ -148,7 +149,7 @@ def infer(task_id: str, node_id: int) -> str:
 
 
 @shared_task(name="merit.round.plan_judging", bind=True, **_RETRY)
-def plan_judging(self: Any, task_id: str, node_ids: list[int]) -> list[int] | None:
+def plan_judging(self: Any, task_id: str, node_ids: list[int]) -> list[NodeId] | None:
     c = container()
     judges = rounds.plan_judging(
         c.store, TaskId(task_id), [NodeId(n) for n in node_ids], min_answers=c.settings.min_answers
@@ -180,7 +181,7 @@ def judge(self: Any, task_id: str, judge_id: int) -> int:
 
 
 @shared_task(name="merit.round.rank", **_RETRY)
-def rank(task_id: str) -> list[int]:
+def rank(task_id: str) -> list[NodeId]:
     """Rank the round; when the top two still overlap, judge the recruited pairs and rank again."""
     judges = rounds.rank(container().store, TaskId(task_id))
     if judges:
@@ -325,7 +326,7 @@ def finalize_epoch(epoch_id: int) -> str:
     return result.settlement.status.value
 
 
-def _recheck_s(settings: Any, wait_s: int = FINALIZE_RECHECK_MAX_S) -> int:
+def _recheck_s(settings: Settings, wait_s: int = FINALIZE_RECHECK_MAX_S) -> int:
     """``wait_s``, at most FINALIZE_RECHECK_MAX_S and half the visibility timeout: a task due
     later than that would be delivered again before it is due."""
     return max(1, min(wait_s, FINALIZE_RECHECK_MAX_S, settings.task_visibility_timeout_s // 2))

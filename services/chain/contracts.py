@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
+from eth_typing import ABIComponent, ABIFunction
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -92,14 +93,18 @@ class _Client:
             for item in self.contract.abi
         )
 
-    def _inputs(self, function: str) -> list[dict[str, Any]]:
+    def _function(self, function: str) -> ABIFunction:
+        """The deployed ABI's entry of ``function``; ConfigInvalid when it has none."""
         for item in self.contract.abi:
-            if item.get("type") == "function" and item.get("name") == function:
-                return list(item["inputs"])
+            if item["type"] == "function" and item["name"] == function:
+                return item
         raise ConfigInvalid(
             f"the deployed {self.name} has no function {function}",
             hint="update the contracts (`merit contracts deploy`)",
         )
+
+    def _inputs(self, function: str) -> list[ABIComponent]:
+        return list(self._function(function)["inputs"])
 
     def _view(self, function: str, *args: Any, block: int | None = None) -> Any:
         """The view's value at ``block`` (default: the latest block)."""
@@ -110,12 +115,7 @@ class _Client:
     def _struct(self, function: str, *args: Any, block: int | None = None) -> dict[str, Any]:
         """A struct-returning view as {snake_case field: value}, by the ABI's component names."""
         value = self._view(function, *args, block=block)
-        outputs = next(
-            i["outputs"]
-            for i in self.contract.abi
-            if i.get("type") == "function" and i.get("name") == function
-        )
-        components = outputs[0]["components"]
+        components = self._function(function)["outputs"][0]["components"]
         return {snake(c["name"]): v for c, v in zip(components, value, strict=True)}
 
     def _call(self, function: str, *args: Any) -> ContractCall:

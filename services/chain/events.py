@@ -259,18 +259,28 @@ class EventDecoder:
         abi = topics.get(bytes(log["topics"][0]))
         if abi is None:
             return None
-        data: EventData = get_event_data(self._codec, abi, log)  # type: ignore[arg-type]
+        data: EventData = get_event_data(self._codec, abi, log)
         fields = {snake(k): _plain(v) for k, v in data["args"].items()}
-        where = {
-            "block_number": int(data["blockNumber"]),
-            "tx_hash": Web3.to_hex(data["transactionHash"]),
-            "log_index": int(data["logIndex"]),
-        }
+        block_number = int(data["blockNumber"])
+        tx_hash = Web3.to_hex(data["transactionHash"])
+        log_index = int(data["logIndex"])
         cls = EVENT_TYPES.get((contract_name, data["event"]))
         if cls is None:
-            return OtherEvent(contract_name=contract_name, name=data["event"], args=fields, **where)
+            return OtherEvent(
+                block_number=block_number,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                contract_name=contract_name,
+                name=data["event"],
+                args=fields,
+            )
         wanted = {f.name for f in dataclasses.fields(cls)}
-        return cls(**where, **{k: v for k, v in fields.items() if k in wanted})
+        return cls(
+            block_number=block_number,
+            tx_hash=tx_hash,
+            log_index=log_index,
+            **{k: v for k, v in fields.items() if k in wanted},
+        )
 
     def decode_receipt(self, receipt: TxReceipt | Mapping[str, Any]) -> list[ChainEvent]:
         """The events a mined transaction emitted, in log order."""

@@ -20,9 +20,10 @@
 On the dev chain the block of a receipt is saved to the chain's state file before the receipt is
 recorded (``durable``: services.chain.durable), so a restarted anvil still holds every transaction
 the outbox says was mined. So a sender killed anywhere finds, on retry, the receipt of the one
-transaction that carries the intent's nonce; a second transaction for the intent can never be mined (same nonce). The store
-passed in must commit each call (not a ``Store.transaction()``), so ``mark_sent`` is durable before
-the broadcast. The Celery ``chain`` queue runs one process; the lock covers everything else.
+transaction that carries the intent's nonce; a second transaction for the intent can never be
+mined (same nonce). The store passed in must commit each call (not a ``Store.transaction()``), so
+``mark_sent`` is durable before the broadcast. The Celery ``chain`` queue runs one process; the
+lock covers everything else.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 
 import psycopg
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
@@ -231,7 +233,9 @@ class OutboxSender:
         if entry.nonce is None:
             return None, False
         with translate_chain_errors("nonce"):
-            mined_count = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+            mined_count = int(
+                self.w3.eth.get_transaction_count(to_checksum_address(self.address), "latest")
+            )
         if mined_count <= entry.nonce:
             return None, False
         tx = self._mined_with_nonce(entry.nonce)
@@ -253,7 +257,7 @@ class OutboxSender:
     def _mined_with_nonce(self, nonce: int) -> TxData | None:
         """The mined transaction of this sender with ``nonce``: the first block whose nonce count
         passes it (binary search on historical state), else a scan of recent blocks."""
-        w3, me = self.w3, self.address
+        w3, me = self.w3, to_checksum_address(self.address)
         with translate_chain_errors("nonce search"):
             hi = int(w3.eth.block_number)
             try:
@@ -274,7 +278,7 @@ class OutboxSender:
                         and str(tx["from"]).lower() == me.lower()
                         and int(tx["nonce"]) == nonce
                     ):
-                        return tx  # type: ignore[return-value]
+                        return tx
         return None
 
     def _in_pool(self, tx_hash: str) -> bool:
@@ -287,7 +291,9 @@ class OutboxSender:
 
     def _next_nonce(self, entry: OutboxEntry) -> int:
         with translate_chain_errors("nonce"):
-            pending_count = int(self.w3.eth.get_transaction_count(self.address, "pending"))
+            pending_count = int(
+                self.w3.eth.get_transaction_count(to_checksum_address(self.address), "pending")
+            )
         held = [
             e.nonce + 1
             for e in self.outbox.pending(sender=self.address)
@@ -322,7 +328,7 @@ class OutboxSender:
     def _record(self, entry: OutboxEntry, call: ContractCall, receipt: TxReceipt) -> TxResult:
         tx_hash = Web3.to_hex(receipt["transactionHash"])
         if tx_hash != entry.tx_hash:  # mined under a hash other than the one last recorded
-            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            tx = self.w3.eth.get_transaction(tx_hash)
             self.outbox.mark_sent(entry.id, nonce=int(tx["nonce"]), tx_hash=tx_hash)
         ok = int(receipt["status"]) == 1
         if self._durable is not None:  # a chain that can lose blocks keeps this one first

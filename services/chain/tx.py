@@ -45,7 +45,7 @@ class ContractCall:
     args: tuple[Any, ...]
     to: str  # checksummed address
     data: str  # 0x calldata
-    value_wei: Wei = Wei(0)  # noqa: RUF009 (NewType: no call at runtime)
+    value_wei: Wei = Wei(0)
 
     def describe(self) -> str:
         shown = ", ".join(_show(a) for a in self.args)
@@ -81,7 +81,8 @@ def contract_call(contract: Contract, name: str, function: str, *args: Any) -> C
 
 @dataclass(frozen=True)
 class Fees:
-    """EIP-1559 fee caps; ``expected_price`` is what a transaction pays per gas at today's base fee."""
+    """EIP-1559 fee caps; ``expected_price`` is what a transaction pays per gas at today's base
+    fee."""
 
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
@@ -184,9 +185,7 @@ def estimate(w3: Web3, sender: str, call: ContractCall, *, what: str | None = No
     return Estimate(call, sender, gas, gas * GAS_MARGIN_PCT // 100, fees(w3))
 
 
-def simulate(
-    w3: Web3, sender: str, calls: Sequence[ContractCall]
-) -> list[Estimate] | None:
+def simulate(w3: Web3, sender: str, calls: Sequence[ContractCall]) -> list[Estimate] | None:
     """Run ``calls`` in order on top of the latest state (``eth_simulateV1``), sending nothing.
 
     Returns one estimate per call (its gas used, plus the margin); raises the named ChainReverted
@@ -284,9 +283,7 @@ def wait_receipt(
             ) from exc
 
 
-def replay_revert(
-    w3: Web3, call: ContractCall, sender: str, block: int
-) -> ChainReverted:
+def replay_revert(w3: Web3, call: ContractCall, sender: str, block: int) -> ChainReverted:
     """Why a mined transaction failed: the call replayed on the state it ran on."""
     what = f"{call.describe()} (mined in block {block})"
     try:

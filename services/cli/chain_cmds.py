@@ -20,10 +20,11 @@ from rich.table import Table
 from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.contracts import ChainSession
 from services.chain.keys import DEV_PREFIX, Keystore, dev_account, resolve_account
-from services.chain.reverts import ChainInvalid, format_mrt, parse_mrt
+from services.chain.reverts import ChainInvalid
 from services.chain.tx import ContractCall, DirectSender, Estimate, TxResult, simulate
 from services.cli.output import console, err_console, errors_as_one_line, print_json
 from services.core.errors import ConfigInvalid, Invalid, NotFound
+from services.core.money import format_mrt, parse_mrt
 from services.settings import get_settings
 
 RpcUrl = Annotated[

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from services.chain.reverts import format_mrt
 from services.cli.chain_cmds import (
     AccountSpec,
     Amount,
@@ -23,6 +22,7 @@ from services.cli.chain_cmds import (
     with_approval,
 )
 from services.cli.output import console, errors_as_one_line, print_json
+from services.core.money import format_mrt
 
 bond_app = typer.Typer(
     help="The settler's bond, which an upheld challenge slashes.", no_args_is_help=True

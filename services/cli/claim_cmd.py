@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from services.chain.reverts import format_mrt
 from services.cli.chain_cmds import (
     AccountSpec,
     AsJson,
@@ -19,6 +18,7 @@ from services.cli.chain_cmds import (
 )
 from services.cli.output import console, errors_as_one_line
 from services.core.errors import Conflict, NotFound
+from services.core.money import format_mrt
 from services.core.types import EpochId
 from services.settings import get_settings
 

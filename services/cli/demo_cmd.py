@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from services.chain.reverts import format_mrt
 from services.cli.output import console, errors_as_one_line, print_json
+from services.core.money import format_mrt
 from services.settings import get_settings
 
 

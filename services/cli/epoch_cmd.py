@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from services.chain.reverts import format_mrt
 from services.cli.chain_cmds import AsJson, RpcUrl, open_session
 from services.cli.output import console, errors_as_one_line, print_json
+from services.core.money import format_mrt
 from services.settings import get_settings
 
 app = typer.Typer(help="Epochs and their settlement.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def close(
     rewards over what moved plus emission, reputation updates, audit bundle."""
     from services.app.epochs import close_epoch
     from services.bootstrap import bootstrap
-    from services.chain.reverts import parse_mrt
+    from services.core.money import parse_mrt
 
     c = bootstrap(get_settings())
     try:
@@ -43,7 +43,7 @@ def close(
         names = {n.id: n.name for n in c.store.nodes.list()}
     finally:
         c.close()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "node_id": n.node_id,
             "node": names.get(n.node_id, str(n.node_id)),

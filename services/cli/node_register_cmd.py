@@ -9,7 +9,6 @@ from eth_utils.address import is_address
 
 from services.chain.contracts import model_hash
 from services.chain.operators import metadata_document
-from services.chain.reverts import format_mrt
 from services.cli.chain_cmds import (
     AccountSpec,
     AsJson,
@@ -24,6 +23,7 @@ from services.cli.chain_cmds import signer as signer_of
 from services.cli.output import console, errors_as_one_line
 from services.content import build_content_store, cid_of
 from services.core.errors import Conflict, Invalid
+from services.core.money import format_mrt
 from services.nodes.egress import check_endpoint
 from services.settings import get_settings
 
