@@ -26,6 +26,14 @@ REGISTRY_HELP = (
     "The NodeRegistry address (its signing domain) [default: the chain's deployment record]"
 )
 
+# the options a signing node is started with: its key and its own signing domain
+SigningKey = Annotated[Path | None, typer.Option(help=SIGNING_KEY_HELP)]
+DevAccount = Annotated[
+    str | None, typer.Option(help="Sign with anvil's dev:N key (dev chain only)")
+]
+SigningChainId = Annotated[int | None, typer.Option(help=CHAIN_ID_HELP)]
+SigningRegistry = Annotated[str | None, typer.Option(help=REGISTRY_HELP)]
+
 
 def node_signer(
     key_file: Path | None, dev: str | None, chain_id: int | None, registry: str | None
@@ -80,12 +88,10 @@ def serve(
     system: str | None = typer.Option(
         None, help="Your own system prompt, used in place of the caller's"
     ),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
-    dev_account: str | None = typer.Option(
-        None, help="Sign with anvil's dev:N key (dev chain only)"
-    ),
-    chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    signing_key: SigningKey = None,
+    dev_account: DevAccount = None,
+    chain_id: SigningChainId = None,
+    registry: SigningRegistry = None,
 ) -> None:
     """Serve a small GGUF model on CPU behind the OpenAI-compatible chat API (llama.cpp); with
     --signing-key, every answer and verdict is signed (unsigned work is never paid)."""
@@ -116,12 +122,10 @@ def proxy(
     ),
     port: int = typer.Option(8301, help="Port to listen on"),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
-    dev_account: str | None = typer.Option(
-        None, help="Sign with anvil's dev:N key (dev chain only)"
-    ),
-    chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    signing_key: SigningKey = None,
+    dev_account: DevAccount = None,
+    chain_id: SigningChainId = None,
+    registry: SigningRegistry = None,
 ) -> None:
     """Serve any OpenAI-compatible server as a node whose work is signed: its replies pass through
     unchanged, each reply to a work order signed with your key (register this proxy's URL)."""
@@ -249,12 +253,10 @@ def serve_test(
     oracle: bool = typer.Option(
         False, help="Look up MMLU answers (passes calibration; tests only)"
     ),
-    signing_key: Path | None = typer.Option(None, help=SIGNING_KEY_HELP),
-    dev_account: str | None = typer.Option(
-        None, help="Sign with anvil's dev:N key (dev chain only)"
-    ),
-    chain_id: int | None = typer.Option(None, help=CHAIN_ID_HELP),
-    registry: str | None = typer.Option(None, help=REGISTRY_HELP),
+    signing_key: SigningKey = None,
+    dev_account: DevAccount = None,
+    chain_id: SigningChainId = None,
+    registry: SigningRegistry = None,
 ) -> None:
     """Serve a TEST NODE: a deterministic arithmetic program behind OpenAI's chat API (no model)."""
     import uvicorn
