@@ -214,7 +214,7 @@ def check(env: dict[str, str], state: dict[str, Any], db: str, load: Load, kills
     assert not lost, f"tasks accepted but not stored: {lost}"
     assert not stuck, f"tasks not final: {[(i, rows[i][0]) for i in stuck]}"
     assert dup == 0 and not late, f"duplicated work: {dup} rows, late rows {late}"
-    sent_twice = check_outbox(state, outbox)
+    sent_twice = check_outbox(state, db)
     disagree = check_escrow(env, state, rows)
     assert not sent_twice, f"transactions sent twice or outside the outbox: {sent_twice}"
     assert not disagree, f"chain and database disagree on escrow: {disagree}"
@@ -252,28 +252,45 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def check_outbox(state: dict[str, Any], outbox: list[tuple[Any, ...]]) -> list[str]:
+def check_outbox(state: dict[str, Any], db: str, settle_s: float = 60) -> list[str]:
     """One transaction per intent: every mined entry's transaction is on chain, and every
-    transaction a marketplace role sent is exactly one entry's (none sent beside the outbox)."""
+    transaction a marketplace role sent is exactly one entry's (none sent beside the outbox).
+    The chain is read up to its head at the check; a write still in flight then (a refund or an
+    epoch's fee move the stack sends on its own) gets ``settle_s`` to be recorded as mined."""
     session = ChainSession.open(state["chain_rpc_url"], Path(state["data_dir"]) / "deployments")
     w3 = session.w3
+    deadline = time.monotonic() + settle_s
+    while True:
+        head = w3.eth.block_number
+        with psycopg.connect(db) as conn:
+            outbox = conn.execute(
+                "SELECT intent_key, lower(sender), nonce, tx_hash, status FROM chain_outbox WHERE chain_id = 31337"
+            ).fetchall()
+        problems = _outbox_problems(w3, outbox, head)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        time.sleep(2)
+
+
+def _outbox_problems(w3: Any, outbox: list[tuple[Any, ...]], head: int) -> list[str]:
     senders = {s for _, s, *_ in outbox}
     recorded = {h.lower() for *_, h, st in outbox if h and st in ("mined", "failed")}
     problems = [f"{k}: {st} without a receipt" for k, _, _, h, st in outbox
-                if st in ("mined", "failed") and w3.eth.get_transaction_receipt(h) is None]
+                if st in ("mined", "failed") and w3.eth.get_transaction_receipt(h) is None]  # fmt: skip
     on_chain: dict[str, int] = {}
-    for number in range(w3.eth.block_number + 1):
+    for number in range(head + 1):
         for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
             if str(tx["from"]).lower() in senders:
                 on_chain[tx["hash"].to_0x_hex().lower()] = number
     problems += [f"tx {h} (block {b}) is no outbox entry's" for h, b in on_chain.items() if h not in recorded]
-    problems += [f"outbox tx {h} not on chain" for h in recorded if h not in on_chain]
+    mined_later = {h for h in recorded if h not in on_chain}  # mined after the head read: next look
     for sender in senders:
-        mined = sum(1 for _, s, _, _, st in outbox if s == sender and st in ("mined", "failed"))
-        if w3.eth.get_transaction_count(w3.to_checksum_address(sender)) != mined:
-            problems.append(f"{sender} sent {w3.eth.get_transaction_count(w3.to_checksum_address(sender))}, "
-                            f"the outbox holds {mined}")
-    return problems
+        mined = sum(1 for _, s, _, h, st in outbox
+                    if s == sender and st in ("mined", "failed") and h.lower() not in mined_later)  # fmt: skip
+        sent = w3.eth.get_transaction_count(w3.to_checksum_address(sender), head)
+        if sent != mined:
+            problems.append(f"{sender} sent {sent}, the outbox holds {mined}")
+    return problems + [f"outbox tx {h} not on chain" for h in mined_later]
 
 
 def check_escrow(env: dict[str, str], state: dict[str, Any], rows: dict[str, tuple[Any, ...]]) -> list[str]:
