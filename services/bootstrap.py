@@ -74,12 +74,11 @@ class Container:
 
         return partial(check_endpoint, allow_loopback=self.settings.nodes_on_loopback)
 
-    def test_model(self) -> str | None:
-        """The model name test nodes register with, admitted on the dev chain only."""
+    def admits_test_nodes(self) -> bool:
+        """Test nodes are admitted on the dev chain only."""
         from services.chain.anvil import DEV_CHAIN_ID
-        from services.nodes.testnode import TEST_MODEL
 
-        return TEST_MODEL if self.chain().chain_id == DEV_CHAIN_ID else None
+        return self.chain().chain_id == DEV_CHAIN_ID
 
     def escrow_for_close(self) -> ChainSettlement | None:
         """The escrow an epoch close moves fees out of: the chain when any finished task's fee is

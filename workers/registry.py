@@ -28,7 +28,7 @@ def follow() -> dict[str, Any]:
         done = registry.follow_registry(
             c.store, c.registry_log(), c.content, c.endpoint_check(),
             confirmations=c.settings.registry_confirmations,
-            start_block=c.settings.registry_start_block, test_model=c.test_model(),
+            start_block=c.settings.registry_start_block, admit_test_nodes=c.admits_test_nodes(),
         )  # fmt: skip
     except (ChainUnavailable, ContentUnavailable, StoreUnavailable) as exc:
         return {"waiting": exc.one_line()}

@@ -47,7 +47,7 @@ from services.app.ports import (
     Store,
 )
 from services.core.errors import Conflict, MeritError, NotFound, Unavailable
-from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus
+from services.core.types import TEST_MODEL, NewNode, Node, NodeId, NodeKind, NodeStatus
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,11 @@ EndpointCheck = Callable[[str], str]  # the URL, normalised; EndpointRefused whe
 
 
 def parse_metadata(
-    data: bytes, node: RegisteredNode, check_endpoint: EndpointCheck, *, test_model: str | None
+    data: bytes, node: RegisteredNode, check_endpoint: EndpointCheck, *, admit_test_nodes: bool
 ) -> tuple[NodeMetadata, NodeKind]:
     """The metadata document of ``node``, checked against what the chain holds; MetadataRefused
-    (or EndpointRefused) saying what is wrong. ``test_model``: the model name of test nodes,
-    admitted on a dev chain only (None elsewhere)."""
+    (or EndpointRefused) saying what is wrong. Test nodes (model ``TEST_MODEL``) are admitted
+    only with ``admit_test_nodes`` (a dev chain)."""
     if len(data) > MAX_METADATA_BYTES:
         raise MetadataRefused(
             f"metadata document is {len(data)} bytes (at most {MAX_METADATA_BYTES})"
@@ -130,17 +130,12 @@ def parse_metadata(
         not isinstance(name, str) or not 0 < len(name) <= 64 or not name.isprintable()
     ):
         raise MetadataRefused("metadata name must be 1 to 64 printable characters")
-    kind = NodeKind.OPENAI
-    if model == test_model:
-        kind = NodeKind.TEST
-    elif test_model is None and model.strip() == TEST_MODEL_NAME:
+    kind = NodeKind.TEST if model.strip() == TEST_MODEL else NodeKind.OPENAI
+    if kind is NodeKind.TEST and not admit_test_nodes:
         raise MetadataRefused("test nodes are admitted on a dev chain only")
     return NodeMetadata(
         model.strip(), check_endpoint(endpoint), to_checksum_address(signer), name
     ), kind
-
-
-TEST_MODEL_NAME = "merit-test-node"  # services.nodes.testnode.TEST_MODEL
 
 
 def follow_registry(
@@ -152,7 +147,7 @@ def follow_registry(
     confirmations: int,
     start_block: int = 0,
     max_blocks: int = 5_000,
-    test_model: str | None = None,
+    admit_test_nodes: bool = False,
 ) -> Followed:
     """Apply the registry's blocks from the cursor up to ``confirmations`` behind the head (at
     most ``max_blocks`` at a time); what changed. Idempotent; safe to run from any process."""
@@ -170,14 +165,14 @@ def follow_registry(
         )
     last = min(safe, first + max_blocks - 1)
     # metadata not fetched yet: again
-    pending = {int(n.chain_node_id or 0): n for n in _pending(store)}
+    pending = {int(n.chain_node_id or 0) for n in _pending(store)}
     if last < first and not pending:
         return Followed(first, first - 1)
     at = max(last, first - 1)  # where states are read: the cursor's block when no block is new
     touched = chain.touched(first, last) if last >= first else set()
     if reorganised:
         touched |= {n.chain_node_id for n in store.nodes.list() if n.chain_node_id is not None}
-    states = {cid: chain.node_at(cid, at) for cid in sorted(touched | set(pending))}
+    states = {cid: chain.node_at(cid, at) for cid in sorted(touched | pending)}
     fetch = {
         cid: s
         for cid, s in states.items()
@@ -194,10 +189,12 @@ def follow_registry(
                     tx.nodes.set_status(node.id, NodeStatus.INACTIVE, note=_GONE)
                 continue
             if node is None:
-                node = _admit(tx, state, documents[cid], check_endpoint, test_model)
+                node = _admit(tx, state, documents[cid], check_endpoint, admit_test_nodes)
                 _sort(out, node)
             elif cid in pending:
-                node = _fetched_late(tx, node, state, documents[cid], check_endpoint, test_model)
+                node = _fetched_late(
+                    tx, node, state, documents[cid], check_endpoint, admit_test_nodes
+                )
                 _sort(out, node)
             tx.nodes.set_chain_state(
                 node.id, stake_wei=state.stake_wei, unbonding_wei=state.unbonding_wei, block=at
@@ -255,13 +252,13 @@ def _fetched_late(
     state: RegisteredNode,
     document: bytes | MeritError,
     check_endpoint: EndpointCheck,
-    test_model: str | None,
+    admit_test_nodes: bool,
 ) -> Node:
     """A node recorded while its metadata could not be fetched, tried again: admitted once it
     comes and checks out, refused when it is wrong or still missing ``METADATA_WAIT`` after."""
     if isinstance(document, Unavailable) and datetime.now(UTC) >= node.created_at + METADATA_WAIT:
         document = MeritError(f"still unavailable after {METADATA_WAIT}: {document.one_line()}")
-    read = _read(state, document, check_endpoint, test_model)
+    read = _read(state, document, check_endpoint, admit_test_nodes)
     if isinstance(read, str):
         store.nodes.set_status(node.id, NodeStatus.INACTIVE, note=read)
     else:
@@ -277,7 +274,7 @@ def _read(
     state: RegisteredNode,
     document: bytes | MeritError,
     check_endpoint: EndpointCheck,
-    test_model: str | None,
+    admit_test_nodes: bool,
 ) -> tuple[NodeMetadata, NodeKind] | str:
     """The node's metadata, checked; else the note that says why not (not fetched yet: the
     content store did not answer; refused: what is wrong)."""
@@ -288,7 +285,7 @@ def _read(
             raise MetadataRefused(
                 f"metadata {state.metadata_cid} could not be fetched: {document.one_line()}"
             )
-        return parse_metadata(document, state, check_endpoint, test_model=test_model)
+        return parse_metadata(document, state, check_endpoint, admit_test_nodes=admit_test_nodes)
     except MeritError as exc:
         log.info("registry node %d refused: %s", state.chain_node_id, exc.detail)
         return f"{REFUSED}: {exc.detail}"
@@ -307,12 +304,12 @@ def _admit(
     state: RegisteredNode,
     document: bytes | MeritError,
     check_endpoint: EndpointCheck,
-    test_model: str | None,
+    admit_test_nodes: bool,
 ) -> Node:
     """Record a node found on chain: waiting for the examiner, waiting for its metadata, or
     refused with the reason."""
     default_name = f"node-{state.chain_node_id}"
-    read = _read(state, document, check_endpoint, test_model)
+    read = _read(state, document, check_endpoint, admit_test_nodes)
     if isinstance(read, str):
         return store.nodes.add(
             NewNode(default_name, "", "", address=state.operator, chain_node_id=state.chain_node_id,

@@ -28,6 +28,9 @@ class NodeKind(StrEnum):
     OPENAI = "openai"  # any OpenAI-compatible server: vLLM, llama.cpp, Ollama, merit node serve
 
 
+TEST_MODEL = "merit-test-node"  # the model test nodes serve and register with (dev chain only)
+
+
 class NodeStatus(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"

@@ -22,11 +22,11 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
+from services.core.types import TEST_MODEL as TEST_MODEL  # where the tests and the stack name it
 from services.core.work import name_key
 from services.nodes import prompts
 from services.nodes.signing import NodeSigner, SigningLayer
 
-TEST_MODEL = "merit-test-node"
 _OPS = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,

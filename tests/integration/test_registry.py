@@ -60,10 +60,10 @@ class Registry:
         tx(self.w3, who, self.contracts.registry.functions.register(model_hash(model), cid, amount), "register")
         return int(self.contracts.registry.functions.nodeIdOf(who.address).call())
 
-    def follow(self, *, confirmations: int = 0, loopback: bool = True, test_model: str | None = TEST_MODEL):
+    def follow(self, *, confirmations: int = 0, loopback: bool = True, test_nodes: bool = True):
         check = partial(check_endpoint, allow_loopback=loopback)
         return follow_registry(self.store, self.log, self.content, check, confirmations=confirmations,
-                               test_model=test_model)  # fmt: skip
+                               admit_test_nodes=test_nodes)  # fmt: skip
 
     def mine(self, blocks: int) -> None:
         for _ in range(blocks):
@@ -136,7 +136,7 @@ def test_stake_changes_follow_the_chain_and_a_second_pass_changes_nothing(reg: R
     ],
 )
 def test_refused_metadata_is_recorded_with_its_reason_and_never_examined(reg: Registry, case: str, why: str) -> None:
-    doc, cid, loopback, test_model = None, None, False, TEST_MODEL
+    doc, cid, loopback, test_nodes = None, None, False, True
     if case == "metadata endpoint":
         doc = metadata_document(TEST_MODEL, "http://169.254.169.254/latest/meta-data", OPERATOR.address)
     elif case == "private endpoint":
@@ -150,10 +150,10 @@ def test_refused_metadata_is_recorded_with_its_reason_and_never_examined(reg: Re
     elif case == "missing":
         cid = LocalContentStore(reg.content.root.parent / "elsewhere").put(b"never published here")
     else:
-        doc, test_model = metadata_document(TEST_MODEL, "http://8.8.8.8/v1", OPERATOR.address), None
+        doc, test_nodes = metadata_document(TEST_MODEL, "http://8.8.8.8/v1", OPERATOR.address), False
     reg.register(OPERATOR, doc, cid=cid)
     check = partial(check_endpoint, allow_loopback=loopback, resolve=lambda host, port: [host])
-    found = follow_registry(reg.store, reg.log, reg.content, check, confirmations=0, test_model=test_model)
+    found = follow_registry(reg.store, reg.log, reg.content, check, confirmations=0, admit_test_nodes=test_nodes)
     assert not found.admitted and len(found.refused) == 1
     node = reg.store.nodes.get(found.refused[0])
     assert node.status is NodeStatus.INACTIVE and node.status_note.startswith("metadata refused")
@@ -234,7 +234,7 @@ def test_metadata_the_content_store_cannot_give_yet_is_tried_again_without_holdi
 ) -> None:
     flaky = FlakyContent(reg.content)
     check = partial(check_endpoint, allow_loopback=True)
-    follow = partial(follow_registry, reg.store, reg.log, flaky, check, confirmations=0, test_model=TEST_MODEL)
+    follow = partial(follow_registry, reg.store, reg.log, flaky, check, confirmations=0, admit_test_nodes=True)
     first = reg.register(OPERATOR)
     done = follow()
     assert done.admitted == [] and done.refused == []
