@@ -10,6 +10,7 @@ localhost), so it is not held to the marketplace's egress rules; the reply is st
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -75,7 +76,5 @@ async def _forward(client: httpx.AsyncClient, method: str, url: str, body: bytes
 
 
 def _error(message: str) -> Response:
-    import json
-
     body = {"error": {"message": message, "type": "upstream_error"}}
     return Response(json.dumps(body), status_code=502, media_type="application/json")
