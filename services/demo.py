@@ -152,6 +152,18 @@ def _calibration(node: Any) -> str:
     return f"{verdict} {m[1]}/{m[2]} (pass mark {m[3]})"
 
 
+def _attestation(session: Any, node: Any, chain_node_id: int, timeout_s: float = 60) -> Any:
+    """The examiner's attestation of a node as the chain holds it: (score in basis points, valid
+    until). A node that passed is attested through the chain writer's outbox, so its attestation
+    may still be in flight when its record turns active; wait for it to be mined."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        score, until = session.registry.attestation_of(chain_node_id)
+        if until or node.status is not NodeStatus.ACTIVE or time.monotonic() > deadline:
+            return score, until
+        time.sleep(0.5)
+
+
 def _signed_work(store: Any, task_id: Any) -> str:
     """How much of a task's round came signed by its nodes' keys and verified (EIP-712)."""
     from services.core.types import AnswerStatus, JudgmentStatus
@@ -257,7 +269,7 @@ def run(
                 registered.append((spec, url, address, chain_node_id))
             examined = devstack.wait_examined(settings, [r[3] for r in registered])
             for (spec, url, address, chain_node_id), node in zip(registered, examined, strict=True):
-                score, until = session.registry.attestation_of(chain_node_id)
+                score, until = _attestation(session, node, chain_node_id)
                 attested = f"attested {score / 100:.0f}% on chain" if until else "not attested"
                 report.nodes.append(
                     DemoNode(spec, url, address, int(node.id), chain_node_id,
