@@ -62,6 +62,16 @@ class Container:
                 self._chain = open_chain_settlement(self.settings, self.store, self.chain_rpc_url)
             return self._chain
 
+    def signing_domain(self) -> SigningDomain:
+        """The domain nodes sign their work under: MERIT_SIGNING_CHAIN_ID and
+        MERIT_SIGNING_REGISTRY when set, else the marketplace chain's id and its NodeRegistry's
+        address (read when the first node is asked for work)."""
+        s = self.settings
+        if s.signing_chain_id is not None and s.signing_registry is not None:
+            return SigningDomain(s.signing_chain_id, s.signing_registry)
+        session = self.chain().session
+        return SigningDomain(session.chain_id, session.registry.address)
+
     def registry_log(self) -> RegistryLog:
         """NodeRegistry as the follower reads it, over the marketplace's chain."""
         from services.chain.registry_log import ChainRegistryLog
@@ -124,7 +134,7 @@ class Container:
 def bootstrap(settings: Settings, *, chain_rpc_url: str | None = None) -> Container:
     """Every adapter from ``settings``; the chain is opened on first use, at ``chain_rpc_url``
     when given (else the settings' chain)."""
-    return Container(
+    c = Container(
         settings=settings,
         chain_rpc_url=chain_rpc_url,
         store=PostgresStore.connect(settings.effective_database_url),
@@ -133,7 +143,7 @@ def bootstrap(settings: Settings, *, chain_rpc_url: str | None = None) -> Contai
             timeout_s=settings.node_timeout_s,
             allow_loopback=settings.nodes_on_loopback,
             max_reply_bytes=settings.node_max_reply_bytes,
-            domain=lambda: signing_domain(settings),
+            domain=lambda: c.signing_domain(),
         ),
         queue=CeleryRoundQueue(create_celery(settings)),
         bank=question_bank(settings),
@@ -141,21 +151,7 @@ def bootstrap(settings: Settings, *, chain_rpc_url: str | None = None) -> Contai
             settings.rate_limit_per_s, settings.rate_limit_burst, settings.effective_broker_url
         ),
     )
-
-
-def signing_domain(settings: Settings) -> SigningDomain:
-    """The domain nodes sign their work under: MERIT_SIGNING_CHAIN_ID and MERIT_SIGNING_REGISTRY
-    when set, else the chain's id and its NodeRegistry's address from the recorded deployment
-    (read when the first node is asked for work)."""
-    from services.chain.contracts import ChainSession
-
-    if settings.signing_chain_id is not None and settings.signing_registry is not None:
-        return SigningDomain(settings.signing_chain_id, settings.signing_registry)
-    session = ChainSession.for_settings(settings)
-    try:
-        return SigningDomain(session.chain_id, session.registry.address)
-    finally:
-        session.close()
+    return c
 
 
 def question_bank(settings: Settings) -> QuestionBank:

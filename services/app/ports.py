@@ -328,6 +328,17 @@ class RegisteredNode:
     metadata_cid: str
     stake_wei: Wei
     unbonding_wei: Wei
+    registered_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.chain_node_id,
+            "operator": self.operator,
+            "model_hash": self.model_hash,
+            "metadata_cid": self.metadata_cid,
+            "stake_wei": str(self.stake_wei),
+            "registered_at": self.registered_at.isoformat(),
+        }
 
 
 class RegistryLog(Protocol):

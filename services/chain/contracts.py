@@ -25,8 +25,9 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
+from services.app.ports import RegisteredNode
 from services.chain.anvil import DEV_CHAIN_ID
-from services.chain.deploy import Deployment, load_deployment
+from services.chain.deploy import Deployment, load_deployment, refuse_dev_chain
 from services.chain.events import EventDecoder, snake
 from services.chain.rpc import chain_id_of, connect, translate_chain_errors
 from services.chain.tx import ContractCall, contract_call
@@ -162,29 +163,6 @@ class TokenClient(_Client):
 # --- NodeRegistry -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChainNode:
-    """A node as the registry records it."""
-
-    node_id: NodeId
-    operator: str
-    model_hash: str  # 0x-hex bytes32
-    metadata_cid: str
-    stake_wei: Wei
-    registered_at: datetime
-    unbonding_wei: Wei = Wei(0)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "node_id": int(self.node_id),
-            "operator": self.operator,
-            "model_hash": self.model_hash,
-            "metadata_cid": self.metadata_cid,
-            "stake_wei": str(self.stake_wei),
-            "registered_at": self.registered_at.isoformat(),
-        }
-
-
 class RegistryClient(_Client):
     name = "NodeRegistry"
 
@@ -199,25 +177,25 @@ class RegistryClient(_Client):
         node_id = int(self._view("nodeIdOf", to_checksum_address(operator)))
         return NodeId(node_id) if node_id else None
 
-    def node(self, node_id: int, *, block: int | None = None) -> ChainNode:
+    def node(self, node_id: int, *, block: int | None = None) -> RegisteredNode:
         """Node ``node_id`` (at ``block``, default the latest); ChainNotFound
         (NodeRegistryUnknownNode) when there is none."""
         f = self._struct("getNode", int(node_id), block=block)
-        return ChainNode(
-            unbonding_wei=Wei(int(f.get("unbonding", 0))),
-            node_id=NodeId(int(node_id)),
+        return RegisteredNode(
+            chain_node_id=int(node_id),
             operator=to_checksum_address(f["operator"]),
             model_hash=_hex(f["model_hash"]),
             metadata_cid=str(f["metadata_cid"]),
             stake_wei=Wei(int(f["stake"])),
+            unbonding_wei=Wei(int(f.get("unbonding", 0))),
             registered_at=datetime.fromtimestamp(int(f["registered_at"]), UTC),
         )
 
-    def node_of(self, operator: str) -> ChainNode | None:
+    def node_of(self, operator: str) -> RegisteredNode | None:
         node_id = self.node_id_of(operator)
         return self.node(node_id) if node_id is not None else None
 
-    def nodes(self) -> list[ChainNode]:
+    def nodes(self) -> list[RegisteredNode]:
         """Every registered node, by id."""
         return [self.node(i) for i in range(1, self.node_count() + 1)]
 
@@ -620,24 +598,38 @@ class ChainSession:
         return self.chain_id == DEV_CHAIN_ID
 
     @classmethod
-    def open(cls, rpc_url: str, records_dir: Path | None) -> ChainSession:
-        """Connect to ``rpc_url`` and load its recorded deployment; ConfigInvalid without one."""
-        w3 = connect(rpc_url)
+    def open(
+        cls, rpc_url: str, records_dir: Path | None, *, w3: Web3 | None = None
+    ) -> ChainSession:
+        """The recorded deployment on the chain at ``rpc_url`` (over ``w3`` when already
+        connected); ConfigInvalid without one."""
+        w3 = w3 or connect(rpc_url)
         deployment = load_deployment(w3, records_dir)
         if deployment is None:
             raise ConfigInvalid(
-                f"no current deployment of the contracts on chain {w3.eth.chain_id} at {rpc_url}",
+                f"no current deployment of the contracts on chain {chain_id_of(w3)} at {rpc_url}",
                 hint="start the stack with `merit up`, or run `merit contracts deploy`",
             )
         return cls(w3, deployment)
 
     @classmethod
-    def for_settings(cls, settings: Settings, rpc_url: str | None = None) -> ChainSession:
+    def for_settings(
+        cls, settings: Settings, rpc_url: str | None = None, *, refuse_dev: bool = False
+    ) -> ChainSession:
         """The chain at ``rpc_url`` (default: the settings' chain) with its recorded deployment:
-        on the dev chain, the one `merit up` recorded in the data dir."""
+        on the dev chain, the one `merit up` recorded in the data dir. With ``refuse_dev``
+        (production), the dev chain and a deployment with dev-sized windows are refused."""
         url = rpc_url or settings.effective_chain_rpc_url
-        dev = chain_id_of(connect(url)) == DEV_CHAIN_ID
-        return cls.open(url, settings.dev_records_dir if dev else None)
+        w3 = connect(url)
+        chain_id = chain_id_of(w3)
+        if refuse_dev:
+            refuse_dev_chain(chain_id)
+        session = cls.open(
+            url, settings.dev_records_dir if chain_id == DEV_CHAIN_ID else None, w3=w3
+        )
+        if refuse_dev:
+            refuse_dev_chain(chain_id, session.deployment.params)
+        return session
 
     def close(self) -> None:
         """Close the HTTP sessions web3 keeps to the chain (one per thread that used it)."""

@@ -48,17 +48,9 @@ class ChainRegistryLog:
 
     def node_at(self, chain_node_id: int, block: int) -> RegisteredNode | None:
         try:
-            node = self._session.registry.node(chain_node_id, block=block)
+            return self._session.registry.node(chain_node_id, block=block)
         except ChainNotFound:
             return None
-        return RegisteredNode(
-            chain_node_id=int(node.node_id),
-            operator=node.operator,
-            model_hash=node.model_hash,
-            metadata_cid=node.metadata_cid,
-            stake_wei=Wei(int(node.stake_wei)),
-            unbonding_wei=Wei(int(node.unbonding_wei)),
-        )
 
     def min_stake(self) -> Wei:
         return self._session.registry.min_stake()

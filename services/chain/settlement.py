@@ -13,17 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from services.app.ports import FeeRange, MovedFees, OutboxRepository, Store
-from services.chain.anvil import DEV_CHAIN_ID
 from services.chain.contracts import ChainSession, task_uuid
-from services.chain.deploy import refuse_dev_chain
 from services.chain.durable import ChainPersister, persister_for
 from services.chain.events import TaskFeeMissing, TaskSettled
 from services.chain.outbox import OutboxSender, PostgresSenderLock, stored_receipt
 from services.chain.rpc import (
     CHAIN_HINT,
     account_from_key,
-    chain_id_of,
-    connect,
     translate_chain_errors,
 )
 from services.chain.tx import ContractCall, estimate, receipt_of
@@ -234,18 +230,10 @@ def open_chain_settlement(
     (``MERIT_SETTLER_KEY``, ``MERIT_EXAMINER_KEY``, ``MERIT_RESOLVER_KEY``; anvil's dev:10.. in
     dev). Production refuses the dev chain and a deployment with dev-sized windows."""
     url = rpc_url or settings.effective_chain_rpc_url
-    chain_id = chain_id_of(connect(url))
-    if not settings.is_dev:
-        refuse_dev_chain(chain_id)
-    records = settings.dev_records_dir if chain_id == DEV_CHAIN_ID else None
-    session = ChainSession.open(url, records)
-    if not settings.is_dev:
-        refuse_dev_chain(chain_id, session.deployment.params)
+    session = ChainSession.for_settings(settings, url, refuse_dev=not settings.is_dev)
     lock = PostgresSenderLock(settings.effective_database_url)
     persister = (
-        persister_for(url, settings.effective_chain_state_file)
-        if chain_id == DEV_CHAIN_ID
-        else None
+        persister_for(url, settings.effective_chain_state_file) if session.is_dev_chain else None
     )
     senders = {
         role: OutboxSender(

@@ -48,7 +48,7 @@ def epoch(
                 c.store, c.content, EpochId(epoch_id), proof_audit=proof_audit,
                 gold_roots=None if chain is None else chain.gold_commitment,
                 settlement_address=None if chain is None else chain.settlement_address,
-                domain=_signing_domain(settings),
+                domain=_signing_domain(c),
             )  # fmt: skip
         finally:
             for prover in provers:
@@ -81,14 +81,13 @@ def epoch(
         raise typer.Exit(1)
 
 
-def _signing_domain(settings: Any) -> Any:
+def _signing_domain(c: Any) -> Any:
     """The deployment's signing domain, to recover every answer's and verdict's signature (else
     the audit says it left them out)."""
-    from services.bootstrap import signing_domain
     from services.core.errors import MeritError
 
     try:
-        return signing_domain(settings)
+        return c.signing_domain()
     except MeritError as exc:
         console.print(f"[yellow]signatures not checked:[/yellow] {exc.detail}")
         return None

@@ -213,7 +213,7 @@ def slash(
     import json
 
     from services.app.evidence import slash_with_evidence
-    from services.bootstrap import bootstrap, signing_domain
+    from services.bootstrap import bootstrap
     from services.core.errors import Invalid
 
     settings = get_settings()
@@ -225,7 +225,7 @@ def slash(
         ) from exc
     with bootstrap(settings) as c:
         done = slash_with_evidence(
-            c.store, c.content, c.chain(), signing_domain(settings), doc,
+            c.store, c.content, c.chain(), c.signing_domain(), doc,
             amount_wei=None if amount is None else _wei(amount),
         )  # fmt: skip
     if as_json:

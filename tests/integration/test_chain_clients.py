@@ -13,9 +13,8 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from services.app.ports import FeeRange, MovedFees, OutboxRepository
+from services.app.ports import FeeRange, MovedFees, OutboxRepository, RegisteredNode
 from services.chain.contracts import (
-    ChainNode,
     ChainSession,
     EscrowStatus,
     model_hash,
@@ -95,7 +94,7 @@ def test_register_returns_domain_values_and_events(session: ChainSession) -> Non
     node_id = session.registry.node_id_of(OPERATOR.address)
     assert node_id == session.registry.node_count() >= 1
     node = session.registry.node(node_id)
-    assert isinstance(node, ChainNode)
+    assert isinstance(node, RegisteredNode)
     assert node.operator == OPERATOR.address
     assert node.model_hash == Web3.keccak(text="tiny-model").to_0x_hex()
     assert node.metadata_cid == CID
