@@ -8,9 +8,12 @@ estimated again and sent, one receipt at a time.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Concatenate, ParamSpec, get_type_hints
 
 import typer
 from eth_account.signers.local import LocalAccount
@@ -48,6 +51,10 @@ DryRun = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
 Amount = Annotated[str, typer.Argument(help="Amount of MRT, e.g. 90 or 0.5")]
+NodeArg = Annotated[
+    str | None, typer.Argument(help="Node id or operator address [default: the account's node]")
+]
+P = ParamSpec("P")
 
 
 def open_session(rpc_url: str | None) -> ChainSession:
@@ -253,28 +260,101 @@ def stake_view(session: ChainSession, node_id: int) -> dict[str, Any]:
     return view
 
 
+# --- write commands ------------------------------------------------------------------------------
+
+
+class ChainWrite:
+    """What a command that writes to the chain is given: the chain and who signs (both found at
+    first use, after the command's own checks; a stored key asks for its password), and how its
+    plan runs under --dry-run and --json."""
+
+    def __init__(
+        self, account: str | None, rpc_url: str | None, *, dry_run: bool, as_json: bool
+    ) -> None:
+        self.account, self.rpc_url = account, rpc_url
+        self.dry_run, self.as_json = dry_run, as_json
+
+    @functools.cached_property
+    def _opened(self) -> tuple[ChainSession, LocalAccount]:
+        session = open_session(self.rpc_url)
+        return session, signer(session, self.account)
+
+    @property
+    def session(self) -> ChainSession:
+        return self._opened[0]
+
+    @property
+    def signer(self) -> LocalAccount:
+        return self._opened[1]
+
+    @property
+    def shows_result(self) -> bool:
+        """Whether the plan is sent and the output is read by a person (neither --dry-run nor
+        --json): then a command may say what the chain holds now."""
+        return not self.dry_run and not self.as_json
+
+    def approving(
+        self, amount: int, call: ContractCall, spender: str | None = None
+    ) -> list[ContractCall]:
+        """``call``, after the signer's approval of ``amount`` to ``spender`` when needed."""
+        return with_approval(self.session, self.signer.address, amount, call, spender)
+
+    def run(self, calls: list[ContractCall]) -> list[TxResult]:
+        return run_plan(
+            self.session, self.signer, calls, dry_run=self.dry_run, as_json=self.as_json
+        )
+
+
+_WRITE_OPTIONS = (
+    ("account", AccountSpec, None),
+    ("rpc_url", RpcUrl, None),
+    ("dry_run", DryRun, False),
+    ("as_json", AsJson, False),
+)
+
+
+def chain_write(command: Callable[Concatenate[ChainWrite, P], None]) -> Callable[..., None]:
+    """``command(write, ...)`` as a command that takes its own arguments and options, then
+    --account, --rpc-url, --dry-run and --json, which it is handed as ``write``."""
+    own = list(inspect.signature(command).parameters.values())[1:]
+    hints = get_type_hints(command, include_extras=True)
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, kind, default in _WRITE_OPTIONS
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name, default) for name, _, default in _WRITE_OPTIONS}
+        write = ChainWrite(
+            options["account"], options["rpc_url"],
+            dry_run=options["dry_run"], as_json=options["as_json"],
+        )  # fmt: skip
+        command(write, *args, **kwargs)
+
+    parameters = [p.replace(annotation=hints[p.name]) for p in own] + added
+    wrapper.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return wrapper
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 
 @errors_as_one_line
+@chain_write
 def faucet(
+    write: ChainWrite,
     amount: Annotated[str, typer.Argument(help="MRT to mint")] = "1000",
     to: Annotated[str | None, typer.Option(help="Recipient [default: the account]")] = None,
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
 ) -> None:
     """Mint test MRT on the dev chain (chain id 31337 only)."""
-    _require_dev_chain_at(rpc_url)
-    session = open_session(rpc_url)
-    signing = signer(session, account)
+    _require_dev_chain_at(write.rpc_url)
+    session, signing = write.session, write.signer
     recipient = to_checksum_address(to) if to else signing.address
     wei = amount_wei(amount)
-    run_plan(
-        session, signing, [session.token.faucet(recipient, wei)], dry_run=dry_run, as_json=as_json
-    )
-    if not dry_run and not as_json:
+    write.run([session.token.faucet(recipient, wei)])
+    if write.shows_result:
         balance = session.token.balance_of(recipient)
         console.print(
             f"{recipient} now holds {format_mrt(balance)}", highlight=False, soft_wrap=True
@@ -284,10 +364,12 @@ def faucet(
 __all__ = [
     "AccountSpec",
     "AsJson",
+    "ChainWrite",
     "DryRun",
     "RpcUrl",
     "address_of",
     "amount_wei",
+    "chain_write",
     "faucet",
     "format_eth",
     "format_mrt",

@@ -6,22 +6,19 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from services.cli.chain_cmds import (
     AccountSpec,
     Amount,
     AsJson,
-    DryRun,
+    ChainWrite,
     RpcUrl,
     address_of,
     amount_wei,
+    chain_write,
     open_session,
-    run_plan,
-    signer,
-    with_approval,
 )
-from services.cli.output import console, errors_as_one_line, print_json
+from services.cli.output import console, errors_as_one_line, field_table, print_json
 from services.core.money import format_mrt
 
 bond_app = typer.Typer(
@@ -53,9 +50,7 @@ def bond_show(
     if as_json:
         print_json(view)
         return
-    table = Table(title=f"settler bond on chain {session.chain_id}", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
+    table = field_table(f"settler bond on chain {session.chain_id}")
     for label, key in (("bond", "bond_wei"), ("locked by a pending proposal", "locked_wei"),
                        ("free", "free_wei"), ("a proposal needs", "settler_bond_wei")):  # fmt: skip
         table.add_row(label, format_mrt(int(view[key])))
@@ -65,45 +60,30 @@ def bond_show(
 
 @bond_app.command("post")
 @errors_as_one_line
+@chain_write
 def bond_post(
+    write: ChainWrite,
     amount: Amount,
     for_account: Annotated[
         str | None, typer.Option("--for", help="Whose bond [default: --account]")
     ] = None,
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
 ) -> None:
     """Post AMOUNT MRT to a settler's bond (yours, or --for another account), approving first."""
-    session = open_session(rpc_url)
-    signing = signer(session, account)
+    settlement, signing = write.session.settlement, write.signer
     wei = amount_wei(amount)
     target = for_account or signing.address
-    call = session.settlement.post_bond(target, wei)
-    calls = with_approval(session, signing.address, wei, call, session.settlement.address)
-    run_plan(session, signing, calls, dry_run=dry_run, as_json=as_json)
-    if not dry_run and not as_json:
-        bond, _ = session.settlement.bond_of(target)
+    write.run(write.approving(wei, settlement.post_bond(target, wei), settlement.address))
+    if write.shows_result:
+        bond, _ = settlement.bond_of(target)
         console.print(f"{target} bonds {format_mrt(bond)}")
 
 
 @bond_app.command("withdraw")
 @errors_as_one_line
-def bond_withdraw(
-    amount: Amount, account: AccountSpec = None, rpc_url: RpcUrl = None, dry_run: DryRun = False,
-    as_json: AsJson = False,
-) -> None:  # fmt: skip
+@chain_write
+def bond_withdraw(write: ChainWrite, amount: Amount) -> None:
     """Withdraw AMOUNT MRT of your bond's free part (a pending proposal locks the rest)."""
-    session = open_session(rpc_url)
-    signing = signer(session, account)
-    run_plan(
-        session,
-        signing,
-        [session.settlement.withdraw_bond(amount_wei(amount))],
-        dry_run=dry_run,
-        as_json=as_json,
-    )
+    write.run([write.session.settlement.withdraw_bond(amount_wei(amount))])
 
 
 @challenge_app.command("show")
@@ -126,50 +106,34 @@ def challenge_show(epoch: Epoch, rpc_url: RpcUrl = None, as_json: AsJson = False
 
 @challenge_app.command("open")
 @errors_as_one_line
+@chain_write
 def challenge_open(
+    write: ChainWrite,
     epoch: Epoch,
     evidence: Annotated[str, typer.Option(help="CID of the evidence document")],
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
 ) -> None:
     """Challenge EPOCH's proposal inside its window, paying the challenge bond (approved first);
     `merit watch` does this on its own when a recomputation differs."""
-    session = open_session(rpc_url)
-    signing = signer(session, account)
-    bond = int(session.settlement.challenge_bond())
-    call = session.settlement.challenge(epoch, evidence)
-    run_plan(session, signing,
-             with_approval(session, signing.address, bond, call, session.settlement.address),
-             dry_run=dry_run, as_json=as_json)  # fmt: skip
+    settlement = write.session.settlement
+    bond = int(settlement.challenge_bond())
+    write.run(write.approving(bond, settlement.challenge(epoch, evidence), settlement.address))
 
 
 @challenge_app.command("resolve")
 @errors_as_one_line
+@chain_write
 def challenge_resolve(
+    write: ChainWrite,
     epoch: Epoch,
     upheld: Annotated[
         bool, typer.Option("--upheld/--rejected", help="Rule for the challenger, or against")
     ],
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
 ) -> None:
     """Rule on EPOCH's open challenge (the resolver's key): upheld cancels the proposal (the
     settler proposes the epoch again) and pays the challenger its bond and the slashed settler
     bond; rejected sends the challenge bond to the treasury and the proposal finalizes as due."""
-    session = open_session(rpc_url)
-    signing = signer(session, account)
-    run_plan(
-        session,
-        signing,
-        [session.settlement.resolve(epoch, upheld)],
-        dry_run=dry_run,
-        as_json=as_json,
-    )
-    if not dry_run and not as_json:
+    write.run([write.session.settlement.resolve(epoch, upheld)])
+    if write.shows_result:
         console.print(
             f"epoch {epoch}: challenge {'upheld, proposal cancelled' if upheld else 'rejected'}"
         )

@@ -7,15 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.chain_cmds import (
-    AccountSpec,
-    AsJson,
-    DryRun,
-    RpcUrl,
-    open_session,
-    run_plan,
-    signer,
-)
+from services.cli.chain_cmds import ChainWrite, chain_write
 from services.cli.output import console, errors_as_one_line
 from services.core.errors import Conflict, NotFound
 from services.core.money import format_mrt
@@ -24,22 +16,19 @@ from services.settings import get_settings
 
 
 @errors_as_one_line
+@chain_write
 def claim(
+    write: ChainWrite,
     epoch: Annotated[
         int | None,
         typer.Option(min=1, help="Claim with this finalized epoch's proof [default: the latest]"),
     ] = None,
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
 ) -> None:
     """Claim everything the account's node earned and has not claimed yet (one transaction covers
     every epoch since its last claim)."""
     from services.store.db import PostgresStore
 
-    session = open_session(rpc_url)
-    signing = signer(session, account)
+    session, signing = write.session, write.signer
     store = PostgresStore.connect(get_settings().effective_database_url)
     try:
         entry = store.settlements.claim_of(
@@ -61,9 +50,8 @@ def claim(
             f"{format_mrt(entry.cumulative_wei)}",
             hint="rewards of later epochs become claimable when they are finalized",
         )
-    call = session.settlement.claim_entry(entry)
-    run_plan(session, signing, [call], dry_run=dry_run, as_json=as_json)
-    if not dry_run and not as_json:
+    write.run([session.settlement.claim_entry(entry)])
+    if write.shows_result:
         console.print(
             f"node {entry.chain_node_id} claimed {format_mrt(entry.cumulative_wei - claimed)} "
             f"(epoch {entry.epoch_id}, {format_mrt(entry.cumulative_wei)} in all)",

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from services.cli.output import console, errors_as_one_line, print_json
+from services.cli.output import console, errors_as_one_line, field_table, print_json
 from services.core.money import format_mrt
 from services.settings import get_settings
 
@@ -94,11 +94,7 @@ def demo(
 
     e = report.escrow
     if e:
-        escrow_t = Table(
-            title="fees: escrowed before dispatch, pooled only once moved", show_header=False
-        )
-        escrow_t.add_column("field")
-        escrow_t.add_column("value")
+        escrow_t = field_table("fees: escrowed before dispatch, pooled only once moved")
         escrow_t.add_row("requester (payer)", e["payer"])
         escrow_t.add_row(
             "escrowed",
@@ -117,9 +113,7 @@ def demo(
         console.print(escrow_t)
 
     s = report.settlement
-    settle_t = Table(title=f"epoch {s['epoch']} settlement", show_header=False)
-    settle_t.add_column("field")
-    settle_t.add_column("value")
+    settle_t = field_table(f"epoch {s['epoch']} settlement")
     settle_t.add_row("pool (fees + emission)", format_mrt(s["pool_wei"]))
     settle_t.add_row("paid on chain", format_mrt(s["total_wei"]))
     settle_t.add_row(
@@ -142,9 +136,7 @@ def demo(
         console.print(roles_t)
     g = report.gold
     if g:
-        gold_t = Table(title=f"hidden gold, epoch {g['epoch']}", show_header=False)
-        gold_t.add_column("field")
-        gold_t.add_column("value")
+        gold_t = field_table(f"hidden gold, epoch {g['epoch']}")
         gold_t.add_row(
             "set",
             f"{g['items']} questions drawn from the deployment's secret; Merkle root {g['root']}",

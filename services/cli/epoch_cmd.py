@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from services.cli.chain_cmds import AsJson, RpcUrl, open_session
-from services.cli.output import console, errors_as_one_line, print_json
+from services.cli.output import console, errors_as_one_line, field_table, print_json
 from services.core.money import format_mrt
 from services.settings import get_settings
 
@@ -114,9 +114,7 @@ def show(
     if as_json:
         print_json(view)
         return
-    table = Table(title=f"epoch {epoch}", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
+    table = field_table(f"epoch {epoch}")
     table.add_row("status", view["status"])
     table.add_row("pool", format_mrt(int(view["pool_wei"])))
     table.add_row("challenge window ends", view["challenge_ends_at"] or "-")

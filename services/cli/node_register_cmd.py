@@ -9,17 +9,7 @@ from eth_utils.address import is_address
 
 from services.chain.contracts import model_hash
 from services.chain.operators import metadata_document
-from services.cli.chain_cmds import (
-    AccountSpec,
-    AsJson,
-    DryRun,
-    RpcUrl,
-    amount_wei,
-    open_session,
-    run_plan,
-    with_approval,
-)
-from services.cli.chain_cmds import signer as signer_of
+from services.cli.chain_cmds import ChainWrite, amount_wei, chain_write
 from services.cli.output import console, errors_as_one_line
 from services.content import build_content_store, cid_of
 from services.core.errors import Conflict, Invalid
@@ -29,7 +19,9 @@ from services.settings import get_settings
 
 
 @errors_as_one_line
+@chain_write
 def register(
+    write: ChainWrite,
     model: Annotated[
         str, typer.Option(help="The model served (its name; the chain holds its hash)")
     ],
@@ -52,10 +44,6 @@ def register(
     name: Annotated[
         str | None, typer.Option(help="The node's name in the marketplace [default: node-ID]")
     ] = None,
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
 ) -> None:
     """Register your node in the NodeRegistry, approving and staking the minimum (or --stake).
 
@@ -73,9 +61,8 @@ def register(
         raise Invalid(
             f"--signer {signer!r} is not an address", hint="give the 0x address of the signing key"
         )
-    session = open_session(rpc_url)
-    signing = signer_of(session, account)
-    registry = session.registry
+    signing = write.signer
+    registry = write.session.registry
     existing = registry.node_id_of(signing.address)
     if existing is not None:
         raise Conflict(
@@ -85,16 +72,17 @@ def register(
     model_hash_ = model_hash(model)
     if metadata_cid is None:
         doc = metadata_document(model, endpoint, signing.address, signer=signer, name=name)
-        metadata_cid = cid_of(doc) if dry_run else build_content_store(get_settings()).put(doc)
+        metadata_cid = (
+            cid_of(doc) if write.dry_run else build_content_store(get_settings()).put(doc)
+        )
     stake_wei = amount_wei(stake) if stake is not None else None
     register_call = registry.register(model_hash_, metadata_cid, stake_wei)
     pulled = registry.register_stake(stake_wei)
-    calls = with_approval(session, signing.address, pulled, register_call)
-    run_plan(session, signing, calls, dry_run=dry_run, as_json=as_json)
-    if dry_run:
+    write.run(write.approving(pulled, register_call))
+    if write.dry_run:
         return
     node_id = registry.node_id_of(signing.address)
-    if not as_json:
+    if not write.as_json:
         console.print(
             f"registered node {node_id} for {signing.address} with {format_mrt(pulled)} staked "
             f"(metadata {metadata_cid})",

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from services.core.errors import MeritError
 
@@ -38,3 +39,11 @@ def errors_as_one_line(fn: F) -> F:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def field_table(title: str) -> Table:
+    """A table of one thing's fields, without a header: a row of field and value each."""
+    table = Table(title=title, show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    return table

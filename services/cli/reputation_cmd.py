@@ -14,7 +14,14 @@ import typer
 from rich.table import Table
 
 from services.api_client import ApiClient
-from services.cli.chain_cmds import AccountSpec, AsJson, RpcUrl, node_id_of_arg, open_session
+from services.cli.chain_cmds import (
+    AccountSpec,
+    AsJson,
+    NodeArg,
+    RpcUrl,
+    node_id_of_arg,
+    open_session,
+)
 from services.cli.output import console, errors_as_one_line, print_json
 from services.core.money import format_mrt
 from services.settings import get_settings
@@ -36,9 +43,7 @@ def _row(node: dict[str, Any]) -> dict[str, Any]:
 
 @errors_as_one_line
 def reputation(
-    node: Annotated[
-        str | None, typer.Argument(help="Node id or operator address [default: the account's node]")
-    ] = None,
+    node: NodeArg = None,
     account: AccountSpec = None,
     rpc_url: RpcUrl = None,
     api_url: ApiUrl = None,

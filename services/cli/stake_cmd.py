@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
-from rich.table import Table
 
 from services.cli.chain_cmds import (
     AccountSpec,
     Amount,
     AsJson,
-    DryRun,
+    ChainWrite,
+    NodeArg,
     RpcUrl,
     amount_wei,
+    chain_write,
     node_id_of_arg,
     open_session,
-    run_plan,
-    signer,
     stake_view,
-    with_approval,
 )
-from services.cli.output import console, errors_as_one_line, print_json
+from services.cli.output import console, errors_as_one_line, field_table, print_json
 from services.core.money import format_mrt
 
 app = typer.Typer(help="Stake MRT on your node.", no_args_is_help=True)
@@ -29,21 +25,14 @@ app = typer.Typer(help="Stake MRT on your node.", no_args_is_help=True)
 
 @app.command("add")
 @errors_as_one_line
-def add(
-    amount: Amount,
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
-) -> None:
+@chain_write
+def add(write: ChainWrite, amount: Amount) -> None:
     """Add AMOUNT MRT to your node's stake (approving the registry first when needed)."""
-    session = open_session(rpc_url)
-    signing = signer(session, account)
+    signing = write.signer
     wei = amount_wei(amount)
-    registry = session.registry
-    calls = with_approval(session, signing.address, wei, registry.stake(wei))
-    run_plan(session, signing, calls, dry_run=dry_run, as_json=as_json)
-    if not dry_run and not as_json:
+    registry = write.session.registry
+    write.run(write.approving(wei, registry.stake(wei)))
+    if write.shows_result:
         node_id = registry.node_id_of(signing.address)
         if node_id is not None:
             console.print(
@@ -54,9 +43,7 @@ def add(
 @app.command("show")
 @errors_as_one_line
 def show(
-    node: Annotated[
-        str | None, typer.Argument(help="Node id or operator address [default: the account's node]")
-    ] = None,
+    node: NodeArg = None,
     account: AccountSpec = None,
     rpc_url: RpcUrl = None,
     as_json: AsJson = False,
@@ -67,9 +54,7 @@ def show(
     if as_json:
         print_json(view)
         return
-    table = Table(title=f"node {view['node_id']} on chain {session.chain_id}", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
+    table = field_table(f"node {view['node_id']} on chain {session.chain_id}")
     rows = [
         ("operator", view["operator"]),
         ("stake", format_mrt(int(view["stake_wei"]))),
@@ -97,29 +82,15 @@ def show(
 
 @app.command("unstake")
 @errors_as_one_line
-def unstake(
-    amount: Amount,
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
-) -> None:
+@chain_write
+def unstake(write: ChainWrite, amount: Amount) -> None:
     """Start unbonding AMOUNT MRT of your stake (withdraw it after the unbonding period)."""
-    session = open_session(rpc_url)
-    signing = signer(session, account)
-    run_plan(session, signing, [session.registry.request_unstake(amount_wei(amount))],
-             dry_run=dry_run, as_json=as_json)  # fmt: skip
+    write.run([write.session.registry.request_unstake(amount_wei(amount))])
 
 
 @app.command("withdraw")
 @errors_as_one_line
-def withdraw(
-    account: AccountSpec = None,
-    rpc_url: RpcUrl = None,
-    dry_run: DryRun = False,
-    as_json: AsJson = False,
-) -> None:
+@chain_write
+def withdraw(write: ChainWrite) -> None:
     """Withdraw stake whose unbonding period has ended."""
-    session = open_session(rpc_url)
-    signing = signer(session, account)
-    run_plan(session, signing, [session.registry.withdraw()], dry_run=dry_run, as_json=as_json)
+    write.run([write.session.registry.withdraw()])
