@@ -66,12 +66,16 @@ def keystore() -> Keystore:
     return Keystore.in_data_dir(get_settings().resolved_data_dir)
 
 
-def keystore_password() -> str:
-    """MERIT_KEYSTORE_PASSWORD, else a prompt (never echoed)."""
+def keystore_password(*, new: bool = False) -> str:
+    """MERIT_KEYSTORE_PASSWORD, else a prompt (never echoed; asked twice for a ``new`` key)."""
     from_env = os.environ.get("MERIT_KEYSTORE_PASSWORD")
     if from_env:
         return from_env
-    password: str = typer.prompt("keystore password", hide_input=True)
+    password: str = typer.prompt(
+        "new keystore password" if new else "keystore password",
+        hide_input=True,
+        confirmation_prompt=new,
+    )
     return password
 
 
