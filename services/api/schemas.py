@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.app.tasks import MAX_PROMPT_CHARS, TaskView
 from services.core import aggregation
-from services.core.types import Node, NodeId
+from services.core.types import JudgmentStatus, Node, NodeId
 
 
 class TaskIn(BaseModel):
@@ -67,7 +69,10 @@ class AnswerOut(BaseModel):
     node_id: int
     node_name: str | None
     node_kind: str | None
-    status: str
+    status: str = Field(description="ok, no_show, or rejected (never counted nor paid)")
+    rejected: str | None = Field(
+        None, description="why the answer was rejected: unsigned, or not signed by its node's key"
+    )
     content: str | None
     latency_ms: int
 
@@ -101,6 +106,10 @@ class JudgmentOut(BaseModel):
     left_id: int
     right_id: int
     outcome: str
+    status: str = Field("ok", description="ok, or rejected (never counted nor paid)")
+    rejected: str | None = Field(
+        None, description="why the verdict was rejected: unsigned, or not signed by its judge's key"
+    )
 
 
 class TaskOut(BaseModel):
@@ -148,6 +157,8 @@ class TaskOut(BaseModel):
         wins: dict[NodeId, float] = {}
         judged: dict[NodeId, int] = {}
         for j in v.judgments:
+            if j.status is not JudgmentStatus.OK:
+                continue  # a rejected verdict counts for nobody
             for nid in (j.left_id, j.right_id):
                 judged[nid] = judged.get(nid, 0) + 1
             share = {"left": (1.0, 0.0), "right": (0.0, 1.0), "tie": (0.5, 0.5)}[j.outcome.value]
@@ -206,6 +217,7 @@ class TaskOut(BaseModel):
                     node_name=name(a.node_id),
                     node_kind=v.nodes[a.node_id].kind.value if a.node_id in v.nodes else None,
                     status=a.status.value,
+                    rejected=_rejected(a.raw),
                     content=a.content,
                     latency_ms=a.latency_ms,
                 )
@@ -217,6 +229,8 @@ class TaskOut(BaseModel):
                     left_id=j.left_id,
                     right_id=j.right_id,
                     outcome=j.outcome.value,
+                    status=j.status.value,
+                    rejected=_rejected(j.raw),
                 )
                 for j in v.judgments
             ],
@@ -253,3 +267,9 @@ class NodeOut(BaseModel):
             synced_block=n.synced_block, address=n.address, chain_node_id=n.chain_node_id,
             signer=n.signer, metadata_cid=n.metadata_cid,
         )  # fmt: skip
+
+
+def _rejected(raw: Mapping[str, Any]) -> str | None:
+    """The reason the round recorded for rejecting a node's work, if it did."""
+    reason = raw.get("rejected")
+    return None if reason is None else str(reason)

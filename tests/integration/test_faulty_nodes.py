@@ -125,6 +125,15 @@ def test_work_signed_wrongly_or_not_at_all_is_rejected_and_unpaid_while_the_roun
     verdicts = store.judgments.list_for_task(task.id)
     assert all(j.status is JudgmentStatus.REJECTED for j in verdicts if names[j.judge_id].startswith("sig-"))
     assert any(j.status is JudgmentStatus.OK for j in verdicts)
+    # the requester's view names the rejected work and why, and counts none of it
+    from services.api.schemas import TaskOut
+    from services.app.tasks import view_task
+
+    view = TaskOut.from_view(view_task(store, task.id))
+    shown = {a.node_name: a for a in view.answers}
+    assert shown["sig-unsigned"].status == "rejected" and "unsigned" in shown["sig-unsigned"].rejected
+    assert "not the node's signer" in shown["sig-bad-signature"].rejected
+    assert all(a.rejected is None for n, a in shown.items() if n.startswith("test-node-"))
     closed = close_epoch(store, LocalContentStore(tmp_path / "content"), escrow=escrow_of(store))
     paid = {names[n.node_id]: n.reward for n in closed.result.nodes}
     assert all(paid.get(f"sig-{f}", 0) == 0 for f in SIGNATURE_FAULTS)

@@ -160,6 +160,39 @@ def test_forged_replayed_and_unsigned_work_is_rejected_and_unpaid_while_the_roun
         assert sum(paid.values()) > 0
 
 
+class ForgedVerdicts(AttackingNodes):
+    """Every node gives an answer of its own (so the round judges); ``bad-judge`` signs its
+    answer with its own key and its verdicts with another."""
+
+    def answer(self, node, prompt, order):
+        text = f"the answer of {node.name}"
+        return NodeReply(text, 1, receipt=self._receipt(node.name, order, prompt.encode(), text.encode()))
+
+    def judge(self, node, prompt, left, right, order):
+        signer = "someone else" if node.name == "bad-judge" else node.name
+        receipt = self._receipt(signer, order, prompt.encode(), b"left", left, right)
+        return NodeVerdict(Outcome.LEFT, 1, receipt=receipt)
+
+
+def test_the_requesters_view_names_rejected_verdicts_and_counts_none_of_them():
+    from services.api.schemas import TaskOut
+    from services.app.tasks import view_task
+
+    store = _swarm(("honest-1", "honest-2", "honest-3", "bad-judge"))
+    requester = PayingRequester(store, ListQueue(), MemoryEscrow())
+    task = requester.submit(prompt="Name a colour.", requester="r", fee_wei=10**18, swarm_size=4)
+    rounds.run_round(store, ForgedVerdicts({}), task.id, min_answers=3)
+    names = {n.id: n.name for n in store.nodes.list()}
+    view = TaskOut.from_view(view_task(store, task.id))
+    assert all(a.status == "ok" and a.rejected is None for a in view.answers)  # its answer is signed
+    rejected = [j for j in view.judgments if j.status == "rejected"]
+    assert rejected and all(names[j.judge_id] == "bad-judge" and "not the node's signer" in j.rejected for j in rejected)
+    assert all(names[j.judge_id] != "bad-judge" and j.rejected is None for j in view.judgments if j.status == "ok")
+    # each counted verdict gives one win to the pair it judged; a rejected one gives none
+    assert sum(r.wins for r in view.ranking) == len(view.judgments) - len(rejected)
+    assert sum(r.judged for r in view.ranking) == 2 * (len(view.judgments) - len(rejected))
+
+
 def test_calibration_answers_that_are_not_signed_by_the_node_count_as_unanswered():
     world = World(9)
     bank = SimBank(world)
