@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from services.core.errors import MeritError
+from services.cli.output import console, err_console, errors_as_one_line, print_json
 
 app = typer.Typer(help="The database: migrations and their state.", no_args_is_help=True)
 
-_URL_HELP = "PostgreSQL URL (default: MERIT_DATABASE_URL, else the embedded server's)"
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL (default: MERIT_DATABASE_URL, else the embedded server's)",
+    ),
+]
 
 
 def _url(database_url: str | None) -> str:
@@ -25,20 +28,10 @@ def _url(database_url: str | None) -> str:
     return get_settings().effective_database_url
 
 
-def _fail(exc: MeritError) -> typer.Exit:
-    Console(stderr=True).print(
-        f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True
-    )
-    return typer.Exit(exc.exit_code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
 @app.command()
+@errors_as_one_line
 def migrate(
-    database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
+    database_url: DatabaseUrl = None,
     as_json: bool = typer.Option(False, "--json", help="Print the applied versions as JSON"),
 ) -> None:
     """Apply pending migrations, each in one transaction."""
@@ -46,16 +39,12 @@ def migrate(
     from services.store.session import describe_url
 
     url = _url(database_url)
-    try:
-        applied = run_migrations(url)
-    except MeritError as exc:
-        raise _fail(exc) from None
+    applied = run_migrations(url)
     if as_json:
-        _print_json(
+        print_json(
             [{"version": m.version, "name": m.name, "checksum": m.checksum} for m in applied]
         )
         return
-    console = Console()
     if not applied:
         console.print(f"{describe_url(url)}: up to date", highlight=False)
         return
@@ -69,8 +58,9 @@ def migrate(
 
 
 @app.command()
+@errors_as_one_line
 def status(
-    database_url: str | None = typer.Option(None, "--database-url", help=_URL_HELP),
+    database_url: DatabaseUrl = None,
     as_json: bool = typer.Option(False, "--json", help="Print the migration states as JSON"),
 ) -> None:
     """Show each migration: applied, pending, changed since applied, or unknown to this code.
@@ -82,12 +72,9 @@ def status(
     from services.store.session import describe_url
 
     url = _url(database_url)
-    try:
-        states = migration_status(url)
-    except MeritError as exc:
-        raise _fail(exc) from None
+    states = migration_status(url)
     if as_json:
-        _print_json(
+        print_json(
             [
                 {"version": s.version, "name": s.name, "state": s.state, "applied_at": s.applied_at}
                 for s in states
@@ -107,13 +94,11 @@ def status(
                 f"[{colour[s.state]}]{s.state}[/{colour[s.state]}]",
                 s.applied_at.isoformat(timespec="seconds") if s.applied_at else "",
             )
-        Console().print(table)
+        console.print(table)
     found = {s.state for s in states}
     if found & {"changed", "unknown"}:
         raise typer.Exit(78)
     if "pending" in found:
         if not as_json:
-            Console(stderr=True).print(
-                "pending migrations; run `merit db migrate`", highlight=False
-            )
+            err_console.print("pending migrations; run `merit db migrate`", highlight=False)
         raise typer.Exit(1)
