@@ -18,6 +18,7 @@ import random
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 
+from services.core.errors import Invalid
 from services.core.types import Candidate, NodeId, PairAssignment
 
 # Swarms up to this size get the full round robin from ``schedule``; larger ones the sparse one.
@@ -197,3 +198,15 @@ def plan(
         if len(out) == dealt:  # every judge has judged every pair it may
             break
     return out
+
+
+def check_judge(judge_id: NodeId, left_id: NodeId, right_id: NodeId) -> None:
+    """Invalid unless ``judge_id`` may judge the pair (``left_id``, ``right_id``): two different
+    nodes, neither of them the judge (a verdict stored against this rule is refused)."""
+    if judge_id in (left_id, right_id):
+        raise Invalid(
+            f"node {judge_id} cannot judge a pair that holds its own answer",
+            hint="judges are assigned pairs of other nodes' answers",
+        )
+    if left_id == right_id:
+        raise Invalid(f"a pair needs two different nodes, got {left_id} twice")

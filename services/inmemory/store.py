@@ -5,7 +5,9 @@ ids count from 1 and, like identity sequences, are spent by a failed or rolled-b
 numbers are gapless; task ids are UUIDs), the same orderings, the same idempotent writes, and the
 same errors where a constraint of the migrations refuses a row (CHECK: Invalid, foreign key:
 NotFound, unique: Conflict). What PostgreSQL keeps as jsonb goes through JSON here too, so bytes
-come back as 0x-hex, mapping keys as strings, and NaN is refused.
+come back as 0x-hex, mapping keys as strings, and NaN is refused. The encoding of those columns
+(``services.store.jsonb``) and the errors of a missing row or a refused rewrite
+(``services.store.refusals``) are the PostgreSQL adapter's own, imported without psycopg.
 
 Each call is atomic under one re-entrant lock. ``transaction()`` holds the lock for its whole block
 (other threads wait) and on an exception restores every table as it was on entry; a nested block is
@@ -44,6 +46,7 @@ from services.app.ports import (
     node_taken,
 )
 from services.core.errors import Conflict, Invalid, MeritError, NotFound, StoreUnavailable
+from services.core.schedule import check_judge
 from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
 from services.core.types import (
     Answer,
@@ -75,6 +78,35 @@ from services.core.types import (
     TaskId,
     TaskStatus,
     Wei,
+)
+from services.store.jsonb import (
+    candidates_json,
+    candidates_of,
+    dumps,
+    pairs_json,
+    pairs_of,
+    ranking_json,
+    ranking_of,
+    seats_json,
+    seats_of,
+    weights_json,
+    weights_of,
+)
+from services.store.refusals import (
+    chain_node_not_known,
+    closed_again,
+    enqueued_again,
+    entry_finished,
+    entry_not_found,
+    epoch_not_found,
+    no_round,
+    no_settlement,
+    node_name_not_found,
+    node_not_found,
+    nonce_taken,
+    parse_task_id,
+    same_address,
+    task_not_found,
 )
 
 if TYPE_CHECKING:
@@ -230,12 +262,10 @@ class _Tables:
         return t
 
     def node(self, node_id: NodeId) -> Node:
-        return _get(
-            self.nodes, node_id, lambda: NotFound(f"node {node_id} not found", hint=_NODE_HINT)
-        )
+        return _get(self.nodes, node_id, lambda: node_not_found(node_id))
 
     def task(self, task_id: TaskId) -> Task:
-        return _get(self.tasks, _task_key(task_id), lambda: _task_not_found(task_id))
+        return _get(self.tasks, _task_key(task_id), lambda: task_not_found(task_id))
 
     def open_epoch(self) -> Epoch:
         """The open epoch, opened now (numbered max + 1) when there is none."""
@@ -256,9 +286,6 @@ class _Tables:
 
 
 # ---------------------------------------------------------------- errors, JSON, keys, copies
-_NODE_HINT = "list nodes with `merit node list`"
-
-
 def _get(table: Mapping[K, V], key: K, missing: Callable[[], MeritError]) -> V:
     try:
         return table[key]
@@ -284,31 +311,14 @@ def _present(ok: bool, table: str, column: str, value: object, target: str) -> N
         )
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (tuple, set, frozenset)):
-        return builtins.list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _json(value: Any) -> Any:
     """``value`` as a jsonb column gives it back; Invalid for what JSON cannot hold (NaN,
     objects)."""
-    try:
-        text = json.dumps(value, default=_json_default, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise Invalid(f"cannot store as JSON: {exc}") from exc
-    return json.loads(text)
+    return json.loads(dumps(value))
 
 
 def _task_key(task_id: str) -> str:
-    try:
-        return str(uuid.UUID(str(task_id)))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(f"task {task_id!r} not found", hint="task ids are UUIDs") from None
+    return str(parse_task_id(task_id))
 
 
 def _task_key_or_none(task_id: str) -> str | None:
@@ -316,14 +326,6 @@ def _task_key_or_none(task_id: str) -> str | None:
         return _task_key(task_id)
     except NotFound:
         return None
-
-
-def _task_not_found(task_id: TaskId) -> NotFound:
-    return NotFound(f"task {task_id} not found", hint="check the id returned by POST /v1/tasks")
-
-
-def _no_round(task_id: TaskId) -> NotFound:
-    return NotFound(f"no round started for task {task_id}", hint="start the round first")
 
 
 def _node_out(n: Node) -> Node:
@@ -405,11 +407,7 @@ class MemoryNodes(_Repo):
     def get_by_chain_id(self, chain_node_id: int) -> Node:
         found = next((n for n in self._db.nodes.values() if n.chain_node_id == chain_node_id), None)
         if found is None:
-            raise NotFound(
-                f"registry node {chain_node_id} is not known to the marketplace yet",
-                hint="the marketplace follows the registry a few blocks behind its head; "
-                "try again shortly",
-            )
+            raise chain_node_not_known(chain_node_id)
         return _node_out(found)
 
     @_locked
@@ -444,7 +442,7 @@ class MemoryNodes(_Repo):
     def get_by_name(self, name: str) -> Node:
         found = next((n for n in self._db.nodes.values() if n.name == name), None)
         if found is None:
-            raise NotFound(f"node {name!r} not found", hint=_NODE_HINT)
+            raise node_name_not_found(name)
         return _node_out(found)
 
     @_locked
@@ -674,13 +672,7 @@ class MemoryJudgments(_Repo):
         """Store the verdict; False when this judge already judged this ordered pair of this task,
         or the round is finished. A judge judging its own answer is refused (Invalid)."""
         key = _task_key(judgment.task_id)
-        if judgment.judge_id in (judgment.left_id, judgment.right_id):
-            raise Invalid(
-                f"node {judgment.judge_id} cannot judge a pair that holds its own answer",
-                hint="judges are assigned pairs of other nodes' answers",
-            )
-        if judgment.left_id == judgment.right_id:
-            raise Invalid(f"a pair needs two different nodes, got {judgment.left_id} twice")
+        check_judge(judgment.judge_id, judgment.left_id, judgment.right_id)
         row = replace(
             judgment,
             task_id=TaskId(key),
@@ -715,10 +707,7 @@ def _pair_of(j: Judgment) -> tuple[NodeId, NodeId, NodeId]:
 
 
 def _pairs(pairs: Sequence[PairAssignment]) -> tuple[PairAssignment, ...]:
-    return tuple(
-        PairAssignment(NodeId(int(p.judge_id)), NodeId(int(p.left_id)), NodeId(int(p.right_id)))
-        for p in pairs
-    )
+    return pairs_of(pairs_json(pairs))
 
 
 class MemoryRounds(_Repo):
@@ -735,7 +724,7 @@ class MemoryRounds(_Repo):
         """Record the round's swarm, seats, candidates and pair schedule; returns the stored round
         if one exists."""
         key = _task_key(task_id)
-        seats_json = None if seats is None else _json({str(k): int(v) for k, v in seats.items()})
+        stored_seats = _json(seats_json(seats))
         stored = self._db.rounds.get(key)
         if stored is not None:
             return _round_out(stored)
@@ -749,13 +738,8 @@ class MemoryRounds(_Repo):
             method=None,
             started_at=self._db.now(),
             finished_at=None,
-            seats=None
-            if seats_json is None
-            else {NodeId(int(k)): int(v) for k, v in seats_json.items()},
-            candidates=tuple(
-                Candidate(NodeId(int(c.id)), tuple(NodeId(int(n)) for n in c.supporters))
-                for c in candidates
-            ),
+            seats=seats_of(stored_seats),
+            candidates=candidates_of(candidates_json(candidates)),
         )
         self._db.rounds[key] = row
         return _round_out(row)
@@ -770,7 +754,7 @@ class MemoryRounds(_Repo):
     def add_pairs(self, task_id: TaskId, pairs: Sequence[PairAssignment], recruit: int) -> Round:
         """Append recruited pairs as recruit number ``recruit``; a repeated call changes nothing."""
         key = _task_key(task_id)
-        stored = _get(self._db.rounds, key, lambda: _no_round(task_id))
+        stored = _get(self._db.rounds, key, lambda: no_round(task_id))
         if stored.recruits == recruit - 1:
             stored = replace(stored, pairs=stored.pairs + _pairs(pairs), recruits=int(recruit))
             self._db.rounds[key] = stored
@@ -788,24 +772,9 @@ class MemoryRounds(_Repo):
     ) -> Round:
         """Store the outcome (winner, ranking, method); NotFound when the round was not started."""
         key = _task_key(task_id)
-        ranking_json = _json(
-            [
-                {
-                    "node_id": int(e.node_id),
-                    "score": float(e.score),
-                    "rank": int(e.rank),
-                    "lower": e.lower,
-                    "upper": e.upper,
-                }
-                for e in ranking
-            ]
-        )
-        weights_json = (
-            None
-            if weights is None
-            else _json({str(k): [int(a), int(b)] for k, (a, b) in weights.items()})
-        )
-        stored = _get(self._db.rounds, key, lambda: _no_round(task_id))
+        stored_ranking = _json(ranking_json(ranking))
+        stored_weights = _json(weights_json(weights))
+        stored = _get(self._db.rounds, key, lambda: no_round(task_id))
         winner = None if winner_id is None else NodeId(int(winner_id))
         _present(winner is None or winner in self._db.nodes, "rounds", "winner_id", winner, "nodes")
         row = replace(
@@ -814,15 +783,8 @@ class MemoryRounds(_Repo):
             method=method,
             separated=separated,
             finished_at=self._db.now(),
-            ranking=tuple(
-                RankEntry(
-                    NodeId(e["node_id"]), float(e["score"]), int(e["rank"]), e["lower"], e["upper"]
-                )
-                for e in ranking_json
-            ),
-            weights=None
-            if weights_json is None
-            else {NodeId(int(k)): (int(v[0]), int(v[1])) for k, v in weights_json.items()},
+            ranking=ranking_of(stored_ranking),
+            weights=weights_of(stored_weights),
         )
         self._db.rounds[key] = row
         return _round_out(row)
@@ -841,7 +803,7 @@ class MemoryEpochs(_Repo):
 
     @_locked
     def get(self, epoch_id: EpochId) -> Epoch:
-        return _get(self._db.epochs, epoch_id, lambda: _epoch_not_found(epoch_id))
+        return _get(self._db.epochs, epoch_id, lambda: epoch_not_found(epoch_id))
 
     @_locked
     def list(self, *, limit: int = 50) -> builtins.list[Epoch]:
@@ -852,7 +814,7 @@ class MemoryEpochs(_Repo):
     def close(self, epoch_id: EpochId, pool_wei: Wei, audit_cid: str | None) -> Epoch:
         """Close the open epoch with its reward pool and audit bundle CID; closing it again with
         the same pool and CID returns it unchanged, with others it is a Conflict."""
-        stored = _get(self._db.epochs, epoch_id, lambda: _epoch_not_found(epoch_id))
+        stored = _get(self._db.epochs, epoch_id, lambda: epoch_not_found(epoch_id))
         if stored.status is EpochStatus.OPEN:
             _check(int(pool_wei) >= 0, "epochs", "epochs_pool_wei_check")
             closed = replace(
@@ -864,13 +826,7 @@ class MemoryEpochs(_Repo):
             )
             self._db.epochs[epoch_id] = closed
             return closed
-        if stored.pool_wei != int(pool_wei) or stored.audit_cid != audit_cid:
-            raise Conflict(
-                f"epoch {epoch_id} is already {stored.status} with pool "
-                f"{stored.pool_wei} wei and audit CID {stored.audit_cid}",
-                hint="an epoch is closed once; its pool and bundle cannot change",
-            )
-        return stored
+        return closed_again(stored, pool_wei, audit_cid)
 
     @_locked
     def record_clusters(self, epoch_id: EpochId, clusters: Sequence[Sequence[NodeId]]) -> None:
@@ -917,15 +873,11 @@ class MemoryEpochs(_Repo):
         return [r for (e, _), r in sorted(self._db.epoch_nodes.items()) if e == epoch_id]
 
 
-def _epoch_not_found(epoch_id: EpochId) -> NotFound:
-    return NotFound(f"epoch {epoch_id} not found", hint="list epochs with `merit epoch list`")
-
-
 class MemoryGold(_Repo):
     @_locked
     def commit(self, epoch_id: EpochId, root: bytes, size: int) -> GoldSet:
         """Record epoch ``epoch_id``'s gold set; the first commitment stands."""
-        _get(self._db.epochs, epoch_id, lambda: _epoch_not_found(epoch_id))
+        _get(self._db.epochs, epoch_id, lambda: epoch_not_found(epoch_id))
         _check(len(root) == 32, "gold_sets", "gold_sets_root_check")
         _check(size > 0, "gold_sets", "gold_sets_size_check")
         if epoch_id not in self._db.gold_sets:
@@ -953,7 +905,7 @@ class MemoryGold(_Repo):
         """Record that task ``task_id`` carries item ``index`` of the set, beside requester task
         ``beside`` (Conflict if the item, or the requester task's gold, is taken)."""
         key = _task_key(task_id)
-        _get(self._db.tasks, key, lambda: _task_not_found(task_id))
+        _get(self._db.tasks, key, lambda: task_not_found(task_id))
         _get(self._db.gold_sets, set_epoch, lambda: NotFound(f"no gold set for epoch {set_epoch}"))
         near = None if beside is None else TaskId(_task_key(beside))
         taken = any(
@@ -1026,27 +978,22 @@ class MemoryOutbox(_Repo):
                 self._db.now(),
             )
             self._db.outbox[entry_id] = entry
-        if not (
-            entry.chain_id == chain_id
-            and _same_address(entry.sender, sender)
-            and _same_address(entry.to_address, to_address)
-            and entry.data.lower() == data.lower()
-            and entry.value_wei == int(value_wei)
-        ):
-            raise Conflict(
-                f"outbox intent {intent_key!r} is already stored for a different transaction",
-                hint="use a new intent key for a different chain write",
-                intent_key=intent_key,
-            )
+        enqueued_again(
+            entry,
+            intent_key,
+            chain_id=chain_id,
+            sender=sender,
+            to_address=to_address,
+            data=data,
+            value_wei=value_wei,
+        )
         return _entry_out(entry)
 
     def _by_intent(self, intent_key: str) -> OutboxEntry | None:
         return next((e for e in self._db.outbox.values() if e.intent_key == intent_key), None)
 
     def _get(self, entry_id: int) -> OutboxEntry:
-        return _get(
-            self._db.outbox, entry_id, lambda: NotFound(f"outbox entry {entry_id} not found")
-        )
+        return _get(self._db.outbox, entry_id, lambda: entry_not_found(entry_id))
 
     @_locked
     def get(self, entry_id: int) -> OutboxEntry:
@@ -1063,7 +1010,7 @@ class MemoryOutbox(_Repo):
         Conflict when another entry of the sender holds the nonce, or the entry is already mined."""
         entry = self._get(entry_id)
         if entry.status not in _UNFINISHED:
-            raise Conflict(f"outbox entry {entry_id} is already {entry.status.value}")
+            raise entry_finished(entry_id, entry.status.value)
         _check(nonce >= 0, "chain_outbox", "chain_outbox_nonce_check")
         if any(
             o.id != entry_id
@@ -1072,12 +1019,7 @@ class MemoryOutbox(_Repo):
             and o.sender.lower() == entry.sender.lower()
             for o in self._db.outbox.values()
         ):
-            raise Conflict(
-                f"nonce {nonce} is already used by another outbox entry of this sender",
-                hint="take the next nonce from the chain and the outbox",
-                entry_id=entry_id,
-                nonce=nonce,
-            )
+            raise nonce_taken(entry_id, nonce)
         self._db.outbox[entry_id] = replace(
             entry, nonce=int(nonce), tx_hash=tx_hash, status=OutboxStatus.SENT
         )
@@ -1098,12 +1040,8 @@ class MemoryOutbox(_Repo):
         return [
             _entry_out(e)
             for _, e in sorted(self._db.outbox.items())
-            if e.status in _UNFINISHED and (sender is None or _same_address(e.sender, sender))
+            if e.status in _UNFINISHED and (sender is None or same_address(e.sender, sender))
         ]
-
-
-def _same_address(a: str | None, b: str | None) -> bool:
-    return (a or "").lower() == (b or "").lower()
 
 
 class MemorySettlements(_Repo):
@@ -1159,14 +1097,7 @@ class MemorySettlements(_Repo):
         return row
 
     def _get(self, epoch_id: EpochId) -> Settlement:
-        return _get(
-            self._db.settlements,
-            epoch_id,
-            lambda: NotFound(
-                f"epoch {epoch_id} has no settlement",
-                hint=f"settle it: `merit epoch settle {epoch_id}`",
-            ),
-        )
+        return _get(self._db.settlements, epoch_id, lambda: no_settlement(epoch_id))
 
     @_locked
     def get(self, epoch_id: EpochId) -> Settlement | None:

@@ -6,8 +6,9 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
-from services.core.errors import Conflict, NotFound
+from services.core.errors import Conflict
 from services.core.types import Epoch, EpochId, EpochNode, EpochStatus, NodeId, Wei
+from services.store.refusals import closed_again, epoch_not_found
 from services.store.session import Session, to_jsonb
 
 _COLUMNS = "id, status, pool_wei, audit_cid, opened_at, closed_at"
@@ -31,10 +32,6 @@ def epoch_from_row(row: dict[str, Any]) -> Epoch:
         opened_at=row["opened_at"],
         closed_at=row["closed_at"],
     )
-
-
-def _not_found(epoch_id: EpochId) -> NotFound:
-    return NotFound(f"epoch {epoch_id} not found", hint="list epochs with `merit epoch list`")
 
 
 class PostgresEpochs:
@@ -78,7 +75,7 @@ class PostgresEpochs:
             cur.execute(f"SELECT {_COLUMNS} FROM epochs WHERE id = %s", (int(epoch_id),))
             row = cur.fetchone()
         if row is None:
-            raise _not_found(epoch_id)
+            raise epoch_not_found(epoch_id)
         return epoch_from_row(row)
 
     def list(self, *, limit: int = 50) -> list[Epoch]:
@@ -110,15 +107,8 @@ class PostgresEpochs:
                 cur.execute(f"SELECT {_COLUMNS} FROM epochs WHERE id = %s", (int(epoch_id),))
                 row = cur.fetchone()
                 if row is None:
-                    raise _not_found(epoch_id)
-                stored = epoch_from_row(row)
-                if stored.pool_wei != int(pool_wei) or stored.audit_cid != audit_cid:
-                    raise Conflict(
-                        f"epoch {epoch_id} is already {stored.status} with pool "
-                        f"{stored.pool_wei} wei and audit CID {stored.audit_cid}",
-                        hint="an epoch is closed once; its pool and bundle cannot change",
-                    )
-                return stored
+                    raise epoch_not_found(epoch_id)
+                return closed_again(epoch_from_row(row), pool_wei, audit_cid)
         return epoch_from_row(row)
 
     def record_clusters(self, epoch_id: EpochId, clusters: Sequence[Sequence[NodeId]]) -> None:

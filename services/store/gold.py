@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.core.types import EpochId, GoldSet, GoldTask, TaskId
-from services.store.session import Session, parse_task_id, task_id_of
+from services.store.refusals import parse_task_id
+from services.store.session import Session, task_id_of
 
 
 def _set(row: dict[str, Any]) -> GoldSet:

@@ -8,8 +8,8 @@ from typing import Any
 from psycopg import errors as pg_errors
 
 from services.app.ports import node_taken
-from services.core.errors import NotFound
 from services.core.types import NewNode, Node, NodeId, NodeKind, NodeStatus, Reliability, Wei
+from services.store.refusals import chain_node_not_known, node_name_not_found, node_not_found
 from services.store.session import Session, to_jsonb
 
 _RELIABILITY = (
@@ -90,7 +90,7 @@ class PostgresNodes:
             cur.execute(f"SELECT {_COLUMNS} FROM nodes WHERE id = %s", (int(node_id),))
             row = cur.fetchone()
         if row is None:
-            raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
+            raise node_not_found(node_id)
         return node_from_row(row)
 
     def get_by_chain_id(self, chain_node_id: int) -> Node:
@@ -100,11 +100,7 @@ class PostgresNodes:
             )
             row = cur.fetchone()
         if row is None:
-            raise NotFound(
-                f"registry node {chain_node_id} is not known to the marketplace yet",
-                hint="the marketplace follows the registry a few blocks behind its head; "
-                "try again shortly",
-            )
+            raise chain_node_not_known(chain_node_id)
         return node_from_row(row)
 
     def set_metadata(
@@ -117,9 +113,7 @@ class PostgresNodes:
                 (endpoint_url, model, NodeKind(kind).value, signer, int(node_id)),
             )
             if cur.rowcount == 0:
-                raise NotFound(
-                    f"node {node_id} not found", hint="list nodes with `merit node list`"
-                )
+                raise node_not_found(node_id)
 
     def set_chain_state(
         self, node_id: NodeId, *, stake_wei: Wei, unbonding_wei: Wei, block: int
@@ -138,7 +132,7 @@ class PostgresNodes:
             cur.execute(f"SELECT {_COLUMNS} FROM nodes WHERE name = %s", (name,))
             row = cur.fetchone()
         if row is None:
-            raise NotFound(f"node {name!r} not found", hint="list nodes with `merit node list`")
+            raise node_name_not_found(name)
         return node_from_row(row)
 
     def list(self, *, status: NodeStatus | None = None) -> list[Node]:
@@ -159,9 +153,7 @@ class PostgresNodes:
                 (int(score_bp), int(anchor_bp), int(node_id)),
             )
             if cur.rowcount == 0:
-                raise NotFound(
-                    f"node {node_id} not found", hint="list nodes with `merit node list`"
-                )
+                raise node_not_found(node_id)
 
     def set_letter_bias(self, node_id: NodeId, bias: Mapping[str, float]) -> None:
         with self._s.cursor() as cur:
@@ -170,9 +162,7 @@ class PostgresNodes:
                 (to_jsonb(dict(bias)), int(node_id)),
             )
             if cur.rowcount == 0:
-                raise NotFound(
-                    f"node {node_id} not found", hint="list nodes with `merit node list`"
-                )
+                raise node_not_found(node_id)
 
     def set_reliability(self, node_id: NodeId, reliability: Reliability) -> None:
         with self._s.cursor() as cur:
@@ -182,9 +172,7 @@ class PostgresNodes:
                 (*reliability.values(), reliability.distrusted, int(node_id)),
             )
             if cur.rowcount == 0:
-                raise NotFound(
-                    f"node {node_id} not found", hint="list nodes with `merit node list`"
-                )
+                raise node_not_found(node_id)
 
     def record_calibration_attempt(self, node_id: NodeId) -> Node:
         """Count one more calibration attempt, now; the node as it stands after."""
@@ -196,7 +184,7 @@ class PostgresNodes:
             )
             row = cur.fetchone()
         if row is None:
-            raise NotFound(f"node {node_id} not found", hint="list nodes with `merit node list`")
+            raise node_not_found(node_id)
         return node_from_row(row)
 
     def set_status(self, node_id: NodeId, status: NodeStatus, note: str | None = None) -> None:
@@ -206,6 +194,4 @@ class PostgresNodes:
                 (NodeStatus(status).value, note, int(node_id)),
             )
             if cur.rowcount == 0:
-                raise NotFound(
-                    f"node {node_id} not found", hint="list nodes with `merit node list`"
-                )
+                raise node_not_found(node_id)

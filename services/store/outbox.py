@@ -12,8 +12,8 @@ from typing import Any
 
 from psycopg import errors as pg_errors
 
-from services.core.errors import Conflict, NotFound
 from services.core.types import OutboxEntry, OutboxStatus, Wei
+from services.store.refusals import enqueued_again, entry_finished, entry_not_found, nonce_taken
 from services.store.session import Session, to_jsonb
 
 _COLUMNS = (
@@ -47,14 +47,6 @@ class MinedMark:
     block_hash: str
     tx_hash: str
     intent_key: str
-
-
-def _same_address(a: str | None, b: str | None) -> bool:
-    return (a or "").lower() == (b or "").lower()
-
-
-def _not_found(entry_id: int) -> NotFound:
-    return NotFound(f"outbox entry {entry_id} not found")
 
 
 class PostgresOutbox:
@@ -93,27 +85,22 @@ class PostgresOutbox:
                 )
                 row = cur.fetchone()
         assert row is not None
-        entry = entry_from_row(row)
-        if not (
-            entry.chain_id == chain_id
-            and _same_address(entry.sender, sender)
-            and _same_address(entry.to_address, to_address)
-            and entry.data.lower() == data.lower()
-            and entry.value_wei == int(value_wei)
-        ):
-            raise Conflict(
-                f"outbox intent {intent_key!r} is already stored for a different transaction",
-                hint="use a new intent key for a different chain write",
-                intent_key=intent_key,
-            )
-        return entry
+        return enqueued_again(
+            entry_from_row(row),
+            intent_key,
+            chain_id=chain_id,
+            sender=sender,
+            to_address=to_address,
+            data=data,
+            value_wei=value_wei,
+        )
 
     def get(self, entry_id: int) -> OutboxEntry:
         with self._s.cursor() as cur:
             cur.execute(f"SELECT {_COLUMNS} FROM chain_outbox WHERE id = %s", (entry_id,))
             row = cur.fetchone()
         if row is None:
-            raise _not_found(entry_id)
+            raise entry_not_found(entry_id)
         return entry_from_row(row)
 
     def get_by_intent(self, intent_key: str) -> OutboxEntry | None:
@@ -140,18 +127,13 @@ class PostgresOutbox:
                     (nonce, tx_hash, entry_id),
                 )
             except pg_errors.UniqueViolation as exc:
-                raise Conflict(
-                    f"nonce {nonce} is already used by another outbox entry of this sender",
-                    hint="take the next nonce from the chain and the outbox",
-                    entry_id=entry_id,
-                    nonce=nonce,
-                ) from exc
+                raise nonce_taken(entry_id, nonce) from exc
             if cur.fetchone() is None:
                 cur.execute("SELECT status FROM chain_outbox WHERE id = %s", (entry_id,))
                 row = cur.fetchone()
                 if row is None:
-                    raise _not_found(entry_id)
-                raise Conflict(f"outbox entry {entry_id} is already {row['status']}")
+                    raise entry_not_found(entry_id)
+                raise entry_finished(entry_id, row["status"])
 
     def mark_mined(self, entry_id: int, *, receipt: dict[str, Any], ok: bool) -> None:
         """Store the receipt; status ``mined`` when the transaction succeeded, else ``failed``."""
@@ -169,7 +151,7 @@ class PostgresOutbox:
                 ),
             )
             if cur.rowcount == 0:
-                raise _not_found(entry_id)
+                raise entry_not_found(entry_id)
 
     def pending(self, *, sender: str | None = None) -> list[OutboxEntry]:
         """Entries not yet mined (pending or sent), oldest first; optionally for one sender."""

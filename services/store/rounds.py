@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.core.errors import Invalid, NotFound
+from services.core.errors import NotFound
+from services.core.schedule import check_judge
 from services.core.types import (
     Answer,
     AnswerStatus,
@@ -25,7 +26,20 @@ from services.core.types import (
     TaskId,
 )
 from services.core.work import ZERO, Signed, Work, WorkKind, task_number
-from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
+from services.store.jsonb import (
+    candidates_json,
+    candidates_of,
+    pairs_json,
+    pairs_of,
+    ranking_json,
+    ranking_of,
+    seats_json,
+    seats_of,
+    weights_json,
+    weights_of,
+)
+from services.store.refusals import no_round, parse_task_id
+from services.store.session import Session, task_id_of, to_jsonb
 
 
 def _task_key_or_none(task_id: TaskId) -> Any:
@@ -153,13 +167,7 @@ class PostgresJudgments:
         A judge judging its own answer is refused (Invalid).
         """
         key = parse_task_id(judgment.task_id)
-        if judgment.judge_id in (judgment.left_id, judgment.right_id):
-            raise Invalid(
-                f"node {judgment.judge_id} cannot judge a pair that holds its own answer",
-                hint="judges are assigned pairs of other nodes' answers",
-            )
-        if judgment.left_id == judgment.right_id:
-            raise Invalid(f"a pair needs two different nodes, got {judgment.left_id} twice")
+        check_judge(judgment.judge_id, judgment.left_id, judgment.right_id)
         with self._s.cursor() as cur:
             _share_task(cur, key)  # waits for a rank in progress, which then has finished the round
             cur.execute(
@@ -217,44 +225,18 @@ def round_from_row(row: dict[str, Any]) -> Round:
     return Round(
         task_id=task_id_of(row["task_id"]),
         node_ids=tuple(NodeId(n) for n in row["node_ids"]),
-        pairs=tuple(
-            PairAssignment(NodeId(p["judge_id"]), NodeId(p["left_id"]), NodeId(p["right_id"]))
-            for p in row["pairs"]
-        ),
+        pairs=pairs_of(row["pairs"]),
         winner_id=NodeId(row["winner_id"]) if row["winner_id"] is not None else None,
-        ranking=tuple(
-            RankEntry(
-                NodeId(e["node_id"]),
-                float(e["score"]),
-                int(e["rank"]),
-                e.get("lower"),
-                e.get("upper"),
-            )
-            for e in row["ranking"]
-        ),
+        ranking=ranking_of(row["ranking"]),
         method=row["method"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         separated=row["separated"],
         recruits=int(row["recruits"]),
-        weights=None
-        if row["weights"] is None
-        else {NodeId(int(k)): (int(v[0]), int(v[1])) for k, v in row["weights"].items()},
-        seats=None
-        if row["seats"] is None
-        else {NodeId(int(k)): int(v) for k, v in row["seats"].items()},
-        candidates=tuple(
-            Candidate(NodeId(c["id"]), tuple(NodeId(n) for n in c["supporters"]))
-            for c in row["candidates"]
-        ),
+        weights=weights_of(row["weights"]),
+        seats=seats_of(row["seats"]),
+        candidates=candidates_of(row["candidates"]),
     )
-
-
-def _pairs_json(pairs: Sequence[PairAssignment]) -> list[dict[str, int]]:
-    return [
-        {"judge_id": int(p.judge_id), "left_id": int(p.left_id), "right_id": int(p.right_id)}
-        for p in pairs
-    ]
 
 
 class PostgresRounds:
@@ -273,11 +255,7 @@ class PostgresRounds:
         """Record the round's swarm, seats, candidates and pair schedule; returns the stored round
         if one exists."""
         key = parse_task_id(task_id)
-        pairs_json = _pairs_json(pairs)
-        candidates_json = [
-            {"id": int(c.id), "supporters": [int(n) for n in c.supporters]} for c in candidates
-        ]
-        seats_json = None if seats is None else to_jsonb({str(k): int(v) for k, v in seats.items()})
+        stored_seats = seats_json(seats)
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
@@ -289,9 +267,9 @@ class PostgresRounds:
                 (
                     key,
                     [int(n) for n in node_ids],
-                    to_jsonb(pairs_json),
-                    seats_json,
-                    to_jsonb(candidates_json),
+                    to_jsonb(pairs_json(pairs)),
+                    None if stored_seats is None else to_jsonb(stored_seats),
+                    to_jsonb(candidates_json(candidates)),
                 ),
             )
             row = cur.fetchone()
@@ -320,14 +298,14 @@ class PostgresRounds:
                 WHERE task_id = %s AND recruits = %s - 1
                 RETURNING {_ROUND_COLUMNS}
                 """,
-                (to_jsonb(_pairs_json(pairs)), recruit, key, recruit),
+                (to_jsonb(pairs_json(pairs)), recruit, key, recruit),
             )
             row = cur.fetchone()
             if row is None:
                 cur.execute(f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE task_id = %s", (key,))
                 row = cur.fetchone()
         if row is None:
-            raise NotFound(f"no round started for task {task_id}", hint="start the round first")
+            raise no_round(task_id)
         return round_from_row(row)
 
     def finish(
@@ -341,16 +319,7 @@ class PostgresRounds:
     ) -> Round:
         """Store the outcome (winner, ranking, method); NotFound when the round was not started."""
         key = parse_task_id(task_id)
-        ranking_json = [
-            {
-                "node_id": int(e.node_id),
-                "score": float(e.score),
-                "rank": int(e.rank),
-                "lower": e.lower,
-                "upper": e.upper,
-            }
-            for e in ranking
-        ]
+        stored_weights = weights_json(weights)
         with self._s.cursor() as cur:
             cur.execute(
                 f"""
@@ -362,16 +331,14 @@ class PostgresRounds:
                 """,
                 (
                     None if winner_id is None else int(winner_id),
-                    to_jsonb(ranking_json),
+                    to_jsonb(ranking_json(ranking)),
                     method,
                     separated,
-                    None
-                    if weights is None
-                    else to_jsonb({str(k): [int(a), int(b)] for k, (a, b) in weights.items()}),
+                    None if stored_weights is None else to_jsonb(stored_weights),
                     key,
                 ),
             )
             row = cur.fetchone()
         if row is None:
-            raise NotFound(f"no round started for task {task_id}", hint="start the round first")
+            raise no_round(task_id)
         return round_from_row(row)

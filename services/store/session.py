@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -20,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from services.core.errors import Conflict, Invalid, NotFound, StoreUnavailable
 from services.core.types import TaskId
+from services.store.jsonb import dumps
 
 Cursor = psycopg.Cursor[DictRow]
 UNAVAILABLE_HINT = "start the stack with `merit up`, or check MERIT_DATABASE_URL"
@@ -36,35 +36,10 @@ def describe_url(url: str) -> str:
     return f"{host}:{port}/{info.get('dbname') or info.get('user') or ''}"
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "0x" + bytes(value).hex()  # HexBytes in web3 receipts
-    if isinstance(value, Mapping):
-        return dict(value)  # web3's AttributeDict
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, allow_nan=False)
-
-
 def to_jsonb(value: Mapping[str, Any] | list[Any]) -> Jsonb:
     """A jsonb parameter; bytes become 0x-hex strings, NaN and infinities are refused (Invalid)."""
-    try:
-        text = _dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise Invalid(f"cannot store as JSON: {exc}") from exc
+    text = dumps(value)
     return Jsonb(value, dumps=lambda _: text)
-
-
-def parse_task_id(task_id: str) -> uuid.UUID:
-    """A task id as a UUID; anything else cannot name a task, so it is NotFound."""
-    try:
-        return uuid.UUID(str(task_id))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(f"task {task_id!r} not found", hint="task ids are UUIDs") from None
 
 
 def task_id_of(value: uuid.UUID) -> TaskId:

@@ -11,9 +11,9 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
-from services.core.errors import NotFound
 from services.core.settlement import ClaimEntry, ProofStatus, Settlement, SettlementStatus
 from services.core.types import EpochId, NodeId, Wei
+from services.store.refusals import no_settlement
 from services.store.session import Session, to_jsonb
 
 _COLUMNS = (
@@ -46,10 +46,7 @@ def settlement_from_row(row: dict[str, Any]) -> Settlement:
 def _updated(row: dict[str, Any] | None, epoch_id: EpochId) -> Settlement:
     """The settlement an UPDATE ... RETURNING gave back; NotFound when there was none."""
     if row is None:
-        raise NotFound(
-            f"epoch {epoch_id} has no settlement",
-            hint=f"settle it: `merit epoch settle {epoch_id}`",
-        )
+        raise no_settlement(epoch_id)
     return settlement_from_row(row)
 
 

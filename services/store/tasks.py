@@ -6,7 +6,7 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from services.core.errors import Conflict, NotFound
+from services.core.errors import Conflict
 from services.core.types import (
     EpochId,
     FeeState,
@@ -18,7 +18,8 @@ from services.core.types import (
     Wei,
 )
 from services.store.epochs import OPEN_NEXT
-from services.store.session import Session, parse_task_id, task_id_of, to_jsonb
+from services.store.refusals import parse_task_id, task_not_found
+from services.store.session import Session, task_id_of, to_jsonb
 
 _COLUMNS = (
     "id, prompt, requester, fee_wei, swarm_size, status, error, epoch_id, created_at, updated_at, "
@@ -46,10 +47,6 @@ def task_from_row(row: dict[str, Any]) -> Task:
     )
 
 
-def _not_found(task_id: TaskId) -> NotFound:
-    return NotFound(f"task {task_id} not found", hint="check the id returned by POST /v1/tasks")
-
-
 class PostgresTasks:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -74,13 +71,7 @@ class PostgresTasks:
         return task_from_row(row)
 
     def get(self, task_id: TaskId) -> Task:
-        key = parse_task_id(task_id)
-        with self._s.cursor() as cur:
-            cur.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s", (key,))
-            row = cur.fetchone()
-        if row is None:
-            raise _not_found(task_id)
-        return task_from_row(row)
+        return self._one(task_id)
 
     def list(self, *, limit: int = 50) -> list[Task]:
         """The newest ``limit`` tasks, newest first."""
@@ -103,7 +94,7 @@ class PostgresTasks:
                 cur.execute("SELECT epoch_id FROM tasks WHERE id = %s", (key,))
                 row = cur.fetchone()
                 if row is None:
-                    raise _not_found(task_id)
+                    raise task_not_found(task_id)
                 if row["epoch_id"] is not None:
                     return EpochId(row["epoch_id"])
                 cur.execute("SELECT 1 FROM epochs WHERE status = 'open'")
@@ -144,7 +135,7 @@ class PostgresTasks:
                 (TaskStatus(status).value, error, key),
             )
             if cur.rowcount == 0:
-                raise _not_found(task_id)
+                raise task_not_found(task_id)
 
     def set_fee(
         self,
@@ -166,7 +157,7 @@ class PostgresTasks:
                 (FeeState(state).value, None if epoch is None else int(epoch), note, key),
             )
             if cur.rowcount == 0:
-                raise _not_found(task_id)
+                raise task_not_found(task_id)
 
     def with_fee(
         self,
@@ -191,12 +182,17 @@ class PostgresTasks:
 
     def lock(self, task_id: TaskId) -> Task:
         """The task, row-locked (FOR UPDATE) until the transaction ends."""
+        return self._one(task_id, for_update=True)
+
+    def _one(self, task_id: TaskId, *, for_update: bool = False) -> Task:
+        """The task (row-locked with ``for_update``); NotFound when there is none."""
         key = parse_task_id(task_id)
+        lock = " FOR UPDATE" if for_update else ""
         with self._s.cursor() as cur:
-            cur.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (key,))
+            cur.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s{lock}", (key,))
             row = cur.fetchone()
         if row is None:
-            raise _not_found(task_id)
+            raise task_not_found(task_id)
         return task_from_row(row)
 
     def stalled(self, before: datetime, *, limit: int = 500) -> builtins.list[StalledTask]:
@@ -235,7 +231,7 @@ class PostgresTasks:
             )
             row = cur.fetchone()
         if row is None:
-            raise _not_found(task_id)
+            raise task_not_found(task_id)
         return int(row["redrives"])
 
     def unfinished(self) -> int:
@@ -250,4 +246,4 @@ class PostgresTasks:
         with self._s.cursor() as cur:
             cur.execute("DELETE FROM tasks WHERE id = %s", (key,))
             if cur.rowcount == 0:
-                raise _not_found(task_id)
+                raise task_not_found(task_id)
