@@ -330,11 +330,7 @@ def chain_write(command: Callable[Concatenate[ChainWrite, P], None]) -> Callable
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         options = {name: kwargs.pop(name, default) for name, _, default in _WRITE_OPTIONS}
-        write = ChainWrite(
-            options["account"], options["rpc_url"],
-            dry_run=options["dry_run"], as_json=options["as_json"],
-        )  # fmt: skip
-        command(write, *args, **kwargs)
+        command(ChainWrite(**options), *args, **kwargs)
 
     parameters = [p.replace(annotation=hints[p.name]) for p in own] + added
     wrapper.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
