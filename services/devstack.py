@@ -248,10 +248,10 @@ def post_settler_bond(stack: Stack) -> None:
     from services.chain.rpc import account_from_key
 
     s = stack.settings
-    session = ChainSession.for_settings(s)
-    if session.is_dev_chain:
-        payer = account_from_key(s.deployer_key.get_secret_value())
-        ensure_settler_bond(session, payer, s.role_address("settler"))
+    with ChainSession.for_settings(s) as session:
+        if session.is_dev_chain:
+            payer = account_from_key(s.deployer_key.get_secret_value())
+            ensure_settler_bond(session, payer, s.role_address("settler"))
 
 
 def fund_requester(stack: Stack) -> None:
@@ -260,9 +260,9 @@ def fund_requester(stack: Stack) -> None:
     from services.chain.operators import fund_dev_requester
 
     s = stack.settings
-    session = ChainSession.for_settings(s)
-    if session.is_dev_chain:
-        fund_dev_requester(session)
+    with ChainSession.for_settings(s) as session:
+        if session.is_dev_chain:
+            fund_dev_requester(session)
 
 
 def start_test_node(
@@ -315,24 +315,24 @@ def start_test_nodes(stack: Stack) -> None:
     from services.nodes.testnode import TEST_MODEL
 
     s = stack.settings
-    session = ChainSession.for_settings(s)
-    content = build_content_store(s)
-    for i, offset in enumerate(test_node_offsets(s.test_nodes)):
-        name, port = f"test-node-{i + 1}", s.test_node_base_port + i
-        log_file = stack.log_file(name)
-        signer, registry = f"dev:{i + 1}", session.registry.address  # it signs as its operator
-        child = start_test_node(
-            name, port, offset, log_file, oracle=True, signer=signer, registry=registry
-        )
-        restart = _later(
-            start_test_node, name, port, offset, log_file,
-            oracle=True, wait=False, signer=signer, registry=registry,
-        )  # fmt: skip
-        stack.add(Part(name, child.url, child, log_file, kind="node", start=restart))
-        _, chain_node_id = register_dev_operator(
-            session, content, i + 1, TEST_MODEL, child.url, name=name
-        )
-        stack.registered.append(chain_node_id)
+    with ChainSession.for_settings(s) as session:
+        content = build_content_store(s)
+        for i, offset in enumerate(test_node_offsets(s.test_nodes)):
+            name, port = f"test-node-{i + 1}", s.test_node_base_port + i
+            log_file = stack.log_file(name)
+            signer, registry = f"dev:{i + 1}", session.registry.address  # it signs as its operator
+            child = start_test_node(
+                name, port, offset, log_file, oracle=True, signer=signer, registry=registry
+            )
+            restart = _later(
+                start_test_node, name, port, offset, log_file,
+                oracle=True, wait=False, signer=signer, registry=registry,
+            )  # fmt: skip
+            stack.add(Part(name, child.url, child, log_file, kind="node", start=restart))
+            _, chain_node_id = register_dev_operator(
+                session, content, i + 1, TEST_MODEL, child.url, name=name
+            )
+            stack.registered.append(chain_node_id)
 
 
 def wait_test_nodes(stack: Stack) -> None:

@@ -631,6 +631,12 @@ class ChainSession:
             refuse_dev_chain(chain_id, session.deployment.params)
         return session
 
+    def __enter__(self) -> ChainSession:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the HTTP sessions web3 keeps to the chain (one per thread that used it)."""
         manager = getattr(self.w3.provider, "_request_session_manager", None)
