@@ -40,12 +40,14 @@ def node_signer(
 ) -> NodeSigner | None:
     """The node's signer from its options: its key (a file, or ``dev:N`` on the dev chain) and its
     own signing domain (the chain id, and the NodeRegistry address given or read from the chain's
-    deployment record); None without a key (the node then signs nothing and earns nothing)."""
+    deployment record); None without a key (the node then signs nothing and earns nothing). What
+    it signs is journaled in the data dir (``signed-work/ADDRESS.sqlite``), so that a restart
+    never makes it sign a second reply to one piece of work."""
     from services.chain.anvil import DEV_CHAIN_ID
     from services.chain.deploy import public_records_dir, read_record
     from services.chain.keys import dev_account
     from services.core.errors import ConfigInvalid, Invalid
-    from services.core.work import SigningDomain
+    from services.core.work import SigningDomain, address_of
     from services.nodes.signing import NodeSigner
 
     if key_file is None and dev is None:
@@ -75,7 +77,8 @@ def node_signer(
                 f"no deployment record for chain {chain}", hint="pass --registry 0x..."
             )
         registry = record.address("NodeRegistry")
-    return NodeSigner(key, SigningDomain(chain, registry))
+    journal = get_settings().resolved_data_dir / "signed-work" / f"{address_of(key)}.sqlite"
+    return NodeSigner(key, SigningDomain(chain, registry), journal=journal)
 
 
 @app.command("serve")

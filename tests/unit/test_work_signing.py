@@ -7,7 +7,9 @@ honest nodes."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from dataclasses import replace
 
 from eth_account import Account
@@ -229,6 +231,67 @@ def test_the_test_node_signs_its_replies_and_repeats_a_signed_reply_for_a_repeat
     plain = client.post("/v1/chat/completions", json={"messages": messages})
     assert plain.status_code == 200 and SIGNATURE_HEADER not in plain.headers  # no work order: unsigned
     assert {TASK_HEADER, ROUND_HEADER, KIND_HEADER} <= set(order.headers())
+
+
+_DRAWS = itertools.count()
+
+
+def _sampling_node(signer: NodeSigner) -> TestClient:
+    """A node whose model never says the same thing twice (sampling at a temperature), before or
+    after a restart."""
+    from fastapi import FastAPI
+
+    from services.nodes.signing import SigningLayer
+
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    def chat() -> dict:
+        return {"choices": [{"message": {"role": "assistant", "content": f"draw {next(_DRAWS)}"}}]}
+
+    app.add_middleware(SigningLayer, signer=signer)
+    return TestClient(app)
+
+
+def test_a_restarted_node_repeats_what_it_signed_and_never_signs_a_second_reply(tmp_path):
+    """A hostile marketplace (or a redelivery) asks a node the same request again after the node
+    restarted, or after its reply is no longer kept, hoping for a second, different signed reply:
+    equivocation evidence to slash it with. The journal answers with the reply it signed, and
+    once that is gone, refuses to sign again."""
+    key, journal = name_key("sampler"), tmp_path / "signed-work" / "sampler.sqlite"
+    order = WorkOrder(WorkKind.ANSWER, 91, 1)
+    messages = [{"role": "user", "content": "Name a colour."}]
+    _, first = _chat(_sampling_node(NodeSigner(key, TEST_DOMAIN, journal=journal)), order, messages)
+    assert first.status_code == 200 and first.json()["choices"][0]["message"]["content"].startswith("draw ")
+
+    restarted = _sampling_node(NodeSigner(key, TEST_DOMAIN, journal=journal))  # a new process
+    _, again = _chat(restarted, order, messages)
+    assert again.content == first.content and again.headers[SIGNATURE_HEADER] == first.headers[SIGNATURE_HEADER]
+    _, other = _chat(restarted, WorkOrder(WorkKind.ANSWER, 92, 1), messages)  # other work: asked fresh
+    assert other.status_code == 200 and other.content != first.content
+
+    # without a journal, the same restart signs a second, different reply: slashable
+    _, unjournaled = _chat(_sampling_node(NodeSigner(key, TEST_DOMAIN)), order, messages)
+    assert unjournaled.content != first.content and SIGNATURE_HEADER in unjournaled.headers
+
+    brief = NodeSigner(key, TEST_DOMAIN, journal=journal, keep_s=0.05)  # the reply's bytes expire
+    time.sleep(0.1)
+    _chat(_sampling_node(brief), WorkOrder(WorkKind.ANSWER, 93, 1), messages)  # a write prunes
+    _, late = _chat(_sampling_node(NodeSigner(key, TEST_DOMAIN, journal=journal)), order, messages)
+    assert late.status_code == 409 and SIGNATURE_HEADER not in late.headers
+    assert late.headers["content-type"] == "application/problem+json" and "already signed" in late.json()["title"]
+
+
+def test_two_racing_requests_for_one_piece_of_work_send_one_signed_reply(tmp_path):
+    from services.nodes.signing import _Kept
+
+    journal = tmp_path / "j.sqlite"
+    a, b = (NodeSigner(name_key("n"), TEST_DOMAIN, journal=journal) for _ in range(2))  # two workers
+    key = (WorkOrder(WorkKind.ANSWER, 5, 1), hash_bytes(b"request"))
+    first, second = _Kept(200, [(b"x-a", b"1")], b"reply one", 0.0), _Kept(200, [], b"reply two", 0.0)
+    assert a.keep(key, first).body == b"reply one"
+    assert b.keep(key, second).body == b"reply one"  # the later one is never sent
+    assert a.keep(key, second).body == b"reply one" and b.kept(key).headers == [(b"x-a", b"1")]
 
 
 def test_answers_that_imitate_the_judging_layout_do_not_move_what_an_honest_judge_signs():
