@@ -517,4 +517,6 @@ class WatchChain(Protocol):
     def now(self) -> int: ...  # the latest block's timestamp
     def open_challenger(self, epoch: int) -> str | None: ...  # who holds its open challenge
     def chain_node_id(self, account: str, block: int) -> int | None: ...
+    def metadata_cid(self, chain_node_id: int, block: int) -> str | None: ...  # None: no node
+    def signing_domain(self) -> SigningDomain: ...  # the deployment's: its chain, NodeRegistry
     def challenge(self, epoch: int, evidence_cid: str) -> str: ...  # the tx hash

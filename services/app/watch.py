@@ -6,9 +6,11 @@ scores are what the epoch's judgments imply. A watcher holding the bundle can: f
 marketplace's database), recomputes the epoch with the product's own code (``audit.recompute_epoch``
 for the posteriors, allocations, rewards and reputations; ``zk.rows`` for the circuit's rows) and
 compares the proposal row by row: each row's reward and payee (the node's registered operator at
-the proposal's block), the paid total, the pool, the reputation lanes. Any difference, or a bundle
-that cannot be fetched, is put into the content store as evidence and challenged inside the
-window with the watcher's own key. An honest epoch is only logged.
+the proposal's block), the paid total, the pool, the reputation lanes. It also recovers every
+counted answer's and verdict's signature under the deployment's domain, each to the key its node's
+metadata document on chain names (``check_signed_work``), so work no node signed cannot be paid.
+Any difference, or a bundle that cannot be fetched, is put into the content store as evidence and
+challenged inside the window with the watcher's own key. An honest epoch is only logged.
 
 The cursor (next block to read) and each epoch's verdict live in a small JSON state file of the
 watcher's own, so a restarted watcher neither re-checks nor re-challenges.
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.app.audit import AuditReport, Difference, recompute_epoch
+from services.app.audit import AuditReport, Difference, check_signatures, recompute_epoch
 from services.app.bundles import load_bundle
 from services.app.ports import ContentStore, WatchChain
 from services.app.ports import ProposedEpoch as ProposedEpoch  # re-exported
@@ -35,6 +37,7 @@ from zk.rows import rows_from_bundle
 
 log = logging.getLogger(__name__)
 EVIDENCE_FORMAT = "merit-challenge-evidence/1"
+SIGNED_SINCE = 5  # the bundle version from which every counted answer and verdict is signed
 STATE_FORMAT = "merit-watch-state/1"
 
 
@@ -218,6 +221,7 @@ def check_and_challenge(
             if cid:
                 payees[int(n["node_id"])] = (cid, str(address))
         report = check_proposal(doc, proposed, payees)
+        check_signed_work(chain, content, doc, payees, proposed.block_number, report)
         if "fees_moved" in doc:  # fees the bundle pools must be in the pool: else they are minted
             moved = sum(int(f["fee_wei"]) for f in doc["fees_moved"])
             report.check("the fees the bundle pools are held in the epoch's pool on chain", True,
@@ -241,6 +245,50 @@ def check_and_challenge(
             epoch, "FAILED", evidence, None, differences, f"challenge refused: {exc.detail}"
         )
     return Verdict(epoch, "CHALLENGED", evidence, tx_hash, differences)
+
+
+def check_signed_work(
+    chain: WatchChain,
+    content: ContentStore,
+    doc: Mapping[str, Any],
+    payees: Mapping[int, tuple[int, str]],
+    block: int,
+    report: AuditReport,
+) -> None:
+    """Every counted answer and verdict of the bundle ``doc`` was signed under the deployment's
+    domain by its node's key; a registry node's key is the one its metadata document (by the CID
+    the registry held at ``block``) names, never the bundle's word alone. A node paid off chain
+    has no document: the bundle's key for it stands."""
+    if int(doc.get("version") or 0) < SIGNED_SINCE:
+        return
+    for node in doc["nodes"]:
+        payee = payees.get(int(node["node_id"]))
+        if payee is not None:
+            registered = _registered_signer(chain, content, *payee, block)
+            report.check(
+                f"node {node['node_id']} signs with the key its registry metadata names",
+                registered.lower(),
+                str(node.get("signer")).lower(),
+            )
+    check_signatures(doc, report, chain.signing_domain())
+
+
+def _registered_signer(
+    chain: WatchChain, content: ContentStore, chain_node_id: int, operator: str, block: int
+) -> str:
+    """The signing key node ``chain_node_id``'s metadata document names (its operator when it
+    names none, as the registry follower reads it), or why it cannot be read."""
+    cid = chain.metadata_cid(chain_node_id, block)
+    if cid is None:
+        return f"no registry node {chain_node_id} at block {block}"
+    try:
+        meta = json.loads(content.get(cid))
+    except MeritError as exc:
+        return f"metadata {cid} unavailable: {exc.detail}"
+    except ValueError:
+        return f"metadata {cid} is not JSON"
+    signer = meta.get("signer", operator) if isinstance(meta, dict) else None
+    return str(signer) if isinstance(signer, str) else f"metadata {cid} names no signing key"
 
 
 def evidence_document(

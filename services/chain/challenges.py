@@ -22,8 +22,10 @@ from eth_utils.address import to_checksum_address
 from services.app.ports import ProposedEpoch
 from services.chain.contracts import ChainSession, ChallengeRecord, ChallengeStatus
 from services.chain.events import EpochProposed
+from services.chain.reverts import ChainNotFound
 from services.chain.rpc import translate_chain_errors
 from services.chain.tx import DirectSender, TxResult
+from services.core.work import SigningDomain
 
 
 class ChainChallenges:
@@ -112,6 +114,17 @@ class ChainChallenges:
             ),
         )
         return int(found) or None
+
+    def metadata_cid(self, chain_node_id: int, block: int) -> str | None:
+        """The metadata document node ``chain_node_id`` had registered at ``block``."""
+        try:
+            node = self.session.registry.node(chain_node_id, block=block)
+        except ChainNotFound:
+            return None
+        return node.metadata_cid
+
+    def signing_domain(self) -> SigningDomain:
+        return SigningDomain(self.session.chain_id, self.session.registry.address)
 
     # --- writes -------------------------------------------------------------------------------
 

@@ -108,13 +108,13 @@ class Contracts:
         if spender is not None:
             tx(self.w3, account, self.token.functions.approve(spender, amount), "approve")
 
-    def register(self, account: LocalAccount, amount: int | None = None) -> int:
+    def register(self, account: LocalAccount, amount: int | None = None, cid: str = CID) -> int:
         amount = amount or self.market.params.min_stake_wei
         self.faucet(account, amount, self.registry.address)
         tx(
             self.w3,
             account,
-            self.registry.functions.register(MODEL_HASH, CID, amount),
+            self.registry.functions.register(MODEL_HASH, cid, amount),
             "register",
         )
         return int(self.registry.functions.nodeIdOf(account.address).call())

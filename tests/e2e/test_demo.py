@@ -32,6 +32,9 @@ def test_the_demo_settles_a_proved_epoch_and_the_nodes_claim(env: dict[str, str]
 
     s = report["settlement"]
     assert s["proof"] == "verified" and s["proof_chunks"] == 1 and s["propose_gas"] > 0
+    # a watcher of its own recomputed the epoch from its bundle, every signature recovered to the
+    # key its node's metadata on chain names, and found nothing to challenge
+    assert s["watch"] == f"epoch {s['epoch']} PASS"
     rewards = {r["node"]: r["reward_wei"] for r in report["rewards"]}
     assert sum(rewards.values()) == s["pool_wei"] == s["total_wei"]
     assert rewards["test-off-by-3"] < rewards["test-exact-1"]

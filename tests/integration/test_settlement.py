@@ -30,6 +30,7 @@ from services.chain.outbox import OutboxSender, PostgresSenderLock
 from services.chain.settlement import ChainSettlement
 from services.chain.tx import DirectSender
 from services.cli.main import app
+from services.content.cid import cid_of
 from services.core.errors import Conflict
 from services.core.merkle import hash_verifier_proof, leaf, verify
 from services.core.settlement import SettlementStatus
@@ -43,6 +44,13 @@ CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 # the CLI's deployment record must name the production verifiers: the HashVerifier stands in
 _VERIFIERS = ("RewardChunkVerifier", "EpochRewardsVerifier")
 OPERATORS: list[LocalAccount] = [operator(40 + i) for i in range(3)]
+
+
+def operator_metadata(account: LocalAccount) -> bytes:
+    """The metadata document an operator registers its node with: no signer named, so the
+    operator's own key signs its work."""
+    doc = {"version": 1, "model": "m", "endpoint": "https://node.example/v1", "operator": account.address}
+    return json.dumps(doc).encode()
 
 
 @dataclass
@@ -79,7 +87,7 @@ def _world(
 ) -> World:
     contracts = Contracts(w3, market)
     session = _session(w3, market.contracts, market.params)
-    chain_ids = [contracts.register(a) for a in operators[:2]]
+    chain_ids = [contracts.register(a, cid=cid_of(operator_metadata(a))) for a in operators[:2]]
     nodes = [
         store.nodes.add(
             NewNode(f"settle-node-{i}", f"http://127.0.0.1:{9000 + i}", "m", address=a.address)

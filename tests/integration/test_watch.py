@@ -29,8 +29,9 @@ from services.core.types import (
     EpochId, EpochNode, Wei,
 )  # fmt: skip
 from tests.contracts.market import DEPLOYER, MRT, RESOLVER, SETTLER, give_eth, operator, travel
-from tests.integration.test_settlement import OPERATORS
-from tests.unit.test_watch import paid_tasks
+from services.core.work import SigningDomain
+from tests.integration.test_settlement import OPERATORS, operator_metadata
+from tests.unit.test_watch import paid_tasks, signed_work
 from tests.integration.test_zk_settlement import ZkWorld, warm_prover, zk_world  # noqa: F401
 from zk.epoch_proof import EpochProver, make_proof
 
@@ -44,10 +45,14 @@ def _close(z: ZkWorld) -> tuple[EpochId, dict, core_epoch.EpochResult]:
     a, b, off = z.w.nodes
     ep = store.epochs.current()
     before = {n: Reputation(5000, 5000) for n in (a, b, off)}
-    tasks = paid_tasks(a, b, off)
+    for account in OPERATORS[:2]:  # the registry nodes' metadata documents, by the CIDs registered
+        z.content.put(operator_metadata(account))
+    keys = {n: bytes(OPERATORS[i].key) for i, n in enumerate((a, b, off))}  # each signs its work
+    domain = SigningDomain(31337, z.w.session.registry.address)
+    tasks, answers = signed_work(paid_tasks(a, b, off), keys, domain)
     result = core_epoch.close(ep.id, tasks, before)
     addresses = {n: OPERATORS[i].address for i, n in enumerate((a, b, off))}
-    doc = bundle(ep.id, tasks, result, {}, None, addresses)
+    doc = bundle(ep.id, tasks, result, {}, None, addresses, answers, addresses)
     cid = put_bundle(z.content, doc)
     store.epochs.record_nodes([
         EpochNode(ep.id, n.node_id, n.reward, n.before.score_bp, n.after.score_bp, n.after.anchor_bp,
