@@ -22,6 +22,10 @@ from services.core.types import NodeId, NodeStatus
 from services.core.work import WorkKind, WorkOrder, calibration_task
 
 log = logging.getLogger(__name__)
+
+# how a calibration's outcome begins the node's status note (the follower requeues on FAILED)
+PASSED = "calibration passed"
+FAILED = "calibration failed"
 LETTERS = ("A", "B", "C", "D")
 FREE_ATTEMPTS = 3
 COOLDOWN = timedelta(hours=1)
@@ -109,9 +113,7 @@ def calibrate_node(
     if not result.passed:
         reason += ": the node stays inactive; serve a stronger model and calibrate again"
     status = NodeStatus.ACTIVE if result.passed else NodeStatus.INACTIVE
-    store.nodes.set_status(
-        node_id, status, note=f"calibration {'passed' if result.passed else 'failed'}: {reason}"
-    )
+    store.nodes.set_status(node_id, status, note=f"{PASSED if result.passed else FAILED}: {reason}")
     return CalibrationResult(
         node_id,
         tally.hits,

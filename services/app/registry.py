@@ -32,6 +32,7 @@ from eth_utils.crypto import keccak
 
 from services.app.calibration import (
     COOLDOWN,
+    FAILED,
     CalibrationResult,
     attest_calibration,
     calibrate_node,
@@ -338,7 +339,7 @@ def requeue_failed(store: Store, *, now: datetime | None = None) -> list[NodeId]
     now = now or datetime.now(UTC)
     due = [
         n for n in store.nodes.list(status=NodeStatus.INACTIVE)
-        if n.chain_node_id is not None and (n.status_note or "").startswith("calibration failed")
+        if n.chain_node_id is not None and (n.status_note or "").startswith(FAILED)
         and n.last_calibration_at is not None and n.last_calibration_at + COOLDOWN <= now
     ]  # fmt: skip
     for node in due:
