@@ -2,25 +2,25 @@
 
 An evidence document is JSON::
 
-    {"kind": "equivocation" | "self-judgment",
+    {"kind": "equivocation",
      "chain_id": N, "registry": "0x...",      # the deployment the signatures were made for
      "chain_node_id": K,                      # the accused node (NodeRegistry id)
-     "signed": [<signed work>, <signed work>],
-     "reply_body": "..."}                     # self-judgment only, see below
+     "signed": [<signed work>, <signed work>]}
 
 where each signed work is the message fields and signature as the audit bundle carries them
 (``services.core.work.Signed.fields``: kind, task, round, left, right, request, reply, signature).
 
-- equivocation: two answers (kind "answer", or two "calibration" answers) signed by the same key
-  for the same task, round and request (the same request bytes), with different reply hashes. An
-  honest node answers a repeated request with the reply it signed before (``services.nodes.
-  signing`` keeps them), so only a node that signs two replies to one piece of work is caught;
-  a different request (the marketplace asked something else) proves nothing.
-- self-judgment: an answer and a verdict signed by the same key for the same task and round,
-  where the verdict's left or right hash is that answer: its reply hash itself, or the hash of the
-  text the node answered, read from ``reply_body`` (the reply's exact bytes: their keccak256 is the
-  answer's reply hash, and the text is the reply's ``choices[0].message.content``, stripped, as
-  the gateway keeps it).
+Equivocation is two answers (kind "answer", or two "calibration" answers) signed by the same key
+for the same task, round and request (the same request bytes), with different reply hashes. An
+honest node answers a repeated request with the reply it signed before (``services.nodes.signing``
+journals them), so only a node that signs two replies to one piece of work is caught; a different
+request (the marketplace asked something else) proves nothing.
+
+A signed verdict on an answer the node itself gave is refused as evidence (``SELF_JUDGMENT``):
+the marketplace alone chooses what each judge is shown, and its schedule lets a node that gave the
+same answer as a candidate judge that candidate when neutral judges run out, so such a verdict
+proves only that the marketplace asked for it. Slashing on it would let the slasher take an honest
+node's stake for a verdict its own schedule requested.
 
 ``check_evidence`` is pure. ``slash_with_evidence`` checks it against the node's registered signer,
 stores the document in the content store and sends ``NodeRegistry.slash(nodeId, amount,
@@ -30,7 +30,6 @@ the same evidence never slashes twice.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 from services.app.bundles import encode
 from services.app.ports import ContentStore, SlashingChain, Store
 from services.core.errors import Invalid
-from services.core.work import SigningDomain, Work, WorkKind, hash_bytes, recover, text_hash
+from services.core.work import SigningDomain, Work, WorkKind, hash_bytes, recover
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +77,14 @@ def check_evidence(
     """What ``doc`` proves against the node whose registered signer is ``registered_signer``,
     under ``domain``; EvidenceInvalid (with what does not hold) otherwise."""
     kind = doc.get("kind")
-    if kind not in (EQUIVOCATION, SELF_JUDGMENT):
+    if kind == SELF_JUDGMENT:
         raise EvidenceInvalid(
-            f"evidence kind {kind!r} is not {EQUIVOCATION!r} or {SELF_JUDGMENT!r}"
+            "a verdict on the node's own answer proves only that the marketplace asked for it "
+            "(its schedule lets a node judge a candidate it gave when neutral judges run out): "
+            "it is not slashable"
         )
+    if kind != EQUIVOCATION:
+        raise EvidenceInvalid(f"evidence kind {kind!r} is not {EQUIVOCATION!r}")
     if (doc.get("chain_id"), str(doc.get("registry", "")).lower()) != (
         domain.chain_id,
         domain.registry.lower(),
@@ -104,33 +107,15 @@ def check_evidence(
         )
     if (a.task, a.round) != (b.task, b.round):
         raise EvidenceInvalid("the two messages are for different work (task or round differ)")
-    if kind == EQUIVOCATION:
-        if a.kind != b.kind or a.kind not in (WorkKind.ANSWER, WorkKind.CALIBRATION):
-            raise EvidenceInvalid("equivocation needs two answers of one kind")
-        if a.request != b.request:
-            raise EvidenceInvalid(
-                "the two answers reply to different requests: answering both is no offence"
-            )
-        if a.reply == b.reply:
-            raise EvidenceInvalid("the two answers are the same reply")
-    else:
-        answer, verdict = (a, b) if a.kind is WorkKind.ANSWER else (b, a)
-        if (answer.kind, verdict.kind) != (WorkKind.ANSWER, WorkKind.JUDGMENT):
-            raise EvidenceInvalid("a self-judgment needs one answer and one verdict")
-        shown = {answer.reply}
-        body = doc.get("reply_body")
-        if isinstance(body, str) and hash_bytes(body.encode()) == answer.reply:
-            shown.add(text_hash(_content(body)))
-        if not shown & {verdict.left, verdict.right}:
-            raise EvidenceInvalid("the verdict judged neither the answer nor its text")
+    if a.kind != b.kind or a.kind not in (WorkKind.ANSWER, WorkKind.CALIBRATION):
+        raise EvidenceInvalid("equivocation needs two answers of one kind")
+    if a.request != b.request:
+        raise EvidenceInvalid(
+            "the two answers reply to different requests: answering both is no offence"
+        )
+    if a.reply == b.reply:
+        raise EvidenceInvalid("the two answers are the same reply")
     return Proven(str(kind), str(signers[0]), int(doc.get("chain_node_id", 0)), a.task, a.round)
-
-
-def _content(reply_body: str) -> str:
-    try:
-        return str(json.loads(reply_body)["choices"][0]["message"]["content"]).strip()
-    except (ValueError, KeyError, IndexError, TypeError):
-        return reply_body
 
 
 @dataclass(frozen=True)

@@ -211,8 +211,8 @@ def slash(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """Slash a node on its own signatures: two different signed answers to one task, or a signed
-    verdict on its own answer (see services/app/evidence.py for the document's form)."""
+    """Slash a node on its own signatures: two different signed answers to one request of one
+    task (see services/app/evidence.py for the document's form)."""
     import json
 
     from services.app.evidence import slash_with_evidence

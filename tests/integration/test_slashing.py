@@ -1,6 +1,7 @@
 """Slashing on signed evidence, on anvil: a node's two different signed answers to one task take
 its stake through NodeRegistry.slash with the evidence's CID; forged evidence, evidence of an
-honest repeat, and evidence from another deployment are refused before anything is sent."""
+honest repeat, evidence from another deployment, and a verdict the marketplace's own schedule
+asked of a node on its own answer are refused before anything is sent."""
 
 from __future__ import annotations
 
@@ -69,16 +70,31 @@ def test_two_different_signed_answers_to_one_task_slash_the_node_once(accused, t
     assert w.session.registry.node(node.chain_node_id).stake_wei == before - MRT
 
 
-def test_a_signed_verdict_on_its_own_answer_is_slashable(accused, tmp_path) -> None:
+def test_a_verdict_the_schedule_asked_of_a_node_on_its_own_answer_slashes_nothing(accused, tmp_path) -> None:
+    """Nodes 1 and 2 give the same answer (one candidate, node 1 stands for it); with no neutral
+    judge left, the product's schedule has node 2 judge that candidate. Its signed answer and its
+    signed verdict would read as a verdict on its own answer: a slasher offering them is refused,
+    and nothing is sent."""
+    from services.core.schedule import plan
+    from services.core.types import Candidate, NodeId
+
+    pairs = plan([Candidate(NodeId(1), (NodeId(1), NodeId(2))), Candidate(NodeId(3), (NodeId(3),))],
+                 {NodeId(1): 1, NodeId(2): 1, NodeId(3): 1})  # fmt: skip
+    assert any(p.judge_id == 2 and 1 in (p.left_id, p.right_id) for p in pairs)  # asked by the schedule
+
     w, node, key, domain = accused
+    before = w.session.registry.node(node.chain_node_id).stake_wei
+    nonce = w.session.w3.eth.get_transaction_count(SETTLER.address)
     body = '{"choices":[{"message":{"role":"assistant","content":" The answer is 4. "}}]}'
     answer = _answer(body.encode())
     verdict = Work(WorkKind.JUDGMENT, TASK, 1, text_hash("The answer is 4."), text_hash("The answer is 5."),
                    hash_bytes(b"judge request"), hash_bytes(b"1"))  # fmt: skip
     doc = _evidence(domain, node.chain_node_id, SELF_JUDGMENT, _signed(key, domain, answer),
                     _signed(key, domain, verdict), reply_body=body)  # fmt: skip
-    done = slash_with_evidence(w.store, LocalContentStore(tmp_path / "c"), w.chain, domain, doc, amount_wei=MRT)
-    assert done.proven.kind == SELF_JUDGMENT
+    with pytest.raises(EvidenceInvalid, match="proves only that the marketplace asked for it"):
+        slash_with_evidence(w.store, LocalContentStore(tmp_path / "c"), w.chain, domain, doc, amount_wei=MRT)
+    assert w.session.w3.eth.get_transaction_count(SETTLER.address) == nonce
+    assert w.session.registry.node(node.chain_node_id).stake_wei == before
 
 
 def test_forged_repeated_and_foreign_evidence_is_refused_and_nothing_is_sent(accused, tmp_path) -> None:
