@@ -69,8 +69,7 @@ class Container:
         s = self.settings
         if s.signing_chain_id is not None and s.signing_registry is not None:
             return SigningDomain(s.signing_chain_id, s.signing_registry)
-        session = self.chain().session
-        return SigningDomain(session.chain_id, session.registry.address)
+        return self.chain().session.signing_domain
 
     def registry_log(self) -> RegistryLog:
         """NodeRegistry as the follower reads it, over the marketplace's chain."""

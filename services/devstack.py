@@ -603,6 +603,7 @@ def write_state(stack: Stack) -> None:
         "parts": [
             {
                 "name": p.name, "kind": p.kind, "pid": p.pid, "url": p.url,
+                "stop_signal": int(getattr(p.handle, "stop_signal", signal.SIGTERM)),
                 "log": str(p.log) if p.log else None,
                 "state": p.state.value, "restarts": p.restarts, "last_exit": p.last_exit,
             }
@@ -657,16 +658,6 @@ def _part_left(part: dict[str, Any]) -> bool:
     return pid_alive(pid) or group_alive(pid)
 
 
-def _stop_signal(part: dict[str, Any]) -> int:
-    """What asks a recorded part to stop: SIGTERM, but SIGINT for PostgreSQL (a fast shutdown;
-    SIGTERM would wait for its clients to leave)."""
-    if part.get("kind") == "postgres":
-        from services.store.embedded import STOP_SIGNAL
-
-        return STOP_SIGNAL
-    return signal.SIGTERM
-
-
 def down(settings: Settings, timeout: float = 60) -> list[str]:
     """Stop a stack started by ``merit up`` (from any shell); returns what was stopped."""
     state = read_state(settings)
@@ -681,7 +672,7 @@ def down(settings: Settings, timeout: float = 60) -> list[str]:
         stopped.append(f"merit up (pid {state['pid']})")
     for part in reversed(state["parts"]):  # whatever a crashed `merit up` left behind
         if _part_left(part):
-            stop_pid(int(part["pid"]), sig=_stop_signal(part))
+            stop_pid(int(part["pid"]), sig=int(part.get("stop_signal", signal.SIGTERM)))
             stopped.append(f"{part['name']} (pid {part['pid']})")
     state_path(settings).unlink(missing_ok=True)
     return stopped

@@ -71,6 +71,10 @@ class ChildHandle:
     def log_file(self) -> Path:
         return self.child.log
 
+    @property
+    def stop_signal(self) -> int:
+        return self.child.stop_signal
+
     def stop(self, timeout: float | None = None) -> None:
         self.child.stop(self.stop_timeout if timeout is None else timeout)
         logger.info(

@@ -124,7 +124,7 @@ class ChainChallenges:
         return node.metadata_cid
 
     def signing_domain(self) -> SigningDomain:
-        return SigningDomain(self.session.chain_id, self.session.registry.address)
+        return self.session.signing_domain
 
     # --- writes -------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from services.chain.tx import ContractCall, contract_call
 from services.core.errors import ConfigInvalid, Invalid
 from services.core.settlement import ClaimEntry
 from services.core.types import EpochId, NodeId, Wei
+from services.core.work import SigningDomain
 from services.settings import Settings
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -596,6 +597,11 @@ class ChainSession:
     @property
     def is_dev_chain(self) -> bool:
         return self.chain_id == DEV_CHAIN_ID
+
+    @property
+    def signing_domain(self) -> SigningDomain:
+        """The domain the deployment's nodes sign their work under: its chain and NodeRegistry."""
+        return SigningDomain(self.chain_id, self.registry.address)
 
     @classmethod
     def open(

@@ -64,7 +64,6 @@ class _Kept:
     at: float
 
 
-FORGOTTEN = _Kept(409, [], b"", 0.0)  # signed once; its reply is no longer kept: sign nothing
 _FORGOTTEN_BODY = json.dumps(
     {
         "type": "about:blank",
@@ -74,6 +73,8 @@ _FORGOTTEN_BODY = json.dumps(
         "it does not sign a second reply to one piece of work",
     }
 ).encode()
+# the answer to work signed once whose reply is no longer kept: nothing signed
+FORGOTTEN = _Kept(409, [(b"content-type", b"application/problem+json")], _FORGOTTEN_BODY, 0.0)
 
 _Key = tuple[WorkOrder, bytes]
 
@@ -241,8 +242,6 @@ class SigningLayer:
             kept = await self._serve(scope, request, order)
             if 200 <= kept.status < 300:
                 kept = self.signer.keep(key, kept)  # recorded before it is sent
-        if kept is FORGOTTEN:
-            kept = _Kept(409, [(b"content-type", b"application/problem+json")], _FORGOTTEN_BODY, 0)
         await send({"type": "http.response.start", "status": kept.status, "headers": kept.headers})
         await send({"type": "http.response.body", "body": kept.body, "more_body": False})
 

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
+from typing import ClassVar
 
 import psycopg
 
@@ -238,6 +239,7 @@ class PostgresProcess:
     log_file: Path
     socket_dir: Path
     child: Child | None = field(default=None, repr=False)
+    stop_signal: ClassVar[int] = STOP_SIGNAL
 
     @property
     def url(self) -> str:
@@ -251,7 +253,7 @@ class PostgresProcess:
         return pid_alive(self.pid) if self.child is None else self.child.alive()
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        stop_pid(self.pid, timeout, proc=self.proc, sig=STOP_SIGNAL)
+        stop_pid(self.pid, timeout, proc=self.proc, sig=self.stop_signal)
         log.info("embedded PostgreSQL stopped (pid %s)", self.pid)
 
 
