@@ -15,9 +15,11 @@ from tests.fixtures.signing import TEST_REGISTRY, key_file
 def test_a_node_that_knows_the_answers_passes_and_one_that_does_not_stays_inactive(store, gateway, tmp_path):
     require_node_extra()  # the MMLU data ships with the node extra
     oracle = start_test_node("oracle", free_port(), 0, tmp_path / "o.log", oracle=True,
-                             signer=key_file(tmp_path, "oracle"), registry=TEST_REGISTRY)  # fmt: skip
+                             signer=key_file(tmp_path, "oracle"), registry=TEST_REGISTRY,
+                             env={"MERIT_DATA_DIR": str(tmp_path / "oracle")})  # its own journal  # fmt: skip
     plain = start_test_node("plain", free_port(), 0, tmp_path / "p.log",
-                            signer=key_file(tmp_path, "plain"), registry=TEST_REGISTRY)  # fmt: skip
+                            signer=key_file(tmp_path, "plain"), registry=TEST_REGISTRY,
+                            env={"MERIT_DATA_DIR": str(tmp_path / "plain")})  # fmt: skip
     try:
         register_test_node(store, oracle.name, oracle.url)
         register_test_node(store, plain.name, plain.url)

@@ -78,7 +78,8 @@ def reg(store, postgres_url, chain, market, tmp_path) -> Registry:
 def test_a_new_operator_joins_through_chain_events_alone_and_is_examined_and_attested(reg: Registry, gateway, tmp_path):
     # the node signs its work with a key of its own, named in the metadata as its signer
     node_proc = start_test_node("joiner", free_port(), 0, tmp_path / "joiner.log", oracle=True,
-                                signer=dev_signer(3), registry=TEST_REGISTRY)  # fmt: skip
+                                signer=dev_signer(3), registry=TEST_REGISTRY,
+                                env={"MERIT_DATA_DIR": str(tmp_path / "joiner")})  # its own journal  # fmt: skip
     try:
         assert reg.store.nodes.list() == []  # a fresh marketplace
         doc = metadata_document(TEST_MODEL, node_proc.url, OPERATOR.address, signer=dev_address(3))
